@@ -1,0 +1,270 @@
+//! The audit record and its canonical hash.
+
+use ring::digest;
+use serde::Serialize;
+
+/// How a request ended, from the FG's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Everything the bron sent was permitted.
+    Allowed,
+    /// Shared, with fields withheld.
+    Filtered,
+    /// Refused by identity or policy.
+    Denied,
+    /// Failed (client, upstream or gateway side); nothing shared.
+    Error,
+    /// An administrative event (reload, purge, trail access).
+    Event,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Filtered => "filtered",
+            Outcome::Denied => "denied",
+            Outcome::Error => "error",
+            Outcome::Event => "event",
+        }
+    }
+}
+
+/// One audit record, as the proxy fills it. Holds the betrokkene only as a
+/// pseudonym, and field names only, never values.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    pub kind: &'static str,
+    /// RFC 3339 UTC with microseconds; set when the record is created.
+    pub time: String,
+    pub instance: String,
+    pub request_id: String,
+    pub trace_id: String,
+    pub org: Option<String>,
+    pub cert_fingerprint: Option<String>,
+    pub role: Option<String>,
+    pub grondslag: Option<String>,
+    pub overleg: Option<String>,
+    pub purpose: Option<String>,
+    pub bron: Option<String>,
+    pub resource: Option<String>,
+    /// Keyed pseudonym of the betrokkene (see [`super::Pseudonymiser`]).
+    pub subject: Option<String>,
+    pub outcome: Outcome,
+    pub reason: String,
+    pub side: Option<&'static str>,
+    pub rules: Vec<String>,
+    pub fields_shared: Vec<String>,
+    pub fields_withheld: Vec<String>,
+    pub status: u16,
+    pub upstream_status: Option<u16>,
+    pub duration_us: u64,
+    pub policy_version: String,
+    /// JSON object with details of administrative events; `{}` for requests.
+    pub detail: String,
+}
+
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    let fmt = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    now.format(&fmt)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000000Z"))
+}
+
+impl AuditRecord {
+    pub fn new(instance: &str, request_id: &str, trace_id: &str) -> Self {
+        Self {
+            kind: "request",
+            time: now_rfc3339(),
+            instance: instance.to_owned(),
+            request_id: request_id.to_owned(),
+            trace_id: trace_id.to_owned(),
+            org: None,
+            cert_fingerprint: None,
+            role: None,
+            grondslag: None,
+            overleg: None,
+            purpose: None,
+            bron: None,
+            resource: None,
+            subject: None,
+            outcome: Outcome::Error,
+            reason: "internal".into(),
+            side: None,
+            rules: Vec::new(),
+            fields_shared: Vec::new(),
+            fields_withheld: Vec::new(),
+            status: 0,
+            upstream_status: None,
+            duration_us: 0,
+            policy_version: String::new(),
+            detail: "{}".into(),
+        }
+    }
+}
+
+/// Length-prefixed, tagged encoding, so no two different column sets hash
+/// alike (`None` differs from `Some("")`, "ab"+"c" from "a"+"bc").
+pub(crate) struct Canon(digest::Context);
+
+impl Canon {
+    pub fn new() -> Self {
+        Self(digest::Context::new(&digest::SHA256))
+    }
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.0.update(b"s");
+        self.0.update(&(s.len() as u64).to_be_bytes());
+        self.0.update(s.as_bytes());
+        self
+    }
+    pub fn opt(&mut self, s: Option<&str>) -> &mut Self {
+        match s {
+            Some(s) => self.str(s),
+            None => {
+                self.0.update(b"n");
+                self
+            }
+        }
+    }
+    pub fn int(&mut self, v: i64) -> &mut Self {
+        self.0.update(b"i");
+        self.0.update(&v.to_be_bytes());
+        self
+    }
+    pub fn opt_int(&mut self, v: Option<i64>) -> &mut Self {
+        match v {
+            Some(v) => self.int(v),
+            None => {
+                self.0.update(b"n");
+                self
+            }
+        }
+    }
+    pub fn finish_hex(self) -> String {
+        crate::policy::load::hex(self.0.finish().as_ref())
+    }
+}
+
+/// The columns exactly as stored; hashing works on these so that `audit
+/// verify` can recompute every hash from the database alone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRow {
+    pub instance: String,
+    pub seq: i64,
+    pub kind: String,
+    pub time: String,
+    pub request_id: String,
+    pub trace_id: String,
+    pub org: Option<String>,
+    pub cert_fingerprint: Option<String>,
+    pub role: Option<String>,
+    pub grondslag: Option<String>,
+    pub overleg: Option<String>,
+    pub purpose: Option<String>,
+    pub bron: Option<String>,
+    pub resource: Option<String>,
+    pub subject: Option<String>,
+    pub outcome: String,
+    pub reason: String,
+    pub side: Option<String>,
+    pub rules: String,
+    pub fields_shared: String,
+    pub fields_withheld: String,
+    pub status: i64,
+    pub upstream_status: Option<i64>,
+    pub duration_us: i64,
+    pub policy_version: String,
+    pub detail: String,
+    pub personal_digest: String,
+    pub purged_at: Option<String>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+impl StoredRow {
+    /// Digest of the personal columns; kept when a purge erases them.
+    pub fn compute_personal_digest(&self) -> String {
+        let mut c = Canon::new();
+        c.opt(self.subject.as_deref())
+            .str(&self.fields_shared)
+            .str(&self.fields_withheld);
+        c.finish_hex()
+    }
+
+    /// The record hash: covers the previous hash, every non-personal column
+    /// and the personal digest.
+    pub fn compute_hash(&self) -> String {
+        let mut c = Canon::new();
+        c.str(&self.prev_hash)
+            .str(&self.instance)
+            .int(self.seq)
+            .str(&self.kind)
+            .str(&self.time)
+            .str(&self.request_id)
+            .str(&self.trace_id)
+            .opt(self.org.as_deref())
+            .opt(self.cert_fingerprint.as_deref())
+            .opt(self.role.as_deref())
+            .opt(self.grondslag.as_deref())
+            .opt(self.overleg.as_deref())
+            .opt(self.purpose.as_deref())
+            .opt(self.bron.as_deref())
+            .opt(self.resource.as_deref())
+            .str(&self.outcome)
+            .str(&self.reason)
+            .opt(self.side.as_deref())
+            .str(&self.rules)
+            .int(self.status)
+            .opt_int(self.upstream_status)
+            .int(self.duration_us)
+            .str(&self.policy_version)
+            .str(&self.detail)
+            .str(&self.personal_digest);
+        c.finish_hex()
+    }
+
+    /// Builds the stored row for `rec` at position `seq` after `prev_hash`.
+    pub fn from_record(rec: &AuditRecord, seq: i64, prev_hash: &str) -> Self {
+        let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
+        let mut row = StoredRow {
+            instance: rec.instance.clone(),
+            seq,
+            kind: rec.kind.to_owned(),
+            time: rec.time.clone(),
+            request_id: rec.request_id.clone(),
+            trace_id: rec.trace_id.clone(),
+            org: rec.org.clone(),
+            cert_fingerprint: rec.cert_fingerprint.clone(),
+            role: rec.role.clone(),
+            grondslag: rec.grondslag.clone(),
+            overleg: rec.overleg.clone(),
+            purpose: rec.purpose.clone(),
+            bron: rec.bron.clone(),
+            resource: rec.resource.clone(),
+            subject: rec.subject.clone(),
+            outcome: rec.outcome.as_str().to_owned(),
+            reason: rec.reason.clone(),
+            side: rec.side.map(str::to_owned),
+            rules: json(&rec.rules),
+            fields_shared: json(&rec.fields_shared),
+            fields_withheld: json(&rec.fields_withheld),
+            status: i64::from(rec.status),
+            upstream_status: rec.upstream_status.map(i64::from),
+            duration_us: i64::try_from(rec.duration_us).unwrap_or(i64::MAX),
+            policy_version: rec.policy_version.clone(),
+            detail: rec.detail.clone(),
+            personal_digest: String::new(),
+            purged_at: None,
+            prev_hash: prev_hash.to_owned(),
+            hash: String::new(),
+        };
+        row.personal_digest = row.compute_personal_digest();
+        row.hash = row.compute_hash();
+        row
+    }
+}

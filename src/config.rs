@@ -1,0 +1,364 @@
+//! The `serve` configuration file (TOML). Unknown keys are errors; every
+//! limit has a named key and a default; relative paths are resolved against
+//! the directory of the configuration file. See `deploy/poortwachter.toml` for
+//! a commented example of every option.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} problem(s) in the configuration:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}\n")).collect::<String>())]
+    Invalid(Vec<String>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub upstream: UpstreamConfig,
+    #[serde(default)]
+    pub policy: PolicyConfig,
+    pub audit: crate::audit::AuditConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the mTLS listener.
+    pub listen: SocketAddr,
+    /// Name of this gateway instance (audit records, headers).
+    pub instance: String,
+    /// Concurrent client connections; further connections wait in the
+    /// kernel's accept queue instead of being accepted.
+    pub max_connections: usize,
+    /// A TLS handshake that takes longer is dropped.
+    pub handshake_timeout_ms: u64,
+    /// Time allowed to receive request headers (HTTP/1.1 slowloris guard).
+    pub header_read_timeout_ms: u64,
+    /// Whole-request deadline, upstream included.
+    pub request_timeout_ms: u64,
+    /// Largest request body accepted (POST/PUT); larger gives 413.
+    pub max_request_body_bytes: usize,
+    /// Largest upstream response body accepted; larger gives 502.
+    pub max_response_body_bytes: usize,
+    /// Deepest JSON nesting accepted in either direction.
+    pub max_json_depth: usize,
+    /// Largest request head (request line and headers) for HTTP/1.1.
+    pub max_header_bytes: usize,
+    /// Concurrent HTTP/2 streams per connection.
+    pub http2_max_concurrent_streams: u32,
+    /// Seconds to let in-flight requests finish on shutdown.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            instance: "poortwachter-1".into(),
+            max_connections: 4096,
+            handshake_timeout_ms: 10_000,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            max_request_body_bytes: 1024 * 1024,
+            max_response_body_bytes: 8 * 1024 * 1024,
+            max_json_depth: 64,
+            max_header_bytes: 64 * 1024,
+            http2_max_concurrent_streams: 128,
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+pub enum TlsVersion {
+    #[serde(rename = "1.2")]
+    V1_2,
+    #[serde(rename = "1.3")]
+    V1_3,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The gateway's server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// The gateway's private key (PEM, PKCS#8/PKCS#1/SEC1).
+    pub key: PathBuf,
+    /// Trust anchors for client certificates (PEM), e.g. the PKIoverheid Private Root.
+    pub client_ca: Vec<PathBuf>,
+    /// Certificate revocation lists (PEM or DER). Reloaded with SIGHUP.
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+    /// Accept a CRL past its nextUpdate. Off by default: an expired CRL denies.
+    #[serde(default)]
+    pub allow_expired_crl: bool,
+    /// Accept certificates whose issuer has no CRL configured. Off by default
+    /// when CRLs are configured.
+    #[serde(default)]
+    pub allow_unknown_revocation: bool,
+    /// Lowest TLS version: "1.3" (default) or "1.2" (opt-in).
+    #[serde(default = "default_tls_version")]
+    pub min_version: TlsVersion,
+}
+
+fn default_tls_version() -> TlsVersion {
+    TlsVersion::V1_3
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// Trust anchors for https bronnen (PEM). No system roots are used.
+    pub ca: Vec<PathBuf>,
+    /// The gateway's own client certificate towards bronnen (PEM).
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    pub connect_timeout_ms: u64,
+    /// Time until the upstream's response headers and full body have arrived.
+    pub response_timeout_ms: u64,
+    pub pool_idle_timeout_ms: u64,
+    pub pool_max_idle_per_host: usize,
+    /// Per-deployment base URL overrides, by bron id.
+    pub base_urls: BTreeMap<String, String>,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        Self {
+            ca: Vec::new(),
+            client_cert: None,
+            client_key: None,
+            connect_timeout_ms: 2_000,
+            response_timeout_ms: 10_000,
+            pool_idle_timeout_ms: 30_000,
+            pool_max_idle_per_host: 64,
+            base_urls: BTreeMap::new(),
+        }
+    }
+}
+
+impl UpstreamConfig {
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms)
+    }
+    pub fn response_timeout(&self) -> Duration {
+        Duration::from_millis(self.response_timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Directory with partners.toml, bronnen/ and overleggen/.
+    pub dir: PathBuf,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("policies"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// "text" or "json".
+    pub format: String,
+    /// tracing filter directive, e.g. "info" or "poortwachter=debug".
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a configuration file. Relative paths are
+    /// resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, &path.display().to_string(), base)
+    }
+
+    pub fn parse(text: &str, file: &str, base: &Path) -> Result<Self, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| crate::policy::load::line_at(text, s.start))
+                .unwrap_or(1);
+            ConfigError::Invalid(vec![format!("{file}:{line}: {}", e.message().trim())])
+        })?;
+        cfg.resolve(base);
+        let problems = cfg.validate(file);
+        if problems.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        let r = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        r(&mut self.tls.cert);
+        r(&mut self.tls.key);
+        self.tls.client_ca.iter_mut().for_each(r);
+        self.tls.crls.iter_mut().for_each(r);
+        self.upstream.ca.iter_mut().for_each(r);
+        if let Some(p) = &mut self.upstream.client_cert {
+            r(p);
+        }
+        if let Some(p) = &mut self.upstream.client_key {
+            r(p);
+        }
+        r(&mut self.policy.dir);
+        r(&mut self.audit.pseudonym_key);
+        // A relative SQLite path is relative to the configuration file too.
+        if let Some(rest) = self.audit.store.strip_prefix("sqlite://")
+            && !rest.starts_with('/')
+        {
+            self.audit.store = format!("sqlite://{}", base.join(rest).display());
+        }
+    }
+
+    /// Semantic checks; returns every problem.
+    fn validate(&self, file: &str) -> Vec<String> {
+        let mut p = Vec::new();
+        let s = &self.server;
+        let mut positive = |name: &str, v: u64| {
+            if v == 0 {
+                p.push(format!("{file}: server.{name} must be greater than 0"));
+            }
+        };
+        positive("max_connections", s.max_connections as u64);
+        positive("handshake_timeout_ms", s.handshake_timeout_ms);
+        positive("header_read_timeout_ms", s.header_read_timeout_ms);
+        positive("request_timeout_ms", s.request_timeout_ms);
+        positive("max_request_body_bytes", s.max_request_body_bytes as u64);
+        positive("max_response_body_bytes", s.max_response_body_bytes as u64);
+        positive("max_json_depth", s.max_json_depth as u64);
+        positive(
+            "http2_max_concurrent_streams",
+            u64::from(s.http2_max_concurrent_streams),
+        );
+        if s.max_header_bytes < 8192 {
+            p.push(format!(
+                "{file}: server.max_header_bytes must be at least 8192"
+            ));
+        }
+        if s.instance.trim().is_empty() {
+            p.push(format!("{file}: server.instance must not be empty"));
+        }
+        if self.tls.client_ca.is_empty() {
+            p.push(format!(
+                "{file}: tls.client_ca must list at least one trust anchor"
+            ));
+        }
+        if self.upstream.client_cert.is_some() != self.upstream.client_key.is_some() {
+            p.push(format!(
+                "{file}: upstream.client_cert and upstream.client_key go together"
+            ));
+        }
+        for (bron, url) in &self.upstream.base_urls {
+            if let Err(m) = crate::policy::load::validate_base_url(url) {
+                p.push(format!("{file}: upstream.base_urls.{bron}: {m}"));
+            }
+        }
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            p.push(format!("{file}: log.format must be \"text\" or \"json\""));
+        }
+        p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+[tls]
+cert = "gw.pem"
+key = "gw-key.pem"
+client_ca = ["ca.pem"]
+
+[audit]
+store = "sqlite://audit.db"
+pseudonym_key = "pseudonym.key"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults_and_resolves_paths() {
+        let c = Config::parse(MIN, "x.toml", Path::new("/etc/pw")).unwrap();
+        assert_eq!(c.tls.cert, PathBuf::from("/etc/pw/gw.pem"));
+        assert_eq!(c.tls.min_version, TlsVersion::V1_3);
+        assert_eq!(c.server.max_connections, 4096);
+        assert_eq!(c.policy.dir, PathBuf::from("/etc/pw/policies"));
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_a_line() {
+        let text = format!("{MIN}\n[server]\nmax_conections = 5\n");
+        let err = Config::parse(&text, "x.toml", Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x.toml:12"), "{err}");
+        assert!(err.contains("max_conections"), "{err}");
+    }
+
+    #[test]
+    fn reports_every_semantic_problem() {
+        let text = format!(
+            "{MIN}\n[server]\nmax_connections = 0\nrequest_timeout_ms = 0\n[upstream.base_urls]\nx = \"http://example.org\"\n"
+        );
+        let ConfigError::Invalid(p) = Config::parse(&text, "x.toml", Path::new("/")).unwrap_err()
+        else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(p.len(), 3, "{p:?}");
+    }
+}

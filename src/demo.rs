@@ -1,0 +1,313 @@
+//! The embedded demo: development certificates, in-process bronnen serving
+//! synthetic pupils, and the gateway on the example policies with the
+//! embedded SQLite audit store.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::{Map, Value, json};
+use tokio::net::TcpListener;
+
+use crate::policy::set::{Bron, Category, PolicySet};
+
+/// Synthetic pupils served by every demo bron. Not real people.
+pub const DEMO_PUPILS: [&str; 5] = ["L1001", "L1002", "L1003", "L1004", "L1005"];
+
+const FIRST: [&str; 5] = ["Sanne", "Daan", "Noor", "Milan", "Lotte"];
+const LAST: [&str; 5] = ["de Vries", "Bakker", "Visser", "Smit", "Meijer"];
+
+/// A deterministic synthetic value for a catalogue field.
+fn value_for(path: &str, category: Category, pupil: usize, element: usize) -> Value {
+    let leaf = path
+        .rsplit('.')
+        .next()
+        .unwrap_or(path)
+        .trim_end_matches("[]");
+    let p = pupil % FIRST.len();
+    if category == Category::Bsn {
+        // Fake, invalid-by-construction numbers (no real BSN starts with 0000).
+        return json!(format!("00009{:04}", 1000 + pupil));
+    }
+    if leaf.contains("datum")
+        || leaf.starts_with("geldig")
+        || leaf.ends_with("_van")
+        || leaf.ends_with("_tot")
+        || leaf == "start"
+        || leaf.contains("einddatum")
+    {
+        return json!(format!(
+            "2026-{:02}-{:02}",
+            9 + element % 3,
+            1 + (pupil * 3 + element) % 27
+        ));
+    }
+    if leaf.contains("uren") || leaf.contains("aantal") || leaf == "leerjaar" || leaf == "groep" {
+        return json!(2 + (pupil * 5 + element) % 9);
+    }
+    if leaf == "voornaam" {
+        return json!(FIRST[p]);
+    }
+    if leaf == "achternaam" {
+        return json!(LAST[p]);
+    }
+    if leaf == "naam" {
+        return json!(format!(
+            "{} {}",
+            FIRST[(p + element + 1) % 5],
+            LAST[(p + 2) % 5]
+        ));
+    }
+    if leaf.contains("telefoon") {
+        return json!(format!("050-5550{:03}", 100 + pupil * 7 + element));
+    }
+    if leaf == "aanwezig" || leaf.starts_with("signaal") {
+        return json!(pupil % 2 == 0);
+    }
+    if path.ends_with("[]") {
+        return json!([format!("{leaf} 1 (demo)"), format!("{leaf} 2 (demo)")]);
+    }
+    let sensitive = match category {
+        Category::Health => " [gezondheid]",
+        Category::Criminal => " [strafrechtelijk]",
+        _ => "",
+    };
+    json!(format!(
+        "{leaf} van leerling {} (synthetisch){sensitive}",
+        DEMO_PUPILS[pupil]
+    ))
+}
+
+fn insert(
+    doc: &mut Map<String, Value>,
+    segs: &[crate::policy::fieldpath::Segment],
+    leaf_path: &str,
+    category: Category,
+    pupil: usize,
+    element: usize,
+) {
+    let Some((first, rest)) = segs.split_first() else {
+        return;
+    };
+    if rest.is_empty() {
+        doc.insert(
+            first.name.clone(),
+            value_for(leaf_path, category, pupil, element),
+        );
+        return;
+    }
+    if first.array {
+        let arr = doc
+            .entry(first.name.clone())
+            .or_insert_with(|| json!([{}, {}]));
+        if let Value::Array(items) = arr {
+            for (i, item) in items.iter_mut().enumerate() {
+                if let Value::Object(m) = item {
+                    insert(m, rest, leaf_path, category, pupil, i);
+                }
+            }
+        }
+    } else {
+        let obj = doc.entry(first.name.clone()).or_insert_with(|| json!({}));
+        if let Value::Object(m) = obj {
+            insert(m, rest, leaf_path, category, pupil, element);
+        }
+    }
+}
+
+/// The document a demo bron returns for one resource and pupil, including
+/// for `dossier` resources one key that is not in the catalogue.
+pub fn document(bron: &Bron, resource: usize, pupil: usize) -> Value {
+    let mut doc = Map::new();
+    if let Some(r) = bron.resources.get(resource) {
+        for &i in &r.fields {
+            let f = &bron.catalogue[i];
+            let segs: Vec<_> = f.path.segments().collect();
+            insert(&mut doc, &segs, f.path.as_str(), f.category, pupil, 0);
+        }
+    }
+    // The full dossier also carries a key that is not in the catalogue, to
+    // show that undeclared data is withheld by default.
+    if bron
+        .resources
+        .get(resource)
+        .is_some_and(|r| r.id == "dossier")
+    {
+        doc.insert(
+            "interne_notitie".into(),
+            json!("niet in de catalogus: wordt nooit gedeeld"),
+        );
+    }
+    Value::Object(doc)
+}
+
+fn respond(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// Serves every bron of `set` under `/{bron id}/...` on `listener`.
+pub async fn serve_bronnen(listener: TcpListener, set: Arc<PolicySet>) {
+    loop {
+        let Ok((tcp, _)) = listener.accept().await else {
+            continue;
+        };
+        let set = Arc::clone(&set);
+        tokio::spawn(async move {
+            let svc = service_fn(move |req: Request<Incoming>| {
+                let set = Arc::clone(&set);
+                async move { Ok::<_, Infallible>(bron_response(&set, req.method(), req.uri().path())) }
+            });
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tcp), svc)
+                .await;
+        });
+    }
+}
+
+fn bron_response(set: &PolicySet, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let Some((bron_id, rest)) = segs.split_first() else {
+        return respond(StatusCode::NOT_FOUND, json!({}));
+    };
+    let Some(bron) = set.bronnen.get(*bron_id) else {
+        return respond(StatusCode::NOT_FOUND, json!({}));
+    };
+    for (ri, r) in bron.resources.iter().enumerate() {
+        if let Some(vars) = r.template.matches(rest) {
+            let subject = vars
+                .iter()
+                .find(|(n, _)| *n == bron.subject)
+                .map(|(_, v)| *v);
+            let Some(pupil) = subject.and_then(|s| DEMO_PUPILS.iter().position(|p| *p == s)) else {
+                return respond(StatusCode::NOT_FOUND, json!({"fout": "onbekende leerling"}));
+            };
+            return match *method {
+                Method::GET => respond(StatusCode::OK, document(bron, ri, pupil)),
+                _ => respond(StatusCode::CREATED, json!({"ontvangen": true})),
+            };
+        }
+    }
+    respond(StatusCode::NOT_FOUND, json!({}))
+}
+
+/// Paths the demo uses, relative to the working directory.
+pub struct DemoPaths {
+    pub policies: PathBuf,
+    pub certs: PathBuf,
+    pub data: PathBuf,
+}
+
+/// Makes sure `certs` holds a development PKI for every organisation of the
+/// policy set; creates it when anything is missing.
+pub fn ensure_certs(certs: &Path, set: &PolicySet) -> Result<bool, crate::certs::CertError> {
+    let complete = [
+        crate::certs::CA_FILE,
+        crate::certs::CRL_FILE,
+        crate::certs::GATEWAY_CERT,
+        crate::certs::GATEWAY_KEY,
+    ]
+    .iter()
+    .all(|f| certs.join(f).exists())
+        && set
+            .organisations
+            .keys()
+            .all(|o| certs.join(format!("{o}.pem")).exists());
+    if complete {
+        return Ok(false);
+    }
+    let orgs: Vec<(String, Option<String>)> = set
+        .organisations
+        .values()
+        .map(|o| (o.id.clone(), o.oin.clone()))
+        .collect();
+    crate::certs::write_dev_pki(certs, &orgs)?;
+    Ok(true)
+}
+
+/// The demo configuration (TOML) for a gateway on `listen` with demo bronnen
+/// at `bronnen_addr`.
+pub fn config_toml(
+    paths: &DemoPaths,
+    listen: SocketAddr,
+    bronnen_addr: SocketAddr,
+    set: &PolicySet,
+) -> String {
+    let abs = |p: &Path| {
+        std::path::absolute(p)
+            .unwrap_or_else(|_| p.to_owned())
+            .display()
+            .to_string()
+    };
+    let mut urls = BTreeMap::new();
+    for id in set.bronnen.keys() {
+        urls.insert(id.clone(), format!("http://{bronnen_addr}/{id}"));
+    }
+    let urls: String = urls
+        .iter()
+        .map(|(k, v)| format!("\"{k}\" = \"{v}\"\n"))
+        .collect();
+    format!(
+        r#"# Generated by `poortwachter demo`. DEVELOPMENT ONLY.
+[server]
+listen = "{listen}"
+instance = "demo-1"
+
+[tls]
+cert = "{certs}/gateway.pem"
+key = "{certs}/gateway-key.pem"
+client_ca = ["{certs}/ca.pem"]
+crls = ["{certs}/crl.pem"]
+
+[policy]
+dir = "{policies}"
+
+[audit]
+store = "sqlite://{data}/audit.db"
+pseudonym_key = "{data}/pseudonym.key"
+
+[upstream.base_urls]
+{urls}"#,
+        certs = abs(&paths.certs),
+        policies = abs(&paths.policies),
+        data = abs(&paths.data),
+    )
+}
+
+/// Ready-to-paste curl commands showing an allowed, a filtered and a denied request.
+pub fn curl_examples(certs: &Path, listen: SocketAddr) -> String {
+    let c = certs.display();
+    let base = format!("https://localhost:{}/v1", listen.port());
+    let curl = |org: &str| {
+        format!("curl -sS -i --cacert {c}/ca.pem --cert {c}/{org}.pem --key {c}/{org}-key.pem")
+    };
+    format!(
+        r#"
+1. Allowed: Leerplicht (gemeente) reads the verzuim overview of pupil L1001 for the AOJ-team's
+   purpose "aanpak-verzuim"; every field is permitted (X-Poortwachter-Withheld: 0):
+   {lp} -H 'X-Doelbinding: aanpak-verzuim' {base}/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1001/verzuim
+
+2. Filtered: WIJ Groningen (Jeugdwet) reads the same document for "afstemming-ondersteuning" and
+   receives only the fields its rule permits (X-Poortwachter-Withheld says how many were withheld):
+   {wij} -H 'X-Doelbinding: afstemming-ondersteuning' {base}/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1001/verzuim
+
+3. Denied: Leerplicht may not read the JGZ dossier in the AOJ-team (403 problem+json):
+   {lp} -H 'X-Doelbinding: aanpak-verzuim' {base}/aoj-vo-noorderlicht/jgz-dossier/jeugdigen/L1001/advies
+"#,
+        wij = curl("wij-groningen"),
+        lp = curl("gemeente-groningen"),
+    )
+}

@@ -1,0 +1,32 @@
+//! Poortwachter: a privacy-covenant-aware data-sharing gateway.
+//!
+//! Map of the crate (request flow top to bottom):
+//! - [`server`]: accept loop, connection limits, graceful shutdown (`run(listener, ...)`).
+//! - [`tls`]: the only module that touches rustls: server config with client
+//!   certificate verification and CRLs, upstream client config.
+//! - [`identity`]: maps a *verified* client certificate to an organisation.
+//! - [`proxy`]: one request: route, decide, forward, filter, audit, respond.
+//! - [`decision`]: the policy snapshot; returns a typed [`decision::Permit`] or a [`decision::Denial`].
+//! - [`policy`]: policy files, validation, casbin compilation, hot reload.
+//! - [`filter`]: JSON data minimisation.
+//! - [`upstream`]: forwarding to bronnen; needs a permit.
+//! - [`problem`]: the single place errors become `application/problem+json`.
+//! - [`config`]: the serve configuration file.
+//! - [`certs`]: development PKI (rcgen). [`demo`]: the embedded demo.
+
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod audit;
+pub mod certs;
+pub mod config;
+pub mod decision;
+pub mod demo;
+pub mod filter;
+pub mod identity;
+pub mod policy;
+pub mod problem;
+pub mod proxy;
+pub mod server;
+pub mod tls;
+pub mod upstream;

@@ -1,0 +1,311 @@
+//! The `poortwachter` binary: subcommands over the library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use poortwachter::{app, certs, config::Config, demo, policy, server};
+
+#[derive(Parser)]
+#[command(
+    name = "poortwachter",
+    version,
+    about = "Privacy-covenant-aware data-sharing gateway"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the gateway with a configuration file.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run the embedded demo: dev certificates, demo bronnen, SQLite audit.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        listen: SocketAddr,
+        #[arg(long, default_value = "policies")]
+        policies: PathBuf,
+        #[arg(long, default_value = "certs-dev")]
+        certs: PathBuf,
+        #[arg(long, default_value = "demo-data")]
+        data: PathBuf,
+    },
+    /// Certificates.
+    Certs {
+        #[command(subcommand)]
+        cmd: CertsCmd,
+    },
+    /// Policy administration.
+    Policy {
+        #[command(subcommand)]
+        cmd: PolicyCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCmd {
+    /// Write a development PKI (CA, gateway, one client per organisation). DEVELOPMENT ONLY.
+    Dev {
+        #[arg(long, default_value = "certs-dev")]
+        dir: PathBuf,
+        #[arg(long, default_value = "policies")]
+        policies: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCmd {
+    /// Validate a policy directory and compile it through casbin; exit 1 on problems.
+    Check {
+        #[arg(long, default_value = "policies")]
+        dir: PathBuf,
+        /// text or json
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+}
+
+fn init_logging(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(filter));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Serve { config } => {
+            let cfg = Config::load(&config)?;
+            init_logging(&cfg.log.filter, cfg.log.format == "json");
+            serve(cfg).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Demo {
+            listen,
+            policies,
+            certs,
+            data,
+        } => {
+            init_logging("info", false);
+            run_demo(listen, policies, certs, data).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Certs {
+            cmd: CertsCmd::Dev { dir, policies },
+        } => {
+            let set = policy::load_dir(&policies)?;
+            let orgs: Vec<_> = set
+                .organisations
+                .values()
+                .map(|o| (o.id.clone(), o.oin.clone()))
+                .collect();
+            certs::write_dev_pki(&dir, &orgs)?;
+            println!(
+                "wrote a DEVELOPMENT-ONLY PKI to {} ({} client certificates)",
+                dir.display(),
+                orgs.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Policy {
+            cmd: PolicyCmd::Check { dir, format },
+        } => policy_check(&dir, &format).await,
+    }
+}
+
+async fn policy_check(dir: &std::path::Path, format: &str) -> anyhow::Result<ExitCode> {
+    let problems = match policy::load_dir(dir) {
+        Ok(set) => {
+            let overleggen = set.overleggen.len();
+            let rules: usize = set.overleggen.values().map(|o| o.rules.len()).sum();
+            match poortwachter::decision::Snapshot::build(set, None).await {
+                Ok(snap) => {
+                    if format == "json" {
+                        println!(
+                            "{}",
+                            serde_json::json!({"ok": true, "version": &*snap.version, "overleggen": overleggen, "rules": rules, "casbin_rows": snap.table.p_rows, "grants": snap.table.len(), "problems": []})
+                        );
+                    } else {
+                        println!(
+                            "ok: {overleggen} casusoverleggen, {rules} rules, {} casbin rows, {} grants verified; version {}",
+                            snap.table.p_rows,
+                            snap.table.len(),
+                            &snap.version[..16]
+                        );
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                Err(e) => vec![policy::Problem {
+                    file: dir.display().to_string(),
+                    line: 1,
+                    code: "P090",
+                    message: e.to_string(),
+                }],
+            }
+        }
+        Err(policy::LoadError::Invalid(p)) => p,
+        Err(e) => return Err(e.into()),
+    };
+    if format == "json" {
+        println!("{}", serde_json::json!({"ok": false, "problems": problems}));
+    } else {
+        for p in &problems {
+            println!("{p}");
+        }
+        println!("{} problem(s)", problems.len());
+    }
+    Ok(ExitCode::from(1))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Reloads policies and TLS material on SIGHUP; a failing reload keeps the old.
+fn spawn_sighup(gw: &app::Gateway) {
+    #[cfg(unix)]
+    {
+        let policy = std::sync::Arc::clone(&gw.state.policy);
+        let tls = std::sync::Arc::clone(&gw.tls);
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match policy.reload().await {
+                    Ok(r) => {
+                        tracing::info!(old = %r.old_version, new = %r.new_version, "policy reloaded")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "policy reload failed; keeping the current set")
+                    }
+                }
+                match tls.reload() {
+                    Ok(()) => tracing::info!("TLS certificates and CRLs reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS reload failed; keeping the current configuration")
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let gw = app::build(&cfg).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
+    tracing::info!(addr = %cfg.server.listen, instance = %cfg.server.instance, "poortwachter listening");
+    spawn_sighup(&gw);
+    let app::Gateway {
+        state,
+        tls,
+        audit_writer,
+    } = gw;
+    server::run(listener, tls, state, shutdown_signal()).await;
+    // The last Auditor handle went with the state: the writer drains and stops.
+    let _ = audit_writer.await;
+    Ok(())
+}
+
+async fn run_demo(
+    listen: SocketAddr,
+    policies: PathBuf,
+    certs_dir: PathBuf,
+    data: PathBuf,
+) -> anyhow::Result<()> {
+    let set = policy::load_dir(&policies)?;
+    if demo::ensure_certs(&certs_dir, &set)? {
+        println!("created a DEVELOPMENT-ONLY PKI in {}", certs_dir.display());
+    }
+    std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+    let key = data.join("pseudonym.key");
+    if !key.exists() {
+        poortwachter::audit::Pseudonymiser::generate_file(&key)?;
+    }
+    let bronnen = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let bronnen_addr = bronnen.local_addr()?;
+    tokio::spawn(demo::serve_bronnen(
+        bronnen,
+        std::sync::Arc::new(set.clone()),
+    ));
+    let paths = demo::DemoPaths {
+        policies,
+        certs: certs_dir.clone(),
+        data: data.clone(),
+    };
+    let cfg_path = data.join("demo.toml");
+    std::fs::write(
+        &cfg_path,
+        demo::config_toml(&paths, listen, bronnen_addr, &set),
+    )?;
+    let cfg = Config::load(&cfg_path)?;
+    let gw = app::build(&cfg).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    println!(
+        "poortwachter demo: gateway on https://localhost:{} (config {}), demo bronnen on {bronnen_addr}, audit in {}/audit.db",
+        listen.port(),
+        cfg_path.display(),
+        data.display()
+    );
+    println!("{}", demo::curl_examples(&certs_dir, listen));
+    spawn_sighup(&gw);
+    let app::Gateway {
+        state,
+        tls,
+        audit_writer,
+    } = gw;
+    server::run(listener, tls, state, shutdown_signal()).await;
+    let _ = audit_writer.await;
+    Ok(())
+}

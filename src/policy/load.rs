@@ -1,0 +1,948 @@
+//! Reading a policy directory into a validated [`PolicySet`], reporting every
+//! problem at once with `file:line`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ring::digest;
+use serde::de::DeserializeOwned;
+
+use super::fieldpath::{FieldGlob, FieldPath};
+use super::raw::{BronFile, OverlegFile, PartnersFile};
+use super::set::*;
+use super::template::PathTemplate;
+
+/// One problem found in a policy file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Problem {
+    pub file: String,
+    pub line: usize,
+    /// Stable code, e.g. `P012`; documented in the README.
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {} {}",
+            self.file, self.line, self.code, self.message
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read policy directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} problem(s) in the policy set:\n{}", .0.len(), ProblemList(.0))]
+    Invalid(Vec<Problem>),
+}
+
+struct ProblemList<'a>(&'a [Problem]);
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in self.0 {
+            writeln!(f, "  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Maximum size of one policy file; larger files are refused rather than parsed.
+const MAX_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
+const ORG_KINDS: [&str; 7] = ["school", "swv", "wij", "ggd", "gemeente", "opdc", "other"];
+
+fn is_ident(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// A source file, held while validating so spans become line numbers.
+struct SourceText {
+    display: String,
+    text: String,
+}
+
+impl SourceText {
+    fn line_of(&self, offset: usize) -> usize {
+        line_at(&self.text, offset)
+    }
+}
+
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn at(&mut self, src: &SourceText, offset: usize, code: &'static str, message: String) {
+        self.0.push(Problem {
+            file: src.display.clone(),
+            line: src.line_of(offset),
+            code,
+            message,
+        });
+    }
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut ctx = digest::Context::new(&digest::SHA256);
+    for p in parts {
+        ctx.update(&(p.len() as u64).to_be_bytes());
+        ctx.update(p);
+    }
+    hex(ctx.finish().as_ref())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn read_file(path: &Path, display: String) -> Result<SourceText, LoadError> {
+    let io = |source| LoadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(LoadError::Invalid(vec![Problem {
+            file: display,
+            line: 1,
+            code: "P001",
+            message: format!("file is larger than {MAX_FILE_BYTES} bytes"),
+        }]));
+    }
+    let text = std::fs::read_to_string(path).map_err(io)?;
+    Ok(SourceText { display, text })
+}
+
+fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(LoadError::Io {
+                path: dir.to_owned(),
+                source,
+            });
+        }
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|source| LoadError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let p = entry.path();
+        if p.extension().is_some_and(|e| e == "toml") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn parse<T: DeserializeOwned>(src: &SourceText, problems: &mut Problems) -> Option<T> {
+    match toml::from_str::<T>(&src.text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            problems.at(src, offset, "P002", e.message().trim().to_owned());
+            None
+        }
+    }
+}
+
+/// Loads and validates the policy set in `dir` (`partners.toml`,
+/// `bronnen/*.toml`, `overleggen/*.toml`). Returns every problem found, never
+/// a partially valid set.
+pub fn load_dir(dir: &Path) -> Result<PolicySet, LoadError> {
+    let mut problems = Problems(Vec::new());
+    let mut hash_parts: Vec<(String, String)> = Vec::new();
+
+    let partners_path = dir.join("partners.toml");
+    let partners_src = read_file(&partners_path, display(dir, &partners_path))?;
+    hash_parts.push(("partners.toml".into(), partners_src.text.clone()));
+    let organisations = parse::<PartnersFile>(&partners_src, &mut problems)
+        .map(|f| validate_partners(&partners_src, f, &mut problems))
+        .unwrap_or_default();
+
+    let mut bronnen = BTreeMap::new();
+    for path in toml_files(&dir.join("bronnen"))? {
+        let src = read_file(&path, display(dir, &path))?;
+        hash_parts.push((src.display.clone(), src.text.clone()));
+        if let Some(raw) = parse::<BronFile>(&src, &mut problems)
+            && let Some(b) = validate_bron(&src, &path, raw, &organisations, &mut problems)
+        {
+            if bronnen.contains_key(&b.id) {
+                problems.at(&src, 0, "P020", format!("bron `{}` is defined twice", b.id));
+            }
+            bronnen.insert(b.id.clone(), Arc::new(b));
+        }
+    }
+    let shared_hash = sha256_hex(
+        &hash_parts
+            .iter()
+            .flat_map(|(n, t)| [n.as_bytes(), t.as_bytes()])
+            .collect::<Vec<_>>(),
+    );
+
+    let mut overleggen = BTreeMap::new();
+    let overleg_files = toml_files(&dir.join("overleggen"))?;
+    if overleg_files.is_empty() {
+        problems.0.push(Problem {
+            file: display(dir, &dir.join("overleggen")),
+            line: 1,
+            code: "P030",
+            message: "no casusoverleg files (overleggen/*.toml)".into(),
+        });
+    }
+    for path in overleg_files {
+        let src = read_file(&path, display(dir, &path))?;
+        hash_parts.push((src.display.clone(), src.text.clone()));
+        if let Some(raw) = parse::<OverlegFile>(&src, &mut problems)
+            && let Some(o) =
+                validate_overleg(&src, &path, raw, &organisations, &bronnen, &mut problems)
+        {
+            overleggen.insert(o.id.clone(), o);
+        }
+    }
+
+    if !problems.0.is_empty() {
+        let mut p = problems.0;
+        p.sort();
+        return Err(LoadError::Invalid(p));
+    }
+    let version = sha256_hex(
+        &hash_parts
+            .iter()
+            .flat_map(|(n, t)| [n.as_bytes(), t.as_bytes()])
+            .collect::<Vec<_>>(),
+    );
+    Ok(PolicySet {
+        version,
+        organisations,
+        bronnen,
+        overleggen,
+        shared_hash,
+    })
+}
+
+fn display(dir: &Path, path: &Path) -> String {
+    let base = dir.file_name().map(PathBuf::from).unwrap_or_default();
+    match path.strip_prefix(dir) {
+        Ok(rel) => base.join(rel).display().to_string(),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+fn stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn parse_fingerprint(s: &str) -> Option<[u8; 32]> {
+    let hexs = s.strip_prefix("sha256:")?;
+    let hexs: String = hexs.chars().filter(|c| *c != ':').collect();
+    if hexs.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in hexs.as_bytes().chunks(2).enumerate() {
+        let s = std::str::from_utf8(chunk).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn validate_partners(
+    src: &SourceText,
+    f: PartnersFile,
+    problems: &mut Problems,
+) -> BTreeMap<String, Organisation> {
+    let mut out = BTreeMap::new();
+    let mut oins: BTreeMap<String, String> = BTreeMap::new();
+    for o in f.organisations {
+        let at = o.span().start;
+        let o = o.into_inner();
+        if !is_ident(&o.id) {
+            problems.at(
+                src,
+                at,
+                "P010",
+                format!("organisation id `{}` is not a valid identifier", o.id),
+            );
+        }
+        if o.name.trim().is_empty() {
+            problems.at(
+                src,
+                at,
+                "P011",
+                format!("organisation `{}` has no name", o.id),
+            );
+        }
+        if !ORG_KINDS.contains(&o.kind.as_str()) {
+            problems.at(
+                src,
+                at,
+                "P012",
+                format!(
+                    "organisation `{}`: kind `{}` is not one of {}",
+                    o.id,
+                    o.kind,
+                    ORG_KINDS.join(", ")
+                ),
+            );
+        }
+        let oin = o.oin.map(|s| s.trim().to_ascii_uppercase());
+        if let Some(oin) = &oin {
+            if oin.len() != 20 || !oin.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                problems.at(
+                    src,
+                    at,
+                    "P013",
+                    format!(
+                        "organisation `{}`: OIN `{oin}` must be 20 letters or digits",
+                        o.id
+                    ),
+                );
+            }
+            if let Some(other) = oins.insert(oin.clone(), o.id.clone()) {
+                problems.at(
+                    src,
+                    at,
+                    "P014",
+                    format!("organisation `{}` has the same OIN as `{other}`", o.id),
+                );
+            }
+        }
+        let mut fingerprints = Vec::new();
+        for fp in &o.fingerprints {
+            match parse_fingerprint(fp) {
+                Some(b) => fingerprints.push(b),
+                None => problems.at(
+                    src,
+                    at,
+                    "P015",
+                    format!(
+                        "organisation `{}`: fingerprint `{fp}` must be sha256:<64 hex digits>",
+                        o.id
+                    ),
+                ),
+            }
+        }
+        if oin.is_none() && fingerprints.is_empty() {
+            problems.at(src, at, "P016", format!(
+                "organisation `{}` has neither an OIN nor a fingerprint pin: no certificate could ever map to it", o.id));
+        }
+        if out.contains_key(&o.id) {
+            problems.at(
+                src,
+                at,
+                "P017",
+                format!("organisation `{}` is defined twice", o.id),
+            );
+        }
+        out.insert(
+            o.id.clone(),
+            Organisation {
+                id: o.id,
+                name: o.name,
+                kind: o.kind,
+                oin,
+                brin: o.brin,
+                fingerprints,
+                privacy_officer: o.privacy_officer,
+            },
+        );
+    }
+    out
+}
+
+/// Validates a base URL: https anywhere, plain http only on loopback.
+pub(crate) fn validate_base_url(s: &str) -> Result<String, String> {
+    let uri: http::Uri = s.parse().map_err(|_| format!("`{s}` is not a valid URL"))?;
+    let host = uri.host().ok_or_else(|| format!("`{s}` has no host"))?;
+    if uri.query().is_some() {
+        return Err(format!("`{s}`: a base URL may not have a query"));
+    }
+    match uri.scheme_str() {
+        Some("https") => {}
+        Some("http") => {
+            let h = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = h == "localhost"
+                || h.parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback());
+            if !loopback {
+                return Err(format!(
+                    "`{s}`: plain http is only allowed to a loopback host; use https"
+                ));
+            }
+        }
+        _ => return Err(format!("`{s}`: scheme must be https (or http on loopback)")),
+    }
+    Ok(s.trim_end_matches('/').to_owned())
+}
+
+fn validate_bron(
+    src: &SourceText,
+    path: &Path,
+    raw: BronFile,
+    orgs: &BTreeMap<String, Organisation>,
+    problems: &mut Problems,
+) -> Option<Bron> {
+    let before = problems.0.len();
+    let id = raw.id.get_ref().clone();
+    if !is_ident(&id) {
+        problems.at(
+            src,
+            raw.id.span().start,
+            "P021",
+            format!("bron id `{id}` is not a valid identifier"),
+        );
+    }
+    if id != stem(path) {
+        problems.at(
+            src,
+            raw.id.span().start,
+            "P022",
+            format!("bron id `{id}` must equal the file name `{}`", stem(path)),
+        );
+    }
+    if !orgs.contains_key(raw.owner.get_ref()) {
+        problems.at(
+            src,
+            raw.owner.span().start,
+            "P023",
+            format!("owner `{}` is not in partners.toml", raw.owner.get_ref()),
+        );
+    }
+    let base_url = match validate_base_url(raw.base_url.get_ref()) {
+        Ok(u) => u,
+        Err(m) => {
+            problems.at(src, raw.base_url.span().start, "P024", m);
+            String::new()
+        }
+    };
+    let subject = raw.subject.get_ref().clone();
+
+    let mut catalogue: Vec<CatalogueField> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for f in &raw.fields {
+        let at = f.span().start;
+        let f = f.get_ref();
+        let path = match FieldPath::parse(&f.path) {
+            Ok(p) => p,
+            Err(m) => {
+                problems.at(src, at, "P025", m);
+                continue;
+            }
+        };
+        let Some(category) = Category::parse(&f.category) else {
+            problems.at(
+                src,
+                at,
+                "P026",
+                format!(
+                    "field `{}`: category `{}` is not one of normal, health, criminal, bsn",
+                    f.path, f.category
+                ),
+            );
+            continue;
+        };
+        if f.label.trim().is_empty() {
+            problems.at(src, at, "P027", format!("field `{}` has no label", f.path));
+        }
+        if !seen.insert(f.path.clone()) {
+            problems.at(
+                src,
+                at,
+                "P028",
+                format!("field `{}` is declared twice", f.path),
+            );
+        }
+        catalogue.push(CatalogueField {
+            path,
+            label: f.label.clone(),
+            category,
+        });
+    }
+    // Catalogue entries are leaves: a path that contains another would make
+    // "withheld" ambiguous (withholding the container withholds the leaf).
+    for (i, a) in catalogue.iter().enumerate() {
+        for b in &catalogue {
+            if a.path.is_strict_prefix_of(&b.path) {
+                problems.at(
+                    src,
+                    raw.fields[i].span().start,
+                    "P029",
+                    format!(
+                        "field `{}` contains field `{}`: the catalogue lists leaves only",
+                        a.path, b.path
+                    ),
+                );
+            }
+        }
+    }
+    if catalogue.is_empty() {
+        problems.at(src, 0, "P031", format!("bron `{id}` declares no fields"));
+    }
+
+    let mut resources: Vec<Resource> = Vec::new();
+    for r in &raw.resources {
+        let at = r.span().start;
+        let r = r.get_ref();
+        if !is_ident(&r.id) {
+            problems.at(
+                src,
+                at,
+                "P032",
+                format!("resource id `{}` is not a valid identifier", r.id),
+            );
+        }
+        if resources.iter().any(|x| x.id == r.id) {
+            problems.at(
+                src,
+                at,
+                "P033",
+                format!("resource `{}` is declared twice", r.id),
+            );
+        }
+        let template = match PathTemplate::parse(&r.path) {
+            Ok(t) => t,
+            Err(m) => {
+                problems.at(src, at, "P034", m);
+                continue;
+            }
+        };
+        if !template.has_variable(&subject) {
+            problems.at(src, at, "P035", format!(
+                "resource `{}`: path `{}` must contain {{{subject}}}: every request names exactly one betrokkene", r.id, r.path));
+        }
+        if resources.iter().any(|x| x.template == template) {
+            problems.at(
+                src,
+                at,
+                "P036",
+                format!("resource `{}`: path `{}` is declared twice", r.id, r.path),
+            );
+        }
+        let (mut read, mut write) = (false, false);
+        for m in &r.methods {
+            match m.as_str() {
+                "GET" => read = true,
+                "POST" | "PUT" => write = true,
+                other => problems.at(
+                    src,
+                    at,
+                    "P037",
+                    format!(
+                        "resource `{}`: method `{other}` is not GET, POST or PUT",
+                        r.id
+                    ),
+                ),
+            }
+        }
+        if r.methods.is_empty() {
+            problems.at(
+                src,
+                at,
+                "P037",
+                format!("resource `{}` lists no methods", r.id),
+            );
+        }
+        let fields = match &r.fields {
+            None => (0..catalogue.len()).collect(),
+            Some(globs) => expand(
+                src,
+                at,
+                globs,
+                &catalogue,
+                problems,
+                &format!("resource `{}`", r.id),
+            ),
+        };
+        resources.push(Resource {
+            id: r.id.clone(),
+            template,
+            read,
+            write,
+            fields,
+        });
+    }
+    if resources.is_empty() {
+        problems.at(src, 0, "P038", format!("bron `{id}` declares no resources"));
+    }
+    if problems.0.len() != before {
+        return None;
+    }
+    Some(Bron {
+        id,
+        name: raw.name,
+        owner: raw.owner.into_inner(),
+        base_url,
+        subject,
+        resources,
+        catalogue,
+        file: src.display.clone(),
+    })
+}
+
+/// Expands globs against a catalogue; a glob that matches nothing is an error
+/// (it is almost always a typo that would silently share less than intended,
+/// or worse, more once someone adds a matching field).
+fn expand(
+    src: &SourceText,
+    at: usize,
+    globs: &[String],
+    catalogue: &[CatalogueField],
+    problems: &mut Problems,
+    what: &str,
+) -> Vec<usize> {
+    let mut out = BTreeSet::new();
+    for g in globs {
+        match FieldGlob::parse(g) {
+            Ok(glob) => {
+                let before = out.len();
+                let mut any = false;
+                for (i, f) in catalogue.iter().enumerate() {
+                    if glob.matches(&f.path) {
+                        out.insert(i);
+                        any = true;
+                    }
+                }
+                let _ = before;
+                if !any {
+                    problems.at(
+                        src,
+                        at,
+                        "P040",
+                        format!("{what}: `{g}` matches no field in the catalogue"),
+                    );
+                }
+            }
+            Err(m) => problems.at(src, at, "P041", format!("{what}: {m}")),
+        }
+    }
+    out.into_iter().collect()
+}
+
+fn validate_overleg(
+    src: &SourceText,
+    path: &Path,
+    raw: OverlegFile,
+    orgs: &BTreeMap<String, Organisation>,
+    bronnen: &BTreeMap<String, Arc<Bron>>,
+    problems: &mut Problems,
+) -> Option<Overleg> {
+    let before = problems.0.len();
+    let id = raw.id.get_ref().clone();
+    if !is_ident(&id) {
+        problems.at(
+            src,
+            raw.id.span().start,
+            "P050",
+            format!("overleg id `{id}` is not a valid identifier"),
+        );
+    }
+    if id != stem(path) {
+        problems.at(
+            src,
+            raw.id.span().start,
+            "P051",
+            format!(
+                "overleg id `{id}` must equal the file name `{}`",
+                stem(path)
+            ),
+        );
+    }
+    let retention = *raw.retention_days.get_ref();
+    if !(1..=36_500).contains(&retention) {
+        problems.at(
+            src,
+            raw.retention_days.span().start,
+            "P052",
+            format!("retention_days must be between 1 and 36500, not {retention}"),
+        );
+    }
+
+    let mut purposes: Vec<Purpose> = Vec::new();
+    for p in &raw.purposes {
+        let at = p.span().start;
+        let p = p.get_ref();
+        if !is_ident(&p.id) {
+            problems.at(
+                src,
+                at,
+                "P053",
+                format!("purpose id `{}` is not a valid identifier", p.id),
+            );
+        }
+        if p.text.trim().is_empty() {
+            problems.at(
+                src,
+                at,
+                "P054",
+                format!(
+                    "purpose `{}` has no text: doelbinding needs a concrete purpose",
+                    p.id
+                ),
+            );
+        }
+        if purposes.iter().any(|x| x.id == p.id) {
+            problems.at(
+                src,
+                at,
+                "P055",
+                format!("purpose `{}` is declared twice", p.id),
+            );
+        }
+        purposes.push(Purpose {
+            id: p.id.clone(),
+            text: p.text.clone(),
+        });
+    }
+    if purposes.is_empty() {
+        problems.at(
+            src,
+            0,
+            "P056",
+            format!("overleg `{id}` declares no purposes"),
+        );
+    }
+
+    let mut roles: Vec<Role> = Vec::new();
+    for r in &raw.roles {
+        let at = r.span().start;
+        let r = r.get_ref();
+        if !is_ident(&r.id) {
+            problems.at(
+                src,
+                at,
+                "P057",
+                format!("role id `{}` is not a valid identifier", r.id),
+            );
+        }
+        if roles.iter().any(|x| x.id == r.id) {
+            problems.at(
+                src,
+                at,
+                "P058",
+                format!("role `{}` is declared twice", r.id),
+            );
+        }
+        let g = &r.grondslag;
+        if g.law.trim().is_empty() || g.article.trim().is_empty() || g.basis.trim().is_empty() {
+            problems.at(
+                src,
+                at,
+                "P059",
+                format!("role `{}`: grondslag needs law, article and basis", r.id),
+            );
+        }
+        for o in &r.organisations {
+            if !orgs.contains_key(o) {
+                problems.at(
+                    src,
+                    at,
+                    "P060",
+                    format!(
+                        "role `{}`: organisation `{o}` is not in partners.toml",
+                        r.id
+                    ),
+                );
+            }
+        }
+        if r.organisations.is_empty() {
+            problems.at(
+                src,
+                at,
+                "P061",
+                format!("role `{}` has no organisations", r.id),
+            );
+        }
+        let mut special = Vec::new();
+        for c in &r.special_categories {
+            match Category::parse(c) {
+                Some(Category::Normal) | None => problems.at(
+                    src,
+                    at,
+                    "P062",
+                    format!(
+                        "role `{}`: special category `{c}` is not one of health, criminal, bsn",
+                        r.id
+                    ),
+                ),
+                Some(c) => special.push(c),
+            }
+        }
+        roles.push(Role {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            grondslag: Grondslag {
+                law: g.law.clone(),
+                article: g.article.clone(),
+                basis: g.basis.clone(),
+            },
+            organisations: r.organisations.clone(),
+            special_categories: special,
+            may_register_cases: r.may_register_cases,
+            line: src.line_of(at),
+        });
+    }
+
+    let mut rules: Vec<Rule> = Vec::new();
+    for r in &raw.rules {
+        let at = r.span().start;
+        let r = r.get_ref();
+        if !is_ident(&r.id) {
+            problems.at(
+                src,
+                at,
+                "P070",
+                format!("rule id `{}` is not a valid identifier", r.id),
+            );
+        }
+        if rules.iter().any(|x| x.id == r.id) {
+            problems.at(
+                src,
+                at,
+                "P071",
+                format!("rule `{}` is declared twice", r.id),
+            );
+        }
+        if !purposes.iter().any(|p| p.id == r.purpose) {
+            problems.at(
+                src,
+                at,
+                "P072",
+                format!(
+                    "rule `{}`: purpose `{}` is not declared in this overleg",
+                    r.id, r.purpose
+                ),
+            );
+        }
+        for (what, role) in [("from", &r.from), ("to", &r.to)] {
+            if !roles.iter().any(|x| &x.id == role) {
+                problems.at(
+                    src,
+                    at,
+                    "P073",
+                    format!(
+                        "rule `{}`: {what} role `{role}` is not a participant of this overleg",
+                        r.id
+                    ),
+                );
+            }
+        }
+        if r.from == r.to {
+            problems.at(
+                src,
+                at,
+                "P074",
+                format!("rule `{}`: from and to are the same role", r.id),
+            );
+        }
+        let consent = Consent::parse(&r.consent).unwrap_or_else(|| {
+            problems.at(
+                src,
+                at,
+                "P075",
+                format!(
+                    "rule `{}`: consent `{}` is not one of none, parents, youth, parents-and-youth",
+                    r.id, r.consent
+                ),
+            );
+            Consent::ParentsAndYouth
+        });
+        let Some(bron) = bronnen.get(&r.bron) else {
+            problems.at(
+                src,
+                at,
+                "P076",
+                format!(
+                    "rule `{}`: bron `{}` is not defined in bronnen/",
+                    r.id, r.bron
+                ),
+            );
+            continue;
+        };
+        let holds = |role: &str| {
+            roles
+                .iter()
+                .any(|x| x.id == role && x.organisations.contains(&bron.owner))
+        };
+        if !holds(&r.from) && !holds(&r.to) {
+            problems.at(src, at, "P077", format!(
+                "rule `{}`: the owner of bron `{}` ({}) holds neither the `from` nor the `to` role", r.id, r.bron, bron.owner));
+        }
+        let mut patterns = Vec::new();
+        for g in &r.fields {
+            if let Ok(p) = FieldGlob::parse(g) {
+                patterns.push(p);
+            }
+        }
+        if r.fields.is_empty() {
+            problems.at(src, at, "P078", format!("rule `{}` lists no fields", r.id));
+        }
+        let fields = expand(
+            src,
+            at,
+            &r.fields,
+            &bron.catalogue,
+            problems,
+            &format!("rule `{}`", r.id),
+        );
+        rules.push(Rule {
+            id: r.id.clone(),
+            purpose: r.purpose.clone(),
+            from: r.from.clone(),
+            to: r.to.clone(),
+            bron: r.bron.clone(),
+            patterns,
+            fields,
+            consent,
+            justification: r.justification.clone(),
+            line: src.line_of(at),
+        });
+    }
+    if problems.0.len() != before {
+        return None;
+    }
+    Some(Overleg {
+        id,
+        name: raw.name,
+        description: raw.description,
+        retention_days: u32::try_from(retention).unwrap_or(1),
+        purposes,
+        roles,
+        rules,
+        file: src.display.clone(),
+        content_hash: sha256_hex(&[src.text.as_bytes()]),
+    })
+}
+
+/// 1-based line of byte `offset` in `text`.
+pub(crate) fn line_at(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}

@@ -1,0 +1,463 @@
+//! One request through the gateway: route → identity → decision (permit) →
+//! request-body filter → upstream → response filter → durable audit record →
+//! response. The audit record is committed before a single byte of the
+//! response leaves; if it cannot be, the client gets 503 and nothing else.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+
+use crate::audit::{AuditRecord, Auditor, Outcome};
+use crate::config::ServerConfig;
+use crate::decision::{DecisionContext, Permit, RouteRequest};
+use crate::filter::FilterOutcome;
+use crate::identity::{self, IdentityError, PeerCert};
+use crate::policy::PolicyStore;
+use crate::policy::set::Act;
+use crate::problem::{self, ClientError, ProxyError, UpstreamError};
+use crate::upstream::{ForwardHeaders, Upstream, is_json_media_type};
+
+/// Shared state of the gateway, built once by `serve`/`demo`/tests.
+pub struct AppState {
+    pub server: ServerConfig,
+    pub policy: Arc<PolicyStore>,
+    pub upstream: Upstream,
+    pub audit: Auditor,
+}
+
+/// What the connection established about the peer.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub cert: Result<PeerCert, IdentityError>,
+}
+
+/// Header naming how many fields were withheld from the response body.
+pub const WITHHELD_HEADER: &str = "x-poortwachter-withheld";
+
+const MAX_TRACEPARENT: usize = 128;
+
+/// Handles one request; never fails (errors become problem responses).
+pub async fn handle(
+    state: Arc<AppState>,
+    peer: Arc<Peer>,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let trace = TraceContext::from_headers(req.headers());
+    let mut rec = AuditRecord::new(&state.server.instance, &request_id, &trace.trace_id);
+    if let Ok(c) = &peer.cert {
+        rec.cert_fingerprint = Some(c.fingerprint_hex());
+    }
+
+    let result = tokio::time::timeout(
+        state.server.request_timeout(),
+        process(&state, &peer, req, &trace, &request_id, &mut rec),
+    )
+    .await
+    .unwrap_or(Err(ProxyError::Client(ClientError::Timeout)));
+
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(err) => {
+            rec.outcome = if matches!(err, ProxyError::Denied(_) | ProxyError::Identity(_)) {
+                Outcome::Denied
+            } else {
+                Outcome::Error
+            };
+            rec.reason = err.code().to_owned();
+            rec.side = Some(err.side().as_str());
+            problem::response(&err, &request_id)
+        }
+    };
+    rec.status = resp.status().as_u16();
+    rec.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+
+    // Fail closed: the response (allowed or not) leaves only once its record
+    // is durable. A failed commit replaces any body with a 503 problem.
+    if state.audit.commit(rec).await.is_err() {
+        tracing::error!(request_id, "audit commit failed; answering 503");
+        resp = problem::response(&ProxyError::AuditUnavailable, &request_id);
+    }
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        h.insert("x-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&trace.header) {
+        h.insert("traceparent", v);
+    }
+    resp
+}
+
+async fn process(
+    state: &AppState,
+    peer: &Peer,
+    req: Request<Incoming>,
+    trace: &TraceContext,
+    request_id: &str,
+    rec: &mut AuditRecord,
+) -> Result<Response<Full<Bytes>>, ProxyError> {
+    let snapshot = state.policy.current();
+    rec.policy_version = snapshot.version.to_string();
+
+    // Identity first: nothing about the request is looked at for an unknown peer.
+    let cert = peer
+        .cert
+        .as_ref()
+        .map_err(|e| ProxyError::Identity(e.clone()))?;
+    let org = identity::organisation_for(&snapshot.set, cert)?;
+    rec.org = Some(org.clone());
+
+    let act = match *req.method() {
+        Method::GET => Act::Read,
+        Method::POST | Method::PUT => Act::Write,
+        ref m => return Err(ClientError::Method(m.as_str().chars().take(16).collect()).into()),
+    };
+    let (overleg, bron, segments) = parse_path(req.uri())?;
+    rec.overleg = Some(overleg.to_owned());
+    rec.bron = Some(bron.to_owned());
+    let purpose = ident_header(req.headers(), "x-doelbinding")?;
+    let role = ident_header(req.headers(), "x-rol")?;
+
+    let route = RouteRequest {
+        overleg,
+        bron,
+        segments: &segments,
+        act,
+        purpose,
+        role,
+    };
+    let mut ctx = DecisionContext::default();
+    let decided = snapshot.decide(&org, &route, &mut ctx);
+    rec.role = ctx.role;
+    rec.grondslag = ctx.grondslag;
+    rec.purpose = ctx.purpose;
+    rec.resource = ctx.resource_template;
+    if let Some(subject) = &ctx.subject {
+        rec.subject = Some(state.audit.pseudonymise(subject));
+    }
+    let permit = decided?;
+    rec.rules = permit.deciding_rules();
+    let method = req.method().clone();
+
+    // Writes: the caller is the source; minimise its body before forwarding.
+    let mut request_withheld = None;
+    let body = if act == Act::Write {
+        let (body, outcome) = read_and_filter_request(state, &permit, req).await?;
+        request_withheld = Some(outcome.withheld_count());
+        record_fields(rec, &permit, &outcome);
+        Some(body)
+    } else {
+        drop(req);
+        None
+    };
+
+    let fwd = ForwardHeaders {
+        traceparent: &trace.child_header(),
+        request_id,
+        instance: &state.server.instance,
+    };
+    let up = state
+        .upstream
+        .send(
+            &permit,
+            method,
+            body,
+            &fwd,
+            state.server.max_response_body_bytes,
+        )
+        .await?;
+    rec.upstream_status = Some(up.status.as_u16());
+    if up.status == StatusCode::NOT_FOUND {
+        return Err(UpstreamError::NotFound.into());
+    }
+    if !up.status.is_success() {
+        return Err(UpstreamError::Status(up.status.as_u16()).into());
+    }
+
+    let (body, withheld) = match act {
+        Act::Read => {
+            if !up.json {
+                return Err(UpstreamError::NotJson.into());
+            }
+            let mut doc: serde_json::Value =
+                serde_json::from_slice(&up.body).map_err(|_| UpstreamError::NotJson)?;
+            let outcome = permit
+                .trie()
+                .filter(&mut doc, permit.allowed(), state.server.max_json_depth)
+                .map_err(|_| UpstreamError::NotJson)?;
+            record_fields(rec, &permit, &outcome);
+            let body = serde_json::to_vec(&doc).map_err(|_| ProxyError::Internal)?;
+            (Bytes::from(body), outcome.withheld_count())
+        }
+        Act::Write => {
+            // The bron's answer to a write is not pupil data the caller may
+            // receive under this rule; only the status is passed back.
+            (Bytes::from_static(b"{}"), request_withheld.unwrap_or(0))
+        }
+    };
+    rec.outcome = if withheld == 0 {
+        crate::audit::Outcome::Allowed
+    } else {
+        crate::audit::Outcome::Filtered
+    };
+    rec.reason = if permit.consent_withheld().is_empty() {
+        "allowed".into()
+    } else {
+        "consent-required-for-some-fields".into()
+    };
+
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = up.status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(WITHHELD_HEADER, HeaderValue::from(withheld as u64));
+    problem::add_security_headers(h);
+    Ok(resp)
+}
+
+/// Field names (never values) for the audit record. Consent-withheld fields
+/// count as withheld even when the document lacked them: the FG wants to see
+/// what consent would have unlocked.
+fn record_fields(rec: &mut AuditRecord, permit: &Permit, outcome: &FilterOutcome) {
+    let cat = &permit.bron().catalogue;
+    rec.fields_shared = outcome
+        .shared
+        .iter()
+        .filter_map(|i| cat.get(i).map(|f| f.path.to_string()))
+        .collect();
+    let mut withheld: Vec<String> = outcome
+        .withheld
+        .iter()
+        .filter_map(|i| cat.get(i).map(|f| f.path.to_string()))
+        .collect();
+    withheld.extend(
+        outcome
+            .undeclared
+            .iter()
+            .map(|u| format!("(undeclared) {u}")),
+    );
+    rec.fields_withheld = withheld;
+}
+
+async fn read_and_filter_request(
+    state: &AppState,
+    permit: &Permit,
+    req: Request<Incoming>,
+) -> Result<(Bytes, FilterOutcome), ProxyError> {
+    let ct_ok = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(is_json_media_type);
+    if !ct_ok {
+        return Err(ClientError::UnsupportedMediaType.into());
+    }
+    let limit = state.server.max_request_body_bytes;
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(ClientError::BodyTooLarge(limit).into());
+    }
+    let bytes = Limited::new(req.into_body(), limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ProxyError::Client(ClientError::BodyTooLarge(limit))
+            } else {
+                ProxyError::Client(ClientError::BadJson)
+            }
+        })?
+        .to_bytes();
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| ClientError::BadJson)?;
+    let outcome = permit
+        .trie()
+        .filter(&mut doc, permit.allowed(), state.server.max_json_depth)
+        .map_err(|_| ClientError::BadJson)?;
+    let out = serde_json::to_vec(&doc).map_err(|_| ProxyError::Internal)?;
+    Ok((Bytes::from(out), outcome))
+}
+
+fn is_ident(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// Reads an identifier-valued header; absent is `None`, malformed is an error.
+fn ident_header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, ProxyError> {
+    let mut values = h.get_all(name).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ClientError::BadHeader(name).into());
+    }
+    let s = v.to_str().map_err(|_| ClientError::BadHeader(name))?.trim();
+    if !is_ident(s) {
+        return Err(ClientError::BadHeader(name).into());
+    }
+    Ok(Some(s))
+}
+
+/// Splits `/v1/{overleg}/{bron}/{resource...}`. Refuses anything that could be
+/// read two ways: percent-escapes (incl. encoded slashes and double encoding),
+/// backslashes, dot segments, empty segments, and query strings.
+pub fn parse_path(uri: &http::Uri) -> Result<(&str, &str, Vec<&str>), ClientError> {
+    if uri.query().is_some() {
+        return Err(ClientError::QueryNotAllowed);
+    }
+    let path = uri.path();
+    let rest = path.strip_prefix("/v1/").ok_or(ClientError::BadPath)?;
+    if path.len() > 1024 {
+        return Err(ClientError::BadPath);
+    }
+    let segs: Vec<&str> = rest.split('/').collect();
+    for s in &segs {
+        if s.is_empty()
+            || *s == "."
+            || *s == ".."
+            || s.bytes()
+                .any(|b| matches!(b, b'%' | b'\\' | b';') || b.is_ascii_control())
+        {
+            return Err(ClientError::UnsafePath);
+        }
+    }
+    match segs.as_slice() {
+        [overleg, bron, resource @ ..] if !resource.is_empty() => {
+            if !is_ident(overleg) || !is_ident(bron) {
+                return Err(ClientError::BadPath);
+            }
+            Ok((overleg, bron, resource.to_vec()))
+        }
+        _ => Err(ClientError::BadPath),
+    }
+}
+
+/// W3C trace context: the incoming `traceparent` if valid, else a new one.
+pub struct TraceContext {
+    pub trace_id: String,
+    /// The `traceparent` we answer with (the incoming one, or the one we made).
+    pub header: String,
+}
+
+impl TraceContext {
+    pub fn from_headers(h: &HeaderMap) -> Self {
+        if let Some(tp) = h
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= MAX_TRACEPARENT)
+            && let Some(trace_id) = parse_traceparent(tp)
+        {
+            return Self {
+                trace_id: trace_id.to_owned(),
+                header: tp.to_owned(),
+            };
+        }
+        let trace_id = uuid::Uuid::new_v4().simple().to_string();
+        let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+        Self {
+            header: format!("00-{trace_id}-{span}-01"),
+            trace_id,
+        }
+    }
+
+    /// A `traceparent` for the upstream hop: same trace, new span id.
+    pub fn child_header(&self) -> String {
+        let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
+        format!("00-{}-{span}-01", self.trace_id)
+    }
+}
+
+fn parse_traceparent(tp: &str) -> Option<&str> {
+    let parts: Vec<&str> = tp.split('-').collect();
+    let [version, trace, span, flags] = parts.as_slice() else {
+        return None;
+    };
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    if *version != "00" || !hex(trace, 32) || !hex(span, 16) || !hex(flags, 2) {
+        return None;
+    }
+    if trace.bytes().all(|b| b == b'0') || span.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    Some(trace)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<(String, String, Vec<String>), ClientError> {
+        let uri: http::Uri = s.parse().unwrap();
+        parse_path(&uri).map(|(a, b, c)| {
+            (
+                a.into(),
+                b.into(),
+                c.into_iter().map(String::from).collect(),
+            )
+        })
+    }
+
+    #[test]
+    fn parses_good_paths() {
+        let (o, b, r) = p("/v1/aoj/las/leerlingen/L1/verzuim").unwrap();
+        assert_eq!((o.as_str(), b.as_str()), ("aoj", "las"));
+        assert_eq!(r, vec!["leerlingen", "L1", "verzuim"]);
+    }
+
+    #[test]
+    fn refuses_traversal_and_encodings() {
+        for bad in [
+            "/v1/aoj/las/leerlingen/../verzuim",
+            "/v1/aoj/las/leerlingen/./x",
+            "/v1/aoj/las/leerlingen/a%2Fb",
+            "/v1/aoj/las/leerlingen/a%252Fb",
+            "/v1/aoj/las/leerlingen//x",
+            "/v1/aoj/las/leerlingen/a;b",
+            "/v1/aoj/las/leerlingen/%2e%2e/x",
+        ] {
+            assert_eq!(p(bad), Err(ClientError::UnsafePath), "{bad}");
+        }
+        assert_eq!(p("/v1/aoj/las/x?y=1"), Err(ClientError::QueryNotAllowed));
+        assert_eq!(p("/v2/aoj/las/x"), Err(ClientError::BadPath));
+        assert_eq!(p("/v1/aoj/las"), Err(ClientError::BadPath));
+        assert_eq!(p("/v1/AOJ/las/x"), Err(ClientError::BadPath));
+    }
+
+    #[test]
+    fn traceparent_is_kept_or_made() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "traceparent",
+            HeaderValue::from_static("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+        );
+        let t = TraceContext::from_headers(&h);
+        assert_eq!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(t.child_header().contains(&t.trace_id));
+        h.insert("traceparent", HeaderValue::from_static("garbage"));
+        let t = TraceContext::from_headers(&h);
+        assert_eq!(t.trace_id.len(), 32);
+        assert!(parse_traceparent(&t.header).is_some());
+    }
+}

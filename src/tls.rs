@@ -1,0 +1,196 @@
+//! Everything rustls: the mTLS server configuration (client certificates
+//! verified against configured trust anchors and CRLs), its hot reload, and
+//! the client configuration for https bronnen. No other module builds TLS
+//! configuration.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{ClientConfig, RootCertStore, ServerConfig};
+
+use crate::config::{TlsConfig, TlsVersion, UpstreamConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Pem { path: PathBuf, message: String },
+    #[error("TLS configuration rejected: {0}")]
+    Rustls(String),
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
+    std::fs::read(path).map_err(|source| TlsError::Io {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads every certificate in a PEM file.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let bytes = read(path)?;
+    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut bytes.as_slice()).collect();
+    let certs = certs.map_err(|e| TlsError::Pem {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem {
+            path: path.to_owned(),
+            message: "no certificate found".into(),
+        });
+    }
+    Ok(certs)
+}
+
+/// Reads the first private key in a PEM file. The key is never logged.
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    let bytes = read(path)?;
+    rustls_pemfile::private_key(&mut bytes.as_slice())
+        .map_err(|e| TlsError::Pem {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?
+        .ok_or_else(|| TlsError::Pem {
+            path: path.to_owned(),
+            message: "no private key found".into(),
+        })
+}
+
+/// Reads CRLs from a PEM file (one or more `X509 CRL` blocks) or a DER file.
+pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
+    let bytes = read(path)?;
+    if bytes.starts_with(b"-----") {
+        let crls: Result<Vec<_>, _> = rustls_pemfile::crls(&mut bytes.as_slice()).collect();
+        crls.map_err(|e| TlsError::Pem {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    } else {
+        Ok(vec![CertificateRevocationListDer::from(bytes)])
+    }
+}
+
+fn roots(paths: &[PathBuf]) -> Result<RootCertStore, TlsError> {
+    let mut store = RootCertStore::empty();
+    for p in paths {
+        for c in load_certs(p)? {
+            store.add(c).map_err(|e| TlsError::Pem {
+                path: p.clone(),
+                message: format!("not a usable trust anchor: {e}"),
+            })?;
+        }
+    }
+    Ok(store)
+}
+
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+static TLS13_ONLY: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+static TLS13_AND_12: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+fn versions(min: TlsVersion) -> &'static [&'static rustls::SupportedProtocolVersion] {
+    match min {
+        TlsVersion::V1_3 => TLS13_ONLY,
+        TlsVersion::V1_2 => TLS13_AND_12,
+    }
+}
+
+/// Builds the mTLS server configuration: a client certificate is mandatory
+/// and must chain to `client_ca`; configured CRLs are enforced (an expired
+/// CRL denies unless `allow_expired_crl`). ALPN offers h2 and http/1.1.
+pub fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
+    let provider = provider();
+    let roots = Arc::new(roots(&cfg.client_ca)?);
+    let mut crls = Vec::new();
+    for p in &cfg.crls {
+        crls.extend(load_crls(p)?);
+    }
+    let mut vb = WebPkiClientVerifier::builder_with_provider(roots, Arc::clone(&provider));
+    if !crls.is_empty() {
+        vb = vb.with_crls(crls);
+        if !cfg.allow_expired_crl {
+            vb = vb.enforce_revocation_expiration();
+        }
+        if cfg.allow_unknown_revocation {
+            vb = vb.allow_unknown_revocation_status();
+        }
+    }
+    let verifier = vb.build().map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let certs = load_certs(&cfg.cert)?;
+    let key = load_key(&cfg.key)?;
+    let mut sc = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions(cfg.min_version))
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+    sc.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // Session resumption skips client certificate verification on the
+    // resumed connection; identity must come from a fresh verification (and
+    // a revocation must bite immediately), so resumption is off.
+    sc.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    sc.send_tls13_tickets = 0;
+    Ok(Arc::new(sc))
+}
+
+/// The server configuration currently in force. New connections pick up a
+/// reloaded configuration (certificates, trust anchors, CRLs); established
+/// connections keep theirs.
+pub struct ServerTls {
+    cfg: TlsConfig,
+    current: ArcSwap<ServerConfig>,
+}
+
+impl ServerTls {
+    pub fn new(cfg: TlsConfig) -> Result<Self, TlsError> {
+        let sc = server_config(&cfg)?;
+        Ok(Self {
+            cfg,
+            current: ArcSwap::new(sc),
+        })
+    }
+
+    pub fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        tokio_rustls::TlsAcceptor::from(self.current.load_full())
+    }
+
+    /// Re-reads certificates, trust anchors and CRLs; on error the current
+    /// configuration stays in force.
+    pub fn reload(&self) -> Result<(), TlsError> {
+        let sc = server_config(&self.cfg)?;
+        self.current.store(sc);
+        Ok(())
+    }
+}
+
+/// Client configuration for https bronnen: only the configured trust
+/// anchors, and the gateway's own client certificate when configured.
+pub fn upstream_client_config(cfg: &UpstreamConfig) -> Result<ClientConfig, TlsError> {
+    let roots = roots(&cfg.ca)?;
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(TLS13_AND_12)
+        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_root_certificates(roots);
+    let mut cc = match (&cfg.client_cert, &cfg.client_key) {
+        (Some(c), Some(k)) => builder
+            .with_client_auth_cert(load_certs(c)?, load_key(k)?)
+            .map_err(|e| TlsError::Rustls(e.to_string()))?,
+        _ => builder.with_no_client_auth(),
+    };
+    // ALPN is left to the connector (hyper-rustls sets it from the enabled
+    // HTTP versions and refuses a pre-set list).
+    cc.alpn_protocols.clear();
+    Ok(cc)
+}

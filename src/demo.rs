@@ -70,7 +70,7 @@ fn value_for(path: &str, category: Category, pupil: usize, element: usize) -> Va
         return json!(format!("050-5550{:03}", 100 + pupil * 7 + element));
     }
     if leaf == "aanwezig" || leaf.starts_with("signaal") {
-        return json!(pupil % 2 == 0);
+        return json!(pupil.is_multiple_of(2));
     }
     if path.ends_with("[]") {
         return json!([format!("{leaf} 1 (demo)"), format!("{leaf} 2 (demo)")]);

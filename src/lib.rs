@@ -15,6 +15,10 @@
 //! - [`certs`]: development PKI (rcgen). [`demo`]: the embedded demo.
 
 #![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod app;
 pub mod audit;

@@ -1,0 +1,182 @@
+//! The audit trail on both stores: one durable, chained, pseudonymised
+//! record per request; fail closed when the store fails or is slow.
+
+mod common;
+
+use common::*;
+use poortwachter::audit::record::GENESIS;
+
+const VERZUIM: &str = "/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1001/verzuim";
+
+async fn every_request_has_one_chained_record(store: StoreKind) {
+    let mut gw = TestGateway::start_with(Options {
+        store,
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    let wij = gw.client("wij-groningen");
+    for i in 0..40 {
+        let (c, purpose) = if i % 2 == 0 {
+            (&lp, "aanpak-verzuim")
+        } else {
+            (&wij, "afstemming-ondersteuning")
+        };
+        assert_eq!(c.get(VERZUIM, purpose).await.status, 200);
+    }
+    let rows = gw.audit_rows().await;
+    assert_eq!(rows.len(), 40);
+    let mut prev = GENESIS.to_string();
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.seq, i as i64 + 1);
+        assert_eq!(r.prev_hash, prev, "chain broken at {}", r.seq);
+        assert_eq!(
+            r.compute_hash(),
+            r.hash,
+            "hash does not recompute at {}",
+            r.seq
+        );
+        assert_eq!(r.compute_personal_digest(), r.personal_digest);
+        assert_eq!(r.subject.as_deref(), Some(gw.pseudonym("L1001").as_str()));
+        prev = r.hash.clone();
+    }
+    // A restart on the same store continues the same chain.
+    let (_tmp, url) = gw.stop().await;
+    let mut gw2 = TestGateway::start_with(Options {
+        store,
+        store_url: Some(url),
+        ..Options::default()
+    })
+    .await;
+    let lp2 = gw2.client("gemeente-groningen");
+    assert_eq!(lp2.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+    let rows = gw2.audit_rows().await;
+    assert_eq!(rows.len(), 41);
+    assert_eq!(rows[40].seq, 41);
+    assert_eq!(rows[40].prev_hash, rows[39].hash);
+}
+
+#[tokio::test]
+async fn sqlite_every_request_has_one_chained_record() {
+    every_request_has_one_chained_record(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_every_request_has_one_chained_record() {
+    every_request_has_one_chained_record(StoreKind::Postgres).await;
+}
+
+async fn concurrent_requests_are_group_committed(store: StoreKind) {
+    let mut gw = TestGateway::start_with(Options {
+        store,
+        ..Options::default()
+    })
+    .await;
+    let issued = gw.pki.client_for("gemeente-groningen");
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let c = gw.client_with(Some(&issued), true);
+        tasks.push(tokio::spawn(async move {
+            let mut ok = 0;
+            for _ in 0..25 {
+                if c.get(VERZUIM, "aanpak-verzuim").await.status == 200 {
+                    ok += 1;
+                }
+            }
+            ok
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.unwrap();
+    }
+    assert_eq!(ok, 200);
+    let rows = gw.audit_rows().await;
+    assert_eq!(rows.len(), 200);
+    for w in rows.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].hash);
+        assert_eq!(w[1].seq, w[0].seq + 1);
+    }
+}
+
+#[tokio::test]
+async fn sqlite_concurrent_requests_are_group_committed() {
+    concurrent_requests_are_group_committed(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_concurrent_requests_are_group_committed() {
+    concurrent_requests_are_group_committed(StoreKind::Postgres).await;
+}
+
+/// Breaks the store under the running gateway (the table disappears), then
+/// checks that every request gets 503 with no pupil data.
+async fn store_failure_fails_closed(store: StoreKind) {
+    let mut gw = TestGateway::start_with(Options {
+        store,
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    assert_eq!(lp.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+    let s = poortwachter::audit::Store::connect(&gw.store_url)
+        .await
+        .unwrap();
+    sqlx::query("ALTER TABLE audit_records RENAME TO audit_records_gone")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let r = lp.get(VERZUIM, "aanpak-verzuim").await;
+        assert_eq!(r.status, 503);
+        assert_eq!(r.problem_type(), "audit-unavailable");
+        let body = String::from_utf8_lossy(&r.body);
+        assert!(
+            !body.contains("Sanne") && !body.contains("verzuim\""),
+            "{body}"
+        );
+        assert_eq!(r.header("x-poortwachter-withheld"), None);
+    }
+    // Store back: service resumes and the chain continues where it was.
+    sqlx::query("ALTER TABLE audit_records_gone RENAME TO audit_records")
+        .execute(s.pool())
+        .await
+        .unwrap();
+    assert_eq!(lp.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+    let rows = gw.audit_rows().await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].prev_hash, rows[0].hash);
+}
+
+#[tokio::test]
+async fn sqlite_store_failure_fails_closed() {
+    store_failure_fails_closed(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_store_failure_fails_closed() {
+    store_failure_fails_closed(StoreKind::Postgres).await;
+}
+
+#[tokio::test]
+async fn postgres_slow_store_misses_the_deadline_and_fails_closed() {
+    let mut gw = TestGateway::start_with(Options {
+        store: StoreKind::Postgres,
+        audit_extra: "commit_timeout_ms = 300".into(),
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    let s = poortwachter::audit::Store::connect(&gw.store_url)
+        .await
+        .unwrap();
+    let mut tx = s.pool().begin().await.unwrap();
+    sqlx::query("LOCK TABLE audit_records IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let r = lp.get(VERZUIM, "aanpak-verzuim").await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.problem_type(), "audit-unavailable");
+    tx.rollback().await.unwrap();
+}

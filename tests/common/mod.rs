@@ -1,0 +1,431 @@
+//! One harness for every integration test: mints a PKI per test (rcgen),
+//! writes a configuration into a temp dir, starts demo bronnen and the gateway
+//! on port 0 with a fresh audit store (SQLite file, or a fresh PostgreSQL
+//! database), and offers an mTLS client per organisation.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use poortwachter::app;
+use poortwachter::certs::{ClientSpec, DevCa, Issued};
+use poortwachter::config::Config;
+use poortwachter::policy;
+use poortwachter::proxy::AppState;
+use tokio::net::TcpListener;
+
+pub const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+
+/// Which audit store a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+/// Base URL of the PostgreSQL server used by tests (a fresh database is
+/// created per test). `.ci/run` makes sure it is up.
+pub fn pg_admin_url() -> String {
+    std::env::var("POORTWACHTER_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Creates a fresh PostgreSQL database and returns its URL.
+pub async fn fresh_pg_database() -> String {
+    use sqlx::Executor;
+    sqlx::any::install_default_drivers();
+    let admin = pg_admin_url();
+    let name = format!("pw_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("PostgreSQL must be running for the tests (see README)");
+    conn.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
+    format!("{base}/{name}")
+}
+
+/// The test PKI: a CA and helpers to mint what a test needs.
+pub struct Pki {
+    pub ca: DevCa,
+    pub dir: PathBuf,
+}
+
+impl Pki {
+    pub fn new(dir: &Path) -> Self {
+        let mut ca = DevCa::new("Test CA").unwrap();
+        let gw = ca.server(&["localhost", "127.0.0.1"]).unwrap();
+        std::fs::write(dir.join("ca.pem"), &ca.cert_pem).unwrap();
+        std::fs::write(dir.join("gateway.pem"), &gw.cert_pem).unwrap();
+        std::fs::write(dir.join("gateway-key.pem"), &gw.key_pem).unwrap();
+        std::fs::write(dir.join("crl.pem"), ca.current_crl(&[]).unwrap()).unwrap();
+        Self {
+            ca,
+            dir: dir.to_owned(),
+        }
+    }
+
+    /// A valid client certificate for an organisation of the example registry.
+    pub fn client_for(&mut self, org: &str) -> Issued {
+        let set = policy::load_dir(Path::new(POLICIES)).unwrap();
+        let oin = set.organisations[org].oin.clone();
+        self.ca
+            .client(&ClientSpec::new(org, oin.as_deref()))
+            .unwrap()
+    }
+}
+
+pub struct Options {
+    pub store: StoreKind,
+    pub policies: PathBuf,
+    /// Extra TOML appended to the `[server]` section.
+    pub server_extra: String,
+    /// Extra TOML appended to the `[tls]` section.
+    pub tls_extra: String,
+    /// Extra TOML appended to the `[upstream]` section.
+    pub upstream_extra: String,
+    /// Base URL overrides (bron id → URL) on top of the demo bronnen.
+    pub base_urls: BTreeMap<String, String>,
+    pub audit_extra: String,
+    /// Reuse an existing audit store instead of a fresh one.
+    pub store_url: Option<String>,
+}
+
+impl Options {
+    /// Default options with one bron pointed at `url`.
+    pub fn with_bron_url(bron: &str, url: String) -> Self {
+        Self {
+            base_urls: BTreeMap::from([(bron.to_owned(), url)]),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            store: StoreKind::Sqlite,
+            policies: PathBuf::from(POLICIES),
+            server_extra: String::new(),
+            tls_extra: String::new(),
+            upstream_extra: String::new(),
+            base_urls: BTreeMap::new(),
+            audit_extra: String::new(),
+            store_url: None,
+        }
+    }
+}
+
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub tmp: tempfile::TempDir,
+    pub pki: Pki,
+    pub state: Arc<AppState>,
+    pub tls: Arc<poortwachter::tls::ServerTls>,
+    pub store_url: String,
+    pub config_path: PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestGateway {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(opts: Options) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let pki = Pki::new(tmp.path());
+        let set = Arc::new(policy::load_dir(&opts.policies).unwrap());
+        let bronnen = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bronnen_addr = bronnen.local_addr().unwrap();
+        tokio::spawn(poortwachter::demo::serve_bronnen(bronnen, Arc::clone(&set)));
+        let mut urls: BTreeMap<String, String> = set
+            .bronnen
+            .keys()
+            .map(|id| (id.clone(), format!("http://{bronnen_addr}/{id}")))
+            .collect();
+        urls.extend(opts.base_urls.clone());
+        let store_url = match (&opts.store_url, opts.store) {
+            (Some(u), _) => u.clone(),
+            (None, StoreKind::Sqlite) => format!("sqlite://{}/audit.db", tmp.path().display()),
+            (None, StoreKind::Postgres) => fresh_pg_database().await,
+        };
+        poortwachter::audit::Pseudonymiser::generate_file(&tmp.path().join("pseudonym.key"))
+            .unwrap();
+        let urls_toml: String = urls
+            .iter()
+            .map(|(k, v)| format!("\"{k}\" = \"{v}\"\n"))
+            .collect();
+        let cfg_text = format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+instance = "test-1"
+{server_extra}
+
+[tls]
+cert = "gateway.pem"
+key = "gateway-key.pem"
+client_ca = ["ca.pem"]
+crls = ["crl.pem"]
+{tls_extra}
+
+[upstream]
+connect_timeout_ms = 500
+response_timeout_ms = 1500
+{upstream_extra}
+
+[upstream.base_urls]
+{urls_toml}
+
+[policy]
+dir = "{policies}"
+
+[audit]
+store = "{store_url}"
+pseudonym_key = "pseudonym.key"
+{audit_extra}
+"#,
+            server_extra = opts.server_extra,
+            tls_extra = opts.tls_extra,
+            upstream_extra = opts.upstream_extra,
+            audit_extra = opts.audit_extra,
+            policies = opts.policies.display(),
+        );
+        let config_path = tmp.path().join("poortwachter.toml");
+        std::fs::write(&config_path, cfg_text).unwrap();
+        let cfg = Config::load(&config_path).unwrap();
+        let gw = app::build(&cfg).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let state = Arc::clone(&gw.state);
+        let tls = Arc::clone(&gw.tls);
+        let server = tokio::spawn(poortwachter::server::run(
+            listener,
+            gw.tls,
+            gw.state,
+            async move {
+                let _ = rx.await;
+            },
+        ));
+        Self {
+            addr,
+            tmp,
+            pki,
+            state,
+            tls,
+            store_url,
+            config_path,
+            shutdown: Some(tx),
+            server: Some(server),
+            writer: Some(gw.audit_writer),
+        }
+    }
+
+    /// An HTTPS client presenting a fresh valid certificate of `org`.
+    pub fn client(&mut self, org: &str) -> TestClient {
+        let issued = self.pki.client_for(org);
+        TestClient::new(self.addr, &self.pki.ca.cert_pem, Some(&issued), false)
+    }
+
+    /// A client presenting exactly `issued` (or no certificate).
+    pub fn client_with(&self, issued: Option<&Issued>, http2: bool) -> TestClient {
+        TestClient::new(self.addr, &self.pki.ca.cert_pem, issued, http2)
+    }
+
+    /// Stops the gateway and waits until every audit record is written.
+    pub async fn stop(mut self) -> (tempfile::TempDir, String) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(s) = self.server.take() {
+            let _ = s.await;
+        }
+        let url = self.store_url.clone();
+        drop(self.state);
+        if let Some(w) = self.writer.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+        }
+        (self.tmp, url)
+    }
+
+    pub async fn audit_rows(&self) -> Vec<poortwachter::audit::StoredRow> {
+        let store = poortwachter::audit::Store::connect(&self.store_url)
+            .await
+            .unwrap();
+        store.all_rows().await.unwrap()
+    }
+
+    pub fn pseudonym(&self, pupil: &str) -> String {
+        self.state.audit.pseudonymise(pupil)
+    }
+}
+
+pub struct TestResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl TestResponse {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    pub fn problem_type(&self) -> String {
+        self.json()["type"]
+            .as_str()
+            .unwrap_or("")
+            .trim_start_matches("urn:poortwachter:problem:")
+            .to_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+pub struct TestClient {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    base: String,
+}
+
+pub fn client_config(ca_pem: &str, issued: Option<&Issued>) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    match issued {
+        Some(i) => {
+            let certs: Vec<_> = rustls_pemfile::certs(&mut i.cert_pem.as_bytes())
+                .map(|c| c.unwrap())
+                .collect();
+            let key = rustls_pemfile::private_key(&mut i.key_pem.as_bytes())
+                .unwrap()
+                .unwrap();
+            b.with_client_auth_cert(certs, key).unwrap()
+        }
+        None => b.with_no_client_auth(),
+    }
+}
+
+impl TestClient {
+    pub fn new(addr: SocketAddr, ca_pem: &str, issued: Option<&Issued>, http2: bool) -> Self {
+        Self::from_config(addr, client_config(ca_pem, issued), http2)
+    }
+
+    pub fn from_config(addr: SocketAddr, cfg: rustls::ClientConfig, http2: bool) -> Self {
+        let b = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(cfg)
+            .https_only();
+        let connector = if http2 {
+            b.enable_http2().build()
+        } else {
+            b.enable_http1().build()
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .http2_only(http2)
+            .build(connector);
+        Self {
+            client,
+            base: format!("https://localhost:{}", addr.port()),
+        }
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<TestResponse, String> {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| e.to_string())?;
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+            .await
+            .map_err(|_| "timeout".to_string())?
+            .map_err(|e| format!("{e:?}"))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok(TestResponse {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// GET with a purpose (and optional role).
+    pub async fn get(&self, path: &str, purpose: &str) -> TestResponse {
+        self.request(Method::GET, path, &[("x-doelbinding", purpose)], None)
+            .await
+            .unwrap()
+    }
+}
+
+/// A programmable upstream: `handler(method, path, headers) -> (status, content type, body, delay)`.
+pub type Handler =
+    Arc<dyn Fn(&Method, &str, &HeaderMap) -> (u16, &'static str, Vec<u8>, Duration) + Send + Sync>;
+
+pub async fn spawn_upstream(handler: Handler) -> SocketAddr {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let handler = Arc::clone(&handler);
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
+                    let handler = Arc::clone(&handler);
+                    async move {
+                        let (status, ct, body, delay) =
+                            handler(req.method(), req.uri().path(), req.headers());
+                        tokio::time::sleep(delay).await;
+                        let mut r = http::Response::new(Full::new(Bytes::from(body)));
+                        *r.status_mut() = StatusCode::from_u16(status).unwrap();
+                        r.headers_mut()
+                            .insert("content-type", http::HeaderValue::from_static(ct));
+                        Ok::<_, std::convert::Infallible>(r)
+                    }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(tcp), svc)
+                    .await;
+            });
+        }
+    });
+    addr
+}

@@ -7,6 +7,7 @@ pub mod fieldpath;
 pub mod load;
 pub mod raw;
 pub mod set;
+pub mod synth;
 pub mod template;
 
 use std::path::{Path, PathBuf};

@@ -37,3 +37,17 @@ CREATE TABLE audit_records (
 CREATE INDEX audit_records_subject ON audit_records (subject);
 CREATE INDEX audit_records_time ON audit_records (time);
 CREATE INDEX audit_records_overleg_time ON audit_records (overleg, time);
+
+-- Signed checkpoints: (instance, ck_no) covers the chain up to seq with hash.
+-- Each checkpoint is also written into the chain itself (kind = checkpoint),
+-- so dropping a checkpoint row, or the chain record, is detectable.
+CREATE TABLE audit_checkpoints (
+    instance   TEXT   NOT NULL,
+    ck_no      BIGINT NOT NULL,
+    seq        BIGINT NOT NULL,
+    hash       TEXT   NOT NULL,
+    time       TEXT   NOT NULL,
+    key_id     TEXT   NOT NULL,   -- first 16 hex digits of SHA-256(public key)
+    signature  TEXT   NOT NULL,   -- Ed25519 over the canonical checkpoint text, hex
+    PRIMARY KEY (instance, ck_no)
+);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::{AuditError, Auditor, Pseudonymiser, Store, pseudonym::KeyError};
+use crate::audit::{AuditError, Auditor, Pseudonymiser, Signer, Store, pseudonym::KeyError};
 use crate::config::Config;
 use crate::policy::{PolicyStore, ReloadError};
 use crate::proxy::AppState;
@@ -38,8 +38,9 @@ pub async fn build(cfg: &Config) -> Result<Gateway, AppError> {
     let store = Store::connect(&cfg.audit.store)
         .await
         .map_err(AuditError::Store)?;
+    let signer = Signer::from_file(&cfg.audit.signing_key).map_err(AuditError::SigningKey)?;
     let (audit, audit_writer) =
-        Auditor::start(store, &cfg.server.instance, pseudo, &cfg.audit).await?;
+        Auditor::start(store, &cfg.server.instance, pseudo, signer, &cfg.audit).await?;
     let state = Arc::new(AppState {
         server: cfg.server.clone(),
         policy,

@@ -258,6 +258,10 @@ impl Config {
         }
         r(&mut self.policy.dir);
         r(&mut self.audit.pseudonym_key);
+        r(&mut self.audit.signing_key);
+        if let Some(p) = &mut self.audit.verify_key {
+            r(p);
+        }
         // A relative SQLite path is relative to the configuration file too.
         if let Some(rest) = self.audit.store.strip_prefix("sqlite://")
             && !rest.starts_with('/')
@@ -329,6 +333,7 @@ client_ca = ["ca.pem"]
 [audit]
 store = "sqlite://audit.db"
 pseudonym_key = "pseudonym.key"
+signing_key = "signing.key"
 "#;
 
     #[test]
@@ -346,7 +351,7 @@ pseudonym_key = "pseudonym.key"
         let err = Config::parse(&text, "x.toml", Path::new("/"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("x.toml:12"), "{err}");
+        assert!(err.contains("x.toml:13"), "{err}");
         assert!(err.contains("max_conections"), "{err}");
     }
 

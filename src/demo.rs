@@ -278,6 +278,7 @@ dir = "{policies}"
 [audit]
 store = "sqlite://{data}/audit.db"
 pseudonym_key = "{data}/pseudonym.key"
+signing_key = "{data}/signing.key"
 
 [upstream.base_urls]
 {urls}"#,

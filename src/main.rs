@@ -274,6 +274,10 @@ async fn run_demo(
     if !key.exists() {
         poortwachter::audit::Pseudonymiser::generate_file(&key)?;
     }
+    let signing = data.join("signing.key");
+    if !signing.exists() {
+        poortwachter::audit::Signer::generate_file(&signing)?;
+    }
     let bronnen = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let bronnen_addr = bronnen.local_addr()?;
     tokio::spawn(demo::serve_bronnen(

@@ -51,9 +51,13 @@ async fn every_request_has_one_chained_record(store: StoreKind) {
     let lp2 = gw2.client("gemeente-groningen");
     assert_eq!(lp2.get(VERZUIM, "aanpak-verzuim").await.status, 200);
     let rows = gw2.audit_rows().await;
-    assert_eq!(rows.len(), 41);
-    assert_eq!(rows[40].seq, 41);
-    assert_eq!(rows[40].prev_hash, rows[39].hash);
+    // 40 requests, the checkpoint written at shutdown, the new request.
+    let kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds.len(), 42, "{kinds:?}");
+    assert_eq!(kinds[40], "checkpoint");
+    assert_eq!(kinds[41], "request");
+    assert_eq!(rows[41].seq, 42);
+    assert_eq!(rows[41].prev_hash, rows[40].hash);
 }
 
 #[tokio::test]

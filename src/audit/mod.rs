@@ -1,15 +1,20 @@
 //! The audit trail: one record per request, durable before the response
-//! leaves (fail closed), hash-chained per gateway instance, with the
-//! betrokkene pseudonymised.
+//! leaves (fail closed), hash-chained per gateway instance, signed
+//! checkpoints, the betrokkene pseudonymised.
 //!
 //! [`Auditor::commit`] hands a record to a single writer task that groups
 //! concurrent records into one transaction (group commit) and acknowledges
 //! each only after the transaction committed. A record that is not
 //! acknowledged within `commit_timeout_ms` fails the request with 503.
+//! The writer also writes a signed checkpoint every `checkpoint_interval_ms`
+//! (when the chain grew) and one when it stops.
 
+pub mod checkpoint;
 pub mod pseudonym;
+pub mod purge;
 pub mod record;
 pub mod store;
+pub mod verify;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,9 +23,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use tokio::sync::{mpsc, oneshot};
 
+pub use checkpoint::{Checkpoint, Signer};
 pub use pseudonym::Pseudonymiser;
 pub use record::{AuditRecord, Outcome, StoredRow};
-pub use store::{Store, StoreError};
+pub use store::{InstanceLock, Store, StoreError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +35,12 @@ pub struct AuditConfig {
     pub store: String,
     /// Pseudonym key file (HMAC-SHA256, versioned), outside the database.
     pub pseudonym_key: PathBuf,
+    /// Ed25519 checkpoint signing key (PKCS#8 PEM), outside the database.
+    pub signing_key: PathBuf,
+    /// Public key used by `audit verify` (hex file); defaults to the signing
+    /// key's own public key. The FG should keep a copy elsewhere.
+    #[serde(default)]
+    pub verify_key: Option<PathBuf>,
     /// Deadline for a record to become durable; past it the request gets 503.
     #[serde(default = "default_commit_timeout")]
     pub commit_timeout_ms: u64,
@@ -38,6 +50,15 @@ pub struct AuditConfig {
     /// Most records per transaction.
     #[serde(default = "default_batch")]
     pub max_batch: usize,
+    /// How often a signed checkpoint is written while the chain grows.
+    #[serde(default = "default_checkpoint_interval")]
+    pub checkpoint_interval_ms: u64,
+    /// Retention for records that name no overleg (identity refusals etc.).
+    #[serde(default = "default_retention")]
+    pub default_retention_days: u32,
+    /// When set, `serve` runs the retention purge this often.
+    #[serde(default)]
+    pub purge_interval_hours: Option<u64>,
 }
 
 fn default_commit_timeout() -> u64 {
@@ -49,6 +70,12 @@ fn default_queue() -> usize {
 fn default_batch() -> usize {
     1_024
 }
+fn default_checkpoint_interval() -> u64 {
+    10_000
+}
+fn default_retention() -> u32 {
+    365
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
@@ -58,11 +85,15 @@ pub enum AuditError {
     Timeout,
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    SigningKey(#[from] checkpoint::SigningKeyError),
 }
 
-struct Job {
-    rec: AuditRecord,
-    ack: oneshot::Sender<Result<(), Arc<StoreError>>>,
+type Ack = oneshot::Sender<Result<(), Arc<StoreError>>>;
+
+enum Job {
+    Record(Box<AuditRecord>, Ack),
+    Checkpoint,
 }
 
 /// Handle to the audit writer. Cheap to clone.
@@ -71,19 +102,25 @@ pub struct Auditor {
     tx: mpsc::Sender<Job>,
     pseudo: Arc<Pseudonymiser>,
     timeout: Duration,
+    instance: Arc<str>,
 }
 
 impl Auditor {
     /// Starts the writer for `instance` on `store`, continuing that
-    /// instance's chain. The writer stops when every handle is dropped, after
-    /// committing what was queued.
+    /// instance's chain, after taking the instance lock (a second process
+    /// with the same instance name is refused). The writer stops when every
+    /// handle is dropped, after committing what was queued and writing a
+    /// final checkpoint.
     pub async fn start(
         store: Store,
         instance: &str,
         pseudo: Pseudonymiser,
+        signer: Signer,
         cfg: &AuditConfig,
     ) -> Result<(Self, tokio::task::JoinHandle<()>), AuditError> {
+        let lock = store.lock_instance(instance).await?;
         let head = store.chain_head(instance).await?;
+        let last_ck = store.last_checkpoint(instance).await?;
         let (tx, rx) = mpsc::channel(cfg.queue_capacity.max(1));
         let writer = Writer {
             store,
@@ -93,13 +130,32 @@ impl Auditor {
                 .map(|h| h.1)
                 .unwrap_or_else(|| record::GENESIS.to_owned()),
             max_batch: cfg.max_batch.max(1),
+            signer,
+            ck_no: last_ck.map(|c| c.0).unwrap_or(0),
+            ck_record_seq: last_ck.map(|c| c.1).unwrap_or(0),
+            _lock: lock,
         };
         let handle = tokio::spawn(writer.run(rx));
+        // The ticker holds only a weak sender, so it never keeps the writer alive.
+        let weak = tx.downgrade();
+        let every = Duration::from_millis(cfg.checkpoint_interval_ms.max(100));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(tx) = weak.upgrade() else { break };
+                if tx.send(Job::Checkpoint).await.is_err() {
+                    break;
+                }
+            }
+        });
         Ok((
             Self {
                 tx,
                 pseudo: Arc::new(pseudo),
                 timeout: Duration::from_millis(cfg.commit_timeout_ms),
+                instance: Arc::from(instance),
             },
             handle,
         ))
@@ -113,12 +169,16 @@ impl Auditor {
         &self.pseudo
     }
 
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
     /// Returns once `rec` is durably committed, or fails within the deadline.
     pub async fn commit(&self, rec: AuditRecord) -> Result<(), AuditError> {
         let work = async {
             let (ack, done) = oneshot::channel();
             self.tx
-                .send(Job { rec, ack })
+                .send(Job::Record(Box::new(rec), ack))
                 .await
                 .map_err(|_| AuditError::WriterGone)?;
             match done.await {
@@ -130,6 +190,30 @@ impl Auditor {
         tokio::time::timeout(self.timeout, work)
             .await
             .map_err(|_| AuditError::Timeout)?
+    }
+
+    /// Records an administrative event (reload, purge, trail access) in the chain.
+    pub async fn event(
+        &self,
+        kind: &'static str,
+        reason: &str,
+        detail: serde_json::Value,
+    ) -> Result<(), AuditError> {
+        let id = uuid::Uuid::new_v4();
+        let mut rec = AuditRecord::new(&self.instance, &id.to_string(), &id.simple().to_string());
+        rec.kind = kind;
+        rec.outcome = Outcome::Event;
+        rec.reason = reason.to_owned();
+        rec.detail = detail.to_string();
+        self.commit(rec).await
+    }
+
+    /// Asks the writer for a checkpoint now (it is skipped when nothing changed).
+    pub async fn checkpoint(&self) -> Result<(), AuditError> {
+        self.tx
+            .send(Job::Checkpoint)
+            .await
+            .map_err(|_| AuditError::WriterGone)
     }
 
     /// Records waiting for the writer.
@@ -144,40 +228,105 @@ struct Writer {
     seq: i64,
     hash: String,
     max_batch: usize,
+    signer: Signer,
+    ck_no: i64,
+    /// Seq of the last checkpoint's own chain record.
+    ck_record_seq: i64,
+    _lock: InstanceLock,
 }
 
 impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut jobs: Vec<Job> = Vec::with_capacity(self.max_batch);
         while rx.recv_many(&mut jobs, self.max_batch).await > 0 {
-            // Chain positions are tentative until the transaction commits; a
-            // failed batch leaves the head where it was.
-            let mut rows = Vec::with_capacity(jobs.len());
-            let (mut seq, mut prev) = (self.seq, self.hash.clone());
-            for j in &jobs {
-                let mut rec = j.rec.clone();
-                rec.instance.clone_from(&self.instance);
-                seq += 1;
-                let row = StoredRow::from_record(&rec, seq, &prev);
-                prev.clone_from(&row.hash);
-                rows.push(row);
-            }
-            match self.store.insert_batch(&rows).await {
-                Ok(()) => {
-                    self.seq = seq;
-                    self.hash = prev;
-                    for j in jobs.drain(..) {
-                        let _ = j.ack.send(Ok(()));
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, records = jobs.len(), "audit batch failed");
-                    let e = Arc::new(e);
-                    for j in jobs.drain(..) {
-                        let _ = j.ack.send(Err(Arc::clone(&e)));
-                    }
+            let mut records = Vec::with_capacity(jobs.len());
+            let mut want_checkpoint = false;
+            for j in jobs.drain(..) {
+                match j {
+                    Job::Record(rec, ack) => records.push((rec, ack)),
+                    Job::Checkpoint => want_checkpoint = true,
                 }
             }
+            if !records.is_empty() {
+                self.write(records).await;
+            }
+            if want_checkpoint {
+                self.checkpoint().await;
+            }
+        }
+        // Every handle is gone: seal the chain with a final checkpoint.
+        self.checkpoint().await;
+    }
+
+    async fn write(&mut self, records: Vec<(Box<AuditRecord>, Ack)>) {
+        // Chain positions are tentative until the transaction commits; a
+        // failed batch leaves the head where it was.
+        let mut rows = Vec::with_capacity(records.len());
+        let (mut seq, mut prev) = (self.seq, self.hash.clone());
+        for (rec, _) in &records {
+            seq += 1;
+            let mut row = StoredRow::from_record(rec, seq, &prev);
+            if row.instance != self.instance {
+                row.instance.clone_from(&self.instance);
+                row.personal_digest = row.compute_personal_digest();
+                row.hash = row.compute_hash();
+            }
+            prev.clone_from(&row.hash);
+            rows.push(row);
+        }
+        match self.store.insert_batch(&rows, None).await {
+            Ok(()) => {
+                self.seq = seq;
+                self.hash = prev;
+                for (_, ack) in records {
+                    let _ = ack.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = records.len(), "audit batch failed");
+                let e = Arc::new(e);
+                for (_, ack) in records {
+                    let _ = ack.send(Err(Arc::clone(&e)));
+                }
+            }
+        }
+    }
+
+    /// Signs the current head and appends the checkpoint to the chain, in one
+    /// transaction. Skipped when nothing was written since the last one.
+    async fn checkpoint(&mut self) {
+        if self.seq == 0 || self.seq <= self.ck_record_seq {
+            return;
+        }
+        let ck = self.signer.sign(
+            &self.instance,
+            self.ck_no + 1,
+            self.seq,
+            &self.hash,
+            &record::now_rfc3339(),
+        );
+        let id = uuid::Uuid::new_v4();
+        let mut rec = AuditRecord::new(&self.instance, &id.to_string(), &id.simple().to_string());
+        rec.kind = "checkpoint";
+        rec.outcome = Outcome::Event;
+        rec.reason = "checkpoint".into();
+        rec.detail = serde_json::json!({
+            "ck_no": ck.ck_no, "seq": ck.seq, "hash": ck.hash, "key_id": ck.key_id, "signature": ck.signature,
+        })
+        .to_string();
+        let row = StoredRow::from_record(&rec, self.seq + 1, &self.hash);
+        match self
+            .store
+            .insert_batch(std::slice::from_ref(&row), Some(&ck))
+            .await
+        {
+            Ok(()) => {
+                self.ck_no = ck.ck_no;
+                self.seq = row.seq;
+                self.hash = row.hash;
+                self.ck_record_seq = row.seq;
+            }
+            Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
         }
     }
 }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor, Row};
 
+use super::checkpoint::Checkpoint;
 use super::record::StoredRow;
 
 #[derive(Debug, thiserror::Error)]
@@ -14,6 +15,17 @@ pub enum StoreError {
     Db(String),
     #[error("audit store URL must start with sqlite: or postgres:")]
     Url,
+    #[error(
+        "another process is already writing the audit chain of instance `{0}`; every gateway instance needs a unique server.instance"
+    )]
+    InstanceBusy(String),
+}
+
+/// Held while a process extends an instance's chain.
+#[derive(Debug)]
+pub enum InstanceLock {
+    Postgres(sqlx::AnyConnection),
+    File(std::fs::File),
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -34,6 +46,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: AnyPool,
     pub backend: Backend,
+    /// The database file, for SQLite (lock files live next to it).
+    sqlite_path: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,7 +99,18 @@ impl Store {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, backend })
+        let sqlite_path = match backend {
+            Backend::Sqlite => url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))
+                .map(|p| p.split('?').next().unwrap_or(p).to_owned()),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            pool,
+            backend,
+            sqlite_path,
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {
@@ -106,8 +131,13 @@ impl Store {
         })
     }
 
-    /// Inserts a batch in one transaction: all rows or none.
-    pub async fn insert_batch(&self, rows: &[StoredRow]) -> Result<(), StoreError> {
+    /// Inserts a batch in one transaction: all rows (and the checkpoint, if
+    /// any) or none.
+    pub async fn insert_batch(
+        &self,
+        rows: &[StoredRow],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<(), StoreError> {
         const SQL: &str = concat!(
             "INSERT INTO audit_records (",
             columns!(),
@@ -149,8 +179,139 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        if let Some(c) = checkpoint {
+            sqlx::query(
+                "INSERT INTO audit_checkpoints (instance, ck_no, seq, hash, time, key_id, signature) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+            )
+            .bind(&c.instance)
+            .bind(c.ck_no)
+            .bind(c.seq)
+            .bind(&c.hash)
+            .bind(&c.time)
+            .bind(&c.key_id)
+            .bind(&c.signature)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Every checkpoint, ordered by instance and number.
+    pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT instance, ck_no, seq, hash, time, key_id, signature FROM audit_checkpoints ORDER BY instance, ck_no",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Checkpoint {
+                    instance: r.try_get(0)?,
+                    ck_no: r.try_get(1)?,
+                    seq: r.try_get(2)?,
+                    hash: r.try_get(3)?,
+                    time: r.try_get(4)?,
+                    key_id: r.try_get(5)?,
+                    signature: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The last checkpoint of an instance: (ck_no, seq of its chain record).
+    pub async fn last_checkpoint(&self, instance: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT ck_no, seq FROM audit_checkpoints WHERE instance = $1 ORDER BY ck_no DESC LIMIT 1",
+        )
+        .bind(instance)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            // The checkpoint's own chain record follows the seq it covers.
+            Some(r) => Some((r.try_get::<i64, _>(0)?, r.try_get::<i64, _>(1)? + 1)),
+            None => None,
+        })
+    }
+
+    /// Erases the personal columns of request records of `overleg` (or of
+    /// records without an overleg when `None`) older than `cutoff`, keeping
+    /// their personal digest so the chain still verifies. Returns the count.
+    pub async fn purge(
+        &self,
+        overleg: Option<&str>,
+        cutoff: &str,
+        now: &str,
+    ) -> Result<u64, StoreError> {
+        let q = match overleg {
+            Some(o) => sqlx::query(
+                "UPDATE audit_records SET subject = NULL, fields_shared = '[]', fields_withheld = '[]', purged_at = $1 WHERE purged_at IS NULL AND kind = 'request' AND overleg = $2 AND time < $3",
+            )
+            .bind(now)
+            .bind(o)
+            .bind(cutoff),
+            None => sqlx::query(
+                "UPDATE audit_records SET subject = NULL, fields_shared = '[]', fields_withheld = '[]', purged_at = $1 WHERE purged_at IS NULL AND kind = 'request' AND overleg IS NULL AND time < $2",
+            )
+            .bind(now)
+            .bind(cutoff),
+        };
+        Ok(q.execute(&self.pool).await?.rows_affected())
+    }
+
+    /// Overleggen that occur in the trail (for retention of removed overleggen).
+    pub async fn overleggen(&self) -> Result<Vec<String>, StoreError> {
+        let rows =
+            sqlx::query("SELECT DISTINCT overleg FROM audit_records WHERE overleg IS NOT NULL")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>(0)?))
+            .collect()
+    }
+
+    /// Takes the exclusive lock for `instance`: only one process may extend a
+    /// chain. PostgreSQL: a session advisory lock on a dedicated connection;
+    /// SQLite: an OS lock on a file next to the database.
+    pub async fn lock_instance(&self, instance: &str) -> Result<InstanceLock, StoreError> {
+        match self.backend {
+            Backend::Postgres => {
+                let mut conn = self.pool.acquire().await?.detach();
+                let row = sqlx::query("SELECT pg_try_advisory_lock(hashtext($1)::bigint)")
+                    .bind(instance)
+                    .fetch_one(&mut conn)
+                    .await?;
+                if row.try_get::<bool, _>(0)? {
+                    Ok(InstanceLock::Postgres(conn))
+                } else {
+                    Err(StoreError::InstanceBusy(instance.to_owned()))
+                }
+            }
+            Backend::Sqlite => {
+                let base = self.sqlite_path.clone().unwrap_or_else(|| "audit".into());
+                let safe: String = instance
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect();
+                let path = format!("{base}.{safe}.lock");
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .truncate(false)
+                    .write(true)
+                    .open(&path)
+                    .map_err(|e| StoreError::Db(format!("cannot open lock file {path}: {e}")))?;
+                match f.try_lock() {
+                    Ok(()) => Ok(InstanceLock::File(f)),
+                    Err(_) => Err(StoreError::InstanceBusy(instance.to_owned())),
+                }
+            }
+        }
     }
 
     /// Every row, ordered by instance and seq (for verification and export).

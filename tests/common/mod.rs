@@ -164,6 +164,9 @@ impl TestGateway {
         };
         poortwachter::audit::Pseudonymiser::generate_file(&tmp.path().join("pseudonym.key"))
             .unwrap();
+        if !tmp.path().join("signing.key").exists() {
+            poortwachter::audit::Signer::generate_file(&tmp.path().join("signing.key")).unwrap();
+        }
         let urls_toml: String = urls
             .iter()
             .map(|(k, v)| format!("\"{k}\" = \"{v}\"\n"))
@@ -196,6 +199,7 @@ dir = "{policies}"
 [audit]
 store = "{store_url}"
 pseudonym_key = "pseudonym.key"
+signing_key = "signing.key"
 {audit_extra}
 "#,
             server_extra = opts.server_extra,

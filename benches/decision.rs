@@ -29,7 +29,10 @@ fn report(name: &str, mut v: Vec<Duration>) {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("policies");
     let spec = synth::SynthSpec::FIFTY_THOUSAND;

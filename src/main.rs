@@ -51,6 +51,44 @@ enum Cmd {
         #[command(subcommand)]
         cmd: PolicyCmd,
     },
+    /// The audit trail: verify, export checkpoints, purge, keys.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Recompute every hash, follow every chain, check every checkpoint; exit 1 on any finding.
+    Verify {
+        #[arg(long)]
+        config: PathBuf,
+        /// Checkpoints exported earlier (JSON lines), to detect dropped checkpoints and removed newest records.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        /// Public key (hex) to verify checkpoint signatures with.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        /// text or json
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+    /// Print all signed checkpoints as JSON lines, for safekeeping elsewhere.
+    Checkpoints {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Erase personal columns of records past their overleg's retention (tombstones keep the chain verifiable).
+    Purge {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Create a pseudonym key and a checkpoint signing key (refuses to overwrite).
+    Keygen {
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -139,6 +177,91 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Policy {
             cmd: PolicyCmd::Check { dir, format },
         } => policy_check(&dir, &format).await,
+        Cmd::Audit { cmd } => audit_cmd(cmd).await,
+    }
+}
+
+async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
+    use poortwachter::audit::{Store, admin};
+    match cmd {
+        AuditCmd::Verify {
+            config,
+            checkpoints,
+            public_key,
+            format,
+        } => {
+            let cfg = Config::load(&config)?;
+            let store = Store::connect(&cfg.audit.store).await?;
+            let report = admin::verify(
+                &store,
+                &cfg.audit,
+                checkpoints.as_deref(),
+                public_key.as_deref(),
+            )
+            .await?;
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(if report.ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        AuditCmd::Checkpoints { config } => {
+            let cfg = Config::load(&config)?;
+            let store = Store::connect(&cfg.audit.store).await?;
+            print!("{}", admin::export(&store).await?);
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Purge { config } => {
+            let cfg = Config::load(&config)?;
+            let set = policy::load_dir(&cfg.policy.dir)?;
+            let retention = set
+                .overleggen
+                .values()
+                .map(|o| (o.id.clone(), o.retention_days))
+                .collect();
+            let store = Store::connect(&cfg.audit.store).await?;
+            let (auditor, writer) =
+                admin::admin_auditor(&store, &cfg.audit, &cfg.server.instance).await?;
+            let report = admin::purge_and_record(
+                &store,
+                &auditor,
+                &retention,
+                cfg.audit.default_retention_days,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await?;
+            drop(auditor);
+            let _ = writer.await;
+            println!("purged the personal columns of {} record(s)", report.total);
+            for (o, n) in &report.purged_by_overleg {
+                println!(
+                    "  {o}: {n} (before {})",
+                    report
+                        .cutoff_by_overleg
+                        .get(o)
+                        .map(String::as_str)
+                        .unwrap_or("?")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Keygen { dir } => {
+            std::fs::create_dir_all(&dir)?;
+            poortwachter::audit::Pseudonymiser::generate_file(&dir.join("pseudonym.key"))
+                .context("pseudonym.key")?;
+            poortwachter::audit::Signer::generate_file(&dir.join("signing.key"))
+                .context("signing.key")?;
+            println!(
+                "wrote {0}/pseudonym.key, {0}/signing.key and {0}/signing.key.pub (give the .pub to the FG)",
+                dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -241,6 +364,45 @@ fn spawn_sighup(gw: &app::Gateway) {
     }
 }
 
+/// Runs the retention purge every `hours`, recorded in the gateway's own chain.
+async fn spawn_purge(
+    gw: &app::Gateway,
+    cfg: &Config,
+    hours: u64,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let store = poortwachter::audit::Store::connect(&cfg.audit.store).await?;
+    let auditor = gw.state.audit.clone();
+    let policy = std::sync::Arc::clone(&gw.state.policy);
+    let default_days = cfg.audit.default_retention_days;
+    // The task holds an Auditor handle; `serve` aborts it at shutdown so the
+    // audit writer can drain and write its final checkpoint.
+    Ok(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(hours.max(1) * 3600));
+        loop {
+            tick.tick().await;
+            let retention = policy
+                .current()
+                .set
+                .overleggen
+                .values()
+                .map(|o| (o.id.clone(), o.retention_days))
+                .collect();
+            match poortwachter::audit::admin::purge_and_record(
+                &store,
+                &auditor,
+                &retention,
+                default_days,
+                time::OffsetDateTime::now_utc(),
+            )
+            .await
+            {
+                Ok(r) => tracing::info!(records = r.total, "retention purge done"),
+                Err(e) => tracing::error!(error = %e, "retention purge failed"),
+            }
+        }
+    }))
+}
+
 async fn serve(cfg: Config) -> anyhow::Result<()> {
     let gw = app::build(&cfg).await?;
     let listener = tokio::net::TcpListener::bind(cfg.server.listen)
@@ -248,13 +410,22 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
     tracing::info!(addr = %cfg.server.listen, instance = %cfg.server.instance, "poortwachter listening");
     spawn_sighup(&gw);
+    let purge_task = match cfg.audit.purge_interval_hours {
+        Some(hours) => Some(spawn_purge(&gw, &cfg, hours).await?),
+        None => None,
+    };
     let app::Gateway {
         state,
         tls,
         audit_writer,
     } = gw;
     server::run(listener, tls, state, shutdown_signal()).await;
-    // The last Auditor handle went with the state: the writer drains and stops.
+    if let Some(t) = purge_task {
+        t.abort();
+        let _ = t.await;
+    }
+    // The last Auditor handle went with the state: the writer drains, writes
+    // a final checkpoint and stops.
     let _ = audit_writer.await;
     Ok(())
 }

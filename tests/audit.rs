@@ -184,3 +184,117 @@ async fn postgres_slow_store_misses_the_deadline_and_fails_closed() {
     assert_eq!(r.problem_type(), "audit-unavailable");
     tx.rollback().await.unwrap();
 }
+
+/// Two gateway instances write to one store at the same time: two chains,
+/// neither forked, no record lost; a second process with the same instance
+/// name is refused.
+async fn several_instances_share_a_store(store: StoreKind) {
+    let mut a = TestGateway::start_with(Options {
+        store,
+        instance: "gw-a".into(),
+        ..Options::default()
+    })
+    .await;
+    let mut b = TestGateway::start_with(Options {
+        store,
+        instance: "gw-b".into(),
+        store_url: Some(a.store_url.clone()),
+        ..Options::default()
+    })
+    .await;
+    let ca = a.client("gemeente-groningen");
+    let cb = b.client("gemeente-groningen");
+    let ta = tokio::spawn(async move {
+        for _ in 0..60 {
+            assert_eq!(ca.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+        }
+    });
+    let tb = tokio::spawn(async move {
+        for _ in 0..60 {
+            assert_eq!(cb.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+        }
+    });
+    ta.await.unwrap();
+    tb.await.unwrap();
+
+    // Same instance name again: refused, the chain cannot fork.
+    let cfg = poortwachter::config::Config::load(&a.config_path).unwrap();
+    match poortwachter::app::build(&cfg).await {
+        Err(e) => assert!(e.to_string().contains("unique server.instance"), "{e}"),
+        Ok(_) => panic!("a second writer for instance gw-a was accepted"),
+    }
+
+    let cfg_a = poortwachter::config::Config::load(&a.config_path).unwrap();
+    let (_ta, url) = a.stop().await;
+    let (_tb, _) = b.stop().await;
+    let s = poortwachter::audit::Store::connect(&url).await.unwrap();
+    let rows = s.all_rows().await.unwrap();
+    for inst in ["gw-a", "gw-b"] {
+        let n = rows
+            .iter()
+            .filter(|r| r.instance == inst && r.kind == "request")
+            .count();
+        assert_eq!(n, 60, "{inst}");
+    }
+    let report = poortwachter::audit::admin::verify(
+        &s,
+        &cfg_a.audit,
+        None,
+        Some(&_ta.path().join("signing.key.pub")),
+    )
+    .await
+    .unwrap();
+    // Each gateway signs with its own key in these tests; verify gw-a's chain
+    // with gw-a's key and expect only gw-b's checkpoints to fail.
+    assert!(report.findings.iter().all(|f| matches!(f, poortwachter::audit::verify::Finding::CheckpointBadSignature { instance, .. } if instance == "gw-b")), "{report}");
+    assert_eq!(report.chains.len(), 2);
+}
+
+#[tokio::test]
+async fn sqlite_several_instances_share_a_store() {
+    several_instances_share_a_store(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_several_instances_share_a_store() {
+    several_instances_share_a_store(StoreKind::Postgres).await;
+}
+
+/// A client that gives up mid-request (the bron is slow) leaves a complete
+/// record: the request runs on in its own task and is recorded as it ended.
+#[tokio::test]
+async fn a_client_disconnect_mid_request_leaves_a_complete_record() {
+    let upstream = spawn_upstream(std::sync::Arc::new(|_, _, _| {
+        (
+            200,
+            "application/json",
+            br#"{"leerling":{"voornaam":"Sanne"}}"#.to_vec(),
+            std::time::Duration::from_millis(400),
+        )
+    }))
+    .await;
+    let mut gw = TestGateway::start_with(Options::with_bron_url(
+        "las-noorderlicht",
+        format!("http://{upstream}"),
+    ))
+    .await;
+    let issued = gw.pki.client_for("gemeente-groningen");
+    for _ in 0..5 {
+        let c = gw.client_with(Some(&issued), false);
+        let r = tokio::time::timeout(
+            std::time::Duration::from_millis(100),
+            c.get(VERZUIM, "aanpak-verzuim"),
+        )
+        .await;
+        assert!(r.is_err(), "the client should have given up");
+        drop(c);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
+    let rows = gw.audit_rows().await;
+    assert_eq!(rows.len(), 5);
+    for r in &rows {
+        assert_eq!(r.upstream_status, Some(200));
+        assert_eq!(r.outcome, "allowed");
+        assert_eq!(r.compute_hash(), r.hash);
+    }
+}

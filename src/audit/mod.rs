@@ -9,6 +9,7 @@
 //! The writer also writes a signed checkpoint every `checkpoint_interval_ms`
 //! (when the chain grew) and one when it stops.
 
+pub mod admin;
 pub mod checkpoint;
 pub mod pseudonym;
 pub mod purge;

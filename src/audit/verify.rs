@@ -309,7 +309,7 @@ pub fn verify(
             }
         }
         for e in exported.iter().filter(|e| e.instance == inst) {
-            if !list.iter().any(|c| *c == e) {
+            if !list.contains(&e) {
                 findings.push(Finding::ExportedCheckpointMismatch {
                     instance: inst.into(),
                     ck_no: e.ck_no,

@@ -99,6 +99,10 @@ pub struct Options {
     pub audit_extra: String,
     /// Reuse an existing audit store instead of a fresh one.
     pub store_url: Option<String>,
+    /// `server.instance`: each instance has its own hash chain.
+    pub instance: String,
+    /// Use this signing key (copied) instead of a fresh one.
+    pub signing_key_from: Option<PathBuf>,
 }
 
 impl Options {
@@ -122,29 +126,23 @@ impl Default for Options {
             base_urls: BTreeMap::new(),
             audit_extra: String::new(),
             store_url: None,
+            instance: "test-1".into(),
+            signing_key_from: None,
         }
     }
 }
 
-pub struct TestGateway {
-    pub addr: SocketAddr,
+/// A written configuration (PKI, keys, demo bronnen running in this process),
+/// ready to be served in-process or by the real binary.
+pub struct Prepared {
     pub tmp: tempfile::TempDir,
     pub pki: Pki,
-    pub state: Arc<AppState>,
-    pub tls: Arc<poortwachter::tls::ServerTls>,
     pub store_url: String,
     pub config_path: PathBuf,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
-    writer: Option<tokio::task::JoinHandle<()>>,
 }
 
-impl TestGateway {
-    pub async fn start() -> Self {
-        Self::start_with(Options::default()).await
-    }
-
-    pub async fn start_with(opts: Options) -> Self {
+impl Prepared {
+    pub async fn new(opts: Options, listen: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let pki = Pki::new(tmp.path());
         let set = Arc::new(policy::load_dir(&opts.policies).unwrap());
@@ -164,7 +162,9 @@ impl TestGateway {
         };
         poortwachter::audit::Pseudonymiser::generate_file(&tmp.path().join("pseudonym.key"))
             .unwrap();
-        if !tmp.path().join("signing.key").exists() {
+        if let Some(k) = &opts.signing_key_from {
+            std::fs::copy(k, tmp.path().join("signing.key")).unwrap();
+        } else {
             poortwachter::audit::Signer::generate_file(&tmp.path().join("signing.key")).unwrap();
         }
         let urls_toml: String = urls
@@ -174,8 +174,8 @@ impl TestGateway {
         let cfg_text = format!(
             r#"
 [server]
-listen = "127.0.0.1:0"
-instance = "test-1"
+listen = "{listen}"
+instance = "{instance}"
 {server_extra}
 
 [tls]
@@ -203,6 +203,8 @@ signing_key = "signing.key"
 {audit_extra}
 "#,
             server_extra = opts.server_extra,
+            instance = opts.instance,
+            listen = listen,
             tls_extra = opts.tls_extra,
             upstream_extra = opts.upstream_extra,
             audit_extra = opts.audit_extra,
@@ -210,8 +212,47 @@ signing_key = "signing.key"
         );
         let config_path = tmp.path().join("poortwachter.toml");
         std::fs::write(&config_path, cfg_text).unwrap();
-        let cfg = Config::load(&config_path).unwrap();
+        Prepared {
+            tmp,
+            pki,
+            store_url,
+            config_path,
+        }
+    }
+}
+
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub tmp: tempfile::TempDir,
+    pub pki: Pki,
+    pub state: Arc<AppState>,
+    pub tls: Arc<poortwachter::tls::ServerTls>,
+    pub store_url: String,
+    pub config_path: PathBuf,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestGateway {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(opts: Options) -> Self {
+        let p = Prepared::new(opts, "127.0.0.1:0").await;
+        let cfg = Config::load(&p.config_path).unwrap();
         let gw = app::build(&cfg).await.unwrap();
+        Self::run(gw, p.tmp, p.pki, p.store_url, p.config_path).await
+    }
+
+    async fn run(
+        gw: app::Gateway,
+        tmp: tempfile::TempDir,
+        pki: Pki,
+        store_url: String,
+        config_path: PathBuf,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();

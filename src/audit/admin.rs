@@ -1,0 +1,126 @@
+//! Administrative operations on the trail, shared by the CLI and `serve`:
+//! verify, export checkpoints, purge (recorded in the chain).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use time::OffsetDateTime;
+
+use super::checkpoint::{self, Checkpoint, Signer};
+use super::purge::{self, PurgeReport};
+use super::verify::{self, Report};
+use super::{AuditConfig, AuditError, Auditor, Pseudonymiser, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("cannot read exported checkpoints {path}: {message}")]
+    Export { path: String, message: String },
+    #[error(transparent)]
+    Key(#[from] super::pseudonym::KeyError),
+}
+
+impl From<super::StoreError> for AdminError {
+    fn from(e: super::StoreError) -> Self {
+        AdminError::Audit(AuditError::Store(e))
+    }
+}
+
+impl From<checkpoint::SigningKeyError> for AdminError {
+    fn from(e: checkpoint::SigningKeyError) -> Self {
+        AdminError::Audit(AuditError::SigningKey(e))
+    }
+}
+
+/// The verification key: `explicit`, else `audit.verify_key`, else the
+/// public half of `audit.signing_key`.
+pub fn public_key(cfg: &AuditConfig, explicit: Option<&Path>) -> Result<Vec<u8>, AdminError> {
+    if let Some(p) = explicit.or(cfg.verify_key.as_deref()) {
+        return Ok(checkpoint::read_public_key(p)?);
+    }
+    Ok(Signer::from_file(&cfg.signing_key)?.public_key())
+}
+
+/// Reads exported checkpoints (JSON lines, as written by [`export`]).
+pub fn read_export(path: &Path) -> Result<Vec<Checkpoint>, AdminError> {
+    let err = |message: String| AdminError::Export {
+        path: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| err(format!("line {}: {e}", i + 1))))
+        .collect()
+}
+
+/// Checkpoints as JSON lines, for safekeeping outside the database.
+pub async fn export(store: &Store) -> Result<String, AdminError> {
+    let mut out = String::new();
+    for c in store.checkpoints().await? {
+        out.push_str(&serde_json::to_string(&c).unwrap_or_default());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+pub async fn verify(
+    store: &Store,
+    cfg: &AuditConfig,
+    exported: Option<&Path>,
+    key: Option<&Path>,
+) -> Result<Report, AdminError> {
+    let public = public_key(cfg, key)?;
+    let exported = match exported {
+        Some(p) => read_export(p)?,
+        None => Vec::new(),
+    };
+    let rows = store.all_rows().await?;
+    let cks = store.checkpoints().await?;
+    Ok(verify::verify(&rows, &cks, &exported, &public))
+}
+
+/// Runs the retention purge and records it in the chain of `instance`
+/// through `auditor`.
+pub async fn purge_and_record(
+    store: &Store,
+    auditor: &Auditor,
+    retention: &BTreeMap<String, u32>,
+    default_days: u32,
+    now: OffsetDateTime,
+) -> Result<PurgeReport, AdminError> {
+    let report = purge::purge(store, retention, default_days, now).await?;
+    auditor
+        .event(
+            "purge",
+            "retention",
+            serde_json::json!({
+                "total": report.total,
+                "purged_by_overleg": report.purged_by_overleg,
+                "cutoff_by_overleg": report.cutoff_by_overleg,
+            }),
+        )
+        .await?;
+    Ok(report)
+}
+
+/// Starts a short-lived writer for an administrative process (the CLI), on
+/// its own chain `<instance>-admin` so it never forks a running gateway's.
+pub async fn admin_auditor(
+    store: &Store,
+    cfg: &AuditConfig,
+    instance: &str,
+) -> Result<(Auditor, tokio::task::JoinHandle<()>), AdminError> {
+    let pseudo = Pseudonymiser::from_file(&cfg.pseudonym_key)?;
+    let signer = Signer::from_file(&cfg.signing_key)?;
+    Ok(Auditor::start(
+        store.clone(),
+        &format!("{instance}-admin"),
+        pseudo,
+        signer,
+        cfg,
+    )
+    .await?)
+}

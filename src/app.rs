@@ -3,10 +3,15 @@
 
 use std::sync::Arc;
 
-use crate::audit::{AuditError, Auditor, Pseudonymiser, Signer, Store, pseudonym::KeyError};
+use crate::audit::{
+    AuditError, AuditRecord, Auditor, Outcome, Pseudonymiser, Signer, Store, WeakAuditor,
+    pseudonym::KeyError,
+};
 use crate::config::Config;
+use crate::identity;
 use crate::policy::{PolicyStore, ReloadError};
 use crate::proxy::AppState;
+use crate::tls::TlsRefusal;
 use crate::tls::{ServerTls, TlsError};
 use crate::upstream::Upstream;
 
@@ -20,6 +25,8 @@ pub enum AppError {
     Audit(#[from] AuditError),
     #[error("audit: {0}")]
     Key(#[from] KeyError),
+    #[error("upstream.base_urls names bronnen that the policy set does not declare: {0}")]
+    UnknownBron(String),
 }
 
 /// A built gateway, ready for [`crate::server::run`].
@@ -32,7 +39,28 @@ pub struct Gateway {
 
 pub async fn build(cfg: &Config) -> Result<Gateway, AppError> {
     let policy = Arc::new(PolicyStore::open(&cfg.policy.dir).await?);
-    let tls = Arc::new(ServerTls::new(cfg.tls.clone())?);
+    // An override for a bron that does not exist is almost certainly a typo
+    // that would leave the real bron pointing at its policy default.
+    let unknown: Vec<&String> = cfg
+        .upstream
+        .base_urls
+        .keys()
+        .filter(|b| !policy.current().set.bronnen.contains_key(*b))
+        .collect();
+    if !unknown.is_empty() {
+        return Err(AppError::UnknownBron(
+            unknown
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
+    let (refusals_tx, refusals) = tokio::sync::mpsc::channel(1024);
+    let tls = Arc::new(ServerTls::with_refusals(
+        cfg.tls.clone(),
+        Some(refusals_tx),
+    )?);
     let upstream = Upstream::new(&cfg.upstream)?;
     let pseudo = Pseudonymiser::from_file(&cfg.audit.pseudonym_key)?;
     let store = Store::connect(&cfg.audit.store)
@@ -41,6 +69,11 @@ pub async fn build(cfg: &Config) -> Result<Gateway, AppError> {
     let signer = Signer::from_file(&cfg.audit.signing_key).map_err(AuditError::SigningKey)?;
     let (audit, audit_writer) =
         Auditor::start(store, &cfg.server.instance, pseudo, signer, &cfg.audit).await?;
+    tokio::spawn(record_tls_refusals(
+        refusals,
+        audit.downgrade(),
+        Arc::clone(&policy),
+    ));
     let state = Arc::new(AppState {
         server: cfg.server.clone(),
         policy,
@@ -52,4 +85,50 @@ pub async fn build(cfg: &Config) -> Result<Gateway, AppError> {
         tls,
         audit_writer,
     })
+}
+
+/// Records handshake refusals of genuine certificates (issued by a trusted
+/// CA, refused for validity, revocation or key usage) of known organisations.
+/// Certificates of unknown issuers are only logged: their subject is a claim,
+/// and attributing it would put a false accusation in the trail.
+async fn record_tls_refusals(
+    mut rx: tokio::sync::mpsc::Receiver<TlsRefusal>,
+    audit: WeakAuditor,
+    policy: Arc<PolicyStore>,
+) {
+    while let Some(r) = rx.recv().await {
+        let chain = [rustls::pki_types::CertificateDer::from(r.end_entity)];
+        let cert = match identity::peer_cert(Some(&chain)) {
+            Ok(c) => c,
+            Err(_) => continue,
+        };
+        let org = identity::organisation_for(&policy.current().set, &cert).ok();
+        tracing::info!(
+            reason = r.reason,
+            org = org.as_deref().unwrap_or("-"),
+            genuine = r.genuine,
+            "client certificate refused"
+        );
+        let (Some(org), true) = (org, r.genuine) else {
+            continue;
+        };
+        let Some(auditor) = audit.upgrade() else {
+            break;
+        };
+        let id = uuid::Uuid::new_v4();
+        let mut rec = AuditRecord::new(
+            auditor.instance(),
+            &id.to_string(),
+            &id.simple().to_string(),
+        );
+        rec.org = Some(org);
+        rec.cert_fingerprint = Some(cert.fingerprint_hex());
+        rec.outcome = Outcome::Denied;
+        rec.reason = r.reason.to_owned();
+        rec.side = Some("client");
+        rec.policy_version = policy.current().version.to_string();
+        if let Err(e) = auditor.commit(rec).await {
+            tracing::error!(error = %e, "could not record a TLS refusal");
+        }
+    }
 }

@@ -62,7 +62,7 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Concurrent HTTP/2 streams per connection.
     pub http2_max_concurrent_streams: u32,
-    /// Seconds to let in-flight requests finish on shutdown.
+    /// Milliseconds to let in-flight requests finish on shutdown.
     pub shutdown_grace_ms: u64,
 }
 
@@ -257,6 +257,10 @@ impl Config {
             r(p);
         }
         r(&mut self.policy.dir);
+        for url in self.upstream.base_urls.values_mut() {
+            let trimmed = url.trim_end_matches('/').len();
+            url.truncate(trimmed);
+        }
         r(&mut self.audit.pseudonym_key);
         r(&mut self.audit.signing_key);
         if let Some(p) = &mut self.audit.verify_key {
@@ -295,9 +299,6 @@ impl Config {
                 "{file}: server.max_header_bytes must be at least 8192"
             ));
         }
-        if s.instance.trim().is_empty() {
-            p.push(format!("{file}: server.instance must not be empty"));
-        }
         if self.tls.client_ca.is_empty() {
             p.push(format!(
                 "{file}: tls.client_ca must list at least one trust anchor"
@@ -312,6 +313,16 @@ impl Config {
             if let Err(m) = crate::policy::load::validate_base_url(url) {
                 p.push(format!("{file}: upstream.base_urls.{bron}: {m}"));
             }
+        }
+        if s.instance.is_empty()
+            || !s
+                .instance
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        {
+            p.push(format!(
+                "{file}: server.instance may only contain letters, digits, '.', '_' and '-'"
+            ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             p.push(format!("{file}: log.format must be \"text\" or \"json\""));

@@ -52,8 +52,15 @@ pub enum Denial {
     UnknownBron(String),
     #[error("bron `{bron}` declares no such resource")]
     UndeclaredResource { bron: String },
-    #[error("resource `{resource}` of bron `{bron}` does not accept this method")]
-    MethodNotAllowed { bron: String, resource: String },
+    #[error(
+        "resource `{resource}` of bron `{bron}` does not accept this method (it accepts {allow})"
+    )]
+    MethodNotAllowed {
+        bron: String,
+        resource: String,
+        /// Value for the `Allow` header.
+        allow: &'static str,
+    },
     #[error("no rule of `{overleg}` lets role `{role}` {} bron `{bron}` for purpose `{purpose}`", if *act == Act::Read { "receive data from" } else { "send data to" })]
     NoRule {
         overleg: String,
@@ -312,6 +319,11 @@ impl Snapshot {
             return Err(Denial::MethodNotAllowed {
                 bron: bron.id.clone(),
                 resource: resource.id.clone(),
+                allow: match (resource.read, resource.write) {
+                    (true, true) => "GET, POST, PUT",
+                    (true, false) => "GET",
+                    _ => "POST, PUT",
+                },
             });
         }
         let key = GrantKey {

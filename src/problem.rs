@@ -232,6 +232,15 @@ pub fn response(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/problem+json"),
     );
+    // RFC 9110: a 405 names the methods that would work.
+    let allow = match err {
+        ProxyError::Client(ClientError::Method(_)) => Some("GET, POST, PUT"),
+        ProxyError::Denied(Denial::MethodNotAllowed { allow, .. }) => Some(*allow),
+        _ => None,
+    };
+    if let Some(a) = allow {
+        h.insert(header::ALLOW, HeaderValue::from_static(a));
+    }
     add_security_headers(h);
     resp
 }

@@ -293,11 +293,14 @@ async fn read_and_filter_request(
     Ok((Bytes::from(out), outcome))
 }
 
+/// Same grammar as policy identifiers: `[a-z0-9][a-z0-9-]{0,63}`.
 fn is_ident(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 /// Reads an identifier-valued header; absent is `None`, malformed is an error.

@@ -76,7 +76,9 @@ pub async fn run(
             let stream = match handshake {
                 Ok(Ok(s)) => s,
                 Ok(Err(e)) => {
-                    tracing::info!(%remote, error = %e, "TLS handshake refused");
+                    // Refused certificates are reported (and audited) by the
+                    // verifier; this is mostly probes and aborted connects.
+                    tracing::debug!(%remote, error = %e, "TLS handshake failed");
                     return;
                 }
                 Err(_) => {

@@ -7,10 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{ClientConfig, RootCertStore, ServerConfig};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore,
+    ServerConfig, SignatureScheme,
+};
+use tokio::sync::mpsc;
 
 use crate::config::{TlsConfig, TlsVersion, UpstreamConfig};
 
@@ -107,10 +113,107 @@ fn versions(min: TlsVersion) -> &'static [&'static rustls::SupportedProtocolVers
     }
 }
 
+/// A client certificate refused during the handshake. `genuine` is true when
+/// the certificate chains to a trust anchor and was refused only for its
+/// validity period, revocation or key usage: then its subject really is the
+/// organisation it names, and the refusal belongs in the audit trail.
+#[derive(Debug, Clone)]
+pub struct TlsRefusal {
+    pub end_entity: Vec<u8>,
+    pub reason: &'static str,
+    pub genuine: bool,
+}
+
+fn refusal_reason(e: &rustls::Error) -> (&'static str, bool) {
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                ("certificate-expired", true)
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                ("certificate-not-yet-valid", true)
+            }
+            CertificateError::Revoked => ("certificate-revoked", true),
+            CertificateError::InvalidPurpose | CertificateError::InvalidPurposeContext { .. } => {
+                ("certificate-wrong-key-usage", true)
+            }
+            CertificateError::ExpiredRevocationList
+            | CertificateError::ExpiredRevocationListContext { .. } => ("crl-expired", true),
+            CertificateError::UnknownRevocationStatus => ("revocation-status-unknown", true),
+            CertificateError::UnknownIssuer => ("certificate-unknown-issuer", false),
+            CertificateError::BadSignature => ("certificate-bad-signature", false),
+            _ => ("certificate-refused", false),
+        },
+        _ => ("certificate-refused", false),
+    }
+}
+
+/// Wraps the webpki verifier to report refusals (never changing a decision).
+#[derive(Debug)]
+struct ReportingVerifier {
+    inner: Arc<dyn ClientCertVerifier>,
+    refusals: mpsc::Sender<TlsRefusal>,
+}
+
+impl ClientCertVerifier for ReportingVerifier {
+    fn offer_client_auth(&self) -> bool {
+        self.inner.offer_client_auth()
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        self.inner.client_auth_mandatory()
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let r = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now);
+        if let Err(e) = &r {
+            let (reason, genuine) = refusal_reason(e);
+            // Never block the handshake on reporting: drop when the queue is full.
+            let _ = self.refusals.try_send(TlsRefusal {
+                end_entity: end_entity.as_ref().to_vec(),
+                reason,
+                genuine,
+            });
+        }
+        r
+    }
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
 /// Builds the mTLS server configuration: a client certificate is mandatory
 /// and must chain to `client_ca`; configured CRLs are enforced (an expired
 /// CRL denies unless `allow_expired_crl`). ALPN offers h2 and http/1.1.
-pub fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
+/// Refused certificates are reported on `refusals` when given.
+pub fn server_config(
+    cfg: &TlsConfig,
+    refusals: Option<mpsc::Sender<TlsRefusal>>,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let provider = provider();
     let roots = Arc::new(roots(&cfg.client_ca)?);
     let mut crls = Vec::new();
@@ -127,7 +230,13 @@ pub fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
             vb = vb.allow_unknown_revocation_status();
         }
     }
-    let verifier = vb.build().map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut verifier = vb.build().map_err(|e| TlsError::Rustls(e.to_string()))?;
+    if let Some(tx) = refusals {
+        verifier = Arc::new(ReportingVerifier {
+            inner: verifier,
+            refusals: tx,
+        });
+    }
     let certs = load_certs(&cfg.cert)?;
     let key = load_key(&cfg.key)?;
     let mut sc = ServerConfig::builder_with_provider(provider)
@@ -151,14 +260,24 @@ pub fn server_config(cfg: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
 pub struct ServerTls {
     cfg: TlsConfig,
     current: ArcSwap<ServerConfig>,
+    refusals: Option<mpsc::Sender<TlsRefusal>>,
 }
 
 impl ServerTls {
     pub fn new(cfg: TlsConfig) -> Result<Self, TlsError> {
-        let sc = server_config(&cfg)?;
+        Self::with_refusals(cfg, None)
+    }
+
+    /// Like [`ServerTls::new`], reporting refused client certificates on `refusals`.
+    pub fn with_refusals(
+        cfg: TlsConfig,
+        refusals: Option<mpsc::Sender<TlsRefusal>>,
+    ) -> Result<Self, TlsError> {
+        let sc = server_config(&cfg, refusals.clone())?;
         Ok(Self {
             cfg,
             current: ArcSwap::new(sc),
+            refusals,
         })
     }
 
@@ -169,7 +288,7 @@ impl ServerTls {
     /// Re-reads certificates, trust anchors and CRLs; on error the current
     /// configuration stays in force.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let sc = server_config(&self.cfg)?;
+        let sc = server_config(&self.cfg, self.refusals.clone())?;
         self.current.store(sc);
         Ok(())
     }

@@ -315,6 +315,8 @@ async fn routing_and_policy_errors_are_clear_problems() {
             "upstream-not-found",
         ),
     ];
+    assert_eq!(cases[8].0.header("allow"), Some("GET, POST, PUT"));
+    assert_eq!(cases[9].0.header("allow"), Some("GET"));
     for (i, (r, status, kind)) in cases.iter().enumerate() {
         assert_eq!(
             r.status.as_u16(),
@@ -668,8 +670,25 @@ async fn tls_refuses_missing_foreign_expired_and_wrong_usage_certificates() {
     spec.eku = rcgen::ExtendedKeyUsagePurpose::ServerAuth;
     let wrong_eku = gw.pki.ca.client(&spec).unwrap();
     assert!(refused(&gw.client_with(Some(&wrong_eku), false)).await);
-    // None of these produced an organisation, so no request record exists.
-    assert_eq!(gw.audit_rows().await.len(), 1);
+    // The refusals of genuine certificates (issued by the trusted CA) are
+    // audited; the missing and the foreign certificate are not attributable.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = gw.audit_rows().await;
+    let mut reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            "allowed",
+            "certificate-expired",
+            "certificate-not-yet-valid",
+            "certificate-wrong-key-usage"
+        ]
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.org.as_deref() == Some("gemeente-groningen"))
+    );
 }
 
 #[tokio::test]
@@ -836,5 +855,38 @@ async fn pupil_ids_never_reach_the_audit_store_in_clear() {
     }
     // Nor a (demo) BSN or a name value.
     assert!(!bytes.windows(5).any(|w| w == b"Sanne"));
-    assert!(!bytes.windows(5).any(|w| w == b"00009"));
+    for pupil in 0..poortwachter::demo::DEMO_PUPILS.len() {
+        let bsn = format!("00009{:04}", 1000 + pupil);
+        assert!(
+            !bytes.windows(bsn.len()).any(|w| w == bsn.as_bytes()),
+            "{bsn}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn refused_genuine_certificates_of_known_organisations_are_audited() {
+    let mut gw = TestGateway::start().await;
+    let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
+    let oin = set.organisations["wij-groningen"].oin.clone();
+    let now = time::OffsetDateTime::now_utc();
+    let mut spec = ClientSpec::new("wij-groningen", oin.as_deref());
+    spec.not_before = now - time::Duration::days(30);
+    spec.not_after = now - time::Duration::days(1);
+    let expired = gw.pki.ca.client(&spec).unwrap();
+    assert!(refused(&gw.client_with(Some(&expired), false)).await);
+    // A certificate of another CA that merely claims the same OIN is not
+    // attributed to WIJ (it is only logged).
+    let mut other = poortwachter::certs::DevCa::new("Other CA").unwrap();
+    let forged = other
+        .client(&ClientSpec::new("wij-groningen", oin.as_deref()))
+        .unwrap();
+    assert!(refused(&gw.client_with(Some(&forged), false)).await);
+    // Recording a refusal is asynchronous (the handshake never waits for it).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = gw.audit_rows().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].org.as_deref(), Some("wij-groningen"));
+    assert_eq!(rows[0].outcome, "denied");
+    assert_eq!(rows[0].reason, "certificate-expired");
 }

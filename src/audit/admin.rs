@@ -107,7 +107,8 @@ pub async fn purge_and_record(
 }
 
 /// Starts a short-lived writer for an administrative process (the CLI), on
-/// its own chain `<instance>-admin` so it never forks a running gateway's.
+/// its own chain `<instance>/admin` so it never forks a running gateway's
+/// (`/` cannot occur in a configured instance name).
 pub async fn admin_auditor(
     store: &Store,
     cfg: &AuditConfig,
@@ -117,7 +118,7 @@ pub async fn admin_auditor(
     let signer = Signer::from_file(&cfg.signing_key)?;
     Ok(Auditor::start(
         store.clone(),
-        &format!("{instance}-admin"),
+        &format!("{instance}/admin"),
         pseudo,
         signer,
         cfg,

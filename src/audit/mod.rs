@@ -217,9 +217,41 @@ impl Auditor {
             .map_err(|_| AuditError::WriterGone)
     }
 
+    /// A handle that does not keep the writer alive (for background tasks,
+    /// so shutdown can drain and seal the chain).
+    pub fn downgrade(&self) -> WeakAuditor {
+        WeakAuditor {
+            tx: self.tx.downgrade(),
+            pseudo: Arc::clone(&self.pseudo),
+            timeout: self.timeout,
+            instance: Arc::clone(&self.instance),
+        }
+    }
+
     /// Records waiting for the writer.
     pub fn queue_depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+/// See [`Auditor::downgrade`].
+#[derive(Clone)]
+pub struct WeakAuditor {
+    tx: mpsc::WeakSender<Job>,
+    pseudo: Arc<Pseudonymiser>,
+    timeout: Duration,
+    instance: Arc<str>,
+}
+
+impl WeakAuditor {
+    /// The auditor, while the writer is still accepting records.
+    pub fn upgrade(&self) -> Option<Auditor> {
+        Some(Auditor {
+            tx: self.tx.upgrade()?,
+            pseudo: Arc::clone(&self.pseudo),
+            timeout: self.timeout,
+            instance: Arc::clone(&self.instance),
+        })
     }
 }
 

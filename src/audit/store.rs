@@ -277,8 +277,13 @@ impl Store {
         match self.backend {
             Backend::Postgres => {
                 let mut conn = self.pool.acquire().await?.detach();
-                let row = sqlx::query("SELECT pg_try_advisory_lock(hashtext($1)::bigint)")
-                    .bind(instance)
+                // A 64-bit key from SHA-256 of the name: distinct names never
+                // share a lock in practice (hashtext is only 32 bits).
+                let d = ring::digest::digest(&ring::digest::SHA256, instance.as_bytes());
+                let mut k = [0u8; 8];
+                k.copy_from_slice(&d.as_ref()[..8]);
+                let row = sqlx::query("SELECT pg_try_advisory_lock($1)")
+                    .bind(i64::from_be_bytes(k))
                     .fetch_one(&mut conn)
                     .await?;
                 if row.try_get::<bool, _>(0)? {

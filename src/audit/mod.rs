@@ -272,6 +272,18 @@ impl Writer {
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut jobs: Vec<Job> = Vec::with_capacity(self.max_batch);
         while rx.recv_many(&mut jobs, self.max_batch).await > 0 {
+            // Group commit: give the requests that are running right now one
+            // scheduler turn to add their records to this transaction. Costs
+            // microseconds; saves an fsync per record under load.
+            if jobs.len() < self.max_batch {
+                tokio::task::yield_now().await;
+                while jobs.len() < self.max_batch {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+            }
             let mut records = Vec::with_capacity(jobs.len());
             let mut want_checkpoint = false;
             for j in jobs.drain(..) {
@@ -295,10 +307,12 @@ impl Writer {
         // Chain positions are tentative until the transaction commits; a
         // failed batch leaves the head where it was.
         let mut rows = Vec::with_capacity(records.len());
+        let mut acks = Vec::with_capacity(records.len());
         let (mut seq, mut prev) = (self.seq, self.hash.clone());
-        for (rec, _) in &records {
+        for (rec, ack) in records {
+            acks.push(ack);
             seq += 1;
-            let mut row = StoredRow::from_record(rec, seq, &prev);
+            let mut row = StoredRow::from_owned(*rec, seq, &prev);
             if row.instance != self.instance {
                 row.instance.clone_from(&self.instance);
                 row.personal_digest = row.compute_personal_digest();
@@ -311,14 +325,14 @@ impl Writer {
             Ok(()) => {
                 self.seq = seq;
                 self.hash = prev;
-                for (_, ack) in records {
+                for ack in acks {
                     let _ = ack.send(Ok(()));
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, records = records.len(), "audit batch failed");
+                tracing::error!(error = %e, records = acks.len(), "audit batch failed");
                 let e = Arc::new(e);
-                for (_, ack) in records {
+                for ack in acks {
                     let _ = ack.send(Err(Arc::clone(&e)));
                 }
             }

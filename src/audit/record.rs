@@ -149,8 +149,9 @@ impl Canon {
 }
 
 /// The columns exactly as stored; hashing works on these so that `audit
-/// verify` can recompute every hash from the database alone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// verify` can recompute every hash from the database alone. Serialises with
+/// the column names as keys (the batch insert relies on it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StoredRow {
     pub instance: String,
     pub seq: i64,
@@ -230,34 +231,39 @@ impl StoredRow {
 
     /// Builds the stored row for `rec` at position `seq` after `prev_hash`.
     pub fn from_record(rec: &AuditRecord, seq: i64, prev_hash: &str) -> Self {
+        Self::from_owned(rec.clone(), seq, prev_hash)
+    }
+
+    /// Like [`StoredRow::from_record`], moving the strings out of `rec`.
+    pub fn from_owned(rec: AuditRecord, seq: i64, prev_hash: &str) -> Self {
         let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
         let mut row = StoredRow {
-            instance: rec.instance.clone(),
-            seq,
-            kind: rec.kind.to_owned(),
-            time: rec.time.clone(),
-            request_id: rec.request_id.clone(),
-            trace_id: rec.trace_id.clone(),
-            org: rec.org.clone(),
-            cert_fingerprint: rec.cert_fingerprint.clone(),
-            role: rec.role.clone(),
-            grondslag: rec.grondslag.clone(),
-            overleg: rec.overleg.clone(),
-            purpose: rec.purpose.clone(),
-            bron: rec.bron.clone(),
-            resource: rec.resource.clone(),
-            subject: rec.subject.clone(),
-            outcome: rec.outcome.as_str().to_owned(),
-            reason: rec.reason.clone(),
-            side: rec.side.map(str::to_owned),
             rules: json(&rec.rules),
             fields_shared: json(&rec.fields_shared),
             fields_withheld: json(&rec.fields_withheld),
+            instance: rec.instance,
+            seq,
+            kind: rec.kind.to_owned(),
+            time: rec.time,
+            request_id: rec.request_id,
+            trace_id: rec.trace_id,
+            org: rec.org,
+            cert_fingerprint: rec.cert_fingerprint,
+            role: rec.role,
+            grondslag: rec.grondslag,
+            overleg: rec.overleg,
+            purpose: rec.purpose,
+            bron: rec.bron,
+            resource: rec.resource,
+            subject: rec.subject,
+            outcome: rec.outcome.as_str().to_owned(),
+            reason: rec.reason,
+            side: rec.side.map(str::to_owned),
             status: i64::from(rec.status),
             upstream_status: rec.upstream_status.map(i64::from),
             duration_us: i64::try_from(rec.duration_us).unwrap_or(i64::MAX),
-            policy_version: rec.policy_version.clone(),
-            detail: rec.detail.clone(),
+            policy_version: rec.policy_version,
+            detail: rec.detail,
             personal_digest: String::new(),
             purged_at: None,
             prev_hash: prev_hash.to_owned(),

@@ -1,0 +1,198 @@
+//! Audit writer throughput (records/s, durable: SQLite WAL synchronous=FULL,
+//! PostgreSQL default synchronous_commit=on) and commit latency at a constant
+//! 1,000 records/s. Run: `cargo bench --bench audit`.
+//! PostgreSQL: POORTWACHTER_BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use poortwachter::audit::{
+    AuditConfig, AuditRecord, Auditor, Outcome, Pseudonymiser, Signer, Store,
+};
+
+fn record(i: u64) -> AuditRecord {
+    let mut r = AuditRecord::new(
+        "bench",
+        &format!("req-{i}"),
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+    );
+    r.org = Some("gemeente-groningen".into());
+    r.role = Some("leerplicht".into());
+    r.grondslag = Some("Leerplichtwet 1969 (art. 16; AVG art. 6(1)(c))".into());
+    r.overleg = Some("aoj-vo-noorderlicht".into());
+    r.purpose = Some("aanpak-verzuim".into());
+    r.bron = Some("las-noorderlicht".into());
+    r.resource = Some("/leerlingen/{leerling}/verzuim".into());
+    r.subject = Some(format!("k1:{:064x}", i));
+    r.outcome = Outcome::Filtered;
+    r.reason = "allowed".into();
+    r.rules = vec!["aoj-03".into()];
+    r.fields_shared = (0..12)
+        .map(|f| format!("verzuim.meldingen[].veld{f}"))
+        .collect();
+    r.fields_withheld = (0..6).map(|f| format!("leerling.veld{f}")).collect();
+    r.status = 200;
+    r.upstream_status = Some(200);
+    r.duration_us = 850;
+    r.policy_version = "9cec6421c20d9911".repeat(4);
+    r
+}
+
+async fn start(url: &str, dir: &std::path::Path) -> (Auditor, tokio::task::JoinHandle<()>) {
+    Pseudonymiser::generate_file(&dir.join("p.key")).unwrap();
+    Signer::generate_file(&dir.join("s.key")).unwrap();
+    let cfg = AuditConfig {
+        store: url.into(),
+        pseudonym_key: dir.join("p.key"),
+        signing_key: dir.join("s.key"),
+        verify_key: None,
+        commit_timeout_ms: 10_000,
+        queue_capacity: 16_384,
+        max_batch: 1_024,
+        checkpoint_interval_ms: 10_000,
+        default_retention_days: 365,
+        purge_interval_hours: None,
+    };
+    let store = Store::connect(url).await.unwrap();
+    Auditor::start(
+        store,
+        "bench",
+        Pseudonymiser::from_file(&cfg.pseudonym_key).unwrap(),
+        Signer::from_file(&cfg.signing_key).unwrap(),
+        &cfg,
+    )
+    .await
+    .unwrap()
+}
+
+/// Records are built before the clock starts, so the figure is the audit
+/// path's (channel, hashing, group commit, acknowledgement), not the
+/// benchmark's own record construction.
+async fn throughput(auditor: &Auditor, secs: u64, committers: usize) -> f64 {
+    let stop = Arc::new(AtomicBool::new(false));
+    let n = Arc::new(AtomicU64::new(0));
+    let per_task = 60_000 * secs as usize / committers + 1;
+    let mut tasks = Vec::new();
+    for c in 0..committers {
+        let a = auditor.clone();
+        let stop = Arc::clone(&stop);
+        let n = Arc::clone(&n);
+        let base = c as u64 * 1_000_000_000;
+        let recs: Vec<AuditRecord> = (0..per_task as u64).map(|i| record(base + i)).collect();
+        tasks.push(tokio::spawn(async move {
+            for r in recs {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                a.commit(r).await.unwrap();
+                n.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let t = Instant::now();
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    n.load(Ordering::Relaxed) as f64 / t.elapsed().as_secs_f64()
+}
+
+async fn latency_at_rate(auditor: &Auditor, rate: u64, secs: u64) -> (f64, f64, f64) {
+    let mut tasks = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    for i in 0..rate * secs {
+        tick.tick().await;
+        let a = auditor.clone();
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            a.commit(record(u64::MAX / 2 + i)).await.unwrap();
+            t.elapsed()
+        }));
+    }
+    let mut v = Vec::new();
+    for t in tasks {
+        v.push(t.await.unwrap());
+    }
+    v.sort_unstable();
+    let p = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
+    (p(0.5), p(0.99), p(0.999))
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let pg_admin = std::env::var("POORTWACHTER_BENCH_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let tmp = tempfile::tempdir().unwrap();
+    // A fresh PostgreSQL database for the run.
+    sqlx::any::install_default_drivers();
+    let name = format!("pw_bench_{}", std::process::id());
+    {
+        use sqlx::{Connection, Executor};
+        let mut c = sqlx::AnyConnection::connect(&pg_admin).await.unwrap();
+        c.execute(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
+        .await
+        .unwrap();
+        c.execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .unwrap();
+    }
+    let pg_url = format!("{}/{name}", pg_admin.rsplit_once('/').unwrap().0);
+    let stores = [
+        (
+            "SQLite (WAL, synchronous=FULL)",
+            format!("sqlite://{}/audit.db", tmp.path().display()),
+            tmp.path().join("sqlite"),
+        ),
+        (
+            "PostgreSQL (synchronous_commit=on)",
+            pg_url,
+            tmp.path().join("pg"),
+        ),
+    ];
+    for (label, url, dir) in stores {
+        std::fs::create_dir_all(&dir).unwrap();
+        if std::env::var("INSERT_ONLY").is_ok() {
+            let store = Store::connect(&url).await.unwrap();
+            let mut prev = poortwachter::audit::record::GENESIS.to_string();
+            let t = Instant::now();
+            let mut seq = 0;
+            let mut ins = Duration::ZERO;
+            while t.elapsed() < Duration::from_secs(5) {
+                let mut rows = Vec::new();
+                for _ in 0..512 {
+                    seq += 1;
+                    let mut r = record(seq as u64);
+                    r.instance = "io".into();
+                    let row = poortwachter::audit::StoredRow::from_owned(r, seq, &prev);
+                    prev = row.hash.clone();
+                    rows.push(row);
+                }
+                let t1 = Instant::now();
+                store.insert_batch(&rows, None).await.unwrap();
+                ins += t1.elapsed();
+            }
+            println!(
+                "{label}: insert-only {:.0} rows/s, {:.1} µs/row in insert",
+                seq as f64 / t.elapsed().as_secs_f64(),
+                ins.as_secs_f64() * 1e6 / seq as f64
+            );
+            continue;
+        }
+        let (auditor, writer) = start(&url, &dir).await;
+        let rps = throughput(&auditor, 5, 512).await;
+        println!(
+            "{label:<36} sustained {rps:>9.0} records/s (512 concurrent committers, 5 s; target >= 20,000)"
+        );
+        let (p50, p99, p999) = latency_at_rate(&auditor, 1_000, 5).await;
+        println!(
+            "{label:<36} commit latency at 1,000 records/s: p50 {p50:.2} ms, p99 {p99:.2} ms, p99.9 {p999:.2} ms (target p99 <= 2 ms)"
+        );
+        drop(auditor);
+        writer.await.unwrap();
+    }
+}

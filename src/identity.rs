@@ -94,3 +94,80 @@ pub fn organisation_for(set: &PolicySet, cert: &PeerCert) -> Result<String, Iden
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::set::{Organisation, PolicySet};
+    use std::collections::BTreeMap;
+
+    fn org(id: &str, oin: Option<&str>, pins: &[[u8; 32]]) -> Organisation {
+        Organisation {
+            id: id.into(),
+            name: id.into(),
+            kind: "other".into(),
+            oin: oin.map(str::to_owned),
+            brin: None,
+            fingerprints: pins.to_vec(),
+            privacy_officer: false,
+        }
+    }
+
+    fn set(orgs: Vec<Organisation>) -> PolicySet {
+        PolicySet {
+            version: String::new(),
+            organisations: orgs.into_iter().map(|o| (o.id.clone(), o)).collect(),
+            bronnen: BTreeMap::new(),
+            overleggen: BTreeMap::new(),
+            shared_hash: String::new(),
+        }
+    }
+
+    fn cert(fp: u8, serial: Option<&str>) -> PeerCert {
+        PeerCert {
+            fingerprint: [fp; 32],
+            serial_number: serial.map(str::to_owned),
+            not_after: 0,
+        }
+    }
+
+    #[test]
+    fn maps_by_oin_by_pin_and_by_both() {
+        let s = set(vec![
+            org("a", Some("00000099000000000001"), &[]),
+            org("b", None, &[[7; 32]]),
+            org("c", Some("00000099000000000003"), &[[9; 32]]),
+        ]);
+        assert_eq!(
+            organisation_for(&s, &cert(1, Some("00000099000000000001"))),
+            Ok("a".into())
+        );
+        assert_eq!(organisation_for(&s, &cert(7, None)), Ok("b".into()));
+        // OIN matches but the certificate is not the pinned one.
+        assert_eq!(
+            organisation_for(&s, &cert(1, Some("00000099000000000003"))),
+            Err(IdentityError::Unknown)
+        );
+        assert_eq!(
+            organisation_for(&s, &cert(9, Some("00000099000000000003"))),
+            Ok("c".into())
+        );
+        assert_eq!(
+            organisation_for(&s, &cert(1, None)),
+            Err(IdentityError::Unknown)
+        );
+    }
+
+    #[test]
+    fn ambiguous_certificates_are_refused() {
+        let s = set(vec![
+            org("a", Some("00000099000000000001"), &[]),
+            org("b", None, &[[5; 32]]),
+        ]);
+        let r = organisation_for(&s, &cert(5, Some("00000099000000000001")));
+        assert_eq!(
+            r,
+            Err(IdentityError::Ambiguous(vec!["a".into(), "b".into()]))
+        );
+    }
+}

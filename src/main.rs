@@ -84,6 +84,13 @@ enum AuditCmd {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Print the pseudonym(s) of a pupil id under every key version, to find its records.
+    Pseudonym {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        leerling: String,
+    },
     /// Create a pseudonym key and a checkpoint signing key (refuses to overwrite).
     Keygen {
         #[arg(long)]
@@ -247,6 +254,14 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                         .map(String::as_str)
                         .unwrap_or("?")
                 );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Pseudonym { config, leerling } => {
+            let cfg = Config::load(&config)?;
+            let p = poortwachter::audit::Pseudonymiser::from_file(&cfg.audit.pseudonym_key)?;
+            for x in p.all_pseudonyms(&leerling) {
+                println!("{x}");
             }
             Ok(ExitCode::SUCCESS)
         }

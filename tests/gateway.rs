@@ -890,3 +890,50 @@ async fn refused_genuine_certificates_of_known_organisations_are_audited() {
     assert_eq!(rows[0].outcome, "denied");
     assert_eq!(rows[0].reason, "certificate-expired");
 }
+
+#[tokio::test]
+async fn a_silent_client_is_cut_off_after_the_handshake_timeout() {
+    use tokio::io::AsyncReadExt;
+    let gw = TestGateway::start_with(Options {
+        server_extra: "handshake_timeout_ms = 300".into(),
+        ..Options::default()
+    })
+    .await;
+    let mut tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    // The gateway closes the connection; the bound only keeps a broken
+    // gateway from hanging the suite.
+    let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf))
+        .await
+        .expect("the gateway kept a silent connection open")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_until_one_closes() {
+    let mut gw = TestGateway::start_with(Options {
+        server_extra: "max_connections = 2".into(),
+        ..Options::default()
+    })
+    .await;
+    let cert = gw.pki.client_for("gemeente-groningen");
+    let a = gw.client_with(Some(&cert), false);
+    let b = gw.client_with(Some(&cert), false);
+    assert_eq!(a.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+    assert_eq!(b.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+    // Both keep their connection open (keep-alive): a third is not served.
+    let c = gw.client_with(Some(&cert), false);
+    let third = tokio::spawn(async move { c.get(VERZUIM, "aanpak-verzuim").await.status });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection was served beyond max_connections"
+    );
+    drop(a);
+    let status = tokio::time::timeout(Duration::from_secs(10), third)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, 200);
+}

@@ -299,6 +299,11 @@ pub fn verify(
                 });
             }
         }
+        // A checkpoint's own chain record follows what it covers; when it is
+        // the newest record, the chain is sealed to its end.
+        if chain.last().is_some_and(|r| r.kind == "checkpoint") && sealed_through == last_seq - 1 {
+            sealed_through = last_seq;
+        }
         let rows_ck: BTreeSet<i64> = list.iter().map(|c| c.ck_no).collect();
         for n in ck_records.keys() {
             if !rows_ck.contains(n) {

@@ -1,0 +1,99 @@
+//! `poortwachter demo` end to end: the real binary creates its PKI and keys,
+//! starts, and the curl commands it prints give an allowed, a filtered and a
+//! denied response (run with the machine's curl, exactly as printed).
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+#[tokio::test]
+async fn the_printed_demo_commands_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+        .arg("demo")
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--policies", common::POLICIES])
+        .arg("--certs")
+        .arg(tmp.path().join("certs"))
+        .arg("--data")
+        .arg(tmp.path().join("data"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut commands = Vec::new();
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if line.trim_start().starts_with("curl ") {
+                commands.push(line.trim().to_owned());
+                if commands.len() == 3 {
+                    break;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("demo printed no commands");
+    assert_eq!(commands.len(), 3);
+    assert!(tmp.path().join("certs/ca.pem").exists());
+    assert!(tmp.path().join("data/pseudonym.key").exists());
+
+    let mut outputs = Vec::new();
+    for cmd in &commands {
+        let out = tokio::process::Command::new("bash")
+            .args(["-c", cmd])
+            .output()
+            .await
+            .unwrap();
+        outputs.push(String::from_utf8_lossy(&out.stdout).to_lowercase());
+    }
+    // 1. allowed: nothing withheld.
+    assert!(outputs[0].starts_with("http/2 200"), "{}", outputs[0]);
+    assert!(
+        outputs[0].contains("x-poortwachter-withheld: 0"),
+        "{}",
+        outputs[0]
+    );
+    // 2. filtered: some fields withheld.
+    assert!(outputs[1].starts_with("http/2 200"), "{}", outputs[1]);
+    let withheld: usize = outputs[1]
+        .lines()
+        .find_map(|l| l.strip_prefix("x-poortwachter-withheld: "))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(withheld > 0);
+    // 3. denied, as problem+json.
+    assert!(outputs[2].starts_with("http/2 403"), "{}", outputs[2]);
+    assert!(outputs[2].contains("application/problem+json"));
+    assert!(outputs[2].contains("urn:poortwachter:problem:no-rule"));
+
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    // All three were audited.
+    let store = poortwachter::audit::Store::connect(&format!(
+        "sqlite://{}/data/audit.db",
+        tmp.path().display()
+    ))
+    .await
+    .unwrap();
+    let rows = store.all_rows().await.unwrap();
+    let outcomes: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.kind == "request")
+        .map(|r| r.outcome.as_str())
+        .collect();
+    assert_eq!(outcomes, ["allowed", "filtered", "denied"]);
+}

@@ -218,11 +218,14 @@ async fn each_mutation_is_detected(kind: StoreKind) {
     t.exec("DELETE FROM audit_records").await;
     t.store.insert_batch(&rows, None).await.unwrap();
     let f = t.findings(false).await;
-    assert!(
-        f.iter()
-            .any(|x| matches!(x, Finding::CheckpointMismatch { after_seq: 0, .. })),
-        "{f:?}"
-    );
+    // The forged record is #6: the first failing checkpoint brackets it, and
+    // no checkpoint before it fails.
+    let first = f.iter().find_map(|x| match x {
+        Finding::CheckpointMismatch { seq, after_seq, .. } => Some((*after_seq, *seq)),
+        _ => None,
+    });
+    let (after, seq) = first.unwrap_or_else(|| panic!("rewrite not detected: {f:?}"));
+    assert!(after < 6 && seq >= 6, "{f:?}");
 
     // Edit a checkpoint.
     let t = build_trail(kind).await;

@@ -71,6 +71,26 @@ macro_rules! columns {
 const SQLITE_CHUNK: usize = 256;
 const COLUMN_COUNT: usize = 30;
 
+/// Splits `rows` into chunks of `SQLITE_CHUNK` rows and then powers of two
+/// (335 = 256 + 64 + 8 + 4 + 2 + 1): every statement text is one of nine, so
+/// all stay in sqlx's prepared-statement cache. Arbitrary remainder sizes
+/// would prepare (and evict) a large statement on nearly every batch.
+fn pow2_chunks(rows: &[StoredRow]) -> impl Iterator<Item = &[StoredRow]> {
+    let mut rest = rows;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut n = SQLITE_CHUNK;
+        while n > rest.len() {
+            n /= 2;
+        }
+        let (head, tail) = rest.split_at(n);
+        rest = tail;
+        Some(head)
+    })
+}
+
 /// `INSERT ... VALUES (?,...,?), (?,...)` for `n` rows. Only
 /// placeholders are generated: no data ever enters the SQL text.
 fn sqlite_insert_sql(n: usize) -> String {
@@ -199,7 +219,7 @@ impl Store {
                 sqlx::query(PG_INSERT).bind(json).execute(&mut *tx).await?;
             }
             Backend::Sqlite => {
-                for chunk in rows.chunks(SQLITE_CHUNK) {
+                for chunk in pow2_chunks(rows) {
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sqlite_insert_sql(chunk.len())));
                     for r in chunk {
                         q = q

@@ -3,9 +3,11 @@
 
 pub mod bitset;
 pub mod compile;
+pub mod diff;
 pub mod fieldpath;
 pub mod load;
 pub mod raw;
+pub mod render;
 pub mod set;
 pub mod synth;
 pub mod template;

@@ -1,0 +1,1 @@
+//! Access delta between two policy sets, in covenant terms.

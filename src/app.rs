@@ -33,6 +33,7 @@ pub enum AppError {
 pub struct Gateway {
     pub state: Arc<AppState>,
     pub tls: Arc<ServerTls>,
+    pub reload_stats: Arc<crate::reload::ReloadStats>,
     /// The audit writer; finishes after the last [`Auditor`] handle is dropped.
     pub audit_writer: tokio::task::JoinHandle<()>,
 }
@@ -83,6 +84,7 @@ pub async fn build(cfg: &Config) -> Result<Gateway, AppError> {
     Ok(Gateway {
         state,
         tls,
+        reload_stats: Arc::default(),
         audit_writer,
     })
 }
@@ -131,4 +133,48 @@ async fn record_tls_refusals(
             tracing::error!(error = %e, "could not record a TLS refusal");
         }
     }
+}
+
+/// Starts hot reload for a built gateway: SIGHUP and, when
+/// `policy.watch` is on, file changes. Background tasks hold only weak audit
+/// handles, so shutdown can drain the audit writer. Keep the returned value
+/// alive while serving.
+pub fn start_reloading(
+    gw: &Gateway,
+    cfg: &Config,
+) -> Result<Option<notify::RecommendedWatcher>, crate::reload::WatchError> {
+    let audit = gw.state.audit.downgrade();
+    #[cfg(unix)]
+    {
+        let policy = Arc::clone(&gw.state.policy);
+        let tls = Arc::clone(&gw.tls);
+        let stats = Arc::clone(&gw.reload_stats);
+        let audit = audit.clone();
+        tokio::spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                crate::reload::reload_policy(&policy, &audit, &stats, "SIGHUP").await;
+                crate::reload::reload_tls(&tls, &audit, &stats, "SIGHUP").await;
+            }
+        });
+    }
+    if !cfg.policy.watch {
+        return Ok(None);
+    }
+    let mut tls_files = vec![cfg.tls.cert.clone(), cfg.tls.key.clone()];
+    tls_files.extend(cfg.tls.client_ca.iter().cloned());
+    tls_files.extend(cfg.tls.crls.iter().cloned());
+    crate::reload::watch(crate::reload::Watched {
+        policy: Arc::clone(&gw.state.policy),
+        tls: Arc::clone(&gw.tls),
+        audit,
+        stats: Arc::clone(&gw.reload_stats),
+        tls_files,
+        debounce: std::time::Duration::from_millis(cfg.policy.watch_debounce_ms),
+    })
+    .map(Some)
 }

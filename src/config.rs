@@ -182,12 +182,18 @@ impl UpstreamConfig {
 pub struct PolicyConfig {
     /// Directory with partners.toml, bronnen/ and overleggen/.
     pub dir: PathBuf,
+    /// Reload policies (and TLS files) when they change on disk, besides SIGHUP.
+    pub watch: bool,
+    /// Quiet time after the last change before a reload starts.
+    pub watch_debounce_ms: u64,
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
         Self {
             dir: PathBuf::from("policies"),
+            watch: true,
+            watch_debounce_ms: 500,
         }
     }
 }

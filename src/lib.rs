@@ -31,6 +31,7 @@ pub mod identity;
 pub mod policy;
 pub mod problem;
 pub mod proxy;
+pub mod reload;
 pub mod server;
 pub mod tls;
 pub mod upstream;

@@ -111,6 +111,32 @@ enum CertsCmd {
 
 #[derive(Subcommand)]
 enum PolicyCmd {
+    /// Explain whether a field may flow: the rules and grondslag that decide it, confirmed by casbin.
+    Explain {
+        #[arg(long, default_value = "policies")]
+        dir: PathBuf,
+        /// Organisation id (partners.toml).
+        #[arg(long)]
+        org: String,
+        /// Role ("hat"); needed only when the organisation holds several in the overleg.
+        #[arg(long)]
+        role: Option<String>,
+        #[arg(long)]
+        overleg: String,
+        #[arg(long)]
+        purpose: String,
+        #[arg(long)]
+        bron: String,
+        /// Catalogue field path, e.g. verzuim.meldingen[].datum
+        #[arg(long)]
+        field: String,
+        /// The caller sends the data (POST/PUT) instead of receiving it.
+        #[arg(long)]
+        write: bool,
+        /// text or json
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
     /// Validate a policy directory and compile it through casbin; exit 1 on problems.
     Check {
         #[arg(long, default_value = "policies")]
@@ -184,6 +210,73 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Policy {
             cmd: PolicyCmd::Check { dir, format },
         } => policy_check(&dir, &format).await,
+        Cmd::Policy {
+            cmd:
+                PolicyCmd::Explain {
+                    dir,
+                    org,
+                    role,
+                    overleg,
+                    purpose,
+                    bron,
+                    field,
+                    write,
+                    format,
+                },
+        } => {
+            use poortwachter::policy::explain::{Question, explain};
+            let set = policy::load_dir(&dir)?;
+            let q = Question {
+                org: &org,
+                role: role.as_deref(),
+                overleg: &overleg,
+                purpose: &purpose,
+                bron: &bron,
+                field: &field,
+                act: if write {
+                    poortwachter::policy::set::Act::Write
+                } else {
+                    poortwachter::policy::set::Act::Read
+                },
+            };
+            let e = explain(&set, &q).await?;
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                println!(
+                    "{}: {}",
+                    if e.allowed { "ALLOWED" } else { "DENIED" },
+                    e.reason
+                );
+                if let (Some(r), Some(g)) = (&e.role, &e.grondslag) {
+                    println!("  role {r}, grondslag {g}");
+                }
+                for r in &e.allowing {
+                    println!(
+                        "  rule {} ({} -> {}, consent {}, line {}): {}",
+                        r.id, r.from, r.to, r.consent, r.line, r.justification
+                    );
+                }
+                for r in &e.near_misses {
+                    println!(
+                        "  does not include it: rule {} ({} -> {}, line {})",
+                        r.id, r.from, r.to, r.line
+                    );
+                }
+                println!(
+                    "  casbin enforce(): {}",
+                    if e.casbin { "allow" } else { "deny" }
+                );
+            }
+            if e.casbin != e.allowed {
+                anyhow::bail!("casbin and the rules disagree; this is a bug");
+            }
+            Ok(if e.allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Cmd::Audit { cmd } => audit_cmd(cmd).await,
     }
 }
@@ -347,38 +440,6 @@ async fn shutdown_signal() {
     }
 }
 
-/// Reloads policies and TLS material on SIGHUP; a failing reload keeps the old.
-fn spawn_sighup(gw: &app::Gateway) {
-    #[cfg(unix)]
-    {
-        let policy = std::sync::Arc::clone(&gw.state.policy);
-        let tls = std::sync::Arc::clone(&gw.tls);
-        tokio::spawn(async move {
-            let Ok(mut hup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                return;
-            };
-            while hup.recv().await.is_some() {
-                match policy.reload().await {
-                    Ok(r) => {
-                        tracing::info!(old = %r.old_version, new = %r.new_version, "policy reloaded")
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, "policy reload failed; keeping the current set")
-                    }
-                }
-                match tls.reload() {
-                    Ok(()) => tracing::info!("TLS certificates and CRLs reloaded"),
-                    Err(e) => {
-                        tracing::error!(error = %e, "TLS reload failed; keeping the current configuration")
-                    }
-                }
-            }
-        });
-    }
-}
-
 /// Runs the retention purge every `hours`, recorded in the gateway's own chain.
 async fn spawn_purge(
     gw: &app::Gateway,
@@ -424,7 +485,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", cfg.server.listen))?;
     tracing::info!(addr = %cfg.server.listen, instance = %cfg.server.instance, "poortwachter listening");
-    spawn_sighup(&gw);
+    let _watcher = app::start_reloading(&gw, &cfg)?;
     let purge_task = match cfg.audit.purge_interval_hours {
         Some(hours) => Some(spawn_purge(&gw, &cfg, hours).await?),
         None => None,
@@ -433,6 +494,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         state,
         tls,
         audit_writer,
+        ..
     } = gw;
     server::run(listener, tls, state, shutdown_signal()).await;
     if let Some(t) = purge_task {
@@ -492,11 +554,12 @@ async fn run_demo(
         data.display()
     );
     println!("{}", demo::curl_examples(&certs_dir, listen));
-    spawn_sighup(&gw);
+    let _watcher = app::start_reloading(&gw, &cfg)?;
     let app::Gateway {
         state,
         tls,
         audit_writer,
+        ..
     } = gw;
     server::run(listener, tls, state, shutdown_signal()).await;
     let _ = audit_writer.await;

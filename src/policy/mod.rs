@@ -4,6 +4,7 @@
 pub mod bitset;
 pub mod compile;
 pub mod diff;
+pub mod explain;
 pub mod fieldpath;
 pub mod load;
 pub mod raw;

@@ -111,6 +111,22 @@ enum CertsCmd {
 
 #[derive(Subcommand)]
 enum PolicyCmd {
+    /// Render the policy set as the human-readable Bijlage 3 (stable output, for review and signing).
+    Render {
+        #[arg(long, default_value = "policies")]
+        dir: PathBuf,
+        /// md or html
+        #[arg(long, default_value = "md")]
+        format: String,
+    },
+    /// The access delta between two policy sets: directories, or git revisions as `git:<rev>` (of policies/).
+    Diff {
+        old: String,
+        new: String,
+        /// text or md
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
     /// Explain whether a field may flow: the rules and grondslag that decide it, confirmed by casbin.
     Explain {
         #[arg(long, default_value = "policies")]
@@ -137,10 +153,14 @@ enum PolicyCmd {
         #[arg(long, default_value = "text")]
         format: String,
     },
-    /// Validate a policy directory and compile it through casbin; exit 1 on problems.
+    /// Validate a policy directory, run the covenant lint rules (L001-L009) and
+    /// compile it through casbin; exit 1 on any problem or lint error.
     Check {
         #[arg(long, default_value = "policies")]
         dir: PathBuf,
+        /// Fail on lint warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
         /// text or json
         #[arg(long, default_value = "text")]
         format: String,
@@ -208,8 +228,37 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Policy {
-            cmd: PolicyCmd::Check { dir, format },
-        } => policy_check(&dir, &format).await,
+            cmd: PolicyCmd::Render { dir, format },
+        } => {
+            let set = policy::load_dir(&dir)?;
+            match format.as_str() {
+                "html" => out(&policy::render::html(&set))?,
+                _ => out(&policy::render::markdown(&set))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Policy {
+            cmd: PolicyCmd::Diff { old, new, format },
+        } => {
+            let (_old_tmp, old_dir) = policy_source(&old)?;
+            let (_new_tmp, new_dir) = policy_source(&new)?;
+            let old_set = policy::load_dir(&old_dir)?;
+            let new_set = policy::load_dir(&new_dir)?;
+            let delta = policy::diff::diff(&old_set, &new_set).await?;
+            match format.as_str() {
+                "md" => out(&delta.markdown())?,
+                _ => out(&delta.text())?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Policy {
+            cmd:
+                PolicyCmd::Check {
+                    dir,
+                    format,
+                    deny_warnings,
+                },
+        } => policy_check(&dir, &format, deny_warnings).await,
         Cmd::Policy {
             cmd:
                 PolicyCmd::Explain {
@@ -313,7 +362,7 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         AuditCmd::Checkpoints { config } => {
             let cfg = Config::load(&config)?;
             let store = Store::connect(&cfg.audit.store).await?;
-            print!("{}", admin::export(&store).await?);
+            out(&admin::export(&store).await?)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCmd::Purge { config } => {
@@ -373,13 +422,102 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn policy_check(dir: &std::path::Path, format: &str) -> anyhow::Result<ExitCode> {
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn out(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
+
+/// A policy directory, or `git:<rev>`: `policies/` at that revision of the
+/// repository in the working directory, extracted into a temporary directory.
+fn policy_source(spec: &str) -> anyhow::Result<(Option<TempDir>, PathBuf)> {
+    let Some(rev) = spec.strip_prefix("git:") else {
+        return Ok((None, PathBuf::from(spec)));
+    };
+    let tmp = TempDir::new()?;
+    let archive = std::process::Command::new("git")
+        .args(["archive", "--format=tar", rev, "--", "policies"])
+        .output()
+        .context("running git archive")?;
+    if !archive.status.success() {
+        anyhow::bail!(
+            "git archive {rev} failed: {}",
+            String::from_utf8_lossy(&archive.stderr).trim()
+        );
+    }
+    let mut tar = std::process::Command::new("tar")
+        .args(["-x", "-C"])
+        .arg(tmp.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .context("running tar")?;
+    if let Some(mut stdin) = tar.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(&archive.stdout)?;
+    }
+    if !tar.wait()?.success() {
+        anyhow::bail!("could not unpack policies/ of {rev}");
+    }
+    let dir = tmp.path().join("policies");
+    Ok((Some(tmp), dir))
+}
+
+/// A temporary directory removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new() -> std::io::Result<Self> {
+        let p =
+            std::env::temp_dir().join(format!("poortwachter-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&p)?;
+        Ok(Self(p))
+    }
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn report_lint(findings: &[policy::lint::Finding], format: &str) {
+    if format == "json" {
+        println!("{}", serde_json::json!({"lint": findings}));
+    } else {
+        for f in findings {
+            println!("{f}");
+        }
+    }
+}
+
+async fn policy_check(
+    dir: &std::path::Path,
+    format: &str,
+    deny_warnings: bool,
+) -> anyhow::Result<ExitCode> {
     let problems = match policy::load_dir(dir) {
         Ok(set) => {
             let overleggen = set.overleggen.len();
             let rules: usize = set.overleggen.values().map(|o| o.rules.len()).sum();
+            let findings = policy::lint::lint(&set);
+            let errors = findings
+                .iter()
+                .filter(|f| f.severity == policy::lint::Severity::Error)
+                .count();
             match poortwachter::decision::Snapshot::build(set, None).await {
+                Ok(snap) if errors > 0 || (deny_warnings && !findings.is_empty()) => {
+                    let _ = snap;
+                    report_lint(&findings, format);
+                    return Ok(ExitCode::from(1));
+                }
                 Ok(snap) => {
+                    report_lint(&findings, format);
                     if format == "json" {
                         println!(
                             "{}",

@@ -184,7 +184,7 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, LoadError> {
     let mut bronnen = BTreeMap::new();
     for path in toml_files(&dir.join("bronnen"))? {
         let src = read_file(&path, display(dir, &path))?;
-        hash_parts.push((src.display.clone(), src.text.clone()));
+        hash_parts.push((relative(dir, &path), src.text.clone()));
         if let Some(raw) = parse::<BronFile>(&src, &mut problems)
             && let Some(b) = validate_bron(&src, &path, raw, &organisations, &mut problems)
         {
@@ -213,7 +213,7 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, LoadError> {
     }
     for path in overleg_files {
         let src = read_file(&path, display(dir, &path))?;
-        hash_parts.push((src.display.clone(), src.text.clone()));
+        hash_parts.push((relative(dir, &path), src.text.clone()));
         if let Some(raw) = parse::<OverlegFile>(&src, &mut problems)
             && let Some(o) =
                 validate_overleg(&src, &path, raw, &organisations, &bronnen, &mut problems)
@@ -240,6 +240,15 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, LoadError> {
         overleggen,
         shared_hash,
     })
+}
+
+/// Path inside the policy directory, for the version hash: the same files
+/// have the same version wherever the directory lives or however it is named.
+fn relative(dir: &Path, path: &Path) -> String {
+    path.strip_prefix(dir)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
 }
 
 fn display(dir: &Path, path: &Path) -> String {

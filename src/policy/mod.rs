@@ -6,6 +6,7 @@ pub mod compile;
 pub mod diff;
 pub mod explain;
 pub mod fieldpath;
+pub mod lint;
 pub mod load;
 pub mod raw;
 pub mod render;

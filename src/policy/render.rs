@@ -1,1 +1,583 @@
 //! Human-readable Bijlage 3 (Markdown and HTML) from the policy set.
+//!
+//! Bijlage 3 is the covenant annex the partners sign: per casusoverleg the
+//! participants, the grondslag each takes part under, the purposes, and the
+//! concrete fields that flow from whom to whom. Rendering it from the same
+//! validated [`PolicySet`] the gateway enforces means the signed text and the
+//! enforced rules cannot drift apart.
+//!
+//! Both renderers are pure functions of the set and byte-for-byte stable: every
+//! list is sorted (overleggen, purposes, roles and rules by id, organisations by
+//! name, fields in catalogue order), nothing depends on the clock or on hash-map
+//! iteration, so a committed rendering can be compared with a fresh one.
+
+use std::fmt::Write as _;
+
+use super::compile::rule_direction;
+use super::set::{Act, CatalogueField, Category, Consent, Overleg, PolicySet, Purpose, Role, Rule};
+
+/// Marker for a catalogue category that needs extra care, in the covenant's
+/// words; `None` for ordinary personal data.
+pub fn category_marker(category: Category) -> Option<&'static str> {
+    match category {
+        Category::Normal => None,
+        Category::Health => Some("bijzonder persoonsgegeven, art. 9 AVG"),
+        Category::Criminal => Some("strafrechtelijk, art. 10 AVG"),
+        Category::Bsn => Some("BSN"),
+    }
+}
+
+/// Dutch label of a category for the field tables.
+fn category_label(category: Category) -> &'static str {
+    category_marker(category).unwrap_or("gewoon persoonsgegeven")
+}
+
+/// Dutch label of a special category a role may receive (deelnemers table).
+fn special_label(category: Category) -> &'static str {
+    match category {
+        Category::Normal => "gewone persoonsgegevens",
+        Category::Health => "gezondheid (art. 9 AVG)",
+        Category::Criminal => "strafrechtelijk (art. 10 AVG)",
+        Category::Bsn => "BSN",
+    }
+}
+
+/// Whose consent a rule requires, in Dutch ("geen" when none).
+pub fn consent_label(consent: Consent) -> &'static str {
+    match consent {
+        Consent::None => "geen",
+        Consent::Parents => "ouders",
+        Consent::Youth => "jongere",
+        Consent::ParentsAndYouth => "ouders en jongere",
+    }
+}
+
+/// How a rule is carried out, from the caller's side (see [`rule_direction`]).
+fn act_label(act: Act) -> &'static str {
+    match act {
+        Act::Read => "de ontvanger raadpleegt de bron (GET)",
+        Act::Write => "de verstrekker levert aan bij de bron (POST/PUT)",
+    }
+}
+
+/// The first 16 hex characters of a policy version: enough to tell versions
+/// apart on paper; the full hash goes in a footnote.
+pub fn short_version(version: &str) -> &str {
+    version.get(..16).unwrap_or(version)
+}
+
+/// Escapes text for HTML element content and quoted attribute values.
+pub fn escape_html(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes free text for inline Markdown (also inside table cells): policy
+/// text is prose, never markup, so characters Markdown would interpret are
+/// backslash-escaped (so is `<`, which would start raw HTML), and line breaks (which would end a table row
+/// or list item) are folded into single spaces.
+pub fn escape_markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, word) in s.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let mut chars = word.chars().peekable();
+        while let Some(c) = chars.next() {
+            // CommonMark lets any ASCII punctuation be backslash-escaped; that
+            // keeps the source readable, unlike HTML entities. `&` only starts
+            // an entity when a name or `#` follows it.
+            let escape = match c {
+                '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '<' | '>' => true,
+                '&' => chars
+                    .peek()
+                    .is_some_and(|n| n.is_ascii_alphanumeric() || *n == '#'),
+                _ => false,
+            };
+            if escape {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Everything one overleg section shows, resolved and sorted once so the
+/// Markdown and HTML renderings cannot disagree.
+struct OverlegView<'a> {
+    overleg: &'a Overleg,
+    purposes: Vec<&'a Purpose>,
+    roles: Vec<RoleView<'a>>,
+    rules: Vec<RuleView<'a>>,
+}
+
+struct RoleView<'a> {
+    role: &'a Role,
+    /// Registry names, sorted.
+    organisations: Vec<&'a str>,
+    /// Sorted, unique.
+    special: Vec<Category>,
+}
+
+struct RuleView<'a> {
+    rule: &'a Rule,
+    from: Option<&'a Role>,
+    to: Option<&'a Role>,
+    /// The bron's name, or its id if the set does not know it (cannot happen
+    /// for a validated set, but rendering must not fail on it).
+    bron_name: &'a str,
+    act: Act,
+    /// Catalogue order (the rule's indices are sorted).
+    fields: Vec<&'a CatalogueField>,
+}
+
+fn views(set: &PolicySet) -> Vec<OverlegView<'_>> {
+    // BTreeMap iteration: overleggen sorted by id.
+    set.overleggen
+        .values()
+        .map(|overleg| {
+            let mut purposes: Vec<&Purpose> = overleg.purposes.iter().collect();
+            purposes.sort_by(|a, b| a.id.cmp(&b.id));
+
+            let mut roles: Vec<RoleView<'_>> = overleg
+                .roles
+                .iter()
+                .map(|role| {
+                    let mut organisations: Vec<&str> = role
+                        .organisations
+                        .iter()
+                        .map(|id| {
+                            set.organisations
+                                .get(id)
+                                .map_or(id.as_str(), |o| o.name.as_str())
+                        })
+                        .collect();
+                    organisations.sort_unstable();
+                    organisations.dedup();
+                    let mut special = role.special_categories.clone();
+                    special.sort_unstable();
+                    special.dedup();
+                    RoleView {
+                        role,
+                        organisations,
+                        special,
+                    }
+                })
+                .collect();
+            roles.sort_by(|a, b| a.role.id.cmp(&b.role.id));
+
+            let mut rules: Vec<RuleView<'_>> = overleg
+                .rules
+                .iter()
+                .map(|rule| {
+                    let bron = set.bronnen.get(&rule.bron);
+                    let act = bron.map_or(Act::Read, |b| rule_direction(overleg, rule, &b.owner).0);
+                    RuleView {
+                        rule,
+                        from: overleg.role(&rule.from),
+                        to: overleg.role(&rule.to),
+                        bron_name: bron.map_or(rule.bron.as_str(), |b| b.name.as_str()),
+                        act,
+                        fields: bron
+                            .map(|b| {
+                                rule.fields
+                                    .iter()
+                                    .filter_map(|&i| b.catalogue.get(i))
+                                    .collect()
+                            })
+                            .unwrap_or_default(),
+                    }
+                })
+                .collect();
+            rules.sort_by(|a, b| a.rule.id.cmp(&b.rule.id));
+
+            OverlegView {
+                overleg,
+                purposes,
+                roles,
+                rules,
+            }
+        })
+        .collect()
+}
+
+const TITLE: &str =
+    "Bijlage 3 bij het privacyconvenant: casusoverleggen, deelnemers en gedeelde gegevens";
+
+const INTRO: &str = "Deze bijlage beschrijft per casusoverleg de deelnemers, de wettelijke taak (grondslag) van waaruit zij deelnemen, de doelen waarvoor persoonsgegevens worden gedeeld en welke gegevens van wie naar wie gaan. Zij is gegenereerd uit de policybestanden die de gateway afdwingt; gegevens die hier niet staan, worden niet gedeeld.";
+
+/// A role as "Name (`id`)" in Markdown; a rule may name a role the set lacks
+/// only if validation was bypassed, so fall back to the bare id.
+fn md_role(role: Option<&Role>, id: &str) -> String {
+    match role {
+        Some(r) => format!("{} (`{}`)", escape_markdown(&r.name), r.id),
+        None => format!("`{id}`"),
+    }
+}
+
+/// Renders the policy set as the Markdown Bijlage 3. Stable: the same set
+/// gives the same bytes.
+pub fn markdown(set: &PolicySet) -> String {
+    let views = views(set);
+    let mut out = String::new();
+    // `write!` into a String cannot fail; the results are ignored on purpose.
+    let _ = writeln!(out, "# {TITLE}\n");
+    let _ = writeln!(
+        out,
+        "Policyversie `{}`[^versie]\n",
+        short_version(&set.version)
+    );
+    let _ = writeln!(out, "{INTRO}\n");
+
+    let _ = writeln!(out, "## Inhoud\n");
+    for (n, v) in views.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{}. [{}](#{}) (`{}`)",
+            n + 1,
+            escape_markdown(&v.overleg.name),
+            v.overleg.id,
+            v.overleg.id
+        );
+    }
+    out.push('\n');
+
+    for (n, v) in views.iter().enumerate() {
+        let o = v.overleg;
+        // Explicit anchor: heading-derived anchors differ between renderers,
+        // and ids are `[a-z0-9-]`, so they are safe as HTML ids.
+        let _ = writeln!(out, "<a id=\"{}\"></a>\n", o.id);
+        let _ = writeln!(out, "## {}. {}\n", n + 1, escape_markdown(&o.name));
+        let _ = writeln!(out, "- **Id:** `{}`", o.id);
+        let _ = writeln!(out, "- **Bewaartermijn:** {} dagen", o.retention_days);
+        let _ = writeln!(
+            out,
+            "- **Omschrijving:** {}\n",
+            escape_markdown(&o.description)
+        );
+
+        let _ = writeln!(out, "### Doelen\n");
+        for p in &v.purposes {
+            let _ = writeln!(out, "- **`{}`**: {}", p.id, escape_markdown(&p.text));
+        }
+        out.push('\n');
+
+        let _ = writeln!(out, "### Deelnemers\n");
+        let _ = writeln!(
+            out,
+            "| Rol | Naam | Organisaties | Grondslag | Bijzondere gegevens toegestaan |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for r in &v.roles {
+            let g = &r.role.grondslag;
+            let special = if r.special.is_empty() {
+                "geen".to_owned()
+            } else {
+                r.special
+                    .iter()
+                    .map(|c| special_label(*c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | **{}**: {}; {} | {} |",
+                r.role.id,
+                escape_markdown(&r.role.name),
+                r.organisations
+                    .iter()
+                    .map(|s| escape_markdown(s))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                escape_markdown(&g.law),
+                escape_markdown(&g.article),
+                escape_markdown(&g.basis),
+                special
+            );
+        }
+        out.push('\n');
+
+        let _ = writeln!(out, "### Welke gegevens worden gedeeld\n");
+        for r in &v.rules {
+            let rule = r.rule;
+            let _ = writeln!(out, "#### {}: `{}` → `{}`\n", rule.id, rule.from, rule.to);
+            let _ = writeln!(out, "- **Van:** {}", md_role(r.from, &rule.from));
+            let _ = writeln!(out, "- **Naar:** {}", md_role(r.to, &rule.to));
+            let _ = writeln!(out, "- **Doel:** `{}`", rule.purpose);
+            let _ = writeln!(
+                out,
+                "- **Bron:** {} (`{}`)",
+                escape_markdown(r.bron_name),
+                rule.bron
+            );
+            let _ = writeln!(out, "- **Verstrekking:** {}", act_label(r.act));
+            let _ = writeln!(out, "- **Toestemming:** {}", consent_label(rule.consent));
+            let _ = writeln!(
+                out,
+                "- **Noodzaak:** {}\n",
+                escape_markdown(&rule.justification)
+            );
+            let _ = writeln!(out, "| Veld | Omschrijving | Categorie |");
+            let _ = writeln!(out, "|---|---|---|");
+            for f in &r.fields {
+                let cat = match category_marker(f.category) {
+                    Some(m) => format!("**{m}**"),
+                    None => category_label(f.category).to_owned(),
+                };
+                let _ = writeln!(
+                    out,
+                    "| `{}` | {} | {} |",
+                    f.path.as_str(),
+                    escape_markdown(&f.label),
+                    cat
+                );
+            }
+            out.push('\n');
+        }
+    }
+
+    let _ = writeln!(
+        out,
+        "[^versie]: Volledige policyversie (SHA-256 over alle policybestanden): `{}`",
+        set.version
+    );
+    out
+}
+
+const CSS: &str = r#"
+:root { color-scheme: light; }
+body { font-family: "Segoe UI", "Helvetica Neue", Arial, sans-serif; font-size: 11pt; line-height: 1.45; color: #1a1a1a; max-width: 60rem; margin: 2rem auto; padding: 0 1.5rem; }
+h1 { font-size: 1.6rem; margin-bottom: 0.3rem; }
+h2 { font-size: 1.35rem; border-bottom: 2px solid #1a1a1a; padding-bottom: 0.2rem; margin-top: 2.5rem; }
+h3 { font-size: 1.1rem; margin-top: 1.6rem; }
+h4 { font-size: 1rem; margin: 1.4rem 0 0.4rem; }
+code { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: 0.9em; }
+table { border-collapse: collapse; width: 100%; margin: 0.5rem 0 1rem; }
+th, td { border: 1px solid #999; padding: 0.25rem 0.45rem; text-align: left; vertical-align: top; }
+th { background: #eee; }
+dl.kenmerken, dl.regel { display: grid; grid-template-columns: max-content 1fr; gap: 0.15rem 0.8rem; margin: 0.4rem 0; }
+dl.kenmerken dt, dl.regel dt { font-weight: 600; }
+dl.kenmerken dd, dl.regel dd { margin: 0; }
+dl.doelen dt { font-weight: 600; }
+dl.doelen dd { margin: 0 0 0.5rem 1.5rem; }
+tr.bijzonder td { background: #fff3cd; }
+.markering { font-weight: 700; }
+.versie { color: #444; }
+nav.inhoud ol { padding-left: 1.5rem; }
+section.regel { margin-bottom: 1.5rem; }
+footer { margin-top: 3rem; border-top: 1px solid #999; font-size: 0.9em; }
+@media print {
+  body { max-width: none; margin: 0; padding: 0; font-size: 10pt; }
+  a { color: inherit; text-decoration: none; }
+  nav.inhoud { break-after: page; }
+  section.overleg { break-before: page; }
+  section.regel, tr { break-inside: avoid; }
+  h2, h3, h4 { break-after: avoid; }
+  thead { display: table-header-group; }
+  th, tr.bijzonder td { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
+"#;
+
+/// A role as "Name (`id`)" in HTML.
+fn html_role(role: Option<&Role>, id: &str) -> String {
+    match role {
+        Some(r) => format!(
+            "{} (<code>{}</code>)",
+            escape_html(&r.name),
+            escape_html(&r.id)
+        ),
+        None => format!("<code>{}</code>", escape_html(id)),
+    }
+}
+
+/// Renders the policy set as one self-contained HTML page (inline CSS, no
+/// external assets, print styles) with a table of contents. Every text from
+/// the set is escaped. Stable: the same set gives the same bytes.
+pub fn html(set: &PolicySet) -> String {
+    let views = views(set);
+    let e = escape_html;
+    let mut out = String::new();
+    // `write!` into a String cannot fail; the results are ignored on purpose.
+    let _ = writeln!(out, "<!DOCTYPE html>\n<html lang=\"nl\">\n<head>");
+    let _ = writeln!(out, "<meta charset=\"utf-8\">");
+    let _ = writeln!(
+        out,
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    );
+    let _ = writeln!(
+        out,
+        "<title>Bijlage 3: casusoverleggen (policyversie {})</title>",
+        e(short_version(&set.version))
+    );
+    let _ = writeln!(out, "<style>{CSS}</style>\n</head>\n<body>");
+
+    let _ = writeln!(out, "<header>\n<h1>{}</h1>", e(TITLE));
+    let _ = writeln!(
+        out,
+        "<p class=\"versie\">Policyversie <code>{}</code><sup><a href=\"#voetnoot-versie\" id=\"verwijzing-versie\">1</a></sup></p>",
+        e(short_version(&set.version))
+    );
+    let _ = writeln!(out, "<p>{}</p>\n</header>", e(INTRO));
+
+    let _ = writeln!(out, "<nav class=\"inhoud\">\n<h2>Inhoud</h2>\n<ol>");
+    for v in &views {
+        let _ = writeln!(
+            out,
+            "<li><a href=\"#overleg-{id}\">{name}</a> (<code>{id}</code>)</li>",
+            id = e(&v.overleg.id),
+            name = e(&v.overleg.name)
+        );
+    }
+    let _ = writeln!(out, "</ol>\n</nav>\n<main>");
+
+    for (n, v) in views.iter().enumerate() {
+        let o = v.overleg;
+        let _ = writeln!(
+            out,
+            "<section class=\"overleg\" id=\"overleg-{}\">",
+            e(&o.id)
+        );
+        let _ = writeln!(out, "<h2>{}. {}</h2>", n + 1, e(&o.name));
+        let _ = writeln!(out, "<dl class=\"kenmerken\">");
+        let _ = writeln!(out, "<dt>Id</dt><dd><code>{}</code></dd>", e(&o.id));
+        let _ = writeln!(
+            out,
+            "<dt>Bewaartermijn</dt><dd>{} dagen</dd>",
+            o.retention_days
+        );
+        let _ = writeln!(out, "<dt>Omschrijving</dt><dd>{}</dd>", e(&o.description));
+        let _ = writeln!(out, "</dl>");
+
+        let _ = writeln!(out, "<h3>Doelen</h3>\n<dl class=\"doelen\">");
+        for p in &v.purposes {
+            let _ = writeln!(
+                out,
+                "<dt><code>{}</code></dt><dd>{}</dd>",
+                e(&p.id),
+                e(&p.text)
+            );
+        }
+        let _ = writeln!(out, "</dl>");
+
+        let _ = writeln!(out, "<h3>Deelnemers</h3>\n<table class=\"deelnemers\">");
+        let _ = writeln!(
+            out,
+            "<thead><tr><th>Rol</th><th>Naam</th><th>Organisaties</th><th>Grondslag</th><th>Bijzondere gegevens toegestaan</th></tr></thead>\n<tbody>"
+        );
+        for r in &v.roles {
+            let g = &r.role.grondslag;
+            let orgs = r
+                .organisations
+                .iter()
+                .map(|s| e(s))
+                .collect::<Vec<_>>()
+                .join("<br>");
+            let special = if r.special.is_empty() {
+                "geen".to_owned()
+            } else {
+                r.special
+                    .iter()
+                    .map(|c| e(special_label(*c)))
+                    .collect::<Vec<_>>()
+                    .join("<br>")
+            };
+            let _ = writeln!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td><strong>{}</strong><br>{}<br>{}</td><td>{}</td></tr>",
+                e(&r.role.id),
+                e(&r.role.name),
+                orgs,
+                e(&g.law),
+                e(&g.article),
+                e(&g.basis),
+                special
+            );
+        }
+        let _ = writeln!(out, "</tbody>\n</table>");
+
+        let _ = writeln!(out, "<h3>Welke gegevens worden gedeeld</h3>");
+        for r in &v.rules {
+            let rule = r.rule;
+            let _ = writeln!(
+                out,
+                "<section class=\"regel\" id=\"regel-{}-{}\">",
+                e(&o.id),
+                e(&rule.id)
+            );
+            let _ = writeln!(
+                out,
+                "<h4>{}: <code>{}</code> → <code>{}</code></h4>",
+                e(&rule.id),
+                e(&rule.from),
+                e(&rule.to)
+            );
+            let _ = writeln!(out, "<dl class=\"regel\">");
+            let _ = writeln!(
+                out,
+                "<dt>Van</dt><dd>{}</dd>",
+                html_role(r.from, &rule.from)
+            );
+            let _ = writeln!(out, "<dt>Naar</dt><dd>{}</dd>", html_role(r.to, &rule.to));
+            let _ = writeln!(
+                out,
+                "<dt>Doel</dt><dd><code>{}</code></dd>",
+                e(&rule.purpose)
+            );
+            let _ = writeln!(
+                out,
+                "<dt>Bron</dt><dd>{} (<code>{}</code>)</dd>",
+                e(r.bron_name),
+                e(&rule.bron)
+            );
+            let _ = writeln!(out, "<dt>Verstrekking</dt><dd>{}</dd>", e(act_label(r.act)));
+            let _ = writeln!(
+                out,
+                "<dt>Toestemming</dt><dd>{}</dd>",
+                e(consent_label(rule.consent))
+            );
+            let _ = writeln!(out, "<dt>Noodzaak</dt><dd>{}</dd>", e(&rule.justification));
+            let _ = writeln!(out, "</dl>");
+            let _ = writeln!(
+                out,
+                "<table class=\"velden\">\n<thead><tr><th>Veld</th><th>Omschrijving</th><th>Categorie</th></tr></thead>\n<tbody>"
+            );
+            for f in &r.fields {
+                let (class, cat) = match category_marker(f.category) {
+                    Some(m) => (
+                        " class=\"bijzonder\"",
+                        format!("<span class=\"markering\">{}</span>", e(m)),
+                    ),
+                    None => ("", e(category_label(f.category))),
+                };
+                let _ = writeln!(
+                    out,
+                    "<tr{class}><td><code>{}</code></td><td>{}</td><td>{cat}</td></tr>",
+                    e(f.path.as_str()),
+                    e(&f.label)
+                );
+            }
+            let _ = writeln!(out, "</tbody>\n</table>\n</section>");
+        }
+        let _ = writeln!(out, "</section>");
+    }
+
+    let _ = writeln!(out, "</main>\n<footer>\n<ol class=\"voetnoten\">");
+    let _ = writeln!(
+        out,
+        "<li id=\"voetnoot-versie\">Volledige policyversie (SHA-256 over alle policybestanden): <code>{}</code> <a href=\"#verwijzing-versie\">↩</a></li>",
+        e(&set.version)
+    );
+    let _ = writeln!(out, "</ol>\n</footer>\n</body>\n</html>");
+    out
+}

@@ -1,0 +1,125 @@
+//! Covenant lint rules: each has a failing fixture (a small edit of the
+//! example set) and the example set passes them all.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::POLICIES;
+use poortwachter::policy::{self, lint};
+
+fn copy_policies() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("policies");
+    for sub in ["", "bronnen", "overleggen"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for e in std::fs::read_dir(Path::new(POLICIES).join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                std::fs::copy(&p, dir.join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    (tmp, dir)
+}
+
+fn rule(
+    id: &str,
+    from: &str,
+    to: &str,
+    bron: &str,
+    fields: &str,
+    consent: &str,
+    justification: &str,
+) -> String {
+    format!(
+        "\n[[rules]]\nid = \"{id}\"\npurpose = \"afstemming-ondersteuning\"\nfrom = \"{from}\"\nto = \"{to}\"\nbron = \"{bron}\"\nfields = [{fields}]\nconsent = \"{consent}\"\njustification = \"{justification}\"\n"
+    )
+}
+
+fn codes_after(append: &str) -> Vec<&'static str> {
+    let (_tmp, dir) = copy_policies();
+    let aoj = dir.join("overleggen/aoj-vo-noorderlicht.toml");
+    let mut text = std::fs::read_to_string(&aoj).unwrap();
+    text.push_str(append);
+    std::fs::write(&aoj, text).unwrap();
+    let set = policy::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+    lint::lint(&set).into_iter().map(|f| f.code).collect()
+}
+
+#[test]
+fn the_example_policies_pass_every_lint_rule() {
+    let set = policy::load_dir(Path::new(POLICIES)).unwrap();
+    let findings = lint::lint(&set);
+    assert!(findings.is_empty(), "{findings:#?}");
+}
+
+#[test]
+fn each_lint_rule_catches_its_case() {
+    let cases: Vec<(&str, String)> = vec![
+        ("L001", rule("t-1", "jgz", "school", "jgz-dossier", "\"medisch.diagnose\"", "none", "x")),
+        ("L002", rule("t-2", "leerplicht", "school", "leerplicht-register", "\"processen_verbaal[].feit\"", "none", "x")),
+        ("L003", rule("t-3", "jgz", "jeugdwet", "jgz-dossier", "\"leerling.bsn\"", "none", "x")),
+        ("L004", rule("t-4", "school", "jeugdwet", "las-noorderlicht", "\"verzuim.**\"", "none", "")),
+        ("L005", rule("t-5", "school", "jeugdwet", "las-noorderlicht", "\"leerling.voornaam\"", "none", "")),
+        ("L006", "\n[[roles]]\nid = \"stille-gast\"\nname = \"Toehoorder\"\ngrondslag = { law = \"X\", article = \"art. 1\", basis = \"AVG art. 6(1)(e)\" }\norganisations = [\"opdc-doorstart\"]\n".to_string()),
+        ("L007", "\n[[purposes]]\nid = \"ongebruikt\"\ntext = \"Een doel zonder regels.\"\n".to_string()),
+        ("L008", rule("t-8a", "school", "swv", "las-noorderlicht", "\"leerling.voornaam\", \"leerling.klas\"", "none", "x")
+            + rule("t-8b", "school", "swv", "las-noorderlicht", "\"leerling.klas\", \"leerling.voornaam\"", "none", "x").as_str()),
+        ("L009", rule("t-9a", "school", "swv", "las-noorderlicht", "\"leerling.voornaam\", \"leerling.klas\"", "none", "x")
+            + rule("t-9b", "school", "swv", "las-noorderlicht", "\"leerling.klas\", \"leerling.leerjaar\"", "none", "x").as_str()),
+    ];
+    for (code, append) in cases {
+        let codes = codes_after(&append);
+        assert!(codes.contains(&code), "{code} not reported: {codes:?}");
+    }
+    // Consent makes health data acceptable (L001 is about a missing basis).
+    let codes = codes_after(&rule(
+        "t-1c",
+        "jgz",
+        "school",
+        "jgz-dossier",
+        "\"medisch.diagnose\"",
+        "parents",
+        "x",
+    ));
+    assert!(!codes.contains(&"L001"), "{codes:?}");
+    // Every rule code is documented.
+    assert_eq!(lint::RULES.len(), 9);
+}
+
+#[test]
+fn policy_check_fails_on_lint_errors_and_passes_on_the_examples() {
+    let bin = env!("CARGO_BIN_EXE_poortwachter");
+    let ok = std::process::Command::new(bin)
+        .args(["policy", "check", "--dir", POLICIES])
+        .output()
+        .unwrap();
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let (_tmp, dir) = copy_policies();
+    let aoj = dir.join("overleggen/aoj-vo-noorderlicht.toml");
+    let mut text = std::fs::read_to_string(&aoj).unwrap();
+    text.push_str(&rule(
+        "t-3",
+        "jgz",
+        "jeugdwet",
+        "jgz-dossier",
+        "\"leerling.bsn\"",
+        "none",
+        "x",
+    ));
+    std::fs::write(&aoj, text).unwrap();
+    let bad = std::process::Command::new(bin)
+        .args(["policy", "check", "--format", "json", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(json["lint"][0]["code"], "L003");
+    assert!(json["lint"][0]["line"].as_u64().unwrap() > 1);
+}

@@ -1,0 +1,358 @@
+//! Policy administration: the human-readable Bijlage 3 (Markdown and HTML)
+//! and the access delta between two policy sets.
+//!
+//! The committed renderings in `tests/expected/` are compared byte for byte.
+//! After an intended change to the policies or the renderers, regenerate them
+//! with `UPDATE_EXPECTED=1 cargo test --test policy_admin` and review the diff.
+
+use std::path::{Path, PathBuf};
+
+use poortwachter::decision::Snapshot;
+use poortwachter::policy::diff::{self, Delta, Structural};
+use poortwachter::policy::set::{Act, PolicySet};
+use poortwachter::policy::{load_dir, render};
+
+const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+const EXPECTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/expected");
+
+/// Copies the policy files into `<tmp>/policies`. The directory is named
+/// `policies` like the original because the policy version hashes file names
+/// relative to it: the same edits then give the same version on every run.
+fn copy_policies() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("policies");
+    for sub in ["", "bronnen", "overleggen"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for e in std::fs::read_dir(Path::new(POLICIES).join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                std::fs::copy(&p, dir.join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    (tmp, dir)
+}
+
+/// Replaces the first occurrence of `from` (which must exist) in `path`.
+fn edit(path: &Path, from: &str, to: &str) {
+    let s = std::fs::read_to_string(path).unwrap();
+    assert!(s.contains(from), "{from} not in {}", path.display());
+    std::fs::write(path, s.replacen(from, to, 1)).unwrap();
+}
+
+/// Removes the `[[rules]]` block with rule id `id` from an overleg file.
+fn remove_rule(path: &Path, id: &str) {
+    let s = std::fs::read_to_string(path).unwrap();
+    let at = s.find(&format!("\nid = \"{id}\"\n")).unwrap();
+    let start = s[..at].rfind("[[rules]]").unwrap();
+    let end = s[at..].find("[[rules]]").map_or(s.len(), |i| at + i);
+    std::fs::write(path, format!("{}{}", &s[..start], &s[end..])).unwrap();
+}
+
+/// De Borg leaves the werkgroep verdiepend verzuim: out of the `school` role,
+/// and its own rule vv-03 (Leerplicht reading De Borg's LAS) goes with it,
+/// since a rule whose bron owner holds neither role does not validate.
+fn de_borg_leaves_verdiepend_verzuim(dir: &Path) {
+    let file = dir.join("overleggen/verdiepend-verzuim-vo.toml");
+    edit(
+        &file,
+        "organisations = [\"vo-noorderlicht\", \"vso-de-borg\"]",
+        "organisations = [\"vo-noorderlicht\"]",
+    );
+    remove_rule(&file, "vv-03");
+}
+
+fn example() -> PolicySet {
+    load_dir(Path::new(POLICIES)).unwrap()
+}
+
+/// Compares `actual` with `tests/expected/<name>`, or rewrites the file when
+/// `UPDATE_EXPECTED=1`.
+fn check_expected(name: &str, actual: &str) {
+    let path = Path::new(EXPECTED).join(name);
+    if std::env::var("UPDATE_EXPECTED").as_deref() == Ok("1") {
+        std::fs::create_dir_all(EXPECTED).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; generate it with UPDATE_EXPECTED=1",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let line = expected
+            .lines()
+            .zip(actual.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| expected.lines().count().min(actual.lines().count()));
+        panic!(
+            "{} differs from the rendering, first at line {}:\n expected: {:?}\n actual:   {:?}\n(after an intended change: UPDATE_EXPECTED=1 cargo test --test policy_admin)",
+            path.display(),
+            line + 1,
+            expected.lines().nth(line),
+            actual.lines().nth(line)
+        );
+    }
+}
+
+#[test]
+fn bijlage3_markdown_matches_the_committed_rendering() {
+    check_expected("bijlage3.md", &render::markdown(&example()));
+}
+
+#[test]
+fn bijlage3_html_matches_the_committed_rendering() {
+    check_expected("bijlage3.html", &render::html(&example()));
+}
+
+#[test]
+fn bijlage3_covers_every_overleg_rule_and_category() {
+    let set = example();
+    let md = render::markdown(&set);
+    let html = render::html(&set);
+    assert!(md.contains(&set.version), "full version in the footnote");
+    assert!(md.contains(&format!("`{}`[^versie]", &set.version[..16])));
+    for (id, o) in &set.overleggen {
+        assert!(
+            md.contains(&format!("](#{id})")),
+            "{id} in the table of contents"
+        );
+        assert!(
+            html.contains(&format!("href=\"#overleg-{id}\"")),
+            "{id} in the toc"
+        );
+        assert!(
+            html.contains(&format!("id=\"overleg-{id}\"")),
+            "{id} section"
+        );
+        for r in &o.rules {
+            assert!(md.contains(&format!("#### {}: ", r.id)), "rule {}", r.id);
+        }
+    }
+    // Organisations appear by their registry name, not their id.
+    assert!(md.contains("| WIJ Groningen (demo) |"));
+    // Special categories are marked.
+    assert!(md.contains("**bijzonder persoonsgegeven, art. 9 AVG**"));
+    assert!(md.contains("**BSN**"));
+    assert!(md.contains("- **Toestemming:** ouders\n"));
+    assert!(md.contains("- **Toestemming:** ouders en jongere\n"));
+    assert!(html.contains("<span class=\"markering\">BSN</span>"));
+}
+
+#[test]
+fn html_is_self_contained_and_printable() {
+    let html = render::html(&example());
+    assert!(!html.contains("http://"), "external reference in the HTML");
+    assert!(!html.contains("https://"), "external reference in the HTML");
+    assert!(!html.contains("<link"), "external stylesheet");
+    assert!(!html.contains("<script"), "scripts");
+    assert!(html.contains("@media print"));
+    assert!(html.starts_with("<!DOCTYPE html>\n<html lang=\"nl\">"));
+    assert!(html.ends_with("</html>\n"));
+}
+
+#[test]
+fn html_and_markdown_escape_policy_text() {
+    let (_tmp, dir) = copy_policies();
+    edit(
+        &dir.join("overleggen/mazl.toml"),
+        "\nname = \"",
+        "\nname = \"<script>alert('x')</script> & \\\"Co\\\" | &copy; ",
+    );
+    let set = load_dir(&dir).unwrap();
+    let html = render::html(&set);
+    assert!(!html.contains("<script>"), "unescaped name in the HTML");
+    assert!(html.contains(
+        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;Co&quot; | &amp;copy; "
+    ));
+    let md = render::markdown(&set);
+    assert!(!md.contains("<script>"), "unescaped name in the Markdown");
+    assert!(md.contains(r#"\<script\>alert('x')\</script\> & "Co" \| \&copy; "#));
+}
+
+#[test]
+fn rendering_is_stable() {
+    let a = example();
+    let b = example();
+    assert_eq!(render::markdown(&a), render::markdown(&b));
+    assert_eq!(render::html(&a), render::html(&b));
+    assert_eq!(render::markdown(&a), render::markdown(&a));
+    assert_eq!(render::html(&a), render::html(&a));
+}
+
+async fn delta(old: &PolicySet, new_dir: &Path) -> (Delta, PolicySet) {
+    let new = load_dir(new_dir).unwrap();
+    (diff::diff(old, &new).await.unwrap(), new)
+}
+
+#[tokio::test]
+async fn the_example_set_has_no_delta_with_itself() {
+    let set = example();
+    let d = diff::diff(&set, &set).await.unwrap();
+    assert!(d.is_empty(), "{}", d.text());
+    assert!(d.text().contains("Geen wijzigingen."));
+    // An unchanged copy compiles to the same table too.
+    let (_tmp, dir) = copy_policies();
+    let (d, _) = delta(&set, &dir).await;
+    assert!(d.is_empty(), "{}", d.text());
+}
+
+#[tokio::test]
+async fn an_added_field_is_gained_by_every_organisation_of_the_receiving_role() {
+    let old = example();
+    let (_tmp, dir) = copy_policies();
+    // aoj-02 (school → jeugdwet, aanpak-verzuim) deliberately leaves out the
+    // hours per registration; add them.
+    edit(
+        &dir.join("overleggen/aoj-vo-noorderlicht.toml"),
+        "  \"verzuim.meldingen[].soort\",\n]\nconsent = \"none\"\njustification = \"Om te beoordelen",
+        "  \"verzuim.meldingen[].soort\",\n  \"verzuim.meldingen[].uren\",\n]\nconsent = \"none\"\njustification = \"Om te beoordelen",
+    );
+    let (d, new) = delta(&old, &dir).await;
+    assert!(d.partners.is_empty());
+    assert_eq!(d.overleggen.len(), 1, "{}", d.text());
+    let o = &d.overleggen[0];
+    assert_eq!(o.id, "aoj-vo-noorderlicht");
+    assert!(o.structural.is_empty(), "{:?}", o.structural);
+
+    let to = new.overleggen["aoj-vo-noorderlicht"]
+        .role("jeugdwet")
+        .unwrap();
+    let mut orgs: Vec<&str> = o.access.iter().map(|a| a.org.as_str()).collect();
+    orgs.sort_unstable();
+    let mut expected: Vec<&str> = to.organisations.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(orgs, expected, "{}", d.text());
+    for a in &o.access {
+        assert_eq!(
+            (a.role.as_str(), a.purpose.as_str(), a.bron.as_str(), a.act),
+            ("jeugdwet", "aanpak-verzuim", "las-noorderlicht", Act::Read)
+        );
+        let gained: Vec<&str> = a.gained.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(gained, ["verzuim.meldingen[].uren"]);
+        assert_eq!(a.gained[0].label, "Aantal verzuimde uren");
+        assert!(a.lost.is_empty() && a.consent_changed.is_empty());
+    }
+    assert!(d.text().contains(
+        "WIJ Groningen (demo) als jeugdwet krijgt er bij, doel aanpak-verzuim, uit Leerlingadministratie Noorderlicht College:\n      + verzuim.meldingen[].uren (Aantal verzuimde uren)\n"
+    ), "{}", d.text());
+}
+
+#[tokio::test]
+async fn an_organisation_leaving_a_role_loses_exactly_what_it_had() {
+    let old = example();
+    let (_tmp, dir) = copy_policies();
+    de_borg_leaves_verdiepend_verzuim(&dir);
+    let (d, _) = delta(&old, &dir).await;
+    assert_eq!(d.overleggen.len(), 1, "{}", d.text());
+    let o = &d.overleggen[0];
+    assert_eq!(o.id, "verdiepend-verzuim-vo");
+    assert!(
+        matches!(
+            o.structural.as_slice(),
+            [Structural::OrganisationLeft { role, org, org_name }]
+                if role == "school" && org == "vso-de-borg" && org_name == "De Borg (demo VSO-school)"
+        ),
+        "{:?}",
+        o.structural
+    );
+
+    // De Borg loses everything the old table granted it in this overleg, and
+    // nothing else changes for it.
+    let snap = Snapshot::build(old.clone(), None).await.unwrap();
+    let mut had: Vec<(String, String, Act, String)> = Vec::new();
+    for (key, grant) in snap.table.iter() {
+        if key.org != "vso-de-borg" || key.overleg != "verdiepend-verzuim-vo" {
+            continue;
+        }
+        let bron = &old.bronnen[&key.bron];
+        for (idx, slot) in grant.fields.iter().enumerate() {
+            if slot.is_some() {
+                had.push((
+                    key.purpose.clone(),
+                    key.bron.clone(),
+                    key.act,
+                    bron.catalogue[idx].path.as_str().to_owned(),
+                ));
+            }
+        }
+    }
+    had.sort();
+    assert!(!had.is_empty());
+    let mut lost: Vec<(String, String, Act, String)> = Vec::new();
+    for a in o.access.iter().filter(|a| a.org == "vso-de-borg") {
+        assert_eq!(a.role, "school");
+        assert!(a.gained.is_empty() && a.consent_changed.is_empty());
+        for f in &a.lost {
+            lost.push((a.purpose.clone(), a.bron.clone(), a.act, f.path.clone()));
+        }
+    }
+    lost.sort();
+    assert_eq!(lost, had);
+
+    // The only other change: Leerplicht no longer reads De Borg's LAS (vv-03).
+    for a in o.access.iter().filter(|a| a.org != "vso-de-borg") {
+        assert_eq!(
+            (a.org.as_str(), a.role.as_str(), a.bron.as_str(), a.act),
+            ("gemeente-groningen", "leerplicht", "las-de-borg", Act::Read),
+            "{}",
+            d.text()
+        );
+        assert!(a.gained.is_empty() && !a.lost.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_consent_change_is_reported_as_such() {
+    let old = example();
+    let (_tmp, dir) = copy_policies();
+    let aoj = dir.join("overleggen/aoj-vo-noorderlicht.toml");
+    edit(
+        &aoj,
+        "consent = \"parents\"",
+        "consent = \"parents-and-youth\"",
+    );
+    let (d, _) = delta(&old, &dir).await;
+    assert_eq!(d.overleggen.len(), 1, "{}", d.text());
+    let a = &d.overleggen[0].access;
+    assert!(!a.is_empty());
+    for a in a {
+        assert!(a.gained.is_empty() && a.lost.is_empty(), "{}", d.text());
+        assert!(!a.consent_changed.is_empty());
+    }
+    assert!(
+        d.text().contains("toestemming ouders → ouders en jongere"),
+        "{}",
+        d.text()
+    );
+}
+
+#[tokio::test]
+async fn diff_text_matches_the_committed_example() {
+    let old = example();
+    let (_tmp, dir) = copy_policies();
+    let aoj = dir.join("overleggen/aoj-vo-noorderlicht.toml");
+    // A field gained (aoj-02, see above), a retention change and a purpose
+    // reworded in one overleg; an organisation leaving a role in another.
+    edit(
+        &aoj,
+        "  \"verzuim.meldingen[].soort\",\n]\nconsent = \"none\"\njustification = \"Om te beoordelen",
+        "  \"verzuim.meldingen[].soort\",\n  \"verzuim.meldingen[].uren\",\n]\nconsent = \"none\"\njustification = \"Om te beoordelen",
+    );
+    edit(&aoj, "retention_days = 1825", "retention_days = 730");
+    edit(
+        &aoj,
+        "text = \"Het advies van de jeugdarts",
+        "text = \"Het schriftelijke advies van de jeugdarts",
+    );
+    de_borg_leaves_verdiepend_verzuim(&dir);
+    let (d, _) = delta(&old, &dir).await;
+    check_expected("diff-example.txt", &d.text());
+    check_expected("diff-example.md", &d.markdown());
+    // Stable: the same two sets give the same text.
+    let (again, _) = delta(&old, &dir).await;
+    assert_eq!(again.text(), d.text());
+    assert_eq!(again.markdown(), d.markdown());
+}

@@ -145,7 +145,7 @@ fn example_config_lists_every_option() {
                 "base_urls",
             ][..],
         ),
-        ("policy", &["dir"][..]),
+        ("policy", &["dir", "watch", "watch_debounce_ms"][..]),
         (
             "audit",
             &[

@@ -111,6 +111,17 @@ enum CertsCmd {
 
 #[derive(Subcommand)]
 enum PolicyCmd {
+    /// Run the expected-decision cases (policies/tests/*.toml) and report rules no case exercises.
+    Test {
+        #[arg(long, default_value = "policies")]
+        dir: PathBuf,
+        /// Directory of case files; default <dir>/tests.
+        #[arg(long)]
+        tests: Option<PathBuf>,
+        /// text or json
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
     /// Render the policy set as the human-readable Bijlage 3 (stable output, for review and signing).
     Render {
         #[arg(long, default_value = "policies")]
@@ -226,6 +237,45 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 orgs.len()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Policy {
+            cmd: PolicyCmd::Test { dir, tests, format },
+        } => {
+            let set = policy::load_dir(&dir)?;
+            let tests = tests.unwrap_or_else(|| dir.join("tests"));
+            let report = policy::policytest::run(&set, &tests).await?;
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                for r in &report.results {
+                    if r.passed {
+                        println!("ok   {} ({})", r.name, r.got);
+                    } else {
+                        println!(
+                            "FAIL {}:{}: {}: expected {}, got {}: {}",
+                            r.file, r.line, r.name, r.expected, r.got, r.reason
+                        );
+                    }
+                }
+                let covered = report.total_rules - report.uncovered_rules.len();
+                println!(
+                    "{} case(s), {} failed; {covered} of {} rules exercised",
+                    report.results.len(),
+                    report.failed(),
+                    report.total_rules
+                );
+                if !report.uncovered_rules.is_empty() {
+                    println!(
+                        "rules no case exercises: {}",
+                        report.uncovered_rules.join(", ")
+                    );
+                }
+            }
+            Ok(if report.failed() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Cmd::Policy {
             cmd: PolicyCmd::Render { dir, format },

@@ -123,3 +123,34 @@ fn policy_check_fails_on_lint_errors_and_passes_on_the_examples() {
     assert_eq!(json["lint"][0]["code"], "L003");
     assert!(json["lint"][0]["line"].as_u64().unwrap() > 1);
 }
+
+#[tokio::test]
+async fn policy_test_cases_pass_and_a_wrong_expectation_fails_with_its_line() {
+    let set = policy::load_dir(Path::new(POLICIES)).unwrap();
+    let report = policy::policytest::run(&set, &Path::new(POLICIES).join("tests"))
+        .await
+        .unwrap();
+    assert!(report.results.len() >= 10);
+    assert_eq!(report.failed(), 0, "{:#?}", report.results);
+    assert!(report.uncovered_rules.len() < report.total_rules);
+    assert!(
+        !report
+            .uncovered_rules
+            .iter()
+            .any(|r| r == "aoj-vo-noorderlicht/aoj-02")
+    );
+
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("wrong.toml"),
+        "[[cases]]\nname = \"ok\"\norg = \"wij-groningen\"\noverleg = \"aoj-vo-noorderlicht\"\npurpose = \"aanpak-verzuim\"\nbron = \"las-noorderlicht\"\nfield = \"leerling.bsn\"\nexpect = \"deny\"\n\n[[cases]]\nname = \"wrong\"\norg = \"wij-groningen\"\noverleg = \"aoj-vo-noorderlicht\"\npurpose = \"aanpak-verzuim\"\nbron = \"las-noorderlicht\"\nfield = \"leerling.bsn\"\nexpect = \"allow\"\n",
+    )
+    .unwrap();
+    let report = policy::policytest::run(&set, tmp.path()).await.unwrap();
+    assert_eq!(report.failed(), 1);
+    let bad = report.results.iter().find(|r| !r.passed).unwrap();
+    assert_eq!(
+        (bad.name.as_str(), bad.line, bad.got.as_str()),
+        ("wrong", 10, "deny")
+    );
+}

@@ -8,6 +8,7 @@ pub mod explain;
 pub mod fieldpath;
 pub mod lint;
 pub mod load;
+pub mod policytest;
 pub mod raw;
 pub mod render;
 pub mod set;

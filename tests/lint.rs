@@ -3,25 +3,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::POLICIES;
+use common::{POLICIES, copy_policies};
 use poortwachter::policy::{self, lint};
-
-fn copy_policies() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("policies");
-    for sub in ["", "bronnen", "overleggen"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        for e in std::fs::read_dir(Path::new(POLICIES).join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "toml") {
-                std::fs::copy(&p, dir.join(sub).join(p.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-    (tmp, dir)
-}
 
 fn rule(
     id: &str,

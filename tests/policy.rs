@@ -3,32 +3,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use casbin::prelude::CoreApi;
-use common::POLICIES;
+use common::{POLICIES, copy_policies, edit};
 use poortwachter::policy::{self, LoadError, PolicyStore, compile};
-
-fn copy_policies() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("policies");
-    for sub in ["", "bronnen", "overleggen"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        for e in std::fs::read_dir(Path::new(POLICIES).join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "toml") {
-                std::fs::copy(&p, dir.join(sub).join(p.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-    (tmp, dir)
-}
-
-fn edit(path: &Path, from: &str, to: &str) {
-    let s = std::fs::read_to_string(path).unwrap();
-    assert!(s.contains(from), "{from} not in {}", path.display());
-    std::fs::write(path, s.replacen(from, to, 1)).unwrap();
-}
 
 fn problems(dir: &Path) -> Vec<policy::Problem> {
     match policy::load_dir(dir) {
@@ -182,7 +161,7 @@ async fn a_row_with_the_wrong_arity_is_refused_before_casbin_sees_it() {
 /// were, and every reload is in the audit trail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_storm_under_load_never_fails_a_request() {
-    use common::*;
+    use common::{Options, TestGateway};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     let (_tmp, dir) = copy_policies();
@@ -272,7 +251,7 @@ async fn a_reload_storm_under_load_never_fails_a_request() {
 /// change takes effect; the reload is recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_change_reloads_the_policy() {
-    use common::*;
+    use common::{Options, TestGateway};
     let (_tmp, dir) = copy_policies();
     let mut gw = TestGateway::start_with(Options {
         policies: dir.clone(),

@@ -5,40 +5,17 @@
 //! After an intended change to the policies or the renderers, regenerate them
 //! with `UPDATE_EXPECTED=1 cargo test --test policy_admin` and review the diff.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use poortwachter::decision::Snapshot;
 use poortwachter::policy::diff::{self, Delta, Structural};
 use poortwachter::policy::set::{Act, PolicySet};
 use poortwachter::policy::{load_dir, render};
 
-const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+mod common;
+use common::{POLICIES, copy_policies, edit};
+
 const EXPECTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/expected");
-
-/// Copies the policy files into `<tmp>/policies`. The directory is named
-/// `policies` like the original because the policy version hashes file names
-/// relative to it: the same edits then give the same version on every run.
-fn copy_policies() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("policies");
-    for sub in ["", "bronnen", "overleggen"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-        for e in std::fs::read_dir(Path::new(POLICIES).join(sub)).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "toml") {
-                std::fs::copy(&p, dir.join(sub).join(p.file_name().unwrap())).unwrap();
-            }
-        }
-    }
-    (tmp, dir)
-}
-
-/// Replaces the first occurrence of `from` (which must exist) in `path`.
-fn edit(path: &Path, from: &str, to: &str) {
-    let s = std::fs::read_to_string(path).unwrap();
-    assert!(s.contains(from), "{from} not in {}", path.display());
-    std::fs::write(path, s.replacen(from, to, 1)).unwrap();
-}
 
 /// Removes the `[[rules]]` block with rule id `id` from an overleg file.
 fn remove_rule(path: &Path, id: &str) {

@@ -25,6 +25,30 @@ use tokio::net::TcpListener;
 
 pub const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
 
+/// Copies the policy files into `<tmp>/policies` (named like the original;
+/// the version hash does not depend on it, but messages read the same).
+pub fn copy_policies() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("policies");
+    for sub in ["", "bronnen", "overleggen", "tests"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+        for e in std::fs::read_dir(Path::new(POLICIES).join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                std::fs::copy(&p, dir.join(sub).join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    (tmp, dir)
+}
+
+/// Replaces the first occurrence of `from` (which must exist) in `path`.
+pub fn edit(path: &Path, from: &str, to: &str) {
+    let s = std::fs::read_to_string(path).unwrap();
+    assert!(s.contains(from), "{from} not in {}", path.display());
+    std::fs::write(path, s.replacen(from, to, 1)).unwrap();
+}
+
 /// Which audit store a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {

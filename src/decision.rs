@@ -97,6 +97,10 @@ impl Denial {
     }
 }
 
+/// An empty field set, for the (unreachable) case of a resource index
+/// without a precomputed entry: fails closed.
+static NO_FIELDS: BitSet = BitSet::EMPTY;
+
 /// Proof that a request was authorised. Only [`Snapshot::decide`] makes one;
 /// the upstream client takes one by reference, so nothing is forwarded
 /// without a decision.
@@ -113,8 +117,6 @@ pub struct Permit {
     /// Request path below the bron's base URL, rebuilt from validated segments.
     upstream_path: String,
     subject: String,
-    allowed: BitSet,
-    consent_withheld: BitSet,
     grant: Arc<Grant>,
     trie: Arc<FieldTrie>,
     policy_version: Arc<str>,
@@ -144,10 +146,16 @@ impl Permit {
     }
     /// The resource's path template (safe to log; the raw path is not).
     pub fn resource_template(&self) -> &str {
-        self.bron.resources[self.resource].template.as_str()
+        self.bron
+            .resources
+            .get(self.resource)
+            .map_or("", |r| r.template.as_str())
     }
     pub fn resource_id(&self) -> &str {
-        &self.bron.resources[self.resource].id
+        self.bron
+            .resources
+            .get(self.resource)
+            .map_or("", |r| r.id.as_str())
     }
     pub fn upstream_path(&self) -> &str {
         &self.upstream_path
@@ -159,11 +167,17 @@ impl Permit {
     }
     /// Fields that may flow.
     pub fn allowed(&self) -> &BitSet {
-        &self.allowed
+        self.grant
+            .per_resource
+            .get(self.resource)
+            .map_or(&NO_FIELDS, |r| &r.0)
     }
     /// Fields a rule would allow with consent that is not (yet) established.
     pub fn consent_withheld(&self) -> &BitSet {
-        &self.consent_withheld
+        self.grant
+            .per_resource
+            .get(self.resource)
+            .map_or(&NO_FIELDS, |r| &r.1)
     }
     pub fn trie(&self) -> &FieldTrie {
         &self.trie
@@ -183,7 +197,7 @@ impl Permit {
     /// Distinct rule ids behind every allowed field, sorted.
     pub fn deciding_rules(&self) -> Vec<String> {
         let mut v: Vec<String> = self
-            .allowed
+            .allowed()
             .iter()
             .flat_map(|i| self.rules_for(i).iter().map(|r| r.to_string()))
             .collect();
@@ -341,14 +355,13 @@ impl Snapshot {
             bron: bron.id.clone(),
             act: req.act,
         })?;
-        let resource_fields =
-            BitSet::from_indices(bron.catalogue.len(), resource.fields.iter().copied());
-        let mut allowed = grant.unconditional.clone();
-        allowed.intersect_with(&resource_fields);
         // Consent-requiring rules are "allowed if consent"; without a consent
-        // register there is never consent, so these fields are withheld.
-        let mut consent_withheld = grant.needs_consent.clone();
-        consent_withheld.intersect_with(&resource_fields);
+        // register there is never consent, so those fields are withheld.
+        let Some((allowed, consent_withheld)) = grant.per_resource.get(resource_idx) else {
+            return Err(Denial::NoFieldOfResource {
+                resource: resource.id.clone(),
+            });
+        };
         if allowed.is_empty() {
             if !consent_withheld.is_empty() {
                 let consent = consent_withheld
@@ -382,8 +395,6 @@ impl Snapshot {
             resource: resource_idx,
             upstream_path,
             subject,
-            allowed,
-            consent_withheld,
             grant: Arc::clone(grant),
             trie,
             policy_version: Arc::clone(&self.version),

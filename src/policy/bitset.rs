@@ -6,6 +6,9 @@ pub struct BitSet {
 }
 
 impl BitSet {
+    /// The empty set (no indices, usable in statics).
+    pub const EMPTY: BitSet = BitSet { words: Vec::new() };
+
     pub fn new(len: usize) -> Self {
         Self {
             words: vec![0; len.div_ceil(64)],

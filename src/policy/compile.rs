@@ -102,6 +102,10 @@ pub struct Grant {
     pub unconditional: BitSet,
     /// Fields allowed only with consent (and not unconditionally).
     pub needs_consent: BitSet,
+    /// Per resource of the bron (same order): (`unconditional`, `needs_consent`)
+    /// restricted to the fields that resource serves. Precomputed so a
+    /// decision allocates nothing for them.
+    pub per_resource: Vec<(BitSet, BitSet)>,
     /// Per catalogue index, `None` when no rule allows the field.
     pub fields: Vec<Option<FieldGrant>>,
 }
@@ -292,6 +296,7 @@ pub async fn compile_overleg(
                     Grant {
                         unconditional: BitSet::new(bron.catalogue.len()),
                         needs_consent: BitSet::new(bron.catalogue.len()),
+                        per_resource: Vec::new(),
                         fields: vec![None; bron.catalogue.len()],
                     }
                 });
@@ -352,6 +357,19 @@ pub async fn compile_overleg(
                     None => {}
                 }
             }
+            grant.per_resource = bron
+                .resources
+                .iter()
+                .map(|r| {
+                    let served =
+                        BitSet::from_indices(bron.catalogue.len(), r.fields.iter().copied());
+                    let mut a = grant.unconditional.clone();
+                    a.intersect_with(&served);
+                    let mut c = grant.needs_consent.clone();
+                    c.intersect_with(&served);
+                    (a, c)
+                })
+                .collect();
         }
     }
     Ok(CompiledOverleg {

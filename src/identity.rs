@@ -21,7 +21,7 @@ pub struct PeerCert {
 
 impl PeerCert {
     pub fn fingerprint_hex(&self) -> String {
-        crate::policy::load::hex(&self.fingerprint)
+        crate::hex::encode(&self.fingerprint)
     }
 }
 

@@ -27,6 +27,7 @@ pub mod config;
 pub mod decision;
 pub mod demo;
 pub mod filter;
+pub mod hex;
 pub mod identity;
 pub mod policy;
 pub mod problem;

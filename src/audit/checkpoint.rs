@@ -7,7 +7,7 @@ use std::path::Path;
 use ring::signature::{self, Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 
-use crate::policy::load::hex;
+use crate::hex::{decode as unhex, encode as hex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SigningKeyError {
@@ -48,16 +48,6 @@ impl Checkpoint {
             .verify(msg.as_bytes(), &sig)
             .is_ok()
     }
-}
-
-pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Key id: first 16 hex digits of SHA-256 of the public key.

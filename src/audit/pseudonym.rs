@@ -38,16 +38,6 @@ impl std::fmt::Debug for Pseudonymiser {
     }
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 impl Pseudonymiser {
     /// Parses a key file: one `<version> <hex key>` per line, `#` comments.
     pub fn from_file(path: &Path) -> Result<Self, KeyError> {
@@ -71,7 +61,7 @@ impl Pseudonymiser {
                 line: i + 1,
             };
             let (version, key) = line.split_once(char::is_whitespace).ok_or_else(fmt)?;
-            let key = unhex(key.trim())
+            let key = crate::hex::decode(key.trim())
                 .filter(|k| k.len() >= 32)
                 .ok_or_else(fmt)?;
             if version.is_empty() || !version.bytes().all(|b| b.is_ascii_alphanumeric()) {
@@ -94,7 +84,7 @@ impl Pseudonymiser {
             .map_err(|_| std::io::Error::other("no randomness available"))?;
         let text = format!(
             "# Poortwachter pseudonym key (HMAC-SHA256). Keep outside the audit database; back it up.\n# Add a new line to rotate; the last line is used for new records.\nk1 {}\n",
-            crate::policy::load::hex(&key)
+            crate::hex::encode(&key)
         );
         write_secret(path, text.as_bytes())
     }
@@ -117,7 +107,7 @@ impl Pseudonymiser {
 
     fn with(version: &str, key: &hmac::Key, id: &str) -> String {
         let tag = hmac::sign(key, id.as_bytes());
-        format!("{version}:{}", crate::policy::load::hex(tag.as_ref()))
+        format!("{version}:{}", crate::hex::encode(tag.as_ref()))
     }
 }
 

@@ -144,7 +144,7 @@ impl Canon {
         }
     }
     pub fn finish_hex(self) -> String {
-        crate::policy::load::hex(self.0.finish().as_ref())
+        crate::hex::encode(self.0.finish().as_ref())
     }
 }
 

@@ -100,16 +100,7 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
         ctx.update(&(p.len() as u64).to_be_bytes());
         ctx.update(p);
     }
-    hex(ctx.finish().as_ref())
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    crate::hex::encode(ctx.finish().as_ref())
 }
 
 fn read_file(path: &Path, display: String) -> Result<SourceText, LoadError> {

@@ -1,0 +1,34 @@
+//! Lower-case hexadecimal encoding, for hashes, fingerprints and keys.
+
+use std::fmt::Write;
+
+/// Encodes `bytes` as lower-case hex.
+pub fn encode(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// Decodes hex (either case); `None` for odd length or a non-hex digit.
+pub fn decode(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn roundtrip_and_rejects() {
+        assert_eq!(super::encode(&[0, 15, 255]), "000fff");
+        assert_eq!(super::decode("000fFF"), Some(vec![0, 15, 255]));
+        assert_eq!(super::decode("abc"), None);
+        assert_eq!(super::decode("zz"), None);
+    }
+}

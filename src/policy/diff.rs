@@ -783,18 +783,14 @@ impl Delta {
                         one_line(&a.bron_name)
                     )
                 };
-                if !a.gained.is_empty() {
-                    let _ = writeln!(out, "{}", head(gain));
-                    for x in &a.gained {
-                        let t = field_text(&x.path, &x.label, x.category, Some(x.consent));
-                        let _ = writeln!(out, "      + {t}");
+                for (verb, sign, fields) in [(gain, '+', &a.gained), (lose, '-', &a.lost)] {
+                    if fields.is_empty() {
+                        continue;
                     }
-                }
-                if !a.lost.is_empty() {
-                    let _ = writeln!(out, "{}", head(lose));
-                    for x in &a.lost {
+                    let _ = writeln!(out, "{}", head(verb));
+                    for x in fields {
                         let t = field_text(&x.path, &x.label, x.category, Some(x.consent));
-                        let _ = writeln!(out, "      - {t}");
+                        let _ = writeln!(out, "      {sign} {t}");
                     }
                 }
                 if !a.consent_changed.is_empty() {
@@ -879,20 +875,12 @@ impl Delta {
                     }
                     s
                 };
-                if !a.gained.is_empty() {
-                    let _ = writeln!(out, "{}", head(gain));
-                    for x in &a.gained {
-                        let _ = writeln!(
-                            out,
-                            "- {}",
-                            item(&x.path, &x.label, x.category, Some(x.consent))
-                        );
+                for (verb, fields) in [(gain, &a.gained), (lose, &a.lost)] {
+                    if fields.is_empty() {
+                        continue;
                     }
-                    out.push('\n');
-                }
-                if !a.lost.is_empty() {
-                    let _ = writeln!(out, "{}", head(lose));
-                    for x in &a.lost {
+                    let _ = writeln!(out, "{}", head(verb));
+                    for x in fields {
                         let _ = writeln!(
                             out,
                             "- {}",

@@ -174,7 +174,7 @@ async fn main() {
                     rows.push(row);
                 }
                 let t1 = Instant::now();
-                store.insert_batch(&rows, None).await.unwrap();
+                store.insert_batch(&rows, &[], None).await.unwrap();
                 ins += t1.elapsed();
             }
             println!(

@@ -76,13 +76,23 @@ fn main() {
     // org-2-0 (role r2) may receive groups 2..11: of these 30 fields 10 pass
     // and 20 are withheld, so the filter does real work.
     let doc = synth::document(30);
+    // The registers' answer (a database lookup in the gateway) is measured
+    // by the end-to-end harness; here the decision itself.
+    let registered = poortwachter::registers::CaseStatus {
+        registration: Some("bench".into()),
+        consents: Vec::new(),
+    };
     let body = serde_json::to_vec(&doc).unwrap();
     const N: usize = 200_000;
 
     // Warm up.
     for _ in 0..10_000 {
         let mut ctx = DecisionContext::default();
-        let permit = snap.decide("org-2-0", &route, &mut ctx).unwrap();
+        let permit = snap
+            .decide("org-2-0", &route, &mut ctx)
+            .unwrap()
+            .bind(&registered)
+            .unwrap();
         let mut d = doc.clone();
         permit.trie().filter(&mut d, permit.allowed(), 64).unwrap();
     }
@@ -91,7 +101,11 @@ fn main() {
     for _ in 0..N {
         let t = Instant::now();
         let mut ctx = DecisionContext::default();
-        let permit = snap.decide("org-2-0", &route, &mut ctx).unwrap();
+        let permit = snap
+            .decide("org-2-0", &route, &mut ctx)
+            .unwrap()
+            .bind(&registered)
+            .unwrap();
         std::hint::black_box(&permit);
         v.push(t.elapsed());
     }
@@ -102,7 +116,11 @@ fn main() {
         let mut d = doc.clone();
         let t = Instant::now();
         let mut ctx = DecisionContext::default();
-        let permit = snap.decide("org-2-0", &route, &mut ctx).unwrap();
+        let permit = snap
+            .decide("org-2-0", &route, &mut ctx)
+            .unwrap()
+            .bind(&registered)
+            .unwrap();
         let out = permit.trie().filter(&mut d, permit.allowed(), 64).unwrap();
         std::hint::black_box(&out);
         v.push(t.elapsed());
@@ -113,7 +131,11 @@ fn main() {
     for _ in 0..N {
         let t = Instant::now();
         let mut ctx = DecisionContext::default();
-        let permit = snap.decide("org-2-0", &route, &mut ctx).unwrap();
+        let permit = snap
+            .decide("org-2-0", &route, &mut ctx)
+            .unwrap()
+            .bind(&registered)
+            .unwrap();
         let mut d: serde_json::Value = serde_json::from_slice(&body).unwrap();
         let out = permit.trie().filter(&mut d, permit.allowed(), 64).unwrap();
         let bytes = serde_json::to_vec(&d).unwrap();

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::identity;
 use crate::policy::{PolicyStore, ReloadError};
 use crate::proxy::AppState;
+use crate::registers::Registers;
 use crate::tls::TlsRefusal;
 use crate::tls::{ServerTls, TlsError};
 use crate::upstream::Upstream;
@@ -68,8 +69,15 @@ pub async fn build(cfg: &Config) -> Result<Gateway, AppError> {
         .await
         .map_err(AuditError::Store)?;
     let signer = Signer::from_file(&cfg.audit.signing_key).map_err(AuditError::SigningKey)?;
-    let (audit, audit_writer) =
-        Auditor::start(store, &cfg.server.instance, pseudo, signer, &cfg.audit).await?;
+    let (audit, audit_writer) = Auditor::start(
+        store.clone(),
+        &cfg.server.instance,
+        pseudo,
+        signer,
+        &cfg.audit,
+    )
+    .await?;
+    let registers = Registers::new(store, audit.clone(), cfg.revocation_grace());
     tokio::spawn(record_tls_refusals(
         refusals,
         audit.downgrade(),
@@ -80,6 +88,7 @@ pub async fn build(cfg: &Config) -> Result<Gateway, AppError> {
         policy,
         upstream,
         audit,
+        registers,
     });
     Ok(Gateway {
         state,

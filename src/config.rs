@@ -33,7 +33,25 @@ pub struct Config {
     pub policy: PolicyConfig,
     pub audit: crate::audit::AuditConfig,
     #[serde(default)]
+    pub registers: RegistersConfig,
+    #[serde(default)]
     pub log: LogConfig,
+}
+
+/// `[registers]`: case binding and the consent register (same store as the
+/// audit trail).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistersConfig {
+    /// How long a revocation (registration ended, consent withdrawn) waits
+    /// before it is acknowledged, so that no response that another gateway
+    /// process decided before it can still leave afterwards. Unset: 0 on
+    /// SQLite (one gateway per store file), and
+    /// `server.request_timeout_ms + audit.commit_timeout_ms + 500` on
+    /// PostgreSQL, where several instances may serve. Revocations made
+    /// through the CLI while a gateway runs always wait this long.
+    #[serde(default)]
+    pub revocation_grace_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -217,6 +235,22 @@ impl Default for LogConfig {
 }
 
 impl Config {
+    /// The longest a request can take from its register lookup to its
+    /// response: every process serving the store is past a revocation after
+    /// this long.
+    pub fn request_lifetime(&self) -> Duration {
+        self.server.request_timeout() + Duration::from_millis(self.audit.commit_timeout_ms + 500)
+    }
+
+    /// See [`RegistersConfig::revocation_grace_ms`].
+    pub fn revocation_grace(&self) -> Duration {
+        match self.registers.revocation_grace_ms {
+            Some(ms) => Duration::from_millis(ms),
+            None if self.audit.store.starts_with("sqlite:") => Duration::ZERO,
+            None => self.request_lifetime(),
+        }
+    }
+
     /// Reads, parses and validates a configuration file. Relative paths are
     /// resolved against the file's directory.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {

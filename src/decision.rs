@@ -8,7 +8,8 @@ use std::sync::Arc;
 use crate::filter::FieldTrie;
 use crate::policy::bitset::BitSet;
 use crate::policy::compile::{self, CompiledOverleg, DecisionTable, Grant, GrantKey};
-use crate::policy::set::{Act, Bron, Grondslag, PolicySet};
+use crate::policy::set::{Act, Bron, Consent, Grondslag, PolicySet};
+use crate::registers::CaseStatus;
 
 /// A request as the router parsed it (already checked for traversal tricks).
 #[derive(Debug, Clone)]
@@ -70,9 +71,13 @@ pub enum Denial {
         act: Act,
     },
     #[error(
-        "every field this request could receive requires consent ({consent}), and no consent register is configured"
+        "the pupil is not registered (aangemeld) in casusoverleg `{overleg}`, or the registration has ended"
     )]
-    ConsentRequired { consent: String },
+    NotRegistered { overleg: String },
+    #[error(
+        "every field this request could receive requires consent ({consent}) for purpose `{purpose}`, and no such consent is active"
+    )]
+    ConsentRequired { consent: String, purpose: String },
     #[error("the rules allow no field that resource `{resource}` serves")]
     NoFieldOfResource { resource: String },
 }
@@ -91,6 +96,7 @@ impl Denial {
             Denial::UndeclaredResource { .. } => "undeclared-resource",
             Denial::MethodNotAllowed { .. } => "method-not-allowed",
             Denial::NoRule { .. } => "no-rule",
+            Denial::NotRegistered { .. } => "not-registered",
             Denial::ConsentRequired { .. } => "consent-required",
             Denial::NoFieldOfResource { .. } => "no-field-of-resource",
         }
@@ -101,9 +107,93 @@ impl Denial {
 /// without a precomputed entry: fails closed.
 static NO_FIELDS: BitSet = BitSet::EMPTY;
 
-/// Proof that a request was authorised. Only [`Snapshot::decide`] makes one;
-/// the upstream client takes one by reference, so nothing is forwarded
-/// without a decision.
+/// A policy decision that still needs the registers: the pupil must be
+/// registered in the overleg, and consent-requiring fields need an active
+/// consent. Only [`Tentative::bind`] turns it into a [`Permit`].
+#[derive(Debug)]
+pub struct Tentative(Permit);
+
+impl Tentative {
+    pub fn overleg(&self) -> &str {
+        &self.0.overleg
+    }
+    /// The betrokkene's identifier (personal data: never log).
+    pub fn subject(&self) -> &str {
+        &self.0.subject
+    }
+
+    /// Applies case binding and consent. Fields whose rule needs consent are
+    /// added only when `status` holds an active consent of the right kind for
+    /// this purpose; the others stay withheld.
+    pub fn bind(self, status: &CaseStatus) -> Result<Permit, Denial> {
+        let mut p = self.0;
+        let Some(registration) = &status.registration else {
+            return Err(Denial::NotRegistered {
+                overleg: p.overleg.clone(),
+            });
+        };
+        p.registration.clone_from(registration);
+        let Some((unconditional, needs)) = p.grant.per_resource.get(p.resource) else {
+            return Err(Denial::NoFieldOfResource {
+                resource: p.resource_id().to_owned(),
+            });
+        };
+        if !needs.is_empty() {
+            let len = unconditional.len().max(needs.len());
+            let mut consented = BitSet::new(len);
+            let mut missing = BitSet::new(len);
+            let mut strictest_missing = None;
+            let mut used: Vec<String> = Vec::new();
+            for i in needs.iter() {
+                // A field without a grant entry cannot be in `needs`; if it
+                // were, the strictest consent keeps it closed.
+                let required = p.grant.fields[i]
+                    .as_ref()
+                    .map_or(Consent::ParentsAndYouth, |f| f.consent);
+                match status.consent_for(&p.purpose, required) {
+                    Some(ids) => {
+                        consented.insert(i);
+                        used.extend(ids.into_iter().map(str::to_owned));
+                    }
+                    None => {
+                        missing.insert(i);
+                        strictest_missing = strictest_missing.max(Some(required));
+                    }
+                }
+            }
+            used.sort();
+            used.dedup();
+            p.consents = used;
+            if !consented.is_empty() {
+                let mut effective = unconditional.clone();
+                for i in consented.iter() {
+                    effective.insert(i);
+                }
+                p.effective = Some(effective);
+            }
+            if p.allowed().is_empty() {
+                return Err(Denial::ConsentRequired {
+                    consent: strictest_missing
+                        .unwrap_or(Consent::Parents)
+                        .as_str()
+                        .to_owned(),
+                    purpose: p.purpose.clone(),
+                });
+            }
+            p.consent_missing = Some(missing);
+        }
+        if p.allowed().is_empty() {
+            return Err(Denial::NoFieldOfResource {
+                resource: p.resource_id().to_owned(),
+            });
+        }
+        Ok(p)
+    }
+}
+
+/// Proof that a request was authorised, by the policy and the registers.
+/// Only [`Tentative::bind`] makes one; the upstream client takes one by
+/// reference, so nothing is forwarded without a decision.
 #[derive(Debug, Clone)]
 pub struct Permit {
     org: String,
@@ -120,6 +210,14 @@ pub struct Permit {
     grant: Arc<Grant>,
     trie: Arc<FieldTrie>,
     policy_version: Arc<str>,
+    /// Allowed fields including those unlocked by consent, when any were.
+    effective: Option<BitSet>,
+    /// Consent-requiring fields without an active consent.
+    consent_missing: Option<BitSet>,
+    /// The active registration the request relies on.
+    registration: String,
+    /// Consent ids the request relies on.
+    consents: Vec<String>,
 }
 
 impl Permit {
@@ -165,19 +263,33 @@ impl Permit {
     pub fn subject(&self) -> &str {
         &self.subject
     }
-    /// Fields that may flow.
+    /// Fields that may flow (including those an active consent unlocked).
     pub fn allowed(&self) -> &BitSet {
+        if let Some(e) = &self.effective {
+            return e;
+        }
         self.grant
             .per_resource
             .get(self.resource)
             .map_or(&NO_FIELDS, |r| &r.0)
     }
-    /// Fields a rule would allow with consent that is not (yet) established.
+    /// Fields a rule would allow with consent that is not active.
     pub fn consent_withheld(&self) -> &BitSet {
+        if let Some(m) = &self.consent_missing {
+            return m;
+        }
         self.grant
             .per_resource
             .get(self.resource)
             .map_or(&NO_FIELDS, |r| &r.1)
+    }
+    /// The registration this request relies on.
+    pub fn registration(&self) -> &str {
+        &self.registration
+    }
+    /// The consents this request relies on (empty when it needs none).
+    pub fn consents(&self) -> &[String] {
+        &self.consents
     }
     pub fn trie(&self) -> &FieldTrie {
         &self.trie
@@ -251,14 +363,15 @@ impl Snapshot {
         })
     }
 
-    /// Decides a request by `org` (already mapped from a verified certificate).
+    /// Decides a request by `org` (already mapped from a verified certificate)
+    /// as far as the policy goes; [`Tentative::bind`] adds the registers.
     /// `ctx` is filled with whatever was established, for the audit record.
     pub fn decide(
         &self,
         org: &str,
         req: &RouteRequest<'_>,
         ctx: &mut DecisionContext,
-    ) -> Result<Permit, Denial> {
+    ) -> Result<Tentative, Denial> {
         let overleg = self
             .set
             .overleggen
@@ -355,28 +468,15 @@ impl Snapshot {
             bron: bron.id.clone(),
             act: req.act,
         })?;
-        // Consent-requiring rules are "allowed if consent"; without a consent
-        // register there is never consent, so those fields are withheld.
-        let Some((allowed, consent_withheld)) = grant.per_resource.get(resource_idx) else {
-            return Err(Denial::NoFieldOfResource {
-                resource: resource.id.clone(),
-            });
-        };
-        if allowed.is_empty() {
-            if !consent_withheld.is_empty() {
-                let consent = consent_withheld
-                    .iter()
-                    .filter_map(|i| grant.fields[i].as_ref().map(|f| f.consent))
-                    .min()
-                    .map(|c| c.as_str())
-                    .unwrap_or("parents");
-                return Err(Denial::ConsentRequired {
-                    consent: consent.to_owned(),
+        // Consent and case binding are applied by `Tentative::bind`; here only
+        // a resource for which no rule allows anything at all is refused.
+        match grant.per_resource.get(resource_idx) {
+            Some((allowed, needs)) if !(allowed.is_empty() && needs.is_empty()) => {}
+            _ => {
+                return Err(Denial::NoFieldOfResource {
+                    resource: resource.id.clone(),
                 });
             }
-            return Err(Denial::NoFieldOfResource {
-                resource: resource.id.clone(),
-            });
         }
         let trie = self
             .tries
@@ -384,7 +484,7 @@ impl Snapshot {
             .cloned()
             .unwrap_or_else(|| Arc::new(FieldTrie::new(&bron.catalogue)));
         let upstream_path = format!("/{}", req.segments.join("/"));
-        Ok(Permit {
+        Ok(Tentative(Permit {
             org: org.to_owned(),
             role: role.id.clone(),
             grondslag: role.grondslag.clone(),
@@ -398,6 +498,10 @@ impl Snapshot {
             grant: Arc::clone(grant),
             trie,
             policy_version: Arc::clone(&self.version),
-        })
+            effective: None,
+            consent_missing: None,
+            registration: String::new(),
+            consents: Vec::new(),
+        }))
     }
 }

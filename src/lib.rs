@@ -6,7 +6,11 @@
 //!   certificate verification and CRLs, upstream client config.
 //! - [`identity`]: maps a *verified* client certificate to an organisation.
 //! - [`proxy`]: one request: route, decide, forward, filter, audit, respond.
-//! - [`decision`]: the policy snapshot; returns a typed [`decision::Permit`] or a [`decision::Denial`].
+//! - [`decision`]: the policy snapshot; returns a [`decision::Tentative`] that
+//!   the registers turn into a typed [`decision::Permit`], or a [`decision::Denial`].
+//! - [`registers`]: case binding (aanmeldingen) and the consent register
+//!   (toestemmingen), their API, and the guard that orders revocations
+//!   against in-flight requests.
 //! - [`policy`]: policy files, validation, casbin compilation, hot reload.
 //! - [`filter`]: JSON data minimisation.
 //! - [`upstream`]: forwarding to bronnen; needs a permit.
@@ -32,6 +36,7 @@ pub mod identity;
 pub mod policy;
 pub mod problem;
 pub mod proxy;
+pub mod registers;
 pub mod reload;
 pub mod server;
 pub mod tls;

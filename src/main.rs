@@ -12,6 +12,8 @@ use clap::{Parser, Subcommand};
 
 use poortwachter::{app, certs, config::Config, demo, policy, server};
 
+mod registers_cli;
+
 #[derive(Parser)]
 #[command(
     name = "poortwachter",
@@ -55,6 +57,16 @@ enum Cmd {
     Audit {
         #[command(subcommand)]
         cmd: AuditCmd,
+    },
+    /// Case binding: register (aanmelden) pupils in a casusoverleg, end, list.
+    Cases {
+        #[command(subcommand)]
+        cmd: registers_cli::CasesCmd,
+    },
+    /// The consent register: record and withdraw toestemming.
+    Consent {
+        #[command(subcommand)]
+        cmd: registers_cli::ConsentCmd,
     },
 }
 
@@ -377,6 +389,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Cmd::Audit { cmd } => audit_cmd(cmd).await,
+        Cmd::Cases { cmd } => registers_cli::cases(cmd).await,
+        Cmd::Consent { cmd } => registers_cli::consent(cmd).await,
     }
 }
 

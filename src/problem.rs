@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::decision::Denial;
 use crate::identity::IdentityError;
+use crate::registers::RegisterError;
 
 /// Which side caused a failure (pingora-style), recorded in logs and audit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,15 @@ pub enum ProxyError {
     Denied(#[from] Denial),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// A register (case or consent) request was refused or invalid. Holds
+    /// only client-side variants: store failures become
+    /// [`ProxyError::RegistersUnavailable`] (see the `From` impl).
+    #[error(transparent)]
+    Register(RegisterError),
+    /// The case and consent registers could not be read or written: nothing
+    /// is shared, nothing changed.
+    #[error("the case and consent registers are unavailable")]
+    RegistersUnavailable,
     /// The audit record could not be made durable: nothing is shared.
     #[error("the audit trail is unavailable")]
     AuditUnavailable,
@@ -87,12 +97,26 @@ pub enum ProxyError {
     Internal,
 }
 
+impl From<RegisterError> for ProxyError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Store(_) | RegisterError::Audit(_) => ProxyError::RegistersUnavailable,
+            other => ProxyError::Register(other),
+        }
+    }
+}
+
 impl ProxyError {
     pub fn side(&self) -> Side {
         match self {
-            ProxyError::Client(_) | ProxyError::Identity(_) | ProxyError::Denied(_) => Side::Client,
+            ProxyError::Client(_)
+            | ProxyError::Identity(_)
+            | ProxyError::Denied(_)
+            | ProxyError::Register(_) => Side::Client,
             ProxyError::Upstream(_) => Side::Upstream,
-            ProxyError::AuditUnavailable | ProxyError::Internal => Side::Gateway,
+            ProxyError::RegistersUnavailable
+            | ProxyError::AuditUnavailable
+            | ProxyError::Internal => Side::Gateway,
         }
     }
 
@@ -125,6 +149,8 @@ impl ProxyError {
                 UpstreamError::Status(_) => "upstream-error",
                 UpstreamError::NotFound => "upstream-not-found",
             },
+            ProxyError::Register(r) => r.code(),
+            ProxyError::RegistersUnavailable => "register-unavailable",
             ProxyError::AuditUnavailable => "audit-unavailable",
             ProxyError::Internal => "internal",
         }
@@ -158,7 +184,23 @@ impl ProxyError {
                 UpstreamError::NotFound => StatusCode::NOT_FOUND,
                 _ => StatusCode::BAD_GATEWAY,
             },
-            ProxyError::AuditUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Register(r) => match r {
+                RegisterError::Invalid(_) | RegisterError::RoleRequired { .. } => {
+                    StatusCode::BAD_REQUEST
+                }
+                RegisterError::UnknownOverleg(_) | RegisterError::NotFound(_) => {
+                    StatusCode::NOT_FOUND
+                }
+                RegisterError::NotAllowed { .. } => StatusCode::FORBIDDEN,
+                RegisterError::Closed(_) => StatusCode::CONFLICT,
+                // Not constructed (see `From<RegisterError>`); fail as the gateway.
+                RegisterError::Store(_) | RegisterError::Audit(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            },
+            ProxyError::RegistersUnavailable | ProxyError::AuditUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -166,7 +208,7 @@ impl ProxyError {
     fn title(&self) -> &'static str {
         match self.side() {
             Side::Client => match self {
-                ProxyError::Denied(_) | ProxyError::Identity(_) => {
+                ProxyError::Denied(_) | ProxyError::Identity(_) | ProxyError::Register(_) => {
                     "Verzoek geweigerd (request refused)"
                 }
                 _ => "Ongeldig verzoek (bad request)",
@@ -219,8 +261,13 @@ pub fn response(err: &ProxyError, request_id: &str) -> Response<Full<Bytes>> {
         title: err.title(),
         status: status.as_u16(),
         // Display texts are written for clients: they name policy terms, never
-        // internals or pupil data.
-        detail: err.to_string(),
+        // internals or pupil data. Store errors are never shown.
+        detail: match err {
+            ProxyError::Register(RegisterError::Store(_) | RegisterError::Audit(_)) => {
+                ProxyError::RegistersUnavailable.to_string()
+            }
+            _ => err.to_string(),
+        },
         instance: format!("urn:uuid:{request_id}"),
         side: err.side().as_str(),
     };

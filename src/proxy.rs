@@ -19,7 +19,9 @@ use crate::identity::{self, IdentityError, PeerCert};
 use crate::policy::PolicyStore;
 use crate::policy::set::Act;
 use crate::problem::{self, ClientError, ProxyError, UpstreamError};
+use crate::registers::{Origin, Registers};
 use crate::upstream::{ForwardHeaders, Upstream, is_json_media_type};
+use tokio::sync::OwnedRwLockReadGuard;
 
 /// Shared state of the gateway, built once by `serve`/`demo`/tests.
 pub struct AppState {
@@ -27,6 +29,17 @@ pub struct AppState {
     pub policy: Arc<PolicyStore>,
     pub upstream: Upstream,
     pub audit: Auditor,
+    pub registers: Registers,
+}
+
+/// What a request holds on to until its response is handed over.
+#[derive(Default)]
+struct Flow {
+    /// Read guard on the pupil's register stripe: a revocation of this
+    /// pupil's registration or consent waits until it is dropped.
+    guard: Option<OwnedRwLockReadGuard<()>>,
+    /// The audit record was already committed (with a register change).
+    recorded: bool,
 }
 
 /// What the connection established about the peer.
@@ -54,9 +67,16 @@ pub async fn handle(
         rec.cert_fingerprint = Some(c.fingerprint_hex());
     }
 
+    // The register API may wait out the revocation grace on top of the
+    // usual deadline (see `registers`).
+    let mut deadline = state.server.request_timeout();
+    if req.uri().path().starts_with(crate::registers::api::PREFIX) {
+        deadline += state.registers.grace();
+    }
+    let mut flow = Flow::default();
     let result = tokio::time::timeout(
-        state.server.request_timeout(),
-        process(&state, &peer, req, &trace, &request_id, &mut rec),
+        deadline,
+        process(&state, &peer, req, &trace, &request_id, &mut rec, &mut flow),
     )
     .await
     .unwrap_or(Err(ProxyError::Client(ClientError::Timeout)));
@@ -64,7 +84,10 @@ pub async fn handle(
     let mut resp = match result {
         Ok(resp) => resp,
         Err(err) => {
-            rec.outcome = if matches!(err, ProxyError::Denied(_) | ProxyError::Identity(_)) {
+            rec.outcome = if matches!(
+                err,
+                ProxyError::Denied(_) | ProxyError::Identity(_) | ProxyError::Register(_)
+            ) {
                 Outcome::Denied
             } else {
                 Outcome::Error
@@ -79,7 +102,7 @@ pub async fn handle(
 
     // Fail closed: the response (allowed or not) leaves only once its record
     // is durable. A failed commit replaces any body with a 503 problem.
-    if state.audit.commit(rec).await.is_err() {
+    if !flow.recorded && state.audit.commit(rec).await.is_err() {
         tracing::error!(request_id, "audit commit failed; answering 503");
         resp = problem::response(&ProxyError::AuditUnavailable, &request_id);
     }
@@ -90,6 +113,9 @@ pub async fn handle(
     if let Ok(v) = HeaderValue::from_str(&trace.header) {
         h.insert("traceparent", v);
     }
+    // Only now may a revocation of this pupil's registration or consent
+    // proceed: the response is decided and handed over with the return.
+    drop(flow);
     resp
 }
 
@@ -100,6 +126,7 @@ async fn process(
     trace: &TraceContext,
     request_id: &str,
     rec: &mut AuditRecord,
+    flow: &mut Flow,
 ) -> Result<Response<Full<Bytes>>, ProxyError> {
     let snapshot = state.policy.current();
     rec.policy_version = snapshot.version.to_string();
@@ -111,6 +138,16 @@ async fn process(
         .map_err(|e| ProxyError::Identity(e.clone()))?;
     let org = identity::organisation_for(&snapshot.set, cert)?;
     rec.org = Some(org.clone());
+
+    if req.uri().path().starts_with(crate::registers::api::PREFIX) {
+        let origin = Origin {
+            request_id: Some(request_id.to_owned()),
+            trace_id: Some(trace.trace_id.clone()),
+            cert_fingerprint: rec.cert_fingerprint.clone(),
+        };
+        return crate::registers::api::handle(state, &org, req, origin, rec, &mut flow.recorded)
+            .await;
+    }
 
     let act = match *req.method() {
         Method::GET => Act::Read,
@@ -140,8 +177,31 @@ async fn process(
     if let Some(subject) = &ctx.subject {
         rec.subject = Some(state.audit.pseudonymise(subject));
     }
-    let permit = decided?;
+    let tentative = decided?;
+    // Case binding and consent. The guard is taken before the lookup and
+    // held until the response is handed over, so a revocation either
+    // happened before the lookup (and is seen) or waits for this request.
+    flow.guard = Some(
+        state
+            .registers
+            .read_guard(tentative.overleg(), tentative.subject())
+            .await,
+    );
+    let status = state
+        .registers
+        .status(tentative.overleg(), tentative.subject())
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "register lookup failed; refusing");
+            ProxyError::RegistersUnavailable
+        })?;
+    let permit = tentative.bind(&status)?;
     rec.rules = permit.deciding_rules();
+    rec.detail = serde_json::json!({
+        "aanmelding": permit.registration(),
+        "toestemmingen": permit.consents(),
+    })
+    .to_string();
     let method = req.method().clone();
 
     // Writes: the caller is the source; minimise its body before forwarding.
@@ -252,6 +312,22 @@ async fn read_and_filter_request(
     permit: &Permit,
     req: Request<Incoming>,
 ) -> Result<(Bytes, FilterOutcome), ProxyError> {
+    let bytes = read_json_body(state, req).await?;
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| ClientError::BadJson)?;
+    let outcome = permit
+        .trie()
+        .filter(&mut doc, permit.allowed(), state.server.max_json_depth)
+        .map_err(|_| ClientError::BadJson)?;
+    let out = serde_json::to_vec(&doc).map_err(|_| ProxyError::Internal)?;
+    Ok((Bytes::from(out), outcome))
+}
+
+/// A request body that claims to be JSON, within `max_request_body_bytes`.
+pub(crate) async fn read_json_body(
+    state: &AppState,
+    req: Request<Incoming>,
+) -> Result<Bytes, ProxyError> {
     let ct_ok = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -270,7 +346,7 @@ async fn read_and_filter_request(
     {
         return Err(ClientError::BodyTooLarge(limit).into());
     }
-    let bytes = Limited::new(req.into_body(), limit)
+    Ok(Limited::new(req.into_body(), limit)
         .collect()
         .await
         .map_err(|e| {
@@ -282,15 +358,7 @@ async fn read_and_filter_request(
                 ProxyError::Client(ClientError::BadJson)
             }
         })?
-        .to_bytes();
-    let mut doc: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| ClientError::BadJson)?;
-    let outcome = permit
-        .trie()
-        .filter(&mut doc, permit.allowed(), state.server.max_json_depth)
-        .map_err(|_| ClientError::BadJson)?;
-    let out = serde_json::to_vec(&doc).map_err(|_| ProxyError::Internal)?;
-    Ok((Bytes::from(out), outcome))
+        .to_bytes())
 }
 
 /// Same grammar as policy identifiers: `[a-z0-9][a-z0-9-]{0,63}`.
@@ -304,7 +372,10 @@ fn is_ident(s: &str) -> bool {
 }
 
 /// Reads an identifier-valued header; absent is `None`, malformed is an error.
-fn ident_header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, ProxyError> {
+pub(crate) fn ident_header<'a>(
+    h: &'a HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'a str>, ProxyError> {
     let mut values = h.get_all(name).iter();
     let Some(v) = values.next() else {
         return Ok(None);
@@ -323,11 +394,29 @@ fn ident_header<'a>(h: &'a HeaderMap, name: &'static str) -> Result<Option<&'a s
 /// read two ways: percent-escapes (incl. encoded slashes and double encoding),
 /// backslashes, dot segments, empty segments, and query strings.
 pub fn parse_path(uri: &http::Uri) -> Result<(&str, &str, Vec<&str>), ClientError> {
+    let segs = safe_segments(uri, "/v1/")?;
+    match segs.as_slice() {
+        [overleg, bron, resource @ ..] if !resource.is_empty() => {
+            if !is_ident(overleg) || !is_ident(bron) {
+                return Err(ClientError::BadPath);
+            }
+            Ok((overleg, bron, resource.to_vec()))
+        }
+        _ => Err(ClientError::BadPath),
+    }
+}
+
+/// The segments of a path below `prefix`, under the same refusals as
+/// [`parse_path`] (shared with the register API).
+pub(crate) fn safe_segments<'a>(
+    uri: &'a http::Uri,
+    prefix: &str,
+) -> Result<Vec<&'a str>, ClientError> {
     if uri.query().is_some() {
         return Err(ClientError::QueryNotAllowed);
     }
     let path = uri.path();
-    let rest = path.strip_prefix("/v1/").ok_or(ClientError::BadPath)?;
+    let rest = path.strip_prefix(prefix).ok_or(ClientError::BadPath)?;
     if path.len() > 1024 {
         return Err(ClientError::BadPath);
     }
@@ -342,15 +431,7 @@ pub fn parse_path(uri: &http::Uri) -> Result<(&str, &str, Vec<&str>), ClientErro
             return Err(ClientError::UnsafePath);
         }
     }
-    match segs.as_slice() {
-        [overleg, bron, resource @ ..] if !resource.is_empty() => {
-            if !is_ident(overleg) || !is_ident(bron) {
-                return Err(ClientError::BadPath);
-            }
-            Ok((overleg, bron, resource.to_vec()))
-        }
-        _ => Err(ClientError::BadPath),
-    }
+    Ok(segs)
 }
 
 /// W3C trace context: the incoming `traceparent` if valid, else a new one.

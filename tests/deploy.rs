@@ -12,6 +12,7 @@ use poortwachter::decision::Denial;
 use poortwachter::identity::IdentityError;
 use poortwachter::policy::set::Act;
 use poortwachter::problem::{ClientError, ProxyError, UpstreamError};
+use poortwachter::registers::RegisterError;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const URN: &str = "urn:poortwachter:problem:";
@@ -325,8 +326,10 @@ fn every_error() -> Vec<ProxyError> {
             bron: s("b"),
             act: Act::Read,
         },
+        Denial::NotRegistered { overleg: s("o") },
         Denial::ConsentRequired {
             consent: s("parents"),
+            purpose: s("p"),
         },
         Denial::NoFieldOfResource { resource: s("r") },
     ];
@@ -341,7 +344,25 @@ fn every_error() -> Vec<ProxyError> {
 
     assert_complete("ClientError", client.iter().map(client_index), 9);
     assert_complete("IdentityError", identity.iter().map(identity_index), 4);
-    assert_complete("Denial", denials.iter().map(denial_index), 12);
+    let register = vec![
+        RegisterError::Invalid(s("x")),
+        RegisterError::UnknownOverleg(s("o")),
+        RegisterError::NotAllowed {
+            org: s("org"),
+            overleg: s("o"),
+        },
+        RegisterError::RoleRequired {
+            org: s("org"),
+            overleg: s("o"),
+            roles: vec![s("a"), s("b")],
+        },
+        RegisterError::NotFound("consent"),
+        RegisterError::Closed("consent"),
+        RegisterError::Store(poortwachter::audit::StoreError::Url),
+        RegisterError::Audit(poortwachter::audit::AuditError::Timeout),
+    ];
+    assert_complete("Denial", denials.iter().map(denial_index), 13);
+    assert_complete("RegisterError", register.iter().map(register_index), 8);
     assert_complete("UpstreamError", upstream.iter().map(upstream_index), 6);
 
     let mut all: Vec<ProxyError> = Vec::new();
@@ -349,6 +370,10 @@ fn every_error() -> Vec<ProxyError> {
     all.extend(identity.into_iter().map(ProxyError::Identity));
     all.extend(denials.into_iter().map(ProxyError::Denied));
     all.extend(upstream.into_iter().map(ProxyError::Upstream));
+    // Through the one conversion the gateway uses (store failures become
+    // RegistersUnavailable).
+    all.extend(register.into_iter().map(ProxyError::from));
+    all.push(ProxyError::RegistersUnavailable);
     all.push(ProxyError::AuditUnavailable);
     all.push(ProxyError::Internal);
     for e in &all {
@@ -358,6 +383,8 @@ fn every_error() -> Vec<ProxyError> {
             | ProxyError::Identity(_)
             | ProxyError::Denied(_)
             | ProxyError::Upstream(_)
+            | ProxyError::Register(_)
+            | ProxyError::RegistersUnavailable
             | ProxyError::AuditUnavailable
             | ProxyError::Internal => {}
         }
@@ -411,6 +438,20 @@ fn denial_index(e: &Denial) -> usize {
         Denial::NoRule { .. } => 9,
         Denial::ConsentRequired { .. } => 10,
         Denial::NoFieldOfResource { .. } => 11,
+        Denial::NotRegistered { .. } => 12,
+    }
+}
+
+fn register_index(e: &RegisterError) -> usize {
+    match e {
+        RegisterError::Invalid(_) => 0,
+        RegisterError::UnknownOverleg(_) => 1,
+        RegisterError::NotAllowed { .. } => 2,
+        RegisterError::RoleRequired { .. } => 3,
+        RegisterError::NotFound(_) => 4,
+        RegisterError::Closed(_) => 5,
+        RegisterError::Store(_) => 6,
+        RegisterError::Audit(_) => 7,
     }
 }
 
@@ -494,20 +535,51 @@ fn openapi_lists_exactly_the_problem_types_of_the_code() {
             .collect();
     assert_eq!(schema_statuses, statuses);
 
-    // Every status is a documented response: writes can produce all of
-    // them; reads all but the body problems (413, 415).
+    // Every status is a documented response: proxy writes can produce all
+    // but the register API's own (409); reads also not the body problems
+    // (413, 415). Register API calls can produce every status but the bron's.
+    let register_only: BTreeSet<u64> = [409].into();
+    let upstream_only: BTreeSet<u64> = [502, 504].into();
     let path = &doc["paths"]["/v1/{overleg}/{bron}/{resourcePath}"];
     for method in ["get", "post", "put"] {
         let responses = path[method]["responses"]
             .as_object()
             .unwrap_or_else(|| panic!("{method} has responses"));
-        for s in &statuses {
+        for s in statuses.difference(&register_only) {
             if method == "get" && (*s == 413 || *s == 415) {
                 continue;
             }
             assert!(
                 responses.contains_key(&s.to_string()),
                 "{method} lacks response {s}"
+            );
+        }
+    }
+    let register_paths: Vec<(&str, &str)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(p, _)| p.starts_with("/registers/v1/"))
+        .flat_map(|(p, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .filter(|m| *m == "get" || *m == "post")
+                .map(move |m| (p.as_str(), m.as_str()))
+        })
+        .collect();
+    assert_eq!(register_paths.len(), 5, "the five register operations");
+    for (p, method) in register_paths {
+        let responses = doc["paths"][p][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{p} {method} has responses"));
+        for s in statuses.difference(&upstream_only) {
+            if method == "get" && (*s == 413 || *s == 415 || *s == 409) {
+                continue;
+            }
+            assert!(
+                responses.contains_key(&s.to_string()),
+                "{p} {method} lacks response {s}"
             );
         }
     }

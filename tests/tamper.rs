@@ -190,7 +190,10 @@ async fn each_mutation_is_detected(kind: StoreKind) {
     forged.request_id = "forged".into();
     forged.personal_digest = forged.compute_personal_digest();
     forged.hash = forged.compute_hash();
-    t.store.insert_batch(&[forged.clone()], None).await.unwrap();
+    t.store
+        .insert_batch(&[forged.clone()], &[], None)
+        .await
+        .unwrap();
     let f = t.findings(false).await;
     assert!(
         f.contains(&Finding::BrokenLink {
@@ -216,7 +219,7 @@ async fn each_mutation_is_detected(kind: StoreKind) {
         prev = r.hash.clone();
     }
     t.exec("DELETE FROM audit_records").await;
-    t.store.insert_batch(&rows, None).await.unwrap();
+    t.store.insert_batch(&rows, &[], None).await.unwrap();
     let f = t.findings(false).await;
     // The forged record is #6: the first failing checkpoint brackets it, and
     // no checkpoint before it fails.

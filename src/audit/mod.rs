@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 pub use checkpoint::{Checkpoint, Signer};
 pub use pseudonym::Pseudonymiser;
 pub use record::{AuditRecord, Outcome, StoredRow};
-pub use store::{InstanceLock, Store, StoreError};
+pub use store::{InstanceLock, SideWrite, Store, StoreError};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -93,7 +93,8 @@ pub enum AuditError {
 type Ack = oneshot::Sender<Result<(), Arc<StoreError>>>;
 
 enum Job {
-    Record(Box<AuditRecord>, Ack),
+    /// A record, and optionally a side write committed in its transaction.
+    Record(Box<AuditRecord>, Option<SideWrite>, Ack),
     Checkpoint,
 }
 
@@ -176,10 +177,25 @@ impl Auditor {
 
     /// Returns once `rec` is durably committed, or fails within the deadline.
     pub async fn commit(&self, rec: AuditRecord) -> Result<(), AuditError> {
+        self.commit_inner(rec, None).await
+    }
+
+    /// Commits `rec` and `side` in one transaction (a register change and
+    /// its audit record). On `Err` neither may have happened, or (after a
+    /// timeout) both: callers re-read before reporting.
+    pub async fn commit_with(&self, rec: AuditRecord, side: SideWrite) -> Result<(), AuditError> {
+        self.commit_inner(rec, Some(side)).await
+    }
+
+    async fn commit_inner(
+        &self,
+        rec: AuditRecord,
+        side: Option<SideWrite>,
+    ) -> Result<(), AuditError> {
         let work = async {
             let (ack, done) = oneshot::channel();
             self.tx
-                .send(Job::Record(Box::new(rec), ack))
+                .send(Job::Record(Box::new(rec), side, ack))
                 .await
                 .map_err(|_| AuditError::WriterGone)?;
             match done.await {
@@ -285,15 +301,19 @@ impl Writer {
                 }
             }
             let mut records = Vec::with_capacity(jobs.len());
+            let mut side_writes = Vec::new();
             let mut want_checkpoint = false;
             for j in jobs.drain(..) {
                 match j {
-                    Job::Record(rec, ack) => records.push((rec, ack)),
+                    Job::Record(rec, side, ack) => {
+                        side_writes.extend(side);
+                        records.push((rec, ack));
+                    }
                     Job::Checkpoint => want_checkpoint = true,
                 }
             }
             if !records.is_empty() {
-                self.write(records).await;
+                self.write(records, &side_writes).await;
             }
             if want_checkpoint {
                 self.checkpoint().await;
@@ -303,7 +323,7 @@ impl Writer {
         self.checkpoint().await;
     }
 
-    async fn write(&mut self, records: Vec<(Box<AuditRecord>, Ack)>) {
+    async fn write(&mut self, records: Vec<(Box<AuditRecord>, Ack)>, side_writes: &[SideWrite]) {
         // Chain positions are tentative until the transaction commits; a
         // failed batch leaves the head where it was.
         let mut rows = Vec::with_capacity(records.len());
@@ -321,7 +341,7 @@ impl Writer {
             prev.clone_from(&row.hash);
             rows.push(row);
         }
-        match self.store.insert_batch(&rows, None).await {
+        match self.store.insert_batch(&rows, side_writes, None).await {
             Ok(()) => {
                 self.seq = seq;
                 self.hash = prev;
@@ -364,7 +384,7 @@ impl Writer {
         let row = StoredRow::from_record(&rec, self.seq + 1, &self.hash);
         match self
             .store
-            .insert_batch(std::slice::from_ref(&row), Some(&ck))
+            .insert_batch(std::slice::from_ref(&row), &[], Some(&ck))
             .await
         {
             Ok(()) => {

@@ -66,11 +66,17 @@ pub struct AuditRecord {
 }
 
 pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
+    format_rfc3339(time::OffsetDateTime::now_utc())
+}
+
+/// The trail's one time format: RFC 3339, UTC, microseconds, so that text
+/// order is time order (the registers compare times as text in SQL).
+pub fn format_rfc3339(t: time::OffsetDateTime) -> String {
     let fmt = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );
-    now.format(&fmt)
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&fmt)
         .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000000Z"))
 }
 

@@ -41,6 +41,17 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
+/// A statement committed in the same transaction as an audit batch, so a
+/// register change and its audit record become durable together or not at
+/// all. The SQL is a `'static` text with placeholders only; values are bound.
+/// It must not fail for data reasons (guard with `WHERE`, insert fresh ids):
+/// a failing side write fails the whole batch.
+#[derive(Debug, Clone)]
+pub struct SideWrite {
+    pub sql: &'static str,
+    pub binds: Vec<Option<String>>,
+}
+
 /// A connected, migrated store.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -202,11 +213,12 @@ impl Store {
         })
     }
 
-    /// Inserts a batch in one transaction: all rows (and the checkpoint, if
-    /// any) or none.
+    /// Inserts a batch in one transaction: all rows, side writes (and the
+    /// checkpoint, if any) or none.
     pub async fn insert_batch(
         &self,
         rows: &[StoredRow],
+        side_writes: &[SideWrite],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
@@ -257,6 +269,13 @@ impl Store {
                     q.execute(&mut *tx).await?;
                 }
             }
+        }
+        for w in side_writes {
+            let mut q = sqlx::query(w.sql);
+            for b in &w.binds {
+                q = q.bind(b.clone());
+            }
+            q.execute(&mut *tx).await?;
         }
         if let Some(c) = checkpoint {
             sqlx::query(

@@ -127,7 +127,14 @@ pub struct Options {
     pub instance: String,
     /// Use this signing key (copied) instead of a fresh one.
     pub signing_key_from: Option<PathBuf>,
+    /// Register (aanmelden) [`SEEDED_PUPILS`] in every overleg before the
+    /// gateway starts, as a fixture (directly in the store, not audited).
+    pub seed_cases: bool,
 }
+
+/// Pupils the fixture registers in every overleg: the demo pupils and one
+/// the demo bronnen do not know.
+pub const SEEDED_PUPILS: [&str; 6] = ["L1001", "L1002", "L1003", "L1004", "L1005", "L9999"];
 
 impl Options {
     /// Default options with one bron pointed at `url`.
@@ -152,6 +159,7 @@ impl Default for Options {
             store_url: None,
             instance: "test-1".into(),
             signing_key_from: None,
+            seed_cases: true,
         }
     }
 }
@@ -236,6 +244,13 @@ signing_key = "signing.key"
         );
         let config_path = tmp.path().join("poortwachter.toml");
         std::fs::write(&config_path, cfg_text).unwrap();
+        if opts.seed_cases {
+            let pseudo =
+                poortwachter::audit::Pseudonymiser::from_file(&tmp.path().join("pseudonym.key"))
+                    .unwrap();
+            let overleggen: Vec<String> = set.overleggen.keys().cloned().collect();
+            seed_cases(&store_url, &pseudo, &overleggen, &SEEDED_PUPILS).await;
+        }
         Prepared {
             tmp,
             pki,
@@ -243,6 +258,30 @@ signing_key = "signing.key"
             config_path,
         }
     }
+}
+
+/// Fixture: active, open-ended registrations of `pupils` in `overleggen`.
+pub async fn seed_cases(
+    store_url: &str,
+    pseudo: &poortwachter::audit::Pseudonymiser,
+    overleggen: &[String],
+    pupils: &[&str],
+) {
+    let store = poortwachter::audit::Store::connect(store_url)
+        .await
+        .unwrap();
+    for o in overleggen {
+        for p in pupils {
+            sqlx::query("INSERT INTO case_registrations (id, overleg, subject, reference, begins_at, ends_at, registered_by, registered_role, registered_at) VALUES ($1,$2,$3,'fixture','2020-01-01T00:00:00.000000Z',NULL,'fixture','fixture','2020-01-01T00:00:00.000000Z')")
+                .bind(uuid::Uuid::new_v4().to_string())
+                .bind(o)
+                .bind(pseudo.pseudonymise(p))
+                .execute(store.pool())
+                .await
+                .unwrap();
+        }
+    }
+    store.pool().close().await;
 }
 
 pub struct TestGateway {

@@ -1,0 +1,898 @@
+//! Case binding (aanmeldingen) and the consent register (toestemmingen).
+//!
+//! Contracts:
+//! - A request about a betrokkene is served only while that pupil has an
+//!   active registration in the casusoverleg (begun, not ended).
+//! - A field whose rule requires consent flows only while a matching consent
+//!   is active for the request's purpose (valid, not withdrawn).
+//! - The registers hold the pupil only as the audit trail's keyed pseudonym,
+//!   and every change is committed in the same database transaction as its
+//!   audit record ([`crate::audit::Auditor::commit_with`]): both or neither.
+//! - Revocations (ending a registration, withdrawing consent) are
+//!   acknowledged only when no response decided under the old state can
+//!   still leave: requests about a pupil hold a read guard on that pupil's
+//!   stripe from their status lookup until their response is handed over;
+//!   a revocation takes the write guard, so it waits for those requests and
+//!   every later request looks the status up again. Responses decided by
+//!   *other* processes (several instances on PostgreSQL, or the CLI next to
+//!   a running gateway) are covered by waiting `revocation_grace` before
+//!   acknowledging: no request outlives `request_timeout + commit_timeout`.
+
+pub mod api;
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use tokio::sync::{OwnedRwLockReadGuard, RwLock};
+
+use crate::audit::record::{format_rfc3339, now_rfc3339};
+use crate::audit::{AuditError, AuditRecord, Auditor, Outcome, SideWrite, Store, StoreError};
+use crate::policy::set::{Consent, Overleg, PolicySet, Role};
+
+/// Lock stripes: bounded, whatever the number of pupils.
+const STRIPES: usize = 64;
+/// Longest free-text reference (case reference, consent form) accepted.
+const MAX_REFERENCE: usize = 200;
+/// Longest pupil identifier accepted.
+const MAX_PUPIL_ID: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("casusoverleg `{0}` does not exist")]
+    UnknownOverleg(String),
+    #[error(
+        "organisation `{org}` holds no role in casusoverleg `{overleg}` that may register cases or consent"
+    )]
+    NotAllowed { org: String, overleg: String },
+    #[error("organisation `{org}` holds several roles in `{overleg}` that may register ({}); say which one in X-Rol", roles.join(", "))]
+    RoleRequired {
+        org: String,
+        overleg: String,
+        roles: Vec<String>,
+    },
+    #[error("no such {0} for this pupil in this casusoverleg")]
+    NotFound(&'static str),
+    #[error("this {0} has already ended or been withdrawn")]
+    Closed(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl From<sqlx::Error> for RegisterError {
+    fn from(e: sqlx::Error) -> Self {
+        RegisterError::Store(StoreError::from(e))
+    }
+}
+
+impl RegisterError {
+    /// Stable machine-readable reason (audit records, problem types).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RegisterError::Invalid(_) => "invalid-register-request",
+            RegisterError::UnknownOverleg(_) => "unknown-overleg",
+            RegisterError::NotAllowed { .. } => "may-not-register",
+            RegisterError::RoleRequired { .. } => "role-required",
+            RegisterError::NotFound(_) => "register-entry-not-found",
+            RegisterError::Closed(_) => "register-entry-closed",
+            RegisterError::Store(_) | RegisterError::Audit(_) => "register-unavailable",
+        }
+    }
+}
+
+/// Who gave consent. The policy's `consent` says whose consent a rule
+/// needs (the covenant's age rule: parents below 12, both from 12 to 15,
+/// the youth from 16); a consent satisfies a rule when it covers that.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GivenBy {
+    Parents,
+    Youth,
+    ParentsAndYouth,
+}
+
+impl GivenBy {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "parents" => Self::Parents,
+            "youth" => Self::Youth,
+            "parents-and-youth" => Self::ParentsAndYouth,
+            _ => return None,
+        })
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Parents => "parents",
+            Self::Youth => "youth",
+            Self::ParentsAndYouth => "parents-and-youth",
+        }
+    }
+}
+
+/// Who makes a change: an organisation in one of its roles ("hats").
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub org: String,
+    pub role: String,
+    pub grondslag: String,
+}
+
+/// Where a change came from, for its audit record: the register API passes
+/// its request and trace ids and the certificate fingerprint; the CLI none.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub request_id: Option<String>,
+    pub trace_id: Option<String>,
+    pub cert_fingerprint: Option<String>,
+}
+
+/// Who changes which casusoverleg's registers, from where, under which
+/// policy version.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeContext<'a> {
+    pub origin: &'a Origin,
+    pub set: &'a PolicySet,
+    pub overleg: &'a str,
+    pub actor: &'a Actor,
+}
+
+/// One active consent, as a decision sees it.
+#[derive(Debug, Clone)]
+pub struct ActiveConsent {
+    pub id: String,
+    pub given_by: GivenBy,
+    pub purposes: Vec<String>,
+}
+
+/// What the registers say about one pupil in one casusoverleg, now.
+#[derive(Debug, Clone, Default)]
+pub struct CaseStatus {
+    /// Id of an active registration, if any.
+    pub registration: Option<String>,
+    pub consents: Vec<ActiveConsent>,
+}
+
+impl CaseStatus {
+    /// Ids of the active consents that together satisfy `required` for
+    /// `purpose`, or `None` when they do not. `Consent::None` needs none.
+    pub fn consent_for(&self, purpose: &str, required: Consent) -> Option<Vec<&str>> {
+        let by = |g: GivenBy| {
+            self.consents
+                .iter()
+                .find(|c| c.given_by == g && c.purposes.iter().any(|p| p == purpose))
+                .map(|c| c.id.as_str())
+        };
+        let both = by(GivenBy::ParentsAndYouth);
+        match required {
+            Consent::None => Some(Vec::new()),
+            Consent::Parents => by(GivenBy::Parents).or(both).map(|id| vec![id]),
+            Consent::Youth => by(GivenBy::Youth).or(both).map(|id| vec![id]),
+            Consent::ParentsAndYouth => match both {
+                Some(id) => Some(vec![id]),
+                None => Some(vec![by(GivenBy::Parents)?, by(GivenBy::Youth)?]),
+            },
+        }
+    }
+}
+
+/// A registration (aanmelding) as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct Registration {
+    pub id: String,
+    pub overleg: String,
+    pub referentie: String,
+    pub begin: String,
+    pub einde: Option<String>,
+    pub aangemeld_door: String,
+    pub rol: String,
+    pub aangemeld_op: String,
+    pub beeindigd_op: Option<String>,
+    pub beeindigd_door: Option<String>,
+    pub actief: bool,
+}
+
+/// A consent (toestemming) as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConsentEntry {
+    pub id: String,
+    pub overleg: String,
+    pub gegeven_door: GivenBy,
+    pub doelen: Vec<String>,
+    pub geldig_van: String,
+    pub geldig_tot: Option<String>,
+    pub formulier: String,
+    pub vastgelegd_door: String,
+    pub rol: String,
+    pub vastgelegd_op: String,
+    pub ingetrokken_op: Option<String>,
+    pub ingetrokken_door: Option<String>,
+    pub intrekking_referentie: Option<String>,
+    pub actief: bool,
+}
+
+/// Everything the registers hold about one pupil (optionally in one overleg).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct History {
+    pub aanmeldingen: Vec<Registration>,
+    pub toestemmingen: Vec<ConsentEntry>,
+}
+
+/// A new registration, validated.
+#[derive(Debug, Clone)]
+pub struct NewRegistration {
+    pub leerling: String,
+    pub reference: String,
+    pub begins_at: Option<String>,
+    pub ends_at: Option<String>,
+}
+
+/// A new consent, validated against the overleg's purposes on use.
+#[derive(Debug, Clone)]
+pub struct NewConsent {
+    pub leerling: String,
+    pub given_by: GivenBy,
+    pub purposes: Vec<String>,
+    pub valid_from: Option<String>,
+    pub valid_until: Option<String>,
+    pub form_reference: String,
+}
+
+/// The registers of one store, shared by the gateway's proxy, its register
+/// API and the CLI.
+#[derive(Clone)]
+pub struct Registers {
+    store: Store,
+    audit: Auditor,
+    stripes: Arc<[Arc<RwLock<()>>]>,
+    grace: Duration,
+}
+
+impl std::fmt::Debug for Registers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registers")
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
+    }
+}
+
+const STATUS_SQL: &str = "SELECT 'case' AS k, id, '' AS given_by, '' AS purposes FROM case_registrations \
+     WHERE overleg = $1 AND subject = $2 AND begins_at <= $3 AND (ends_at IS NULL OR ends_at > $3) \
+     UNION ALL \
+     SELECT 'consent' AS k, id, given_by, purposes FROM consents \
+     WHERE overleg = $1 AND subject = $2 AND valid_from <= $3 AND (valid_until IS NULL OR valid_until > $3) \
+     AND withdrawn_at IS NULL";
+
+const REG_COLUMNS: &str = "id, overleg, reference, begins_at, ends_at, registered_by, registered_role, registered_at, ended_at, ended_by, subject";
+const CONSENT_COLUMNS: &str = "id, overleg, given_by, purposes, valid_from, valid_until, form_reference, recorded_by, recorded_role, recorded_at, withdrawn_at, withdrawn_by, withdrawal_reference, subject";
+
+impl Registers {
+    /// `grace`: how long revocations wait before they are acknowledged (see
+    /// the module contract); zero when this process is the only gateway.
+    pub fn new(store: Store, audit: Auditor, grace: Duration) -> Self {
+        let stripes: Vec<Arc<RwLock<()>>> =
+            (0..STRIPES).map(|_| Arc::new(RwLock::new(()))).collect();
+        Self {
+            store,
+            audit,
+            stripes: stripes.into(),
+            grace,
+        }
+    }
+
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    fn stripe(&self, overleg: &str, leerling: &str) -> Arc<RwLock<()>> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (overleg, leerling).hash(&mut h);
+        let i = (h.finish() % STRIPES as u64) as usize;
+        Arc::clone(&self.stripes[i % self.stripes.len()])
+    }
+
+    /// Held by a request from its status lookup until its response is
+    /// handed over; revocations of that pupil wait for it.
+    pub async fn read_guard(&self, overleg: &str, leerling: &str) -> OwnedRwLockReadGuard<()> {
+        self.stripe(overleg, leerling).read_owned().await
+    }
+
+    /// The pupil's status in `overleg` now, across every pseudonym key version.
+    pub async fn status(&self, overleg: &str, leerling: &str) -> Result<CaseStatus, StoreError> {
+        let now = now_rfc3339();
+        let mut status = CaseStatus::default();
+        for subject in self.audit.pseudonymiser().all_pseudonyms(leerling) {
+            let rows = sqlx::query(STATUS_SQL)
+                .bind(overleg)
+                .bind(&subject)
+                .bind(&now)
+                .fetch_all(self.store.pool())
+                .await?;
+            for r in rows {
+                let kind: String = r.try_get(0)?;
+                let id: String = r.try_get(1)?;
+                if kind == "case" {
+                    status.registration.get_or_insert(id);
+                } else {
+                    let given: String = r.try_get(2)?;
+                    let purposes: String = r.try_get(3)?;
+                    // An unreadable row grants nothing (fail closed).
+                    if let (Some(given_by), Ok(purposes)) = (
+                        GivenBy::parse(&given),
+                        serde_json::from_str::<Vec<String>>(&purposes),
+                    ) {
+                        status.consents.push(ActiveConsent {
+                            id,
+                            given_by,
+                            purposes,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(status)
+    }
+
+    /// Registers `new.leerling` in `overleg`.
+    pub async fn register(
+        &self,
+        cx: &ChangeContext<'_>,
+        new: NewRegistration,
+    ) -> Result<Registration, RegisterError> {
+        let o = overleg_of(cx.set, cx.overleg)?;
+        check_pupil(&new.leerling)?;
+        check_reference("referentie", &new.reference)?;
+        let now = now_rfc3339();
+        let begins = match &new.begins_at {
+            Some(t) => parse_time("begin", t)?,
+            None => now.clone(),
+        };
+        let ends = new
+            .ends_at
+            .as_deref()
+            .map(|t| parse_time("einde", t))
+            .transpose()?;
+        if ends.as_deref().is_some_and(|e| e <= begins.as_str()) {
+            return Err(RegisterError::Invalid("einde must be after begin".into()));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let subject = self.audit.pseudonymise(&new.leerling);
+        let side = SideWrite {
+            sql: "INSERT INTO case_registrations (id, overleg, subject, reference, begins_at, ends_at, registered_by, registered_role, registered_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+            binds: vec![
+                Some(id.clone()),
+                Some(o.id.clone()),
+                Some(subject.clone()),
+                Some(new.reference.clone()),
+                Some(begins.clone()),
+                ends.clone(),
+                Some(cx.actor.org.clone()),
+                Some(cx.actor.role.clone()),
+                Some(now.clone()),
+            ],
+        };
+        let detail = serde_json::json!({
+            "register": "aanmelding", "id": id, "referentie": new.reference,
+            "begin": begins, "einde": ends,
+        });
+        let rec = self.change_record(cx, o, &subject, "case-registered", detail);
+        self.audit.commit_with(rec, side).await?;
+        self.registration(&id, o, &new.leerling)
+            .await?
+            .ok_or(RegisterError::NotFound("registration"))
+    }
+
+    /// Ends an active registration now. Acknowledged only after in-flight
+    /// requests about the pupil have finished (see the module contract).
+    pub async fn end_registration(
+        &self,
+        cx: &ChangeContext<'_>,
+        id: &str,
+        leerling: &str,
+    ) -> Result<Registration, RegisterError> {
+        let o = overleg_of(cx.set, cx.overleg)?;
+        check_pupil(leerling)?;
+        let guard = self.stripe(&o.id, leerling).write_owned().await;
+        let current = self
+            .registration(id, o, leerling)
+            .await?
+            .ok_or(RegisterError::NotFound("registration"))?;
+        let now = now_rfc3339();
+        if current.beeindigd_op.is_some()
+            || current.einde.as_deref().is_some_and(|e| e <= now.as_str())
+        {
+            return Err(RegisterError::Closed("registration"));
+        }
+        let side = SideWrite {
+            sql: "UPDATE case_registrations SET ends_at = $1, ended_at = $1, ended_by = $2 WHERE id = $3 AND ended_at IS NULL",
+            binds: vec![
+                Some(now.clone()),
+                Some(cx.actor.org.clone()),
+                Some(id.to_owned()),
+            ],
+        };
+        let detail = serde_json::json!({
+            "register": "aanmelding", "id": id, "referentie": current.referentie, "einde": now,
+        });
+        let subject = self.audit.pseudonymise(leerling);
+        let rec = self.change_record(cx, o, &subject, "case-ended", detail);
+        self.audit.commit_with(rec, side).await?;
+        drop(guard);
+        self.wait_grace().await;
+        self.registration(id, o, leerling)
+            .await?
+            .ok_or(RegisterError::NotFound("registration"))
+    }
+
+    /// Records a consent.
+    pub async fn give_consent(
+        &self,
+        cx: &ChangeContext<'_>,
+        new: NewConsent,
+    ) -> Result<ConsentEntry, RegisterError> {
+        let o = overleg_of(cx.set, cx.overleg)?;
+        check_pupil(&new.leerling)?;
+        check_reference("formulier", &new.form_reference)?;
+        if new.purposes.is_empty() {
+            return Err(RegisterError::Invalid(
+                "doelen: name at least one purpose of the casusoverleg".into(),
+            ));
+        }
+        let mut purposes = new.purposes.clone();
+        purposes.sort();
+        purposes.dedup();
+        if let Some(bad) = purposes.iter().find(|p| o.purpose(p).is_none()) {
+            return Err(RegisterError::Invalid(format!(
+                "doelen: `{bad}` is not a purpose of casusoverleg `{}` (it has {})",
+                o.id,
+                o.purposes
+                    .iter()
+                    .map(|p| p.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let now = now_rfc3339();
+        let from = match &new.valid_from {
+            Some(t) => parse_time("geldig_van", t)?,
+            None => now.clone(),
+        };
+        let until = new
+            .valid_until
+            .as_deref()
+            .map(|t| parse_time("geldig_tot", t))
+            .transpose()?;
+        if until.as_deref().is_some_and(|u| u <= from.as_str()) {
+            return Err(RegisterError::Invalid(
+                "geldig_tot must be after geldig_van".into(),
+            ));
+        }
+        let id = uuid::Uuid::new_v4().to_string();
+        let subject = self.audit.pseudonymise(&new.leerling);
+        let purposes_json = serde_json::to_string(&purposes).unwrap_or_else(|_| "[]".into());
+        let side = SideWrite {
+            sql: "INSERT INTO consents (id, overleg, subject, given_by, purposes, valid_from, valid_until, form_reference, recorded_by, recorded_role, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+            binds: vec![
+                Some(id.clone()),
+                Some(o.id.clone()),
+                Some(subject.clone()),
+                Some(new.given_by.as_str().to_owned()),
+                Some(purposes_json),
+                Some(from.clone()),
+                until.clone(),
+                Some(new.form_reference.clone()),
+                Some(cx.actor.org.clone()),
+                Some(cx.actor.role.clone()),
+                Some(now),
+            ],
+        };
+        let detail = serde_json::json!({
+            "register": "toestemming", "id": id, "gegeven_door": new.given_by.as_str(),
+            "doelen": purposes, "geldig_van": from, "geldig_tot": until,
+            "formulier": new.form_reference,
+        });
+        let rec = self.change_record(cx, o, &subject, "consent-given", detail);
+        self.audit.commit_with(rec, side).await?;
+        self.consent(&id, o, &new.leerling)
+            .await?
+            .ok_or(RegisterError::NotFound("consent"))
+    }
+
+    /// Withdraws a consent. Takes effect for every request that looks the
+    /// status up after it commits; acknowledged only once no response that
+    /// relied on the consent can still leave (see the module contract).
+    pub async fn withdraw_consent(
+        &self,
+        cx: &ChangeContext<'_>,
+        id: &str,
+        leerling: &str,
+        reference: Option<String>,
+    ) -> Result<ConsentEntry, RegisterError> {
+        let o = overleg_of(cx.set, cx.overleg)?;
+        check_pupil(leerling)?;
+        if let Some(r) = &reference {
+            check_reference("referentie", r)?;
+        }
+        // Drain first: requests about this pupil that already looked the
+        // consent up finish (and are released) before the withdrawal commits;
+        // requests arriving now queue behind it and will see it.
+        let guard = self.stripe(&o.id, leerling).write_owned().await;
+        let current = self
+            .consent(id, o, leerling)
+            .await?
+            .ok_or(RegisterError::NotFound("consent"))?;
+        if current.ingetrokken_op.is_some() {
+            return Err(RegisterError::Closed("consent"));
+        }
+        let now = now_rfc3339();
+        let side = SideWrite {
+            sql: "UPDATE consents SET withdrawn_at = $1, withdrawn_by = $2, withdrawal_reference = $3 WHERE id = $4 AND withdrawn_at IS NULL",
+            binds: vec![
+                Some(now.clone()),
+                Some(cx.actor.org.clone()),
+                reference.clone(),
+                Some(id.to_owned()),
+            ],
+        };
+        let detail = serde_json::json!({
+            "register": "toestemming", "id": id, "ingetrokken_op": now,
+            "referentie": reference, "formulier": current.formulier,
+        });
+        let subject = self.audit.pseudonymise(leerling);
+        let rec = self.change_record(cx, o, &subject, "consent-withdrawn", detail);
+        self.audit.commit_with(rec, side).await?;
+        drop(guard);
+        self.wait_grace().await;
+        self.consent(id, o, leerling)
+            .await?
+            .ok_or(RegisterError::NotFound("consent"))
+    }
+
+    async fn wait_grace(&self) {
+        if !self.grace.is_zero() {
+            tokio::time::sleep(self.grace).await;
+        }
+    }
+
+    /// Every registration and consent of `leerling` (in `overleg` if given),
+    /// oldest first, across pseudonym key versions.
+    pub async fn history(
+        &self,
+        overleg: Option<&str>,
+        leerling: &str,
+    ) -> Result<History, RegisterError> {
+        let now = now_rfc3339();
+        let mut h = History::default();
+        for subject in self.audit.pseudonymiser().all_pseudonyms(leerling) {
+            let regs = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {REG_COLUMNS} FROM case_registrations WHERE subject = $1 ORDER BY registered_at, id"
+            )))
+            .bind(&subject)
+            .fetch_all(self.store.pool())
+            .await?;
+            for r in &regs {
+                let reg = registration_from(r, &now)?;
+                if overleg.is_none_or(|o| o == reg.overleg) {
+                    h.aanmeldingen.push(reg);
+                }
+            }
+            let cons = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "SELECT {CONSENT_COLUMNS} FROM consents WHERE subject = $1 ORDER BY recorded_at, id"
+            )))
+            .bind(&subject)
+            .fetch_all(self.store.pool())
+            .await?;
+            for r in &cons {
+                let c = consent_from(r, &now)?;
+                if overleg.is_none_or(|o| o == c.overleg) {
+                    h.toestemmingen.push(c);
+                }
+            }
+        }
+        h.aanmeldingen
+            .sort_by(|a, b| a.aangemeld_op.cmp(&b.aangemeld_op));
+        h.toestemmingen
+            .sort_by(|a, b| a.vastgelegd_op.cmp(&b.vastgelegd_op));
+        Ok(h)
+    }
+
+    /// A registration of `leerling` in `o` by id; `None` when it does not
+    /// exist or belongs to another pupil or overleg (indistinguishable on
+    /// purpose: ids are not a way to probe other pupils).
+    async fn registration(
+        &self,
+        id: &str,
+        o: &Overleg,
+        leerling: &str,
+    ) -> Result<Option<Registration>, RegisterError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REG_COLUMNS} FROM case_registrations WHERE id = $1 AND overleg = $2"
+        )))
+        .bind(id)
+        .bind(&o.id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let subject: String = row.try_get("subject")?;
+        if !self
+            .audit
+            .pseudonymiser()
+            .all_pseudonyms(leerling)
+            .contains(&subject)
+        {
+            return Ok(None);
+        }
+        Ok(Some(registration_from(&row, &now_rfc3339())?))
+    }
+
+    async fn consent(
+        &self,
+        id: &str,
+        o: &Overleg,
+        leerling: &str,
+    ) -> Result<Option<ConsentEntry>, RegisterError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONSENT_COLUMNS} FROM consents WHERE id = $1 AND overleg = $2"
+        )))
+        .bind(id)
+        .bind(&o.id)
+        .fetch_optional(self.store.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let subject: String = row.try_get("subject")?;
+        if !self
+            .audit
+            .pseudonymiser()
+            .all_pseudonyms(leerling)
+            .contains(&subject)
+        {
+            return Ok(None);
+        }
+        Ok(Some(consent_from(&row, &now_rfc3339())?))
+    }
+
+    fn change_record(
+        &self,
+        cx: &ChangeContext<'_>,
+        o: &Overleg,
+        subject: &str,
+        reason: &str,
+        detail: serde_json::Value,
+    ) -> AuditRecord {
+        let (origin, actor) = (cx.origin, cx.actor);
+        let id = uuid::Uuid::new_v4();
+        let mut rec = AuditRecord::new(
+            self.audit.instance(),
+            origin.request_id.as_deref().unwrap_or(&id.to_string()),
+            origin
+                .trace_id
+                .as_deref()
+                .unwrap_or(&id.simple().to_string()),
+        );
+        rec.cert_fingerprint.clone_from(&origin.cert_fingerprint);
+        rec.kind = "register";
+        rec.outcome = Outcome::Event;
+        rec.reason = reason.to_owned();
+        rec.org = Some(actor.org.clone());
+        rec.role = Some(actor.role.clone());
+        rec.grondslag = Some(actor.grondslag.clone());
+        rec.overleg = Some(o.id.clone());
+        rec.subject = Some(subject.to_owned());
+        rec.status = 200;
+        rec.policy_version = cx.set.version.clone();
+        rec.detail = detail.to_string();
+        rec
+    }
+}
+
+fn registration_from(r: &sqlx::any::AnyRow, now: &str) -> Result<Registration, RegisterError> {
+    let begin: String = r.try_get("begins_at")?;
+    let einde: Option<String> = r.try_get("ends_at")?;
+    let beeindigd_op: Option<String> = r.try_get("ended_at")?;
+    let actief = begin.as_str() <= now && einde.as_deref().is_none_or(|e| e > now);
+    Ok(Registration {
+        id: r.try_get("id")?,
+        overleg: r.try_get("overleg")?,
+        referentie: r.try_get("reference")?,
+        begin,
+        einde,
+        aangemeld_door: r.try_get("registered_by")?,
+        rol: r.try_get("registered_role")?,
+        aangemeld_op: r.try_get("registered_at")?,
+        beeindigd_op,
+        beeindigd_door: r.try_get("ended_by")?,
+        actief,
+    })
+}
+
+fn consent_from(r: &sqlx::any::AnyRow, now: &str) -> Result<ConsentEntry, RegisterError> {
+    let given: String = r.try_get("given_by")?;
+    let purposes: String = r.try_get("purposes")?;
+    let geldig_van: String = r.try_get("valid_from")?;
+    let geldig_tot: Option<String> = r.try_get("valid_until")?;
+    let ingetrokken_op: Option<String> = r.try_get("withdrawn_at")?;
+    let actief = ingetrokken_op.is_none()
+        && geldig_van.as_str() <= now
+        && geldig_tot.as_deref().is_none_or(|u| u > now);
+    Ok(ConsentEntry {
+        id: r.try_get("id")?,
+        overleg: r.try_get("overleg")?,
+        gegeven_door: GivenBy::parse(&given).ok_or_else(|| {
+            RegisterError::Store(StoreError::Db(format!("unknown given_by `{given}`")))
+        })?,
+        doelen: serde_json::from_str(&purposes).unwrap_or_default(),
+        geldig_van,
+        geldig_tot,
+        formulier: r.try_get("form_reference")?,
+        vastgelegd_door: r.try_get("recorded_by")?,
+        rol: r.try_get("recorded_role")?,
+        vastgelegd_op: r.try_get("recorded_at")?,
+        ingetrokken_op,
+        ingetrokken_door: r.try_get("withdrawn_by")?,
+        intrekking_referentie: r.try_get("withdrawal_reference")?,
+        actief,
+    })
+}
+
+fn overleg_of<'a>(set: &'a PolicySet, id: &str) -> Result<&'a Overleg, RegisterError> {
+    set.overleggen
+        .get(id)
+        .ok_or_else(|| RegisterError::UnknownOverleg(id.to_owned()))
+}
+
+/// The role in which `org` registers in `overleg`: one of its roles with
+/// `may_register_cases`; `wanted` picks one when it holds several.
+pub fn registering_role<'a>(
+    set: &'a PolicySet,
+    overleg: &str,
+    org: &str,
+    wanted: Option<&str>,
+) -> Result<&'a Role, RegisterError> {
+    let o = overleg_of(set, overleg)?;
+    let may: Vec<&'a Role> = o
+        .roles
+        .iter()
+        .filter(|r| r.may_register_cases && r.organisations.iter().any(|x| x == org))
+        .collect();
+    let not_allowed = || RegisterError::NotAllowed {
+        org: org.to_owned(),
+        overleg: o.id.clone(),
+    };
+    match (wanted, may.as_slice()) {
+        (_, []) => Err(not_allowed()),
+        (Some(w), _) => may
+            .iter()
+            .find(|r| r.id == w)
+            .copied()
+            .ok_or_else(not_allowed),
+        (None, [only]) => Ok(only),
+        (None, many) => Err(RegisterError::RoleRequired {
+            org: org.to_owned(),
+            overleg: o.id.clone(),
+            roles: many.iter().map(|r| r.id.clone()).collect(),
+        }),
+    }
+}
+
+/// An [`Actor`] for `org` in its registering role.
+pub fn actor(
+    set: &PolicySet,
+    overleg: &str,
+    org: &str,
+    wanted: Option<&str>,
+) -> Result<Actor, RegisterError> {
+    let role = registering_role(set, overleg, org, wanted)?;
+    Ok(Actor {
+        org: org.to_owned(),
+        role: role.id.clone(),
+        grondslag: role.grondslag.to_string(),
+    })
+}
+
+/// Pupil ids: the characters a path segment may carry unambiguously.
+pub fn check_pupil(id: &str) -> Result<(), RegisterError> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_PUPIL_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(RegisterError::Invalid(format!(
+            "leerling: 1 to {MAX_PUPIL_ID} characters from A-Z a-z 0-9 - _ ."
+        )))
+    }
+}
+
+fn check_reference(name: &str, s: &str) -> Result<(), RegisterError> {
+    if s.trim().is_empty() || s.chars().count() > MAX_REFERENCE || s.chars().any(char::is_control) {
+        return Err(RegisterError::Invalid(format!(
+            "{name}: 1 to {MAX_REFERENCE} printable characters"
+        )));
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD` (midnight UTC) or RFC 3339, into the trail's time format.
+pub fn parse_time(name: &str, s: &str) -> Result<String, RegisterError> {
+    let bad = || RegisterError::Invalid(format!("{name}: expected YYYY-MM-DD or RFC 3339"));
+    if s.len() == 10 {
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        let d = time::Date::parse(s, &fmt).map_err(|_| bad())?;
+        return Ok(format_rfc3339(d.midnight().assume_utc()));
+    }
+    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| bad())?;
+    Ok(format_rfc3339(t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(consents: &[(&str, GivenBy, &[&str])]) -> CaseStatus {
+        CaseStatus {
+            registration: Some("r".into()),
+            consents: consents
+                .iter()
+                .map(|(id, g, p)| ActiveConsent {
+                    id: (*id).into(),
+                    given_by: *g,
+                    purposes: p.iter().map(|s| (*s).into()).collect(),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn consent_kinds_satisfy_rules_by_whom_and_purpose() {
+        let s = status(&[("p", GivenBy::Parents, &["a"])]);
+        assert_eq!(s.consent_for("a", Consent::Parents), Some(vec!["p"]));
+        assert_eq!(s.consent_for("b", Consent::Parents), None, "other purpose");
+        assert_eq!(s.consent_for("a", Consent::Youth), None);
+        assert_eq!(s.consent_for("a", Consent::ParentsAndYouth), None);
+        assert_eq!(s.consent_for("a", Consent::None), Some(vec![]));
+        let s = status(&[
+            ("p", GivenBy::Parents, &["a"]),
+            ("y", GivenBy::Youth, &["a"]),
+        ]);
+        assert_eq!(
+            s.consent_for("a", Consent::ParentsAndYouth),
+            Some(vec!["p", "y"])
+        );
+        let s = status(&[("b", GivenBy::ParentsAndYouth, &["a"])]);
+        assert_eq!(s.consent_for("a", Consent::Youth), Some(vec!["b"]));
+        assert_eq!(s.consent_for("a", Consent::Parents), Some(vec!["b"]));
+        assert_eq!(
+            s.consent_for("a", Consent::ParentsAndYouth),
+            Some(vec!["b"])
+        );
+    }
+
+    #[test]
+    fn times_are_normalised_to_utc_micros() {
+        assert_eq!(
+            parse_time("t", "2026-03-01").unwrap(),
+            "2026-03-01T00:00:00.000000Z"
+        );
+        assert_eq!(
+            parse_time("t", "2026-03-01T10:00:00+01:00").unwrap(),
+            "2026-03-01T09:00:00.000000Z"
+        );
+        assert!(parse_time("t", "1 maart").is_err());
+    }
+
+    #[test]
+    fn pupil_ids_are_restricted() {
+        assert!(check_pupil("L1001").is_ok());
+        for bad in ["", "a/b", "a b", "%41", &"x".repeat(65)] {
+            assert!(check_pupil(bad).is_err(), "{bad}");
+        }
+    }
+}

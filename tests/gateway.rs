@@ -125,7 +125,7 @@ async fn denied_request_is_a_problem_and_audited_without_data() {
 }
 
 #[tokio::test]
-async fn consent_rules_deny_until_a_consent_register_exists() {
+async fn consent_rules_deny_without_an_active_consent() {
     let mut gw = TestGateway::start().await;
     let school = gw.client("vo-noorderlicht");
     let r = school

@@ -289,9 +289,116 @@ signing_key = "{data}/signing.key"
 }
 
 /// Ready-to-paste curl commands showing an allowed, a filtered and a denied request.
-pub fn curl_examples(certs: &Path, listen: SocketAddr) -> String {
+/// Demo registrations: every demo pupil but the last is registered
+/// (aangemeld) in every casusoverleg, by the overleg's first role that may
+/// register; the last pupil stays unregistered to show case binding.
+pub const DEMO_UNREGISTERED: &str = "L1005";
+/// The demo consent: parents of L1001 consent to the expertteam PO using JGZ
+/// data for "passende-plek".
+const DEMO_CONSENT: (&str, &str, &str) = ("expertteam-po", "L1001", "passende-plek");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Register(#[from] crate::registers::RegisterError),
+    #[error("the example policies lack what the demo needs: {0}")]
+    Policies(String),
+}
+
+/// Seeds the demo registers (idempotent across restarts: only what is not
+/// active yet) and returns the id of the active demo consent. Every change
+/// goes through the registers, so it is in the audit trail like any other.
+pub async fn seed_registers(state: &crate::proxy::AppState) -> Result<String, DemoError> {
+    use crate::registers::{ChangeContext, GivenBy, NewConsent, NewRegistration, Origin, actor};
+    let snapshot = state.policy.current();
+    let set = &snapshot.set;
+    let origin = Origin::default();
+    for o in set.overleggen.values() {
+        let Some((role, org)) = o
+            .roles
+            .iter()
+            .filter(|r| r.may_register_cases)
+            .find_map(|r| r.organisations.first().map(|org| (r, org)))
+        else {
+            continue;
+        };
+        let who = actor(set, &o.id, org, Some(&role.id))?;
+        let cx = ChangeContext {
+            origin: &origin,
+            set,
+            overleg: &o.id,
+            actor: &who,
+        };
+        for pupil in DEMO_PUPILS.iter().filter(|p| **p != DEMO_UNREGISTERED) {
+            let status = state
+                .registers
+                .status(&o.id, pupil)
+                .await
+                .map_err(crate::registers::RegisterError::from)?;
+            if status.registration.is_none() {
+                let new = NewRegistration {
+                    leerling: (*pupil).to_owned(),
+                    reference: format!("demo-{}-{pupil}", o.id),
+                    begins_at: None,
+                    ends_at: None,
+                };
+                state.registers.register(&cx, new).await?;
+            }
+        }
+    }
+    let (overleg, pupil, purpose) = DEMO_CONSENT;
+    let status = state
+        .registers
+        .status(overleg, pupil)
+        .await
+        .map_err(crate::registers::RegisterError::from)?;
+    if let Some(ids) = status.consent_for(purpose, crate::policy::set::Consent::Parents) {
+        if let Some(id) = ids.first() {
+            return Ok((*id).to_owned());
+        }
+    }
+    let o = set
+        .overleggen
+        .get(overleg)
+        .ok_or_else(|| DemoError::Policies(format!("no casusoverleg {overleg}")))?;
+    let role = o
+        .roles
+        .iter()
+        .find(|r| r.may_register_cases)
+        .ok_or_else(|| DemoError::Policies(format!("no registering role in {overleg}")))?;
+    let org = role
+        .organisations
+        .first()
+        .ok_or_else(|| DemoError::Policies(format!("role {} has no organisation", role.id)))?;
+    let who = actor(set, overleg, org, Some(&role.id))?;
+    let cx = ChangeContext {
+        origin: &origin,
+        set,
+        overleg,
+        actor: &who,
+    };
+    let c = state
+        .registers
+        .give_consent(
+            &cx,
+            NewConsent {
+                leerling: pupil.to_owned(),
+                given_by: GivenBy::Parents,
+                purposes: vec![purpose.to_owned()],
+                valid_from: None,
+                valid_until: None,
+                form_reference: format!("demo-toestemmingsformulier-{pupil}"),
+            },
+        )
+        .await?;
+    Ok(c.id)
+}
+
+pub fn curl_examples(certs: &Path, listen: SocketAddr, consent_id: &str) -> String {
     let c = certs.display();
-    let base = format!("https://localhost:{}/v1", listen.port());
+    let port = listen.port();
+    let base = format!("https://localhost:{port}/v1");
+    let registers = format!("https://localhost:{port}/registers/v1");
     let curl = |org: &str| {
         format!("curl -sS -i --cacert {c}/ca.pem --cert {c}/{org}.pem --key {c}/{org}-key.pem")
     };
@@ -307,8 +414,27 @@ pub fn curl_examples(certs: &Path, listen: SocketAddr) -> String {
 
 3. Denied: Leerplicht may not read the JGZ dossier in the AOJ-team (403 problem+json):
    {lp} -H 'X-Doelbinding: aanpak-verzuim' {base}/aoj-vo-noorderlicht/jgz-dossier/jeugdigen/L1001/advies
+
+4. Case binding: pupil {unregistered} is not registered (aangemeld) in the AOJ-team, so nothing about
+   it is shared although the rule would allow every field (403 not-registered):
+   {lp} -H 'X-Doelbinding: aanpak-verzuim' {base}/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/{unregistered}/verzuim
+
+5. Allowed with consent: the expertteam PO (SWV) reads the JGZ advice on L1001; the rule needs the
+   parents' consent, which the demo registered (toestemming {consent_id}):
+   {swv} -H 'X-Doelbinding: passende-plek' {base}/expertteam-po/jgz-dossier/jeugdigen/L1001/advies
+
+6. The school withdraws that consent (acknowledged once no response relying on it can still leave):
+   {school} -H 'Content-Type: application/json' -d '{{"leerling":"L1001","referentie":"demo: ouders trekken toestemming in"}}' {registers}/expertteam-po/toestemmingen/{consent_id}/intrekken
+
+7. Denied after the withdrawal: the same request as 5 now gets 403 consent-required:
+   {swv} -H 'X-Doelbinding: passende-plek' {base}/expertteam-po/jgz-dossier/jeugdigen/L1001/advies
+
+(Restarting the demo registers a new consent for L1001, so 5-7 can be replayed.)
 "#,
         wij = curl("wij-groningen"),
         lp = curl("gemeente-groningen"),
+        swv = curl("swv-po-groningen"),
+        school = curl("po-de-wadden"),
+        unregistered = DEMO_UNREGISTERED,
     )
 }

@@ -755,7 +755,8 @@ async fn run_demo(
         cfg_path.display(),
         data.display()
     );
-    println!("{}", demo::curl_examples(&certs_dir, listen));
+    let consent_id = demo::seed_registers(&gw.state).await?;
+    println!("{}", demo::curl_examples(&certs_dir, listen, &consent_id));
     let _watcher = app::start_reloading(&gw, &cfg)?;
     let app::Gateway {
         state,

@@ -36,7 +36,7 @@ async fn the_printed_demo_commands_work() {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line.trim_start().starts_with("curl ") {
                 commands.push(line.trim().to_owned());
-                if commands.len() == 3 {
+                if commands.len() == 7 {
                     break;
                 }
             }
@@ -45,7 +45,7 @@ async fn the_printed_demo_commands_work() {
     tokio::time::timeout(Duration::from_secs(60), read)
         .await
         .expect("demo printed no commands");
-    assert_eq!(commands.len(), 3);
+    assert_eq!(commands.len(), 7);
     assert!(tmp.path().join("certs/ca.pem").exists());
     assert!(tmp.path().join("data/pseudonym.key").exists());
 
@@ -79,10 +79,30 @@ async fn the_printed_demo_commands_work() {
     assert!(outputs[2].starts_with("http/2 403"), "{}", outputs[2]);
     assert!(outputs[2].contains("application/problem+json"));
     assert!(outputs[2].contains("urn:poortwachter:problem:no-rule"));
+    // 4. an unregistered pupil: case binding.
+    assert!(outputs[3].starts_with("http/2 403"), "{}", outputs[3]);
+    assert!(outputs[3].contains("urn:poortwachter:problem:not-registered"));
+    // 5. allowed with the parents' consent.
+    assert!(outputs[4].starts_with("http/2 200"), "{}", outputs[4]);
+    assert!(
+        outputs[4].contains("schoolbelastbaarheid"),
+        "{}",
+        outputs[4]
+    );
+    // 6. withdrawn.
+    assert!(outputs[5].starts_with("http/2 200"), "{}", outputs[5]);
+    assert!(
+        outputs[5].contains("\"ingetrokken_op\":\"20"),
+        "{}",
+        outputs[5]
+    );
+    // 7. denied after the withdrawal.
+    assert!(outputs[6].starts_with("http/2 403"), "{}", outputs[6]);
+    assert!(outputs[6].contains("urn:poortwachter:problem:consent-required"));
 
     child.start_kill().unwrap();
     let _ = child.wait().await;
-    // All three were audited.
+    // All seven were audited, besides the demo's own register changes.
     let store = poortwachter::audit::Store::connect(&format!(
         "sqlite://{}/data/audit.db",
         tmp.path().display()
@@ -95,5 +115,17 @@ async fn the_printed_demo_commands_work() {
         .filter(|r| r.kind == "request")
         .map(|r| r.outcome.as_str())
         .collect();
-    assert_eq!(outcomes, ["allowed", "filtered", "denied"]);
+    assert_eq!(
+        outcomes,
+        [
+            "allowed", "filtered", "denied", "denied", "filtered", "denied"
+        ]
+    );
+    let register: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.kind == "register")
+        .map(|r| r.reason.as_str())
+        .collect();
+    assert!(register.contains(&"case-registered"));
+    assert_eq!(register.last(), Some(&"consent-withdrawn"));
 }

@@ -352,10 +352,10 @@ pub async fn seed_registers(state: &crate::proxy::AppState) -> Result<String, De
         .status(overleg, pupil)
         .await
         .map_err(crate::registers::RegisterError::from)?;
-    if let Some(ids) = status.consent_for(purpose, crate::policy::set::Consent::Parents) {
-        if let Some(id) = ids.first() {
-            return Ok((*id).to_owned());
-        }
+    if let Some(ids) = status.consent_for(purpose, crate::policy::set::Consent::Parents)
+        && let Some(id) = ids.first()
+    {
+        return Ok((*id).to_owned());
     }
     let o = set
         .overleggen

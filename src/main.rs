@@ -172,6 +172,13 @@ enum PolicyCmd {
         /// The caller sends the data (POST/PUT) instead of receiving it.
         #[arg(long)]
         write: bool,
+        /// Also check this pupil's case binding and consent in the registers
+        /// of --config's store (the read is recorded in the audit trail).
+        #[arg(long, requires = "config")]
+        leerling: Option<String>,
+        /// Configuration whose store holds the registers (with --leerling).
+        #[arg(long, requires = "leerling")]
+        config: Option<PathBuf>,
         /// text or json
         #[arg(long, default_value = "text")]
         format: String,
@@ -332,6 +339,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     bron,
                     field,
                     write,
+                    leerling,
+                    config,
                     format,
                 },
         } => {
@@ -350,7 +359,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     poortwachter::policy::set::Act::Read
                 },
             };
-            let e = explain(&set, &q).await?;
+            let mut e = explain(&set, &q).await?;
+            if let (Some(leerling), Some(config)) = (&leerling, &config) {
+                let status = registers_cli::status_for_explain(config, &overleg, leerling).await?;
+                e = e.with_case(&overleg, &purpose, &status);
+            }
             if format == "json" {
                 println!("{}", serde_json::to_string_pretty(&e)?);
             } else {
@@ -372,6 +385,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!(
                         "  does not include it: rule {} ({} -> {}, line {})",
                         r.id, r.from, r.to, r.line
+                    );
+                }
+                if let Some(c) = &e.case {
+                    println!(
+                        "  for this pupil: {} ({})",
+                        if c.flows { "FLOWS" } else { "DOES NOT FLOW" },
+                        c.reason
                     );
                 }
                 println!(

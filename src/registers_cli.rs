@@ -128,7 +128,6 @@ pub enum ConsentCmd {
 
 /// The registers of a configuration's store, with the admin audit chain.
 struct Opened {
-    cfg: Config,
     set: poortwachter::policy::set::PolicySet,
     regs: registers::Registers,
     auditor: poortwachter::audit::Auditor,
@@ -145,7 +144,6 @@ impl Opened {
             admin::admin_auditor(&store, &cfg.audit, &cfg.server.instance).await?;
         let regs = registers::Registers::new(store, auditor.clone(), grace);
         Ok(Self {
-            cfg,
             set,
             regs,
             auditor,
@@ -313,19 +311,7 @@ async fn list(
     registers::check_pupil(leerling)?;
     let history = o.regs.history(overleg, leerling).await;
     // Reading a pupil's registers is an access to personal data: recorded.
-    let recorded = o
-        .auditor
-        .event(
-            "access",
-            "register-read",
-            serde_json::json!({
-                "via": "cli",
-                "subject": o.auditor.pseudonymise(leerling),
-                "overleg": overleg,
-                "instance": o.cfg.server.instance,
-            }),
-        )
-        .await;
+    let recorded = o.regs.record_read(overleg, leerling, "cases list").await;
     o.close().await;
     recorded?;
     let history = history?;
@@ -335,6 +321,25 @@ async fn list(
         print_text(&history);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A pupil's case and consent status for `policy explain`; the read is
+/// recorded in the admin chain like every register read.
+pub async fn status_for_explain(
+    config: &Path,
+    overleg: &str,
+    leerling: &str,
+) -> anyhow::Result<registers::CaseStatus> {
+    registers::check_pupil(leerling)?;
+    let o = Opened::open(config).await?;
+    let status = o.regs.status(overleg, leerling).await;
+    let recorded = o
+        .regs
+        .record_read(Some(overleg), leerling, "policy explain")
+        .await;
+    o.close().await;
+    recorded?;
+    Ok(status?)
 }
 
 fn print_text(h: &History) {

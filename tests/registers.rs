@@ -582,6 +582,48 @@ async fn cli_registers_and_withdraws_next_to_a_running_gateway() {
     let swv = gw.client("swv-po-groningen");
     assert_eq!(swv.get(ADVIES, "passende-plek").await.status, 200);
 
+    // `policy explain` for one pupil shows case binding and consent.
+    let explain = |pupil: &'static str| {
+        let run = &run;
+        async move {
+            let out = run(s(&[
+                "policy",
+                "explain",
+                "--dir",
+                POLICIES,
+                "--org",
+                "swv-po-groningen",
+                "--overleg",
+                "expertteam-po",
+                "--purpose",
+                "passende-plek",
+                "--bron",
+                "jgz-dossier",
+                "--field",
+                "advies.schoolbelastbaarheid",
+                "--format",
+                "json",
+                "--leerling",
+                pupil,
+            ]))
+            .await;
+            serde_json::from_str::<Value>(&out).unwrap()
+        }
+    };
+    let e = explain("L1001").await;
+    assert_eq!(e["allowed"], true);
+    assert_eq!(e["consent"], "parents");
+    assert_eq!(e["case"]["flows"], true, "{e}");
+    assert_eq!(e["case"]["consents"][0], consent["id"]);
+    let e = explain("L1002").await;
+    assert_eq!(e["case"]["flows"], false);
+    assert!(
+        e["case"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not registered")
+    );
+
     let started = Instant::now();
     run(s(&[
         "consent",
@@ -601,6 +643,14 @@ async fn cli_registers_and_withdraws_next_to_a_running_gateway() {
     assert_eq!(
         swv.get(ADVIES, "passende-plek").await.problem_type(),
         "consent-required"
+    );
+    let e = explain("L1001").await;
+    assert_eq!(e["case"]["flows"], false);
+    assert!(
+        e["case"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no active consent (parents)")
     );
     let out = run(s(&[
         "cases",
@@ -648,8 +698,16 @@ async fn cli_registers_and_withdraws_next_to_a_running_gateway() {
         [
             "case-registered",
             "consent-given",
+            "register-read",
+            "register-read",
             "consent-withdrawn",
+            "register-read",
             "register-read"
-        ]
+        ],
+        "{:?}",
+        rows.iter()
+            .filter(|r| r.instance == "test-1/admin")
+            .map(|r| (r.seq, &r.kind, &r.reason, &r.detail))
+            .collect::<Vec<_>>()
     );
 }

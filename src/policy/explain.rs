@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::compile::{self, CompileError};
 use super::set::{Act, Consent, PolicySet};
+use crate::registers::CaseStatus;
 use casbin::CoreApi;
 
 /// The question: may `org` (as `role`) in `overleg`, for `purpose`,
@@ -45,6 +46,70 @@ pub struct Explanation {
     /// (or "none" when denied): must equal `allowed`.
     pub casbin: bool,
     pub reason: String,
+    /// A pupil's case binding and consent, when asked about one pupil
+    /// (`allowed` stays the policy's answer; `case.flows` is the final one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case: Option<CaseCheck>,
+}
+
+/// What the registers add to a policy answer for one pupil.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseCheck {
+    /// Id of the pupil's active registration in the overleg, if any.
+    pub registration: Option<String>,
+    /// Ids of the active consents that satisfy the rule's consent, if needed.
+    pub consents: Vec<String>,
+    /// Whether the field flows for this pupil now.
+    pub flows: bool,
+    pub reason: String,
+}
+
+impl Explanation {
+    /// Adds the pupil's status from the registers: the field flows only when
+    /// the policy allows it, the pupil is registered in the overleg, and (if
+    /// the rule needs consent) a matching consent for `purpose` is active.
+    pub fn with_case(mut self, overleg: &str, purpose: &str, status: &CaseStatus) -> Self {
+        let registration = status.registration.clone();
+        let required = self
+            .consent
+            .and_then(Consent::parse)
+            .unwrap_or(Consent::None);
+        let consents: Option<Vec<String>> = status
+            .consent_for(purpose, required)
+            .map(|ids| ids.into_iter().map(str::to_owned).collect());
+        let (flows, reason) = if !self.allowed {
+            (false, "the policy does not allow it".to_owned())
+        } else if registration.is_none() {
+            (
+                false,
+                format!(
+                    "the pupil is not registered (aangemeld) in `{overleg}`, or the registration has ended"
+                ),
+            )
+        } else {
+            match &consents {
+                Some(ids) if ids.is_empty() => (true, "registered; no consent needed".to_owned()),
+                Some(ids) => (
+                    true,
+                    format!("registered, with active consent {}", ids.join(" + ")),
+                ),
+                None => (
+                    false,
+                    format!(
+                        "registered, but no active consent ({}) for purpose `{purpose}`",
+                        required.as_str()
+                    ),
+                ),
+            }
+        };
+        self.case = Some(CaseCheck {
+            registration,
+            consents: consents.unwrap_or_default(),
+            flows,
+            reason,
+        });
+        self
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +139,7 @@ fn denied(reason: String) -> Explanation {
         near_misses: Vec::new(),
         casbin: false,
         reason,
+        case: None,
     }
 }
 
@@ -186,7 +252,7 @@ pub async fn explain(set: &PolicySet, q: &Question<'_>) -> Result<Explanation, E
             )
         } else {
             format!(
-                "allowed only with consent ({}) by {}; without a consent register it is withheld",
+                "allowed only with consent ({}) by {}: it flows only while a matching consent is active in the consent register",
                 c.as_str(),
                 allowing
                     .iter()
@@ -227,5 +293,6 @@ pub async fn explain(set: &PolicySet, q: &Question<'_>) -> Result<Explanation, E
         near_misses: near,
         casbin,
         reason,
+        case: None,
     })
 }

@@ -553,6 +553,29 @@ impl Registers {
             .ok_or(RegisterError::NotFound("consent"))
     }
 
+    /// Records a read of a pupil's registers outside the API (CLI, explain):
+    /// an access to personal data, findable by the pupil's pseudonym.
+    pub async fn record_read(
+        &self,
+        overleg: Option<&str>,
+        leerling: &str,
+        via: &str,
+    ) -> Result<(), AuditError> {
+        let id = uuid::Uuid::new_v4();
+        let mut rec = AuditRecord::new(
+            self.audit.instance(),
+            &id.to_string(),
+            &id.simple().to_string(),
+        );
+        rec.kind = "access";
+        rec.outcome = Outcome::Event;
+        rec.reason = "register-read".into();
+        rec.overleg = overleg.map(str::to_owned);
+        rec.subject = Some(self.audit.pseudonymise(leerling));
+        rec.detail = serde_json::json!({ "via": via }).to_string();
+        self.audit.commit(rec).await
+    }
+
     async fn wait_grace(&self) {
         if !self.grace.is_zero() {
             tokio::time::sleep(self.grace).await;

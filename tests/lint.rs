@@ -69,8 +69,21 @@ fn each_lint_rule_catches_its_case() {
         "x",
     ));
     assert!(!codes.contains(&"L001"), "{codes:?}");
+    // L010: an overleg where nobody may register cases.
+    let (_tmp, dir) = copy_policies();
+    let aoj = dir.join("overleggen/aoj-vo-noorderlicht.toml");
+    let text = std::fs::read_to_string(&aoj).unwrap();
+    assert!(text.contains("may_register_cases = true"));
+    std::fs::write(
+        &aoj,
+        text.replace("may_register_cases = true", "may_register_cases = false"),
+    )
+    .unwrap();
+    let set = policy::load_dir(&dir).unwrap();
+    let codes: Vec<&str> = lint::lint(&set).into_iter().map(|f| f.code).collect();
+    assert_eq!(codes, ["L010"]);
     // Every rule code is documented.
-    assert_eq!(lint::RULES.len(), 9);
+    assert_eq!(lint::RULES.len(), 10);
 }
 
 #[test]

@@ -69,6 +69,10 @@ pub const RULES: &[(&str, &str)] = &[
         "two rules with the same flow and the same fields (duplicate)",
     ),
     ("L009", "two rules with the same flow whose fields overlap"),
+    (
+        "L010",
+        "no role may register cases (may_register_cases): no pupil can be brought in, so the overleg shares nothing",
+    ),
 ];
 
 pub fn lint(set: &PolicySet) -> Vec<Finding> {
@@ -168,6 +172,17 @@ pub fn lint(set: &PolicySet) -> Vec<Finding> {
                     ),
                 );
             }
+        }
+        if !o.roles.iter().any(|r| r.may_register_cases) {
+            push(
+                1,
+                "L010",
+                Severity::Warning,
+                format!(
+                    "no role of `{}` may register cases (may_register_cases): requests about a pupil need an active registration, so nothing can be shared",
+                    o.id
+                ),
+            );
         }
         for p in &o.purposes {
             if !o.rules.iter().any(|r| r.purpose == p.id) {

@@ -122,6 +122,22 @@ struct OverlegView<'a> {
     rules: Vec<RuleView<'a>>,
 }
 
+/// Who may bring pupils into the overleg (case binding) and record consent.
+fn registering_sentence(roles: &[RoleView<'_>]) -> String {
+    let ids: Vec<&str> = roles
+        .iter()
+        .filter(|r| r.role.may_register_cases)
+        .map(|r| r.role.id.as_str())
+        .collect();
+    if ids.is_empty() {
+        return "Geen rol mag leerlingen in dit overleg aanmelden; er worden dus geen gegevens gedeeld.".to_owned();
+    }
+    format!(
+        "Alleen over leerlingen die in dit overleg zijn aangemeld worden gegevens gedeeld. Aanmelden en toestemming vastleggen: {}.",
+        ids.join(", ")
+    )
+}
+
 struct RoleView<'a> {
     role: &'a Role,
     /// Registry names, sorted.
@@ -307,6 +323,11 @@ pub fn markdown(set: &PolicySet) -> String {
             );
         }
         out.push('\n');
+        let _ = writeln!(
+            out,
+            "{}\n",
+            escape_markdown(&registering_sentence(&v.roles))
+        );
 
         let _ = writeln!(out, "### Welke gegevens worden gedeeld\n");
         for r in &v.rules {
@@ -505,6 +526,7 @@ pub fn html(set: &PolicySet) -> String {
             );
         }
         let _ = writeln!(out, "</tbody>\n</table>");
+        let _ = writeln!(out, "<p>{}</p>", e(&registering_sentence(&v.roles)));
 
         let _ = writeln!(out, "<h3>Welke gegevens worden gedeeld</h3>");
         for r in &v.rules {

@@ -162,6 +162,7 @@ fn example_config_lists_every_option() {
                 "purge_interval_hours",
             ][..],
         ),
+        ("registers", &["revocation_grace_ms"][..]),
         ("log", &["format", "filter"][..]),
     ]);
     let doc: toml::Table = read("deploy/poortwachter.toml").parse().unwrap();

@@ -589,39 +589,8 @@ impl Registers {
         overleg: Option<&str>,
         leerling: &str,
     ) -> Result<History, RegisterError> {
-        let now = now_rfc3339();
-        let mut h = History::default();
-        for subject in self.audit.pseudonymiser().all_pseudonyms(leerling) {
-            let regs = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {REG_COLUMNS} FROM case_registrations WHERE subject = $1 ORDER BY registered_at, id"
-            )))
-            .bind(&subject)
-            .fetch_all(self.store.pool())
-            .await?;
-            for r in &regs {
-                let reg = registration_from(r, &now)?;
-                if overleg.is_none_or(|o| o == reg.overleg) {
-                    h.aanmeldingen.push(reg);
-                }
-            }
-            let cons = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "SELECT {CONSENT_COLUMNS} FROM consents WHERE subject = $1 ORDER BY recorded_at, id"
-            )))
-            .bind(&subject)
-            .fetch_all(self.store.pool())
-            .await?;
-            for r in &cons {
-                let c = consent_from(r, &now)?;
-                if overleg.is_none_or(|o| o == c.overleg) {
-                    h.toestemmingen.push(c);
-                }
-            }
-        }
-        h.aanmeldingen
-            .sort_by(|a, b| a.aangemeld_op.cmp(&b.aangemeld_op));
-        h.toestemmingen
-            .sort_by(|a, b| a.vastgelegd_op.cmp(&b.vastgelegd_op));
-        Ok(h)
+        let subjects = self.audit.pseudonymiser().all_pseudonyms(leerling);
+        history_of(&self.store, &subjects, overleg).await
     }
 
     /// A registration of `leerling` in `o` by id; `None` when it does not
@@ -711,6 +680,49 @@ impl Registers {
         rec.detail = detail.to_string();
         rec
     }
+}
+
+/// Every registration and consent stored under any of `subjects` (the
+/// pupil's pseudonyms under each key version), in `overleg` if given, oldest
+/// first. For the FG's inzage report as well as the register API.
+pub async fn history_of(
+    store: &Store,
+    subjects: &[String],
+    overleg: Option<&str>,
+) -> Result<History, RegisterError> {
+    let now = now_rfc3339();
+    let mut h = History::default();
+    for subject in subjects {
+        let regs = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {REG_COLUMNS} FROM case_registrations WHERE subject = $1 ORDER BY registered_at, id"
+        )))
+        .bind(subject)
+        .fetch_all(store.pool())
+        .await?;
+        for r in &regs {
+            let reg = registration_from(r, &now)?;
+            if overleg.is_none_or(|o| o == reg.overleg) {
+                h.aanmeldingen.push(reg);
+            }
+        }
+        let cons = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {CONSENT_COLUMNS} FROM consents WHERE subject = $1 ORDER BY recorded_at, id"
+        )))
+        .bind(subject)
+        .fetch_all(store.pool())
+        .await?;
+        for r in &cons {
+            let c = consent_from(r, &now)?;
+            if overleg.is_none_or(|o| o == c.overleg) {
+                h.toestemmingen.push(c);
+            }
+        }
+    }
+    h.aanmeldingen
+        .sort_by(|a, b| a.aangemeld_op.cmp(&b.aangemeld_op));
+    h.toestemmingen
+        .sort_by(|a, b| a.vastgelegd_op.cmp(&b.vastgelegd_op));
+    Ok(h)
 }
 
 fn registration_from(r: &sqlx::any::AnyRow, now: &str) -> Result<Registration, RegisterError> {

@@ -33,6 +33,7 @@ pub mod policy;
 pub mod problem;
 pub mod proxy;
 pub mod reload;
+pub mod review;
 pub mod server;
 pub mod tls;
 pub mod upstream;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use poortwachter::{app, certs, config::Config, demo, policy, server};
+use poortwachter::{app, certs, config::Config, demo, policy, review, server};
 
 #[derive(Parser)]
 #[command(
@@ -96,6 +96,106 @@ enum AuditCmd {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Search the trail (the search is itself recorded, kind = access).
+    Query {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Most records shown.
+        #[arg(long, default_value_t = poortwachter::review::query::DEFAULT_LIMIT)]
+        limit: usize,
+        /// table, json or csv
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Export matching records: csv, jsonl, or logboek (Logboek Dataverwerkingen: one line per data subject).
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// csv, jsonl or logboek
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+    },
+    /// The AVG art. 15 report for one pupil: every disclosure, named recipients, purposes, grondslag, fields.
+    Inzage {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        leerling: String,
+        /// Also list refused requests (flagged; nothing was shared).
+        #[arg(long)]
+        met_weigeringen: bool,
+        /// html or json
+        #[arg(long, default_value = "html")]
+        format: String,
+    },
+    /// DPIA accountability report for a period: volume, fields per role, denials, policy changes, anomalies.
+    Rapport {
+        #[arg(long)]
+        config: PathBuf,
+        /// First day (YYYY-MM-DD) or UTC time.
+        #[arg(long)]
+        van: String,
+        /// Last day, inclusive (YYYY-MM-DD), or UTC time (exclusive).
+        #[arg(long)]
+        tot: String,
+        /// html or json
+        #[arg(long, default_value = "html")]
+        format: String,
+    },
+}
+
+/// Search filters shared by `audit query` and `audit export`.
+#[derive(clap::Args)]
+struct FilterArgs {
+    /// From this day (YYYY-MM-DD) or UTC time.
+    #[arg(long, alias = "from")]
+    van: Option<String>,
+    /// Up to and including this day, or before this UTC time.
+    #[arg(long, alias = "to")]
+    tot: Option<String>,
+    #[arg(long)]
+    overleg: Option<String>,
+    /// Requesting organisation id.
+    #[arg(long, alias = "organisatie")]
+    org: Option<String>,
+    #[arg(long, alias = "rol")]
+    role: Option<String>,
+    #[arg(long, alias = "doel")]
+    purpose: Option<String>,
+    /// A catalogue field path that was shared, e.g. verzuim.meldingen[].datum
+    #[arg(long, alias = "veld")]
+    field: Option<String>,
+    /// allowed, filtered, denied, error or event
+    #[arg(long, alias = "besluit")]
+    decision: Option<String>,
+    /// Record kind: request (default), reload, purge, access, checkpoint or all.
+    #[arg(long)]
+    kind: Option<String>,
+    /// Pupil id: searched as its pseudonym under every key version, never stored.
+    #[arg(long)]
+    leerling: Option<String>,
+}
+
+impl FilterArgs {
+    fn input(self, limit: Option<usize>) -> poortwachter::review::query::FilterInput {
+        poortwachter::review::query::FilterInput {
+            from: self.van,
+            to: self.tot,
+            overleg: self.overleg,
+            org: self.org,
+            role: self.role,
+            purpose: self.purpose,
+            field: self.field,
+            decision: self.decision,
+            kind: self.kind,
+            pupil: self.leerling,
+            limit,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -455,6 +555,62 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             for x in p.all_pseudonyms(&leerling) {
                 println!("{x}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Query {
+            config,
+            filter,
+            limit,
+            format,
+        } => {
+            let cfg = Config::load(&config)?;
+            let session = review::cli::Session::open(&cfg).await?;
+            let text = session.query(&filter.input(Some(limit)), &format).await;
+            session.close().await;
+            out(&text?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Export {
+            config,
+            filter,
+            format,
+        } => {
+            let format = review::export::Format::parse(&format)
+                .context("--format must be csv, jsonl or logboek")?;
+            let cfg = Config::load(&config)?;
+            let session = review::cli::Session::open(&cfg).await?;
+            let text = session.export(&filter.input(None), format).await;
+            session.close().await;
+            out(&text?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Inzage {
+            config,
+            leerling,
+            met_weigeringen,
+            format,
+        } => {
+            let cfg = Config::load(&config)?;
+            let session = review::cli::Session::open(&cfg).await?;
+            let opts = review::inzage::Options {
+                include_denied: met_weigeringen,
+            };
+            let text = session.inzage(&leerling, opts, &format).await;
+            session.close().await;
+            out(&text?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Rapport {
+            config,
+            van,
+            tot,
+            format,
+        } => {
+            let cfg = Config::load(&config)?;
+            let session = review::cli::Session::open(&cfg).await?;
+            let text = session.rapport(&van, &tot, &format).await;
+            session.close().await;
+            out(&text?)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCmd::Keygen { dir } => {

@@ -40,6 +40,9 @@ enum Cmd {
         certs: PathBuf,
         #[arg(long, default_value = "demo-data")]
         data: PathBuf,
+        /// The admin listener: FG dashboard, health, readiness, metrics.
+        #[arg(long, default_value = "127.0.0.1:9443")]
+        admin_listen: SocketAddr,
     },
     /// Certificates.
     Certs {
@@ -316,9 +319,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             policies,
             certs,
             data,
+            admin_listen,
         } => {
             init_logging("info", false);
-            run_demo(listen, policies, certs, data).await?;
+            run_demo(listen, admin_listen, policies, certs, data).await?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Certs {
@@ -834,6 +838,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Some(hours) => Some(spawn_purge(&gw, &cfg, hours).await?),
         None => None,
     };
+    let stop_admin = tokio_util::sync::CancellationToken::new();
+    let admin = app::start_admin(&gw, &cfg, stop_admin.clone().cancelled_owned()).await?;
     let app::Gateway {
         state,
         tls,
@@ -841,6 +847,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         ..
     } = gw;
     server::run(listener, tls, state, shutdown_signal()).await;
+    stop_admin.cancel();
+    if let Some((_, h)) = admin {
+        let _ = h.await;
+    }
     if let Some(t) = purge_task {
         t.abort();
         let _ = t.await;
@@ -853,6 +863,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 
 async fn run_demo(
     listen: SocketAddr,
+    admin_listen: SocketAddr,
     policies: PathBuf,
     certs_dir: PathBuf,
     data: PathBuf,
@@ -884,7 +895,7 @@ async fn run_demo(
     let cfg_path = data.join("demo.toml");
     std::fs::write(
         &cfg_path,
-        demo::config_toml(&paths, listen, bronnen_addr, &set),
+        demo::config_toml(&paths, listen, bronnen_addr, &set, Some(admin_listen)),
     )?;
     let cfg = Config::load(&cfg_path)?;
     let gw = app::build(&cfg).await?;
@@ -899,13 +910,31 @@ async fn run_demo(
     );
     println!("{}", demo::curl_examples(&certs_dir, listen));
     let _watcher = app::start_reloading(&gw, &cfg)?;
+    let stop_admin = tokio_util::sync::CancellationToken::new();
+    let admin = app::start_admin(&gw, &cfg, stop_admin.clone().cancelled_owned()).await?;
+    if let Some((addr, _)) = &admin {
+        println!("{}", demo::dashboard_instructions(&certs_dir, *addr, &set));
+    }
     let app::Gateway {
         state,
         tls,
         audit_writer,
         ..
     } = gw;
+    // Some traffic, so the FG dashboard has something to show.
+    let traffic_certs = certs_dir.clone();
+    let traffic = tokio::spawn(async move {
+        match demo::generate_traffic(&traffic_certs, listen).await {
+            Ok(n) => tracing::info!(requests = n, "demo traffic sent"),
+            Err(e) => tracing::warn!(error = %e, "demo traffic failed"),
+        }
+    });
     server::run(listener, tls, state, shutdown_signal()).await;
+    traffic.abort();
+    stop_admin.cancel();
+    if let Some((_, h)) = admin {
+        let _ = h.await;
+    }
     let _ = audit_writer.await;
     Ok(())
 }

@@ -27,6 +27,7 @@ pub struct AppState {
     pub policy: Arc<PolicyStore>,
     pub upstream: Upstream,
     pub audit: Auditor,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// What the connection established about the peer.
@@ -79,7 +80,7 @@ pub async fn handle(
 
     // Fail closed: the response (allowed or not) leaves only once its record
     // is durable. A failed commit replaces any body with a 503 problem.
-    if state.audit.commit(rec).await.is_err() {
+    if crate::metrics::commit_observed(&state, rec).await.is_err() {
         tracing::error!(request_id, "audit commit failed; answering 503");
         resp = problem::response(&ProxyError::AuditUnavailable, &request_id);
     }

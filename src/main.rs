@@ -925,7 +925,9 @@ async fn run_demo(
     let traffic_certs = certs_dir.clone();
     let traffic = tokio::spawn(async move {
         match demo::generate_traffic(&traffic_certs, listen).await {
-            Ok(n) => tracing::info!(requests = n, "demo traffic sent"),
+            Ok(n) => println!(
+                "sent {n} demo requests (allowed, filtered and denied) so the FG dashboard has something to show"
+            ),
             Err(e) => tracing::warn!(error = %e, "demo traffic failed"),
         }
     });

@@ -162,6 +162,16 @@ fn example_config_lists_every_option() {
             ][..],
         ),
         ("log", &["format", "filter"][..]),
+        (
+            "admin",
+            &[
+                "listen",
+                "max_connections",
+                "page_size",
+                "max_form_bytes",
+                "request_timeout_ms",
+            ][..],
+        ),
     ]);
     let doc: toml::Table = read("deploy/poortwachter.toml").parse().unwrap();
     let sections: BTreeSet<&str> = doc.keys().map(String::as_str).collect();

@@ -566,8 +566,13 @@ async fn search(
     );
     let _ = writeln!(
         o,
-        "<p id=\"aantal\">{} vastlegging(en){}, nieuwste eerst.</p>",
+        "<p id=\"aantal\">{} vastlegging(en){}{}, nieuwste eerst.</p>",
         rows.len(),
+        if filter.pupil {
+            " over de opgegeven leerling (gezocht op pseudoniem; het nummer wordt niet getoond of bewaard)"
+        } else {
+            ""
+        },
         if rows.len() >= filter.limit {
             format!(" (de eerste {})", filter.limit)
         } else {

@@ -185,6 +185,13 @@ async fn query_filters(store: StoreKind) {
         access[0].detail
     );
     assert!(store_rows.iter().all(|r| !r.detail.contains("L100")));
+    // The pseudonym is in `subject` (erased by a purge), never in `detail` (kept).
+    assert!(
+        access.iter().all(|r| !r.detail.contains("k1:")),
+        "{}",
+        access[0].detail
+    );
+    assert!(access[0].detail.contains("\"pupil\":true"));
 }
 
 #[tokio::test]

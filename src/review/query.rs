@@ -35,8 +35,13 @@ pub struct Filter {
     /// Record kind: request (default for searches), reload, purge, access, checkpoint.
     pub kind: Option<String>,
     /// Pseudonyms of the pupil (every key version). Never the clear id.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Not serialised: the filter goes into access records' `detail`, which
+    /// a retention purge keeps; the pseudonym belongs in `subject`, which it
+    /// erases.
+    #[serde(skip)]
     pub subjects: Option<Vec<String>>,
+    /// Whether the search was for one pupil (what the access record keeps).
+    pub pupil: bool,
     pub limit: usize,
     /// Newest first (the dashboard) instead of oldest first (exports).
     pub newest_first: bool,
@@ -123,6 +128,7 @@ impl FilterInput {
         };
         let subjects = nonblank(&self.pupil).map(|p| pseudo.all_pseudonyms(p));
         Ok(Filter {
+            pupil: subjects.is_some(),
             from: nonblank(&self.from)
                 .map(|s| when::bound(s, false))
                 .transpose()?,

@@ -536,7 +536,7 @@ impl Rapport {
                     d["delta"]["fields_lost_or_changed"].as_u64().unwrap_or(0),
                     esc(&d["delta"]["overleggen"]
                         .as_array()
-                        .map(|a| a.iter().map(|x| s(x)).collect::<Vec<_>>().join(", "))
+                        .map(|a| a.iter().map(s).collect::<Vec<_>>().join(", "))
                         .unwrap_or_default())
                 );
             }

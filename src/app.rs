@@ -26,6 +26,8 @@ pub enum AppError {
     Audit(#[from] AuditError),
     #[error("audit: {0}")]
     Key(#[from] KeyError),
+    #[error("admin listener: {0}")]
+    Dashboard(#[from] crate::dashboard::DashboardError),
     #[error("upstream.base_urls names bronnen that the policy set does not declare: {0}")]
     UnknownBron(String),
 }
@@ -89,6 +91,7 @@ pub async fn build(cfg: &Config) -> Result<Gateway, AppError> {
         upstream,
         audit,
         registers,
+        metrics: Arc::default(),
     });
     Ok(Gateway {
         state,
@@ -186,4 +189,49 @@ pub fn start_reloading(
         debounce: std::time::Duration::from_millis(cfg.policy.watch_debounce_ms),
     })
     .map(Some)
+}
+
+/// Starts the admin listener (FG dashboard, health, readiness, metrics) when
+/// `[admin]` is configured, on the gateway's TLS configuration (so reloads of
+/// certificates and CRLs apply to both). Returns the bound address and the
+/// server task, which ends after `shutdown` resolves. It holds only a weak
+/// audit handle, so shutdown can still drain the audit writer.
+pub async fn start_admin(
+    gw: &Gateway,
+    cfg: &Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Option<(std::net::SocketAddr, tokio::task::JoinHandle<()>)>, AppError> {
+    let Some(admin) = &cfg.admin else {
+        return Ok(None);
+    };
+    let dash = crate::dashboard::Dashboard::new(
+        cfg,
+        admin,
+        Arc::clone(&gw.state.policy),
+        gw.state.audit.downgrade(),
+        Arc::clone(&gw.state.metrics),
+        Arc::clone(&gw.reload_stats),
+    )
+    .await?;
+    let listener = tokio::net::TcpListener::bind(admin.listen)
+        .await
+        .map_err(|source| crate::dashboard::DashboardError::Listen {
+            addr: admin.listen,
+            source,
+        })?;
+    let addr =
+        listener
+            .local_addr()
+            .map_err(|source| crate::dashboard::DashboardError::Listen {
+                addr: admin.listen,
+                source,
+            })?;
+    tracing::info!(%addr, "admin listener (FG dashboard, /health, /ready, /metrics)");
+    let handle = tokio::spawn(crate::dashboard::run(
+        listener,
+        Arc::clone(&gw.tls),
+        Arc::new(dash),
+        shutdown,
+    ));
+    Ok(Some((addr, handle)))
 }

@@ -36,6 +36,45 @@ pub struct Config {
     pub registers: RegistersConfig,
     #[serde(default)]
     pub log: LogConfig,
+    /// The admin listener (FG dashboard and operations endpoints); off when absent.
+    #[serde(default)]
+    pub admin: Option<AdminConfig>,
+}
+
+/// `[admin]`: a second mTLS listener with the same certificates and trust
+/// anchors as the gateway, serving the privacy officer's read-only
+/// dashboard (organisations with `privacy_officer = true` only) and the
+/// operations endpoints (`/health`, `/ready`, `/metrics`; any verified
+/// client certificate).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// Concurrent connections to the admin listener.
+    #[serde(default = "default_admin_connections")]
+    pub max_connections: usize,
+    /// Most records a dashboard search shows.
+    #[serde(default = "default_admin_page_size")]
+    pub page_size: usize,
+    /// Largest form body (searches, inzage requests).
+    #[serde(default = "default_admin_form_bytes")]
+    pub max_form_bytes: usize,
+    /// Whole-request deadline (reports over long periods take a while).
+    #[serde(default = "default_admin_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_admin_connections() -> usize {
+    64
+}
+fn default_admin_page_size() -> usize {
+    200
+}
+fn default_admin_form_bytes() -> usize {
+    16 * 1024
+}
+fn default_admin_timeout() -> u64 {
+    120_000
 }
 
 /// `[registers]`: case binding and the consent register (same store as the
@@ -364,6 +403,18 @@ impl Config {
                 "{file}: server.instance may only contain letters, digits, '.', '_' and '-'"
             ));
         }
+        if let Some(a) = &self.admin {
+            if a.listen == s.listen && a.listen.port() != 0 {
+                p.push(format!(
+                    "{file}: admin.listen must differ from server.listen"
+                ));
+            }
+            if a.max_connections == 0 || a.page_size == 0 || a.max_form_bytes == 0 {
+                p.push(format!(
+                    "{file}: admin.max_connections, admin.page_size and admin.max_form_bytes must be greater than 0"
+                ));
+            }
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             p.push(format!("{file}: log.format must be \"text\" or \"json\""));
         }
@@ -394,6 +445,21 @@ signing_key = "signing.key"
         assert_eq!(c.tls.min_version, TlsVersion::V1_3);
         assert_eq!(c.server.max_connections, 4096);
         assert_eq!(c.policy.dir, PathBuf::from("/etc/pw/policies"));
+    }
+
+    #[test]
+    fn admin_listener_is_off_unless_configured_and_strict() {
+        let c = Config::parse(MIN, "x.toml", Path::new("/")).unwrap();
+        assert!(c.admin.is_none());
+        let text = format!("{MIN}\n[admin]\nlisten = \"127.0.0.1:9443\"\n");
+        let c = Config::parse(&text, "x.toml", Path::new("/")).unwrap();
+        let a = c.admin.unwrap();
+        assert_eq!(a.listen.port(), 9443);
+        assert_eq!(a.page_size, 200);
+        let text = format!("{MIN}\n[admin]\nlisten = \"127.0.0.1:9443\"\npage_sise = 5\n");
+        assert!(Config::parse(&text, "x.toml", Path::new("/")).is_err());
+        let text = format!("{MIN}\n[admin]\nlisten = \"127.0.0.1:8443\"\n");
+        assert!(Config::parse(&text, "x.toml", Path::new("/")).is_err());
     }
 
     #[test]

@@ -17,6 +17,10 @@
 //! - [`problem`]: the single place errors become `application/problem+json`.
 //! - [`config`]: the serve configuration file.
 //! - [`certs`]: development PKI (rcgen). [`demo`]: the embedded demo.
+//! - [`review`]: the privacy officer's view of the trail: query, export,
+//!   inzage (AVG art. 15), DPIA report; every access recorded.
+//! - [`dashboard`]: the admin listener (FG dashboard, health, readiness,
+//!   metrics); [`metrics`]: the counters behind `/metrics`.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
@@ -28,16 +32,19 @@ pub mod app;
 pub mod audit;
 pub mod certs;
 pub mod config;
+pub mod dashboard;
 pub mod decision;
 pub mod demo;
 pub mod filter;
 pub mod hex;
 pub mod identity;
+pub mod metrics;
 pub mod policy;
 pub mod problem;
 pub mod proxy;
 pub mod registers;
 pub mod reload;
+pub mod review;
 pub mod server;
 pub mod tls;
 pub mod upstream;

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use poortwachter::{app, certs, config::Config, demo, policy, server};
+use poortwachter::{app, certs, config::Config, demo, policy, review, server};
 
 mod registers_cli;
 
@@ -42,6 +42,9 @@ enum Cmd {
         certs: PathBuf,
         #[arg(long, default_value = "demo-data")]
         data: PathBuf,
+        /// The admin listener: FG dashboard, health, readiness, metrics.
+        #[arg(long, default_value = "127.0.0.1:9443")]
+        admin_listen: SocketAddr,
     },
     /// Certificates.
     Certs {
@@ -108,6 +111,106 @@ enum AuditCmd {
         #[arg(long)]
         dir: PathBuf,
     },
+    /// Search the trail (the search is itself recorded, kind = access).
+    Query {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Most records shown.
+        #[arg(long, default_value_t = poortwachter::review::query::DEFAULT_LIMIT)]
+        limit: usize,
+        /// table, json or csv
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Export matching records: csv, jsonl, or logboek (Logboek Dataverwerkingen: one line per data subject).
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// csv, jsonl or logboek
+        #[arg(long, default_value = "jsonl")]
+        format: String,
+    },
+    /// The AVG art. 15 report for one pupil: every disclosure, named recipients, purposes, grondslag, fields.
+    Inzage {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        leerling: String,
+        /// Also list refused requests (flagged; nothing was shared).
+        #[arg(long)]
+        met_weigeringen: bool,
+        /// html or json
+        #[arg(long, default_value = "html")]
+        format: String,
+    },
+    /// DPIA accountability report for a period: volume, fields per role, denials, policy changes, anomalies.
+    Rapport {
+        #[arg(long)]
+        config: PathBuf,
+        /// First day (YYYY-MM-DD) or UTC time.
+        #[arg(long)]
+        van: String,
+        /// Last day, inclusive (YYYY-MM-DD), or UTC time (exclusive).
+        #[arg(long)]
+        tot: String,
+        /// html or json
+        #[arg(long, default_value = "html")]
+        format: String,
+    },
+}
+
+/// Search filters shared by `audit query` and `audit export`.
+#[derive(clap::Args)]
+struct FilterArgs {
+    /// From this day (YYYY-MM-DD) or UTC time.
+    #[arg(long, alias = "from")]
+    van: Option<String>,
+    /// Up to and including this day, or before this UTC time.
+    #[arg(long, alias = "to")]
+    tot: Option<String>,
+    #[arg(long)]
+    overleg: Option<String>,
+    /// Requesting organisation id.
+    #[arg(long, alias = "organisatie")]
+    org: Option<String>,
+    #[arg(long, alias = "rol")]
+    role: Option<String>,
+    #[arg(long, alias = "doel")]
+    purpose: Option<String>,
+    /// A catalogue field path that was shared, e.g. verzuim.meldingen[].datum
+    #[arg(long, alias = "veld")]
+    field: Option<String>,
+    /// allowed, filtered, denied, error or event
+    #[arg(long, alias = "besluit")]
+    decision: Option<String>,
+    /// Record kind: request (default), reload, purge, access, checkpoint or all.
+    #[arg(long)]
+    kind: Option<String>,
+    /// Pupil id: searched as its pseudonym under every key version, never stored.
+    #[arg(long)]
+    leerling: Option<String>,
+}
+
+impl FilterArgs {
+    fn input(self, limit: Option<usize>) -> poortwachter::review::query::FilterInput {
+        poortwachter::review::query::FilterInput {
+            from: self.van,
+            to: self.tot,
+            overleg: self.overleg,
+            org: self.org,
+            role: self.role,
+            purpose: self.purpose,
+            field: self.field,
+            decision: self.decision,
+            kind: self.kind,
+            pupil: self.leerling,
+            limit,
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -235,9 +338,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             policies,
             certs,
             data,
+            admin_listen,
         } => {
             init_logging("info", false);
-            run_demo(listen, policies, certs, data).await?;
+            run_demo(listen, admin_listen, policies, certs, data).await?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Certs {
@@ -491,6 +595,62 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        AuditCmd::Query {
+            config,
+            filter,
+            limit,
+            format,
+        } => {
+            let cfg = Config::load(&config)?;
+            let session = review::cli::Session::open(&cfg).await?;
+            let text = session.query(&filter.input(Some(limit)), &format).await;
+            session.close().await;
+            out(&text?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Export {
+            config,
+            filter,
+            format,
+        } => {
+            let format = review::export::Format::parse(&format)
+                .context("--format must be csv, jsonl or logboek")?;
+            let cfg = Config::load(&config)?;
+            let session = review::cli::Session::open(&cfg).await?;
+            let text = session.export(&filter.input(None), format).await;
+            session.close().await;
+            out(&text?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Inzage {
+            config,
+            leerling,
+            met_weigeringen,
+            format,
+        } => {
+            let cfg = Config::load(&config)?;
+            let session = review::cli::Session::open(&cfg).await?;
+            let opts = review::inzage::Options {
+                include_denied: met_weigeringen,
+            };
+            let text = session.inzage(&leerling, opts, &format).await;
+            session.close().await;
+            out(&text?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Rapport {
+            config,
+            van,
+            tot,
+            format,
+        } => {
+            let cfg = Config::load(&config)?;
+            let session = review::cli::Session::open(&cfg).await?;
+            let text = session.rapport(&van, &tot, &format).await;
+            session.close().await;
+            out(&text?)?;
+            Ok(ExitCode::SUCCESS)
+        }
         AuditCmd::Keygen { dir } => {
             std::fs::create_dir_all(&dir)?;
             poortwachter::audit::Pseudonymiser::generate_file(&dir.join("pseudonym.key"))
@@ -712,6 +872,8 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         Some(hours) => Some(spawn_purge(&gw, &cfg, hours).await?),
         None => None,
     };
+    let stop_admin = tokio_util::sync::CancellationToken::new();
+    let admin = app::start_admin(&gw, &cfg, stop_admin.clone().cancelled_owned()).await?;
     let app::Gateway {
         state,
         tls,
@@ -719,6 +881,10 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
         ..
     } = gw;
     server::run(listener, tls, state, shutdown_signal()).await;
+    stop_admin.cancel();
+    if let Some((_, h)) = admin {
+        let _ = h.await;
+    }
     if let Some(t) = purge_task {
         t.abort();
         let _ = t.await;
@@ -731,6 +897,7 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
 
 async fn run_demo(
     listen: SocketAddr,
+    admin_listen: SocketAddr,
     policies: PathBuf,
     certs_dir: PathBuf,
     data: PathBuf,
@@ -762,7 +929,7 @@ async fn run_demo(
     let cfg_path = data.join("demo.toml");
     std::fs::write(
         &cfg_path,
-        demo::config_toml(&paths, listen, bronnen_addr, &set),
+        demo::config_toml(&paths, listen, bronnen_addr, &set, Some(admin_listen)),
     )?;
     let cfg = Config::load(&cfg_path)?;
     let gw = app::build(&cfg).await?;
@@ -778,13 +945,33 @@ async fn run_demo(
     let consent_id = demo::seed_registers(&gw.state).await?;
     println!("{}", demo::curl_examples(&certs_dir, listen, &consent_id));
     let _watcher = app::start_reloading(&gw, &cfg)?;
+    let stop_admin = tokio_util::sync::CancellationToken::new();
+    let admin = app::start_admin(&gw, &cfg, stop_admin.clone().cancelled_owned()).await?;
+    if let Some((addr, _)) = &admin {
+        println!("{}", demo::dashboard_instructions(&certs_dir, *addr, &set));
+    }
     let app::Gateway {
         state,
         tls,
         audit_writer,
         ..
     } = gw;
+    // Some traffic, so the FG dashboard has something to show.
+    let traffic_certs = certs_dir.clone();
+    let traffic = tokio::spawn(async move {
+        match demo::generate_traffic(&traffic_certs, listen).await {
+            Ok(n) => println!(
+                "sent {n} demo requests (allowed, filtered and denied) so the FG dashboard has something to show"
+            ),
+            Err(e) => tracing::warn!(error = %e, "demo traffic failed"),
+        }
+    });
     server::run(listener, tls, state, shutdown_signal()).await;
+    traffic.abort();
+    stop_admin.cancel();
+    if let Some((_, h)) = admin {
+        let _ = h.await;
+    }
     let _ = audit_writer.await;
     Ok(())
 }

@@ -29,6 +29,7 @@ pub struct AppState {
     pub policy: Arc<PolicyStore>,
     pub upstream: Upstream,
     pub audit: Auditor,
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub registers: Registers,
 }
 
@@ -102,7 +103,7 @@ pub async fn handle(
 
     // Fail closed: the response (allowed or not) leaves only once its record
     // is durable. A failed commit replaces any body with a 503 problem.
-    if !flow.recorded && state.audit.commit(rec).await.is_err() {
+    if !flow.recorded && crate::metrics::commit_observed(&state, rec).await.is_err() {
         tracing::error!(request_id, "audit commit failed; answering 503");
         resp = problem::response(&ProxyError::AuditUnavailable, &request_id);
     }

@@ -17,9 +17,15 @@ async fn the_printed_demo_commands_work() {
         .local_addr()
         .unwrap()
         .port();
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
         .arg("demo")
         .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--admin-listen", &format!("127.0.0.1:{admin_port}")])
         .args(["--policies", common::POLICIES])
         .arg("--certs")
         .arg(tmp.path().join("certs"))
@@ -46,6 +52,26 @@ async fn the_printed_demo_commands_work() {
         .await
         .expect("demo printed no commands");
     assert_eq!(commands.len(), 7);
+    // The FG dashboard instructions, then the demo traffic.
+    let mut dashboard = None;
+    let mut traffic = 0;
+    let read = async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(cmd) = line.trim().strip_prefix("with curl:") {
+                dashboard = Some(cmd.trim().to_owned());
+            }
+            if let Some(rest) = line.strip_prefix("sent ") {
+                traffic = rest.split(' ').next().unwrap().parse().unwrap();
+                break;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("demo sent no traffic");
+    let dashboard = dashboard.expect("demo printed no dashboard command");
+    assert!(dashboard.contains(&format!("https://localhost:{admin_port}/zoeken")));
+    assert!(traffic >= 5);
     assert!(tmp.path().join("certs/ca.pem").exists());
     assert!(tmp.path().join("data/pseudonym.key").exists());
 
@@ -100,6 +126,16 @@ async fn the_printed_demo_commands_work() {
     assert!(outputs[6].starts_with("http/2 403"), "{}", outputs[6]);
     assert!(outputs[6].contains("urn:poortwachter:problem:consent-required"));
 
+    // The FG dashboard, as printed, lists the demo traffic.
+    let out = tokio::process::Command::new("bash")
+        .args(["-c", &dashboard])
+        .output()
+        .await
+        .unwrap();
+    let page = String::from_utf8_lossy(&out.stdout);
+    assert!(page.contains("<h1>Zoeken in het logboek</h1>"), "{page}");
+    assert!(page.contains("gemeente-groningen"));
+
     child.start_kill().unwrap();
     let _ = child.wait().await;
     // All seven were audited, besides the demo's own register changes.
@@ -115,8 +151,14 @@ async fn the_printed_demo_commands_work() {
         .filter(|r| r.kind == "request")
         .map(|r| r.outcome.as_str())
         .collect();
+    // The seven printed commands (the withdrawal is a register change) and
+    // the demo traffic.
+    assert_eq!(outcomes.len(), traffic + 6);
+    for o in ["allowed", "filtered", "denied"] {
+        assert!(outcomes.contains(&o), "{outcomes:?}");
+    }
     assert_eq!(
-        outcomes,
+        &outcomes[traffic..],
         [
             "allowed", "filtered", "denied", "denied", "filtered", "denied"
         ]
@@ -128,4 +170,9 @@ async fn the_printed_demo_commands_work() {
         .collect();
     assert!(register.contains(&"case-registered"));
     assert_eq!(register.last(), Some(&"consent-withdrawn"));
+    // The dashboard view is itself in the trail.
+    assert!(
+        rows.iter()
+            .any(|r| r.kind == "access" && r.org.as_deref() == Some("fg-convenant"))
+    );
 }

@@ -164,6 +164,16 @@ fn example_config_lists_every_option() {
         ),
         ("registers", &["revocation_grace_ms"][..]),
         ("log", &["format", "filter"][..]),
+        (
+            "admin",
+            &[
+                "listen",
+                "max_connections",
+                "page_size",
+                "max_form_bytes",
+                "request_timeout_ms",
+            ][..],
+        ),
     ]);
     let doc: toml::Table = read("deploy/poortwachter.toml").parse().unwrap();
     let sections: BTreeSet<&str> = doc.keys().map(String::as_str).collect();

@@ -74,6 +74,9 @@ macro_rules! columns {
     };
 }
 
+/// The column list, for read-only queries elsewhere (review, export).
+pub(crate) const COLUMNS: &str = columns!();
+
 /// Rows per multi-row INSERT statement on SQLite. sqlx runs every SQLite
 /// statement on a worker thread (~30 µs of hand-off per statement), so rows
 /// are grouped: measured on a 2-core machine, 1 row per statement gives
@@ -452,7 +455,7 @@ impl Store {
     }
 }
 
-fn row_from(r: &sqlx::any::AnyRow) -> Result<StoredRow, StoreError> {
+pub(crate) fn row_from(r: &sqlx::any::AnyRow) -> Result<StoredRow, StoreError> {
     Ok(StoredRow {
         instance: r.try_get(0)?,
         seq: r.try_get(1)?,

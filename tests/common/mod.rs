@@ -130,6 +130,8 @@ pub struct Options {
     /// Register (aanmelden) [`SEEDED_PUPILS`] in every overleg before the
     /// gateway starts, as a fixture (directly in the store, not audited).
     pub seed_cases: bool,
+    /// Start the admin listener (FG dashboard, health, metrics) on port 0.
+    pub admin: bool,
 }
 
 /// Pupils the fixture registers in every overleg: the demo pupils and one
@@ -160,6 +162,7 @@ impl Default for Options {
             instance: "test-1".into(),
             signing_key_from: None,
             seed_cases: true,
+            admin: false,
         }
     }
 }
@@ -233,7 +236,13 @@ store = "{store_url}"
 pseudonym_key = "pseudonym.key"
 signing_key = "signing.key"
 {audit_extra}
+{admin}
 "#,
+            admin = if opts.admin {
+                "[admin]\nlisten = \"127.0.0.1:0\"\n"
+            } else {
+                ""
+            },
             server_extra = opts.server_extra,
             instance = opts.instance,
             listen = listen,
@@ -292,6 +301,12 @@ pub struct TestGateway {
     pub tls: Arc<poortwachter::tls::ServerTls>,
     pub store_url: String,
     pub config_path: PathBuf,
+    /// The admin listener's address, when `Options::admin` was set.
+    pub admin_addr: Option<SocketAddr>,
+    admin: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     writer: Option<tokio::task::JoinHandle<()>>,
@@ -306,7 +321,18 @@ impl TestGateway {
         let p = Prepared::new(opts, "127.0.0.1:0").await;
         let cfg = Config::load(&p.config_path).unwrap();
         let gw = app::build(&cfg).await.unwrap();
-        Self::run(gw, p.tmp, p.pki, p.store_url, p.config_path).await
+        let (admin_tx, admin_rx) = tokio::sync::oneshot::channel::<()>();
+        let admin = app::start_admin(&gw, &cfg, async move {
+            let _ = admin_rx.await;
+        })
+        .await
+        .unwrap();
+        let mut t = Self::run(gw, p.tmp, p.pki, p.store_url, p.config_path).await;
+        if let Some((addr, handle)) = admin {
+            t.admin_addr = Some(addr);
+            t.admin = Some((admin_tx, handle));
+        }
+        t
     }
 
     async fn run(
@@ -337,6 +363,8 @@ impl TestGateway {
             tls,
             store_url,
             config_path,
+            admin_addr: None,
+            admin: None,
             shutdown: Some(tx),
             server: Some(server),
             writer: Some(gw.audit_writer),
@@ -349,6 +377,13 @@ impl TestGateway {
         TestClient::new(self.addr, &self.pki.ca.cert_pem, Some(&issued), false)
     }
 
+    /// An HTTPS client for the admin listener presenting a fresh certificate of `org`.
+    pub fn admin_client(&mut self, org: &str) -> TestClient {
+        let issued = self.pki.client_for(org);
+        let addr = self.admin_addr.expect("started with Options::admin");
+        TestClient::new(addr, &self.pki.ca.cert_pem, Some(&issued), false)
+    }
+
     /// A client presenting exactly `issued` (or no certificate).
     pub fn client_with(&self, issued: Option<&Issued>, http2: bool) -> TestClient {
         TestClient::new(self.addr, &self.pki.ca.cert_pem, issued, http2)
@@ -356,6 +391,10 @@ impl TestGateway {
 
     /// Stops the gateway and waits until every audit record is written.
     pub async fn stop(mut self) -> (tempfile::TempDir, String) {
+        if let Some((tx, handle)) = self.admin.take() {
+            let _ = tx.send(());
+            let _ = handle.await;
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -1,0 +1,146 @@
+//! `audit inzage` over a large trail: generates a SQLite store with
+//! 10 million request records (200,000 pupils, in large multi-row
+//! transactions generated inside SQLite), then times the art. 15 report for
+//! one pupil (query through the `subject` index + rendering to HTML), first
+//! at 1 million records and then at 10 million, side by side in one run.
+//! The store is deleted afterwards.
+//!
+//! Run: `cargo bench --bench inzage`. `INZAGE_RECORDS` changes the final size.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use poortwachter::audit::{Pseudonymiser, Store};
+use poortwachter::review::inzage;
+use sqlx::Executor;
+
+const PUPILS: i64 = 200_000;
+/// Rows per generated transaction.
+const CHUNK: i64 = 500_000;
+/// Records of the pupil whose report is timed, spread over the whole trail.
+const TARGET_RECORDS: i64 = 60;
+
+const INSERT: &str = r#"
+WITH RECURSIVE s(n) AS (SELECT $1 UNION ALL SELECT n + 1 FROM s WHERE n < $2)
+INSERT INTO audit_records (instance, seq, kind, time, request_id, trace_id, org, cert_fingerprint, role, grondslag, overleg, purpose, bron, resource, subject, outcome, reason, side, rules, fields_shared, fields_withheld, status, upstream_status, duration_us, policy_version, detail, personal_digest, purged_at, prev_hash, hash)
+SELECT 'bench-1', n, 'request',
+  strftime('%Y-%m-%dT%H:%M:%S', '2026-01-01', '+' || (n / 4) || ' seconds') || '.000000Z',
+  printf('%08x-0000-4000-8000-%012x', n % 4294967295, n), printf('%032x', n * 2654435761),
+  CASE n % 3 WHEN 0 THEN 'gemeente-groningen' WHEN 1 THEN 'wij-groningen' ELSE 'ggd-groningen' END,
+  printf('%064x', n % 977),
+  CASE n % 3 WHEN 0 THEN 'leerplicht' WHEN 1 THEN 'jeugdwet' ELSE 'jgz' END,
+  'Leerplichtwet 1969 (art. 16, 18 en 21; AVG art. 6(1)(c))', 'aoj-vo-noorderlicht', 'aanpak-verzuim',
+  'las-noorderlicht', '/leerlingen/{leerling}/verzuim',
+  CASE WHEN n % $3 = 0 THEN $4 ELSE printf('k1:%064x', (n * 7919) % $5) END,
+  CASE n % 10 WHEN 0 THEN 'denied' WHEN 1 THEN 'filtered' ELSE 'allowed' END,
+  CASE n % 10 WHEN 0 THEN 'no-rule' ELSE 'allowed' END, NULL,
+  '["aoj-02"]',
+  CASE n % 10 WHEN 0 THEN '[]' ELSE '["verzuim.geoorloofd_uren","verzuim.ongeoorloofd_uren","verzuim.ziekmeldingen_aantal","leerling.voornaam","leerling.achternaam"]' END,
+  '["leerling.bsn"]', 200, 200, 850 + n % 300, printf('%064x', 7), '{}',
+  printf('%064x', n * 31), NULL, printf('%064x', n - 1), printf('%064x', n)
+FROM s
+"#;
+
+async fn grow(store: &Store, from: i64, to: i64, every: i64, target: &str) {
+    let mut conn = store.pool().acquire().await.unwrap();
+    conn.execute("PRAGMA synchronous=OFF").await.unwrap();
+    conn.execute("PRAGMA cache_size=-1048576").await.unwrap();
+    let mut n = from;
+    while n <= to {
+        let end = (n + CHUNK - 1).min(to);
+        sqlx::query(INSERT)
+            .bind(n)
+            .bind(end)
+            .bind(every)
+            .bind(target)
+            .bind(PUPILS)
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        n = end + 1;
+    }
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        .await
+        .unwrap();
+}
+
+async fn time_inzage(url: &str, pseudo: &Pseudonymiser, expect: usize) -> (Duration, Duration) {
+    let set =
+        poortwachter::policy::load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")))
+            .unwrap();
+    // A fresh pool, as a CLI run would open it.
+    let store = Store::connect(url).await.unwrap();
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let report = inzage::build(
+            &store,
+            &set,
+            pseudo,
+            "L1001",
+            inzage::Options {
+                include_denied: true,
+            },
+        )
+        .await
+        .unwrap();
+        let html = report.html();
+        times.push(t.elapsed());
+        assert_eq!(report.disclosures.len() + report.denied.len(), expect);
+        assert!(html.len() > 1000);
+    }
+    let first = times[0];
+    times.sort();
+    (first, times[times.len() / 2])
+}
+
+#[tokio::main]
+async fn main() {
+    let total: i64 = std::env::var("INZAGE_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let small = (total / 10).max(1);
+    let every = (total / TARGET_RECORDS).max(1);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/inzage-bench.db", dir.path().display());
+    Pseudonymiser::generate_file(&dir.path().join("p.key")).unwrap();
+    let pseudo = Pseudonymiser::from_file(&dir.path().join("p.key")).unwrap();
+    let target = pseudo.pseudonymise("L1001");
+    let store = Store::connect(&url).await.unwrap();
+
+    let t = Instant::now();
+    grow(&store, 1, small, every, &target).await;
+    let gen_small = t.elapsed();
+    let expect_small = (small / every) as usize;
+    let (first_small, median_small) = time_inzage(&url, &pseudo, expect_small).await;
+
+    let t = Instant::now();
+    grow(&store, small + 1, total, every, &target).await;
+    let gen_rest = t.elapsed();
+    let expect = (total / every) as usize;
+    let (first, median) = time_inzage(&url, &pseudo, expect).await;
+    let size = std::fs::metadata(dir.path().join("inzage-bench.db"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    drop(store);
+
+    println!(
+        "generated {small} records in {gen_small:.1?}, {} more in {gen_rest:.1?}; store {:.1} GiB",
+        total - small,
+        size as f64 / (1u64 << 30) as f64
+    );
+    println!(
+        "inzage (query + HTML) for one pupil, {expect_small} records of it among {small}: first {first_small:.2?}, median of 5 {median_small:.2?}"
+    );
+    println!(
+        "inzage (query + HTML) for one pupil, {expect} records of it among {total}: first {first:.2?}, median of 5 {median:.2?} (target <= 5 s)"
+    );
+    println!(
+        "ratio {total} / {small} records: first {:.2}, median {:.2}",
+        first.as_secs_f64() / first_small.as_secs_f64().max(1e-9),
+        median.as_secs_f64() / median_small.as_secs_f64().max(1e-9)
+    );
+    // The temporary directory (and the multi-GB store) is removed here.
+    drop(dir);
+}

@@ -1,0 +1,44 @@
+//! Privacy-officer review of the audit trail (issue 6): search and export
+//! ([`query`], [`export`]), the AVG art. 15 report for one pupil
+//! ([`inzage`]), the DPIA accountability report ([`rapport`]), and the
+//! recording of every access to the trail ([`access`]).
+//!
+//! Everything here only *reads* `audit_records`; the single write is the
+//! `kind = access` event that records who looked at what, which goes through
+//! the ordinary audit writer (and so into a hash chain).
+
+pub mod access;
+pub mod cli;
+pub mod export;
+pub mod html;
+pub mod inzage;
+pub mod query;
+pub mod rapport;
+pub mod when;
+
+use crate::audit::{AuditError, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("invalid filter: {0}")]
+    Filter(String),
+    /// The access could not be recorded in the trail, so nothing is shown.
+    #[error("the access could not be recorded in the audit trail: {0}")]
+    Access(#[from] AuditError),
+    #[error(transparent)]
+    Admin(#[from] crate::audit::admin::AdminError),
+    #[error(transparent)]
+    Key(#[from] crate::audit::pseudonym::KeyError),
+    #[error("policy: {0}")]
+    Policy(#[from] crate::policy::LoadError),
+    #[error("registers: {0}")]
+    Registers(String),
+}
+
+impl From<sqlx::Error> for ReviewError {
+    fn from(e: sqlx::Error) -> Self {
+        ReviewError::Store(StoreError::Db(e.to_string()))
+    }
+}

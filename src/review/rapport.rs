@@ -1,0 +1,668 @@
+//! `audit rapport --van --tot`: the DPIA accountability report. Per
+//! casusoverleg: the volume over time (inline SVG), the fields shared per
+//! role, denials and their reasons, purposes and rules never used; for the
+//! whole gateway: policy changes (`kind = reload`) and anomalies. The report
+//! aggregates: it names organisations, roles, fields and counts, never a
+//! pupil or a pseudonym.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::html::{self, Series, esc};
+use super::query::{self, Filter};
+use super::{ReviewError, when};
+use crate::audit::{Store, StoredRow};
+use crate::policy::set::PolicySet;
+
+/// Thresholds of the anomaly rules. Every one is named and has a default.
+#[derive(Debug, Clone, Copy)]
+pub struct Thresholds {
+    /// Office hours, Dutch time, Monday to Friday: from this hour...
+    pub office_start_hour: u8,
+    /// ...until this hour (exclusive).
+    pub office_end_hour: u8,
+    /// A day counts as a surge when an organisation asks about at least
+    /// `surge_factor` times its usual number of distinct pupils...
+    pub surge_factor: u64,
+    /// ...and at least this many more than usual.
+    pub surge_min_extra: u64,
+    /// Days of history before the period used to learn what is usual.
+    pub baseline_days: i64,
+    /// Fewest other active days needed before "usual" means anything.
+    pub baseline_min_days: usize,
+    /// Denials of one organisation in one overleg that count as repeated.
+    pub repeated_denials: usize,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            office_start_hour: 7,
+            office_end_hour: 19,
+            surge_factor: 3,
+            surge_min_extra: 5,
+            baseline_days: 28,
+            baseline_min_days: 3,
+            repeated_denials: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Anomaly {
+    /// `surge`, `outside-office-hours`, `repeated-denials`, `purpose-unused`, `rule-unused`.
+    pub kind: &'static str,
+    pub overleg: String,
+    pub org: Option<String>,
+    /// Plain-Dutch description (counts, never pupils).
+    pub description: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Volume {
+    /// Bucket labels (days `YYYY-MM-DD`, or months `YYYY-MM` for long periods).
+    pub buckets: Vec<String>,
+    pub allowed: Vec<u64>,
+    pub filtered: Vec<u64>,
+    pub denied: Vec<u64>,
+    pub error: Vec<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldCount {
+    pub role: String,
+    pub role_name: String,
+    pub field: String,
+    pub label: String,
+    pub category: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DenialCount {
+    pub reason: String,
+    pub org: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OverlegReport {
+    pub id: String,
+    pub name: String,
+    pub requests: u64,
+    pub distinct_pupils: u64,
+    pub volume: Volume,
+    pub fields: Vec<FieldCount>,
+    pub denials: Vec<DenialCount>,
+    pub unused_purposes: Vec<String>,
+    pub unused_rules: Vec<String>,
+    pub anomalies: Vec<Anomaly>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyChange {
+    pub time: String,
+    pub reason: String,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rapport {
+    pub from: String,
+    pub to: String,
+    pub generated_at: String,
+    pub policy_version: String,
+    pub total_requests: u64,
+    pub overleggen: Vec<OverlegReport>,
+    pub policy_changes: Vec<PolicyChange>,
+    /// Requests that named no (known) overleg: identity and path refusals.
+    pub outside_overleggen: u64,
+    /// Accesses to the trail itself in the period.
+    pub trail_accesses: u64,
+    #[serde(skip)]
+    pub records_read: usize,
+}
+
+fn day_of(r: &StoredRow) -> Option<String> {
+    when::parse_stored(&r.time).map(when::dutch_day)
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    if v.is_empty() {
+        return 0;
+    }
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+/// The buckets of the period: every day, or every month when the period is
+/// longer than `MAX_DAILY_BUCKETS` days.
+const MAX_DAILY_BUCKETS: i64 = 62;
+
+fn buckets(from: &str, to: &str) -> (Vec<String>, bool) {
+    let (Some(a), Some(b)) = (when::parse_stored(from), when::parse_stored(to)) else {
+        return (Vec::new(), false);
+    };
+    let monthly = (b - a).whole_days() > MAX_DAILY_BUCKETS;
+    let mut out: Vec<String> = Vec::new();
+    let mut t = a;
+    while t < b {
+        let mut d = when::dutch_day(t);
+        if monthly {
+            d.truncate(7);
+        }
+        if out.last() != Some(&d) {
+            out.push(d);
+        }
+        t += time::Duration::days(1);
+    }
+    (out, monthly)
+}
+
+/// Builds the report for `[from, to)` (stored-form bounds from [`when::bound`]).
+pub async fn build(
+    store: &Store,
+    set: &PolicySet,
+    from: &str,
+    to: &str,
+    th: Thresholds,
+) -> Result<Rapport, ReviewError> {
+    let period = query::all(
+        store,
+        &Filter {
+            from: Some(from.to_owned()),
+            to: Some(to.to_owned()),
+            kind: None,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let baseline_from = when::parse_stored(from)
+        .map(|t| when::stored(t - time::Duration::days(th.baseline_days)))
+        .unwrap_or_else(|| from.to_owned());
+    let history = query::all(
+        store,
+        &Filter {
+            from: Some(baseline_from),
+            to: Some(from.to_owned()),
+            kind: Some("request".into()),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(from_rows(set, from, to, &period, &history, th))
+}
+
+/// The report from the records of the period and of the baseline window before it.
+pub fn from_rows(
+    set: &PolicySet,
+    from: &str,
+    to: &str,
+    period: &[StoredRow],
+    history: &[StoredRow],
+    th: Thresholds,
+) -> Rapport {
+    let (labels, monthly) = buckets(from, to);
+    let index: BTreeMap<&str, usize> = labels
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_str(), i))
+        .collect();
+    let requests: Vec<&StoredRow> = period.iter().filter(|r| r.kind == "request").collect();
+    let mut overleggen = Vec::new();
+    for (id, overleg) in &set.overleggen {
+        let rows: Vec<&StoredRow> = requests
+            .iter()
+            .copied()
+            .filter(|r| r.overleg.as_deref() == Some(id.as_str()))
+            .collect();
+        let n = labels.len();
+        let mut volume = Volume {
+            buckets: labels.clone(),
+            allowed: vec![0; n],
+            filtered: vec![0; n],
+            denied: vec![0; n],
+            error: vec![0; n],
+        };
+        let mut fields: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut denials: BTreeMap<(String, String), u64> = BTreeMap::new();
+        let mut used_purposes = BTreeSet::new();
+        let mut used_rules = BTreeSet::new();
+        let mut pupils = BTreeSet::new();
+        let mut outside: BTreeMap<String, u64> = BTreeMap::new();
+        for r in &rows {
+            if let Some(mut d) = day_of(r) {
+                if monthly {
+                    d.truncate(7);
+                }
+                if let Some(&i) = index.get(d.as_str()) {
+                    let v = match r.outcome.as_str() {
+                        "allowed" => &mut volume.allowed,
+                        "filtered" => &mut volume.filtered,
+                        "denied" => &mut volume.denied,
+                        _ => &mut volume.error,
+                    };
+                    v[i] += 1;
+                }
+            }
+            if let Some(s) = &r.subject {
+                pupils.insert(s.as_str());
+            }
+            if let Some(p) = &r.purpose {
+                used_purposes.insert(p.clone());
+            }
+            for rule in query::list(&r.rules) {
+                used_rules.insert(rule);
+            }
+            let org = r.org.clone().unwrap_or_else(|| "-".into());
+            match r.outcome.as_str() {
+                "allowed" | "filtered" => {
+                    let role = r.role.clone().unwrap_or_else(|| "-".into());
+                    for f in query::list(&r.fields_shared) {
+                        *fields.entry((role.clone(), f)).or_default() += 1;
+                    }
+                }
+                "denied" => *denials.entry((r.reason.clone(), org.clone())).or_default() += 1,
+                _ => {}
+            }
+            if let Some(t) = when::parse_stored(&r.time)
+                && !when::in_office_hours(t, th.office_start_hour, th.office_end_hour)
+            {
+                *outside.entry(org).or_default() += 1;
+            }
+        }
+        let mut anomalies = Vec::new();
+        for (org, count) in &outside {
+            anomalies.push(Anomaly {
+                kind: "outside-office-hours",
+                overleg: id.clone(),
+                org: Some(org.clone()),
+                description: format!(
+                    "{} deed {count} verzoek(en) buiten kantoortijd (werkdagen {:02}:00-{:02}:00)",
+                    org_name(set, org),
+                    th.office_start_hour,
+                    th.office_end_hour
+                ),
+            });
+        }
+        let mut per_org_denials: BTreeMap<&str, u64> = BTreeMap::new();
+        for ((_, org), n) in &denials {
+            *per_org_denials.entry(org.as_str()).or_default() += n;
+        }
+        for (org, n) in per_org_denials {
+            if n as usize >= th.repeated_denials {
+                anomalies.push(Anomaly {
+                    kind: "repeated-denials",
+                    overleg: id.clone(),
+                    org: Some(org.to_owned()),
+                    description: format!("{} werd {n} keer geweigerd", org_name(set, org)),
+                });
+            }
+        }
+        anomalies.extend(surges(set, id, &rows, history, th));
+        let unused_purposes: Vec<String> = overleg
+            .purposes
+            .iter()
+            .filter(|p| !used_purposes.contains(&p.id))
+            .map(|p| p.id.clone())
+            .collect();
+        let unused_rules: Vec<String> = overleg
+            .rules
+            .iter()
+            .filter(|r| !used_rules.contains(&r.id))
+            .map(|r| r.id.clone())
+            .collect();
+        for p in &unused_purposes {
+            anomalies.push(Anomaly {
+                kind: "purpose-unused",
+                overleg: id.clone(),
+                org: None,
+                description: format!("doel `{p}` is in deze periode niet gebruikt"),
+            });
+        }
+        if !unused_rules.is_empty() {
+            anomalies.push(Anomaly {
+                kind: "rule-unused",
+                overleg: id.clone(),
+                org: None,
+                description: format!(
+                    "{} van de {} regels zijn in deze periode niet gebruikt: {}",
+                    unused_rules.len(),
+                    overleg.rules.len(),
+                    unused_rules.join(", ")
+                ),
+            });
+        }
+        let fields = fields
+            .into_iter()
+            .map(|((role, field), count)| {
+                let entry = overleg.rules.iter().find_map(|rule| {
+                    let b = set.bronnen.get(&rule.bron)?;
+                    b.field_index(&field).map(|i| &b.catalogue[i])
+                });
+                FieldCount {
+                    role_name: overleg
+                        .role(&role)
+                        .map(|r| r.name.clone())
+                        .unwrap_or_else(|| role.clone()),
+                    role,
+                    label: entry
+                        .map(|f| f.label.clone())
+                        .unwrap_or_else(|| field.clone()),
+                    category: entry
+                        .map(|f| f.category.as_str().to_owned())
+                        .unwrap_or_else(|| "unknown".into()),
+                    field,
+                    count,
+                }
+            })
+            .collect();
+        overleggen.push(OverlegReport {
+            id: id.clone(),
+            name: overleg.name.clone(),
+            requests: rows.len() as u64,
+            distinct_pupils: pupils.len() as u64,
+            volume,
+            fields,
+            denials: denials
+                .into_iter()
+                .map(|((reason, org), count)| DenialCount { reason, org, count })
+                .collect(),
+            unused_purposes,
+            unused_rules,
+            anomalies,
+        });
+    }
+    let known: BTreeSet<&str> = set.overleggen.keys().map(String::as_str).collect();
+    Rapport {
+        from: from.to_owned(),
+        to: to.to_owned(),
+        generated_at: crate::audit::record::now_rfc3339(),
+        policy_version: set.version.clone(),
+        total_requests: requests.len() as u64,
+        overleggen,
+        policy_changes: period
+            .iter()
+            .filter(|r| r.kind == "reload")
+            .map(|r| PolicyChange {
+                time: r.time.clone(),
+                reason: r.reason.clone(),
+                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+            })
+            .collect(),
+        outside_overleggen: requests
+            .iter()
+            .filter(|r| !r.overleg.as_deref().is_some_and(|o| known.contains(o)))
+            .count() as u64,
+        trail_accesses: period.iter().filter(|r| r.kind == "access").count() as u64,
+        records_read: period.len() + history.len(),
+    }
+}
+
+fn org_name(set: &PolicySet, id: &str) -> String {
+    set.organisations
+        .get(id)
+        .map(|o| o.name.clone())
+        .unwrap_or_else(|| id.to_owned())
+}
+
+/// Days on which an organisation asked about far more distinct pupils in
+/// this overleg than it usually does (median of its other active days,
+/// including the baseline window before the period).
+fn surges(
+    set: &PolicySet,
+    overleg: &str,
+    rows: &[&StoredRow],
+    history: &[StoredRow],
+    th: Thresholds,
+) -> Vec<Anomaly> {
+    // (org, day) -> distinct pseudonyms.
+    let mut daily: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let in_period: BTreeSet<(String, String)> = rows
+        .iter()
+        .filter_map(|r| Some((r.org.clone()?, day_of(r)?)))
+        .collect();
+    let hist = history
+        .iter()
+        .filter(|r| r.overleg.as_deref() == Some(overleg));
+    for r in rows.iter().copied().chain(hist) {
+        let (Some(org), Some(day), Some(s)) = (&r.org, day_of(r), &r.subject) else {
+            continue;
+        };
+        daily
+            .entry((org.clone(), day))
+            .or_default()
+            .insert(s.clone());
+    }
+    let mut out = Vec::new();
+    for ((org, day), pupils) in &daily {
+        if !in_period.contains(&(org.clone(), day.clone())) {
+            continue;
+        }
+        let others: Vec<u64> = daily
+            .iter()
+            .filter(|((o, d), _)| o == org && d != day)
+            .map(|(_, s)| s.len() as u64)
+            .collect();
+        if others.len() < th.baseline_min_days {
+            continue;
+        }
+        let usual = median(others).max(1);
+        let n = pupils.len() as u64;
+        if n >= usual * th.surge_factor && n >= usual + th.surge_min_extra {
+            out.push(Anomaly {
+                kind: "surge",
+                overleg: overleg.to_owned(),
+                org: Some(org.clone()),
+                description: format!(
+                    "{} vroeg op {day} naar {n} verschillende leerlingen; gewoonlijk {usual} per dag",
+                    org_name(set, org)
+                ),
+            });
+        }
+    }
+    out
+}
+
+impl Rapport {
+    pub fn json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// The HTML body (without page chrome), for the dashboard.
+    pub fn html_body(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(
+            o,
+            "<h1>Verantwoordingsrapportage (DPIA)</h1>\n<p class=\"meta\">Periode {} tot {} (UTC). Opgesteld op {}. Policyversie <code>{}</code>.</p>",
+            esc(&self.from),
+            esc(&self.to),
+            esc(&when::dutch_readable(&self.generated_at)),
+            esc(crate::policy::render::short_version(&self.policy_version))
+        );
+        let anomalies: Vec<&Anomaly> = self
+            .overleggen
+            .iter()
+            .flat_map(|x| x.anomalies.iter())
+            .filter(|a| !matches!(a.kind, "purpose-unused" | "rule-unused"))
+            .collect();
+        let _ = writeln!(
+            o,
+            "<h2>Samenvatting</h2>\n<dl class=\"kenmerken\"><dt>Verzoeken</dt><dd>{}</dd><dt>Buiten een overleg (geweigerd)</dt><dd>{}</dd><dt>Beleidswijzigingen</dt><dd>{}</dd><dt>Inzage in het logboek</dt><dd>{}</dd><dt>Opvallendheden</dt><dd>{}</dd></dl>",
+            self.total_requests,
+            self.outside_overleggen,
+            self.policy_changes.len(),
+            self.trail_accesses,
+            anomalies.len()
+        );
+        if !anomalies.is_empty() {
+            let _ = writeln!(o, "<div class=\"let-op\"><ul>");
+            for a in anomalies {
+                let _ = writeln!(
+                    o,
+                    "<li><strong>{}</strong> ({}): {}</li>",
+                    esc(anomaly_label(a.kind)),
+                    esc(&a.overleg),
+                    esc(&a.description)
+                );
+            }
+            let _ = writeln!(o, "</ul></div>");
+        }
+        let _ = writeln!(o, "<h2>Beleidswijzigingen in de periode</h2>");
+        if self.policy_changes.is_empty() {
+            let _ = writeln!(o, "<p>Geen.</p>");
+        } else {
+            let _ = writeln!(
+                o,
+                "<table><thead><tr><th>Tijd</th><th>Wat</th><th>Aanleiding</th><th>Van → naar</th><th>Velden erbij / eraf</th><th>Overleggen</th></tr></thead><tbody>"
+            );
+            for c in &self.policy_changes {
+                let d = &c.detail;
+                let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+                let short = |v: &serde_json::Value| {
+                    s(v).get(..16).map(str::to_owned).unwrap_or_else(|| s(v))
+                };
+                let _ = writeln!(
+                    o,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code> → <code>{}</code></td><td class=\"num\">{} / {}</td><td>{}</td></tr>",
+                    esc(&when::dutch_readable(&c.time)),
+                    esc(&c.reason),
+                    esc(&s(&d["trigger"])),
+                    esc(&short(&d["old_version"])),
+                    esc(&short(&d["new_version"])),
+                    d["delta"]["fields_gained"].as_u64().unwrap_or(0),
+                    d["delta"]["fields_lost_or_changed"].as_u64().unwrap_or(0),
+                    esc(&d["delta"]["overleggen"]
+                        .as_array()
+                        .map(|a| a.iter().map(s).collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default())
+                );
+            }
+            let _ = writeln!(o, "</tbody></table>");
+        }
+        for x in &self.overleggen {
+            let _ = writeln!(
+                o,
+                "<section class=\"overleg\" id=\"{}\"><h2>{}</h2>\n<p>{} verzoek(en) over {} verschillende leerling(en).</p>",
+                esc(&x.id),
+                esc(&x.name),
+                x.requests,
+                x.distinct_pupils
+            );
+            let v = &x.volume;
+            let _ = writeln!(
+                o,
+                "<h3>Volume</h3>\n{}",
+                html::bar_chart(
+                    &format!("Verzoeken per periode, {}", x.name),
+                    &v.buckets,
+                    &[
+                        Series {
+                            label: "volledig verstrekt",
+                            colour: "#2e7d32",
+                            values: v.allowed.clone()
+                        },
+                        Series {
+                            label: "gefilterd verstrekt",
+                            colour: "#1565c0",
+                            values: v.filtered.clone()
+                        },
+                        Series {
+                            label: "geweigerd",
+                            colour: "#c62828",
+                            values: v.denied.clone()
+                        },
+                        Series {
+                            label: "fout (niets verstrekt)",
+                            colour: "#9e9e9e",
+                            values: v.error.clone()
+                        },
+                    ],
+                )
+            );
+            let _ = writeln!(o, "<h3>Gedeelde gegevens per rol</h3>");
+            if x.fields.is_empty() {
+                let _ = writeln!(o, "<p>Geen gegevens gedeeld.</p>");
+            } else {
+                let _ = writeln!(
+                    o,
+                    "<table><thead><tr><th>Rol</th><th>Gegeven</th><th>Soort</th><th class=\"num\">Keer gedeeld</th></tr></thead><tbody>"
+                );
+                for f in &x.fields {
+                    let _ = writeln!(
+                        o,
+                        "<tr{}><td>{}</td><td>{} <code>{}</code></td><td>{}</td><td class=\"num\">{}</td></tr>",
+                        if f.category != "normal" {
+                            " class=\"bijzonder\""
+                        } else {
+                            ""
+                        },
+                        esc(&f.role_name),
+                        esc(&f.label),
+                        esc(&f.field),
+                        esc(&f.category),
+                        f.count
+                    );
+                }
+                let _ = writeln!(o, "</tbody></table>");
+            }
+            let _ = writeln!(o, "<h3>Weigeringen</h3>");
+            if x.denials.is_empty() {
+                let _ = writeln!(o, "<p>Geen.</p>");
+            } else {
+                let _ = writeln!(
+                    o,
+                    "<table><thead><tr><th>Reden</th><th>Organisatie</th><th class=\"num\">Aantal</th></tr></thead><tbody>"
+                );
+                for d in &x.denials {
+                    let _ = writeln!(
+                        o,
+                        "<tr><td><code>{}</code>: {}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+                        esc(&d.reason),
+                        esc(super::inzage::explain_reason(&d.reason)),
+                        esc(&d.org),
+                        d.count
+                    );
+                }
+                let _ = writeln!(o, "</tbody></table>");
+            }
+            let _ = writeln!(o, "<h3>Opvallendheden</h3>");
+            if x.anomalies.is_empty() {
+                let _ = writeln!(o, "<p>Geen.</p>");
+            } else {
+                let _ = writeln!(o, "<ul>");
+                for a in &x.anomalies {
+                    let _ = writeln!(
+                        o,
+                        "<li><strong>{}</strong>: {}</li>",
+                        esc(anomaly_label(a.kind)),
+                        esc(&a.description)
+                    );
+                }
+                let _ = writeln!(o, "</ul>");
+            }
+            let _ = writeln!(o, "</section>");
+        }
+        o
+    }
+
+    pub fn html(&self) -> String {
+        html::page(
+            &format!("Verantwoordingsrapportage {} tot {}", self.from, self.to),
+            &self.html_body(),
+        )
+    }
+}
+
+fn anomaly_label(kind: &str) -> &'static str {
+    match kind {
+        "surge" => "Ongewoon veel leerlingen",
+        "outside-office-hours" => "Buiten kantoortijd",
+        "repeated-denials" => "Herhaalde weigeringen",
+        "purpose-unused" => "Doel niet gebruikt",
+        "rule-unused" => "Regels niet gebruikt",
+        _ => "Opvallend",
+    }
+}

@@ -1,0 +1,242 @@
+//! The admin listener over real mTLS: the FG dashboard (search, record
+//! detail, inzage, report, chain verification) only for a privacy officer's
+//! certificate, every page view recorded in the trail, and the operations
+//! endpoints (health, readiness, Prometheus metrics).
+
+mod common;
+
+use common::*;
+use http::Method;
+
+fn verzuim(pupil: &str) -> String {
+    format!("/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/{pupil}/verzuim")
+}
+
+const FORM: (&str, &str) = ("content-type", "application/x-www-form-urlencoded");
+
+async fn post(c: &TestClient, path: &str, form: &str) -> TestResponse {
+    c.request(Method::POST, path, &[FORM], Some(form.as_bytes().to_vec()))
+        .await
+        .unwrap()
+}
+
+async fn get(c: &TestClient, path: &str) -> TestResponse {
+    c.request(Method::GET, path, &[], None).await.unwrap()
+}
+
+fn text(r: &TestResponse) -> String {
+    String::from_utf8_lossy(&r.body).into_owned()
+}
+
+async fn gateway_with_traffic() -> TestGateway {
+    let mut gw = TestGateway::start_with(Options {
+        admin: true,
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    let wij = gw.client("wij-groningen");
+    for p in ["L1001", "L1002", "L1002"] {
+        assert_eq!(lp.get(&verzuim(p), "aanpak-verzuim").await.status, 200);
+    }
+    assert_eq!(
+        wij.get(&verzuim("L1001"), "afstemming-ondersteuning")
+            .await
+            .status,
+        200
+    );
+    gw
+}
+
+#[tokio::test]
+async fn the_fg_searches_views_records_makes_an_inzage_and_every_view_is_recorded() {
+    let mut gw = gateway_with_traffic().await;
+    let fg = gw.admin_client("fg-convenant");
+
+    let home = get(&fg, "/").await;
+    assert_eq!(home.status, 200);
+    assert!(
+        home.header("content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = home.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert!(text(&home).contains("Functionaris gegevensbescherming van de convenantpartners"));
+
+    // Search by pupil (POST): only L1001's two records; the id is not echoed.
+    let found = post(&fg, "/zoeken", "leerling=L1001").await;
+    assert_eq!(found.status, 200);
+    let page = text(&found);
+    assert!(
+        page.contains("<p id=\"aantal\">2 vastlegging(en)"),
+        "{page}"
+    );
+    assert!(!page.contains("L1001"));
+    let short = &gw.pseudonym("L1001")[..11];
+    assert_eq!(page.matches(short).count(), 2);
+    assert!(!page.contains(&gw.pseudonym("L1002")[..11]));
+    // A pupil id in a URL is ignored: GET shows every request record.
+    let all = get(&fg, "/zoeken?leerling=L1001").await;
+    assert!(text(&all).contains("<p id=\"aantal\">4 vastlegging(en)"));
+    let filtered = get(&fg, "/zoeken?org=wij-groningen&besluit=filtered").await;
+    assert!(text(&filtered).contains("<p id=\"aantal\">1 vastlegging(en)"));
+    let bad = get(&fg, "/zoeken?besluit=misschien").await;
+    assert_eq!(bad.status, 400);
+
+    // Record detail with readable field labels.
+    let detail = get(&fg, "/record?instance=test-1&seq=1").await;
+    assert_eq!(detail.status, 200);
+    let d = text(&detail);
+    assert!(
+        d.contains("Ongeoorloofd verzuim dit schooljaar (uren)"),
+        "{d}"
+    );
+    assert!(d.contains("Gemeente Groningen, Leerplicht/RMC (demo)"));
+
+    // Inzage for one pupil: recipients by name, nothing about L1002.
+    let inz = post(&fg, "/inzage", "leerling=L1001&weigeringen=ja").await;
+    assert_eq!(inz.status, 200);
+    let i = text(&inz);
+    assert!(i.contains("Verstrekkingen (2)"), "{i}");
+    assert!(i.contains("WIJ Groningen (demo)"));
+    assert!(i.contains("Vroegtijdig signaleren"));
+    assert!(!i.contains("L1002") && !i.contains(&gw.pseudonym("L1002")[3..]));
+
+    let report = get(&fg, "/rapport").await;
+    assert_eq!(report.status, 200);
+    assert!(text(&report).contains("<svg"));
+    let verify = get(&fg, "/verificatie").await;
+    assert_eq!(verify.status, 200);
+    assert!(
+        text(&verify).contains("id=\"status\">In orde"),
+        "{}",
+        text(&verify)
+    );
+
+    // Every page view is in the trail, as the FG, before it was shown.
+    let rows = gw.audit_rows().await;
+    let access: Vec<_> = rows.iter().filter(|r| r.kind == "access").collect();
+    let actions: Vec<&str> = access.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(
+        actions,
+        [
+            "dashboard",
+            "query",
+            "query",
+            "query",
+            "record",
+            "inzage",
+            "rapport",
+            "verify"
+        ],
+        "the invalid search shows nothing and records nothing"
+    );
+    assert!(
+        access
+            .iter()
+            .all(|r| r.org.as_deref() == Some("fg-convenant"))
+    );
+    assert!(access.iter().all(|r| r.cert_fingerprint.is_some()));
+    assert_eq!(
+        access[1].subject.as_deref(),
+        Some(gw.pseudonym("L1001").as_str())
+    );
+    assert_eq!(
+        access[5].subject.as_deref(),
+        Some(gw.pseudonym("L1001").as_str())
+    );
+    assert!(rows.iter().all(|r| !r.detail.contains("L1001")));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn other_organisations_are_refused_and_leave_no_access_record() {
+    let mut gw = gateway_with_traffic().await;
+    for org in ["wij-groningen", "gemeente-groningen"] {
+        let c = gw.admin_client(org);
+        for r in [
+            get(&c, "/").await,
+            get(&c, "/zoeken").await,
+            post(&c, "/inzage", "leerling=L1001").await,
+            get(&c, "/rapport").await,
+        ] {
+            assert_eq!(r.status, 403, "{org}");
+            assert!(text(&r).contains("Geen toegang"));
+            assert!(!text(&r).contains("WIJ Groningen (demo)"));
+        }
+        // Operations endpoints need only a verified certificate.
+        assert_eq!(get(&c, "/health").await.status, 200);
+    }
+    let rows = gw.audit_rows().await;
+    assert!(rows.iter().all(|r| r.kind != "access"));
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn operations_endpoints_report_health_readiness_and_metrics() {
+    let mut gw = gateway_with_traffic().await;
+    let ops = gw.admin_client("gemeente-groningen");
+    let health = get(&ops, "/health").await;
+    assert_eq!(
+        (health.status.as_u16(), text(&health).as_str()),
+        (200, "ok\n")
+    );
+    let ready = get(&ops, "/ready").await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.json()["ready"], true);
+
+    // One denied request with an overleg that does not exist: counted as unknown.
+    let lp = gw.client("gemeente-groningen");
+    assert_eq!(
+        lp.get(
+            "/v1/bestaat-niet/las-noorderlicht/leerlingen/L1001/verzuim",
+            "aanpak-verzuim"
+        )
+        .await
+        .status,
+        404
+    );
+    let m = text(&get(&ops, "/metrics").await);
+    assert!(
+        m.contains(
+            "poortwachter_requests_total{decision=\"allowed\",overleg=\"aoj-vo-noorderlicht\"} 3\n"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains(
+            "poortwachter_requests_total{decision=\"filtered\",overleg=\"aoj-vo-noorderlicht\"} 1\n"
+        ),
+        "{m}"
+    );
+    assert!(
+        m.contains("poortwachter_requests_total{decision=\"denied\",overleg=\"unknown\"} 1\n"),
+        "{m}"
+    );
+    assert!(!m.contains("bestaat-niet"));
+    assert!(
+        m.contains("poortwachter_audit_commit_seconds_count 5\n"),
+        "{m}"
+    );
+    assert!(m.contains("poortwachter_request_duration_seconds_bucket{le=\"+Inf\"} 5\n"));
+    assert!(m.contains("poortwachter_audit_queue_depth 0\n"));
+    assert!(m.contains("poortwachter_reloads_total{kind=\"policy\",result=\"ok\"} 0\n"));
+    let expiry: i64 = m
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(
+                "poortwachter_certificate_expiry_timestamp_seconds{certificate=\"gateway\"} ",
+            )
+        })
+        .unwrap()
+        .parse()
+        .unwrap();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    assert!(expiry > now + 300 * 86_400 && expiry < now + 400 * 86_400);
+
+    gw.stop().await;
+}

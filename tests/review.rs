@@ -1,0 +1,582 @@
+//! Privacy-officer review (issue 6): `audit query` filters on both stores,
+//! exports, the inzage report (complete for one pupil, nothing about anyone
+//! else), the DPIA report and its anomaly rules, and that every access to
+//! the trail is itself recorded.
+
+mod common;
+
+use common::*;
+use poortwachter::audit::{AuditRecord, Outcome, Store, StoredRow};
+use poortwachter::config::Config;
+use poortwachter::review::{self, cli::Session, inzage, query::FilterInput, rapport};
+
+fn verzuim(pupil: &str) -> String {
+    format!("/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/{pupil}/verzuim")
+}
+fn jgz(pupil: &str) -> String {
+    format!("/v1/aoj-vo-noorderlicht/jgz-dossier/jeugdigen/{pupil}/advies")
+}
+
+/// Traffic for four pupils: per pupil `n` allowed (Leerplicht), one
+/// filtered (WIJ) and one denied (Leerplicht asking the JGZ dossier).
+/// Returns the stopped gateway's temp dir (keeps the files), config path
+/// and the pseudonyms by pupil.
+async fn traffic(
+    store: StoreKind,
+) -> (tempfile::TempDir, std::path::PathBuf, Vec<(String, String)>) {
+    let mut gw = TestGateway::start_with(Options {
+        store,
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    let wij = gw.client("wij-groningen");
+    let pupils = ["L1001", "L1002", "L1003", "L1004"];
+    for (i, p) in pupils.iter().enumerate() {
+        for _ in 0..=i {
+            assert_eq!(lp.get(&verzuim(p), "aanpak-verzuim").await.status, 200);
+        }
+        assert_eq!(
+            wij.get(&verzuim(p), "afstemming-ondersteuning")
+                .await
+                .status,
+            200
+        );
+        assert_eq!(lp.get(&jgz(p), "aanpak-verzuim").await.status, 403);
+    }
+    let pseudonyms = pupils
+        .iter()
+        .map(|p| (p.to_string(), gw.pseudonym(p)))
+        .collect();
+    let config = gw.config_path.clone();
+    let (tmp, _) = gw.stop().await;
+    (tmp, config, pseudonyms)
+}
+
+async fn query_filters(store: StoreKind) {
+    let (_tmp, config, pseudonyms) = traffic(store).await;
+    let cfg = Config::load(&config).unwrap();
+    let session = Session::open(&cfg).await.unwrap();
+    let run = |f: FilterInput| {
+        let session = &session;
+        async move {
+            let filter = f.parse(&session.pseudo).unwrap();
+            review::query::run(&session.store, &filter).await.unwrap()
+        }
+    };
+    // 4 pupils: 1+2+3+4 allowed, 4 filtered, 4 denied.
+    assert_eq!(run(FilterInput::default()).await.len(), 18);
+    let l3 = run(FilterInput {
+        pupil: Some("L1003".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(l3.len(), 5);
+    assert!(
+        l3.iter()
+            .all(|r| r.subject.as_deref() == Some(pseudonyms[2].1.as_str()))
+    );
+    let denied = run(FilterInput {
+        decision: Some("denied".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(denied.len(), 4);
+    assert!(denied.iter().all(|r| r.reason == "no-rule"));
+    let wij = run(FilterInput {
+        org: Some("wij-groningen".into()),
+        role: Some("jeugdwet".into()),
+        purpose: Some("afstemming-ondersteuning".into()),
+        overleg: Some("aoj-vo-noorderlicht".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(wij.len(), 4);
+    assert!(wij.iter().all(|r| r.outcome == "filtered"));
+    // A field only Leerplicht receives: the WIJ records do not match.
+    let field = run(FilterInput {
+        field: Some("verzuim.ongeoorloofd_uren".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(field.len(), 10);
+    assert!(
+        field
+            .iter()
+            .all(|r| r.org.as_deref() == Some("gemeente-groningen"))
+    );
+    let limited = run(FilterInput {
+        limit: Some(3),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(limited.len(), 3);
+    let future = run(FilterInput {
+        from: Some("2999-01-01".into()),
+        ..Default::default()
+    })
+    .await;
+    assert!(future.is_empty());
+    let all_until_far = run(FilterInput {
+        to: Some("2999-12-31".into()),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(all_until_far.len(), 18);
+
+    // Through the session (as the CLI runs it): output and the access record.
+    let table = session
+        .query(
+            &FilterInput {
+                pupil: Some("L1002".into()),
+                ..Default::default()
+            },
+            "table",
+        )
+        .await
+        .unwrap();
+    assert!(table.contains("4 record(s)"), "{table}");
+    assert!(!table.contains("L1002"));
+    let csv = session
+        .export(&FilterInput::default(), review::export::Format::Csv)
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 19, "{csv}");
+    let logboek = session
+        .export(&FilterInput::default(), review::export::Format::Logboek)
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = logboek
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 18);
+    for l in &lines {
+        assert_eq!(l["trace_id"].as_str().unwrap().len(), 32);
+        assert_eq!(l["span_id"].as_str().unwrap().len(), 16);
+        let subject = l["attributes"]["dpl.core.data_subject_id"]
+            .as_str()
+            .unwrap();
+        assert!(pseudonyms.iter().any(|(_, p)| p == subject));
+        assert!(
+            l["attributes"]["dpl.core.processing_activity_id"]
+                .as_str()
+                .unwrap()
+                .starts_with("aoj-vo-noorderlicht/")
+        );
+    }
+    session.close().await;
+
+    // Every access is recorded on the admin chain, without the clear pupil id.
+    let store_rows = Store::connect(&cfg.audit.store)
+        .await
+        .unwrap()
+        .all_rows()
+        .await
+        .unwrap();
+    let access: Vec<&StoredRow> = store_rows.iter().filter(|r| r.kind == "access").collect();
+    assert_eq!(access.len(), 3, "query, export csv, export logboek");
+    assert!(access.iter().all(|r| r.instance == "test-1/admin"));
+    assert_eq!(access[0].reason, "query");
+    assert_eq!(access[0].subject.as_deref(), Some(pseudonyms[1].1.as_str()));
+    assert!(
+        access[0].detail.contains("\"records\":4"),
+        "{}",
+        access[0].detail
+    );
+    assert!(store_rows.iter().all(|r| !r.detail.contains("L100")));
+    // The pseudonym is in `subject` (erased by a purge), never in `detail` (kept).
+    assert!(
+        access.iter().all(|r| !r.detail.contains("k1:")),
+        "{}",
+        access[0].detail
+    );
+    assert!(access[0].detail.contains("\"pupil\":true"));
+}
+
+#[tokio::test]
+async fn sqlite_query_filters_exports_and_records_access() {
+    query_filters(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_query_filters_exports_and_records_access() {
+    query_filters(StoreKind::Postgres).await;
+}
+
+#[tokio::test]
+async fn inzage_is_complete_for_the_pupil_and_about_nobody_else() {
+    let (_tmp, config, pseudonyms) = traffic(StoreKind::Sqlite).await;
+    let cfg = Config::load(&config).unwrap();
+    let session = Session::open(&cfg).await.unwrap();
+    // The first pupil's parents gave consent in the expertteam PO and later
+    // withdrew it (a register fixture): only that pupil's report shows it.
+    sqlx::query("INSERT INTO consents (id, overleg, subject, given_by, purposes, valid_from, valid_until, form_reference, recorded_by, recorded_role, recorded_at, withdrawn_at, withdrawn_by) VALUES ('c-1', 'expertteam-po', $1, 'parents', '[\"passende-plek\"]', '2026-01-01T00:00:00.000000Z', NULL, 'TF-1', 'po-de-wadden', 'school', '2026-01-01T00:00:00.000000Z', '2026-02-01T00:00:00.000000Z', 'po-de-wadden')")
+        .bind(&pseudonyms[0].1)
+        .execute(session.store.pool())
+        .await
+        .unwrap();
+    let all = session.store.all_rows().await.unwrap();
+    for (i, (pupil, pseudonym)) in pseudonyms.iter().enumerate() {
+        let report = inzage::build(
+            &session.store,
+            &session.set,
+            &session.pseudo,
+            pupil,
+            inzage::Options {
+                include_denied: true,
+            },
+        )
+        .await
+        .unwrap();
+        // Complete: every allowed/filtered record of this pupil, and only those.
+        let mine: Vec<&StoredRow> = all
+            .iter()
+            .filter(|r| r.subject.as_deref() == Some(pseudonym.as_str()))
+            .collect();
+        let shared: Vec<String> = mine
+            .iter()
+            .filter(|r| r.outcome == "allowed" || r.outcome == "filtered")
+            .map(|r| format!("{}#{}", r.instance, r.seq))
+            .collect();
+        let got: Vec<String> = report
+            .disclosures
+            .iter()
+            .map(|d| d.record.clone())
+            .collect();
+        assert_eq!(got, shared, "{pupil}");
+        assert_eq!(report.disclosures.len(), i + 2);
+        assert_eq!(report.denied.len(), 1);
+        let lp = report
+            .disclosures
+            .iter()
+            .find(|d| d.recipient_id == "gemeente-groningen")
+            .unwrap();
+        assert_eq!(
+            lp.recipient_name,
+            "Gemeente Groningen, Leerplicht/RMC (demo)"
+        );
+        assert_eq!(lp.provider_id, "vo-noorderlicht");
+        assert!(lp.purpose_text.starts_with("Vroegtijdig signaleren"));
+        assert!(lp.grondslag.contains("Leerplichtwet"), "{}", lp.grondslag);
+        assert!(
+            lp.fields
+                .iter()
+                .any(|f| f.label == "Ongeoorloofd verzuim dit schooljaar (uren)")
+        );
+        let html = report.html();
+        let json = report.json();
+        assert!(html.contains("WIJ Groningen (demo)"));
+        assert!(html.contains("geweigerd"));
+        assert!(html.contains("Aanmeldingen en toestemmingen"));
+        // Consent history: complete for this pupil, nobody else's.
+        let changes: Vec<&str> = report
+            .consent
+            .entries
+            .iter()
+            .map(|c| c.change.as_str())
+            .filter(|c| c.starts_with("toestemming"))
+            .collect();
+        if i == 0 {
+            assert_eq!(changes, ["toestemming gegeven", "toestemming ingetrokken"]);
+            assert!(html.contains("Expertteam onderwijs-zorg SWV PO Groningen"));
+            assert!(html.contains("ouders"));
+        } else {
+            assert!(changes.is_empty(), "{pupil}: {changes:?}");
+        }
+        // Registrations (the fixture registers each pupil in every overleg).
+        assert_eq!(
+            report
+                .consent
+                .entries
+                .iter()
+                .filter(|c| c.change == "aangemeld in het overleg")
+                .count(),
+            session.set.overleggen.len()
+        );
+        assert!(!html.contains("<script"));
+        assert!(
+            !html.contains("http://") && !html.contains("https://"),
+            "no external assets"
+        );
+        // Nothing about anyone else: no other pupil's id, pseudonym or record.
+        for (other, other_pseudonym) in pseudonyms.iter().filter(|(p, _)| p != pupil) {
+            for text in [&html, &json] {
+                assert!(
+                    !text.contains(other.as_str()),
+                    "{pupil} report names {other}"
+                );
+                assert!(!text.contains(&other_pseudonym[3..]));
+            }
+            for r in all
+                .iter()
+                .filter(|r| r.subject.as_deref() == Some(other_pseudonym.as_str()))
+            {
+                let marker = format!("{}#{}<", r.instance, r.seq);
+                assert!(!html.contains(&marker), "{pupil} report shows {marker}");
+                assert!(!json.contains(&format!("\"{}#{}\"", r.instance, r.seq)));
+            }
+        }
+        // Denied attempts only when asked for.
+        let without = inzage::build(
+            &session.store,
+            &session.set,
+            &session.pseudo,
+            pupil,
+            inzage::Options::default(),
+        )
+        .await
+        .unwrap();
+        assert!(without.denied.is_empty());
+        assert!(!without.html().contains("Geweigerde verzoeken"));
+    }
+    // A pupil without records gets an empty, still complete report.
+    let none = session
+        .inzage("L9999", inzage::Options::default(), "json")
+        .await
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&none).unwrap();
+    assert_eq!(v["disclosures"].as_array().unwrap().len(), 0);
+    session.close().await;
+}
+
+#[tokio::test]
+async fn inzage_cli_writes_html_and_records_the_access() {
+    let (tmp, config, pseudonyms) = traffic(StoreKind::Sqlite).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+        .args([
+            "audit",
+            "inzage",
+            "--leerling",
+            "L1001",
+            "--met-weigeringen",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = String::from_utf8(out.stdout).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(html.contains("Gemeente Groningen, Leerplicht/RMC (demo)"));
+    assert!(!html.contains("L1002"));
+    let cfg = Config::load(&config).unwrap();
+    let rows = Store::connect(&cfg.audit.store)
+        .await
+        .unwrap()
+        .all_rows()
+        .await
+        .unwrap();
+    let access: Vec<&StoredRow> = rows.iter().filter(|r| r.kind == "access").collect();
+    assert_eq!(access.len(), 1);
+    assert_eq!(access[0].reason, "inzage");
+    assert_eq!(access[0].subject.as_deref(), Some(pseudonyms[0].1.as_str()));
+    // The admin chain (with its closing checkpoint) verifies with the rest.
+    let verify = tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+        .args(["audit", "verify", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    drop(tmp);
+}
+
+/// A synthetic request record at `time` (stored form) for the report tests.
+fn synthetic(
+    seq: i64,
+    time: &str,
+    org: &str,
+    subject: &str,
+    outcome: Outcome,
+    fields: &[&str],
+) -> StoredRow {
+    let mut rec = AuditRecord::new("synth-1", &format!("r{seq}"), &format!("{seq:032x}"));
+    rec.time = time.to_owned();
+    rec.org = Some(org.to_owned());
+    rec.role = Some(
+        if org == "wij-groningen" {
+            "jeugdwet"
+        } else {
+            "leerplicht"
+        }
+        .to_owned(),
+    );
+    rec.overleg = Some("aoj-vo-noorderlicht".into());
+    rec.purpose = Some("aanpak-verzuim".into());
+    rec.bron = Some("las-noorderlicht".into());
+    rec.subject = Some(format!("k1:{subject}"));
+    rec.outcome = outcome;
+    rec.reason = if outcome == Outcome::Denied {
+        "no-rule"
+    } else {
+        "allowed"
+    }
+    .into();
+    rec.rules = if outcome == Outcome::Denied {
+        vec![]
+    } else {
+        vec!["aoj-02".into()]
+    };
+    rec.fields_shared = fields.iter().map(|f| f.to_string()).collect();
+    StoredRow::from_owned(rec, seq, "0")
+}
+
+#[tokio::test]
+async fn rapport_counts_flags_anomalies_and_names_no_pupil() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/a.db", tmp.path().display()))
+        .await
+        .unwrap();
+    let mut rows = Vec::new();
+    let mut seq = 0;
+    let mut push = |rows: &mut Vec<StoredRow>, t: &str, org: &str, s: &str, o: Outcome| {
+        seq += 1;
+        let f: &[&str] = if o == Outcome::Denied {
+            &[]
+        } else {
+            &["verzuim.ongeoorloofd_uren"]
+        };
+        rows.push(synthetic(seq, t, org, s, o, f));
+    };
+    // Baseline: Leerplicht asks about 2 pupils a day, on 5 weekdays before the period.
+    for day in 2..=6 {
+        for p in 0..2 {
+            push(
+                &mut rows,
+                &format!("2026-11-{day:02}T09:00:00.000000Z"),
+                "gemeente-groningen",
+                &format!("base{p}"),
+                Outcome::Allowed,
+            );
+        }
+    }
+    // In the period (9-13 Nov): a normal Monday, then 12 distinct pupils on Tuesday.
+    for p in 0..2 {
+        push(
+            &mut rows,
+            "2026-11-09T09:00:00.000000Z",
+            "gemeente-groningen",
+            &format!("mon{p}"),
+            Outcome::Allowed,
+        );
+    }
+    for p in 0..12 {
+        push(
+            &mut rows,
+            "2026-11-10T10:00:00.000000Z",
+            "gemeente-groningen",
+            &format!("tue{p}"),
+            Outcome::Allowed,
+        );
+    }
+    // WIJ: a request at 23:30 Dutch time and three denials.
+    push(
+        &mut rows,
+        "2026-11-11T22:30:00.000000Z",
+        "wij-groningen",
+        "night",
+        Outcome::Filtered,
+    );
+    for p in 0..3 {
+        push(
+            &mut rows,
+            "2026-11-12T10:00:00.000000Z",
+            "wij-groningen",
+            &format!("den{p}"),
+            Outcome::Denied,
+        );
+    }
+    // A policy reload in the period.
+    let mut reload = AuditRecord::new("synth-1", "reload", &format!("{:032x}", 999));
+    reload.kind = "reload";
+    reload.outcome = Outcome::Event;
+    reload.reason = "policy-reloaded".into();
+    reload.time = "2026-11-12T12:00:00.000000Z".into();
+    reload.detail = serde_json::json!({"trigger": "SIGHUP", "old_version": "a".repeat(64), "new_version": "b".repeat(64), "delta": {"fields_gained": 2, "fields_lost_or_changed": 1, "overleggen": ["aoj-vo-noorderlicht"]}}).to_string();
+    rows.push(StoredRow::from_owned(reload, 999, "0"));
+    store.insert_batch(&rows, &[], None).await.unwrap();
+
+    let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
+    let from = review::when::bound("2026-11-09", false).unwrap();
+    let to = review::when::bound("2026-11-13", true).unwrap();
+    let r = rapport::build(&store, &set, &from, &to, rapport::Thresholds::default())
+        .await
+        .unwrap();
+    assert_eq!(r.total_requests, 2 + 12 + 1 + 3);
+    let aoj = r
+        .overleggen
+        .iter()
+        .find(|o| o.id == "aoj-vo-noorderlicht")
+        .unwrap();
+    assert_eq!(aoj.requests, 18);
+    assert_eq!(aoj.distinct_pupils, 18);
+    assert_eq!(aoj.volume.buckets.len(), 5);
+    assert_eq!(aoj.volume.allowed, vec![2, 12, 0, 0, 0]);
+    assert_eq!(aoj.volume.filtered, vec![0, 0, 1, 0, 0]);
+    assert_eq!(aoj.volume.denied, vec![0, 0, 0, 3, 0]);
+    let lp_field = aoj
+        .fields
+        .iter()
+        .find(|f| f.role == "leerplicht" && f.field == "verzuim.ongeoorloofd_uren")
+        .unwrap();
+    assert_eq!(lp_field.count, 14);
+    assert_eq!(aoj.denials.len(), 1);
+    assert_eq!(aoj.denials[0].count, 3);
+    let kinds: Vec<(&str, Option<&str>)> = aoj
+        .anomalies
+        .iter()
+        .map(|a| (a.kind, a.org.as_deref()))
+        .collect();
+    assert!(
+        kinds.contains(&("surge", Some("gemeente-groningen"))),
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| k.0 == "surge").count(),
+        1,
+        "only Tuesday: {kinds:?}"
+    );
+    assert!(kinds.contains(&("outside-office-hours", Some("wij-groningen"))));
+    assert!(!kinds.contains(&("outside-office-hours", Some("gemeente-groningen"))));
+    assert!(kinds.contains(&("repeated-denials", Some("wij-groningen"))));
+    assert!(aoj.unused_purposes.contains(&"belastbaarheid".to_owned()));
+    assert!(!aoj.unused_purposes.contains(&"aanpak-verzuim".to_owned()));
+    assert!(aoj.unused_rules.iter().all(|r| r != "aoj-02"));
+    // Other overleggen: no traffic, every purpose unused.
+    let mazl = r.overleggen.iter().find(|o| o.id == "mazl").unwrap();
+    assert_eq!(mazl.requests, 0);
+    assert!(!mazl.unused_purposes.is_empty());
+    assert_eq!(r.policy_changes.len(), 1);
+    assert_eq!(r.policy_changes[0].reason, "policy-reloaded");
+    // The baseline records are not in the period.
+    assert!(
+        !aoj.anomalies
+            .iter()
+            .any(|a| a.description.contains("2026-11-02"))
+    );
+
+    let html = r.html();
+    assert!(html.contains("<svg"));
+    assert!(html.contains("Ongewoon veel leerlingen"));
+    assert!(html.contains("Herhaalde weigeringen"));
+    assert!(html.contains("Buiten kantoortijd"));
+    assert!(html.contains("policy-reloaded"));
+    assert!(!html.contains("<script") && !html.contains("https://"));
+    // Aggregates only: no pupil pseudonym appears anywhere.
+    for text in [html, r.json()] {
+        assert!(!text.contains("k1:"), "a pseudonym leaked into the report");
+        for p in ["tue0", "mon1", "night", "den2", "base0"] {
+            assert!(!text.contains(p));
+        }
+    }
+}

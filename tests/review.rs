@@ -580,3 +580,68 @@ async fn rapport_counts_flags_anomalies_and_names_no_pupil() {
         }
     }
 }
+
+#[tokio::test]
+async fn inzage_and_query_find_a_pupil_across_key_rotations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/a.db", tmp.path().display()))
+        .await
+        .unwrap();
+    let keys = format!("k1 {}\nk2 {}\n", "11".repeat(32), "22".repeat(32));
+    let rotated = poortwachter::audit::Pseudonymiser::parse(&keys, "t").unwrap();
+    let old_only =
+        poortwachter::audit::Pseudonymiser::parse(&format!("k1 {}\n", "11".repeat(32)), "t")
+            .unwrap();
+    // Two records of L1001 before the rotation (k1), one after (k2), and one
+    // of L1002 under each key.
+    let mut rows = Vec::new();
+    for (seq, (pupil, p)) in [
+        ("L1001", &old_only),
+        ("L1001", &old_only),
+        ("L1002", &old_only),
+        ("L1001", &rotated),
+        ("L1002", &rotated),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut r = synthetic(
+            seq as i64 + 1,
+            &format!("2026-11-1{seq}T10:00:00.000000Z"),
+            "gemeente-groningen",
+            "x",
+            Outcome::Allowed,
+            &["verzuim.ongeoorloofd_uren"],
+        );
+        r.subject = Some(p.pseudonymise(pupil));
+        r.personal_digest = r.compute_personal_digest();
+        r.hash = r.compute_hash();
+        rows.push(r);
+    }
+    store.insert_batch(&rows, None).await.unwrap();
+    assert!(rows[0].subject.as_deref().unwrap().starts_with("k1:"));
+    assert!(rows[3].subject.as_deref().unwrap().starts_with("k2:"));
+
+    let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
+    let report = inzage::build(&store, &set, &rotated, "L1001", inzage::Options::default())
+        .await
+        .unwrap();
+    let records: Vec<&str> = report
+        .disclosures
+        .iter()
+        .map(|d| d.record.as_str())
+        .collect();
+    assert_eq!(records, ["synth-1#1", "synth-1#2", "synth-1#4"]);
+    let found = review::query::run(
+        &store,
+        &FilterInput {
+            pupil: Some("L1001".into()),
+            ..Default::default()
+        }
+        .parse(&rotated)
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 4]);
+}

@@ -145,18 +145,30 @@ fn buckets(from: &str, to: &str) -> (Vec<String>, bool) {
     let (Some(a), Some(b)) = (when::parse_stored(from), when::parse_stored(to)) else {
         return (Vec::new(), false);
     };
+    if b <= a {
+        return (Vec::new(), false);
+    }
     let monthly = (b - a).whole_days() > MAX_DAILY_BUCKETS;
+    // Walk Dutch calendar dates (not instants plus 24 h, which would drift
+    // across a daylight-saving switch) from the first to the last day.
+    let first = when::dutch(a).date();
+    let last = when::dutch(b - time::Duration::microseconds(1)).date();
     let mut out: Vec<String> = Vec::new();
-    let mut t = a;
-    while t < b {
-        let mut d = when::dutch_day(t);
+    let mut d = Some(first);
+    while let Some(day) = d.filter(|day| *day <= last) {
+        let mut label = format!(
+            "{:04}-{:02}-{:02}",
+            day.year(),
+            u8::from(day.month()),
+            day.day()
+        );
         if monthly {
-            d.truncate(7);
+            label.truncate(7);
         }
-        if out.last() != Some(&d) {
-            out.push(d);
+        if out.last() != Some(&label) {
+            out.push(label);
         }
-        t += time::Duration::days(1);
+        d = day.next_day();
     }
     (out, monthly)
 }
@@ -476,7 +488,9 @@ impl Rapport {
         let mut o = String::new();
         let _ = writeln!(
             o,
-            "<h1>Verantwoordingsrapportage (DPIA)</h1>\n<p class=\"meta\">Periode {} tot {} (UTC). Opgesteld op {}. Policyversie <code>{}</code>.</p>",
+            "<h1>Verantwoordingsrapportage (DPIA)</h1>\n<p class=\"meta\">Periode van {} tot {} (Nederlandse tijd; <code>{}</code> tot <code>{}</code> UTC). Opgesteld op {}. Policyversie <code>{}</code>.</p>",
+            esc(&when::dutch_readable(&self.from)),
+            esc(&when::dutch_readable(&self.to)),
             esc(&self.from),
             esc(&self.to),
             esc(&when::dutch_readable(&self.generated_at)),
@@ -664,5 +678,26 @@ fn anomaly_label(kind: &str) -> &'static str {
         "purpose-unused" => "Doel niet gebruikt",
         "rule-unused" => "Regels niet gebruikt",
         _ => "Opvallend",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_dutch_days_across_daylight_saving_switches() {
+        let from = when::bound("2026-10-24", false).unwrap();
+        let to = when::bound("2026-10-26", true).unwrap();
+        let (b, monthly) = buckets(&from, &to);
+        assert!(!monthly);
+        assert_eq!(b, ["2026-10-24", "2026-10-25", "2026-10-26"]);
+        let from = when::bound("2026-07-01", false).unwrap();
+        let to = when::bound("2026-12-31", true).unwrap();
+        let (b, monthly) = buckets(&from, &to);
+        assert!(monthly);
+        assert_eq!(b.first().map(String::as_str), Some("2026-07"));
+        assert_eq!(b.last().map(String::as_str), Some("2026-12"));
+        assert_eq!(b.len(), 6);
     }
 }

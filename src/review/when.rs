@@ -60,9 +60,23 @@ pub fn parse_stored(s: &str) -> Option<OffsetDateTime> {
     Some(PrimitiveDateTime::new(date, t).assume_utc())
 }
 
-/// A period bound as the FG writes it: a date (`2026-11-01`) or a stored-style
-/// UTC time. `end = true` makes a date inclusive (the bound becomes the start
-/// of the next day). Returns the bound in stored form, for string comparison.
+/// The UTC instant at which Dutch calendar day `d` begins.
+pub fn dutch_midnight(d: Date) -> OffsetDateTime {
+    let utc = PrimitiveDateTime::new(d, Time::MIDNIGHT).assume_utc();
+    for hours in [2, 1] {
+        let t = utc - time::Duration::hours(hours);
+        let local = dutch(t);
+        if local.date() == d && local.hour() == 0 {
+            return t;
+        }
+    }
+    utc - time::Duration::hours(1)
+}
+
+/// A period bound as the FG writes it: a date (`2026-11-01`, a Dutch
+/// calendar day) or a stored-style UTC time. `end = true` makes a date
+/// inclusive (the bound becomes the start of the next Dutch day). Returns the
+/// bound in stored form, for string comparison.
 pub fn bound(s: &str, end: bool) -> Result<String, ReviewError> {
     let s = s.trim();
     if let Some(d) = parse_date(s) {
@@ -72,9 +86,7 @@ pub fn bound(s: &str, end: bool) -> Result<String, ReviewError> {
         } else {
             d
         };
-        return Ok(stored(
-            PrimitiveDateTime::new(d, Time::MIDNIGHT).assume_utc(),
-        ));
+        return Ok(stored(dutch_midnight(d)));
     }
     parse_stored(s).map(stored).ok_or_else(|| {
         ReviewError::Filter(format!(
@@ -165,13 +177,23 @@ mod tests {
 
     #[test]
     fn bounds_dates_inclusive_and_times() {
+        // Dates are Dutch calendar days: CET in November, CEST in July.
         assert_eq!(
             bound("2026-11-01", false).unwrap(),
-            "2026-11-01T00:00:00.000000Z"
+            "2026-10-31T23:00:00.000000Z"
         );
         assert_eq!(
             bound("2026-11-30", true).unwrap(),
-            "2026-12-01T00:00:00.000000Z"
+            "2026-11-30T23:00:00.000000Z"
+        );
+        assert_eq!(
+            bound("2026-07-01", false).unwrap(),
+            "2026-06-30T22:00:00.000000Z"
+        );
+        // The day summer time starts begins in winter time.
+        assert_eq!(
+            bound("2026-03-29", false).unwrap(),
+            "2026-03-28T23:00:00.000000Z"
         );
         assert_eq!(
             bound("2026-11-30T10:00:00Z", true).unwrap(),

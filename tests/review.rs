@@ -618,7 +618,7 @@ async fn inzage_and_query_find_a_pupil_across_key_rotations() {
         r.hash = r.compute_hash();
         rows.push(r);
     }
-    store.insert_batch(&rows, None).await.unwrap();
+    store.insert_batch(&rows, &[], None).await.unwrap();
     assert!(rows[0].subject.as_deref().unwrap().starts_with("k1:"));
     assert!(rows[3].subject.as_deref().unwrap().starts_with("k2:"));
 

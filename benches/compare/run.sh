@@ -6,8 +6,9 @@
 #   bash benches/compare/run.sh [scenario...]
 #
 # Scenarios (default: all): keepalive newconn rate1000 doc200 policy50k rss
-# Environment: STORES="sqlite postgres" (gateway audit stores; "sqlite-tmpfs"
-# is a diagnostic, non-durable store on /dev/shm), DURATION=10
+# Environment: STORES="sqlite postgres" (gateway audit stores; also
+# "postgres-unix": the same server over its Unix socket, and "sqlite-tmpfs":
+# a diagnostic, NOT durable store on /dev/shm), DURATION=10
 # (measured seconds per target), WARMUP=2, CONCURRENCY=64, RATE=1000,
 # IDLE_CONNS=1000, RESULTS=<file for the JSON lines> (default in the work dir).
 # Needs: nginx (installed with apt-get when missing), PostgreSQL on
@@ -142,6 +143,11 @@ gateway_start() {
   "$PW" audit keygen --dir "$dir/keys" >/dev/null
   case $store in
     sqlite) url="sqlite://$dir/audit.db" ;;
+    # The same PostgreSQL server over its Unix socket (no TCP, so no Nagle).
+    postgres-unix)
+      PG_DB="pwbench_$(date +%s)_$RANDOM"
+      pg_create_db "$PG_DB" >/dev/null
+      url="postgres://postgres@localhost/$PG_DB?host=${PG_SOCKET_DIR:-/var/run/postgresql}" ;;
     # Diagnostic only, NOT durable: SQLite on tmpfs, where fsync costs nothing.
     # Shows how much of the gap to nginx is the durable commit.
     sqlite-tmpfs)

@@ -53,7 +53,7 @@ set -e
 echo
 echo "Reliability run $(date -u +%Y-%m-%dT%H:%MZ), $(($(date +%s) - started)) s, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg):"
 grep -E '^reliability:' "$LOG" | sed 's/^reliability: /- /'
-grep -E '^test |^test result' "$LOG"
+grep -E '^test result' "$LOG"
 if [ $rc -ne 0 ]; then
   echo "FAILED (exit $rc; timeout is exit 124); see $LOG"
   grep -E 'panicked|assertion' -A6 "$LOG" | head -40

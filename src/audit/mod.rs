@@ -135,7 +135,8 @@ impl Auditor {
             signer,
             ck_no: last_ck.map(|c| c.0).unwrap_or(0),
             ck_record_seq: last_ck.map(|c| c.1).unwrap_or(0),
-            _lock: lock,
+            lock,
+            stale: false,
         };
         let handle = tokio::spawn(writer.run(rx));
         // The ticker holds only a weak sender, so it never keeps the writer alive.
@@ -281,7 +282,11 @@ struct Writer {
     ck_no: i64,
     /// Seq of the last checkpoint's own chain record.
     ck_record_seq: i64,
-    _lock: InstanceLock,
+    lock: InstanceLock,
+    /// Set when a transaction failed: its outcome is unknown (the COMMIT may
+    /// have reached the store before the connection broke), so the head in
+    /// memory may be behind the store's. Cleared by [`Writer::resync`].
+    stale: bool,
 }
 
 impl Writer {
@@ -324,6 +329,16 @@ impl Writer {
     }
 
     async fn write(&mut self, records: Vec<(Box<AuditRecord>, Ack)>, side_writes: &[SideWrite]) {
+        if self.stale
+            && let Err(e) = self.resync().await
+        {
+            tracing::error!(error = %e, records = records.len(), "audit store still unavailable");
+            let e = Arc::new(e);
+            for (_, ack) in records {
+                let _ = ack.send(Err(Arc::clone(&e)));
+            }
+            return;
+        }
         // Chain positions are tentative until the transaction commits; a
         // failed batch leaves the head where it was.
         let mut rows = Vec::with_capacity(records.len());
@@ -350,6 +365,7 @@ impl Writer {
                 }
             }
             Err(e) => {
+                self.stale = true;
                 tracing::error!(error = %e, records = acks.len(), "audit batch failed");
                 let e = Arc::new(e);
                 for ack in acks {
@@ -362,6 +378,9 @@ impl Writer {
     /// Signs the current head and appends the checkpoint to the chain, in one
     /// transaction. Skipped when nothing was written since the last one.
     async fn checkpoint(&mut self) {
+        if self.stale && self.resync().await.is_err() {
+            return;
+        }
         if self.seq == 0 || self.seq <= self.ck_record_seq {
             return;
         }
@@ -393,7 +412,31 @@ impl Writer {
                 self.hash = row.hash;
                 self.ck_record_seq = row.seq;
             }
-            Err(e) => tracing::error!(error = %e, "audit checkpoint failed"),
+            Err(e) => {
+                self.stale = true;
+                tracing::error!(error = %e, "audit checkpoint failed");
+            }
         }
+    }
+
+    /// Continues from the head the store actually has, under an instance
+    /// lock that is still held: after a failed transaction (e.g. the
+    /// database restarted mid-COMMIT) the batch may or may not be in the
+    /// store, and a PostgreSQL advisory lock dies with its session. Without
+    /// this the writer would reuse sequence numbers that are taken and fail
+    /// every batch until the gateway is restarted.
+    async fn resync(&mut self) -> Result<(), StoreError> {
+        self.store
+            .relock_instance(&mut self.lock, &self.instance)
+            .await?;
+        let head = self.store.chain_head(&self.instance).await?;
+        let last_ck = self.store.last_checkpoint(&self.instance).await?;
+        self.seq = head.as_ref().map_or(0, |h| h.0);
+        self.hash = head.map_or_else(|| record::GENESIS.to_owned(), |h| h.1);
+        self.ck_no = last_ck.map_or(0, |c| c.0);
+        self.ck_record_seq = last_ck.map_or(0, |c| c.1);
+        self.stale = false;
+        tracing::warn!(seq = self.seq, "audit writer resynchronised with the store");
+        Ok(())
     }
 }

@@ -420,6 +420,24 @@ impl Store {
         }
     }
 
+    /// Makes sure `lock` is still held. A PostgreSQL advisory lock lives as
+    /// long as its session: when that connection broke (the server
+    /// restarted) the lock is taken again on a new one, or `InstanceBusy`
+    /// when another process took the name meanwhile. File locks cannot be lost.
+    pub async fn relock_instance(
+        &self,
+        lock: &mut InstanceLock,
+        instance: &str,
+    ) -> Result<(), StoreError> {
+        if let InstanceLock::Postgres(conn) = lock {
+            if sqlx::Connection::ping(conn).await.is_ok() {
+                return Ok(());
+            }
+            *lock = self.lock_instance(instance).await?;
+        }
+        Ok(())
+    }
+
     /// Every row, ordered by instance and seq (for verification and export).
     pub async fn all_rows(&self) -> Result<Vec<StoredRow>, StoreError> {
         let rows = sqlx::query(concat!(

@@ -79,7 +79,12 @@ pub async fn build(cfg: &Config) -> Result<Gateway, AppError> {
         &cfg.audit,
     )
     .await?;
-    let registers = Registers::new(store, audit.clone(), cfg.revocation_grace());
+    let registers = Registers::new(
+        store,
+        audit.clone(),
+        cfg.revocation_grace(),
+        cfg.request_lifetime(),
+    );
     tokio::spawn(record_tls_refusals(
         refusals,
         audit.downgrade(),

@@ -68,11 +68,11 @@ pub async fn handle(
         rec.cert_fingerprint = Some(c.fingerprint_hex());
     }
 
-    // The register API may wait out the revocation grace on top of the
-    // usual deadline (see `registers`).
+    // A revocation through the register API first waits for in-flight
+    // requests about the pupil, then the grace (see `registers`).
     let mut deadline = state.server.request_timeout();
     if req.uri().path().starts_with(crate::registers::api::PREFIX) {
-        deadline += state.registers.grace();
+        deadline += state.registers.revocation_allowance();
     }
     let mut flow = Flow::default();
     let result = tokio::time::timeout(

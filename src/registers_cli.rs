@@ -142,7 +142,7 @@ impl Opened {
         let grace = cli_grace(&store, &cfg).await;
         let (auditor, writer) =
             admin::admin_auditor(&store, &cfg.audit, &cfg.server.instance).await?;
-        let regs = registers::Registers::new(store, auditor.clone(), grace);
+        let regs = registers::Registers::new(store, auditor.clone(), grace, cfg.request_lifetime());
         Ok(Self {
             set,
             regs,

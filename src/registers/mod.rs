@@ -251,6 +251,9 @@ pub struct Registers {
     audit: Auditor,
     stripes: Arc<[Arc<RwLock<()>>]>,
     grace: Duration,
+    /// Longest a revocation may wait for this process's in-flight requests
+    /// (their lifetime: request timeout + commit timeout).
+    drain: Duration,
 }
 
 impl std::fmt::Debug for Registers {
@@ -274,7 +277,9 @@ const CONSENT_COLUMNS: &str = "id, overleg, given_by, purposes, valid_from, vali
 impl Registers {
     /// `grace`: how long revocations wait before they are acknowledged (see
     /// the module contract); zero when this process is the only gateway.
-    pub fn new(store: Store, audit: Auditor, grace: Duration) -> Self {
+    /// `drain`: the longest a request can hold its guard (request timeout +
+    /// commit timeout), which bounds how long a revocation waits for them.
+    pub fn new(store: Store, audit: Auditor, grace: Duration, drain: Duration) -> Self {
         let stripes: Vec<Arc<RwLock<()>>> =
             (0..STRIPES).map(|_| Arc::new(RwLock::new(()))).collect();
         Self {
@@ -282,11 +287,18 @@ impl Registers {
             audit,
             stripes: stripes.into(),
             grace,
+            drain,
         }
     }
 
     pub fn grace(&self) -> Duration {
         self.grace
+    }
+
+    /// Extra time a register API call may take beyond the request timeout:
+    /// draining in-flight requests about the pupil, then the grace.
+    pub fn revocation_allowance(&self) -> Duration {
+        self.drain + self.grace
     }
 
     fn stripe(&self, overleg: &str, leerling: &str) -> Arc<RwLock<()>> {

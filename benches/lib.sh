@@ -31,7 +31,7 @@ rss_tree_kib() {
 }
 
 # The ONE place that registers pupils in a casusoverleg (case binding).
-#   register_cases CONFIG OVERLEG ORG ROLE PUPIL...
+#   register_cases CONFIG OVERLEG ORG ROLE PUPIL...   (ORG/ROLE: a role with may_register_cases)
 # After case binding is merged, the policies deny requests about a pupil who
 # is not registered (aangemeld) in the overleg; before that there is no
 # `cases` command and this does nothing. Every pupil a script requests goes

@@ -189,7 +189,7 @@ EOF
       echo "\"$b\" = \"http://127.0.0.1:$UP/$b\""
     done
   } >"$GW_CFG"
-  register_cases "$GW_CFG" "$OVERLEG" "$ORG" "$ROLE" "$PUPIL"
+  register_cases "$GW_CFG" "$OVERLEG" "$REG_ORG" "$REG_ROLE" "$PUPIL"
   "$PW" serve --config "$GW_CFG" 2>"$dir/gateway.log" &
   GW_PID=$!
   local i
@@ -221,10 +221,12 @@ scenario_request() {
     example)
       POL=$REPO/policies PKI=$WORK/pki-example
       ORG=wij-groningen ROLE=jeugdwet OVERLEG=aoj-vo-noorderlicht PURPOSE=afstemming-ondersteuning
+      REG_ORG=vo-noorderlicht REG_ROLE=school
       UP_PATH=/las-noorderlicht/leerlingen/$PUPIL/verzuim ;;
     synth-small | synth-50k)
       POL=$WORK/fx/policies-$1 PKI=$WORK/pki-synth
       ORG=org-2-0 ROLE=r2 OVERLEG=synth-0 PURPOSE=p
+      REG_ORG=bron-owner REG_ROLE=owner
       UP_PATH=/synth/leerlingen/$PUPIL ;;
   esac
   GW_PATH=/v1/$OVERLEG$UP_PATH

@@ -86,6 +86,12 @@ $(cat)
 EOF
   nginx -c "$dir/nginx.conf" -p "$dir"
 }
+# Master and worker PIDs of an nginx instance, comma-separated.
+nginx_pids() {
+  local m
+  m=$(cat "$WORK/nginx-$1/nginx.pid")
+  echo "$m$(pgrep -P "$m" | sed 's/^/,/' | tr -d '\n')"
+}
 nginx_stop() {
   local pidfile=$WORK/nginx-$1/nginx.pid
   if [ -f "$pidfile" ]; then
@@ -236,10 +242,11 @@ measure() {
   local common=(--mode "$mode" --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP"
     --rate "$RATE" --scenario "$scenario" --store "$store" --out "$RESULTS")
   local mtls=(--ca "$PKI/ca.pem" --cert "$PKI/$ORG.pem" --key "$PKI/$ORG-key.pem")
-  "$LG" run "${common[@]}" --label direct --url "http://127.0.0.1:$UP$UP_PATH"
-  "$LG" run "${common[@]}" --label nginx --url "https://localhost:$PX$UP_PATH" "${mtls[@]}"
+  "$LG" run "${common[@]}" --label direct --url "http://127.0.0.1:$UP$UP_PATH" --pids "$(nginx_pids bron)"
+  "$LG" run "${common[@]}" --label nginx --url "https://localhost:$PX$UP_PATH" "${mtls[@]}" \
+    --pids "$(nginx_pids proxy)"
   "$LG" run "${common[@]}" --label gateway --url "https://localhost:$GW$GW_PATH" "${mtls[@]}" \
-    --header "X-Doelbinding: $PURPOSE"
+    --header "X-Doelbinding: $PURPOSE" --pids "$GW_PID"
   log "gateway peak RSS in this run (VmHWM): $(($(hwm_kib "$GW_PID") / 1024)) MiB"
 }
 

@@ -33,6 +33,8 @@ LG=$REPO/target/release/examples/loadgen
 if ! command -v nginx >/dev/null; then
   log "installing nginx (Debian package)"
   apt-get update -qq && apt-get install -y -qq nginx >/dev/null
+  # The package starts a system nginx on port 80; this script runs its own.
+  service nginx stop >/dev/null 2>&1 || true
 fi
 log "building (release)"
 cargo build --release --locked --quiet --bin poortwachter --example loadgen
@@ -218,6 +220,8 @@ gateway_stop() {
   out=$("$PW" audit verify --config "$GW_CFG" 2>&1) || { log "AUDIT VERIFY FAILED: $out"; }
   log "audit: $(echo "$out" | head -1)"
   if [ -n "$PG_DB" ]; then pg_drop_db "$PG_DB"; PG_DB=; fi
+  # The audit database of a run is hundreds of MB; the figures are in $RESULTS.
+  rm -rf "$(dirname "$GW_CFG")"
 }
 
 # scenario_request example|synth: what is requested, by whom (one pupil).

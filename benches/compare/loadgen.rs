@@ -101,6 +101,10 @@ enum Cmd {
         /// JSON lines file the result is appended to.
         #[arg(long)]
         out: PathBuf,
+        /// Server processes whose CPU time (utime + stime) is charged to this
+        /// run, to report CPU per request (comma-separated PIDs).
+        #[arg(long, value_delimiter = ',')]
+        pids: Vec<u32>,
     },
     /// Open N connections, one request on each, then hold them for --hold seconds.
     Idle {
@@ -146,6 +150,10 @@ struct RunResult {
     /// Body bytes of the first 200 response and its X-Poortwachter-Withheld.
     body_bytes: usize,
     withheld: Option<String>,
+    /// CPU time of the server processes (--pids) per completed request,
+    /// warm-up included (user + system, 10 ms clock ticks).
+    #[serde(default)]
+    server_cpu_us_per_req: Option<f64>,
 }
 
 type Sender = SendRequest<Empty<Bytes>>;
@@ -294,6 +302,8 @@ fn client_config(t: &Target) -> rustls::ClientConfig {
 
 #[derive(Default)]
 struct Tally {
+    /// Completed requests, warm-up and failures included.
+    all: u64,
     latencies_us: Vec<u32>,
     failures: BTreeMap<String, u64>,
     first: Option<(usize, Option<String>)>,
@@ -314,6 +324,7 @@ impl Tally {
         }
     }
     fn merge(&mut self, o: Tally) {
+        self.all += o.all;
         self.latencies_us.extend(o.latencies_us);
         for (k, v) in o.failures {
             *self.failures.entry(k).or_default() += v;
@@ -353,6 +364,7 @@ async fn closed_loop(client: Arc<Client>, clock: Arc<Clock>, fresh: bool) -> Tal
             }
         };
         let done = Instant::now();
+        tally.all += 1;
         if t >= clock.measure_from && done <= clock.end {
             tally.record(&r, done - t);
         }
@@ -401,11 +413,24 @@ async fn open_loop(
             }
             Err(e) => Err(e),
         };
+        tally.all += 1;
         if intended >= clock.measure_from {
             tally.record(&r, t0.elapsed());
         }
     }
     tally
+}
+
+/// utime + stime of the processes, in clock ticks (USER_HZ, 100 on Linux).
+fn cpu_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
+        .filter_map(|s| {
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
 }
 
 fn pct(sorted: &[u32], p: f64) -> f64 {
@@ -427,8 +452,10 @@ async fn run(
     scenario: String,
     store: String,
     label: String,
+    pids: Vec<u32>,
 ) -> RunResult {
     let client = Arc::new(Client::new(&target));
+    let cpu_before = cpu_ticks(&pids);
     let now = Instant::now();
     let clock = Arc::new(Clock {
         measure_from: now + Duration::from_secs(warmup),
@@ -451,6 +478,9 @@ async fn run(
             tally.merge(t);
         }
     }
+    let cpu_us = cpu_ticks(&pids).saturating_sub(cpu_before) * 10_000;
+    let server_cpu_us_per_req =
+        (!pids.is_empty() && tally.all > 0).then(|| cpu_us as f64 / tally.all as f64);
     let mut l = std::mem::take(&mut tally.latencies_us);
     l.sort_unstable();
     let (body_bytes, withheld) = tally.first.clone().unwrap_or((0, None));
@@ -472,6 +502,7 @@ async fn run(
         max_ms: l.last().map_or(f64::NAN, |v| f64::from(*v) / 1000.0),
         body_bytes,
         withheld,
+        server_cpu_us_per_req,
     }
 }
 
@@ -619,9 +650,9 @@ fn report(results: &Path) {
         }
     }
     println!(
-        "| scenario | gateway store | target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | failures | gateway / nginx req/s | p99 added over direct |"
+        "| scenario | gateway store | target | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | failures | server CPU µs/req | gateway / nginx req/s | p99 added over direct |"
     );
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|");
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|");
     for (scenario, store) in groups {
         let of = |label: &str| {
             rows.iter()
@@ -653,8 +684,11 @@ fn report(results: &Path) {
                 "rate" => format!("{scenario} ({} req/s)", r.rate),
                 _ => format!("{scenario} (c={})", r.concurrency),
             };
+            let cpu = r
+                .server_cpu_us_per_req
+                .map_or_else(String::new, |c| format!("{c:.0}"));
             println!(
-                "| {what} | {store} | {label} | {:.0} | {} | {} | {} | {} | {} | {failures} | {ratio} | {added} |",
+                "| {what} | {store} | {label} | {:.0} | {} | {} | {} | {} | {} | {failures} | {cpu} | {ratio} | {added} |",
                 r.rps,
                 f(r.p50_ms),
                 f(r.p90_ms),
@@ -684,6 +718,7 @@ fn main() {
             store,
             label,
             out,
+            pids,
         } => {
             let r = rt.block_on(run(
                 target,
@@ -695,6 +730,7 @@ fn main() {
                 scenario,
                 store,
                 label,
+                pids,
             ));
             let line = serde_json::to_string(&r).unwrap_or_else(|e| die(e));
             eprintln!(

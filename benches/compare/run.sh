@@ -33,6 +33,8 @@ LG=$REPO/target/release/examples/loadgen
 if ! command -v nginx >/dev/null; then
   log "installing nginx (Debian package)"
   apt-get update -qq && apt-get install -y -qq nginx >/dev/null
+  # The package starts a system nginx on port 80; this script runs its own.
+  service nginx stop >/dev/null 2>&1 || true
 fi
 log "building (release)"
 cargo build --release --locked --quiet --bin poortwachter --example loadgen
@@ -85,6 +87,12 @@ $(cat)
 }
 EOF
   nginx -c "$dir/nginx.conf" -p "$dir"
+}
+# Master and worker PIDs of an nginx instance, comma-separated.
+nginx_pids() {
+  local m
+  m=$(cat "$WORK/nginx-$1/nginx.pid")
+  echo "$m$(pgrep -P "$m" | sed 's/^/,/' | tr -d '\n')"
 }
 nginx_stop() {
   local pidfile=$WORK/nginx-$1/nginx.pid
@@ -212,6 +220,8 @@ gateway_stop() {
   out=$("$PW" audit verify --config "$GW_CFG" 2>&1) || { log "AUDIT VERIFY FAILED: $out"; }
   log "audit: $(echo "$out" | head -1)"
   if [ -n "$PG_DB" ]; then pg_drop_db "$PG_DB"; PG_DB=; fi
+  # The audit database of a run is hundreds of MB; the figures are in $RESULTS.
+  rm -rf "$(dirname "$GW_CFG")"
 }
 
 # scenario_request example|synth: what is requested, by whom (one pupil).
@@ -238,10 +248,11 @@ measure() {
   local common=(--mode "$mode" --concurrency "$c" --duration "$DURATION" --warmup "$WARMUP"
     --rate "$RATE" --scenario "$scenario" --store "$store" --out "$RESULTS")
   local mtls=(--ca "$PKI/ca.pem" --cert "$PKI/$ORG.pem" --key "$PKI/$ORG-key.pem")
-  "$LG" run "${common[@]}" --label direct --url "http://127.0.0.1:$UP$UP_PATH"
-  "$LG" run "${common[@]}" --label nginx --url "https://localhost:$PX$UP_PATH" "${mtls[@]}"
+  "$LG" run "${common[@]}" --label direct --url "http://127.0.0.1:$UP$UP_PATH" --pids "$(nginx_pids bron)"
+  "$LG" run "${common[@]}" --label nginx --url "https://localhost:$PX$UP_PATH" "${mtls[@]}" \
+    --pids "$(nginx_pids proxy)"
   "$LG" run "${common[@]}" --label gateway --url "https://localhost:$GW$GW_PATH" "${mtls[@]}" \
-    --header "X-Doelbinding: $PURPOSE"
+    --header "X-Doelbinding: $PURPOSE" --pids "$GW_PID"
   log "gateway peak RSS in this run (VmHWM): $(($(hwm_kib "$GW_PID") / 1024)) MiB"
 }
 

@@ -3,7 +3,7 @@
 #   - kill -9 of the real gateway under load: SQLITE_CYCLES (default 200) on
 #     SQLite and PG_CYCLES (default 50) on PostgreSQL: 0 acknowledged-but-
 #     missing audit records, chains verify;
-#   - ABORTS (default 1500) client aborts mid-request: 0 half records;
+#   - ABORTS (default 2000) client aborts mid-request: 0 half records;
 #   - the PostgreSQL audit store stopped under load: 100% 503, 0 bytes of
 #     pupil data, service resumes when it is back.
 #
@@ -18,7 +18,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$REPO"
 SQLITE_CYCLES=${SQLITE_CYCLES:-200}
 PG_CYCLES=${PG_CYCLES:-50}
-ABORTS=${ABORTS:-1500}
+ABORTS=${ABORTS:-2000}
 TIMEOUT=${TIMEOUT:-2400}
 PW=$REPO/target/debug/poortwachter
 # shellcheck source=../lib.sh

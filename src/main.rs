@@ -536,6 +536,18 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 public_key.as_deref(),
             )
             .await?;
+            // Verification reads the whole trail: an access, recorded (after
+            // the verification, so it does not change what was verified)
+            // before the result is shown.
+            let records: usize = report.chains.iter().map(|c| c.records).sum();
+            record_cli_access(
+                &store,
+                &cfg,
+                "verify",
+                serde_json::json!({ "ok": report.ok(), "findings": report.findings.len() }),
+                records,
+            )
+            .await?;
             if format == "json" {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -550,7 +562,16 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         AuditCmd::Checkpoints { config } => {
             let cfg = Config::load(&config)?;
             let store = Store::connect(&cfg.audit.store).await?;
-            out(&admin::export(&store).await?)?;
+            let text = admin::export(&store).await?;
+            record_cli_access(
+                &store,
+                &cfg,
+                "checkpoints",
+                serde_json::json!({}),
+                text.lines().count(),
+            )
+            .await?;
+            out(&text)?;
             Ok(ExitCode::SUCCESS)
         }
         AuditCmd::Purge { config } => {
@@ -664,6 +685,36 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Records a CLI access to the trail on the `<instance>/admin` chain; returns
+/// once it is durable (the caller shows nothing otherwise).
+async fn record_cli_access(
+    store: &poortwachter::audit::Store,
+    cfg: &Config,
+    action: &'static str,
+    parameters: serde_json::Value,
+    records: usize,
+) -> anyhow::Result<()> {
+    use poortwachter::review::access::{self, Access, Viewer};
+    let (auditor, writer) =
+        poortwachter::audit::admin::admin_auditor(store, &cfg.audit, &cfg.server.instance).await?;
+    let viewer = Viewer::cli_from_env();
+    let recorded = access::record(
+        &auditor,
+        Access {
+            viewer: &viewer,
+            action,
+            parameters,
+            records,
+            subject: None,
+        },
+    )
+    .await;
+    drop(auditor);
+    let _ = writer.await;
+    recorded?;
+    Ok(())
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

@@ -388,6 +388,19 @@ async fn inzage_cli_writes_html_and_records_the_access() {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
+    // Verifying reads the whole trail: that access is recorded too.
+    let rows = Store::connect(&cfg.audit.store)
+        .await
+        .unwrap()
+        .all_rows()
+        .await
+        .unwrap();
+    let reasons: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.kind == "access")
+        .map(|r| r.reason.as_str())
+        .collect();
+    assert_eq!(reasons, ["inzage", "verify"]);
     drop(tmp);
 }
 

@@ -179,10 +179,37 @@ async fn postgres_slow_store_misses_the_deadline_and_fails_closed() {
         .execute(&mut *tx)
         .await
         .unwrap();
-    let r = lp.get(VERZUIM, "aanpak-verzuim").await;
-    assert_eq!(r.status, 503);
-    assert_eq!(r.problem_type(), "audit-unavailable");
+    // The first record's batch is stuck in its INSERT; the second waits
+    // behind it. Both requests miss the deadline: 503, nothing shared.
+    for _ in 0..2 {
+        let r = lp.get(VERZUIM, "aanpak-verzuim").await;
+        assert_eq!(r.status, 503);
+        assert_eq!(r.problem_type(), "audit-unavailable");
+    }
     tx.rollback().await.unwrap();
+    let (_tmp, url) = gw.stop().await;
+    let rows = poortwachter::audit::Store::connect(&url)
+        .await
+        .unwrap()
+        .all_rows()
+        .await
+        .unwrap();
+    let requests: Vec<_> = rows.iter().filter(|r| r.kind == "request").collect();
+    assert_eq!(requests.len(), 2);
+    // The second record reached the writer after its committer gave up: it
+    // is written as what happened (503, nothing shared), not as a disclosure.
+    // (The first was already in its transaction when the deadline passed:
+    // that one transaction is the documented window.)
+    let second = requests[1];
+    assert_eq!(
+        (
+            second.outcome.as_str(),
+            second.reason.as_str(),
+            second.status
+        ),
+        ("error", "audit-unavailable", 503)
+    );
+    assert_eq!(second.fields_shared, "[]");
 }
 
 /// Two gateway instances write to one store at the same time: two chains,

@@ -272,6 +272,18 @@ impl WeakAuditor {
     }
 }
 
+/// Rewrites a record whose committer stopped waiting: the request was
+/// answered `503 audit-unavailable` and shared nothing. (A record whose
+/// deadline passes while its own batch is being committed keeps what it says:
+/// the window is that one transaction.)
+fn abandon(rec: &mut AuditRecord) {
+    rec.outcome = Outcome::Error;
+    rec.reason = "audit-unavailable".into();
+    rec.side = Some("gateway");
+    rec.status = 503;
+    rec.fields_shared.clear();
+}
+
 struct Writer {
     store: Store,
     instance: String,
@@ -310,8 +322,16 @@ impl Writer {
             let mut want_checkpoint = false;
             for j in jobs.drain(..) {
                 match j {
-                    Job::Record(rec, side, ack) => {
-                        side_writes.extend(side);
+                    Job::Record(mut rec, side, ack) => {
+                        if ack.is_closed() && matches!(rec.kind, "request" | "register") {
+                            // Its committer gave up (the deadline passed, the
+                            // client was answered 503 with nothing shared):
+                            // record that, not the disclosure it would have
+                            // been, and drop its register change.
+                            abandon(&mut rec);
+                        } else {
+                            side_writes.extend(side);
+                        }
                         records.push((rec, ack));
                     }
                     Job::Checkpoint => want_checkpoint = true,

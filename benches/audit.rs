@@ -122,6 +122,63 @@ async fn latency_at_rate(auditor: &Auditor, rate: u64, secs: u64) -> (f64, f64, 
     (p(0.5), p(0.99), p(0.999))
 }
 
+/// `REGISTER_LOOKUP=1`: the case-binding lookup every request makes (one
+/// indexed SELECT), on a store holding 10,000 registrations: latency one at a
+/// time, and throughput from 64 concurrent tasks.
+async fn register_lookup(label: &str, url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    for i in 0..10_000 {
+        sqlx::query("INSERT INTO case_registrations (id, overleg, subject, reference, begins_at, ends_at, registered_by, registered_role, registered_at) VALUES ($1,'o',$2,'r','2020-01-01T00:00:00.000000Z',NULL,'x','x','2020-01-01T00:00:00.000000Z')")
+            .bind(format!("id-{i}"))
+            .bind(format!("k1:{i:064}"))
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let subject = |i: usize| vec![format!("k1:{:064}", i % 10_000)];
+    let mut v = Vec::with_capacity(2_000);
+    for i in 0..2_000 {
+        let t = Instant::now();
+        let s = poortwachter::registers::status_of(&store, &subject(i * 7), "o")
+            .await
+            .unwrap();
+        v.push(t.elapsed());
+        assert!(s.registration.is_some());
+    }
+    v.sort();
+    let pct = |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)].as_secs_f64() * 1e3;
+    println!(
+        "{label:<36} register lookup, one at a time: p50 {:.3} ms, p99 {:.3} ms",
+        pct(0.5),
+        pct(0.99)
+    );
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for k in 0..64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..200 {
+                poortwachter::registers::status_of(
+                    &store,
+                    &[format!("k1:{:064}", (k * 200 + i) % 10_000)],
+                    "o",
+                )
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    println!(
+        "{label:<36} register lookup, 64 tasks: {:.0} lookups/s",
+        12_800.0 / t.elapsed().as_secs_f64()
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let pg_admin = std::env::var("POORTWACHTER_BENCH_PG")
@@ -157,6 +214,10 @@ async fn main() {
     ];
     for (label, url, dir) in stores {
         std::fs::create_dir_all(&dir).unwrap();
+        if std::env::var("REGISTER_LOOKUP").is_ok() {
+            register_lookup(label, &url).await;
+            continue;
+        }
         if std::env::var("INSERT_ONLY").is_ok() {
             let store = Store::connect(&url).await.unwrap();
             let mut prev = poortwachter::audit::record::GENESIS.to_string();

@@ -316,38 +316,8 @@ impl Registers {
 
     /// The pupil's status in `overleg` now, across every pseudonym key version.
     pub async fn status(&self, overleg: &str, leerling: &str) -> Result<CaseStatus, StoreError> {
-        let now = now_rfc3339();
-        let mut status = CaseStatus::default();
-        for subject in self.audit.pseudonymiser().all_pseudonyms(leerling) {
-            let rows = sqlx::query(STATUS_SQL)
-                .bind(overleg)
-                .bind(&subject)
-                .bind(&now)
-                .fetch_all(self.store.pool())
-                .await?;
-            for r in rows {
-                let kind: String = r.try_get(0)?;
-                let id: String = r.try_get(1)?;
-                if kind == "case" {
-                    status.registration.get_or_insert(id);
-                } else {
-                    let given: String = r.try_get(2)?;
-                    let purposes: String = r.try_get(3)?;
-                    // An unreadable row grants nothing (fail closed).
-                    if let (Some(given_by), Ok(purposes)) = (
-                        GivenBy::parse(&given),
-                        serde_json::from_str::<Vec<String>>(&purposes),
-                    ) {
-                        status.consents.push(ActiveConsent {
-                            id,
-                            given_by,
-                            purposes,
-                        });
-                    }
-                }
-            }
-        }
-        Ok(status)
+        let subjects = self.audit.pseudonymiser().all_pseudonyms(leerling);
+        status_of(&self.store, &subjects, overleg).await
     }
 
     /// Registers `new.leerling` in `overleg`.
@@ -692,6 +662,48 @@ impl Registers {
         rec.detail = detail.to_string();
         rec
     }
+}
+
+/// The status now of the pupil stored under any of `subjects` (its
+/// pseudonyms under each key version) in `overleg`: one indexed query per
+/// key version, on every request.
+pub async fn status_of(
+    store: &Store,
+    subjects: &[String],
+    overleg: &str,
+) -> Result<CaseStatus, StoreError> {
+    let now = now_rfc3339();
+    let mut status = CaseStatus::default();
+    for subject in subjects {
+        let rows = sqlx::query(STATUS_SQL)
+            .bind(overleg)
+            .bind(subject)
+            .bind(&now)
+            .fetch_all(store.pool())
+            .await?;
+        for r in rows {
+            let kind: String = r.try_get(0)?;
+            let id: String = r.try_get(1)?;
+            if kind == "case" {
+                status.registration.get_or_insert(id);
+            } else {
+                let given: String = r.try_get(2)?;
+                let purposes: String = r.try_get(3)?;
+                // An unreadable row grants nothing (fail closed).
+                if let (Some(given_by), Ok(purposes)) = (
+                    GivenBy::parse(&given),
+                    serde_json::from_str::<Vec<String>>(&purposes),
+                ) {
+                    status.consents.push(ActiveConsent {
+                        id,
+                        given_by,
+                        purposes,
+                    });
+                }
+            }
+        }
+    }
+    Ok(status)
 }
 
 /// Every registration and consent stored under any of `subjects` (the

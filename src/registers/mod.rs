@@ -584,50 +584,49 @@ impl Registers {
         o: &Overleg,
         leerling: &str,
     ) -> Result<Option<Registration>, RegisterError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REG_COLUMNS} FROM case_registrations WHERE id = $1 AND overleg = $2"
-        )))
-        .bind(id)
-        .bind(&o.id)
-        .fetch_optional(self.store.pool())
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let subject: String = row.try_get("subject")?;
-        if !self
-            .audit
-            .pseudonymiser()
-            .all_pseudonyms(leerling)
-            .contains(&subject)
-        {
-            return Ok(None);
+        let sql =
+            format!("SELECT {REG_COLUMNS} FROM case_registrations WHERE id = $1 AND overleg = $2");
+        match self.pupils_row(sql, id, o, leerling).await? {
+            Some(row) => Ok(Some(registration_from(&row, &now_rfc3339())?)),
+            None => Ok(None),
         }
-        Ok(Some(registration_from(&row, &now_rfc3339())?))
     }
 
+    /// A consent of `leerling` in `o` by id; `None` as for [`Self::registration`].
     async fn consent(
         &self,
         id: &str,
         o: &Overleg,
         leerling: &str,
     ) -> Result<Option<ConsentEntry>, RegisterError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CONSENT_COLUMNS} FROM consents WHERE id = $1 AND overleg = $2"
-        )))
-        .bind(id)
-        .bind(&o.id)
-        .fetch_optional(self.store.pool())
-        .await?;
+        let sql = format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE id = $1 AND overleg = $2");
+        match self.pupils_row(sql, id, o, leerling).await? {
+            Some(row) => Ok(Some(consent_from(&row, &now_rfc3339())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The row `sql` selects by (`id`, overleg), only if it is `leerling`'s.
+    async fn pupils_row(
+        &self,
+        sql: String,
+        id: &str,
+        o: &Overleg,
+        leerling: &str,
+    ) -> Result<Option<sqlx::any::AnyRow>, RegisterError> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(&o.id)
+            .fetch_optional(self.store.pool())
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let subject: String = row.try_get("subject")?;
-        if !self
+        let mine = self
             .audit
             .pseudonymiser()
             .all_pseudonyms(leerling)
-            .contains(&subject)
-        {
-            return Ok(None);
-        }
-        Ok(Some(consent_from(&row, &now_rfc3339())?))
+            .contains(&subject);
+        Ok(mine.then_some(row))
     }
 
     fn change_record(

@@ -126,25 +126,9 @@ pub async fn run(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&limits).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let (tcp, remote) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "admin accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    while let Some((permit, tcp, remote)) =
+        crate::server::next_connection(&listener, &limits, &mut shutdown).await
+    {
         let acceptor = tls.acceptor();
         let dash = Arc::clone(&dash);
         let builder = Arc::clone(&builder);

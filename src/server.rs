@@ -5,19 +5,48 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::identity;
 use crate::problem::{self, ProxyError};
 use crate::proxy::{self, AppState, Peer};
 use crate::tls::ServerTls;
+
+/// The next connection, with the permit that bounds it (taken *before*
+/// `accept`), or `None` once `shutdown` resolves. Shared by the gateway and
+/// the admin listener.
+pub(crate) async fn next_connection<F: Future<Output = ()>>(
+    listener: &TcpListener,
+    limits: &Arc<Semaphore>,
+    shutdown: &mut Pin<&mut F>,
+) -> Option<(OwnedSemaphorePermit, TcpStream, SocketAddr)> {
+    let permit = tokio::select! {
+        p = Arc::clone(limits).acquire_owned() => p.ok()?,
+        () = shutdown.as_mut() => return None,
+    };
+    loop {
+        tokio::select! {
+            r = listener.accept() => match r {
+                Ok((tcp, remote)) => return Some((permit, tcp, remote)),
+                Err(e) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            () = shutdown.as_mut() => return None,
+        }
+    }
+}
 
 /// Serves until `shutdown` resolves, then stops accepting and gives in-flight
 /// requests `shutdown_grace_ms` to finish.
@@ -44,26 +73,8 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
 
-    loop {
-        let permit = tokio::select! {
-            p = Arc::clone(&limits).acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-            () = &mut shutdown => break,
-        };
-        let (tcp, remote) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // EMFILE and friends: back off briefly instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
+    while let Some((permit, tcp, remote)) = next_connection(&listener, &limits, &mut shutdown).await
+    {
         let _ = tcp.set_nodelay(true);
         let acceptor = tls.acceptor();
         let state = Arc::clone(&state);

@@ -80,13 +80,12 @@ async fn throughput(auditor: &Auditor, secs: u64, committers: usize) -> f64 {
         let stop = Arc::clone(&stop);
         let n = Arc::clone(&n);
         let base = c as u64 * 1_000_000_000;
-        let recs: Vec<AuditRecord> = (0..per_task as u64).map(|i| record(base + i)).collect();
         tasks.push(tokio::spawn(async move {
-            for r in recs {
+            for i in 0..per_task as u64 {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                a.commit(r).await.unwrap();
+                a.commit(record(base + i)).await.unwrap();
                 n.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -212,7 +211,18 @@ async fn main() {
             tmp.path().join("pg"),
         ),
     ];
+    // `BENCH_STORE=sqlite|postgres` and `BENCH_PHASE=latency|tasks|one`
+    // narrow a run down (for profiling one phase).
+    let only_store = std::env::var("BENCH_STORE").ok();
+    let phase = std::env::var("BENCH_PHASE").ok();
+    let runs = |p: &str| phase.as_deref().is_none_or(|x| x == p);
     for (label, url, dir) in stores {
+        if only_store
+            .as_deref()
+            .is_some_and(|s| !label.to_lowercase().starts_with(s))
+        {
+            continue;
+        }
         std::fs::create_dir_all(&dir).unwrap();
         if std::env::var("REGISTER_LOOKUP").is_ok() {
             register_lookup(label, &url).await;
@@ -248,18 +258,24 @@ async fn main() {
         let (auditor, writer) = start(&url, &dir).await;
         // Latency first, on a fresh store: after the throughput phase the
         // database is busy flushing and vacuuming for a while.
-        let (p50, p99, p999) = latency_at_rate(&auditor, 1_000, 5).await;
-        println!(
-            "{label:<36} commit latency at 1,000 records/s: p50 {p50:.2} ms, p99 {p99:.2} ms, p99.9 {p999:.2} ms (target p99 <= 2 ms)"
-        );
-        let rps = throughput(&auditor, 5, 512).await;
-        println!(
-            "{label:<36} sustained {rps:>9.0} records/s (512 committer tasks, 5 s; target >= 20,000)"
-        );
-        let rps = one_task(&auditor).await;
-        println!(
-            "{label:<36} sustained {rps:>9.0} records/s (one task, 512 commits in flight, 5 s; target >= 20,000)"
-        );
+        if runs("latency") {
+            let (p50, p99, p999) = latency_at_rate(&auditor, 1_000, 5).await;
+            println!(
+                "{label:<36} commit latency at 1,000 records/s: p50 {p50:.2} ms, p99 {p99:.2} ms, p99.9 {p999:.2} ms (target p99 <= 2 ms)"
+            );
+        }
+        if runs("tasks") {
+            let rps = throughput(&auditor, 5, 512).await;
+            println!(
+                "{label:<36} sustained {rps:>9.0} records/s (512 committer tasks, 5 s; target >= 20,000)"
+            );
+        }
+        if runs("one") {
+            let rps = one_task(&auditor).await;
+            println!(
+                "{label:<36} sustained {rps:>9.0} records/s (one task, 512 commits in flight, 5 s; target >= 20,000)"
+            );
+        }
         drop(auditor);
         writer.await.unwrap();
     }

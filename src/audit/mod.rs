@@ -136,6 +136,7 @@ impl Auditor {
             ck_no: last_ck.map(|c| c.0).unwrap_or(0),
             ck_record_seq: last_ck.map(|c| c.1).unwrap_or(0),
             lock,
+            own_conn: None,
             stale: false,
         };
         let handle = tokio::spawn(writer.run(rx));
@@ -295,6 +296,10 @@ struct Writer {
     /// Seq of the last checkpoint's own chain record.
     ck_record_seq: i64,
     lock: InstanceLock,
+    /// SQLite: the writer's own connection (see [`Store::write_connection`]),
+    /// opened on first use and dropped after a failed transaction. PostgreSQL
+    /// writes on the instance lock's session instead.
+    own_conn: Option<sqlx::AnyConnection>,
     /// Set when a transaction failed: its outcome is unknown (the COMMIT may
     /// have reached the store before the connection broke), so the head in
     /// memory may be behind the store's. Cleared by [`Writer::resync`].
@@ -376,7 +381,7 @@ impl Writer {
             prev.clone_from(&row.hash);
             rows.push(row);
         }
-        match self.store.insert_batch(&rows, side_writes, None).await {
+        match self.insert(&rows, side_writes, None).await {
             Ok(()) => {
                 self.seq = seq;
                 self.hash = prev;
@@ -422,8 +427,7 @@ impl Writer {
         .to_string();
         let row = StoredRow::from_record(&rec, self.seq + 1, &self.hash);
         match self
-            .store
-            .insert_batch(std::slice::from_ref(&row), &[], Some(&ck))
+            .insert(std::slice::from_ref(&row), &[], Some(&ck))
             .await
         {
             Ok(()) => {
@@ -437,6 +441,31 @@ impl Writer {
                 tracing::error!(error = %e, "audit checkpoint failed");
             }
         }
+    }
+
+    /// One transaction on the writer's connection. A failure drops the
+    /// SQLite connection (it may be broken); the caller marks the writer stale.
+    async fn insert(
+        &mut self,
+        rows: &[StoredRow],
+        side_writes: &[SideWrite],
+        ck: Option<&Checkpoint>,
+    ) -> Result<(), StoreError> {
+        let conn = match &mut self.lock {
+            InstanceLock::Postgres(conn) => conn,
+            InstanceLock::File(_) => match &mut self.own_conn {
+                Some(conn) => conn,
+                None => self.own_conn.insert(self.store.write_connection().await?),
+            },
+        };
+        let result = self
+            .store
+            .insert_batch_on(conn, rows, side_writes, ck)
+            .await;
+        if result.is_err() {
+            self.own_conn = None;
+        }
+        result
     }
 
     /// Continues from the head the store actually has, under an instance

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor, Row};
+use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
 use super::checkpoint::Checkpoint;
 use super::record::StoredRow;
@@ -24,7 +24,10 @@ pub enum StoreError {
 /// Held while a process extends an instance's chain.
 #[derive(Debug)]
 pub enum InstanceLock {
-    Postgres(sqlx::AnyConnection),
+    /// The advisory lock's session. The writer commits its batches on this
+    /// same connection, so a lost lock (session gone) fails the next write
+    /// instead of letting two processes extend one chain.
+    Postgres(AnyConnection),
     File(std::fs::File),
 }
 
@@ -216,15 +219,39 @@ impl Store {
         })
     }
 
-    /// Inserts a batch in one transaction: all rows, side writes (and the
-    /// checkpoint, if any) or none.
+    /// Inserts a batch in one transaction on a pooled connection: all rows,
+    /// side writes (and the checkpoint, if any) or none.
     pub async fn insert_batch(
         &self,
         rows: &[StoredRow],
         side_writes: &[SideWrite],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.pool.acquire().await?;
+        self.insert_batch_on(&mut *conn, rows, side_writes, checkpoint)
+            .await
+    }
+
+    /// A connection of its own, outside the pool, for the audit writer.
+    ///
+    /// Why not the pool: the pool hands out its idle connections in turn,
+    /// and on SQLite a connection whose database another connection changed
+    /// must drop its whole page cache (WAL) and read the b-trees' inner
+    /// pages again. One writer connection keeps them cached from batch to
+    /// batch.
+    pub async fn write_connection(&self) -> Result<AnyConnection, StoreError> {
+        Ok(self.pool.acquire().await?.detach())
+    }
+
+    /// [`Store::insert_batch`] on a given connection (the writer's own).
+    pub async fn insert_batch_on(
+        &self,
+        conn: &mut AnyConnection,
+        rows: &[StoredRow],
+        side_writes: &[SideWrite],
+        checkpoint: Option<&Checkpoint>,
+    ) -> Result<(), StoreError> {
+        let mut tx = sqlx::Connection::begin(conn).await?;
         match self.backend {
             // PostgreSQL: the whole batch travels as ONE JSON parameter and
             // `json_populate_recordset` unpacks it server-side (one round trip).

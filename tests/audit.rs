@@ -212,6 +212,63 @@ async fn postgres_slow_store_misses_the_deadline_and_fails_closed() {
     assert_eq!(second.fields_shared, "[]");
 }
 
+/// The writer commits on the session that holds the instance's advisory
+/// lock. When that session dies (terminated here, as a restarting server or a
+/// firewall cutting the connection would), the batch in flight fails; the
+/// writer takes the lock again on a new session, sees the batch is not in the
+/// store and writes it once more: the client still gets its answer, the chain
+/// has no gap and no duplicate, and exactly one session holds the lock.
+#[tokio::test]
+async fn postgres_writer_survives_losing_its_lock_session() {
+    let mut gw = TestGateway::start_with(Options {
+        store: StoreKind::Postgres,
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    assert_eq!(lp.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+    let s = poortwachter::audit::Store::connect(&gw.store_url)
+        .await
+        .unwrap();
+    let lock_holders = || async {
+        sqlx::query(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_all(s.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sqlx::Row::get::<i32, _>(r, 0))
+        .collect::<Vec<i32>>()
+    };
+    let before = lock_holders().await;
+    assert_eq!(before.len(), 1, "one session holds the instance lock");
+    let killed: bool = sqlx::Row::get(
+        &sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(before[0])
+            .fetch_one(s.pool())
+            .await
+            .unwrap(),
+        0,
+    );
+    assert!(killed);
+    for _ in 0..3 {
+        assert_eq!(lp.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+    }
+    let after = lock_holders().await;
+    assert_eq!(after.len(), 1, "the lock is held again, once");
+    assert_ne!(after[0], before[0]);
+
+    let rows = gw.audit_rows().await;
+    let requests: Vec<_> = rows.iter().filter(|r| r.kind == "request").collect();
+    assert_eq!(requests.len(), 4, "every answered request has its record");
+    for pair in rows.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1);
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+}
+
 /// Two gateway instances write to one store at the same time: two chains,
 /// neither forked, no record lost; a second process with the same instance
 /// name is refused.

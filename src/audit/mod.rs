@@ -381,7 +381,14 @@ impl Writer {
             prev.clone_from(&row.hash);
             rows.push(row);
         }
-        match self.insert(&rows, side_writes, None).await {
+        let result = match self.insert(&rows, side_writes, None).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                tracing::warn!(error = %e, records = acks.len(), "audit batch failed; re-reading the chain head");
+                self.recover(&rows, side_writes, &acks, e).await
+            }
+        };
+        match result {
             Ok(()) => {
                 self.seq = seq;
                 self.hash = prev;
@@ -398,6 +405,43 @@ impl Writer {
                 }
             }
         }
+    }
+
+    /// After a failed batch. The session may simply have died (the server
+    /// restarted, a firewall cut the connection, an operator terminated it;
+    /// on PostgreSQL the instance lock died with it), so: take the lock
+    /// again, re-read the head, and
+    /// - the batch is there (its COMMIT reached the store before the
+    ///   connection broke): it is durable, `Ok`;
+    /// - the head is where the batch started and every committer is still
+    ///   waiting: insert it once more, on a fresh connection;
+    /// - otherwise `first`. (A committer that stopped waiting was answered
+    ///   503; re-inserting its record as a disclosure would be false.)
+    ///
+    /// Safe against double writes because the lock is held again before the
+    /// head is read: nobody else extends this chain, and a PostgreSQL session
+    /// that still holds the lock keeps us out until it is gone.
+    async fn recover(
+        &mut self,
+        rows: &[StoredRow],
+        side_writes: &[SideWrite],
+        acks: &[Ack],
+        first: StoreError,
+    ) -> Result<(), StoreError> {
+        let (start_seq, start_hash) = (self.seq, self.hash.clone());
+        let Some(last) = rows.last() else {
+            return Err(first);
+        };
+        if self.resync().await.is_err() {
+            return Err(first);
+        }
+        if self.seq == last.seq && self.hash == last.hash {
+            return Ok(());
+        }
+        if self.seq != start_seq || self.hash != start_hash || acks.iter().any(|a| a.is_closed()) {
+            return Err(first);
+        }
+        self.insert(rows, side_writes, None).await
     }
 
     /// Signs the current head and appends the checkpoint to the chain, in one

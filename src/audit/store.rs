@@ -228,7 +228,7 @@ impl Store {
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
-        self.insert_batch_on(&mut *conn, rows, side_writes, checkpoint)
+        self.insert_batch_on(&mut conn, rows, side_writes, checkpoint)
             .await
     }
 

@@ -84,6 +84,7 @@ pub async fn build(cfg: &Config) -> Result<Gateway, AppError> {
         audit.clone(),
         cfg.revocation_grace(),
         cfg.request_lifetime(),
+        std::time::Duration::from_millis(cfg.registers.lookup_timeout_ms),
     );
     tokio::spawn(record_tls_refusals(
         refusals,

@@ -79,7 +79,7 @@ fn default_admin_timeout() -> u64 {
 
 /// `[registers]`: case binding and the consent register (same store as the
 /// audit trail).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistersConfig {
     /// How long a revocation (registration ended, consent withdrawn) waits
@@ -91,6 +91,24 @@ pub struct RegistersConfig {
     /// through the CLI while a gateway runs always wait this long.
     #[serde(default)]
     pub revocation_grace_ms: Option<u64>,
+    /// Deadline for reading a pupil's registration and consents on the
+    /// request path; past it the request is refused (503
+    /// `register-unavailable`) instead of waiting for the store's pool.
+    #[serde(default = "default_lookup_timeout")]
+    pub lookup_timeout_ms: u64,
+}
+
+fn default_lookup_timeout() -> u64 {
+    1_000
+}
+
+impl Default for RegistersConfig {
+    fn default() -> Self {
+        Self {
+            revocation_grace_ms: None,
+            lookup_timeout_ms: default_lookup_timeout(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

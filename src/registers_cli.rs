@@ -142,7 +142,13 @@ impl Opened {
         let grace = cli_grace(&store, &cfg).await;
         let (auditor, writer) =
             admin::admin_auditor(&store, &cfg.audit, &cfg.server.instance).await?;
-        let regs = registers::Registers::new(store, auditor.clone(), grace, cfg.request_lifetime());
+        let regs = registers::Registers::new(
+            store,
+            auditor.clone(),
+            grace,
+            cfg.request_lifetime(),
+            std::time::Duration::from_millis(cfg.registers.lookup_timeout_ms),
+        );
         Ok(Self {
             set,
             regs,

@@ -162,7 +162,10 @@ fn example_config_lists_every_option() {
                 "purge_interval_hours",
             ][..],
         ),
-        ("registers", &["revocation_grace_ms"][..]),
+        (
+            "registers",
+            &["revocation_grace_ms", "lookup_timeout_ms"][..],
+        ),
         ("log", &["format", "filter"][..]),
         (
             "admin",

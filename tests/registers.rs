@@ -407,6 +407,51 @@ async fn postgres_consent_lifecycle() {
     consent_lifecycle(StoreKind::Postgres).await;
 }
 
+/// The register lookup on the request path has its own deadline: a store
+/// that does not answer (here: a table locked by another session) refuses
+/// the request with 503 `register-unavailable` and nothing shared, and the
+/// refusal is recorded; once the store answers again, so does the gateway.
+#[tokio::test]
+async fn postgres_register_lookup_past_its_deadline_refuses() {
+    let mut gw = TestGateway::start_with(Options {
+        store: StoreKind::Postgres,
+        audit_extra: "[registers]\nlookup_timeout_ms = 300".into(),
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    assert_eq!(lp.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+    let s = poortwachter::audit::Store::connect(&gw.store_url)
+        .await
+        .unwrap();
+    let mut tx = s.pool().begin().await.unwrap();
+    sqlx::query("LOCK TABLE case_registrations IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let r = lp.get(VERZUIM, "aanpak-verzuim").await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.problem_type(), "register-unavailable");
+    assert!(!String::from_utf8_lossy(&r.body).contains("Sanne"));
+    tx.rollback().await.unwrap();
+    assert_eq!(lp.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+
+    let rows = gw.audit_rows().await;
+    let reasons: Vec<(&str, i64)> = rows
+        .iter()
+        .filter(|r| r.kind == "request")
+        .map(|r| (r.reason.as_str(), r.status))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("allowed", 200),
+            ("register-unavailable", 503),
+            ("allowed", 200)
+        ]
+    );
+}
+
 /// An advies document, served slowly so requests are in flight while the
 /// consent is withdrawn.
 fn slow_jgz(delay: Duration) -> Handler {

@@ -13,6 +13,8 @@ use super::record::StoredRow;
 pub enum StoreError {
     #[error("audit store: {0}")]
     Db(String),
+    #[error("audit store: no answer within {0:?}")]
+    Deadline(std::time::Duration),
     #[error("audit store URL must start with sqlite: or postgres:")]
     Url,
     #[error(

@@ -254,6 +254,8 @@ pub struct Registers {
     /// Longest a revocation may wait for this process's in-flight requests
     /// (their lifetime: request timeout + commit timeout).
     drain: Duration,
+    /// Deadline for [`Registers::status`] (`registers.lookup_timeout_ms`).
+    lookup_timeout: Duration,
 }
 
 impl std::fmt::Debug for Registers {
@@ -279,7 +281,13 @@ impl Registers {
     /// the module contract); zero when this process is the only gateway.
     /// `drain`: the longest a request can hold its guard (request timeout +
     /// commit timeout), which bounds how long a revocation waits for them.
-    pub fn new(store: Store, audit: Auditor, grace: Duration, drain: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        audit: Auditor,
+        grace: Duration,
+        drain: Duration,
+        lookup_timeout: Duration,
+    ) -> Self {
         let stripes: Vec<Arc<RwLock<()>>> =
             (0..STRIPES).map(|_| Arc::new(RwLock::new(()))).collect();
         Self {
@@ -288,6 +296,7 @@ impl Registers {
             stripes: stripes.into(),
             grace,
             drain,
+            lookup_timeout,
         }
     }
 
@@ -314,10 +323,18 @@ impl Registers {
         self.stripe(overleg, leerling).read_owned().await
     }
 
-    /// The pupil's status in `overleg` now, across every pseudonym key version.
+    /// The pupil's status in `overleg` now, across every pseudonym key
+    /// version; `StoreError::Deadline` when the store does not answer within
+    /// `registers.lookup_timeout_ms` (the pool would otherwise keep trying
+    /// to connect to a store that is down for its whole acquire timeout).
     pub async fn status(&self, overleg: &str, leerling: &str) -> Result<CaseStatus, StoreError> {
         let subjects = self.audit.pseudonymiser().all_pseudonyms(leerling);
-        status_of(&self.store, &subjects, overleg).await
+        tokio::time::timeout(
+            self.lookup_timeout,
+            status_of(&self.store, &subjects, overleg),
+        )
+        .await
+        .map_err(|_| StoreError::Deadline(self.lookup_timeout))?
     }
 
     /// Registers `new.leerling` in `overleg`.

@@ -52,7 +52,7 @@ rc=$?
 set -e
 echo
 echo "Reliability run $(date -u +%Y-%m-%dT%H:%MZ), $(($(date +%s) - started)) s, $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg):"
-grep -E '^reliability:' "$LOG" | sed 's/^reliability: /- /'
+grep -oE 'reliability: .*' "$LOG" | sed 's/^reliability: /- /'
 grep -E '^test result' "$LOG"
 if [ $rc -ne 0 ]; then
   echo "FAILED (exit $rc; timeout is exit 124); see $LOG"

@@ -306,6 +306,55 @@ async fn a_consent_change_is_reported_as_such() {
     );
 }
 
+/// Who may register pupils (and record consent) decides whose data can flow
+/// at all: taking that right away, or granting it, is a change the FG sees.
+#[tokio::test]
+async fn a_change_in_who_may_register_cases_is_reported() {
+    let old = example();
+    let (_tmp, dir) = copy_policies();
+    let aoj = dir.join("overleggen/aoj-vo-noorderlicht.toml");
+    // The leerplicht role loses the right (its line is followed by the bsn comment).
+    edit(
+        &aoj,
+        "may_register_cases = true\n# bsn:",
+        "may_register_cases = false\n# bsn:",
+    );
+    let (d, _) = delta(&old, &dir).await;
+    assert_eq!(d.overleggen.len(), 1, "{}", d.text());
+    let o = &d.overleggen[0];
+    assert!(
+        o.access.is_empty(),
+        "no field flows differently: {}",
+        d.text()
+    );
+    assert!(
+        matches!(
+            o.structural.as_slice(),
+            [Structural::CaseRegistrationChanged { role, may: false }] if role == "leerplicht"
+        ),
+        "{:?}",
+        o.structural
+    );
+    assert!(!d.is_empty());
+    assert!(
+        d.text()
+            .contains("rol leerplicht mag niet meer leerlingen aanmelden"),
+        "{}",
+        d.text()
+    );
+    // And back: the reverse diff grants it.
+    let new = load_dir(&dir).unwrap();
+    let back = diff::diff(&new, &old).await.unwrap();
+    assert!(matches!(
+        back.overleggen[0].structural.as_slice(),
+        [Structural::CaseRegistrationChanged { role, may: true }] if role == "leerplicht"
+    ));
+    assert!(
+        back.text()
+            .contains("rol leerplicht mag nu leerlingen aanmelden")
+    );
+}
+
 #[tokio::test]
 async fn diff_text_matches_the_committed_example() {
     let old = example();

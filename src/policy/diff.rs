@@ -114,6 +114,7 @@ pub enum Structural {
         name: String,
         grondslag: Grondslag,
         special_categories: Vec<Category>,
+        may_register_cases: bool,
     },
     RoleRemoved {
         id: String,
@@ -133,6 +134,13 @@ pub enum Structural {
         role: String,
         old: Vec<Category>,
         new: Vec<Category>,
+    },
+    /// `may_register_cases` changed: whether this role may register and end
+    /// pupils' cases (aanmeldingen) and record or withdraw consent. That
+    /// decides whose data can flow at all, so the FG sees it like a field.
+    CaseRegistrationChanged {
+        role: String,
+        may: bool,
     },
     OrganisationJoined {
         role: String,
@@ -449,6 +457,7 @@ fn structural(
                 name: n.name.clone(),
                 grondslag: n.grondslag.clone(),
                 special_categories: sorted_categories(n),
+                may_register_cases: n.may_register_cases,
             }),
             (Some(o), None) => out.push(Structural::RoleRemoved {
                 id: id.to_owned(),
@@ -475,6 +484,12 @@ fn structural(
                         role: id.to_owned(),
                         old: oc,
                         new: nc,
+                    });
+                }
+                if o.may_register_cases != n.may_register_cases {
+                    out.push(Structural::CaseRegistrationChanged {
+                        role: id.to_owned(),
+                        may: n.may_register_cases,
                     });
                 }
             }
@@ -696,11 +711,17 @@ impl Structural {
                 name,
                 grondslag,
                 special_categories,
+                may_register_cases,
             } => format!(
-                "rol {id} ({}) toegevoegd; grondslag {}; bijzondere gegevens toegestaan: {}",
+                "rol {id} ({}) toegevoegd; grondslag {}; bijzondere gegevens toegestaan: {}{}",
                 f(name),
                 f(&grondslag_text(grondslag)),
-                categories_text(special_categories)
+                categories_text(special_categories),
+                if *may_register_cases {
+                    "; mag leerlingen aanmelden en toestemming vastleggen"
+                } else {
+                    ""
+                }
             ),
             Structural::RoleRemoved { id, name } => {
                 format!("rol {id} ({}) verwijderd", f(name))
@@ -717,6 +738,12 @@ impl Structural {
                 "bijzondere gegevens toegestaan voor rol {role} gewijzigd: {} → {}",
                 categories_text(old),
                 categories_text(new)
+            ),
+            Structural::CaseRegistrationChanged { role, may: true } => format!(
+                "rol {role} mag nu leerlingen aanmelden en afmelden en toestemming vastleggen en intrekken"
+            ),
+            Structural::CaseRegistrationChanged { role, may: false } => format!(
+                "rol {role} mag niet meer leerlingen aanmelden of afmelden, of toestemming vastleggen of intrekken"
             ),
             Structural::OrganisationJoined {
                 role,

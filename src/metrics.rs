@@ -131,11 +131,7 @@ impl Metrics {
 /// and counts the request, its latency and the commit latency.
 pub async fn commit_observed(state: &AppState, rec: AuditRecord) -> Result<(), AuditError> {
     let decision = rec.outcome.as_str();
-    let overleg = match rec.overleg.as_deref() {
-        Some(o) if state.policy.current().set.overleggen.contains_key(o) => o.to_owned(),
-        Some(_) => "unknown".to_owned(),
-        None => "none".to_owned(),
-    };
+    let overleg = overleg_label(state, rec.overleg.as_deref());
     let duration = Duration::from_micros(rec.duration_us);
     let started = Instant::now();
     let result = state.audit.commit(rec).await;
@@ -146,6 +142,28 @@ pub async fn commit_observed(state: &AppState, rec: AuditRecord) -> Result<(), A
     }
     m.observe_request(decision, overleg, duration + started.elapsed());
     result
+}
+
+/// Counts a request whose record was committed elsewhere: a register change
+/// commits its own record in the change's transaction (decision `event`,
+/// as in the trail).
+pub fn observe_recorded(
+    state: &AppState,
+    decision: &'static str,
+    overleg: Option<&str>,
+    duration: Duration,
+) {
+    let overleg = overleg_label(state, overleg);
+    state.metrics.observe_request(decision, overleg, duration);
+}
+
+/// The overleg label: ids outside the policy set count as `unknown`.
+fn overleg_label(state: &AppState, overleg: Option<&str>) -> String {
+    match overleg {
+        Some(o) if state.policy.current().set.overleggen.contains_key(o) => o.to_owned(),
+        Some(_) => "unknown".to_owned(),
+        None => "none".to_owned(),
+    }
 }
 
 /// Label values are policy identifiers, but escape anyway.

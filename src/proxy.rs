@@ -103,7 +103,14 @@ pub async fn handle(
 
     // Fail closed: the response (allowed or not) leaves only once its record
     // is durable. A failed commit replaces any body with a 503 problem.
-    if !flow.recorded && crate::metrics::commit_observed(&state, rec).await.is_err() {
+    if flow.recorded {
+        crate::metrics::observe_recorded(
+            &state,
+            Outcome::Event.as_str(),
+            rec.overleg.as_deref(),
+            started.elapsed(),
+        );
+    } else if crate::metrics::commit_observed(&state, rec).await.is_err() {
         tracing::error!(request_id, "audit commit failed; answering 503");
         resp = problem::response(&ProxyError::AuditUnavailable, &request_id);
     }

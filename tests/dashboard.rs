@@ -238,5 +238,27 @@ async fn operations_endpoints_report_health_readiness_and_metrics() {
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     assert!(expiry > now + 300 * 86_400 && expiry < now + 400 * 86_400);
 
+    // A register change commits its own record (with the change); it is
+    // counted as well, as `event` like its record in the trail.
+    let r = lp
+        .request(
+            Method::POST,
+            "/registers/v1/aoj-vo-noorderlicht/aanmeldingen",
+            &[("content-type", "application/json")],
+            Some(br#"{"leerling":"L2001","referentie":"AOJ-2026-17"}"#.to_vec()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let m = text(&get(&ops, "/metrics").await);
+    assert!(
+        m.contains(
+            "poortwachter_requests_total{decision=\"event\",overleg=\"aoj-vo-noorderlicht\"} 1\n"
+        ),
+        "{m}"
+    );
+    assert!(m.contains("poortwachter_request_duration_seconds_bucket{le=\"+Inf\"} 6\n"));
+    assert!(!m.contains("L2001"));
+
     gw.stop().await;
 }

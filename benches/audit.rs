@@ -1,7 +1,9 @@
 //! Audit writer throughput (records/s, durable: SQLite WAL synchronous=FULL,
 //! PostgreSQL default synchronous_commit=on) and commit latency at a constant
-//! 1,000 records/s. Run: `cargo bench --bench audit`. `INSERT_ONLY=1` measures
-//! the store's batch insert alone.
+//! 1,000 records/s next to the disk's own fdatasync floor, and the memory of
+//! `audit verify` over 300,000 records (paged walk vs. all rows in memory).
+//! Run: `cargo bench --bench audit`. `INSERT_ONLY=1` measures the store's
+//! batch insert alone; `REGISTER_LOOKUP=1` the per-request register lookup.
 //! PostgreSQL: POORTWACHTER_BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
 
 use std::sync::Arc;
@@ -40,7 +42,10 @@ fn record(i: u64) -> AuditRecord {
     r
 }
 
-async fn start(url: &str, dir: &std::path::Path) -> (Auditor, tokio::task::JoinHandle<()>) {
+async fn start(
+    url: &str,
+    dir: &std::path::Path,
+) -> (Auditor, tokio::task::JoinHandle<()>, AuditConfig) {
     Pseudonymiser::generate_file(&dir.join("p.key")).unwrap();
     Signer::generate_file(&dir.join("s.key")).unwrap();
     let cfg = AuditConfig {
@@ -56,7 +61,7 @@ async fn start(url: &str, dir: &std::path::Path) -> (Auditor, tokio::task::JoinH
         purge_interval_hours: None,
     };
     let store = Store::connect(url).await.unwrap();
-    Auditor::start(
+    let (auditor, writer) = Auditor::start(
         store,
         "bench",
         Pseudonymiser::from_file(&cfg.pseudonym_key).unwrap(),
@@ -64,12 +69,13 @@ async fn start(url: &str, dir: &std::path::Path) -> (Auditor, tokio::task::JoinH
         &cfg,
     )
     .await
-    .unwrap()
+    .unwrap();
+    (auditor, writer, cfg)
 }
 
-/// Records are built before the clock starts, so the figure is the audit
-/// path's (channel, hashing, group commit, acknowledgement), not the
-/// benchmark's own record construction.
+/// Each committer task builds its records itself, as a request task does
+/// (records built up front on the main thread made every free a
+/// cross-thread free, which request tasks do not pay in that form).
 async fn throughput(auditor: &Auditor, secs: u64, committers: usize) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let n = Arc::new(AtomicU64::new(0));
@@ -119,6 +125,58 @@ async fn latency_at_rate(auditor: &Auditor, rate: u64, secs: u64) -> (f64, f64, 
     v.sort_unstable();
     let p = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
     (p(0.5), p(0.99), p(0.999))
+}
+
+/// Peak resident memory of this process so far (VmHWM), MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+/// `audit verify` over a trail of at least 300,000 records: the paged walk
+/// the CLI uses, then (same run, after it) every row held in memory as
+/// before. Peak RSS can only grow, so the paged walk goes first.
+async fn verify_memory(label: &str, url: &str, auditor: &Auditor, cfg: &AuditConfig) {
+    let store = Store::connect(url).await.unwrap();
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM audit_records")
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    };
+    while count().await < 300_000 {
+        one_task(auditor).await;
+    }
+    auditor.checkpoint().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let n = count().await;
+    let base = peak_rss_mib();
+    let t = Instant::now();
+    let paged = poortwachter::audit::admin::verify(&store, cfg, None, None)
+        .await
+        .unwrap();
+    let paged_s = t.elapsed().as_secs_f64();
+    let paged_peak = peak_rss_mib();
+    assert!(paged.ok(), "{paged}");
+    let t = Instant::now();
+    let rows = store.all_rows().await.unwrap();
+    let cks = store.checkpoints().await.unwrap();
+    let public = poortwachter::audit::admin::public_key(cfg, None).unwrap();
+    let whole = poortwachter::audit::verify::verify(&rows, &cks, &[], &public);
+    let whole_s = t.elapsed().as_secs_f64();
+    assert!(whole.ok());
+    drop(rows);
+    let whole_peak = peak_rss_mib();
+    println!(
+        "{label:<36} verify {n} records: paged {paged_s:.1} s, peak RSS +{:.0} MiB; all rows in memory {whole_s:.1} s, peak RSS +{:.0} MiB",
+        paged_peak - base,
+        whole_peak - base
+    );
 }
 
 /// The disk's own floor, measured in the same run: one 8 KiB overwrite plus
@@ -243,7 +301,7 @@ async fn main() {
             tmp.path().join("pg"),
         ),
     ];
-    // `BENCH_STORE=sqlite|postgres` and `BENCH_PHASE=latency|tasks|one`
+    // `BENCH_STORE=sqlite|postgres` and `BENCH_PHASE=latency|tasks|one|verify`
     // narrow a run down (for profiling one phase).
     let only_store = std::env::var("BENCH_STORE").ok();
     let phase = std::env::var("BENCH_PHASE").ok();
@@ -287,7 +345,7 @@ async fn main() {
             );
             continue;
         }
-        let (auditor, writer) = start(&url, &dir).await;
+        let (auditor, writer, cfg) = start(&url, &dir).await;
         // Latency first, on a fresh store: after the throughput phase the
         // database is busy flushing and vacuuming for a while.
         if runs("latency") {
@@ -313,6 +371,9 @@ async fn main() {
             println!(
                 "{label:<36} sustained {rps:>9.0} records/s (one task, 512 commits in flight, 5 s; target >= 20,000)"
             );
+        }
+        if runs("verify") {
+            verify_memory(label, &url, &auditor, &cfg).await;
         }
         drop(auditor);
         writer.await.unwrap();

@@ -48,12 +48,43 @@ async fn build_trail(store: StoreKind) -> Trail {
     }
 }
 
+/// `audit verify` as the CLI runs it, checked against the same walk in pages
+/// of 1, 2, 3 and 7 rows (so page boundaries fall on every kind of record
+/// and finding) and against verification of all rows held in memory: the
+/// report must not depend on how the trail is paged.
+async fn verify_checked(
+    store: &Store,
+    cfg: &poortwachter::audit::AuditConfig,
+    exported: Option<&std::path::Path>,
+) -> poortwachter::audit::verify::Report {
+    let report = admin::verify(store, cfg, exported, None).await.unwrap();
+    for page in [1, 2, 3, 7] {
+        let paged = admin::verify_paged(store, cfg, exported, None, page)
+            .await
+            .unwrap();
+        assert_eq!(paged.findings, report.findings, "page size {page}");
+        assert_eq!(paged.to_string(), report.to_string(), "page size {page}");
+    }
+    let exported_cks = match exported {
+        Some(p) => admin::read_export(p).unwrap(),
+        None => Vec::new(),
+    };
+    let public = admin::public_key(cfg, None).unwrap();
+    let in_memory = poortwachter::audit::verify::verify(
+        &store.all_rows().await.unwrap(),
+        &store.checkpoints().await.unwrap(),
+        &exported_cks,
+        &public,
+    );
+    assert_eq!(in_memory.to_string(), report.to_string(), "in memory");
+    report
+}
+
 impl Trail {
     async fn findings(&self, with_export: bool) -> Vec<Finding> {
         let e = with_export.then_some(self.export.as_path());
-        admin::verify(&self.store, &self.cfg.audit, e, None)
+        verify_checked(&self.store, &self.cfg.audit, e)
             .await
-            .unwrap()
             .findings
     }
     async fn exec(&self, sql: &str) {
@@ -69,9 +100,7 @@ impl Trail {
 
 async fn untouched_trail_verifies(kind: StoreKind) {
     let t = build_trail(kind).await;
-    let report = admin::verify(&t.store, &t.cfg.audit, Some(&t.export), None)
-        .await
-        .unwrap();
+    let report = verify_checked(&t.store, &t.cfg.audit, Some(&t.export)).await;
     assert!(report.ok(), "{report}");
     assert_eq!(report.chains.len(), 1);
     assert!(report.chains[0].checkpoints >= 3, "{report}");
@@ -331,12 +360,7 @@ async fn a_record_moved_between_chains_is_detected(kind: StoreKind) {
     let (_ta, url) = a.stop().await;
     let (_tb, _) = b.stop().await;
     let store = Store::connect(&url).await.unwrap();
-    assert!(
-        admin::verify(&store, &cfg.audit, None, None)
-            .await
-            .unwrap()
-            .ok()
-    );
+    assert!(verify_checked(&store, &cfg.audit, None).await.ok());
     // Move gw-a's record #3 to the end of gw-b's chain.
     let max_b = store
         .all_rows()
@@ -354,10 +378,7 @@ async fn a_record_moved_between_chains_is_detected(kind: StoreKind) {
     .execute(store.pool())
     .await
     .unwrap();
-    let f = admin::verify(&store, &cfg.audit, None, None)
-        .await
-        .unwrap()
-        .findings;
+    let f = verify_checked(&store, &cfg.audit, None).await.findings;
     assert!(
         f.contains(&Finding::Removed {
             instance: "gw-a".into(),

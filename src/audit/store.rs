@@ -479,6 +479,42 @@ impl Store {
         rows.iter().map(row_from).collect()
     }
 
+    /// Up to `limit` rows after `after` in (instance, seq) order: one page of
+    /// a walk over the whole trail (keyset pagination: each page is a short
+    /// query on the primary key, so no cursor or transaction stays open while
+    /// the caller works, and memory stays at one page).
+    pub async fn rows_after(
+        &self,
+        after: Option<(&str, i64)>,
+        limit: i64,
+    ) -> Result<Vec<StoredRow>, StoreError> {
+        let rows = match after {
+            None => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM audit_records ORDER BY instance, seq LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            Some((instance, seq)) => {
+                sqlx::query(concat!(
+                    "SELECT ",
+                    columns!(),
+                    " FROM audit_records WHERE (instance, seq) > ($1, $2) ORDER BY instance, seq LIMIT $3"
+                ))
+                .bind(instance)
+                .bind(seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(row_from).collect()
+    }
+
     /// Rows whose subject is one of `pseudonyms`.
     pub async fn rows_for_subject(
         &self,

@@ -181,80 +181,141 @@ fn erased(r: &StoredRow) -> bool {
 
 /// Verifies `rows` (any order) against `checkpoints` (from the database) and,
 /// optionally, `exported` checkpoints kept elsewhere, with `public_key`.
+/// Holds every row; for a trail of any size use [`Verifier`], which the
+/// store feeds page by page.
 pub fn verify(
     rows: &[StoredRow],
     checkpoints: &[Checkpoint],
     exported: &[Checkpoint],
     public_key: &[u8],
 ) -> Report {
-    let mut findings = Vec::new();
-    let mut by_instance: BTreeMap<&str, Vec<&StoredRow>> = BTreeMap::new();
-    for r in rows {
-        by_instance.entry(r.instance.as_str()).or_default().push(r);
+    let mut sorted: Vec<&StoredRow> = rows.iter().collect();
+    sorted.sort_by(|a, b| (a.instance.as_str(), a.seq).cmp(&(b.instance.as_str(), b.seq)));
+    let mut v = Verifier::new(checkpoints, exported, public_key);
+    for r in sorted {
+        v.push(r);
     }
-    let mut cks: BTreeMap<&str, Vec<&Checkpoint>> = BTreeMap::new();
-    for c in checkpoints {
-        cks.entry(c.instance.as_str()).or_default().push(c);
-    }
-    let mut chains = Vec::new();
-    let instances: BTreeSet<&str> = by_instance.keys().chain(cks.keys()).copied().collect();
-    for inst in instances {
-        let mut chain = by_instance.remove(inst).unwrap_or_default();
-        chain.sort_by_key(|r| r.seq);
-        let mut hash_at: BTreeMap<i64, &str> = BTreeMap::new();
-        let mut ck_records: BTreeMap<i64, &StoredRow> = BTreeMap::new();
-        let mut expected_seq = 1;
-        let mut prev_hash = GENESIS.to_owned();
-        for r in &chain {
-            if r.seq > expected_seq {
-                findings.push(Finding::Removed {
-                    instance: inst.into(),
-                    from: expected_seq,
-                    to: r.seq - 1,
-                });
-            }
-            // Personal columns: recompute their digest unless purged.
-            let digest_ok = match &r.purged_at {
-                None => r.compute_personal_digest() == r.personal_digest,
-                Some(_) => erased(r),
-            };
-            if r.purged_at.is_some() && !erased(r) {
-                findings.push(Finding::PurgeInconsistent {
-                    instance: inst.into(),
-                    seq: r.seq,
-                });
-            }
-            let own_ok = digest_ok && r.compute_hash() == r.hash;
-            if !own_ok {
-                if r.purged_at.is_some() && !erased(r) {
-                    // Already reported as a purge inconsistency.
-                } else {
-                    findings.push(Finding::Altered {
-                        instance: inst.into(),
-                        seq: r.seq,
-                    });
-                }
-            } else if r.prev_hash != prev_hash && r.seq == expected_seq {
-                findings.push(Finding::BrokenLink {
-                    instance: inst.into(),
-                    seq: r.seq,
-                });
-            }
-            hash_at.insert(r.seq, r.hash.as_str());
-            if r.kind == "checkpoint"
-                && let Some(n) = serde_json::from_str::<serde_json::Value>(&r.detail)
-                    .ok()
-                    .and_then(|d| d["ck_no"].as_i64())
-            {
-                ck_records.insert(n, r);
-            }
-            prev_hash.clone_from(&r.hash);
-            expected_seq = r.seq + 1;
-        }
-        let last_seq = chain.last().map(|r| r.seq).unwrap_or(0);
+    v.finish()
+}
 
+/// Streaming verification: memory grows with the number of checkpoints and
+/// chains, not with the trail. Feed every row with [`Verifier::push`], each
+/// instance's rows together and in `seq` order (`ORDER BY instance, seq`),
+/// then call [`Verifier::finish`].
+pub struct Verifier<'a> {
+    /// Checkpoints by instance, in `ck_no` order (consumed per chain).
+    cks: BTreeMap<String, Vec<Checkpoint>>,
+    exported: &'a [Checkpoint],
+    public_key: &'a [u8],
+    chain: Option<ChainState>,
+    /// Findings by instance, so the report lists them in instance order
+    /// whatever order the store returns the chains in.
+    findings: BTreeMap<String, Vec<Finding>>,
+    chains: Vec<ChainSummary>,
+}
+
+/// What one chain's verification keeps while its rows stream past.
+struct ChainState {
+    instance: String,
+    /// The seqs that some checkpoint of this instance covers, and (once seen)
+    /// the stored hash there. Only these hashes are kept.
+    hash_at: BTreeMap<i64, Option<String>>,
+    /// Checkpoint numbers named by the chain's own checkpoint records.
+    ck_records: BTreeSet<i64>,
+    expected_seq: i64,
+    prev_hash: String,
+    records: usize,
+    last_seq: i64,
+    last_is_checkpoint: bool,
+    findings: Vec<Finding>,
+}
+
+impl<'a> Verifier<'a> {
+    pub fn new(
+        checkpoints: &[Checkpoint],
+        exported: &'a [Checkpoint],
+        public_key: &'a [u8],
+    ) -> Self {
+        let mut cks: BTreeMap<String, Vec<Checkpoint>> = BTreeMap::new();
+        for c in checkpoints {
+            cks.entry(c.instance.clone()).or_default().push(c.clone());
+        }
+        for list in cks.values_mut() {
+            list.sort_by_key(|c| c.ck_no);
+        }
+        Self {
+            cks,
+            exported,
+            public_key,
+            chain: None,
+            findings: BTreeMap::new(),
+            chains: Vec::new(),
+        }
+    }
+
+    /// Checks one row against its own hash and its predecessor.
+    pub fn push(&mut self, r: &StoredRow) {
+        if self.chain.as_ref().is_none_or(|c| c.instance != r.instance) {
+            if let Some(done) = self.chain.take() {
+                self.close(done);
+            }
+            let hash_at = self
+                .cks
+                .get(&r.instance)
+                .map(|l| l.iter().map(|c| (c.seq, None)).collect())
+                .unwrap_or_default();
+            self.chain = Some(ChainState::new(&r.instance, hash_at));
+        }
+        if let Some(chain) = self.chain.as_mut() {
+            chain.push(r);
+        }
+    }
+
+    /// Checks the checkpoints and the exported copies against what streamed
+    /// past, and reports.
+    pub fn finish(mut self) -> Report {
+        if let Some(done) = self.chain.take() {
+            self.close(done);
+        }
+        // Instances with checkpoints but no records at all.
+        let rest: Vec<String> = self.cks.keys().cloned().collect();
+        for inst in rest {
+            self.close(ChainState::new(&inst, BTreeMap::new()));
+        }
+        self.chains.sort_by(|a, b| a.instance.cmp(&b.instance));
+        let mut findings: Vec<Finding> = std::mem::take(&mut self.findings)
+            .into_values()
+            .flatten()
+            .collect();
+        let known: BTreeSet<&str> = self.chains.iter().map(|c| c.instance.as_str()).collect();
+        for e in self.exported {
+            if !known.contains(e.instance.as_str()) {
+                findings.push(Finding::ChainMissing {
+                    instance: e.instance.clone(),
+                });
+            }
+        }
+        findings.dedup();
+        Report {
+            chains: self.chains,
+            findings,
+        }
+    }
+
+    fn close(&mut self, chain: ChainState) {
+        let ChainState {
+            instance,
+            hash_at,
+            ck_records,
+            records,
+            last_seq,
+            last_is_checkpoint,
+            mut findings,
+            ..
+        } = chain;
+        let inst = instance.as_str();
+        let list = self.cks.remove(inst).unwrap_or_default();
         let mut sealed_through = 0;
-        let list = cks.remove(inst).unwrap_or_default();
         let mut expected_ck = 1;
         let mut last_good_seq = 0;
         for c in &list {
@@ -266,15 +327,15 @@ pub fn verify(
                 });
             }
             expected_ck = c.ck_no + 1;
-            if !c.verify(public_key) {
+            if !c.verify(self.public_key) {
                 findings.push(Finding::CheckpointBadSignature {
                     instance: inst.into(),
                     ck_no: c.ck_no,
                 });
                 continue;
             }
-            match hash_at.get(&c.seq) {
-                Some(h) if *h == c.hash => {
+            match hash_at.get(&c.seq).and_then(Option::as_deref) {
+                Some(h) if h == c.hash => {
                     sealed_through = sealed_through.max(c.seq);
                     last_good_seq = c.seq;
                 }
@@ -292,7 +353,7 @@ pub fn verify(
                 // Inside the chain but gone: already reported as removed.
                 None => {}
             }
-            if !ck_records.contains_key(&c.ck_no) && c.seq < last_seq {
+            if !ck_records.contains(&c.ck_no) && c.seq < last_seq {
                 findings.push(Finding::CheckpointRecordMissing {
                     instance: inst.into(),
                     ck_no: c.ck_no,
@@ -301,11 +362,11 @@ pub fn verify(
         }
         // A checkpoint's own chain record follows what it covers; when it is
         // the newest record, the chain is sealed to its end.
-        if chain.last().is_some_and(|r| r.kind == "checkpoint") && sealed_through == last_seq - 1 {
+        if last_is_checkpoint && sealed_through == last_seq - 1 {
             sealed_through = last_seq;
         }
         let rows_ck: BTreeSet<i64> = list.iter().map(|c| c.ck_no).collect();
-        for n in ck_records.keys() {
+        for n in &ck_records {
             if !rows_ck.contains(n) {
                 findings.push(Finding::CheckpointDropped {
                     instance: inst.into(),
@@ -313,15 +374,15 @@ pub fn verify(
                 });
             }
         }
-        for e in exported.iter().filter(|e| e.instance == inst) {
-            if !list.contains(&e) {
+        for e in self.exported.iter().filter(|e| e.instance == inst) {
+            if !list.contains(e) {
                 findings.push(Finding::ExportedCheckpointMismatch {
                     instance: inst.into(),
                     ck_no: e.ck_no,
                 });
             }
             // An exported checkpoint past the chain end: the newest records were removed.
-            if e.verify(public_key) && e.seq > last_seq {
+            if e.verify(self.public_key) && e.seq > last_seq {
                 findings.push(Finding::TailRemoved {
                     instance: inst.into(),
                     from: last_seq + 1,
@@ -329,22 +390,82 @@ pub fn verify(
                 });
             }
         }
-        chains.push(ChainSummary {
-            instance: inst.into(),
-            records: chain.len(),
+        self.chains.push(ChainSummary {
+            instance: instance.clone(),
+            records,
             last_seq,
             checkpoints: list.len(),
             sealed_through,
         });
+        self.findings.entry(instance).or_default().extend(findings);
     }
-    let known: BTreeSet<&str> = chains.iter().map(|c| c.instance.as_str()).collect();
-    for e in exported {
-        if !known.contains(e.instance.as_str()) {
-            findings.push(Finding::ChainMissing {
-                instance: e.instance.clone(),
-            });
+}
+
+impl ChainState {
+    fn new(instance: &str, hash_at: BTreeMap<i64, Option<String>>) -> Self {
+        Self {
+            instance: instance.to_owned(),
+            hash_at,
+            ck_records: BTreeSet::new(),
+            expected_seq: 1,
+            prev_hash: GENESIS.to_owned(),
+            records: 0,
+            last_seq: 0,
+            last_is_checkpoint: false,
+            findings: Vec::new(),
         }
     }
-    findings.dedup();
-    Report { chains, findings }
+
+    fn push(&mut self, r: &StoredRow) {
+        let inst = self.instance.as_str();
+        if r.seq > self.expected_seq {
+            self.findings.push(Finding::Removed {
+                instance: inst.into(),
+                from: self.expected_seq,
+                to: r.seq - 1,
+            });
+        }
+        // Personal columns: recompute their digest unless purged.
+        let digest_ok = match &r.purged_at {
+            None => r.compute_personal_digest() == r.personal_digest,
+            Some(_) => erased(r),
+        };
+        if r.purged_at.is_some() && !erased(r) {
+            self.findings.push(Finding::PurgeInconsistent {
+                instance: inst.into(),
+                seq: r.seq,
+            });
+        }
+        let own_ok = digest_ok && r.compute_hash() == r.hash;
+        if !own_ok {
+            if r.purged_at.is_some() && !erased(r) {
+                // Already reported as a purge inconsistency.
+            } else {
+                self.findings.push(Finding::Altered {
+                    instance: inst.into(),
+                    seq: r.seq,
+                });
+            }
+        } else if r.prev_hash != self.prev_hash && r.seq == self.expected_seq {
+            self.findings.push(Finding::BrokenLink {
+                instance: inst.into(),
+                seq: r.seq,
+            });
+        }
+        if let Some(slot) = self.hash_at.get_mut(&r.seq) {
+            *slot = Some(r.hash.clone());
+        }
+        if r.kind == "checkpoint"
+            && let Some(n) = serde_json::from_str::<serde_json::Value>(&r.detail)
+                .ok()
+                .and_then(|d| d["ck_no"].as_i64())
+        {
+            self.ck_records.insert(n);
+        }
+        self.prev_hash.clone_from(&r.hash);
+        self.expected_seq = r.seq + 1;
+        self.records += 1;
+        self.last_seq = r.seq;
+        self.last_is_checkpoint = r.kind == "checkpoint";
+    }
 }

@@ -216,6 +216,57 @@ pub async fn all(store: &Store, filter: &Filter) -> Result<Vec<StoredRow>, Revie
     select(store.pool(), filter, None).await
 }
 
+/// Calls `f` on every record matching `filter` (its limit ignored), in time
+/// order, fetching `page` records at a time (keyset on `time, instance,
+/// seq`), so the caller's memory does not grow with the number of records.
+pub async fn for_each(
+    store: &Store,
+    filter: &Filter,
+    page: usize,
+    mut f: impl FnMut(&StoredRow),
+) -> Result<(), ReviewError> {
+    let page = page.max(1);
+    let (clause, binds) = where_clause(filter);
+    let mut after: Option<(String, String, i64)> = None;
+    loop {
+        let mut sql = format!(
+            "SELECT {} FROM audit_records{clause}",
+            crate::audit::store::COLUMNS
+        );
+        let mut all = binds.clone();
+        if let Some((time, instance, seq)) = &after {
+            // Row-value comparison: both stores use the index on `time` for
+            // it. The seq travels as text (every bind here is text) and is
+            // cast back.
+            let n = all.len();
+            let _ = write!(
+                sql,
+                " AND (time, instance, seq) > (${}, ${}, CAST(${} AS BIGINT))",
+                n + 1,
+                n + 2,
+                n + 3
+            );
+            all.extend([time.clone(), instance.clone(), seq.to_string()]);
+        }
+        let _ = write!(sql, " ORDER BY time, instance, seq LIMIT {page}");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for b in all {
+            q = q.bind(b);
+        }
+        let rows = q.fetch_all(store.pool()).await?;
+        let mut last = None;
+        for r in &rows {
+            let row = crate::audit::store::row_from(r)?;
+            f(&row);
+            last = Some(row);
+        }
+        match last {
+            Some(l) if rows.len() == page => after = Some((l.time, l.instance, l.seq)),
+            _ => return Ok(()),
+        }
+    }
+}
+
 async fn select(
     pool: &AnyPool,
     filter: &Filter,

@@ -173,7 +173,14 @@ fn buckets(from: &str, to: &str) -> (Vec<String>, bool) {
     (out, monthly)
 }
 
+/// Records per page while the report walks the period and its baseline.
+const PAGE: usize = 10_000;
+
 /// Builds the report for `[from, to)` (stored-form bounds from [`when::bound`]).
+/// Walks the records page by page and keeps only the aggregates (counts per
+/// day, field and reason; distinct pseudonyms per overleg and per
+/// organisation-day), so its memory follows the period's variety, not its
+/// volume.
 pub async fn build(
     store: &Store,
     set: &PolicySet,
@@ -181,30 +188,38 @@ pub async fn build(
     to: &str,
     th: Thresholds,
 ) -> Result<Rapport, ReviewError> {
-    let period = query::all(
-        store,
-        &Filter {
-            from: Some(from.to_owned()),
-            to: Some(to.to_owned()),
-            kind: None,
-            ..Default::default()
-        },
-    )
-    .await?;
+    build_paged(store, set, from, to, th, PAGE).await
+}
+
+/// [`build`], fetching `page` records at a time (the report does not depend
+/// on `page`; the tests check that it does not).
+pub async fn build_paged(
+    store: &Store,
+    set: &PolicySet,
+    from: &str,
+    to: &str,
+    th: Thresholds,
+    page: usize,
+) -> Result<Rapport, ReviewError> {
+    let mut acc = Acc::new(set, from, to, th);
+    let period = Filter {
+        from: Some(from.to_owned()),
+        to: Some(to.to_owned()),
+        kind: None,
+        ..Default::default()
+    };
+    query::for_each(store, &period, page, |r| acc.period(r)).await?;
     let baseline_from = when::parse_stored(from)
         .map(|t| when::stored(t - time::Duration::days(th.baseline_days)))
         .unwrap_or_else(|| from.to_owned());
-    let history = query::all(
-        store,
-        &Filter {
-            from: Some(baseline_from),
-            to: Some(from.to_owned()),
-            kind: Some("request".into()),
-            ..Default::default()
-        },
-    )
-    .await?;
-    Ok(from_rows(set, from, to, &period, &history, th))
+    let history = Filter {
+        from: Some(baseline_from),
+        to: Some(from.to_owned()),
+        kind: Some("request".into()),
+        ..Default::default()
+    };
+    query::for_each(store, &history, page, |r| acc.history(r)).await?;
+    Ok(acc.finish())
 }
 
 /// The report from the records of the period and of the baseline window before it.
@@ -216,200 +231,322 @@ pub fn from_rows(
     history: &[StoredRow],
     th: Thresholds,
 ) -> Rapport {
-    let (labels, monthly) = buckets(from, to);
-    let index: BTreeMap<&str, usize> = labels
-        .iter()
-        .enumerate()
-        .map(|(i, l)| (l.as_str(), i))
-        .collect();
-    let requests: Vec<&StoredRow> = period.iter().filter(|r| r.kind == "request").collect();
-    let mut overleggen = Vec::new();
-    for (id, overleg) in &set.overleggen {
-        let rows: Vec<&StoredRow> = requests
+    let mut acc = Acc::new(set, from, to, th);
+    for r in period {
+        acc.period(r);
+    }
+    for r in history {
+        acc.history(r);
+    }
+    acc.finish()
+}
+
+/// The report's running aggregates: fed one record at a time.
+struct Acc<'a> {
+    set: &'a PolicySet,
+    from: String,
+    to: String,
+    th: Thresholds,
+    monthly: bool,
+    index: BTreeMap<String, usize>,
+    /// Per overleg of the policy set.
+    overleggen: BTreeMap<String, OverlegAcc>,
+    total_requests: u64,
+    policy_changes: Vec<PolicyChange>,
+    outside_overleggen: u64,
+    trail_accesses: u64,
+    records_read: usize,
+}
+
+/// One overleg's aggregates.
+struct OverlegAcc {
+    requests: u64,
+    volume: Volume,
+    /// (role, field) -> times shared.
+    fields: BTreeMap<(String, String), u64>,
+    /// (reason, org) -> denials.
+    denials: BTreeMap<(String, String), u64>,
+    used_purposes: BTreeSet<String>,
+    used_rules: BTreeSet<String>,
+    pupils: BTreeSet<String>,
+    /// org -> requests outside office hours.
+    outside: BTreeMap<String, u64>,
+    /// (org, day) -> distinct pseudonyms, over the period and its baseline.
+    daily: BTreeMap<(String, String), BTreeSet<String>>,
+    /// (org, day) pairs that fall in the period.
+    in_period: BTreeSet<(String, String)>,
+}
+
+impl<'a> Acc<'a> {
+    fn new(set: &'a PolicySet, from: &str, to: &str, th: Thresholds) -> Self {
+        let (labels, monthly) = buckets(from, to);
+        let index = labels
             .iter()
-            .copied()
-            .filter(|r| r.overleg.as_deref() == Some(id.as_str()))
+            .enumerate()
+            .map(|(i, l)| (l.clone(), i))
             .collect();
         let n = labels.len();
-        let mut volume = Volume {
-            buckets: labels.clone(),
-            allowed: vec![0; n],
-            filtered: vec![0; n],
-            denied: vec![0; n],
-            error: vec![0; n],
-        };
-        let mut fields: BTreeMap<(String, String), u64> = BTreeMap::new();
-        let mut denials: BTreeMap<(String, String), u64> = BTreeMap::new();
-        let mut used_purposes = BTreeSet::new();
-        let mut used_rules = BTreeSet::new();
-        let mut pupils = BTreeSet::new();
-        let mut outside: BTreeMap<String, u64> = BTreeMap::new();
-        for r in &rows {
-            if let Some(mut d) = day_of(r) {
-                if monthly {
-                    d.truncate(7);
-                }
-                if let Some(&i) = index.get(d.as_str()) {
-                    let v = match r.outcome.as_str() {
-                        "allowed" => &mut volume.allowed,
-                        "filtered" => &mut volume.filtered,
-                        "denied" => &mut volume.denied,
-                        _ => &mut volume.error,
-                    };
-                    v[i] += 1;
-                }
-            }
-            if let Some(s) = &r.subject {
-                pupils.insert(s.as_str());
-            }
-            if let Some(p) = &r.purpose {
-                used_purposes.insert(p.clone());
-            }
-            for rule in query::list(&r.rules) {
-                used_rules.insert(rule);
-            }
-            let org = r.org.clone().unwrap_or_else(|| "-".into());
-            match r.outcome.as_str() {
-                "allowed" | "filtered" => {
-                    let role = r.role.clone().unwrap_or_else(|| "-".into());
-                    for f in query::list(&r.fields_shared) {
-                        *fields.entry((role.clone(), f)).or_default() += 1;
-                    }
-                }
-                "denied" => *denials.entry((r.reason.clone(), org.clone())).or_default() += 1,
-                _ => {}
-            }
-            if let Some(t) = when::parse_stored(&r.time)
-                && !when::in_office_hours(t, th.office_start_hour, th.office_end_hour)
-            {
-                *outside.entry(org).or_default() += 1;
-            }
-        }
-        let mut anomalies = Vec::new();
-        for (org, count) in &outside {
-            anomalies.push(Anomaly {
-                kind: "outside-office-hours",
-                overleg: id.clone(),
-                org: Some(org.clone()),
-                description: format!(
-                    "{} deed {count} verzoek(en) buiten kantoortijd (werkdagen {:02}:00-{:02}:00)",
-                    org_name(set, org),
-                    th.office_start_hour,
-                    th.office_end_hour
-                ),
-            });
-        }
-        let mut per_org_denials: BTreeMap<&str, u64> = BTreeMap::new();
-        for ((_, org), n) in &denials {
-            *per_org_denials.entry(org.as_str()).or_default() += n;
-        }
-        for (org, n) in per_org_denials {
-            if n as usize >= th.repeated_denials {
-                anomalies.push(Anomaly {
-                    kind: "repeated-denials",
-                    overleg: id.clone(),
-                    org: Some(org.to_owned()),
-                    description: format!("{} werd {n} keer geweigerd", org_name(set, org)),
-                });
-            }
-        }
-        anomalies.extend(surges(set, id, &rows, history, th));
-        let unused_purposes: Vec<String> = overleg
-            .purposes
-            .iter()
-            .filter(|p| !used_purposes.contains(&p.id))
-            .map(|p| p.id.clone())
-            .collect();
-        let unused_rules: Vec<String> = overleg
-            .rules
-            .iter()
-            .filter(|r| !used_rules.contains(&r.id))
-            .map(|r| r.id.clone())
-            .collect();
-        for p in &unused_purposes {
-            anomalies.push(Anomaly {
-                kind: "purpose-unused",
-                overleg: id.clone(),
-                org: None,
-                description: format!("doel `{p}` is in deze periode niet gebruikt"),
-            });
-        }
-        if !unused_rules.is_empty() {
-            anomalies.push(Anomaly {
-                kind: "rule-unused",
-                overleg: id.clone(),
-                org: None,
-                description: format!(
-                    "{} van de {} regels zijn in deze periode niet gebruikt: {}",
-                    unused_rules.len(),
-                    overleg.rules.len(),
-                    unused_rules.join(", ")
-                ),
-            });
-        }
-        let fields = fields
-            .into_iter()
-            .map(|((role, field), count)| {
-                let entry = overleg.rules.iter().find_map(|rule| {
-                    let b = set.bronnen.get(&rule.bron)?;
-                    b.field_index(&field).map(|i| &b.catalogue[i])
-                });
-                FieldCount {
-                    role_name: overleg
-                        .role(&role)
-                        .map(|r| r.name.clone())
-                        .unwrap_or_else(|| role.clone()),
-                    role,
-                    label: entry
-                        .map(|f| f.label.clone())
-                        .unwrap_or_else(|| field.clone()),
-                    category: entry
-                        .map(|f| f.category.as_str().to_owned())
-                        .unwrap_or_else(|| "unknown".into()),
-                    field,
-                    count,
-                }
+        let overleggen = set
+            .overleggen
+            .keys()
+            .map(|id| {
+                let acc = OverlegAcc {
+                    requests: 0,
+                    volume: Volume {
+                        buckets: labels.clone(),
+                        allowed: vec![0; n],
+                        filtered: vec![0; n],
+                        denied: vec![0; n],
+                        error: vec![0; n],
+                    },
+                    fields: BTreeMap::new(),
+                    denials: BTreeMap::new(),
+                    used_purposes: BTreeSet::new(),
+                    used_rules: BTreeSet::new(),
+                    pupils: BTreeSet::new(),
+                    outside: BTreeMap::new(),
+                    daily: BTreeMap::new(),
+                    in_period: BTreeSet::new(),
+                };
+                (id.clone(), acc)
             })
             .collect();
-        overleggen.push(OverlegReport {
-            id: id.clone(),
-            name: overleg.name.clone(),
-            requests: rows.len() as u64,
-            distinct_pupils: pupils.len() as u64,
-            volume,
-            fields,
-            denials: denials
-                .into_iter()
-                .map(|((reason, org), count)| DenialCount { reason, org, count })
-                .collect(),
-            unused_purposes,
-            unused_rules,
-            anomalies,
-        });
+        Self {
+            set,
+            from: from.to_owned(),
+            to: to.to_owned(),
+            th,
+            monthly,
+            index,
+            overleggen,
+            total_requests: 0,
+            policy_changes: Vec::new(),
+            outside_overleggen: 0,
+            trail_accesses: 0,
+            records_read: 0,
+        }
     }
-    let known: BTreeSet<&str> = set.overleggen.keys().map(String::as_str).collect();
-    Rapport {
-        from: from.to_owned(),
-        to: to.to_owned(),
-        generated_at: crate::audit::record::now_rfc3339(),
-        policy_version: set.version.clone(),
-        total_requests: requests.len() as u64,
-        overleggen,
-        policy_changes: period
-            .iter()
-            .filter(|r| r.kind == "reload")
-            .map(|r| PolicyChange {
+
+    /// A record of the period (any kind).
+    fn period(&mut self, r: &StoredRow) {
+        self.records_read += 1;
+        match r.kind.as_str() {
+            "reload" => self.policy_changes.push(PolicyChange {
                 time: r.time.clone(),
                 reason: r.reason.clone(),
                 detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
-            })
-            .collect(),
-        outside_overleggen: requests
-            .iter()
-            .filter(|r| !r.overleg.as_deref().is_some_and(|o| known.contains(o)))
-            .count() as u64,
-        trail_accesses: period.iter().filter(|r| r.kind == "access").count() as u64,
-        records_read: period.len() + history.len(),
+            }),
+            "access" => self.trail_accesses += 1,
+            "request" => self.request(r),
+            _ => {}
+        }
+    }
+
+    fn request(&mut self, r: &StoredRow) {
+        self.total_requests += 1;
+        let Some(o) = r
+            .overleg
+            .as_deref()
+            .and_then(|id| self.overleggen.get_mut(id))
+        else {
+            self.outside_overleggen += 1;
+            return;
+        };
+        o.requests += 1;
+        let day = day_of(r);
+        if let Some(mut d) = day.clone() {
+            if self.monthly {
+                d.truncate(7);
+            }
+            if let Some(&i) = self.index.get(d.as_str()) {
+                let v = match r.outcome.as_str() {
+                    "allowed" => &mut o.volume.allowed,
+                    "filtered" => &mut o.volume.filtered,
+                    "denied" => &mut o.volume.denied,
+                    _ => &mut o.volume.error,
+                };
+                v[i] += 1;
+            }
+        }
+        if let Some(s) = &r.subject {
+            o.pupils.insert(s.clone());
+        }
+        if let Some(p) = &r.purpose {
+            o.used_purposes.insert(p.clone());
+        }
+        o.used_rules.extend(query::list(&r.rules));
+        let org = r.org.clone().unwrap_or_else(|| "-".into());
+        match r.outcome.as_str() {
+            "allowed" | "filtered" => {
+                let role = r.role.clone().unwrap_or_else(|| "-".into());
+                for f in query::list(&r.fields_shared) {
+                    *o.fields.entry((role.clone(), f)).or_default() += 1;
+                }
+            }
+            "denied" => {
+                *o.denials
+                    .entry((r.reason.clone(), org.clone()))
+                    .or_default() += 1
+            }
+            _ => {}
+        }
+        if let Some(t) = when::parse_stored(&r.time)
+            && !when::in_office_hours(t, self.th.office_start_hour, self.th.office_end_hour)
+        {
+            *o.outside.entry(org).or_default() += 1;
+        }
+        if let (Some(org), Some(day)) = (&r.org, day) {
+            o.in_period.insert((org.clone(), day.clone()));
+            if let Some(s) = &r.subject {
+                o.daily
+                    .entry((org.clone(), day))
+                    .or_default()
+                    .insert(s.clone());
+            }
+        }
+    }
+
+    /// A request of the baseline window before the period.
+    fn history(&mut self, r: &StoredRow) {
+        self.records_read += 1;
+        let Some(o) = r
+            .overleg
+            .as_deref()
+            .and_then(|id| self.overleggen.get_mut(id))
+        else {
+            return;
+        };
+        if let (Some(org), Some(day), Some(s)) = (&r.org, day_of(r), &r.subject) {
+            o.daily
+                .entry((org.clone(), day))
+                .or_default()
+                .insert(s.clone());
+        }
+    }
+
+    fn finish(self) -> Rapport {
+        let (set, th) = (self.set, self.th);
+        let mut overleggen = Vec::new();
+        for (id, o) in self.overleggen {
+            let Some(overleg) = set.overleggen.get(&id) else {
+                continue;
+            };
+            let mut anomalies = Vec::new();
+            for (org, count) in &o.outside {
+                anomalies.push(Anomaly {
+                    kind: "outside-office-hours",
+                    overleg: id.clone(),
+                    org: Some(org.clone()),
+                    description: format!(
+                        "{} deed {count} verzoek(en) buiten kantoortijd (werkdagen {:02}:00-{:02}:00)",
+                        org_name(set, org),
+                        th.office_start_hour,
+                        th.office_end_hour
+                    ),
+                });
+            }
+            let mut per_org_denials: BTreeMap<&str, u64> = BTreeMap::new();
+            for ((_, org), n) in &o.denials {
+                *per_org_denials.entry(org.as_str()).or_default() += n;
+            }
+            for (org, n) in per_org_denials {
+                if n as usize >= th.repeated_denials {
+                    anomalies.push(Anomaly {
+                        kind: "repeated-denials",
+                        overleg: id.clone(),
+                        org: Some(org.to_owned()),
+                        description: format!("{} werd {n} keer geweigerd", org_name(set, org)),
+                    });
+                }
+            }
+            anomalies.extend(surges(set, &id, &o.daily, &o.in_period, th));
+            let unused_purposes: Vec<String> = overleg
+                .purposes
+                .iter()
+                .filter(|p| !o.used_purposes.contains(&p.id))
+                .map(|p| p.id.clone())
+                .collect();
+            let unused_rules: Vec<String> = overleg
+                .rules
+                .iter()
+                .filter(|r| !o.used_rules.contains(&r.id))
+                .map(|r| r.id.clone())
+                .collect();
+            for p in &unused_purposes {
+                anomalies.push(Anomaly {
+                    kind: "purpose-unused",
+                    overleg: id.clone(),
+                    org: None,
+                    description: format!("doel `{p}` is in deze periode niet gebruikt"),
+                });
+            }
+            if !unused_rules.is_empty() {
+                anomalies.push(Anomaly {
+                    kind: "rule-unused",
+                    overleg: id.clone(),
+                    org: None,
+                    description: format!(
+                        "{} van de {} regels zijn in deze periode niet gebruikt: {}",
+                        unused_rules.len(),
+                        overleg.rules.len(),
+                        unused_rules.join(", ")
+                    ),
+                });
+            }
+            let fields = o
+                .fields
+                .into_iter()
+                .map(|((role, field), count)| {
+                    let entry = overleg.rules.iter().find_map(|rule| {
+                        let b = set.bronnen.get(&rule.bron)?;
+                        b.field_index(&field).map(|i| &b.catalogue[i])
+                    });
+                    FieldCount {
+                        role_name: overleg
+                            .role(&role)
+                            .map(|r| r.name.clone())
+                            .unwrap_or_else(|| role.clone()),
+                        role,
+                        label: entry
+                            .map(|f| f.label.clone())
+                            .unwrap_or_else(|| field.clone()),
+                        category: entry
+                            .map(|f| f.category.as_str().to_owned())
+                            .unwrap_or_else(|| "unknown".into()),
+                        field,
+                        count,
+                    }
+                })
+                .collect();
+            overleggen.push(OverlegReport {
+                name: overleg.name.clone(),
+                requests: o.requests,
+                distinct_pupils: o.pupils.len() as u64,
+                volume: o.volume,
+                fields,
+                denials: o
+                    .denials
+                    .into_iter()
+                    .map(|((reason, org), count)| DenialCount { reason, org, count })
+                    .collect(),
+                unused_purposes,
+                unused_rules,
+                anomalies,
+                id,
+            });
+        }
+        Rapport {
+            from: self.from,
+            to: self.to,
+            generated_at: crate::audit::record::now_rfc3339(),
+            policy_version: set.version.clone(),
+            total_requests: self.total_requests,
+            overleggen,
+            policy_changes: self.policy_changes,
+            outside_overleggen: self.outside_overleggen,
+            trail_accesses: self.trail_accesses,
+            records_read: self.records_read,
+        }
     }
 }
 
@@ -420,36 +557,18 @@ fn org_name(set: &PolicySet, id: &str) -> String {
         .unwrap_or_else(|| id.to_owned())
 }
 
-/// Days on which an organisation asked about far more distinct pupils in
-/// this overleg than it usually does (median of its other active days,
-/// including the baseline window before the period).
+/// Days on which an organisation asked about far more distinct pupils than
+/// it usually does (its median over the other active days of the period and
+/// the baseline before it).
 fn surges(
     set: &PolicySet,
     overleg: &str,
-    rows: &[&StoredRow],
-    history: &[StoredRow],
+    daily: &BTreeMap<(String, String), BTreeSet<String>>,
+    in_period: &BTreeSet<(String, String)>,
     th: Thresholds,
 ) -> Vec<Anomaly> {
-    // (org, day) -> distinct pseudonyms.
-    let mut daily: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
-    let in_period: BTreeSet<(String, String)> = rows
-        .iter()
-        .filter_map(|r| Some((r.org.clone()?, day_of(r)?)))
-        .collect();
-    let hist = history
-        .iter()
-        .filter(|r| r.overleg.as_deref() == Some(overleg));
-    for r in rows.iter().copied().chain(hist) {
-        let (Some(org), Some(day), Some(s)) = (&r.org, day_of(r), &r.subject) else {
-            continue;
-        };
-        daily
-            .entry((org.clone(), day))
-            .or_default()
-            .insert(s.clone());
-    }
     let mut out = Vec::new();
-    for ((org, day), pupils) in &daily {
+    for ((org, day), pupils) in daily {
         if !in_period.contains(&(org.clone(), day.clone())) {
             continue;
         }

@@ -638,9 +638,24 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 .context("--format must be csv, jsonl or logboek")?;
             let cfg = Config::load(&config)?;
             let session = review::cli::Session::open(&cfg).await?;
-            let text = session.export(&filter.input(None), format).await;
+            // Streamed: an export of any size needs the memory of one page.
+            let stdout = std::io::stdout();
+            let mut sink = std::io::BufWriter::new(stdout.lock());
+            let written = session
+                .export_to(&filter.input(None), format, &mut sink)
+                .await
+                .and_then(|n| {
+                    std::io::Write::flush(&mut sink)?;
+                    Ok(n)
+                });
             session.close().await;
-            out(&text?)?;
+            match written {
+                Err(review::ReviewError::Output(e))
+                    if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                r => {
+                    r?;
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         AuditCmd::Inzage {

@@ -165,6 +165,34 @@ async fn query_filters(store: StoreKind) {
                 .starts_with("aoj-vo-noorderlicht/")
         );
     }
+    // Everything, streamed: the earlier accesses are in it, this export's
+    // own access record is not (the export stops where it started), and
+    // that record counts exactly the lines written.
+    let everything = session
+        .export(
+            &FilterInput {
+                kind: Some("all".into()),
+                ..Default::default()
+            },
+            review::export::Format::JsonLines,
+        )
+        .await
+        .unwrap();
+    let kinds: Vec<String> = everything
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["kind"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "access").count(),
+        3,
+        "{kinds:?}"
+    );
+    assert_eq!(kinds.iter().filter(|k| *k == "request").count(), 18);
     session.close().await;
 
     // Every access is recorded on the admin chain, without the clear pupil id.
@@ -175,7 +203,18 @@ async fn query_filters(store: StoreKind) {
         .await
         .unwrap();
     let access: Vec<&StoredRow> = store_rows.iter().filter(|r| r.kind == "access").collect();
-    assert_eq!(access.len(), 3, "query, export csv, export logboek");
+    assert_eq!(
+        access.len(),
+        4,
+        "query, export csv, export logboek, export everything"
+    );
+    assert!(
+        access[3]
+            .detail
+            .contains(&format!("\"records\":{}", kinds.len())),
+        "{}",
+        access[3].detail
+    );
     assert!(access.iter().all(|r| r.instance == "test-1/admin"));
     assert_eq!(access[0].reason, "query");
     assert_eq!(access[0].subject.as_deref(), Some(pseudonyms[1].1.as_str()));
@@ -338,6 +377,45 @@ async fn inzage_is_complete_for_the_pupil_and_about_nobody_else() {
     let v: serde_json::Value = serde_json::from_str(&none).unwrap();
     assert_eq!(v["disclosures"].as_array().unwrap().len(), 0);
     session.close().await;
+}
+
+/// `audit export` as the FG runs it: streamed to stdout; a reader that
+/// stops early (`| head`) is not an error.
+#[tokio::test]
+async fn export_cli_streams_csv_and_tolerates_a_closed_pipe() {
+    let (_tmp, config, _pseudonyms) = traffic(StoreKind::Sqlite).await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+        .args(["audit", "export", "--format", "csv", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 19, "header and 18 requests: {csv}");
+    assert!(csv.starts_with("instance,"));
+    assert!(!csv.contains("L100"));
+    // A reader that closes the pipe after the first bytes.
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+        .args([
+            "audit", "export", "--format", "jsonl", "--kind", "all", "--config",
+        ])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let done = child.wait_with_output().await.unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 //! parses flags and prints.
 
 use serde_json::json;
+use std::ops::ControlFlow;
 
 use super::access::{self, Access, Viewer};
 use super::query::FilterInput;
@@ -83,26 +84,66 @@ impl Session {
         })
     }
 
-    /// `audit export`: every matching record (no limit).
+    /// `audit export`: every matching record (no limit), as a string.
     pub async fn export(
         &self,
         input: &FilterInput,
         format: export::Format,
     ) -> Result<String, ReviewError> {
-        let filter = input.parse(&self.pseudo)?;
-        let rows = query::all(&self.store, &filter).await?;
+        let mut out = Vec::new();
+        self.export_to(input, format, &mut out).await?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// `audit export` into `out`, page by page, so an export of any size
+    /// needs the memory of one page. The access is recorded first, with the
+    /// number of records that matched when the export started; the export
+    /// stops at that moment too, so it never contains its own access record
+    /// or anything written while it runs.
+    pub async fn export_to(
+        &self,
+        input: &FilterInput,
+        format: export::Format,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, ReviewError> {
+        let asked = input.parse(&self.pseudo)?;
+        let mut filter = asked.clone();
+        let now = crate::audit::record::now_rfc3339();
+        if filter.to.as_ref().is_none_or(|t| *t > now) {
+            filter.to = Some(now);
+        }
+        let n = query::count(&self.store, &filter).await?;
         let subject = input
             .pupil
             .as_deref()
             .map(|p| self.pseudo.pseudonymise(p.trim()));
         self.record(
             "export",
-            json!({"filter": filter, "format": format!("{format:?}")}),
-            rows.len(),
+            json!({"filter": asked, "format": format!("{format:?}")}),
+            usize::try_from(n).unwrap_or(usize::MAX),
             subject,
         )
         .await?;
-        Ok(export::render(&rows, format))
+        let mut failed: Option<std::io::Error> = None;
+        if let Err(e) = out.write_all(export::header(format).as_bytes()) {
+            failed = Some(e);
+        }
+        if failed.is_none() {
+            query::for_each(&self.store, &filter, EXPORT_PAGE, |r| {
+                match out.write_all(export::line(r, format).as_bytes()) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })
+            .await?;
+        }
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(n),
+        }
     }
 
     /// `audit inzage`: `format` is html or json.
@@ -150,3 +191,6 @@ impl Session {
         })
     }
 }
+
+/// Records per page while `audit export` walks the trail.
+const EXPORT_PAGE: usize = 10_000;

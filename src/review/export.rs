@@ -8,8 +8,6 @@
 //! subject (identity refusals, administrative events) are not processings of
 //! a data subject and are left out. The subject stays pseudonymised.
 
-use std::fmt::Write as _;
-
 use serde_json::json;
 
 use super::query;
@@ -116,23 +114,40 @@ fn csv_row(r: &StoredRow) -> [String; 27] {
 
 /// The records as CSV with a header line.
 pub fn csv(rows: &[StoredRow]) -> String {
-    let mut out = CSV_COLUMNS.join(",");
-    out.push_str("\r\n");
-    for r in rows {
-        let cells: Vec<String> = csv_row(r).iter().map(|c| csv_cell(c)).collect();
-        out.push_str(&cells.join(","));
-        out.push_str("\r\n");
-    }
-    out
+    render(rows, Format::Csv)
 }
 
-/// The records as JSON lines (every stored column).
-pub fn json_lines(rows: &[StoredRow]) -> String {
-    let mut out = String::new();
-    for r in rows {
-        let _ = writeln!(out, "{}", serde_json::to_string(r).unwrap_or_default());
+/// What precedes the records in `format` (the CSV header line).
+pub fn header(format: Format) -> String {
+    match format {
+        Format::Csv => {
+            let mut out = CSV_COLUMNS.join(",");
+            out.push_str("\r\n");
+            out
+        }
+        Format::JsonLines | Format::Logboek => String::new(),
     }
-    out
+}
+
+/// One record in `format`, with its line ending; empty when the format has
+/// no line for it (Logboek: only requests about a data subject).
+pub fn line(r: &StoredRow, format: Format) -> String {
+    match format {
+        Format::Csv => {
+            let cells: Vec<String> = csv_row(r).iter().map(|c| csv_cell(c)).collect();
+            let mut out = cells.join(",");
+            out.push_str("\r\n");
+            out
+        }
+        Format::JsonLines => {
+            let mut out = serde_json::to_string(r).unwrap_or_default();
+            out.push('\n');
+            out
+        }
+        Format::Logboek => logboek_line(r)
+            .map(|l| format!("{l}\n"))
+            .unwrap_or_default(),
+    }
 }
 
 /// A span id for a record: the records do not keep the span the gateway
@@ -150,54 +165,50 @@ fn status_code(outcome: &str) -> &'static str {
     }
 }
 
-/// The Logboek Dataverwerkingen lines: one per data subject per processing.
-pub fn logboek(rows: &[StoredRow]) -> String {
-    let mut out = String::new();
-    for r in rows {
-        let Some(subject) = &r.subject else { continue };
-        if r.kind != "request" {
-            continue;
-        }
-        let activity = format!(
-            "{}/{}",
-            r.overleg.as_deref().unwrap_or("-"),
-            r.purpose.as_deref().unwrap_or("-")
-        );
-        let end = super::when::parse_stored(&r.time)
-            .map(|t| super::when::stored(t + time::Duration::microseconds(r.duration_us)));
-        let line = json!({
-            "trace_id": r.trace_id,
-            "span_id": span_id(r),
-            "name": format!("{} {}", r.bron.as_deref().unwrap_or("-"), r.resource.as_deref().unwrap_or("-")),
-            "start_time": r.time,
-            "end_time": end.unwrap_or_else(|| r.time.clone()),
-            "status_code": status_code(&r.outcome),
-            "resource": {"service.name": "poortwachter", "service.instance.id": r.instance},
-            "attributes": {
-                "dpl.core.processing_activity_id": activity,
-                "dpl.core.data_subject_id": subject,
-                "dpl.core.data_subject_id_type": "pseudoniem",
-                "dpl.core.recipient": r.org,
-                "dpl.core.role": r.role,
-                "dpl.core.grondslag": r.grondslag,
-                "poortwachter.outcome": r.outcome,
-                "poortwachter.reason": r.reason,
-                "poortwachter.fields_shared": query::list(&r.fields_shared),
-                "poortwachter.record": format!("{}#{}", r.instance, r.seq),
-            }
-        });
-        let _ = writeln!(out, "{line}");
+/// The Logboek Dataverwerkingen line of a record: one per data subject per
+/// processing, so only for requests about a (pseudonymised) pupil.
+fn logboek_line(r: &StoredRow) -> Option<serde_json::Value> {
+    let subject = r.subject.as_ref()?;
+    if r.kind != "request" {
+        return None;
     }
-    out
+    let activity = format!(
+        "{}/{}",
+        r.overleg.as_deref().unwrap_or("-"),
+        r.purpose.as_deref().unwrap_or("-")
+    );
+    let end = super::when::parse_stored(&r.time)
+        .map(|t| super::when::stored(t + time::Duration::microseconds(r.duration_us)));
+    Some(json!({
+        "trace_id": r.trace_id,
+        "span_id": span_id(r),
+        "name": format!("{} {}", r.bron.as_deref().unwrap_or("-"), r.resource.as_deref().unwrap_or("-")),
+        "start_time": r.time,
+        "end_time": end.unwrap_or_else(|| r.time.clone()),
+        "status_code": status_code(&r.outcome),
+        "resource": {"service.name": "poortwachter", "service.instance.id": r.instance},
+        "attributes": {
+            "dpl.core.processing_activity_id": activity,
+            "dpl.core.data_subject_id": subject,
+            "dpl.core.data_subject_id_type": "pseudoniem",
+            "dpl.core.recipient": r.org,
+            "dpl.core.role": r.role,
+            "dpl.core.grondslag": r.grondslag,
+            "poortwachter.outcome": r.outcome,
+            "poortwachter.reason": r.reason,
+            "poortwachter.fields_shared": query::list(&r.fields_shared),
+            "poortwachter.record": format!("{}#{}", r.instance, r.seq),
+        }
+    }))
 }
 
-/// Renders `rows` in `format`.
+/// Renders `rows` in `format` (header and every line).
 pub fn render(rows: &[StoredRow], format: Format) -> String {
-    match format {
-        Format::Csv => csv(rows),
-        Format::JsonLines => json_lines(rows),
-        Format::Logboek => logboek(rows),
+    let mut out = header(format);
+    for r in rows {
+        out.push_str(&line(r, format));
     }
+    out
 }
 
 #[cfg(test)]

@@ -35,6 +35,9 @@ pub enum ReviewError {
     Policy(#[from] crate::policy::LoadError),
     #[error("registers: {0}")]
     Registers(String),
+    /// Writing an export failed (disk full, closed pipe): the output is incomplete.
+    #[error("writing the output: {0}")]
+    Output(#[from] std::io::Error),
 }
 
 impl From<sqlx::Error> for ReviewError {

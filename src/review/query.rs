@@ -4,6 +4,7 @@
 //! its pseudonym under every key version ([`crate::audit::Pseudonymiser::all_pseudonyms`]).
 
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 
 use serde::Serialize;
 use sqlx::AnyPool;
@@ -216,14 +217,26 @@ pub async fn all(store: &Store, filter: &Filter) -> Result<Vec<StoredRow>, Revie
     select(store.pool(), filter, None).await
 }
 
+/// How many records match `filter` (its limit ignored).
+pub async fn count(store: &Store, filter: &Filter) -> Result<u64, ReviewError> {
+    let (clause, binds) = where_clause(filter);
+    let sql = format!("SELECT COUNT(*) FROM audit_records{clause}");
+    let mut q = sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql));
+    for b in binds {
+        q = q.bind(b);
+    }
+    Ok(u64::try_from(q.fetch_one(store.pool()).await?).unwrap_or(0))
+}
+
 /// Calls `f` on every record matching `filter` (its limit ignored), in time
 /// order, fetching `page` records at a time (keyset on `time, instance,
 /// seq`), so the caller's memory does not grow with the number of records.
+/// Stops early when `f` breaks.
 pub async fn for_each(
     store: &Store,
     filter: &Filter,
     page: usize,
-    mut f: impl FnMut(&StoredRow),
+    mut f: impl FnMut(&StoredRow) -> ControlFlow<()>,
 ) -> Result<(), ReviewError> {
     let page = page.max(1);
     let (clause, binds) = where_clause(filter);
@@ -257,7 +270,9 @@ pub async fn for_each(
         let mut last = None;
         for r in &rows {
             let row = crate::audit::store::row_from(r)?;
-            f(&row);
+            if f(&row).is_break() {
+                return Ok(());
+            }
             last = Some(row);
         }
         match last {

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 
 use serde::Serialize;
 
@@ -208,7 +209,11 @@ pub async fn build_paged(
         kind: None,
         ..Default::default()
     };
-    query::for_each(store, &period, page, |r| acc.period(r)).await?;
+    query::for_each(store, &period, page, |r| {
+        acc.period(r);
+        ControlFlow::Continue(())
+    })
+    .await?;
     let baseline_from = when::parse_stored(from)
         .map(|t| when::stored(t - time::Duration::days(th.baseline_days)))
         .unwrap_or_else(|| from.to_owned());
@@ -218,7 +223,11 @@ pub async fn build_paged(
         kind: Some("request".into()),
         ..Default::default()
     };
-    query::for_each(store, &history, page, |r| acc.history(r)).await?;
+    query::for_each(store, &history, page, |r| {
+        acc.history(r);
+        ControlFlow::Continue(())
+    })
+    .await?;
     Ok(acc.finish())
 }
 

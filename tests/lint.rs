@@ -152,3 +152,53 @@ async fn policy_test_cases_pass_and_a_wrong_expectation_fails_with_its_line() {
         ("wrong", 10, "deny")
     );
 }
+
+/// `consent:<who>` pins whose consent a rule asks for: the covenant's age
+/// rule. A PO rule asks the parents; expecting the youth's consent fails,
+/// plain `consent` passes, and an unknown expectation is refused with its line.
+#[tokio::test]
+async fn policy_test_pins_whose_consent_a_rule_needs() {
+    let set = policy::load_dir(Path::new(POLICIES)).unwrap();
+    let case = |name: &str, expect: &str| {
+        format!(
+            "[[cases]]\nname = \"{name}\"\norg = \"po-de-wadden\"\noverleg = \"expertteam-po\"\npurpose = \"onderwijs-zorgarrangement\"\nbron = \"wij-dossier\"\nfield = \"zorgaanbieders[].soort_hulp\"\nexpect = \"{expect}\"\n\n"
+        )
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("consent.toml"),
+        [
+            case("any", "consent"),
+            case("parents", "consent:parents"),
+            case("youth", "consent:youth"),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    let report = policy::policytest::run(&set, tmp.path()).await.unwrap();
+    let outcome: Vec<(&str, bool, &str)> = report
+        .results
+        .iter()
+        .map(|r| (r.name.as_str(), r.passed, r.got.as_str()))
+        .collect();
+    assert_eq!(
+        outcome,
+        [
+            ("any", true, "consent:parents"),
+            ("parents", true, "consent:parents"),
+            ("youth", false, "consent:parents"),
+        ]
+    );
+
+    std::fs::write(
+        tmp.path().join("consent.toml"),
+        [case("ok", "consent"), case("typo", "consnet")].concat(),
+    )
+    .unwrap();
+    let err = policy::policytest::run(&set, tmp.path())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("consent.toml:10:"), "{err}");
+    assert!(err.contains("consnet"), "{err}");
+}

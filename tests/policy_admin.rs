@@ -288,8 +288,8 @@ async fn a_consent_change_is_reported_as_such() {
     let aoj = dir.join("overleggen/aoj-vo-noorderlicht.toml");
     edit(
         &aoj,
-        "consent = \"parents\"",
         "consent = \"parents-and-youth\"",
+        "consent = \"youth\"",
     );
     let (d, _) = delta(&old, &dir).await;
     assert_eq!(d.overleggen.len(), 1, "{}", d.text());
@@ -300,7 +300,7 @@ async fn a_consent_change_is_reported_as_such() {
         assert!(!a.consent_changed.is_empty());
     }
     assert!(
-        d.text().contains("toestemming ouders → ouders en jongere"),
+        d.text().contains("toestemming ouders en jongere → jongere"),
         "{}",
         d.text()
     );

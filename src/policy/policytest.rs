@@ -11,8 +11,12 @@
 //! bron = "las-noorderlicht"
 //! field = "verzuim.meldingen[].datum"
 //! write = false                    # optional: the caller sends (POST/PUT)
-//! expect = "allow"                 # allow | deny | consent
+//! expect = "allow"                 # allow | deny | consent | consent:<who>
 //! ```
+//!
+//! `consent` passes for any consent requirement; `consent:parents`,
+//! `consent:youth` and `consent:parents-and-youth` pin down whose consent the
+//! rule asks for (the covenant's age rule), so a rule with the wrong one fails.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,6 +25,16 @@ use serde::{Deserialize, Serialize};
 
 use super::explain::{ExplainError, Question, explain};
 use super::set::{Act, PolicySet};
+
+/// The values `expect` may take.
+const EXPECT: [&str; 6] = [
+    "allow",
+    "deny",
+    "consent",
+    "consent:parents",
+    "consent:youth",
+    "consent:parents-and-youth",
+];
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,13 +137,24 @@ pub async fn run(set: &PolicySet, dir: &Path) -> Result<TestReport, TestError> {
                 field: &c.field,
                 act: if c.write { Act::Write } else { Act::Read },
             };
+            if !EXPECT.contains(&c.expect.as_str()) {
+                return Err(TestError::Parse {
+                    path: p.clone(),
+                    line,
+                    message: format!(
+                        "expect = \"{}\": must be one of {}",
+                        c.expect,
+                        EXPECT.join(", ")
+                    ),
+                });
+            }
             let e = explain(set, &q).await?;
             let got = match (e.allowed, e.consent) {
-                (false, _) => "deny",
-                (true, Some("none")) | (true, None) => "allow",
-                (true, Some(_)) => "consent",
+                (false, _) => "deny".to_owned(),
+                (true, Some("none")) | (true, None) => "allow".to_owned(),
+                (true, Some(who)) => format!("consent:{who}"),
             };
-            let passed = got == c.expect;
+            let passed = got == c.expect || (c.expect == "consent" && got.starts_with("consent:"));
             if passed && e.allowed {
                 for r in &e.allowing {
                     covered.insert(format!("{}/{}", c.overleg, r.id));
@@ -141,7 +166,7 @@ pub async fn run(set: &PolicySet, dir: &Path) -> Result<TestReport, TestError> {
                 name: c.name,
                 passed,
                 expected: c.expect,
-                got: got.to_owned(),
+                got,
                 reason: e.reason,
             });
         }

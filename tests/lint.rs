@@ -53,6 +53,7 @@ fn each_lint_rule_catches_its_case() {
             + rule("t-8b", "school", "swv", "las-noorderlicht", "\"leerling.klas\", \"leerling.voornaam\"", "none", "x").as_str()),
         ("L009", rule("t-9a", "school", "swv", "las-noorderlicht", "\"leerling.voornaam\", \"leerling.klas\"", "none", "x")
             + rule("t-9b", "school", "swv", "las-noorderlicht", "\"leerling.klas\", \"leerling.leerjaar\"", "none", "x").as_str()),
+        ("L011", rule("t-11", "school", "leerplicht", "leerplicht-register", "\"melding.*\"", "none", "x")),
     ];
     for (code, append) in cases {
         let codes = codes_after(&append);
@@ -83,7 +84,7 @@ fn each_lint_rule_catches_its_case() {
     let codes: Vec<&str> = lint::lint(&set).into_iter().map(|f| f.code).collect();
     assert_eq!(codes, ["L010"]);
     // Every rule code is documented.
-    assert_eq!(lint::RULES.len(), 10);
+    assert_eq!(lint::RULES.len(), 11);
 }
 
 #[test]

@@ -73,6 +73,10 @@ pub const RULES: &[(&str, &str)] = &[
         "L010",
         "no role may register cases (may_register_cases): no pupil can be brought in, so the overleg shares nothing",
     ),
+    (
+        "L011",
+        "a glob that covers health, criminal-law or BSN fields: name them one by one, so a field added to the catalogue later does not flow unreviewed",
+    ),
 ];
 
 pub fn lint(set: &PolicySet) -> Vec<Finding> {
@@ -130,6 +134,27 @@ pub fn lint(set: &PolicySet) -> Vec<Finding> {
                         ),
                     ),
                     _ => {}
+                }
+            }
+            for p in r.patterns.iter().filter(|p| !p.is_literal()) {
+                let special: Vec<&str> = bron
+                    .catalogue
+                    .iter()
+                    .filter(|f| f.category != Category::Normal && p.matches(&f.path))
+                    .map(|f| f.path.as_str())
+                    .collect();
+                if !special.is_empty() {
+                    push(
+                        r.line,
+                        "L011",
+                        Severity::Warning,
+                        format!(
+                            "rule `{}` shares special-category data through the glob `{}` ({}): list these fields by name, so a field added to the catalogue later does not flow unreviewed",
+                            r.id,
+                            p.as_str(),
+                            special.join(", ")
+                        ),
+                    );
                 }
             }
             let has_glob = r.patterns.iter().any(|p| !p.is_literal());

@@ -212,6 +212,76 @@ async fn postgres_slow_store_misses_the_deadline_and_fails_closed() {
     assert_eq!(second.fields_shared, "[]");
 }
 
+/// A batch stuck past the deadline and then failed (its session killed while
+/// a table lock held its INSERT): the client was answered 503, and once the
+/// store answers again the writer records that refusal (not the disclosure
+/// it would have been, and not nothing), with the chain intact.
+#[tokio::test]
+async fn postgres_a_failed_batch_whose_clients_gave_up_is_recorded_as_their_503() {
+    let mut gw = TestGateway::start_with(Options {
+        store: StoreKind::Postgres,
+        audit_extra: "commit_timeout_ms = 300".into(),
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    assert_eq!(lp.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+    let s = poortwachter::audit::Store::connect(&gw.store_url)
+        .await
+        .unwrap();
+    let writer_pid: i32 = sqlx::Row::get(
+        &sqlx::query(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(s.pool())
+        .await
+        .unwrap(),
+        0,
+    );
+    let mut tx = s.pool().begin().await.unwrap();
+    sqlx::query("LOCK TABLE audit_records IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let r = lp.get(VERZUIM, "aanpak-verzuim").await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.problem_type(), "audit-unavailable");
+    // The writer's INSERT is still waiting for the lock: kill its session,
+    // then let the store answer again.
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(writer_pid)
+        .execute(s.pool())
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    assert_eq!(lp.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+
+    let rows = gw.audit_rows().await;
+    let requests: Vec<_> = rows.iter().filter(|r| r.kind == "request").collect();
+    let outcomes: Vec<(&str, &str, i64, &str)> = requests
+        .iter()
+        .map(|r| {
+            (
+                r.outcome.as_str(),
+                r.reason.as_str(),
+                r.status,
+                r.fields_shared.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    assert_eq!(outcomes[1], ("error", "audit-unavailable", 503, "[]"));
+    assert_eq!(outcomes[2].2, 200);
+    for pair in rows.windows(2) {
+        assert_eq!(pair[1].seq, pair[0].seq + 1);
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
+    for r in &rows {
+        assert_eq!(r.hash, r.compute_hash(), "#{}", r.seq);
+    }
+}
+
 /// The writer commits on the session that holds the instance's advisory
 /// lock. When that session dies (terminated here, as a restarting server or a
 /// firewall cutting the connection would), the batch in flight fails; the

@@ -285,6 +285,24 @@ fn abandon(rec: &mut AuditRecord) {
     rec.fields_shared.clear();
 }
 
+/// A record waiting for its transaction, with the register change (if any)
+/// that must commit with it.
+struct Pending {
+    rec: Box<AuditRecord>,
+    side: Option<SideWrite>,
+    ack: Ack,
+}
+
+/// [`abandon`] for a record already laid out as a row (see [`Writer::recover`]).
+/// The caller recomputes its digest and hash.
+fn abandon_row(row: &mut StoredRow) {
+    row.outcome = Outcome::Error.as_str().to_owned();
+    row.reason = "audit-unavailable".into();
+    row.side = Some("gateway".into());
+    row.status = 503;
+    row.fields_shared = "[]".into();
+}
+
 struct Writer {
     store: Store,
     instance: String,
@@ -323,27 +341,25 @@ impl Writer {
                 }
             }
             let mut records = Vec::with_capacity(jobs.len());
-            let mut side_writes = Vec::new();
             let mut want_checkpoint = false;
             for j in jobs.drain(..) {
                 match j {
-                    Job::Record(mut rec, side, ack) => {
+                    Job::Record(mut rec, mut side, ack) => {
                         if ack.is_closed() && matches!(rec.kind, "request" | "register") {
                             // Its committer gave up (the deadline passed, the
                             // client was answered 503 with nothing shared):
                             // record that, not the disclosure it would have
                             // been, and drop its register change.
                             abandon(&mut rec);
-                        } else {
-                            side_writes.extend(side);
+                            side = None;
                         }
-                        records.push((rec, ack));
+                        records.push(Pending { rec, side, ack });
                     }
                     Job::Checkpoint => want_checkpoint = true,
                 }
             }
             if !records.is_empty() {
-                self.write(records, &side_writes).await;
+                self.write(records).await;
             }
             if want_checkpoint {
                 self.checkpoint().await;
@@ -353,24 +369,26 @@ impl Writer {
         self.checkpoint().await;
     }
 
-    async fn write(&mut self, records: Vec<(Box<AuditRecord>, Ack)>, side_writes: &[SideWrite]) {
+    async fn write(&mut self, records: Vec<Pending>) {
         if self.stale
             && let Err(e) = self.resync().await
         {
             tracing::error!(error = %e, records = records.len(), "audit store still unavailable");
             let e = Arc::new(e);
-            for (_, ack) in records {
-                let _ = ack.send(Err(Arc::clone(&e)));
+            for p in records {
+                let _ = p.ack.send(Err(Arc::clone(&e)));
             }
             return;
         }
         // Chain positions are tentative until the transaction commits; a
         // failed batch leaves the head where it was.
         let mut rows = Vec::with_capacity(records.len());
+        let mut sides = Vec::with_capacity(records.len());
         let mut acks = Vec::with_capacity(records.len());
         let (mut seq, mut prev) = (self.seq, self.hash.clone());
-        for (rec, ack) in records {
+        for Pending { rec, side, ack } in records {
             acks.push(ack);
+            sides.push(side);
             seq += 1;
             let mut row = StoredRow::from_owned(*rec, seq, &prev);
             if row.instance != self.instance {
@@ -381,22 +399,24 @@ impl Writer {
             prev.clone_from(&row.hash);
             rows.push(row);
         }
-        let result = match self.insert(&rows, side_writes, None).await {
+        let side_writes: Vec<SideWrite> = sides.iter().flatten().cloned().collect();
+        let result = match self.insert(&rows, &side_writes, None).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 tracing::warn!(error = %e, records = acks.len(), "audit batch failed; re-reading the chain head");
-                self.recover(&rows, side_writes, &acks, e).await
+                self.recover(&mut rows, &sides, &acks, e).await
             }
         };
-        match result {
-            Ok(()) => {
-                self.seq = seq;
-                self.hash = prev;
+        match (result, rows.last()) {
+            (Ok(()), Some(last)) => {
+                self.seq = last.seq;
+                self.hash.clone_from(&last.hash);
                 for ack in acks {
                     let _ = ack.send(Ok(()));
                 }
             }
-            Err(e) => {
+            (Ok(()), None) => {}
+            (Err(e), _) => {
                 self.stale = true;
                 tracing::error!(error = %e, records = acks.len(), "audit batch failed");
                 let e = Arc::new(e);
@@ -413,18 +433,21 @@ impl Writer {
     /// again, re-read the head, and
     /// - the batch is there (its COMMIT reached the store before the
     ///   connection broke): it is durable, `Ok`;
-    /// - the head is where the batch started and every committer is still
-    ///   waiting: insert it once more, on a fresh connection;
-    /// - otherwise `first`. (A committer that stopped waiting was answered
-    ///   503; re-inserting its record as a disclosure would be false.)
+    /// - the head is where the batch started: insert it once more, on a fresh
+    ///   connection. A record whose committer stopped waiting meanwhile (its
+    ///   client was answered 503 with nothing shared) is first rewritten as
+    ///   that refusal, its register change dropped, and the chain re-linked:
+    ///   re-inserting it as the disclosure it would have been would be false,
+    ///   and leaving it out would lose the request's only record;
+    /// - otherwise `first`.
     ///
     /// Safe against double writes because the lock is held again before the
     /// head is read: nobody else extends this chain, and a PostgreSQL session
     /// that still holds the lock keeps us out until it is gone.
     async fn recover(
         &mut self,
-        rows: &[StoredRow],
-        side_writes: &[SideWrite],
+        rows: &mut [StoredRow],
+        sides: &[Option<SideWrite>],
         acks: &[Ack],
         first: StoreError,
     ) -> Result<(), StoreError> {
@@ -432,16 +455,31 @@ impl Writer {
         let Some(last) = rows.last() else {
             return Err(first);
         };
+        let (last_seq, last_hash) = (last.seq, last.hash.clone());
         if self.resync().await.is_err() {
             return Err(first);
         }
-        if self.seq == last.seq && self.hash == last.hash {
+        if self.seq == last_seq && self.hash == last_hash {
             return Ok(());
         }
-        if self.seq != start_seq || self.hash != start_hash || acks.iter().any(|a| a.is_closed()) {
+        if self.seq != start_seq || self.hash != start_hash {
             return Err(first);
         }
-        self.insert(rows, side_writes, None).await
+        let mut side_writes = Vec::new();
+        let mut prev = start_hash;
+        for ((row, side), ack) in rows.iter_mut().zip(sides).zip(acks) {
+            let gave_up = ack.is_closed() && matches!(row.kind.as_str(), "request" | "register");
+            if gave_up {
+                abandon_row(row);
+            } else {
+                side_writes.extend(side.iter().cloned());
+            }
+            row.prev_hash.clone_from(&prev);
+            row.personal_digest = row.compute_personal_digest();
+            row.hash = row.compute_hash();
+            prev.clone_from(&row.hash);
+        }
+        self.insert(rows, &side_writes, None).await
     }
 
     /// Signs the current head and appends the checkpoint to the chain, in one

@@ -6,6 +6,11 @@
 //! The store is deleted afterwards.
 //!
 //! Run: `cargo bench --bench inzage`. `INZAGE_RECORDS` changes the final size.
+//!
+//! `REPORTS=1` instead generates `INZAGE_RECORDS` records (default here
+//! 1,000,000) and measures the FG's whole-trail tools side by side: the DPIA
+//! report and a CSV export, each paged (as the CLI runs them) and with every
+//! record held in memory (as they did before), with the peak RSS each adds.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -94,8 +99,85 @@ async fn time_inzage(url: &str, pseudo: &Pseudonymiser, expect: usize) -> (Durat
     (first, times[times.len() / 2])
 }
 
+/// Peak resident memory of this process so far (VmHWM), MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb / 1024.0
+}
+
+/// `REPORTS=1`: the DPIA report and a CSV export over the whole generated
+/// trail, paged first (peak RSS only grows), then with every record in memory.
+async fn reports(total: i64) {
+    use poortwachter::review::{export, query, rapport, when};
+    use std::ops::ControlFlow;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/reports-bench.db", dir.path().display());
+    let store = Store::connect(&url).await.unwrap();
+    let t = Instant::now();
+    grow(&store, 1, total, total, "k1:none").await;
+    println!("generated {total} records in {:.1?}", t.elapsed());
+    let set = poortwachter::policy::load_dir(Path::new("policies")).unwrap();
+    let from = when::bound("2026-01-01", false).unwrap();
+    let to = when::bound("2026-12-31", true).unwrap();
+    let th = rapport::Thresholds::default();
+    let filter = query::Filter {
+        from: Some(from.clone()),
+        to: Some(to.clone()),
+        kind: Some("request".into()),
+        ..Default::default()
+    };
+
+    let base = peak_rss_mib();
+    let t = Instant::now();
+    let paged = rapport::build(&store, &set, &from, &to, th).await.unwrap();
+    let (rapport_paged, rapport_paged_mib) = (t.elapsed(), peak_rss_mib() - base);
+    let t = Instant::now();
+    let mut bytes = 0usize;
+    let mut sink = export::header(export::Format::Csv).len();
+    query::for_each(&store, &filter, 10_000, |r| {
+        sink += export::line(r, export::Format::Csv).len();
+        ControlFlow::Continue(())
+    })
+    .await
+    .unwrap();
+    bytes += sink;
+    let (export_paged, export_paged_mib) = (t.elapsed(), peak_rss_mib() - base);
+
+    let t = Instant::now();
+    let period = query::all(&store, &filter).await.unwrap();
+    let whole = rapport::from_rows(&set, &from, &to, &period, &[], th);
+    let rapport_whole = t.elapsed();
+    assert_eq!(whole.total_requests, paged.total_requests);
+    let t = Instant::now();
+    let csv = export::render(&period, export::Format::Csv);
+    let export_whole = t.elapsed() + rapport_whole;
+    assert_eq!(csv.len(), bytes);
+    drop((csv, period));
+    let whole_mib = peak_rss_mib() - base;
+    println!(
+        "rapport over {total} records: paged {rapport_paged:.1?} (peak RSS +{rapport_paged_mib:.0} MiB); every record in memory {rapport_whole:.1?}"
+    );
+    println!(
+        "CSV export of {total} records ({:.0} MiB): paged {export_paged:.1?} (peak RSS +{export_paged_mib:.0} MiB, rapport included); in memory (rows read once for both) {export_whole:.1?}; peak RSS in memory +{whole_mib:.0} MiB",
+        bytes as f64 / (1u64 << 20) as f64
+    );
+}
+
 #[tokio::main]
 async fn main() {
+    if std::env::var("REPORTS").is_ok() {
+        let total: i64 = std::env::var("INZAGE_RECORDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        reports(total).await;
+        return;
+    }
     let total: i64 = std::env::var("INZAGE_RECORDS")
         .ok()
         .and_then(|v| v.parse().ok())

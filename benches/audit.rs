@@ -174,8 +174,8 @@ async fn verify_memory(label: &str, url: &str, auditor: &Auditor, cfg: &AuditCon
     let whole_peak = peak_rss_mib();
     println!(
         "{label:<36} verify {n} records: paged {paged_s:.1} s, peak RSS +{:.0} MiB; all rows in memory {whole_s:.1} s, peak RSS +{:.0} MiB",
-        paged_peak - base,
-        whole_peak - base
+        (paged_peak - base).max(0.0),
+        (whole_peak - base).max(0.0)
     );
 }
 

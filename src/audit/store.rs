@@ -253,6 +253,17 @@ impl Store {
         side_writes: &[SideWrite],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
+        if self.backend == Backend::Postgres && side_writes.is_empty() && checkpoint.is_none() {
+            // One statement is atomic on its own: in autocommit mode the
+            // batch is one round trip (and one WAL flush) instead of three
+            // (BEGIN, INSERT, COMMIT).
+            let json = serde_json::to_string(rows).map_err(|e| StoreError::Db(e.to_string()))?;
+            sqlx::query(PG_INSERT)
+                .bind(json)
+                .execute(&mut *conn)
+                .await?;
+            return Ok(());
+        }
         let mut tx = sqlx::Connection::begin(conn).await?;
         match self.backend {
             // PostgreSQL: the whole batch travels as ONE JSON parameter and

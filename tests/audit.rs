@@ -212,6 +212,21 @@ async fn postgres_slow_store_misses_the_deadline_and_fails_closed() {
     assert_eq!(second.fields_shared, "[]");
 }
 
+/// Backend pids holding an advisory lock in the test's database: the
+/// gateway's instance lock, whose session is also the audit writer's.
+async fn instance_lock_holders(s: &poortwachter::audit::Store) -> Vec<i32> {
+    sqlx::query(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_all(s.pool())
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| sqlx::Row::get::<i32, _>(r, 0))
+    .collect()
+}
+
 /// A batch stuck past the deadline and then failed (its session killed while
 /// a table lock held its INSERT): the client was answered 503, and once the
 /// store answers again the writer records that refusal (not the disclosure
@@ -229,16 +244,9 @@ async fn postgres_a_failed_batch_whose_clients_gave_up_is_recorded_as_their_503(
     let s = poortwachter::audit::Store::connect(&gw.store_url)
         .await
         .unwrap();
-    let writer_pid: i32 = sqlx::Row::get(
-        &sqlx::query(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        )
-        .fetch_one(s.pool())
-        .await
-        .unwrap(),
-        0,
-    );
+    let holders = instance_lock_holders(&s).await;
+    assert_eq!(holders.len(), 1);
+    let writer_pid = holders[0];
     let mut tx = s.pool().begin().await.unwrap();
     sqlx::query("LOCK TABLE audit_records IN ACCESS EXCLUSIVE MODE")
         .execute(&mut *tx)
@@ -300,19 +308,7 @@ async fn postgres_writer_survives_losing_its_lock_session() {
     let s = poortwachter::audit::Store::connect(&gw.store_url)
         .await
         .unwrap();
-    let lock_holders = || async {
-        sqlx::query(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-        )
-        .fetch_all(s.pool())
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| sqlx::Row::get::<i32, _>(r, 0))
-        .collect::<Vec<i32>>()
-    };
-    let before = lock_holders().await;
+    let before = instance_lock_holders(&s).await;
     assert_eq!(before.len(), 1, "one session holds the instance lock");
     let killed: bool = sqlx::Row::get(
         &sqlx::query("SELECT pg_terminate_backend($1)")
@@ -326,7 +322,7 @@ async fn postgres_writer_survives_losing_its_lock_session() {
     for _ in 0..3 {
         assert_eq!(lp.get(VERZUIM, "aanpak-verzuim").await.status, 200);
     }
-    let after = lock_holders().await;
+    let after = instance_lock_holders(&s).await;
     assert_eq!(after.len(), 1, "the lock is held again, once");
     assert_ne!(after[0], before[0]);
 

@@ -174,11 +174,7 @@ async fn postgres_slow_store_misses_the_deadline_and_fails_closed() {
     let s = poortwachter::audit::Store::connect(&gw.store_url)
         .await
         .unwrap();
-    let mut tx = s.pool().begin().await.unwrap();
-    sqlx::query("LOCK TABLE audit_records IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let tx = lock_table(&s, "audit_records").await;
     // The first record's batch is stuck in its INSERT; the second waits
     // behind it. Both requests miss the deadline: 503, nothing shared.
     for _ in 0..2 {
@@ -247,11 +243,7 @@ async fn postgres_a_failed_batch_whose_clients_gave_up_is_recorded_as_their_503(
     let holders = instance_lock_holders(&s).await;
     assert_eq!(holders.len(), 1);
     let writer_pid = holders[0];
-    let mut tx = s.pool().begin().await.unwrap();
-    sqlx::query("LOCK TABLE audit_records IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let tx = lock_table(&s, "audit_records").await;
     let r = lp.get(VERZUIM, "aanpak-verzuim").await;
     assert_eq!(r.status, 503);
     assert_eq!(r.problem_type(), "audit-unavailable");

@@ -424,11 +424,7 @@ async fn postgres_register_lookup_past_its_deadline_refuses() {
     let s = poortwachter::audit::Store::connect(&gw.store_url)
         .await
         .unwrap();
-    let mut tx = s.pool().begin().await.unwrap();
-    sqlx::query("LOCK TABLE case_registrations IN ACCESS EXCLUSIVE MODE")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    let tx = lock_table(&s, "case_registrations").await;
     let r = lp.get(VERZUIM, "aanpak-verzuim").await;
     assert_eq!(r.status, 503);
     assert_eq!(r.problem_type(), "register-unavailable");

@@ -379,23 +379,31 @@ async fn inzage_is_complete_for_the_pupil_and_about_nobody_else() {
     session.close().await;
 }
 
-/// `audit export` as the FG runs it: streamed to stdout; a reader that
-/// stops early (`| head`) is not an error.
-#[tokio::test]
-async fn export_cli_streams_csv_and_tolerates_a_closed_pipe() {
-    let (_tmp, config, _pseudonyms) = traffic(StoreKind::Sqlite).await;
+/// Runs `poortwachter <args> --config <config>`, asserts it succeeded
+/// (showing its output otherwise) and returns its stdout.
+async fn cli_ok(args: &[&str], config: &std::path::Path) -> String {
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
-        .args(["audit", "export", "--format", "csv", "--config"])
-        .arg(&config)
+        .args(args)
+        .arg("--config")
+        .arg(config)
         .output()
         .await
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    let csv = String::from_utf8(out.stdout).unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `audit export` as the FG runs it: streamed to stdout; a reader that
+/// stops early (`| head`) is not an error.
+#[tokio::test]
+async fn export_cli_streams_csv_and_tolerates_a_closed_pipe() {
+    let (_tmp, config, _pseudonyms) = traffic(StoreKind::Sqlite).await;
+    let csv = cli_ok(&["audit", "export", "--format", "csv"], &config).await;
     assert_eq!(csv.lines().count(), 19, "header and 18 requests: {csv}");
     assert!(csv.starts_with("instance,"));
     assert!(!csv.contains("L100"));
@@ -421,25 +429,17 @@ async fn export_cli_streams_csv_and_tolerates_a_closed_pipe() {
 #[tokio::test]
 async fn inzage_cli_writes_html_and_records_the_access() {
     let (tmp, config, pseudonyms) = traffic(StoreKind::Sqlite).await;
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
-        .args([
+    let html = cli_ok(
+        &[
             "audit",
             "inzage",
             "--leerling",
             "L1001",
             "--met-weigeringen",
-            "--config",
-        ])
-        .arg(&config)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let html = String::from_utf8(out.stdout).unwrap();
+        ],
+        &config,
+    )
+    .await;
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains("Gemeente Groningen, Leerplicht/RMC (demo)"));
     assert!(!html.contains("L1002"));
@@ -455,17 +455,7 @@ async fn inzage_cli_writes_html_and_records_the_access() {
     assert_eq!(access[0].reason, "inzage");
     assert_eq!(access[0].subject.as_deref(), Some(pseudonyms[0].1.as_str()));
     // The admin chain (with its closing checkpoint) verifies with the rest.
-    let verify = tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
-        .args(["audit", "verify", "--config"])
-        .arg(&config)
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    cli_ok(&["audit", "verify"], &config).await;
     // Verifying reads the whole trail: that access is recorded too.
     let rows = Store::connect(&cfg.audit.store)
         .await

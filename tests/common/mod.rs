@@ -576,3 +576,20 @@ pub async fn spawn_upstream(handler: Handler) -> SocketAddr {
     });
     addr
 }
+
+/// Takes `table` in ACCESS EXCLUSIVE mode on a session of its own, so that
+/// for the gateway the store stops answering about it; the lock holds until
+/// the returned transaction is rolled back or dropped.
+pub async fn lock_table(
+    store: &poortwachter::audit::Store,
+    table: &str,
+) -> sqlx::Transaction<'static, sqlx::Any> {
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE"
+    )))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx
+}

@@ -6,9 +6,11 @@
 //! batch insert alone; `REGISTER_LOOKUP=1` the per-request register lookup.
 //! PostgreSQL: POORTWACHTER_BENCH_PG (default postgres://postgres@127.0.0.1:5432/test).
 
+mod support;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use support::peak_rss_mib;
 
 use poortwachter::audit::{
     AuditConfig, AuditRecord, Auditor, Outcome, Pseudonymiser, Signer, Store,
@@ -125,17 +127,6 @@ async fn latency_at_rate(auditor: &Auditor, rate: u64, secs: u64) -> (f64, f64, 
     v.sort_unstable();
     let p = |q: f64| v[((v.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e3;
     (p(0.5), p(0.99), p(0.999))
-}
-
-/// Peak resident memory of this process so far (VmHWM), MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb / 1024.0
 }
 
 /// `audit verify` over a trail of at least 300,000 records: the paged walk

@@ -12,8 +12,10 @@
 //! report and a CSV export, each paged (as the CLI runs them) and with every
 //! record held in memory (as they did before), with the peak RSS each adds.
 
+mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use support::peak_rss_mib;
 
 use poortwachter::audit::{Pseudonymiser, Store};
 use poortwachter::review::inzage;
@@ -97,17 +99,6 @@ async fn time_inzage(url: &str, pseudo: &Pseudonymiser, expect: usize) -> (Durat
     let first = times[0];
     times.sort();
     (first, times[times.len() / 2])
-}
-
-/// Peak resident memory of this process so far (VmHWM), MiB.
-fn peak_rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kb / 1024.0
 }
 
 /// `REPORTS=1`: the DPIA report and a CSV export over the whole generated

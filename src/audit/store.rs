@@ -148,6 +148,14 @@ const PG_INSERT: &str = concat!(
     " FROM json_populate_recordset(NULL::audit_records, $1::json)"
 );
 
+/// The PostgreSQL batch insert with its one parameter bound.
+fn pg_insert(
+    rows: &[StoredRow],
+) -> Result<sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>, StoreError> {
+    let json = serde_json::to_string(rows).map_err(|e| StoreError::Db(e.to_string()))?;
+    Ok(sqlx::query(PG_INSERT).bind(json))
+}
+
 impl Store {
     /// Connects and runs migrations. `sqlite:` URLs create the file if
     /// missing and use WAL with `synchronous=FULL`: a commit is on disk when
@@ -257,11 +265,7 @@ impl Store {
             // One statement is atomic on its own: in autocommit mode the
             // batch is one round trip (and one WAL flush) instead of three
             // (BEGIN, INSERT, COMMIT).
-            let json = serde_json::to_string(rows).map_err(|e| StoreError::Db(e.to_string()))?;
-            sqlx::query(PG_INSERT)
-                .bind(json)
-                .execute(&mut *conn)
-                .await?;
+            pg_insert(rows)?.execute(&mut *conn).await?;
             return Ok(());
         }
         let mut tx = sqlx::Connection::begin(conn).await?;
@@ -269,9 +273,7 @@ impl Store {
             // PostgreSQL: the whole batch travels as ONE JSON parameter and
             // `json_populate_recordset` unpacks it server-side (one round trip).
             Backend::Postgres => {
-                let json =
-                    serde_json::to_string(rows).map_err(|e| StoreError::Db(e.to_string()))?;
-                sqlx::query(PG_INSERT).bind(json).execute(&mut *tx).await?;
+                pg_insert(rows)?.execute(&mut *tx).await?;
             }
             Backend::Sqlite => {
                 for chunk in pow2_chunks(rows) {

@@ -58,6 +58,8 @@ async fn start(
         commit_timeout_ms: 10_000,
         queue_capacity: 16_384,
         max_batch: 1_024,
+        transaction_timeout_ms: 5_000,
+        backlog_capacity: 16_384,
         checkpoint_interval_ms: 10_000,
         default_retention_days: 365,
         purge_interval_hours: None,

@@ -332,6 +332,7 @@ pub async fn seed_registers(state: &crate::proxy::AppState) -> Result<String, De
             set,
             overleg: &o.id,
             actor: &who,
+            deadline: None,
         };
         for pupil in DEMO_PUPILS.iter().filter(|p| **p != DEMO_UNREGISTERED) {
             let status = state
@@ -380,6 +381,7 @@ pub async fn seed_registers(state: &crate::proxy::AppState) -> Result<String, De
         set,
         overleg,
         actor: &who,
+        deadline: None,
     };
     let c = state
         .registers

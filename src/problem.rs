@@ -101,6 +101,7 @@ impl From<RegisterError> for ProxyError {
     fn from(e: RegisterError) -> Self {
         match e {
             RegisterError::Store(_) | RegisterError::Audit(_) => ProxyError::RegistersUnavailable,
+            RegisterError::Timeout => ProxyError::Client(ClientError::Timeout),
             other => ProxyError::Register(other),
         }
     }
@@ -194,7 +195,7 @@ impl ProxyError {
                 RegisterError::NotAllowed { .. } => StatusCode::FORBIDDEN,
                 RegisterError::Closed(_) => StatusCode::CONFLICT,
                 // Not constructed (see `From<RegisterError>`); fail as the gateway.
-                RegisterError::Store(_) | RegisterError::Audit(_) => {
+                RegisterError::Store(_) | RegisterError::Audit(_) | RegisterError::Timeout => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
             },

@@ -68,19 +68,50 @@ pub async fn handle(
         rec.cert_fingerprint = Some(c.fingerprint_hex());
     }
 
-    // A revocation through the register API first waits for in-flight
-    // requests about the pupil, then the grace (see `registers`).
-    let mut deadline = state.server.request_timeout();
-    if req.uri().path().starts_with(crate::registers::api::PREFIX) {
-        deadline += state.registers.revocation_allowance();
-    }
+    let registers_api = req.uri().path().starts_with(crate::registers::api::PREFIX);
     let mut flow = Flow::default();
-    let result = tokio::time::timeout(
-        deadline,
-        process(&state, &peer, req, &trace, &request_id, &mut rec, &mut flow),
-    )
-    .await
-    .unwrap_or(Err(ProxyError::Client(ClientError::Timeout)));
+    let result = match identify(&state, &peer, &mut rec) {
+        Err(e) => Err(e),
+        Ok((snapshot, org)) if registers_api => {
+            // A revocation first waits for in-flight requests about the
+            // pupil, then the grace (see `registers`). No outer timeout: the
+            // API applies this deadline to the steps before its commit only.
+            let deadline = tokio::time::Instant::now()
+                + state.server.request_timeout()
+                + state.registers.revocation_allowance();
+            let origin = Origin {
+                request_id: Some(request_id.clone()),
+                trace_id: Some(trace.trace_id.clone()),
+                cert_fingerprint: rec.cert_fingerprint.clone(),
+            };
+            drop(snapshot);
+            let api = crate::registers::api::handle(
+                &state,
+                &org,
+                req,
+                origin,
+                &mut rec,
+                &mut flow.recorded,
+                deadline,
+            );
+            api.await
+        }
+        Ok((snapshot, org)) => {
+            let work = process(
+                &state,
+                &snapshot,
+                &org,
+                req,
+                &trace,
+                &request_id,
+                &mut rec,
+                &mut flow,
+            );
+            tokio::time::timeout(state.server.request_timeout(), work)
+                .await
+                .unwrap_or(Err(ProxyError::Client(ClientError::Timeout)))
+        }
+    };
 
     let mut resp = match result {
         Ok(resp) => resp,
@@ -127,36 +158,36 @@ pub async fn handle(
     resp
 }
 
-async fn process(
+/// The organisation behind the verified client certificate, under the
+/// current policy snapshot. Nothing about the request is looked at for an
+/// unknown peer.
+fn identify(
     state: &AppState,
     peer: &Peer,
-    req: Request<Incoming>,
-    trace: &TraceContext,
-    request_id: &str,
     rec: &mut AuditRecord,
-    flow: &mut Flow,
-) -> Result<Response<Full<Bytes>>, ProxyError> {
+) -> Result<(Arc<crate::decision::Snapshot>, String), ProxyError> {
     let snapshot = state.policy.current();
     rec.policy_version = snapshot.version.to_string();
-
-    // Identity first: nothing about the request is looked at for an unknown peer.
     let cert = peer
         .cert
         .as_ref()
         .map_err(|e| ProxyError::Identity(e.clone()))?;
     let org = identity::organisation_for(&snapshot.set, cert)?;
     rec.org = Some(org.clone());
+    Ok((snapshot, org))
+}
 
-    if req.uri().path().starts_with(crate::registers::api::PREFIX) {
-        let origin = Origin {
-            request_id: Some(request_id.to_owned()),
-            trace_id: Some(trace.trace_id.clone()),
-            cert_fingerprint: rec.cert_fingerprint.clone(),
-        };
-        return crate::registers::api::handle(state, &org, req, origin, rec, &mut flow.recorded)
-            .await;
-    }
-
+#[allow(clippy::too_many_arguments)] // one request's context; split in the redesign
+async fn process(
+    state: &AppState,
+    snapshot: &crate::decision::Snapshot,
+    org: &str,
+    req: Request<Incoming>,
+    trace: &TraceContext,
+    request_id: &str,
+    rec: &mut AuditRecord,
+    flow: &mut Flow,
+) -> Result<Response<Full<Bytes>>, ProxyError> {
     let act = match *req.method() {
         Method::GET => Act::Read,
         Method::POST | Method::PUT => Act::Write,
@@ -177,7 +208,7 @@ async fn process(
         role,
     };
     let mut ctx = DecisionContext::default();
-    let decided = snapshot.decide(&org, &route, &mut ctx);
+    let decided = snapshot.decide(org, &route, &mut ctx);
     rec.role = ctx.role;
     rec.grondslag = ctx.grondslag;
     rec.purpose = ctx.purpose;
@@ -218,6 +249,15 @@ async fn process(
         let (body, outcome) = read_and_filter_request(state, &permit, req).await?;
         request_withheld = Some(outcome.withheld_count());
         record_fields(rec, &permit, &outcome);
+        if outcome.shared.is_empty() {
+            // Nothing the rule lets through: forwarding `{}` would still
+            // tell the bron something happened, on nobody's authority.
+            return Err(ProxyError::Denied(
+                crate::decision::Denial::NoFieldOfResource {
+                    resource: permit.resource_id().to_owned(),
+                },
+            ));
+        }
         Some(body)
     } else {
         drop(req);

@@ -163,6 +163,7 @@ impl Opened {
             set: &self.set,
             overleg,
             actor,
+            deadline: None,
         }
     }
 

@@ -147,9 +147,22 @@ async fn store_failure_fails_closed(store: StoreKind) {
         .await
         .unwrap();
     assert_eq!(lp.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+    // Every request has its record: the five refusals were kept and written
+    // as what the clients got (503, nothing shared) once the store was back.
     let rows = gw.audit_rows().await;
-    assert_eq!(rows.len(), 2);
-    assert_eq!(rows[1].prev_hash, rows[0].hash);
+    let got: Vec<(i64, &str, &str)> = rows
+        .iter()
+        .map(|r| (r.status, r.reason.as_str(), r.fields_shared.as_str()))
+        .collect();
+    assert_eq!(got.len(), 7, "{got:?}");
+    assert_eq!(got[0].0, 200);
+    for r in &got[1..6] {
+        assert_eq!(*r, (503, "audit-unavailable", "[]"));
+    }
+    assert_eq!(got[6].0, 200);
+    for pair in rows.windows(2) {
+        assert_eq!(pair[1].prev_hash, pair[0].hash);
+    }
 }
 
 #[tokio::test]

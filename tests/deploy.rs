@@ -374,9 +374,10 @@ fn every_error() -> Vec<ProxyError> {
         RegisterError::Closed("consent"),
         RegisterError::Store(poortwachter::audit::StoreError::Url),
         RegisterError::Audit(poortwachter::audit::AuditError::Timeout),
+        RegisterError::Timeout,
     ];
     assert_complete("Denial", denials.iter().map(denial_index), 13);
-    assert_complete("RegisterError", register.iter().map(register_index), 8);
+    assert_complete("RegisterError", register.iter().map(register_index), 9);
     assert_complete("UpstreamError", upstream.iter().map(upstream_index), 6);
 
     let mut all: Vec<ProxyError> = Vec::new();
@@ -466,6 +467,7 @@ fn register_index(e: &RegisterError) -> usize {
         RegisterError::Closed(_) => 5,
         RegisterError::Store(_) => 6,
         RegisterError::Audit(_) => 7,
+        RegisterError::Timeout => 8,
     }
 }
 

@@ -242,13 +242,28 @@ impl StoredRow {
 
     /// Like [`StoredRow::from_record`], moving the strings out of `rec`.
     pub fn from_owned(rec: AuditRecord, seq: i64, prev_hash: &str) -> Self {
+        let mut row = Self::unlinked(rec);
+        row.link(seq, prev_hash);
+        row
+    }
+
+    /// Puts the row at position `seq` after `prev_hash` (its hash follows).
+    pub fn link(&mut self, seq: i64, prev_hash: &str) {
+        self.seq = seq;
+        prev_hash.clone_into(&mut self.prev_hash);
+        self.hash = self.compute_hash();
+    }
+
+    /// The row for `rec` with its personal digest, not yet in a chain: the
+    /// writer [`links`](StoredRow::link) it when it commits.
+    pub fn unlinked(rec: AuditRecord) -> Self {
         let json = |v: &Vec<String>| serde_json::to_string(v).unwrap_or_else(|_| "[]".into());
         let mut row = StoredRow {
             rules: json(&rec.rules),
             fields_shared: json(&rec.fields_shared),
             fields_withheld: json(&rec.fields_withheld),
             instance: rec.instance,
-            seq,
+            seq: 0,
             kind: rec.kind.to_owned(),
             time: rec.time,
             request_id: rec.request_id,
@@ -272,11 +287,10 @@ impl StoredRow {
             detail: rec.detail,
             personal_digest: String::new(),
             purged_at: None,
-            prev_hash: prev_hash.to_owned(),
+            prev_hash: String::new(),
             hash: String::new(),
         };
         row.personal_digest = row.compute_personal_digest();
-        row.hash = row.compute_hash();
         row
     }
 }

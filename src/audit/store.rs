@@ -12,15 +12,57 @@ use super::record::StoredRow;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("audit store: {0}")]
-    Db(String),
+    Sql(#[from] sqlx::Error),
+    #[error("audit store: migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("audit store: cannot encode a batch")]
+    Encode(#[source] serde_json::Error),
+    #[error("audit store: cannot open the instance lock file {path}")]
+    LockFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("audit store: {0}")]
+    Invalid(String),
     #[error("audit store: no answer within {0:?}")]
     Deadline(std::time::Duration),
+    #[error("audit store: unavailable since an earlier failure (the writer retries)")]
+    Unavailable,
     #[error("audit store URL must start with sqlite: or postgres:")]
     Url,
     #[error(
         "another process is already writing the audit chain of instance `{0}`; every gateway instance needs a unique server.instance"
     )]
     InstanceBusy(String),
+}
+
+impl StoreError {
+    /// The store itself answered that the statement failed (a lock or
+    /// statement timeout, a constraint): its transaction did not commit.
+    /// Any other failure (the connection broke, a timer fired) may have
+    /// happened after the store received `COMMIT`.
+    pub fn is_definite(&self) -> bool {
+        matches!(self, StoreError::Sql(sqlx::Error::Database(_)))
+    }
+
+    /// The store gave up waiting (a lock it could not get within the
+    /// session's bound, see [`Store::bound_session`]): definite, and trying
+    /// again at once would only wait again. PostgreSQL `57014`
+    /// (statement_timeout) and `55P03` (lock_timeout); SQLite `SQLITE_BUSY`
+    /// and `SQLITE_LOCKED` with their extended codes.
+    pub fn is_busy(&self) -> bool {
+        let StoreError::Sql(e) = self else {
+            return false;
+        };
+        let Some(code) = e.as_database_error().and_then(|d| d.code()) else {
+            return false;
+        };
+        match code.parse::<u32>() {
+            Ok(sqlite) => matches!(sqlite & 0xff, 5 | 6),
+            Err(_) => matches!(code.as_ref(), "57014" | "55P03"),
+        }
+    }
 }
 
 /// Held while a process extends an instance's chain.
@@ -30,31 +72,34 @@ pub enum InstanceLock {
     /// same connection, so a lost lock (session gone) fails the next write
     /// instead of letting two processes extend one chain.
     Postgres(AnyConnection),
+    /// The PostgreSQL session was dropped after a failure whose outcome is
+    /// unknown; [`Store::relock_instance`] takes the lock on a new one.
+    Lost,
     File(std::fs::File),
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::Db(e.to_string())
-    }
-}
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Db(e.to_string())
-    }
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// A statement committed in the same transaction as an audit batch, so a
-/// register change and its audit record become durable together or not at
-/// all. The SQL is a `'static` text with placeholders only; values are bound.
-/// It must not fail for data reasons (guard with `WHERE`, insert fresh ids):
-/// a failing side write fails the whole batch.
+/// One SQL statement with its values bound (the text is `'static` and has
+/// placeholders only: no data ever enters the SQL text).
 #[derive(Debug, Clone)]
-pub struct SideWrite {
+pub struct Statement {
     pub sql: &'static str,
     pub binds: Vec<Option<String>>,
+}
+
+/// A register change committed in the same transaction as its audit record,
+/// so both become durable together or not at all, and the statement that
+/// undoes it. The undo runs only in one case: the change's transaction
+/// landed while its outcome was unknown to the writer and the client had
+/// already been answered 503 ("nothing changed"); it is then committed
+/// together with the correction record (see `audit::writer`).
+/// Neither statement may fail for data reasons (guard with `WHERE`, insert
+/// fresh ids): a failing statement fails the whole batch.
+#[derive(Debug, Clone)]
+pub struct SideWrite {
+    pub apply: Statement,
+    pub undo: Statement,
 }
 
 /// A connected, migrated store.
@@ -152,7 +197,7 @@ const PG_INSERT: &str = concat!(
 fn pg_insert(
     rows: &[StoredRow],
 ) -> Result<sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>, StoreError> {
-    let json = serde_json::to_string(rows).map_err(|e| StoreError::Db(e.to_string()))?;
+    let json = serde_json::to_string(rows).map_err(StoreError::Encode)?;
     Ok(sqlx::query(PG_INSERT).bind(json))
 }
 
@@ -234,7 +279,7 @@ impl Store {
     pub async fn insert_batch(
         &self,
         rows: &[StoredRow],
-        side_writes: &[SideWrite],
+        side_writes: &[Statement],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
         let mut conn = self.pool.acquire().await?;
@@ -253,12 +298,30 @@ impl Store {
         Ok(self.pool.acquire().await?.detach())
     }
 
+    /// Bounds how long the store may keep a statement of `conn` waiting (on
+    /// a lock, or at all): SQLite's `busy_timeout`, PostgreSQL's
+    /// `statement_timeout`. Past it the store fails the statement, so its
+    /// transaction certainly did not commit.
+    pub async fn bound_session(
+        &self,
+        conn: &mut AnyConnection,
+        bound: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let ms = bound.as_millis().max(1);
+        let sql = match self.backend {
+            Backend::Sqlite => format!("PRAGMA busy_timeout = {ms}"),
+            Backend::Postgres => format!("SET statement_timeout = {ms}"),
+        };
+        conn.execute(sqlx::AssertSqlSafe(sql)).await?;
+        Ok(())
+    }
+
     /// [`Store::insert_batch`] on a given connection (the writer's own).
     pub async fn insert_batch_on(
         &self,
         conn: &mut AnyConnection,
         rows: &[StoredRow],
-        side_writes: &[SideWrite],
+        side_writes: &[Statement],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
         if self.backend == Backend::Postgres && side_writes.is_empty() && checkpoint.is_none() {
@@ -453,7 +516,10 @@ impl Store {
                     .truncate(false)
                     .write(true)
                     .open(&path)
-                    .map_err(|e| StoreError::Db(format!("cannot open lock file {path}: {e}")))?;
+                    .map_err(|source| StoreError::LockFile {
+                        path: path.clone(),
+                        source,
+                    })?;
                 match f.try_lock() {
                     Ok(()) => Ok(InstanceLock::File(f)),
                     Err(_) => Err(StoreError::InstanceBusy(instance.to_owned())),
@@ -462,22 +528,29 @@ impl Store {
         }
     }
 
-    /// Makes sure `lock` is still held. A PostgreSQL advisory lock lives as
-    /// long as its session: when that connection broke (the server
-    /// restarted) the lock is taken again on a new one, or `InstanceBusy`
-    /// when another process took the name meanwhile. File locks cannot be lost.
+    /// Makes sure `lock` is still held; `true` when it had to be taken
+    /// again on a new session. A PostgreSQL advisory lock lives as long as
+    /// its session: when that connection broke (the server restarted) or was
+    /// dropped ([`InstanceLock::Lost`]), the lock is taken again on a new
+    /// one, or `InstanceBusy` while another session still holds it. File
+    /// locks cannot be lost.
     pub async fn relock_instance(
         &self,
         lock: &mut InstanceLock,
         instance: &str,
-    ) -> Result<(), StoreError> {
-        if let InstanceLock::Postgres(conn) = lock {
-            if sqlx::Connection::ping(conn).await.is_ok() {
-                return Ok(());
+    ) -> Result<bool, StoreError> {
+        match lock {
+            InstanceLock::File(_) => return Ok(false),
+            InstanceLock::Postgres(conn) => {
+                if sqlx::Connection::ping(conn).await.is_ok() {
+                    return Ok(false);
+                }
             }
-            *lock = self.lock_instance(instance).await?;
+            InstanceLock::Lost => {}
         }
-        Ok(())
+        *lock = InstanceLock::Lost;
+        *lock = self.lock_instance(instance).await?;
+        Ok(true)
     }
 
     /// Every row, ordered by instance and seq (for verification and export).

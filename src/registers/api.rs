@@ -19,6 +19,7 @@ use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use super::{
     ChangeContext, GivenBy, NewConsent, NewRegistration, Origin, RegisterError, actor, check_pupil,
@@ -92,6 +93,31 @@ fn parse<T: serde::de::DeserializeOwned>(bytes: &Bytes) -> Result<T, ProxyError>
         .map_err(|e| ProxyError::Register(RegisterError::Invalid(format!("body: {e}"))))
 }
 
+/// `step` within the request's deadline (the register API has no outer
+/// timeout: one that cut in after a commit would contradict it).
+async fn within<T>(
+    deadline: Instant,
+    step: impl Future<Output = Result<T, ProxyError>>,
+) -> Result<T, ProxyError> {
+    tokio::time::timeout_at(deadline, step)
+        .await
+        .unwrap_or(Err(ProxyError::Client(ClientError::Timeout)))
+}
+
+/// A change that reached the audit writer has its record there in every
+/// outcome: committed with the change, or written as the 503 refusal the
+/// client gets (see `audit::writer`). Only a writer that is gone has none.
+fn writer_owns<T>(r: Result<T, RegisterError>, recorded: &mut bool) -> Result<T, ProxyError> {
+    match &r {
+        Ok(_) => *recorded = true,
+        Err(RegisterError::Audit(e)) if !matches!(e, crate::audit::AuditError::WriterGone) => {
+            *recorded = true;
+        }
+        Err(_) => {}
+    }
+    Ok(r?)
+}
+
 /// Handles one register API call by `org` (from its verified certificate).
 /// Sets `*recorded` when the call's audit record was committed with a change.
 pub async fn handle(
@@ -101,6 +127,7 @@ pub async fn handle(
     origin: Origin,
     rec: &mut AuditRecord,
     recorded: &mut bool,
+    deadline: Instant,
 ) -> Result<Response<Full<Bytes>>, ProxyError> {
     rec.kind = "register";
     let method = req.method().clone();
@@ -125,10 +152,12 @@ pub async fn handle(
         set,
         overleg,
         actor: &who,
+        deadline: Some(deadline),
     };
+    let body_of = |req| within(deadline, read_json_body(state, req));
     let (status, body) = match route {
         Route::Register => {
-            let b: AanmeldingBody = parse(&read_json_body(state, req).await?)?;
+            let b: AanmeldingBody = parse(&body_of(req).await?)?;
             rec.subject = Some(state.audit.pseudonymise(&b.leerling));
             let new = NewRegistration {
                 leerling: b.leerling,
@@ -136,19 +165,17 @@ pub async fn handle(
                 begins_at: b.begin,
                 ends_at: b.einde,
             };
-            let r = regs.register(&cx, new).await?;
-            *recorded = true;
+            let r = writer_owns(regs.register(&cx, new).await, recorded)?;
             (StatusCode::CREATED, serde_json::to_vec(&r))
         }
         Route::End(id) => {
-            let b: LeerlingBody = parse(&read_json_body(state, req).await?)?;
+            let b: LeerlingBody = parse(&body_of(req).await?)?;
             rec.subject = Some(state.audit.pseudonymise(&b.leerling));
-            let r = regs.end_registration(&cx, id, &b.leerling).await?;
-            *recorded = true;
+            let r = writer_owns(regs.end_registration(&cx, id, &b.leerling).await, recorded)?;
             (StatusCode::OK, serde_json::to_vec(&r))
         }
         Route::Consent => {
-            let b: ToestemmingBody = parse(&read_json_body(state, req).await?)?;
+            let b: ToestemmingBody = parse(&body_of(req).await?)?;
             rec.subject = Some(state.audit.pseudonymise(&b.leerling));
             let new = NewConsent {
                 leerling: b.leerling,
@@ -158,24 +185,27 @@ pub async fn handle(
                 valid_until: b.geldig_tot,
                 form_reference: b.formulier,
             };
-            let c = regs.give_consent(&cx, new).await?;
-            *recorded = true;
+            let c = writer_owns(regs.give_consent(&cx, new).await, recorded)?;
             (StatusCode::CREATED, serde_json::to_vec(&c))
         }
         Route::Withdraw(id) => {
-            let b: LeerlingBody = parse(&read_json_body(state, req).await?)?;
+            let b: LeerlingBody = parse(&body_of(req).await?)?;
             rec.subject = Some(state.audit.pseudonymise(&b.leerling));
-            let c = regs
-                .withdraw_consent(&cx, id, &b.leerling, b.referentie)
-                .await?;
-            *recorded = true;
+            let c = writer_owns(
+                regs.withdraw_consent(&cx, id, &b.leerling, b.referentie)
+                    .await,
+                recorded,
+            )?;
             (StatusCode::OK, serde_json::to_vec(&c))
         }
         Route::Status(leerling) => {
             drop(req);
             check_pupil(leerling)?;
             rec.subject = Some(state.audit.pseudonymise(leerling));
-            let h = regs.history(Some(overleg), leerling).await?;
+            let h = within(deadline, async {
+                Ok(regs.history(Some(overleg), leerling).await?)
+            })
+            .await?;
             rec.reason = "register-read".into();
             (StatusCode::OK, serde_json::to_vec(&h))
         }

@@ -29,7 +29,9 @@ use sqlx::Row;
 use tokio::sync::{OwnedRwLockReadGuard, RwLock};
 
 use crate::audit::record::{format_rfc3339, now_rfc3339};
-use crate::audit::{AuditError, AuditRecord, Auditor, Outcome, SideWrite, Store, StoreError};
+use crate::audit::{
+    AuditError, AuditRecord, Auditor, Outcome, SideWrite, Statement, Store, StoreError,
+};
 use crate::policy::set::{Consent, Overleg, PolicySet, Role};
 
 /// Lock stripes: bounded, whatever the number of pupils.
@@ -59,6 +61,8 @@ pub enum RegisterError {
     NotFound(&'static str),
     #[error("this {0} has already ended or been withdrawn")]
     Closed(&'static str),
+    #[error("the request's deadline passed before the change was made")]
+    Timeout,
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -81,6 +85,7 @@ impl RegisterError {
             RegisterError::RoleRequired { .. } => "role-required",
             RegisterError::NotFound(_) => "register-entry-not-found",
             RegisterError::Closed(_) => "register-entry-closed",
+            RegisterError::Timeout => "request-timeout",
             RegisterError::Store(_) | RegisterError::Audit(_) => "register-unavailable",
         }
     }
@@ -140,6 +145,23 @@ pub struct ChangeContext<'a> {
     pub set: &'a PolicySet,
     pub overleg: &'a str,
     pub actor: &'a Actor,
+    /// The request's deadline, if any. It may refuse the change only before
+    /// the change is handed to the audit writer: after that, the answer is
+    /// what the writer decides (a deadline that cut in then could answer
+    /// "failed" about a committed change).
+    pub deadline: Option<tokio::time::Instant>,
+}
+
+impl ChangeContext<'_> {
+    /// Runs a step that comes before the commit within the deadline.
+    async fn before_commit<T>(&self, step: impl Future<Output = T>) -> Result<T, RegisterError> {
+        match self.deadline {
+            Some(d) => tokio::time::timeout_at(d, step)
+                .await
+                .map_err(|_| RegisterError::Timeout),
+            None => Ok(step.await),
+        }
+    }
 }
 
 /// One active consent, as a decision sees it.
@@ -362,28 +384,47 @@ impl Registers {
         let id = uuid::Uuid::new_v4().to_string();
         let subject = self.audit.pseudonymise(&new.leerling);
         let side = SideWrite {
-            sql: "INSERT INTO case_registrations (id, overleg, subject, reference, begins_at, ends_at, registered_by, registered_role, registered_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
-            binds: vec![
-                Some(id.clone()),
-                Some(o.id.clone()),
-                Some(subject.clone()),
-                Some(new.reference.clone()),
-                Some(begins.clone()),
-                ends.clone(),
-                Some(cx.actor.org.clone()),
-                Some(cx.actor.role.clone()),
-                Some(now.clone()),
-            ],
+            apply: Statement {
+                sql: "INSERT INTO case_registrations (id, overleg, subject, reference, begins_at, ends_at, registered_by, registered_role, registered_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                binds: vec![
+                    Some(id.clone()),
+                    Some(o.id.clone()),
+                    Some(subject.clone()),
+                    Some(new.reference.clone()),
+                    Some(begins.clone()),
+                    ends.clone(),
+                    Some(cx.actor.org.clone()),
+                    Some(cx.actor.role.clone()),
+                    Some(now.clone()),
+                ],
+            },
+            undo: Statement {
+                sql: "DELETE FROM case_registrations WHERE id = $1",
+                binds: vec![Some(id.clone())],
+            },
         };
         let detail = serde_json::json!({
             "register": "aanmelding", "id": id, "referentie": new.reference,
             "begin": begins, "einde": ends,
         });
-        let rec = self.change_record(cx, o, &subject, "case-registered", detail);
+        let rec = self.change_record(cx, o, &subject, "case-registered", 201, detail);
         self.audit.commit_with(rec, side).await?;
-        self.registration(&id, o, &new.leerling)
-            .await?
-            .ok_or(RegisterError::NotFound("registration"))
+        // Answered from what was committed: a read-back that failed now
+        // would tell the client "nothing changed" about a committed change.
+        let actief = begins <= now && ends.as_deref().is_none_or(|e| e > now.as_str());
+        Ok(Registration {
+            id,
+            overleg: o.id.clone(),
+            referentie: new.reference,
+            begin: begins,
+            einde: ends,
+            aangemeld_door: cx.actor.org.clone(),
+            rol: cx.actor.role.clone(),
+            aangemeld_op: now,
+            beeindigd_op: None,
+            beeindigd_door: None,
+            actief,
+        })
     }
 
     /// Ends an active registration now. Acknowledged only after in-flight
@@ -396,10 +437,12 @@ impl Registers {
     ) -> Result<Registration, RegisterError> {
         let o = overleg_of(cx.set, cx.overleg)?;
         check_pupil(leerling)?;
-        let guard = self.stripe(&o.id, leerling).write_owned().await;
-        let current = self
-            .registration(id, o, leerling)
-            .await?
+        let guard = cx
+            .before_commit(self.stripe(&o.id, leerling).write_owned())
+            .await?;
+        let current = cx
+            .before_commit(self.registration(id, o, leerling))
+            .await??
             .ok_or(RegisterError::NotFound("registration"))?;
         let now = now_rfc3339();
         if current.beeindigd_op.is_some()
@@ -408,24 +451,38 @@ impl Registers {
             return Err(RegisterError::Closed("registration"));
         }
         let side = SideWrite {
-            sql: "UPDATE case_registrations SET ends_at = $1, ended_at = $1, ended_by = $2 WHERE id = $3 AND ended_at IS NULL",
-            binds: vec![
-                Some(now.clone()),
-                Some(cx.actor.org.clone()),
-                Some(id.to_owned()),
-            ],
+            apply: Statement {
+                sql: "UPDATE case_registrations SET ends_at = $1, ended_at = $1, ended_by = $2 WHERE id = $3 AND ended_at IS NULL",
+                binds: vec![
+                    Some(now.clone()),
+                    Some(cx.actor.org.clone()),
+                    Some(id.to_owned()),
+                ],
+            },
+            undo: Statement {
+                sql: "UPDATE case_registrations SET ends_at = $1, ended_at = NULL, ended_by = NULL WHERE id = $2 AND ended_at = $3",
+                binds: vec![
+                    current.einde.clone(),
+                    Some(id.to_owned()),
+                    Some(now.clone()),
+                ],
+            },
         };
         let detail = serde_json::json!({
             "register": "aanmelding", "id": id, "referentie": current.referentie, "einde": now,
         });
         let subject = self.audit.pseudonymise(leerling);
-        let rec = self.change_record(cx, o, &subject, "case-ended", detail);
+        let rec = self.change_record(cx, o, &subject, "case-ended", 200, detail);
         self.audit.commit_with(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
-        self.registration(id, o, leerling)
-            .await?
-            .ok_or(RegisterError::NotFound("registration"))
+        Ok(Registration {
+            einde: Some(now.clone()),
+            beeindigd_op: Some(now),
+            beeindigd_door: Some(cx.actor.org.clone()),
+            actief: false,
+            ..current
+        })
     }
 
     /// Records a consent.
@@ -475,31 +532,52 @@ impl Registers {
         let subject = self.audit.pseudonymise(&new.leerling);
         let purposes_json = serde_json::to_string(&purposes).unwrap_or_else(|_| "[]".into());
         let side = SideWrite {
-            sql: "INSERT INTO consents (id, overleg, subject, given_by, purposes, valid_from, valid_until, form_reference, recorded_by, recorded_role, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
-            binds: vec![
-                Some(id.clone()),
-                Some(o.id.clone()),
-                Some(subject.clone()),
-                Some(new.given_by.as_str().to_owned()),
-                Some(purposes_json),
-                Some(from.clone()),
-                until.clone(),
-                Some(new.form_reference.clone()),
-                Some(cx.actor.org.clone()),
-                Some(cx.actor.role.clone()),
-                Some(now),
-            ],
+            apply: Statement {
+                sql: "INSERT INTO consents (id, overleg, subject, given_by, purposes, valid_from, valid_until, form_reference, recorded_by, recorded_role, recorded_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                binds: vec![
+                    Some(id.clone()),
+                    Some(o.id.clone()),
+                    Some(subject.clone()),
+                    Some(new.given_by.as_str().to_owned()),
+                    Some(purposes_json),
+                    Some(from.clone()),
+                    until.clone(),
+                    Some(new.form_reference.clone()),
+                    Some(cx.actor.org.clone()),
+                    Some(cx.actor.role.clone()),
+                    Some(now.clone()),
+                ],
+            },
+            undo: Statement {
+                sql: "DELETE FROM consents WHERE id = $1",
+                binds: vec![Some(id.clone())],
+            },
         };
         let detail = serde_json::json!({
             "register": "toestemming", "id": id, "gegeven_door": new.given_by.as_str(),
             "doelen": purposes, "geldig_van": from, "geldig_tot": until,
             "formulier": new.form_reference,
         });
-        let rec = self.change_record(cx, o, &subject, "consent-given", detail);
+        let rec = self.change_record(cx, o, &subject, "consent-given", 201, detail);
         self.audit.commit_with(rec, side).await?;
-        self.consent(&id, o, &new.leerling)
-            .await?
-            .ok_or(RegisterError::NotFound("consent"))
+        // Answered from what was committed (see `register`).
+        let actief = from <= now && until.as_deref().is_none_or(|u| u > now.as_str());
+        Ok(ConsentEntry {
+            id,
+            overleg: o.id.clone(),
+            gegeven_door: new.given_by,
+            doelen: purposes,
+            geldig_van: from,
+            geldig_tot: until,
+            formulier: new.form_reference,
+            vastgelegd_door: cx.actor.org.clone(),
+            rol: cx.actor.role.clone(),
+            vastgelegd_op: now,
+            ingetrokken_op: None,
+            ingetrokken_door: None,
+            intrekking_referentie: None,
+            actief,
+        })
     }
 
     /// Withdraws a consent. Takes effect for every request that looks the
@@ -520,36 +598,48 @@ impl Registers {
         // Drain first: requests about this pupil that already looked the
         // consent up finish (and are released) before the withdrawal commits;
         // requests arriving now queue behind it and will see it.
-        let guard = self.stripe(&o.id, leerling).write_owned().await;
-        let current = self
-            .consent(id, o, leerling)
-            .await?
+        let guard = cx
+            .before_commit(self.stripe(&o.id, leerling).write_owned())
+            .await?;
+        let current = cx
+            .before_commit(self.consent(id, o, leerling))
+            .await??
             .ok_or(RegisterError::NotFound("consent"))?;
         if current.ingetrokken_op.is_some() {
             return Err(RegisterError::Closed("consent"));
         }
         let now = now_rfc3339();
         let side = SideWrite {
-            sql: "UPDATE consents SET withdrawn_at = $1, withdrawn_by = $2, withdrawal_reference = $3 WHERE id = $4 AND withdrawn_at IS NULL",
-            binds: vec![
-                Some(now.clone()),
-                Some(cx.actor.org.clone()),
-                reference.clone(),
-                Some(id.to_owned()),
-            ],
+            apply: Statement {
+                sql: "UPDATE consents SET withdrawn_at = $1, withdrawn_by = $2, withdrawal_reference = $3 WHERE id = $4 AND withdrawn_at IS NULL",
+                binds: vec![
+                    Some(now.clone()),
+                    Some(cx.actor.org.clone()),
+                    reference.clone(),
+                    Some(id.to_owned()),
+                ],
+            },
+            undo: Statement {
+                sql: "UPDATE consents SET withdrawn_at = NULL, withdrawn_by = NULL, withdrawal_reference = NULL WHERE id = $1 AND withdrawn_at = $2",
+                binds: vec![Some(id.to_owned()), Some(now.clone())],
+            },
         };
         let detail = serde_json::json!({
             "register": "toestemming", "id": id, "ingetrokken_op": now,
             "referentie": reference, "formulier": current.formulier,
         });
         let subject = self.audit.pseudonymise(leerling);
-        let rec = self.change_record(cx, o, &subject, "consent-withdrawn", detail);
+        let rec = self.change_record(cx, o, &subject, "consent-withdrawn", 200, detail);
         self.audit.commit_with(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
-        self.consent(id, o, leerling)
-            .await?
-            .ok_or(RegisterError::NotFound("consent"))
+        Ok(ConsentEntry {
+            ingetrokken_op: Some(now),
+            ingetrokken_door: Some(cx.actor.org.clone()),
+            intrekking_referentie: reference,
+            actief: false,
+            ..current
+        })
     }
 
     /// Records a read of a pupil's registers outside the API (CLI, explain):
@@ -652,6 +742,7 @@ impl Registers {
         o: &Overleg,
         subject: &str,
         reason: &str,
+        status: u16,
         detail: serde_json::Value,
     ) -> AuditRecord {
         let (origin, actor) = (cx.origin, cx.actor);
@@ -673,7 +764,7 @@ impl Registers {
         rec.grondslag = Some(actor.grondslag.clone());
         rec.overleg = Some(o.id.clone());
         rec.subject = Some(subject.to_owned());
-        rec.status = 200;
+        rec.status = status;
         rec.policy_version = cx.set.version.clone();
         rec.detail = detail.to_string();
         rec
@@ -798,7 +889,7 @@ fn consent_from(r: &sqlx::any::AnyRow, now: &str) -> Result<ConsentEntry, Regist
         id: r.try_get("id")?,
         overleg: r.try_get("overleg")?,
         gegeven_door: GivenBy::parse(&given).ok_or_else(|| {
-            RegisterError::Store(StoreError::Db(format!("unknown given_by `{given}`")))
+            RegisterError::Store(StoreError::Invalid(format!("unknown given_by `{given}`")))
         })?,
         doelen: serde_json::from_str(&purposes).unwrap_or_default(),
         geldig_van,

@@ -42,6 +42,6 @@ pub enum ReviewError {
 
 impl From<sqlx::Error> for ReviewError {
     fn from(e: sqlx::Error) -> Self {
-        ReviewError::Store(StoreError::Db(e.to_string()))
+        ReviewError::Store(StoreError::Sql(e))
     }
 }

@@ -25,6 +25,27 @@ struct Cli {
     cmd: Cmd,
 }
 
+/// `--format text|json`.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TextOrJson {
+    Text,
+    Json,
+}
+
+/// `--format md|html` (`policy render`).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum MdOrHtml {
+    Md,
+    Html,
+}
+
+/// `--format text|md` (`policy diff`).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TextOrMd {
+    Text,
+    Md,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the gateway with a configuration file.
@@ -85,9 +106,8 @@ enum AuditCmd {
         /// Public key (hex) to verify checkpoint signatures with.
         #[arg(long)]
         public_key: Option<PathBuf>,
-        /// text or json
-        #[arg(long, default_value = "text")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
     },
     /// Print all signed checkpoints as JSON lines, for safekeeping elsewhere.
     Checkpoints {
@@ -120,9 +140,8 @@ enum AuditCmd {
         /// Most records shown.
         #[arg(long, default_value_t = poortwachter::review::query::DEFAULT_LIMIT)]
         limit: usize,
-        /// table, json or csv
-        #[arg(long, default_value = "table")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = review::cli::QueryFormat::Table)]
+        format: review::cli::QueryFormat,
     },
     /// Export matching records: csv, jsonl, or logboek (Logboek Dataverwerkingen: one line per data subject).
     Export {
@@ -130,9 +149,8 @@ enum AuditCmd {
         config: PathBuf,
         #[command(flatten)]
         filter: FilterArgs,
-        /// csv, jsonl or logboek
-        #[arg(long, default_value = "jsonl")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = review::export::Format::JsonLines)]
+        format: review::export::Format,
     },
     /// The AVG art. 15 report for one pupil: every disclosure, named recipients, purposes, grondslag, fields.
     Inzage {
@@ -143,9 +161,8 @@ enum AuditCmd {
         /// Also list refused requests (flagged; nothing was shared).
         #[arg(long)]
         met_weigeringen: bool,
-        /// html or json
-        #[arg(long, default_value = "html")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = review::cli::ReportFormat::Html)]
+        format: review::cli::ReportFormat,
     },
     /// DPIA accountability report for a period: volume, fields per role, denials, policy changes, anomalies.
     Rapport {
@@ -157,9 +174,8 @@ enum AuditCmd {
         /// Last day, inclusive (YYYY-MM-DD), or UTC time (exclusive).
         #[arg(long)]
         tot: String,
-        /// html or json
-        #[arg(long, default_value = "html")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = review::cli::ReportFormat::Html)]
+        format: review::cli::ReportFormat,
     },
 }
 
@@ -233,25 +249,22 @@ enum PolicyCmd {
         /// Directory of case files; default <dir>/tests.
         #[arg(long)]
         tests: Option<PathBuf>,
-        /// text or json
-        #[arg(long, default_value = "text")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
     },
     /// Render the policy set as the human-readable Bijlage 3 (stable output, for review and signing).
     Render {
         #[arg(long, default_value = "policies")]
         dir: PathBuf,
-        /// md or html
-        #[arg(long, default_value = "md")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = MdOrHtml::Md)]
+        format: MdOrHtml,
     },
     /// The access delta between two policy sets: directories, or git revisions as `git:<rev>` (of policies/).
     Diff {
         old: String,
         new: String,
-        /// text or md
-        #[arg(long, default_value = "text")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = TextOrMd::Text)]
+        format: TextOrMd,
     },
     /// Explain whether a field may flow: the rules and grondslag that decide it, confirmed by casbin.
     Explain {
@@ -282,9 +295,8 @@ enum PolicyCmd {
         /// Configuration whose store holds the registers (with --leerling).
         #[arg(long, requires = "leerling")]
         config: Option<PathBuf>,
-        /// text or json
-        #[arg(long, default_value = "text")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
     },
     /// Validate a policy directory, run the covenant lint rules (L001-L009) and
     /// compile it through casbin; exit 1 on any problem or lint error.
@@ -294,9 +306,8 @@ enum PolicyCmd {
         /// Fail on lint warnings too.
         #[arg(long)]
         deny_warnings: bool,
-        /// text or json
-        #[arg(long, default_value = "text")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
     },
 }
 
@@ -367,7 +378,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let set = policy::load_dir(&dir)?;
             let tests = tests.unwrap_or_else(|| dir.join("tests"));
             let report = policy::policytest::run(&set, &tests).await?;
-            if format == "json" {
+            if format == TextOrJson::Json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 for r in &report.results {
@@ -404,9 +415,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cmd: PolicyCmd::Render { dir, format },
         } => {
             let set = policy::load_dir(&dir)?;
-            match format.as_str() {
-                "html" => out(&policy::render::html(&set))?,
-                _ => out(&policy::render::markdown(&set))?,
+            match format {
+                MdOrHtml::Html => out(&policy::render::html(&set))?,
+                MdOrHtml::Md => out(&policy::render::markdown(&set))?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -418,9 +429,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let old_set = policy::load_dir(&old_dir)?;
             let new_set = policy::load_dir(&new_dir)?;
             let delta = policy::diff::diff(&old_set, &new_set).await?;
-            match format.as_str() {
-                "md" => out(&delta.markdown())?,
-                _ => out(&delta.text())?,
+            match format {
+                TextOrMd::Md => out(&delta.markdown())?,
+                TextOrMd::Text => out(&delta.text())?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -431,7 +442,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     format,
                     deny_warnings,
                 },
-        } => policy_check(&dir, &format, deny_warnings).await,
+        } => policy_check(&dir, format, deny_warnings).await,
         Cmd::Policy {
             cmd:
                 PolicyCmd::Explain {
@@ -468,7 +479,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let status = registers_cli::status_for_explain(config, &overleg, leerling).await?;
                 e = e.with_case(&overleg, &purpose, &status);
             }
-            if format == "json" {
+            if format == TextOrJson::Json {
                 println!("{}", serde_json::to_string_pretty(&e)?);
             } else {
                 println!(
@@ -548,7 +559,7 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
                 records,
             )
             .await?;
-            if format == "json" {
+            if format == TextOrJson::Json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{report}");
@@ -624,7 +635,7 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         } => {
             let cfg = Config::load(&config)?;
             let session = review::cli::Session::open(&cfg).await?;
-            let text = session.query(&filter.input(Some(limit)), &format).await;
+            let text = session.query(&filter.input(Some(limit)), format).await;
             session.close().await;
             out(&text?)?;
             Ok(ExitCode::SUCCESS)
@@ -634,8 +645,6 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             filter,
             format,
         } => {
-            let format = review::export::Format::parse(&format)
-                .context("--format must be csv, jsonl or logboek")?;
             let cfg = Config::load(&config)?;
             let session = review::cli::Session::open(&cfg).await?;
             // Streamed: an export of any size needs the memory of one page.
@@ -669,7 +678,7 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             let opts = review::inzage::Options {
                 include_denied: met_weigeringen,
             };
-            let text = session.inzage(&leerling, opts, &format).await;
+            let text = session.inzage(&leerling, opts, format).await;
             session.close().await;
             out(&text?)?;
             Ok(ExitCode::SUCCESS)
@@ -682,7 +691,7 @@ async fn audit_cmd(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         } => {
             let cfg = Config::load(&config)?;
             let session = review::cli::Session::open(&cfg).await?;
-            let text = session.rapport(&van, &tot, &format).await;
+            let text = session.rapport(&van, &tot, format).await;
             session.close().await;
             out(&text?)?;
             Ok(ExitCode::SUCCESS)
@@ -796,8 +805,8 @@ impl Drop for TempDir {
     }
 }
 
-fn report_lint(findings: &[policy::lint::Finding], format: &str) {
-    if format == "json" {
+fn report_lint(findings: &[policy::lint::Finding], format: TextOrJson) {
+    if format == TextOrJson::Json {
         println!("{}", serde_json::json!({"lint": findings}));
     } else {
         for f in findings {
@@ -808,7 +817,7 @@ fn report_lint(findings: &[policy::lint::Finding], format: &str) {
 
 async fn policy_check(
     dir: &std::path::Path,
-    format: &str,
+    format: TextOrJson,
     deny_warnings: bool,
 ) -> anyhow::Result<ExitCode> {
     let problems = match policy::load_dir(dir) {
@@ -828,7 +837,7 @@ async fn policy_check(
                 }
                 Ok(snap) => {
                     report_lint(&findings, format);
-                    if format == "json" {
+                    if format == TextOrJson::Json {
                         println!(
                             "{}",
                             serde_json::json!({"ok": true, "version": &*snap.version, "overleggen": overleggen, "rules": rules, "casbin_rows": snap.table.p_rows, "grants": snap.table.len(), "problems": []})
@@ -854,7 +863,7 @@ async fn policy_check(
         Err(policy::LoadError::Invalid(p)) => p,
         Err(e) => return Err(e.into()),
     };
-    if format == "json" {
+    if format == TextOrJson::Json {
         println!("{}", serde_json::json!({"ok": false, "problems": problems}));
     } else {
         for p in &problems {

@@ -72,9 +72,8 @@ pub enum CasesCmd {
         leerling: String,
         #[arg(long)]
         overleg: Option<String>,
-        /// text or json
-        #[arg(long, default_value = "text")]
-        format: String,
+        #[arg(long, value_enum, default_value_t = crate::TextOrJson::Text)]
+        format: crate::TextOrJson,
     },
 }
 
@@ -240,7 +239,7 @@ pub async fn cases(cmd: CasesCmd) -> anyhow::Result<ExitCode> {
             leerling,
             overleg,
             format,
-        } => list(&config, &leerling, overleg.as_deref(), &format).await,
+        } => list(&config, &leerling, overleg.as_deref(), format).await,
     }
 }
 
@@ -312,7 +311,7 @@ async fn list(
     config: &Path,
     leerling: &str,
     overleg: Option<&str>,
-    format: &str,
+    format: crate::TextOrJson,
 ) -> anyhow::Result<ExitCode> {
     let o = Opened::open(config).await?;
     registers::check_pupil(leerling)?;
@@ -322,7 +321,7 @@ async fn list(
     o.close().await;
     recorded?;
     let history = history?;
-    if format == "json" {
+    if format == crate::TextOrJson::Json {
         print_json(&history)?;
     } else {
         print_text(&history);

@@ -382,3 +382,221 @@ async fn diff_text_matches_the_committed_example() {
     assert_eq!(again.text(), d.text());
     assert_eq!(again.markdown(), d.markdown());
 }
+
+/// Runs the real binary with `args`.
+fn cli(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Every command that takes `--format`: the command, the other arguments it
+/// needs to parse, and the values it accepts, as clap lists them.
+const FORMAT_COMMANDS: [(&str, &[&str], &str); 11] = [
+    ("policy test", &[], "text, json"),
+    ("policy render", &[], "md, html"),
+    ("policy diff", &["old", "new"], "text, md"),
+    (
+        "policy explain",
+        &[
+            "--org",
+            "o",
+            "--overleg",
+            "x",
+            "--purpose",
+            "p",
+            "--bron",
+            "b",
+            "--field",
+            "f",
+        ],
+        "text, json",
+    ),
+    ("policy check", &[], "text, json"),
+    ("audit verify", &["--config", "absent.toml"], "text, json"),
+    (
+        "audit query",
+        &["--config", "absent.toml"],
+        "table, json, csv",
+    ),
+    (
+        "audit export",
+        &["--config", "absent.toml"],
+        "csv, jsonl, logboek",
+    ),
+    (
+        "audit inzage",
+        &["--config", "absent.toml", "--leerling", "L1001"],
+        "html, json",
+    ),
+    (
+        "audit rapport",
+        &[
+            "--config",
+            "absent.toml",
+            "--van",
+            "2026-01-01",
+            "--tot",
+            "2026-01-31",
+        ],
+        "html, json",
+    ),
+    (
+        "cases list",
+        &["--config", "absent.toml", "--leerling", "L1001"],
+        "text, json",
+    ),
+];
+
+/// An unknown `--format` is refused by the argument parser (exit 2, the
+/// allowed values named) before anything runs, instead of falling back to a
+/// default.
+#[test]
+fn an_unknown_format_is_refused_with_the_allowed_values() {
+    for (command, args, allowed) in FORMAT_COMMANDS {
+        let mut argv: Vec<&str> = command.split(' ').collect();
+        argv.extend(args);
+        argv.extend(["--format", "xml"]);
+        let out = cli(&argv);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {err}");
+        assert!(
+            err.contains("invalid value 'xml' for '--format <FORMAT>'")
+                && err.contains(&format!("[possible values: {allowed}]")),
+            "{command}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{command} printed output");
+    }
+}
+
+/// The subcommands of `poortwachter <path>` according to its help.
+fn subcommands(path: &[&str]) -> Vec<String> {
+    let mut argv = path.to_vec();
+    argv.push("--help");
+    let help = String::from_utf8(cli(&argv).stdout).unwrap();
+    help.lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The list above is complete: every command whose help offers `--format`
+/// is in it (and every command in it offers one).
+#[test]
+fn every_command_with_a_format_flag_is_checked() {
+    let mut with_format = Vec::new();
+    for group in subcommands(&[]) {
+        let leaves = subcommands(&[&group]);
+        let paths: Vec<String> = if leaves.is_empty() {
+            vec![group.clone()]
+        } else {
+            leaves.iter().map(|l| format!("{group} {l}")).collect()
+        };
+        for path in paths {
+            let mut argv: Vec<&str> = path.split(' ').collect();
+            argv.push("--help");
+            if String::from_utf8_lossy(&cli(&argv).stdout).contains("--format <FORMAT>") {
+                with_format.push(path);
+            }
+        }
+    }
+    let mut listed: Vec<String> = FORMAT_COMMANDS.iter().map(|c| c.0.to_owned()).collect();
+    listed.sort();
+    with_format.sort();
+    assert_eq!(with_format, listed);
+}
+
+/// One valid run of each policy command in a format other than its default
+/// (they need no store), and the defaults unchanged.
+#[test]
+fn the_policy_commands_produce_each_format() {
+    let ok = |args: &[&str]| {
+        let out = cli(args);
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    // Every JSON value the command printed (`policy check` prints its lint
+    // findings and its result as two).
+    let json = |args: &[&str]| -> Vec<serde_json::Value> {
+        let text = ok(args);
+        let values = serde_json::Deserializer::from_str(&text).into_iter();
+        values.collect::<Result<_, _>>().unwrap()
+    };
+    let check = json(&["policy", "check", "--dir", POLICIES, "--format", "json"]);
+    assert_eq!(check.len(), 2, "{check:?}");
+    assert!(check[0]["lint"].is_array());
+    assert_eq!(check[1]["ok"], true);
+    assert!(ok(&["policy", "check", "--dir", POLICIES]).starts_with("ok: "));
+    let md = ok(&["policy", "render", "--dir", POLICIES, "--format", "md"]);
+    assert_eq!(md, render::markdown(&example()));
+    assert_eq!(
+        ok(&["policy", "render", "--dir", POLICIES]),
+        md,
+        "md is the default"
+    );
+    let html = ok(&["policy", "render", "--dir", POLICIES, "--format", "html"]);
+    assert_eq!(html, render::html(&example()));
+    let diff_md = ok(&["policy", "diff", POLICIES, POLICIES, "--format", "md"]);
+    assert!(diff_md.starts_with("# Toegangswijzigingen"), "{diff_md}");
+    let diff_text = ok(&["policy", "diff", POLICIES, POLICIES]);
+    assert!(
+        diff_text.starts_with("Toegangswijzigingen van policyversie"),
+        "{diff_text}"
+    );
+    let tests = json(&["policy", "test", "--dir", POLICIES, "--format", "json"]);
+    assert!(!tests[0]["results"].as_array().unwrap().is_empty());
+    let explain = json(&[
+        "policy",
+        "explain",
+        "--dir",
+        POLICIES,
+        "--org",
+        "wij-groningen",
+        "--overleg",
+        "aoj-vo-noorderlicht",
+        "--purpose",
+        "aanpak-verzuim",
+        "--bron",
+        "las-noorderlicht",
+        "--field",
+        "verzuim.meldingen[].datum",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(
+        (&explain[0]["allowed"], &explain[0]["casbin"]),
+        (&true.into(), &true.into())
+    );
+}
+
+/// `log.format` in the configuration is checked when the file is loaded: an
+/// unknown value stops `serve` (exit 2) with the allowed values.
+#[test]
+fn an_unknown_log_format_stops_serve() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("poortwachter.toml");
+    std::fs::write(
+        &config,
+        "[tls]\ncert = \"gw.pem\"\nkey = \"gw-key.pem\"\nclient_ca = [\"ca.pem\"]\n\n\
+         [audit]\nstore = \"sqlite://audit.db\"\npseudonym_key = \"pseudonym.key\"\nsigning_key = \"signing.key\"\n\n\
+         [log]\nformat = \"xml\"\n",
+    )
+    .unwrap();
+    let out = cli(&["serve", "--config", config.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("log.format must be \"text\" or \"json\""),
+        "{err}"
+    );
+}

@@ -131,7 +131,7 @@ async fn query_filters(store: StoreKind) {
                 pupil: Some("L1002".into()),
                 ..Default::default()
             },
-            "table",
+            review::cli::QueryFormat::Table,
         )
         .await
         .unwrap();
@@ -371,7 +371,11 @@ async fn inzage_is_complete_for_the_pupil_and_about_nobody_else() {
     }
     // A pupil without records gets an empty, still complete report.
     let none = session
-        .inzage("L9999", inzage::Options::default(), "json")
+        .inzage(
+            "L9999",
+            inzage::Options::default(),
+            review::cli::ReportFormat::Json,
+        )
         .await
         .unwrap();
     let v: serde_json::Value = serde_json::from_str(&none).unwrap();
@@ -780,4 +784,61 @@ async fn inzage_and_query_find_a_pupil_across_key_rotations() {
     .await
     .unwrap();
     assert_eq!(found.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 4]);
+}
+
+/// Every `--format` value of the store-backed review commands through the
+/// real binary: each gives its own shape, the alias `json-lines` still works,
+/// and leaving `--format` out gives the default.
+#[tokio::test]
+async fn every_review_format_through_the_binary() {
+    let (_tmp, config, _pseudonyms) = traffic(StoreKind::Sqlite).await;
+    let run = |args: &'static [&'static str]| cli_ok(args, &config);
+    let table = run(&["audit", "query", "--format", "table"]).await;
+    assert!(table.contains("18 record(s)"), "{table}");
+    assert_eq!(
+        run(&["audit", "query"]).await,
+        table,
+        "table is the default"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&run(&["audit", "query", "--format", "json"]).await).unwrap();
+    assert_eq!(json.as_array().map(Vec::len), Some(18), "{json}");
+    let csv = run(&["audit", "query", "--format", "csv"]).await;
+    assert!(csv.starts_with("instance,seq,"), "{csv}");
+    assert_eq!(csv.lines().count(), 19);
+
+    let jsonl = run(&["audit", "export", "--format", "jsonl"]).await;
+    assert_eq!(jsonl.lines().count(), 18);
+    for line in jsonl.lines() {
+        assert!(serde_json::from_str::<serde_json::Value>(line).unwrap()["seq"].is_number());
+    }
+    assert_eq!(
+        run(&["audit", "export", "--format", "json-lines"]).await,
+        jsonl
+    );
+    assert_eq!(
+        run(&["audit", "export"]).await,
+        jsonl,
+        "jsonl is the default"
+    );
+    let logboek = run(&["audit", "export", "--format", "logboek"]).await;
+    assert_eq!(logboek.lines().count(), 18);
+    assert_ne!(logboek, jsonl);
+
+    let inzage = run(&["audit", "inzage", "--leerling", "L1001", "--format", "json"]).await;
+    let inzage: serde_json::Value = serde_json::from_str(&inzage).unwrap();
+    assert!(inzage["disclosures"].is_array(), "{inzage}");
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let rapport = cli_ok(
+        &[
+            "audit", "rapport", "--van", &today, "--tot", &today, "--format", "json",
+        ],
+        &config,
+    )
+    .await;
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&rapport)
+            .unwrap()
+            .is_object()
+    );
 }

@@ -13,6 +13,31 @@ use crate::audit::{Auditor, Pseudonymiser, Store, admin};
 use crate::config::Config;
 use crate::policy::set::PolicySet;
 
+/// Output of `audit query` (`--format table|json|csv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Output of `audit inzage` and `audit rapport` (`--format html|json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Json,
+}
+
+impl ReportFormat {
+    /// The name on the command line, as the access record states it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Html => "html",
+            Self::Json => "json",
+        }
+    }
+}
+
 /// An open review session: the store, the policy set (for names and
 /// labels), the pseudonymiser, and an audit writer for the access records.
 pub struct Session {
@@ -67,8 +92,12 @@ impl Session {
         .await
     }
 
-    /// `audit query`: `format` is table, json or csv.
-    pub async fn query(&self, input: &FilterInput, format: &str) -> Result<String, ReviewError> {
+    /// `audit query`.
+    pub async fn query(
+        &self,
+        input: &FilterInput,
+        format: QueryFormat,
+    ) -> Result<String, ReviewError> {
         let filter = input.parse(&self.pseudo)?;
         let rows = query::run(&self.store, &filter).await?;
         let subject = input
@@ -78,9 +107,9 @@ impl Session {
         self.record("query", json!(filter), rows.len(), subject)
             .await?;
         Ok(match format {
-            "json" => query::json(&rows),
-            "csv" => export::csv(&rows),
-            _ => query::table(&rows),
+            QueryFormat::Json => query::json(&rows),
+            QueryFormat::Csv => export::csv(&rows),
+            QueryFormat::Table => query::table(&rows),
         })
     }
 
@@ -146,29 +175,34 @@ impl Session {
         }
     }
 
-    /// `audit inzage`: `format` is html or json.
+    /// `audit inzage`.
     pub async fn inzage(
         &self,
         pupil: &str,
         opts: inzage::Options,
-        format: &str,
+        format: ReportFormat,
     ) -> Result<String, ReviewError> {
         let report = inzage::build(&self.store, &self.set, &self.pseudo, pupil, opts).await?;
         self.record(
             "inzage",
-            json!({"include_denied": opts.include_denied, "format": format}),
+            json!({"include_denied": opts.include_denied, "format": format.name()}),
             report.records_read,
             Some(self.pseudo.pseudonymise(pupil.trim())),
         )
         .await?;
         Ok(match format {
-            "json" => report.json(),
-            _ => report.html(),
+            ReportFormat::Json => report.json(),
+            ReportFormat::Html => report.html(),
         })
     }
 
-    /// `audit rapport`: `format` is html or json.
-    pub async fn rapport(&self, from: &str, to: &str, format: &str) -> Result<String, ReviewError> {
+    /// `audit rapport`.
+    pub async fn rapport(
+        &self,
+        from: &str,
+        to: &str,
+        format: ReportFormat,
+    ) -> Result<String, ReviewError> {
         let (from, to) = (when::bound(from, false)?, when::bound(to, true)?);
         let report = rapport::build(
             &self.store,
@@ -180,14 +214,14 @@ impl Session {
         .await?;
         self.record(
             "rapport",
-            json!({"from": from, "to": to, "format": format}),
+            json!({"from": from, "to": to, "format": format.name()}),
             report.records_read,
             None,
         )
         .await?;
         Ok(match format {
-            "json" => report.json(),
-            _ => report.html(),
+            ReportFormat::Json => report.json(),
+            ReportFormat::Html => report.html(),
         })
     }
 }

@@ -13,23 +13,14 @@ use serde_json::json;
 use super::query;
 use crate::audit::StoredRow;
 
-/// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Export formats (`audit export --format csv|jsonl|logboek`; any other
+/// value is refused by the argument parser).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Csv,
+    #[value(name = "jsonl", alias = "json-lines")]
     JsonLines,
     Logboek,
-}
-
-impl Format {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "csv" => Self::Csv,
-            "jsonl" | "json-lines" => Self::JsonLines,
-            "logboek" => Self::Logboek,
-            _ => return None,
-        })
-    }
 }
 
 /// Columns of the CSV export, in order (every stored column except the

@@ -523,9 +523,11 @@ async fn search(
         .collect();
     let mut o = String::new();
     let _ = writeln!(o, "<h1>Zoeken in het logboek</h1>");
+    // The pupil id (last field) is never echoed back into the page nor kept
+    // by the browser's autofill.
     let _ = writeln!(
         o,
-        "<form class=\"zoeken\" method=\"post\" action=\"/zoeken\">{}{}{}{}{}{}{}{}{}{}<label>&nbsp;<button type=\"submit\" id=\"zoek\">Zoeken</button></label></form>",
+        "<form class=\"zoeken\" method=\"post\" action=\"/zoeken\">{}{}{}{}{}{}{}{}{}<label>Leerling (nummer)<input type=\"text\" name=\"leerling\" autocomplete=\"off\"></label><label>&nbsp;<button type=\"submit\" id=\"zoek\">Zoeken</button></label></form>",
         input("van", "Van (JJJJ-MM-DD)", inp.from.as_deref(), "text"),
         input("tot", "Tot en met", inp.to.as_deref(), "text"),
         select("overleg", "Overleg", inp.overleg.as_deref(), &overleggen),
@@ -545,8 +547,6 @@ async fn search(
             inp.kind.as_deref(),
             &kinds
         ),
-        // The pupil id is never echoed back into the page.
-        input("leerling", "Leerling (nummer)", None, "text"),
     );
     let _ = writeln!(
         o,
@@ -694,7 +694,7 @@ async fn inzage_page(
     set: &PolicySet,
     params: &BTreeMap<String, String>,
 ) -> Result<Shown, ReviewError> {
-    let form = "<form class=\"zoeken\" method=\"post\" action=\"/inzage\"><label>Leerling (nummer)<input type=\"text\" name=\"leerling\" id=\"leerling\"></label><label><span><input type=\"checkbox\" name=\"weigeringen\" value=\"ja\"> ook geweigerde verzoeken</span></label><label>&nbsp;<button type=\"submit\" id=\"maak-inzage\">Overzicht maken</button></label></form>";
+    let form = "<form class=\"zoeken\" method=\"post\" action=\"/inzage\"><label>Leerling (nummer)<input type=\"text\" name=\"leerling\" id=\"leerling\" autocomplete=\"off\"></label><label><span><input type=\"checkbox\" name=\"weigeringen\" value=\"ja\"> ook geweigerde verzoeken</span></label><label>&nbsp;<button type=\"submit\" id=\"maak-inzage\">Overzicht maken</button></label></form>";
     let Some(pupil) = get(params, "leerling") else {
         return Ok(Shown {
             title: "Inzage voor een leerling".into(),
@@ -711,13 +711,16 @@ async fn inzage_page(
         include_denied: params.contains_key("weigeringen"),
     };
     let report = inzage::build(&dash.store, set, &dash.pseudo, &pupil, opts).await?;
+    // The page names the pupil only by pseudonym: the id would stay in the
+    // browser's title, history and autofill.
+    let pseudonym = dash.pseudo.pseudonymise(&pupil);
     Ok(Shown {
-        title: format!("Inzage: leerling {pupil}"),
-        body: format!("{form}\n{}", report.html_body()),
+        title: "Inzage voor een leerling: overzicht".into(),
+        body: format!("{form}\n{}", report.html_body(&pseudonym)),
         action: "inzage",
         parameters: json!({"include_denied": opts.include_denied}),
         records: report.records_read,
-        subject: Some(dash.pseudo.pseudonymise(&pupil)),
+        subject: Some(pseudonym),
     })
 }
 

@@ -262,3 +262,43 @@ async fn operations_endpoints_report_health_readiness_and_metrics() {
 
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn the_inzage_page_never_echoes_the_pupil_id() {
+    let mut gw = gateway_with_traffic().await;
+    let fg = gw.admin_client("fg-convenant");
+    let inz = post(&fg, "/inzage", "leerling=L1001").await;
+    assert_eq!(inz.status, 200);
+    let page = text(&inz);
+    // Not in the title, the headings, the form nor anywhere else.
+    assert!(!page.contains("L1001"), "{page}");
+    let title = page
+        .split_once("<title>")
+        .and_then(|(_, t)| t.split_once("</title>"))
+        .map(|(t, _)| t)
+        .unwrap();
+    assert!(!title.contains("k1:"), "{title}");
+    // The pupil input stays empty, and the browser is asked not to keep it.
+    let input = page
+        .split("<input")
+        .find(|i| i.contains("name=\"leerling\""))
+        .unwrap();
+    assert!(!input.contains("value="), "{input}");
+    assert!(input.contains("autocomplete=\"off\""), "{input}");
+    // Still the report, naming the pupil by pseudonym.
+    assert!(page.contains("Verstrekkingen (2)"), "{page}");
+    assert!(page.contains("WIJ Groningen (demo)"));
+    assert!(page.contains(&format!(
+        "Inzageverzoek (artikel 15 AVG) voor leerling <strong>{}</strong>",
+        gw.pseudonym("L1001")
+    )));
+    // The pupil id is not in the headers either (no redirect, no cookie).
+    for (name, value) in &inz.headers {
+        assert!(
+            !value.as_bytes().windows(5).any(|w| w == b"L1001"),
+            "{name}"
+        );
+    }
+    assert_eq!(inz.header("cache-control"), Some("no-store"));
+    gw.stop().await;
+}

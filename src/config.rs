@@ -50,9 +50,19 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     pub listen: SocketAddr,
-    /// Concurrent connections to the admin listener.
+    /// Concurrent established connections (TLS handshake completed) to the
+    /// admin listener.
     #[serde(default = "default_admin_connections")]
     pub max_connections: usize,
+    /// Connections to the admin listener still in their TLS handshake; when
+    /// all are taken, a new connection closes the one that has been
+    /// handshaking longest, so idle TCP connections cannot lock the FG out.
+    #[serde(default = "default_admin_handshakes")]
+    pub max_handshakes: usize,
+    /// TLS handshake deadline of the admin listener (shorter than the
+    /// gateway's: its clients are few and close).
+    #[serde(default = "default_admin_handshake_timeout")]
+    pub handshake_timeout_ms: u64,
     /// Most records a dashboard search shows.
     #[serde(default = "default_admin_page_size")]
     pub page_size: usize,
@@ -66,6 +76,12 @@ pub struct AdminConfig {
 
 fn default_admin_connections() -> usize {
     64
+}
+fn default_admin_handshakes() -> usize {
+    16
+}
+fn default_admin_handshake_timeout() -> u64 {
+    2_500
 }
 fn default_admin_page_size() -> usize {
     200
@@ -118,9 +134,13 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Name of this gateway instance (audit records, headers).
     pub instance: String,
-    /// Concurrent client connections; further connections wait in the
+    /// Concurrent established client connections (TLS handshake
+    /// completed); while all are taken, further connections wait in the
     /// kernel's accept queue instead of being accepted.
     pub max_connections: usize,
+    /// Connections still in their TLS handshake; when all are taken, a new
+    /// connection closes the one that has been handshaking longest.
+    pub max_handshakes: usize,
     /// A TLS handshake that takes longer is dropped.
     pub handshake_timeout_ms: u64,
     /// Time allowed to receive request headers (HTTP/1.1 slowloris guard).
@@ -147,6 +167,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             instance: "poortwachter-1".into(),
             max_connections: 4096,
+            max_handshakes: 1024,
             handshake_timeout_ms: 10_000,
             header_read_timeout_ms: 10_000,
             request_timeout_ms: 30_000,
@@ -381,6 +402,7 @@ impl Config {
             }
         };
         positive("max_connections", s.max_connections as u64);
+        positive("max_handshakes", s.max_handshakes as u64);
         positive("handshake_timeout_ms", s.handshake_timeout_ms);
         positive("header_read_timeout_ms", s.header_read_timeout_ms);
         positive("request_timeout_ms", s.request_timeout_ms);
@@ -427,9 +449,14 @@ impl Config {
                     "{file}: admin.listen must differ from server.listen"
                 ));
             }
-            if a.max_connections == 0 || a.page_size == 0 || a.max_form_bytes == 0 {
+            if a.max_connections == 0
+                || a.max_handshakes == 0
+                || a.handshake_timeout_ms == 0
+                || a.page_size == 0
+                || a.max_form_bytes == 0
+            {
                 p.push(format!(
-                    "{file}: admin.max_connections, admin.page_size and admin.max_form_bytes must be greater than 0"
+                    "{file}: admin.max_connections, admin.max_handshakes, admin.handshake_timeout_ms, admin.page_size and admin.max_form_bytes must be greater than 0"
                 ));
             }
         }
@@ -462,6 +489,7 @@ signing_key = "signing.key"
         assert_eq!(c.tls.cert, PathBuf::from("/etc/pw/gw.pem"));
         assert_eq!(c.tls.min_version, TlsVersion::V1_3);
         assert_eq!(c.server.max_connections, 4096);
+        assert_eq!(c.server.max_handshakes, 1024);
         assert_eq!(c.policy.dir, PathBuf::from("/etc/pw/policies"));
     }
 
@@ -474,6 +502,10 @@ signing_key = "signing.key"
         let a = c.admin.unwrap();
         assert_eq!(a.listen.port(), 9443);
         assert_eq!(a.page_size, 200);
+        assert_eq!((a.max_connections, a.max_handshakes), (64, 16));
+        assert_eq!(a.handshake_timeout_ms, 2_500);
+        let text = format!("{MIN}\n[admin]\nlisten = \"127.0.0.1:9443\"\nmax_handshakes = 0\n");
+        assert!(Config::parse(&text, "x.toml", Path::new("/")).is_err());
         let text = format!("{MIN}\n[admin]\nlisten = \"127.0.0.1:9443\"\npage_sise = 5\n");
         assert!(Config::parse(&text, "x.toml", Path::new("/")).is_err());
         let text = format!("{MIN}\n[admin]\nlisten = \"127.0.0.1:8443\"\n");

@@ -33,7 +33,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::json;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 use crate::audit::{AuditConfig, Pseudonymiser, Store, WeakAuditor, admin};
 use crate::config::{AdminConfig, Config};
@@ -46,6 +45,7 @@ use crate::review::access::{self, Access, Viewer};
 use crate::review::html::{self, esc};
 use crate::review::query::{self, FilterInput};
 use crate::review::{ReviewError, inzage, rapport, when};
+use crate::server::{Accepted, ConnectionLimits, accept_loop};
 use crate::tls::ServerTls;
 
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +65,6 @@ pub enum DashboardError {
 pub struct Dashboard {
     cfg: AdminConfig,
     audit_cfg: AuditConfig,
-    handshake_timeout: Duration,
     header_read_timeout: Duration,
     policy: Arc<PolicyStore>,
     store: Store,
@@ -95,7 +94,6 @@ impl Dashboard {
         Ok(Self {
             cfg: admin_cfg.clone(),
             audit_cfg: cfg.audit.clone(),
-            handshake_timeout: cfg.server.handshake_timeout(),
             header_read_timeout: cfg.server.header_read_timeout(),
             policy,
             store: Store::connect(&cfg.audit.store).await?,
@@ -108,14 +106,16 @@ impl Dashboard {
     }
 }
 
-/// Serves the admin listener until `shutdown` resolves.
+/// Serves the admin listener until `shutdown` resolves, through the
+/// gateway's accept loop with the admin listener's own limits (see
+/// [`crate::server`]): a short handshake deadline and few handshake slots,
+/// so idle connections cannot lock the FG out.
 pub async fn run(
     listener: TcpListener,
     tls: Arc<ServerTls>,
     dash: Arc<Dashboard>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let limits = Arc::new(Semaphore::new(dash.cfg.max_connections));
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -125,52 +125,54 @@ pub async fn run(
     builder.http2().timer(TokioTimer::new());
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
-    tokio::pin!(shutdown);
-    while let Some((permit, tcp, remote)) =
-        crate::server::next_connection(&listener, &limits, &mut shutdown).await
-    {
-        let acceptor = tls.acceptor();
-        let dash = Arc::clone(&dash);
-        let builder = Arc::clone(&builder);
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let stream =
-                match tokio::time::timeout(dash.handshake_timeout, acceptor.accept(tcp)).await {
-                    Ok(Ok(s)) => s,
-                    _ => {
-                        tracing::debug!(%remote, "admin TLS handshake failed");
-                        return;
-                    }
-                };
-            let peer = Arc::new(identity::peer_cert(stream.get_ref().1.peer_certificates()));
-            let service = service_fn(move |req| {
-                let dash = Arc::clone(&dash);
-                let peer = Arc::clone(&peer);
-                async move {
-                    let deadline = Duration::from_millis(dash.cfg.request_timeout_ms);
-                    // Own task: a disconnecting browser must not cancel an
-                    // access record halfway.
-                    let work = tokio::spawn(handle(dash, peer, req));
-                    let resp = match tokio::time::timeout(deadline, work).await {
-                        Ok(Ok(r)) => r,
-                        _ => page_error(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "Niet gelukt",
-                            "De pagina kon niet op tijd worden gemaakt.",
-                        ),
-                    };
-                    Ok::<_, Infallible>(resp)
-                }
-            });
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = watcher.watch(conn.into_owned()).await {
-                tracing::debug!(%remote, error = %e, "admin connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
+    let limits = ConnectionLimits {
+        max_connections: dash.cfg.max_connections,
+        max_handshakes: dash.cfg.max_handshakes,
+        handshake_timeout: Duration::from_millis(dash.cfg.handshake_timeout_ms),
+        listener: "admin",
+    };
+    accept_loop(listener, &tls, limits, &graceful, shutdown, move |conn| {
+        serve_connection(Arc::clone(&dash), Arc::clone(&builder), conn)
+    })
+    .await;
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// Serves the requests of one established admin connection.
+async fn serve_connection(
+    dash: Arc<Dashboard>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    conn: Accepted,
+) {
+    let Accepted {
+        stream,
+        remote,
+        watcher,
+    } = conn;
+    let peer = Arc::new(identity::peer_cert(stream.get_ref().1.peer_certificates()));
+    let service = service_fn(move |req| {
+        let dash = Arc::clone(&dash);
+        let peer = Arc::clone(&peer);
+        async move {
+            let deadline = Duration::from_millis(dash.cfg.request_timeout_ms);
+            // Own task: a disconnecting browser must not cancel an
+            // access record halfway.
+            let work = tokio::spawn(handle(dash, peer, req));
+            let resp = match tokio::time::timeout(deadline, work).await {
+                Ok(Ok(r)) => r,
+                _ => page_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Niet gelukt",
+                    "De pagina kon niet op tijd worden gemaakt.",
+                ),
+            };
+            Ok::<_, Infallible>(resp)
+        }
+    });
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    if let Err(e) = watcher.watch(conn.into_owned()).await {
+        tracing::debug!(%remote, error = %e, "admin connection ended with an error");
+    }
 }
 
 /// Security headers of the gateway, with a CSP that allows the inline
@@ -523,9 +525,11 @@ async fn search(
         .collect();
     let mut o = String::new();
     let _ = writeln!(o, "<h1>Zoeken in het logboek</h1>");
+    // The pupil id (last field) is never echoed back into the page nor kept
+    // by the browser's autofill.
     let _ = writeln!(
         o,
-        "<form class=\"zoeken\" method=\"post\" action=\"/zoeken\">{}{}{}{}{}{}{}{}{}{}<label>&nbsp;<button type=\"submit\" id=\"zoek\">Zoeken</button></label></form>",
+        "<form class=\"zoeken\" method=\"post\" action=\"/zoeken\">{}{}{}{}{}{}{}{}{}<label>Leerling (nummer)<input type=\"text\" name=\"leerling\" autocomplete=\"off\"></label><label>&nbsp;<button type=\"submit\" id=\"zoek\">Zoeken</button></label></form>",
         input("van", "Van (JJJJ-MM-DD)", inp.from.as_deref(), "text"),
         input("tot", "Tot en met", inp.to.as_deref(), "text"),
         select("overleg", "Overleg", inp.overleg.as_deref(), &overleggen),
@@ -545,8 +549,6 @@ async fn search(
             inp.kind.as_deref(),
             &kinds
         ),
-        // The pupil id is never echoed back into the page.
-        input("leerling", "Leerling (nummer)", None, "text"),
     );
     let _ = writeln!(
         o,
@@ -694,7 +696,7 @@ async fn inzage_page(
     set: &PolicySet,
     params: &BTreeMap<String, String>,
 ) -> Result<Shown, ReviewError> {
-    let form = "<form class=\"zoeken\" method=\"post\" action=\"/inzage\"><label>Leerling (nummer)<input type=\"text\" name=\"leerling\" id=\"leerling\"></label><label><span><input type=\"checkbox\" name=\"weigeringen\" value=\"ja\"> ook geweigerde verzoeken</span></label><label>&nbsp;<button type=\"submit\" id=\"maak-inzage\">Overzicht maken</button></label></form>";
+    let form = "<form class=\"zoeken\" method=\"post\" action=\"/inzage\"><label>Leerling (nummer)<input type=\"text\" name=\"leerling\" id=\"leerling\" autocomplete=\"off\"></label><label><span><input type=\"checkbox\" name=\"weigeringen\" value=\"ja\"> ook geweigerde verzoeken</span></label><label>&nbsp;<button type=\"submit\" id=\"maak-inzage\">Overzicht maken</button></label></form>";
     let Some(pupil) = get(params, "leerling") else {
         return Ok(Shown {
             title: "Inzage voor een leerling".into(),
@@ -711,13 +713,16 @@ async fn inzage_page(
         include_denied: params.contains_key("weigeringen"),
     };
     let report = inzage::build(&dash.store, set, &dash.pseudo, &pupil, opts).await?;
+    // The page names the pupil only by pseudonym: the id would stay in the
+    // browser's title, history and autofill.
+    let pseudonym = dash.pseudo.pseudonymise(&pupil);
     Ok(Shown {
-        title: format!("Inzage: leerling {pupil}"),
-        body: format!("{form}\n{}", report.html_body()),
+        title: "Inzage voor een leerling: overzicht".into(),
+        body: format!("{form}\n{}", report.html_body(&pseudonym)),
         action: "inzage",
         parameters: json!({"include_denied": opts.include_denied}),
         records: report.records_read,
-        subject: Some(dash.pseudo.pseudonymise(&pupil)),
+        subject: Some(pseudonym),
     })
 }
 

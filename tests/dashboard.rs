@@ -5,6 +5,9 @@
 
 mod common;
 
+use std::io::Read as _;
+use std::time::{Duration, Instant};
+
 use common::*;
 use http::Method;
 
@@ -260,5 +263,147 @@ async fn operations_endpoints_report_health_readiness_and_metrics() {
     assert!(m.contains("poortwachter_request_duration_seconds_bucket{le=\"+Inf\"} 6\n"));
     assert!(!m.contains("L2001"));
 
+    gw.stop().await;
+}
+
+/// Whether the gateway has closed `s` (end of stream or reset); `false` while
+/// it is still open. `s` is non-blocking.
+fn closed_by_peer(mut s: &std::net::TcpStream) -> bool {
+    let mut b = [0u8; 1];
+    match s.read(&mut b) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+    }
+}
+
+/// Opens `n` TCP connections to `addr` that never send a TLS byte.
+async fn idle_flood(addr: std::net::SocketAddr, n: usize) -> Vec<std::net::TcpStream> {
+    let mut flood = Vec::new();
+    for _ in 0..n {
+        let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        flood.push(s.into_std().unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    flood
+}
+
+/// The flood holds at most `max_handshakes` connections open (every older
+/// one was closed to make room for a newer one), and the rest are closed by
+/// the handshake deadline: between `deadline` and 2 s after it, from `started`.
+async fn assert_flood_bounded(
+    flood: &[std::net::TcpStream],
+    max_handshakes: usize,
+    started: Instant,
+    deadline: Duration,
+) {
+    let open = flood.iter().filter(|s| !closed_by_peer(s)).count();
+    assert!(open <= max_handshakes, "{open} idle connections still open");
+    while flood.iter().any(|s| !closed_by_peer(s)) {
+        assert!(
+            started.elapsed() < deadline + Duration::from_secs(2),
+            "idle connections still open after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(started.elapsed() > deadline - Duration::from_millis(500));
+}
+
+#[tokio::test]
+async fn an_idle_tcp_flood_does_not_lock_the_fg_out_of_the_admin_listener() {
+    let mut gw = TestGateway::start_with(Options {
+        admin: true,
+        ..Options::default()
+    })
+    .await;
+    let fg = gw.admin_client("fg-convenant");
+    // 200 connections that never start TLS, against the default limits:
+    // admin.max_connections 64, admin.max_handshakes 16, and
+    // admin.handshake_timeout_ms 2500 (the gateway's is 10 s).
+    let started = Instant::now();
+    let flood = idle_flood(gw.admin_addr.unwrap(), 200).await;
+
+    // While the flood is open, the FG's own handshake completes and is served.
+    let asked = Instant::now();
+    let health = fg.request(Method::GET, "/health", &[], None).await;
+    let took = asked.elapsed();
+    let status = health.as_ref().map(|r| r.status.as_u16());
+    assert_eq!(status, Ok(200), "after {took:?}");
+    assert!(took < Duration::from_millis(1500), "/health took {took:?}");
+
+    assert_flood_bounded(&flood, 16, started, Duration::from_millis(2500)).await;
+    assert_eq!(get(&fg, "/health").await.status, 200);
+    gw.stop().await;
+}
+
+/// The gateway listener runs the same accept loop with its own limits.
+#[tokio::test]
+async fn an_idle_tcp_flood_does_not_lock_partners_out_of_the_gateway() {
+    let mut gw = TestGateway::start_with(Options {
+        server_extra: "max_connections = 64\nmax_handshakes = 16\nhandshake_timeout_ms = 2000"
+            .into(),
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    let started = Instant::now();
+    let flood = idle_flood(gw.addr, 200).await;
+
+    let asked = Instant::now();
+    let r = lp
+        .request(
+            Method::GET,
+            &verzuim("L1001"),
+            &[("x-doelbinding", "aanpak-verzuim")],
+            None,
+        )
+        .await;
+    let took = asked.elapsed();
+    let status = r.as_ref().map(|r| r.status.as_u16());
+    assert_eq!(status, Ok(200), "after {took:?}");
+    assert!(took < Duration::from_millis(1500), "request took {took:?}");
+
+    assert_flood_bounded(&flood, 16, started, Duration::from_millis(2000)).await;
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn the_inzage_page_never_echoes_the_pupil_id() {
+    let mut gw = gateway_with_traffic().await;
+    let fg = gw.admin_client("fg-convenant");
+    let inz = post(&fg, "/inzage", "leerling=L1001").await;
+    assert_eq!(inz.status, 200);
+    let page = text(&inz);
+    // Not in the title, the headings, the form nor anywhere else.
+    assert!(!page.contains("L1001"), "{page}");
+    let title = page
+        .split_once("<title>")
+        .and_then(|(_, t)| t.split_once("</title>"))
+        .map(|(t, _)| t)
+        .unwrap();
+    assert!(!title.contains("k1:"), "{title}");
+    // The pupil input stays empty, and the browser is asked not to keep it.
+    let input = page
+        .split("<input")
+        .find(|i| i.contains("name=\"leerling\""))
+        .unwrap();
+    assert!(!input.contains("value="), "{input}");
+    assert!(input.contains("autocomplete=\"off\""), "{input}");
+    // Still the report, naming the pupil by pseudonym.
+    assert!(page.contains("Verstrekkingen (2)"), "{page}");
+    assert!(page.contains("WIJ Groningen (demo)"));
+    assert!(page.contains(&format!(
+        "Inzageverzoek (artikel 15 AVG) voor leerling <strong>{}</strong>",
+        gw.pseudonym("L1001")
+    )));
+    // The pupil id is not in the headers either (no redirect, no cookie).
+    for (name, value) in &inz.headers {
+        assert!(
+            !value.as_bytes().windows(5).any(|w| w == b"L1001"),
+            "{name}"
+        );
+    }
+    assert_eq!(inz.header("cache-control"), Some("no-store"));
     gw.stop().await;
 }

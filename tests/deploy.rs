@@ -110,6 +110,7 @@ fn example_config_lists_every_option() {
                 "listen",
                 "instance",
                 "max_connections",
+                "max_handshakes",
                 "handshake_timeout_ms",
                 "header_read_timeout_ms",
                 "request_timeout_ms",
@@ -172,6 +173,8 @@ fn example_config_lists_every_option() {
             &[
                 "listen",
                 "max_connections",
+                "max_handshakes",
+                "handshake_timeout_ms",
                 "page_size",
                 "max_form_bytes",
                 "request_timeout_ms",

@@ -392,13 +392,15 @@ impl Inzage {
         serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".into())
     }
 
-    /// The HTML body (without the page chrome), for the dashboard.
-    pub fn html_body(&self) -> String {
+    /// The HTML body (without the page chrome), naming the pupil as `who`:
+    /// the pupil id in the document for the pupil ([`Inzage::html`]), the
+    /// pseudonym on the dashboard, which never echoes the id to a browser.
+    pub fn html_body(&self, who: &str) -> String {
         let mut o = String::new();
         let _ = writeln!(
             o,
             "<h1>Overzicht van verstrekte gegevens</h1>\n<p class=\"meta\">Inzageverzoek (artikel 15 AVG) voor leerling <strong>{}</strong>. Opgesteld op {}.</p>",
-            esc(&self.pupil),
+            esc(who),
             esc(&when::dutch_readable(&self.generated_at))
         );
         let _ = writeln!(
@@ -522,7 +524,7 @@ impl Inzage {
     pub fn html(&self) -> String {
         html::page(
             &format!("Inzage: verstrekte gegevens over leerling {}", self.pupil),
-            &self.html_body(),
+            &self.html_body(&self.pupil),
         )
     }
 }

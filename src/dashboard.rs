@@ -412,6 +412,7 @@ fn metrics_page(dash: &Dashboard) -> Response<Full<Bytes>> {
     let snapshot = dash.policy.current();
     let gauges = metrics::Gauges {
         audit_queue_depth: dash.audit.upgrade().map(|a| a.queue_depth()),
+        audit_unwritten: dash.audit.upgrade().map(|a| a.unwritten()),
         reloads: &dash.reloads,
         certificates: dash
             .certificates

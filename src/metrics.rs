@@ -185,6 +185,8 @@ pub fn certificate_not_after(path: &Path) -> Option<i64> {
 /// Values that live elsewhere and are read at scrape time.
 pub struct Gauges<'a> {
     pub audit_queue_depth: Option<usize>,
+    /// Records that could not be written at all (see `audit::writer`).
+    pub audit_unwritten: Option<u64>,
     pub reloads: &'a crate::reload::ReloadStats,
     /// (name, file) of certificates whose expiry is exported.
     pub certificates: Vec<(String, &'a Path)>,
@@ -222,6 +224,12 @@ pub fn render(m: &Metrics, g: &Gauges<'_>) -> String {
         "# HELP poortwachter_audit_commit_failures_total Audit records not durable in time (answered 503).\n# TYPE poortwachter_audit_commit_failures_total counter\npoortwachter_audit_commit_failures_total {}",
         m.commit_failures.load(Ordering::Relaxed)
     );
+    if let Some(n) = g.audit_unwritten {
+        let _ = writeln!(
+            out,
+            "# HELP poortwachter_audit_records_unwritten_total Records that could not be written at all (queue full past the deadline, backlog overflow during an outage).\n# TYPE poortwachter_audit_records_unwritten_total counter\npoortwachter_audit_records_unwritten_total {n}"
+        );
+    }
     if let Some(depth) = g.audit_queue_depth {
         let _ = writeln!(
             out,

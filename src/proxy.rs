@@ -54,15 +54,99 @@ pub const WITHHELD_HEADER: &str = "x-poortwachter-withheld";
 
 const MAX_TRACEPARENT: usize = 128;
 
+/// The ids of one request, made before its handler runs, so that even a
+/// handler that panics is answered and recorded under them.
+pub struct RequestIds {
+    pub request_id: String,
+    pub trace: TraceContext,
+}
+
+/// Runs `handler` for one request in a task of its own (a client that
+/// disconnects cancels hyper's future, but must not cancel the audit record
+/// of what already happened). A handler that panics is logged, recorded
+/// (`error`, `internal`, 500) and answered with a 500 problem under the
+/// request's real id; if that record cannot be made durable, 503.
+pub async fn guarded<B, F, Fut>(
+    state: Arc<AppState>,
+    peer: Arc<Peer>,
+    req: Request<B>,
+    handler: F,
+) -> Response<Full<Bytes>>
+where
+    F: FnOnce(Arc<AppState>, Arc<Peer>, Request<B>, RequestIds) -> Fut,
+    Fut: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let trace = TraceContext::from_headers(req.headers());
+    let ids = RequestIds {
+        request_id: request_id.clone(),
+        trace: TraceContext {
+            trace_id: trace.trace_id.clone(),
+            header: trace.header.clone(),
+        },
+    };
+    let task = tokio::spawn(handler(Arc::clone(&state), Arc::clone(&peer), req, ids));
+    match task.await {
+        Ok(resp) => resp,
+        Err(e) => {
+            tracing::error!(
+                request_id,
+                panicked = e.is_panic(),
+                "request handler failed; answering 500"
+            );
+            let answer = tokio::spawn(record_failure(state, peer, request_id, trace));
+            answer.await.unwrap_or_else(|_| {
+                problem::response(
+                    &ProxyError::Internal,
+                    "00000000-0000-0000-0000-000000000000",
+                )
+            })
+        }
+    }
+}
+
+/// The record and the answer for a request whose handler failed.
+async fn record_failure(
+    state: Arc<AppState>,
+    peer: Arc<Peer>,
+    request_id: String,
+    trace: TraceContext,
+) -> Response<Full<Bytes>> {
+    let mut rec = AuditRecord::new(&state.server.instance, &request_id, &trace.trace_id);
+    if let Ok(c) = &peer.cert {
+        rec.cert_fingerprint = Some(c.fingerprint_hex());
+        rec.org = identity::organisation_for(&state.policy.current().set, c).ok();
+    }
+    let err = ProxyError::Internal;
+    rec.reason = err.code().to_owned();
+    rec.side = Some(err.side().as_str());
+    let mut resp = problem::response(&err, &request_id);
+    rec.status = resp.status().as_u16();
+    if state.audit.commit(rec).await.is_err() {
+        resp = problem::response(&ProxyError::AuditUnavailable, &request_id);
+    }
+    set_ids(resp.headers_mut(), &request_id, &trace);
+    resp
+}
+
+fn set_ids(h: &mut HeaderMap, request_id: &str, trace: &TraceContext) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&trace.header) {
+        h.insert("traceparent", v);
+    }
+}
+
 /// Handles one request; never fails (errors become problem responses).
 pub async fn handle(
     state: Arc<AppState>,
     peer: Arc<Peer>,
     req: Request<Incoming>,
+    ids: RequestIds,
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let trace = TraceContext::from_headers(req.headers());
+    let RequestIds { request_id, trace } = ids;
     let mut rec = AuditRecord::new(&state.server.instance, &request_id, &trace.trace_id);
     if let Ok(c) = &peer.cert {
         rec.cert_fingerprint = Some(c.fingerprint_hex());
@@ -145,13 +229,7 @@ pub async fn handle(
         tracing::error!(request_id, "audit commit failed; answering 503");
         resp = problem::response(&ProxyError::AuditUnavailable, &request_id);
     }
-    let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
-        h.insert("x-request-id", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&trace.header) {
-        h.insert("traceparent", v);
-    }
+    set_ids(resp.headers_mut(), &request_id, &trace);
     // Only now may a revocation of this pupil's registration or consent
     // proceed: the response is decided and handed over with the return.
     drop(flow);

@@ -31,7 +31,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_rustls::server::TlsStream;
 
 use crate::identity;
-use crate::problem::{self, ProxyError};
 use crate::proxy::{self, AppState, Peer};
 use crate::tls::ServerTls;
 
@@ -294,17 +293,7 @@ async fn serve_connection(
         let state = Arc::clone(&state);
         let peer = Arc::clone(&peer);
         async move {
-            // Run the request in its own task: a client that
-            // disconnects cancels hyper's future, but must not cancel
-            // the audit record of what already happened.
-            let resp = tokio::spawn(proxy::handle(state, peer, req))
-                .await
-                .unwrap_or_else(|_| {
-                    problem::response(
-                        &ProxyError::Internal,
-                        "00000000-0000-0000-0000-000000000000",
-                    )
-                });
+            let resp = proxy::guarded(state, peer, req, proxy::handle).await;
             Ok::<_, Infallible>(resp)
         }
     });

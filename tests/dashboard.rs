@@ -227,6 +227,7 @@ async fn operations_endpoints_report_health_readiness_and_metrics() {
     );
     assert!(m.contains("poortwachter_request_duration_seconds_bucket{le=\"+Inf\"} 5\n"));
     assert!(m.contains("poortwachter_audit_queue_depth 0\n"));
+    assert!(m.contains("poortwachter_audit_records_unwritten_total 0\n"));
     assert!(m.contains("poortwachter_reloads_total{kind=\"policy\",result=\"ok\"} 0\n"));
     let expiry: i64 = m
         .lines()

@@ -937,3 +937,83 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
         .unwrap();
     assert_eq!(status, 200);
 }
+
+/// A write whose body keeps no permitted field after filtering is refused
+/// and recorded; the bron never sees it (it used to receive `{}`).
+#[tokio::test]
+async fn a_write_with_nothing_permitted_is_refused_and_never_forwarded() {
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen2 = Arc::clone(&seen);
+    let upstream = spawn_upstream(Arc::new(move |_m, path, _h| {
+        seen2.lock().unwrap().push(path.to_owned());
+        (201, "application/json", b"{}".to_vec(), Duration::ZERO)
+    }))
+    .await;
+    let opts = Options::with_bron_url("leerplicht-register", format!("http://{upstream}"));
+    let mut gw = TestGateway::start_with(opts).await;
+    let school = gw.client("vo-noorderlicht");
+    let r = school
+        .request(
+            Method::POST,
+            "/v1/aoj-vo-noorderlicht/leerplicht-register/leerlingen/L1003/meldingen",
+            &[
+                ("x-doelbinding", "aanpak-verzuim"),
+                ("content-type", "application/json"),
+            ],
+            Some(br#"{"prive": "niet delen", "ook": {"niet": 1}}"#.to_vec()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.problem_type(), "no-field-of-resource");
+    assert!(seen.lock().unwrap().is_empty(), "nothing reaches the bron");
+    let rows = gw.audit_rows().await;
+    let rec = rows.iter().find(|r| r.kind == "request").unwrap();
+    assert_eq!(
+        (rec.status, rec.reason.as_str(), rec.fields_shared.as_str()),
+        (403, "no-field-of-resource", "[]")
+    );
+    assert!(rec.fields_withheld.contains("prive"));
+}
+
+/// A request handler that panics: the client gets a 500 problem under the
+/// request's real id (not a nil id), and the trail has its record.
+#[tokio::test]
+async fn a_panicking_handler_is_answered_and_recorded_under_its_request_id() {
+    let mut gw = TestGateway::start().await;
+    let issued = gw.pki.client_for("gemeente-groningen");
+    let der: Vec<_> = rustls_pemfile::certs(&mut issued.cert_pem.as_bytes())
+        .map(|c| c.unwrap())
+        .collect();
+    let peer = Arc::new(poortwachter::proxy::Peer {
+        cert: poortwachter::identity::peer_cert(Some(&der)),
+    });
+    let req = http::Request::builder()
+        .uri("/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1001/verzuim")
+        .body(())
+        .unwrap();
+    let resp = poortwachter::proxy::guarded(Arc::clone(&gw.state), peer, req, |_, _, _, _| async {
+        panic!("handler bug")
+    })
+    .await;
+    assert_eq!(resp.status(), 500);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(id, "00000000-0000-0000-0000-000000000000");
+    let body: serde_json::Value = {
+        use http_body_util::BodyExt;
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap()
+    };
+    assert_eq!(body["type"], "urn:poortwachter:problem:internal");
+    assert_eq!(body["instance"], format!("urn:uuid:{id}"));
+    let rows = gw.audit_rows().await;
+    let rec = rows.iter().find(|r| r.request_id == id).expect("recorded");
+    assert_eq!(
+        (
+            rec.status,
+            rec.outcome.as_str(),
+            rec.reason.as_str(),
+            rec.org.as_deref()
+        ),
+        (500, "error", "internal", Some("gemeente-groningen"))
+    );
+}

@@ -523,8 +523,12 @@ async fn trail_matches_answers(store: StoreKind) {
             failures.push(format!("{:?} {} ({}): {c}", a.op, a.status, a.request_id));
         }
     }
-    let served = answers.iter().filter(|a| a.status == 503).count();
-    eprintln!("{served} of {} answered 503", answers.len());
+    let refused = answers.iter().filter(|a| a.status == 503).count();
+    eprintln!(
+        "reliability: trail vs clients ({store:?}, seed {seed}): {} requests in {rounds} store stalls, {refused} answered 503, {} contradiction(s)",
+        answers.len(),
+        failures.len()
+    );
     let cfg = poortwachter::config::Config::load(&tmp.path().join("poortwachter.toml")).unwrap();
     let store = poortwachter::audit::Store::connect(&store_url)
         .await
@@ -549,4 +553,247 @@ async fn sqlite_trail_matches_what_clients_got_under_store_stalls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_trail_matches_what_clients_got_under_store_stalls() {
     trail_matches_answers(StoreKind::Postgres).await;
+}
+
+/// A TCP relay between the gateway and PostgreSQL that can lose the store's
+/// answer to the writer's `COMMIT` (the transaction lands, the writer never
+/// hears) and then refuse connections for a while: a network partition at
+/// the worst moment. The writer's connection is the one that sends the
+/// batch insert (`INSERT INTO audit_records`).
+mod relay {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::Mutex;
+
+    /// What cuts the writer's connection once armed: its next message, or
+    /// the next message that carries `COMMIT`.
+    #[derive(Clone, Copy, PartialEq)]
+    pub enum Trigger {
+        NextMessage,
+        Commit,
+    }
+
+    #[derive(Default)]
+    pub struct Relay {
+        armed: Mutex<Option<Trigger>>,
+        down: AtomicBool,
+    }
+
+    impl Relay {
+        pub async fn start(upstream: String) -> (Arc<Self>, u16) {
+            let relay = Arc::new(Self::default());
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let port = listener.local_addr().unwrap().port();
+            let r = Arc::clone(&relay);
+            tokio::spawn(async move {
+                loop {
+                    let Ok((client, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    if r.down.load(Ordering::SeqCst) {
+                        continue; // dropped: connection refused in effect
+                    }
+                    let Ok(server) = TcpStream::connect(upstream.as_str()).await else {
+                        continue;
+                    };
+                    tokio::spawn(Arc::clone(&r).pipe(client, server));
+                }
+            });
+            (relay, port)
+        }
+
+        /// The next matching message on the writer's connection is
+        /// forwarded, its answer lost, and the relay refuses connections
+        /// for `down`.
+        pub async fn arm(&self, t: Trigger) {
+            *self.armed.lock().await = Some(t);
+        }
+
+        pub fn is_down(&self) -> bool {
+            self.down.load(Ordering::SeqCst)
+        }
+
+        async fn pipe(self: Arc<Self>, client: TcpStream, server: TcpStream) {
+            let (mut cr, mut cw) = client.into_split();
+            let (mut sr, mut sw) = server.into_split();
+            let lost = Arc::new(AtomicBool::new(false));
+            let lost2 = Arc::clone(&lost);
+            let back = tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match sr.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    if lost2.load(Ordering::SeqCst) || cw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut writer = false;
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = match cr.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                let chunk = &buf[..n];
+                writer |= contains(chunk, b"INSERT INTO audit_records");
+                let cut = writer && self.triggered(chunk).await;
+                if cut {
+                    lost.store(true, Ordering::SeqCst);
+                    self.down.store(true, Ordering::SeqCst);
+                }
+                if sw.write_all(chunk).await.is_err() {
+                    break;
+                }
+                if cut {
+                    // Let the store act on it, then break the connection.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    break;
+                }
+            }
+            back.abort();
+        }
+
+        async fn triggered(&self, chunk: &[u8]) -> bool {
+            let mut armed = self.armed.lock().await;
+            let hit = match *armed {
+                Some(Trigger::NextMessage) => true,
+                Some(Trigger::Commit) => contains(chunk, b"COMMIT"),
+                None => false,
+            };
+            if hit {
+                *armed = None;
+            }
+            hit
+        }
+
+        pub fn heal(&self) {
+            self.down.store(false, Ordering::SeqCst);
+        }
+    }
+
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
+}
+
+/// The case no protocol closes: the store receives the writer's COMMIT, the
+/// answer is lost and the store stays unreachable past the deadline. The
+/// client is answered 503 (nothing is released without a known-durable
+/// record); once the store is back the writer finds the batch landed and
+/// appends a correction (for a register change: undone in the same
+/// transaction), so the trail ends up saying what the client was told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_batch_landed_in_doubt_is_corrected_when_the_store_is_back() {
+    let direct = fresh_pg_database().await;
+    let db = direct.rsplit('/').next().unwrap().to_owned();
+    // host:port of the test server (`pg_admin_url`).
+    let server = pg_admin_url()
+        .split('@')
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap()
+        .to_owned();
+    let (relay, port) = relay::Relay::start(server).await;
+    // Plain TCP, so the relay can see which connection is the writer.
+    let via = format!("postgres://postgres@127.0.0.1:{port}/{db}?sslmode=disable");
+    let mut gw = TestGateway::start_with(Options {
+        store: StoreKind::Postgres,
+        store_url: Some(via),
+        audit_extra: "commit_timeout_ms = 400\ntransaction_timeout_ms = 300\ncheckpoint_interval_ms = 3600000".into(),
+        ..Options::default()
+    })
+    .await;
+    let clients = Clients::new(&mut gw);
+    assert_eq!(clients.send(Op::ReadAll).await.status, 200, "warm-up");
+
+    // A disclosure in doubt (its batch is one autocommit INSERT).
+    relay.arm(relay::Trigger::NextMessage).await;
+    let read = clients.send(Op::ReadAll).await;
+    assert_eq!(read.status, 503, "{}", read.body);
+    assert!(relay.is_down());
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    relay.heal();
+    assert_eq!(clients.send(Op::ReadAll).await.status, 200, "store back");
+
+    // A register change in doubt (its batch is a transaction).
+    relay.arm(relay::Trigger::Commit).await;
+    let form = "TT-in-doubt".to_owned();
+    let consent = clients.send(Op::Consent { form: form.clone() }).await;
+    assert_eq!(consent.status, 503, "{}", consent.body);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    relay.heal();
+    assert_eq!(
+        clients.send(Op::ReadFiltered).await.status,
+        200,
+        "store back"
+    );
+
+    let (tmp, _) = gw.stop().await;
+    let store = poortwachter::audit::Store::connect(&direct).await.unwrap();
+    let rows = store.all_rows().await.unwrap();
+    for (a, kind) in [(&read, "request"), (&consent, "register")] {
+        let mine: Vec<_> = rows
+            .iter()
+            .filter(|r| r.request_id == a.request_id)
+            .collect();
+        let kinds: Vec<(&str, i64)> = mine.iter().map(|r| (r.kind.as_str(), r.status)).collect();
+        assert_eq!(kinds.len(), 2, "{kinds:?}");
+        let (landed, corr) = (mine[0], mine[1]);
+        assert_eq!(landed.kind, kind);
+        assert!((200..300).contains(&landed.status), "{kinds:?}");
+        assert_eq!(
+            (corr.kind.as_str(), corr.status, corr.reason.as_str()),
+            ("correction", 503, "not-delivered")
+        );
+        let d: Value = serde_json::from_str(&corr.detail).unwrap();
+        assert_eq!(d["corrects"]["seq"], landed.seq);
+        assert_eq!(d["register_change_undone"], kind == "register");
+        assert_eq!(corr.subject, landed.subject);
+    }
+    let left: i64 = sqlx::query("SELECT count(*) FROM consents WHERE form_reference = $1")
+        .bind(&form)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        left, 0,
+        "the consent the school was told did not happen is undone"
+    );
+
+    // The pupil's inzage does not list the disclosure that never left.
+    let cfg = poortwachter::config::Config::load(&tmp.path().join("poortwachter.toml")).unwrap();
+    let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
+    let pseudo = poortwachter::audit::Pseudonymiser::from_file(&cfg.audit.pseudonym_key).unwrap();
+    let opts = poortwachter::review::inzage::Options {
+        include_denied: false,
+    };
+    let report = poortwachter::review::inzage::build(&store, &set, &pseudo, "L1001", opts)
+        .await
+        .unwrap();
+    let listed: Vec<&str> = report
+        .disclosures
+        .iter()
+        .map(|d| d.record.as_str())
+        .collect();
+    let never = rows
+        .iter()
+        .find(|r| r.request_id == read.request_id)
+        .unwrap();
+    assert!(
+        !listed.contains(&format!("{}#{}", never.instance, never.seq).as_str()),
+        "{listed:?}"
+    );
+    assert_eq!(
+        listed.len(),
+        3,
+        "warm-up, the read after the store was back, and the filtered read: {listed:?}"
+    );
 }

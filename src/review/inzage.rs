@@ -363,7 +363,20 @@ pub fn from_rows(
     opts: Options,
     consent: ConsentHistory,
 ) -> Inzage {
-    let requests = rows.iter().filter(|r| r.kind == "request");
+    // A record the writer later corrected (it landed while its client was
+    // answered 503, see `audit::writer`) was never delivered: no disclosure.
+    let corrected: std::collections::HashSet<(String, i64)> = rows
+        .iter()
+        .filter(|r| r.kind == "correction")
+        .filter_map(|r| {
+            let d: serde_json::Value = serde_json::from_str(&r.detail).ok()?;
+            let c = &d["corrects"];
+            Some((c["instance"].as_str()?.to_owned(), c["seq"].as_i64()?))
+        })
+        .collect();
+    let requests = rows
+        .iter()
+        .filter(|r| r.kind == "request" && !corrected.contains(&(r.instance.clone(), r.seq)));
     let mut disclosures = Vec::new();
     let mut refused = Vec::new();
     for r in requests {

@@ -12,8 +12,8 @@ use toml::Spanned;
 
 use super::fieldpath::{FieldGlob, FieldPath};
 use super::raw::{
-    BronFile, OverlegFile, PartnersFile, RawField, RawOrganisation, RawPurpose, RawResource,
-    RawRole, RawRule,
+    self, BronFile, Dropped, OverlegFile, PartnersFile, RawField, RawOrganisation, RawPurpose,
+    RawResource, RawRole, RawRule, Read, Shape,
 };
 use super::set::*;
 use super::template::PathTemplate;
@@ -107,22 +107,190 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
     crate::hex::encode(ctx.finish().as_ref())
 }
 
-fn read_file(path: &Path, display: String) -> Result<SourceText, LoadError> {
-    let io = |source| LoadError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(LoadError::Invalid(vec![Problem {
-            file: display,
-            line: 1,
-            code: "P001",
-            message: format!("file is larger than {MAX_FILE_BYTES} bytes"),
-        }]));
+/// Names whose definition could not be read or has problems: those are
+/// reported where the name is defined, so references to it are not reported
+/// again as undefined.
+#[derive(Debug, Default)]
+struct Unreadable {
+    /// `partners.toml` could not be read at all.
+    all_organisations: bool,
+    organisations: BTreeSet<String>,
+    bronnen: BTreeSet<String>,
+}
+
+/// What is defined, for the checks of references to it.
+struct Defined<'a> {
+    organisations: &'a BTreeMap<String, Organisation>,
+    bronnen: &'a BTreeMap<String, Arc<Bron>>,
+    unreadable: &'a Unreadable,
+}
+
+impl Defined<'_> {
+    /// Whether a reference to organisation `id` is not to be reported.
+    fn organisation(&self, id: &str) -> bool {
+        self.organisations.contains_key(id)
+            || self.unreadable.all_organisations
+            || self.unreadable.organisations.contains(id)
     }
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    Ok(SourceText { display, text })
+}
+
+/// Loading one policy directory: the problems so far, the files' texts for
+/// the version hash, and what could not be read.
+struct Loader<'d> {
+    dir: &'d Path,
+    problems: Problems,
+    hash_parts: Vec<(String, String)>,
+    unreadable: Unreadable,
+}
+
+impl Loader<'_> {
+    /// Reads one file; `None` (with the problem recorded) when it is too
+    /// large or not UTF-8.
+    fn source(&mut self, path: &Path) -> Result<Option<SourceText>, LoadError> {
+        let display = display(self.dir, path);
+        let io = |source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let problem = |line, message| Problem {
+            file: display.clone(),
+            line,
+            code: "P001",
+            message,
+        };
+        if std::fs::metadata(path).map_err(io)?.len() > MAX_FILE_BYTES {
+            let message = format!("file is larger than {MAX_FILE_BYTES} bytes");
+            self.problems.0.push(problem(1, message));
+            return Ok(None);
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let line = 1 + e.as_bytes()[..valid]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                self.problems
+                    .0
+                    .push(problem(line, "file is not UTF-8".into()));
+                return Ok(None);
+            }
+        };
+        self.hash_parts
+            .push((relative(self.dir, path), text.clone()));
+        Ok(Some(SourceText { display, text }))
+    }
+
+    /// Reads a file into a `T` of `shape`, with every problem recorded.
+    fn read<T: DeserializeOwned>(&mut self, src: &SourceText, shape: &Shape) -> Read<T> {
+        let read = raw::read::<T>(&src.text, shape);
+        for p in &read.problems {
+            self.problems.at(src, p.offset, "P002", p.message.clone());
+        }
+        read
+    }
+
+    fn partners(&mut self) -> Result<BTreeMap<String, Organisation>, LoadError> {
+        let path = self.dir.join("partners.toml");
+        let Some(src) = self.source(&path)? else {
+            self.unreadable.all_organisations = true;
+            return Ok(BTreeMap::new());
+        };
+        let read = self.read::<PartnersFile>(&src, &raw::PARTNERS);
+        let ids = read.dropped.into_iter().filter_map(|d| d.id);
+        self.unreadable.organisations.extend(ids);
+        let Some(f) = read.value else {
+            self.unreadable.all_organisations = true;
+            return Ok(BTreeMap::new());
+        };
+        Ok(validate_partners(&src, f, &mut self.problems))
+    }
+
+    fn bronnen(
+        &mut self,
+        orgs: &BTreeMap<String, Organisation>,
+    ) -> Result<BTreeMap<String, Arc<Bron>>, LoadError> {
+        let mut bronnen = BTreeMap::new();
+        for path in toml_files(&self.dir.join("bronnen"))? {
+            // Rules name a bron by its id, which is its file name.
+            self.unreadable.bronnen.insert(stem(&path));
+            let Some(src) = self.source(&path)? else {
+                continue;
+            };
+            let Some(raw) = self.read::<BronFile>(&src, &raw::BRON).value else {
+                continue;
+            };
+            self.unreadable.bronnen.insert(raw.id.get_ref().clone());
+            let defined = Defined {
+                organisations: orgs,
+                bronnen: &BTreeMap::new(),
+                unreadable: &self.unreadable,
+            };
+            let Some(b) = validate_bron(&src, &path, raw, &defined, &mut self.problems) else {
+                continue;
+            };
+            if bronnen.contains_key(&b.id) {
+                let message = format!("bron `{}` is defined twice", b.id);
+                self.problems.at(&src, 0, "P020", message);
+            }
+            self.unreadable.bronnen.remove(&b.id);
+            self.unreadable.bronnen.remove(&stem(&path));
+            bronnen.insert(b.id.clone(), Arc::new(b));
+        }
+        Ok(bronnen)
+    }
+
+    fn overleggen(
+        &mut self,
+        orgs: &BTreeMap<String, Organisation>,
+        bronnen: &BTreeMap<String, Arc<Bron>>,
+    ) -> Result<BTreeMap<String, Overleg>, LoadError> {
+        let mut overleggen = BTreeMap::new();
+        let files = toml_files(&self.dir.join("overleggen"))?;
+        if files.is_empty() {
+            self.problems.0.push(Problem {
+                file: display(self.dir, &self.dir.join("overleggen")),
+                line: 1,
+                code: "P030",
+                message: "no casusoverleg files (overleggen/*.toml)".into(),
+            });
+        }
+        for path in files {
+            let Some(src) = self.source(&path)? else {
+                continue;
+            };
+            let read = self.read::<OverlegFile>(&src, &raw::OVERLEG);
+            let Some(raw) = read.value else {
+                continue;
+            };
+            let defined = Defined {
+                organisations: orgs,
+                bronnen,
+                unreadable: &self.unreadable,
+            };
+            let file = OverlegInput {
+                src: &src,
+                path: &path,
+                dropped: &read.dropped,
+            };
+            if let Some(o) = validate_overleg(&file, raw, &defined, &mut self.problems) {
+                overleggen.insert(o.id.clone(), o);
+            }
+        }
+        Ok(overleggen)
+    }
+
+    fn hash(&self) -> String {
+        sha256_hex(
+            &self
+                .hash_parts
+                .iter()
+                .flat_map(|(n, t)| [n.as_bytes(), t.as_bytes()])
+                .collect::<Vec<_>>(),
+        )
+    }
 }
 
 fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
@@ -151,85 +319,30 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     Ok(out)
 }
 
-fn parse<T: DeserializeOwned>(src: &SourceText, problems: &mut Problems) -> Option<T> {
-    match toml::from_str::<T>(&src.text) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let offset = e.span().map(|s| s.start).unwrap_or(0);
-            problems.at(src, offset, "P002", e.message().trim().to_owned());
-            None
-        }
-    }
-}
-
 /// Loads and validates the policy set in `dir` (`partners.toml`,
 /// `bronnen/*.toml`, `overleggen/*.toml`). Returns every problem found, never
-/// a partially valid set.
+/// a partially valid set: a file that cannot be read completely (an unknown
+/// key, a value of the wrong type) is reported and the rest of it is still
+/// validated.
 pub fn load_dir(dir: &Path) -> Result<PolicySet, LoadError> {
-    let mut problems = Problems(Vec::new());
-    let mut hash_parts: Vec<(String, String)> = Vec::new();
-
-    let partners_path = dir.join("partners.toml");
-    let partners_src = read_file(&partners_path, display(dir, &partners_path))?;
-    hash_parts.push(("partners.toml".into(), partners_src.text.clone()));
-    let organisations = parse::<PartnersFile>(&partners_src, &mut problems)
-        .map(|f| validate_partners(&partners_src, f, &mut problems))
-        .unwrap_or_default();
-
-    let mut bronnen = BTreeMap::new();
-    for path in toml_files(&dir.join("bronnen"))? {
-        let src = read_file(&path, display(dir, &path))?;
-        hash_parts.push((relative(dir, &path), src.text.clone()));
-        if let Some(raw) = parse::<BronFile>(&src, &mut problems)
-            && let Some(b) = validate_bron(&src, &path, raw, &organisations, &mut problems)
-        {
-            if bronnen.contains_key(&b.id) {
-                problems.at(&src, 0, "P020", format!("bron `{}` is defined twice", b.id));
-            }
-            bronnen.insert(b.id.clone(), Arc::new(b));
-        }
-    }
-    let shared_hash = sha256_hex(
-        &hash_parts
-            .iter()
-            .flat_map(|(n, t)| [n.as_bytes(), t.as_bytes()])
-            .collect::<Vec<_>>(),
-    );
-
-    let mut overleggen = BTreeMap::new();
-    let overleg_files = toml_files(&dir.join("overleggen"))?;
-    if overleg_files.is_empty() {
-        problems.0.push(Problem {
-            file: display(dir, &dir.join("overleggen")),
-            line: 1,
-            code: "P030",
-            message: "no casusoverleg files (overleggen/*.toml)".into(),
-        });
-    }
-    for path in overleg_files {
-        let src = read_file(&path, display(dir, &path))?;
-        hash_parts.push((relative(dir, &path), src.text.clone()));
-        if let Some(raw) = parse::<OverlegFile>(&src, &mut problems)
-            && let Some(o) =
-                validate_overleg(&src, &path, raw, &organisations, &bronnen, &mut problems)
-        {
-            overleggen.insert(o.id.clone(), o);
-        }
-    }
-
-    if !problems.0.is_empty() {
-        let mut p = problems.0;
+    let mut loader = Loader {
+        dir,
+        problems: Problems(Vec::new()),
+        hash_parts: Vec::new(),
+        unreadable: Unreadable::default(),
+    };
+    let organisations = loader.partners()?;
+    let bronnen = loader.bronnen(&organisations)?;
+    let shared_hash = loader.hash();
+    let overleggen = loader.overleggen(&organisations, &bronnen)?;
+    if !loader.problems.0.is_empty() {
+        let mut p = loader.problems.0;
         p.sort();
+        p.dedup();
         return Err(LoadError::Invalid(p));
     }
-    let version = sha256_hex(
-        &hash_parts
-            .iter()
-            .flat_map(|(n, t)| [n.as_bytes(), t.as_bytes()])
-            .collect::<Vec<_>>(),
-    );
     Ok(PolicySet {
-        version,
+        version: loader.hash(),
         organisations,
         bronnen,
         overleggen,
@@ -424,7 +537,7 @@ fn validate_bron(
     src: &SourceText,
     path: &Path,
     raw: BronFile,
-    orgs: &BTreeMap<String, Organisation>,
+    defined: &Defined<'_>,
     problems: &mut Problems,
 ) -> Option<Bron> {
     let before = problems.0.len();
@@ -445,7 +558,7 @@ fn validate_bron(
             format!("bron id `{id}` must equal the file name `{}`", stem(path)),
         );
     }
-    if !orgs.contains_key(raw.owner.get_ref()) {
+    if !defined.organisation(raw.owner.get_ref()) {
         problems.at(
             src,
             raw.owner.span().start,
@@ -695,14 +808,32 @@ fn expand(
     out.into_iter().collect()
 }
 
+/// One overleg file: its text, path, and the entries left out because they
+/// could not be read.
+struct OverlegInput<'a> {
+    src: &'a SourceText,
+    path: &'a Path,
+    dropped: &'a [Dropped],
+}
+
+impl OverlegInput<'_> {
+    /// Ids of the entries of `array` left out because they could not be read.
+    fn dropped(&self, array: &str) -> BTreeSet<String> {
+        self.dropped
+            .iter()
+            .filter(|d| d.array == array)
+            .filter_map(|d| d.id.clone())
+            .collect()
+    }
+}
+
 fn validate_overleg(
-    src: &SourceText,
-    path: &Path,
+    file: &OverlegInput<'_>,
     raw: OverlegFile,
-    orgs: &BTreeMap<String, Organisation>,
-    bronnen: &BTreeMap<String, Arc<Bron>>,
+    defined: &Defined<'_>,
     problems: &mut Problems,
 ) -> Option<Overleg> {
+    let (src, path) = (file.src, file.path);
     let before = problems.0.len();
     let id = raw.id.get_ref().clone();
     if !is_ident(&id) {
@@ -736,13 +867,15 @@ fn validate_overleg(
     let purposes = validate_purposes(src, &id, &raw.purposes, problems);
     let mut roles: Vec<Role> = Vec::new();
     for r in &raw.roles {
-        let role = validate_role(src, r, &roles, orgs, problems);
+        let role = validate_role(src, r, &roles, defined, problems);
         roles.push(role);
     }
     let scope = OverlegScope {
         purposes: &purposes,
         roles: &roles,
-        bronnen,
+        dropped_purposes: file.dropped("purposes"),
+        dropped_roles: file.dropped("roles"),
+        defined,
     };
     let mut rules: Vec<Rule> = Vec::new();
     for r in &raw.rules {
@@ -823,7 +956,7 @@ fn validate_role(
     src: &SourceText,
     r: &Spanned<RawRole>,
     earlier: &[Role],
-    orgs: &BTreeMap<String, Organisation>,
+    defined: &Defined<'_>,
     problems: &mut Problems,
 ) -> Role {
     let at = r.span().start;
@@ -854,7 +987,7 @@ fn validate_role(
         );
     }
     for o in &r.organisations {
-        if !orgs.contains_key(o) {
+        if !defined.organisation(o) {
             problems.at(
                 src,
                 at,
@@ -917,7 +1050,20 @@ fn special_categories(
 struct OverlegScope<'a> {
     purposes: &'a [Purpose],
     roles: &'a [Role],
-    bronnen: &'a BTreeMap<String, Arc<Bron>>,
+    /// Purposes and roles of this overleg that could not be read.
+    dropped_purposes: BTreeSet<String>,
+    dropped_roles: BTreeSet<String>,
+    defined: &'a Defined<'a>,
+}
+
+impl OverlegScope<'_> {
+    fn has_purpose(&self, id: &str) -> bool {
+        self.purposes.iter().any(|p| p.id == id) || self.dropped_purposes.contains(id)
+    }
+
+    fn has_role(&self, id: &str) -> bool {
+        self.roles.iter().any(|r| r.id == id) || self.dropped_roles.contains(id)
+    }
 }
 
 /// One rule; `None` when its bron is unknown (its fields cannot be checked).
@@ -947,7 +1093,10 @@ fn validate_rule(
         );
     }
     let consent = rule_flow(src, at, r, scope, problems);
-    let Some(bron) = scope.bronnen.get(&r.bron) else {
+    let Some(bron) = scope.defined.bronnen.get(&r.bron) else {
+        if scope.defined.unreadable.bronnen.contains(&r.bron) {
+            return None;
+        }
         problems.at(
             src,
             at,
@@ -959,7 +1108,15 @@ fn validate_rule(
         );
         return None;
     };
-    if !owner_holds(scope.roles, &r.from, bron) && !owner_holds(scope.roles, &r.to, bron) {
+    // With a role unknown (reported above) or unreadable, who holds what
+    // cannot be judged.
+    let roles_known = [&r.from, &r.to]
+        .iter()
+        .all(|x| scope.roles.iter().any(|role| &role.id == *x));
+    if roles_known
+        && !owner_holds(scope.roles, &r.from, bron)
+        && !owner_holds(scope.roles, &r.to, bron)
+    {
         problems.at(
             src,
             at,
@@ -970,22 +1127,7 @@ fn validate_rule(
             ),
         );
     }
-    let patterns = r
-        .fields
-        .iter()
-        .filter_map(|g| FieldGlob::parse(g).ok())
-        .collect();
-    if r.fields.is_empty() {
-        problems.at(src, at, "P078", format!("rule `{}` lists no fields", r.id));
-    }
-    let fields = expand(
-        src,
-        at,
-        &r.fields,
-        &bron.catalogue,
-        problems,
-        &format!("rule `{}`", r.id),
-    );
+    let (patterns, fields) = rule_fields(src, at, r, bron, problems);
     Some(Rule {
         id: r.id.clone(),
         purpose: r.purpose.clone(),
@@ -998,6 +1140,27 @@ fn validate_rule(
         justification: r.justification.clone(),
         line: src.line_of(at),
     })
+}
+
+/// The rule's field patterns and the catalogue fields they expand to.
+fn rule_fields(
+    src: &SourceText,
+    at: usize,
+    r: &RawRule,
+    bron: &Bron,
+    problems: &mut Problems,
+) -> (Vec<FieldGlob>, Vec<usize>) {
+    let patterns = r
+        .fields
+        .iter()
+        .filter_map(|g| FieldGlob::parse(g).ok())
+        .collect();
+    if r.fields.is_empty() {
+        problems.at(src, at, "P078", format!("rule `{}` lists no fields", r.id));
+    }
+    let what = format!("rule `{}`", r.id);
+    let fields = expand(src, at, &r.fields, &bron.catalogue, problems, &what);
+    (patterns, fields)
 }
 
 /// Whether the owner of `bron` is one of the organisations of `role`.
@@ -1015,7 +1178,7 @@ fn rule_flow(
     scope: &OverlegScope<'_>,
     problems: &mut Problems,
 ) -> Consent {
-    if !scope.purposes.iter().any(|p| p.id == r.purpose) {
+    if !scope.has_purpose(&r.purpose) {
         problems.at(
             src,
             at,
@@ -1027,7 +1190,7 @@ fn rule_flow(
         );
     }
     for (what, role) in [("from", &r.from), ("to", &r.to)] {
-        if !scope.roles.iter().any(|x| &x.id == role) {
+        if !scope.has_role(role) {
             problems.at(
                 src,
                 at,

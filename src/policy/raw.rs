@@ -627,6 +627,28 @@ impl<'de> serde::Deserializer<'de> for KeyProbe<'_> {
     }
 }
 
+/// Byte offset in `text` of the key at `path` (of its deepest existing
+/// ancestor when it is absent, 0 when none is), so problems found in the
+/// values read can name a line.
+pub fn key_offset(text: &str, path: &[impl AsRef<str>]) -> usize {
+    let Ok(root) = DeTable::parse(text) else {
+        return 0;
+    };
+    let mut table = root.get_ref();
+    let mut at = 0;
+    for segment in path {
+        let Some((key, value)) = table.get_key_value(segment.as_ref()) else {
+            break;
+        };
+        at = key.span().start;
+        match value.get_ref() {
+            DeValue::Table(t) => table = t,
+            _ => break,
+        }
+    }
+    at
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -815,5 +837,15 @@ consent = "none"
         assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
         assert_eq!(lines(&text, &r.problems)[0].0, 2);
         assert!(r.value.is_none());
+    }
+
+    #[test]
+    fn key_offset_finds_the_key_or_its_nearest_ancestor() {
+        let text = "a = 1\n[server]\nx = 2\ny = 3\n";
+        let line = |path: &[&str]| super::super::load::line_at(text, key_offset(text, path));
+        assert_eq!(line(&["server", "y"]), 4);
+        assert_eq!(line(&["server", "z"]), 2);
+        assert_eq!(line(&["a"]), 1);
+        assert_eq!(line(&["tls", "cert"]), 1);
     }
 }

@@ -1,7 +1,8 @@
 //! The `serve` configuration file (TOML). Unknown keys are errors; every
-//! limit has a named key and a default; relative paths are resolved against
-//! the directory of the configuration file. See `deploy/poortwachter.toml` for
-//! a commented example of every option.
+//! problem is reported at once with its line; every limit has a named key
+//! and a default; relative paths are resolved against the directory of the
+//! configuration file. See `deploy/poortwachter.toml` for a commented example
+//! of every option.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -9,6 +10,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use crate::policy::load::line_at;
+use crate::policy::raw::{self, Nested, Shape};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -340,21 +344,33 @@ impl Config {
         Self::parse(&text, &path.display().to_string(), base)
     }
 
+    /// Parses and validates configuration `text` (named `file` in
+    /// messages). Every problem is reported, each as `file:line: message`:
+    /// unknown keys and values of the wrong type are left out so the rest
+    /// is still read and validated.
     pub fn parse(text: &str, file: &str, base: &Path) -> Result<Self, ConfigError> {
-        let mut cfg: Config = toml::from_str(text).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| crate::policy::load::line_at(text, s.start))
-                .unwrap_or(1);
-            ConfigError::Invalid(vec![format!("{file}:{line}: {}", e.message().trim())])
-        })?;
-        cfg.resolve(base);
-        let problems = cfg.validate(file);
-        if problems.is_empty() {
-            Ok(cfg)
-        } else {
-            Err(ConfigError::Invalid(problems))
+        let read = raw::read::<Config>(text, &SHAPE);
+        let mut problems: Vec<(usize, String)> = read
+            .problems
+            .into_iter()
+            .map(|p| (p.offset, p.message))
+            .collect();
+        if let Some(mut cfg) = read.value {
+            cfg.resolve(base);
+            for (key, message) in cfg.validate() {
+                problems.push((raw::key_offset(text, &key), message));
+            }
+            if problems.is_empty() {
+                return Ok(cfg);
+            }
         }
+        problems.sort();
+        Err(ConfigError::Invalid(
+            problems
+                .into_iter()
+                .map(|(at, m)| format!("{file}:{}: {m}", line_at(text, at)))
+                .collect(),
+        ))
     }
 
     fn resolve(&mut self, base: &Path) {
@@ -392,13 +408,16 @@ impl Config {
         }
     }
 
-    /// Semantic checks; returns every problem.
-    fn validate(&self, file: &str) -> Vec<String> {
+    /// Semantic checks; returns every problem, with the key it is about.
+    fn validate(&self) -> Vec<(Vec<String>, String)> {
         let mut p = Vec::new();
         let s = &self.server;
         let mut positive = |name: &str, v: u64| {
             if v == 0 {
-                p.push(format!("{file}: server.{name} must be greater than 0"));
+                p.push((
+                    vec!["server".into(), name.into()],
+                    format!("server.{name} must be greater than 0"),
+                ));
             }
         };
         positive("max_connections", s.max_connections as u64);
@@ -413,25 +432,37 @@ impl Config {
             "http2_max_concurrent_streams",
             u64::from(s.http2_max_concurrent_streams),
         );
+        let mut fail = |key: &[&str], message: &str| {
+            p.push((key.iter().map(|k| k.to_string()).collect(), message.into()))
+        };
         if s.max_header_bytes < 8192 {
-            p.push(format!(
-                "{file}: server.max_header_bytes must be at least 8192"
-            ));
+            fail(
+                &["server", "max_header_bytes"],
+                "server.max_header_bytes must be at least 8192",
+            );
+        }
+        for (name, v) in [
+            ("commit_timeout_ms", self.audit.commit_timeout_ms),
+            ("transaction_timeout_ms", self.audit.transaction_timeout_ms),
+            ("queue_capacity", self.audit.queue_capacity as u64),
+            ("max_batch", self.audit.max_batch as u64),
+            ("backlog_capacity", self.audit.backlog_capacity as u64),
+        ] {
+            if v == 0 {
+                fail(&["audit", name], &format!("audit.{name} must be greater than 0"));
+            }
         }
         if self.tls.client_ca.is_empty() {
-            p.push(format!(
-                "{file}: tls.client_ca must list at least one trust anchor"
-            ));
+            fail(
+                &["tls", "client_ca"],
+                "tls.client_ca must list at least one trust anchor",
+            );
         }
         if self.upstream.client_cert.is_some() != self.upstream.client_key.is_some() {
-            p.push(format!(
-                "{file}: upstream.client_cert and upstream.client_key go together"
-            ));
-        }
-        for (bron, url) in &self.upstream.base_urls {
-            if let Err(m) = crate::policy::load::validate_base_url(url) {
-                p.push(format!("{file}: upstream.base_urls.{bron}: {m}"));
-            }
+            fail(
+                &["upstream", "client_cert"],
+                "upstream.client_cert and upstream.client_key go together",
+            );
         }
         if s.instance.is_empty()
             || !s
@@ -439,15 +470,17 @@ impl Config {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         {
-            p.push(format!(
-                "{file}: server.instance may only contain letters, digits, '.', '_' and '-'"
-            ));
+            fail(
+                &["server", "instance"],
+                "server.instance may only contain letters, digits, '.', '_' and '-'",
+            );
         }
         if let Some(a) = &self.admin {
             if a.listen == s.listen && a.listen.port() != 0 {
-                p.push(format!(
-                    "{file}: admin.listen must differ from server.listen"
-                ));
+                fail(
+                    &["admin", "listen"],
+                    "admin.listen must differ from server.listen",
+                );
             }
             if a.max_connections == 0
                 || a.max_handshakes == 0
@@ -455,17 +488,56 @@ impl Config {
                 || a.page_size == 0
                 || a.max_form_bytes == 0
             {
-                p.push(format!(
-                    "{file}: admin.max_connections, admin.max_handshakes, admin.handshake_timeout_ms, admin.page_size and admin.max_form_bytes must be greater than 0"
-                ));
+                fail(
+                    &["admin"],
+                    "admin.max_connections, admin.max_handshakes, admin.handshake_timeout_ms, admin.page_size and admin.max_form_bytes must be greater than 0",
+                );
             }
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            p.push(format!("{file}: log.format must be \"text\" or \"json\""));
+            fail(
+                &["log", "format"],
+                "log.format must be \"text\" or \"json\"",
+            );
+        }
+        p.extend(self.upstream.base_url_problems());
+        p
+    }
+}
+
+impl UpstreamConfig {
+    fn base_url_problems(&self) -> Vec<(Vec<String>, String)> {
+        let mut p = Vec::new();
+        for (bron, url) in &self.base_urls {
+            if let Err(m) = crate::policy::load::validate_base_url(url) {
+                let key = ["upstream", "base_urls", bron].map(String::from).to_vec();
+                p.push((key, format!("upstream.base_urls.{bron}: {m}")));
+            }
         }
         p
     }
 }
+
+/// How the configuration file is read (see [`raw::read`]).
+static SHAPE: Shape = Shape::of::<Config>(&[
+    ("server", Nested::Table(&Shape::of::<ServerConfig>(&[]))),
+    ("tls", Nested::Table(&Shape::of::<TlsConfig>(&[]))),
+    (
+        "upstream",
+        Nested::Table(&Shape::of::<UpstreamConfig>(&[("base_urls", Nested::Free)])),
+    ),
+    ("policy", Nested::Table(&Shape::of::<PolicyConfig>(&[]))),
+    (
+        "audit",
+        Nested::Table(&Shape::of::<crate::audit::AuditConfig>(&[])),
+    ),
+    (
+        "registers",
+        Nested::Table(&Shape::of::<RegistersConfig>(&[])),
+    ),
+    ("log", Nested::Table(&Shape::of::<LogConfig>(&[]))),
+    ("admin", Nested::Table(&Shape::of::<AdminConfig>(&[]))),
+]);
 
 #[cfg(test)]
 mod tests {
@@ -532,5 +604,83 @@ signing_key = "signing.key"
             panic!("expected Invalid")
         };
         assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p[0].starts_with("x.toml:13: server.max_connections"),
+            "{p:?}"
+        );
+        assert!(
+            p[2].starts_with("x.toml:16: upstream.base_urls.x:"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn reports_every_problem_of_every_section_at_once() {
+        let text = r#"[server]
+max_conections = 5
+max_connections = 0
+listen = 8443
+
+[tls]
+cert = "gw.pem"
+key = "gw-key.pem"
+client_ca = ["ca.pem", 3]
+min_version = "1.1"
+
+[audit]
+store = "sqlite://audit.db"
+pseudonym_key = "pseudonym.key"
+signing_key = "signing.key"
+commit_timout_ms = 5
+
+[log]
+format = "xml"
+"#;
+        let ConfigError::Invalid(p) = Config::parse(text, "x.toml", Path::new("/")).unwrap_err()
+        else {
+            panic!("expected Invalid")
+        };
+        let want = [
+            "x.toml:2: unknown key `server.max_conections`",
+            "x.toml:3: server.max_connections must be greater than 0",
+            "x.toml:4: `server.listen`: invalid type: integer `8443`",
+            "x.toml:9: `tls.client_ca[]`: invalid type: integer `3`",
+            "x.toml:10: `tls.min_version`: unknown variant `1.1`",
+            "x.toml:16: unknown key `audit.commit_timout_ms`",
+            "x.toml:19: log.format must be",
+        ];
+        assert_eq!(p.len(), want.len(), "{p:#?}");
+        for (got, want) in p.iter().zip(want) {
+            assert!(got.starts_with(want), "{got:?} should start with {want:?}");
+        }
+    }
+
+    #[test]
+    fn a_required_section_that_cannot_be_read_does_not_hide_the_others() {
+        let text = format!(
+            "{MIN}
+[server]
+max_connections = \"veel\"
+bogus = 1
+"
+        )
+        .replace("cert = \"gw.pem\"", "cert = 1");
+        let ConfigError::Invalid(p) = Config::parse(&text, "x.toml", Path::new("/")).unwrap_err()
+        else {
+            panic!("expected Invalid")
+        };
+        assert_eq!(p.len(), 3, "{p:#?}");
+        assert!(
+            p[0].starts_with("x.toml:3: `tls.cert`: invalid type"),
+            "{p:#?}"
+        );
+        assert!(
+            p[1].starts_with("x.toml:13: `server.max_connections`"),
+            "{p:#?}"
+        );
+        assert!(
+            p[2].starts_with("x.toml:14: unknown key `server.bogus`"),
+            "{p:#?}"
+        );
     }
 }

@@ -67,6 +67,159 @@ fn reports_every_problem_with_file_and_line() {
     );
 }
 
+/// 1-based line of the `n`th (0-based) line containing `needle`.
+fn nth_line(text: &str, needle: &str, n: usize) -> usize {
+    let at = text
+        .match_indices(needle)
+        .nth(n)
+        .unwrap_or_else(|| panic!("{needle} #{n} not found"))
+        .0;
+    text[..at].matches('\n').count() + 1
+}
+
+/// Line of the `[[...]]` header of the entry whose `n`th line with `needle`
+/// it holds: where problems about an entry point.
+fn entry_line(text: &str, needle: &str, n: usize) -> usize {
+    let line = nth_line(text, needle, n);
+    let lines: Vec<&str> = text.lines().collect();
+    (1..=line)
+        .rev()
+        .find(|l| lines[l - 1].starts_with("[["))
+        .expect("an entry header above")
+}
+
+/// Breaks one overleg file in four independent ways: an unknown key, a
+/// duplicate rule id, a rule with an unknown role, a rule with a field path
+/// that matches nothing. Returns the (line, code) each must be reported at.
+fn break_four_ways(
+    path: &Path,
+    key: (&str, &str),
+    dup: (&str, &str),
+    role: (&str, &str),
+    field: (&str, &str),
+) -> Vec<(usize, &'static str)> {
+    for (from, to) in [key, dup, role, field] {
+        edit(path, from, to);
+    }
+    let text = std::fs::read_to_string(path).unwrap();
+    let unknown_key = key.1.lines().find(|l| !key.0.contains(l)).unwrap();
+    let mut want = vec![
+        (nth_line(&text, unknown_key, 0), "P002"),
+        (entry_line(&text, dup.1, 1), "P071"),
+        (entry_line(&text, role.1, 0), "P073"),
+        (entry_line(&text, field.1, 0), "P040"),
+    ];
+    want.sort();
+    want
+}
+
+fn aoj_broken_four_ways(dir: &Path) -> Vec<(usize, &'static str)> {
+    break_four_ways(
+        &dir.join("overleggen/aoj-vo-noorderlicht.toml"),
+        (
+            "id = \"aoj-05\"",
+            "id = \"aoj-05\"\ntoestemmming = \"geen\"",
+        ),
+        ("id = \"aoj-06\"", "id = \"aoj-02\""),
+        ("from = \"school\"", "from = \"schoool\""),
+        ("\"verzuim.**\"", "\"verzuim.bestaat_niet\""),
+    )
+}
+
+/// (line, code) of the problems reported for files ending in `file`.
+fn reported(p: &[policy::Problem], file: &str) -> Vec<(usize, &'static str)> {
+    let mut got: Vec<(usize, &'static str)> = p
+        .iter()
+        .filter(|x| x.file.ends_with(file))
+        .map(|x| (x.line, x.code))
+        .collect();
+    got.sort();
+    got
+}
+
+/// An unknown key used to abort the file, hiding everything else in it.
+#[test]
+fn an_unknown_key_does_not_hide_the_other_problems_of_its_file() {
+    let (_tmp, dir) = copy_policies();
+    let want = aoj_broken_four_ways(&dir);
+    let p = problems(&dir);
+    let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+    assert_eq!(reported(&p, "aoj-vo-noorderlicht.toml"), want, "{text:#?}");
+    assert_eq!(p.len(), 4, "nothing else, no echoes: {text:#?}");
+    let key = p.iter().find(|x| x.code == "P002").unwrap();
+    assert!(key.message.contains("`rules[].toestemmming`"), "{text:#?}");
+    assert!(
+        key.to_string()
+            .starts_with("policies/overleggen/aoj-vo-noorderlicht.toml:"),
+        "{text:#?}"
+    );
+}
+
+#[test]
+fn two_broken_files_report_all_their_problems_at_once() {
+    let (_tmp, dir) = copy_policies();
+    let aoj = aoj_broken_four_ways(&dir);
+    let mpl = break_four_ways(
+        &dir.join("overleggen/mpl-swv-vo.toml"),
+        ("retention_days", "bewaar = 1\nretention_days"),
+        ("id = \"mpl-04\"", "id = \"mpl-03\""),
+        (
+            "from = \"school-noorderlicht\"",
+            "from = \"school-noorderlict\"",
+        ),
+        ("\"tlv.soort\"", "\"tlv.sort\""),
+    );
+    let p = problems(&dir);
+    let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+    assert_eq!(reported(&p, "aoj-vo-noorderlicht.toml"), aoj, "{text:#?}");
+    assert_eq!(reported(&p, "mpl-swv-vo.toml"), mpl, "{text:#?}");
+    assert_eq!(p.len(), 8, "{text:#?}");
+}
+
+/// A definition that cannot be read is reported where it is, once: the
+/// references to it are not reported as undefined as well.
+#[test]
+fn an_unreadable_definition_is_reported_once_not_at_every_reference() {
+    let (_tmp, dir) = copy_policies();
+    // A role whose organisations are not a list: the rules naming it.
+    let aoj = dir.join("overleggen/aoj-vo-noorderlicht.toml");
+    edit(
+        &aoj,
+        "organisations = [\"vo-noorderlicht\"]",
+        "organisations = \"vo-noorderlicht\"",
+    );
+    // An organisation with a malformed entry: the roles and the bron naming it.
+    let partners = dir.join("partners.toml");
+    edit(&partners, "oin = \"00000099000000000301\"", "oin = 301");
+    // A bron with an invalid field: the rules of every overleg naming it.
+    let bron = dir.join("bronnen/wij-dossier.toml");
+    edit(&bron, "category = \"normal\"", "category = \"gewoon\"");
+    let p = problems(&dir);
+    let text: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+    let aoj_text = std::fs::read_to_string(&aoj).unwrap();
+    let partners_text = std::fs::read_to_string(&partners).unwrap();
+    let bron_text = std::fs::read_to_string(&bron).unwrap();
+    assert_eq!(
+        reported(&p, "aoj-vo-noorderlicht.toml"),
+        [(
+            nth_line(&aoj_text, "organisations = \"vo-noorderlicht\"", 0),
+            "P002"
+        )],
+        "{text:#?}"
+    );
+    assert_eq!(
+        reported(&p, "partners.toml"),
+        [(nth_line(&partners_text, "oin = 301", 0), "P002")],
+        "{text:#?}"
+    );
+    assert_eq!(
+        reported(&p, "wij-dossier.toml"),
+        [(entry_line(&bron_text, "\"gewoon\"", 0), "P026")],
+        "{text:#?}"
+    );
+    assert_eq!(p.len(), 3, "{text:#?}");
+}
+
 #[tokio::test]
 async fn a_broken_reload_keeps_the_old_snapshot() {
     let (_tmp, dir) = copy_policies();

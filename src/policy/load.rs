@@ -8,9 +8,13 @@ use std::sync::Arc;
 
 use ring::digest;
 use serde::de::DeserializeOwned;
+use toml::Spanned;
 
 use super::fieldpath::{FieldGlob, FieldPath};
-use super::raw::{BronFile, OverlegFile, PartnersFile};
+use super::raw::{
+    self, BronFile, Dropped, OverlegFile, PartnersFile, RawField, RawOrganisation, RawPurpose,
+    RawResource, RawRole, RawRule, Read, Shape,
+};
 use super::set::*;
 use super::template::PathTemplate;
 
@@ -103,22 +107,190 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
     crate::hex::encode(ctx.finish().as_ref())
 }
 
-fn read_file(path: &Path, display: String) -> Result<SourceText, LoadError> {
-    let io = |source| LoadError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(LoadError::Invalid(vec![Problem {
-            file: display,
-            line: 1,
-            code: "P001",
-            message: format!("file is larger than {MAX_FILE_BYTES} bytes"),
-        }]));
+/// Names whose definition could not be read or has problems: those are
+/// reported where the name is defined, so references to it are not reported
+/// again as undefined.
+#[derive(Debug, Default)]
+struct Unreadable {
+    /// `partners.toml` could not be read at all.
+    all_organisations: bool,
+    organisations: BTreeSet<String>,
+    bronnen: BTreeSet<String>,
+}
+
+/// What is defined, for the checks of references to it.
+struct Defined<'a> {
+    organisations: &'a BTreeMap<String, Organisation>,
+    bronnen: &'a BTreeMap<String, Arc<Bron>>,
+    unreadable: &'a Unreadable,
+}
+
+impl Defined<'_> {
+    /// Whether a reference to organisation `id` is not to be reported.
+    fn organisation(&self, id: &str) -> bool {
+        self.organisations.contains_key(id)
+            || self.unreadable.all_organisations
+            || self.unreadable.organisations.contains(id)
     }
-    let text = std::fs::read_to_string(path).map_err(io)?;
-    Ok(SourceText { display, text })
+}
+
+/// Loading one policy directory: the problems so far, the files' texts for
+/// the version hash, and what could not be read.
+struct Loader<'d> {
+    dir: &'d Path,
+    problems: Problems,
+    hash_parts: Vec<(String, String)>,
+    unreadable: Unreadable,
+}
+
+impl Loader<'_> {
+    /// Reads one file; `None` (with the problem recorded) when it is too
+    /// large or not UTF-8.
+    fn source(&mut self, path: &Path) -> Result<Option<SourceText>, LoadError> {
+        let display = display(self.dir, path);
+        let io = |source| LoadError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let problem = |line, message| Problem {
+            file: display.clone(),
+            line,
+            code: "P001",
+            message,
+        };
+        if std::fs::metadata(path).map_err(io)?.len() > MAX_FILE_BYTES {
+            let message = format!("file is larger than {MAX_FILE_BYTES} bytes");
+            self.problems.0.push(problem(1, message));
+            return Ok(None);
+        }
+        let bytes = std::fs::read(path).map_err(io)?;
+        let text = match String::from_utf8(bytes) {
+            Ok(text) => text,
+            Err(e) => {
+                let valid = e.utf8_error().valid_up_to();
+                let line = 1 + e.as_bytes()[..valid]
+                    .iter()
+                    .filter(|b| **b == b'\n')
+                    .count();
+                self.problems
+                    .0
+                    .push(problem(line, "file is not UTF-8".into()));
+                return Ok(None);
+            }
+        };
+        self.hash_parts
+            .push((relative(self.dir, path), text.clone()));
+        Ok(Some(SourceText { display, text }))
+    }
+
+    /// Reads a file into a `T` of `shape`, with every problem recorded.
+    fn read<T: DeserializeOwned>(&mut self, src: &SourceText, shape: &Shape) -> Read<T> {
+        let read = raw::read::<T>(&src.text, shape);
+        for p in &read.problems {
+            self.problems.at(src, p.offset, "P002", p.message.clone());
+        }
+        read
+    }
+
+    fn partners(&mut self) -> Result<BTreeMap<String, Organisation>, LoadError> {
+        let path = self.dir.join("partners.toml");
+        let Some(src) = self.source(&path)? else {
+            self.unreadable.all_organisations = true;
+            return Ok(BTreeMap::new());
+        };
+        let read = self.read::<PartnersFile>(&src, &raw::PARTNERS);
+        let ids = read.dropped.into_iter().filter_map(|d| d.id);
+        self.unreadable.organisations.extend(ids);
+        let Some(f) = read.value else {
+            self.unreadable.all_organisations = true;
+            return Ok(BTreeMap::new());
+        };
+        Ok(validate_partners(&src, f, &mut self.problems))
+    }
+
+    fn bronnen(
+        &mut self,
+        orgs: &BTreeMap<String, Organisation>,
+    ) -> Result<BTreeMap<String, Arc<Bron>>, LoadError> {
+        let mut bronnen = BTreeMap::new();
+        for path in toml_files(&self.dir.join("bronnen"))? {
+            // Rules name a bron by its id, which is its file name.
+            self.unreadable.bronnen.insert(stem(&path));
+            let Some(src) = self.source(&path)? else {
+                continue;
+            };
+            let Some(raw) = self.read::<BronFile>(&src, &raw::BRON).value else {
+                continue;
+            };
+            self.unreadable.bronnen.insert(raw.id.get_ref().clone());
+            let defined = Defined {
+                organisations: orgs,
+                bronnen: &BTreeMap::new(),
+                unreadable: &self.unreadable,
+            };
+            let Some(b) = validate_bron(&src, &path, raw, &defined, &mut self.problems) else {
+                continue;
+            };
+            if bronnen.contains_key(&b.id) {
+                let message = format!("bron `{}` is defined twice", b.id);
+                self.problems.at(&src, 0, "P020", message);
+            }
+            self.unreadable.bronnen.remove(&b.id);
+            self.unreadable.bronnen.remove(&stem(&path));
+            bronnen.insert(b.id.clone(), Arc::new(b));
+        }
+        Ok(bronnen)
+    }
+
+    fn overleggen(
+        &mut self,
+        orgs: &BTreeMap<String, Organisation>,
+        bronnen: &BTreeMap<String, Arc<Bron>>,
+    ) -> Result<BTreeMap<String, Overleg>, LoadError> {
+        let mut overleggen = BTreeMap::new();
+        let files = toml_files(&self.dir.join("overleggen"))?;
+        if files.is_empty() {
+            self.problems.0.push(Problem {
+                file: display(self.dir, &self.dir.join("overleggen")),
+                line: 1,
+                code: "P030",
+                message: "no casusoverleg files (overleggen/*.toml)".into(),
+            });
+        }
+        for path in files {
+            let Some(src) = self.source(&path)? else {
+                continue;
+            };
+            let read = self.read::<OverlegFile>(&src, &raw::OVERLEG);
+            let Some(raw) = read.value else {
+                continue;
+            };
+            let defined = Defined {
+                organisations: orgs,
+                bronnen,
+                unreadable: &self.unreadable,
+            };
+            let file = OverlegInput {
+                src: &src,
+                path: &path,
+                dropped: &read.dropped,
+            };
+            if let Some(o) = validate_overleg(&file, raw, &defined, &mut self.problems) {
+                overleggen.insert(o.id.clone(), o);
+            }
+        }
+        Ok(overleggen)
+    }
+
+    fn hash(&self) -> String {
+        sha256_hex(
+            &self
+                .hash_parts
+                .iter()
+                .flat_map(|(n, t)| [n.as_bytes(), t.as_bytes()])
+                .collect::<Vec<_>>(),
+        )
+    }
 }
 
 fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
@@ -147,85 +319,30 @@ fn toml_files(dir: &Path) -> Result<Vec<PathBuf>, LoadError> {
     Ok(out)
 }
 
-fn parse<T: DeserializeOwned>(src: &SourceText, problems: &mut Problems) -> Option<T> {
-    match toml::from_str::<T>(&src.text) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            let offset = e.span().map(|s| s.start).unwrap_or(0);
-            problems.at(src, offset, "P002", e.message().trim().to_owned());
-            None
-        }
-    }
-}
-
 /// Loads and validates the policy set in `dir` (`partners.toml`,
 /// `bronnen/*.toml`, `overleggen/*.toml`). Returns every problem found, never
-/// a partially valid set.
+/// a partially valid set: a file that cannot be read completely (an unknown
+/// key, a value of the wrong type) is reported and the rest of it is still
+/// validated.
 pub fn load_dir(dir: &Path) -> Result<PolicySet, LoadError> {
-    let mut problems = Problems(Vec::new());
-    let mut hash_parts: Vec<(String, String)> = Vec::new();
-
-    let partners_path = dir.join("partners.toml");
-    let partners_src = read_file(&partners_path, display(dir, &partners_path))?;
-    hash_parts.push(("partners.toml".into(), partners_src.text.clone()));
-    let organisations = parse::<PartnersFile>(&partners_src, &mut problems)
-        .map(|f| validate_partners(&partners_src, f, &mut problems))
-        .unwrap_or_default();
-
-    let mut bronnen = BTreeMap::new();
-    for path in toml_files(&dir.join("bronnen"))? {
-        let src = read_file(&path, display(dir, &path))?;
-        hash_parts.push((relative(dir, &path), src.text.clone()));
-        if let Some(raw) = parse::<BronFile>(&src, &mut problems)
-            && let Some(b) = validate_bron(&src, &path, raw, &organisations, &mut problems)
-        {
-            if bronnen.contains_key(&b.id) {
-                problems.at(&src, 0, "P020", format!("bron `{}` is defined twice", b.id));
-            }
-            bronnen.insert(b.id.clone(), Arc::new(b));
-        }
-    }
-    let shared_hash = sha256_hex(
-        &hash_parts
-            .iter()
-            .flat_map(|(n, t)| [n.as_bytes(), t.as_bytes()])
-            .collect::<Vec<_>>(),
-    );
-
-    let mut overleggen = BTreeMap::new();
-    let overleg_files = toml_files(&dir.join("overleggen"))?;
-    if overleg_files.is_empty() {
-        problems.0.push(Problem {
-            file: display(dir, &dir.join("overleggen")),
-            line: 1,
-            code: "P030",
-            message: "no casusoverleg files (overleggen/*.toml)".into(),
-        });
-    }
-    for path in overleg_files {
-        let src = read_file(&path, display(dir, &path))?;
-        hash_parts.push((relative(dir, &path), src.text.clone()));
-        if let Some(raw) = parse::<OverlegFile>(&src, &mut problems)
-            && let Some(o) =
-                validate_overleg(&src, &path, raw, &organisations, &bronnen, &mut problems)
-        {
-            overleggen.insert(o.id.clone(), o);
-        }
-    }
-
-    if !problems.0.is_empty() {
-        let mut p = problems.0;
+    let mut loader = Loader {
+        dir,
+        problems: Problems(Vec::new()),
+        hash_parts: Vec::new(),
+        unreadable: Unreadable::default(),
+    };
+    let organisations = loader.partners()?;
+    let bronnen = loader.bronnen(&organisations)?;
+    let shared_hash = loader.hash();
+    let overleggen = loader.overleggen(&organisations, &bronnen)?;
+    if !loader.problems.0.is_empty() {
+        let mut p = loader.problems.0;
         p.sort();
+        p.dedup();
         return Err(LoadError::Invalid(p));
     }
-    let version = sha256_hex(
-        &hash_parts
-            .iter()
-            .flat_map(|(n, t)| [n.as_bytes(), t.as_bytes()])
-            .collect::<Vec<_>>(),
-    );
     Ok(PolicySet {
-        version,
+        version: loader.hash(),
         organisations,
         bronnen,
         overleggen,
@@ -279,99 +396,116 @@ fn validate_partners(
     let mut oins: BTreeMap<String, String> = BTreeMap::new();
     for o in f.organisations {
         let at = o.span().start;
-        let o = o.into_inner();
-        if !is_ident(&o.id) {
-            problems.at(
-                src,
-                at,
-                "P010",
-                format!("organisation id `{}` is not a valid identifier", o.id),
-            );
-        }
-        if o.name.trim().is_empty() {
-            problems.at(
-                src,
-                at,
-                "P011",
-                format!("organisation `{}` has no name", o.id),
-            );
-        }
-        if !ORG_KINDS.contains(&o.kind.as_str()) {
-            problems.at(
-                src,
-                at,
-                "P012",
-                format!(
-                    "organisation `{}`: kind `{}` is not one of {}",
-                    o.id,
-                    o.kind,
-                    ORG_KINDS.join(", ")
-                ),
-            );
-        }
-        let oin = o.oin.map(|s| s.trim().to_ascii_uppercase());
-        if let Some(oin) = &oin {
-            if oin.len() != 20 || !oin.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                problems.at(
-                    src,
-                    at,
-                    "P013",
-                    format!(
-                        "organisation `{}`: OIN `{oin}` must be 20 letters or digits",
-                        o.id
-                    ),
-                );
-            }
-            if let Some(other) = oins.insert(oin.clone(), o.id.clone()) {
-                problems.at(
-                    src,
-                    at,
-                    "P014",
-                    format!("organisation `{}` has the same OIN as `{other}`", o.id),
-                );
-            }
-        }
-        let mut fingerprints = Vec::new();
-        for fp in &o.fingerprints {
-            match parse_fingerprint(fp) {
-                Some(b) => fingerprints.push(b),
-                None => problems.at(
-                    src,
-                    at,
-                    "P015",
-                    format!(
-                        "organisation `{}`: fingerprint `{fp}` must be sha256:<64 hex digits>",
-                        o.id
-                    ),
-                ),
-            }
-        }
-        if oin.is_none() && fingerprints.is_empty() {
-            problems.at(src, at, "P016", format!(
-                "organisation `{}` has neither an OIN nor a fingerprint pin: no certificate could ever map to it", o.id));
-        }
-        if out.contains_key(&o.id) {
+        let org = validate_organisation(src, at, o.into_inner(), &mut oins, problems);
+        if out.contains_key(&org.id) {
             problems.at(
                 src,
                 at,
                 "P017",
-                format!("organisation `{}` is defined twice", o.id),
+                format!("organisation `{}` is defined twice", org.id),
             );
         }
-        out.insert(
-            o.id.clone(),
-            Organisation {
-                id: o.id,
-                name: o.name,
-                kind: o.kind,
-                oin,
-                brin: o.brin,
-                fingerprints,
-                privacy_officer: o.privacy_officer,
-            },
-        );
+        out.insert(org.id.clone(), org);
     }
     out
+}
+
+fn validate_organisation(
+    src: &SourceText,
+    at: usize,
+    o: RawOrganisation,
+    oins: &mut BTreeMap<String, String>,
+    problems: &mut Problems,
+) -> Organisation {
+    if !is_ident(&o.id) {
+        problems.at(
+            src,
+            at,
+            "P010",
+            format!("organisation id `{}` is not a valid identifier", o.id),
+        );
+    }
+    if o.name.trim().is_empty() {
+        problems.at(
+            src,
+            at,
+            "P011",
+            format!("organisation `{}` has no name", o.id),
+        );
+    }
+    if !ORG_KINDS.contains(&o.kind.as_str()) {
+        problems.at(
+            src,
+            at,
+            "P012",
+            format!(
+                "organisation `{}`: kind `{}` is not one of {}",
+                o.id,
+                o.kind,
+                ORG_KINDS.join(", ")
+            ),
+        );
+    }
+    let oin = organisation_oin(src, at, &o, oins, problems);
+    let mut fingerprints = Vec::new();
+    for fp in &o.fingerprints {
+        match parse_fingerprint(fp) {
+            Some(b) => fingerprints.push(b),
+            None => problems.at(
+                src,
+                at,
+                "P015",
+                format!(
+                    "organisation `{}`: fingerprint `{fp}` must be sha256:<64 hex digits>",
+                    o.id
+                ),
+            ),
+        }
+    }
+    if oin.is_none() && fingerprints.is_empty() {
+        problems.at(src, at, "P016", format!(
+            "organisation `{}` has neither an OIN nor a fingerprint pin: no certificate could ever map to it", o.id));
+    }
+    Organisation {
+        id: o.id,
+        name: o.name,
+        kind: o.kind,
+        oin,
+        brin: o.brin,
+        fingerprints,
+        privacy_officer: o.privacy_officer,
+    }
+}
+
+/// The organisation's OIN, normalised, checked and unique.
+fn organisation_oin(
+    src: &SourceText,
+    at: usize,
+    o: &RawOrganisation,
+    oins: &mut BTreeMap<String, String>,
+    problems: &mut Problems,
+) -> Option<String> {
+    let oin = o.oin.as_ref().map(|s| s.trim().to_ascii_uppercase())?;
+    if oin.len() != 20 || !oin.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        problems.at(
+            src,
+            at,
+            "P013",
+            format!(
+                "organisation `{}`: OIN `{oin}` must be 20 letters or digits",
+                o.id
+            ),
+        );
+    }
+    if let Some(other) = oins.insert(oin.clone(), o.id.clone()) {
+        problems.at(
+            src,
+            at,
+            "P014",
+            format!("organisation `{}` has the same OIN as `{other}`", o.id),
+        );
+    }
+    Some(oin)
 }
 
 /// Validates a base URL: https anywhere, plain http only on loopback.
@@ -403,7 +537,7 @@ fn validate_bron(
     src: &SourceText,
     path: &Path,
     raw: BronFile,
-    orgs: &BTreeMap<String, Organisation>,
+    defined: &Defined<'_>,
     problems: &mut Problems,
 ) -> Option<Bron> {
     let before = problems.0.len();
@@ -424,7 +558,7 @@ fn validate_bron(
             format!("bron id `{id}` must equal the file name `{}`", stem(path)),
         );
     }
-    if !orgs.contains_key(raw.owner.get_ref()) {
+    if !defined.organisation(raw.owner.get_ref()) {
         problems.at(
             src,
             raw.owner.span().start,
@@ -440,10 +574,45 @@ fn validate_bron(
         }
     };
     let subject = raw.subject.get_ref().clone();
+    let catalogue = validate_catalogue(src, &raw.fields, problems);
+    if catalogue.is_empty() {
+        problems.at(src, 0, "P031", format!("bron `{id}` declares no fields"));
+    }
+    let mut resources: Vec<Resource> = Vec::new();
+    for r in &raw.resources {
+        if let Some(res) = validate_resource(src, r, &subject, &catalogue, &resources, problems) {
+            resources.push(res);
+        }
+    }
+    if resources.is_empty() {
+        problems.at(src, 0, "P038", format!("bron `{id}` declares no resources"));
+    }
+    if problems.0.len() != before {
+        return None;
+    }
+    Some(Bron {
+        id,
+        name: raw.name,
+        owner: raw.owner.into_inner(),
+        base_url,
+        subject,
+        resources,
+        catalogue,
+        file: src.display.clone(),
+    })
+}
 
+/// The bron's field catalogue: valid, unique leaf paths with a label and a
+/// category.
+fn validate_catalogue(
+    src: &SourceText,
+    fields: &[Spanned<RawField>],
+    problems: &mut Problems,
+) -> Vec<CatalogueField> {
     let mut catalogue: Vec<CatalogueField> = Vec::new();
+    let mut lines: Vec<usize> = Vec::new();
     let mut seen = BTreeSet::new();
-    for f in &raw.fields {
+    for f in fields {
         let at = f.span().start;
         let f = f.get_ref();
         let path = match FieldPath::parse(&f.path) {
@@ -481,15 +650,16 @@ fn validate_bron(
             label: f.label.clone(),
             category,
         });
+        lines.push(at);
     }
     // Catalogue entries are leaves: a path that contains another would make
     // "withheld" ambiguous (withholding the container withholds the leaf).
-    for (i, a) in catalogue.iter().enumerate() {
+    for (a, at) in catalogue.iter().zip(&lines) {
         for b in &catalogue {
             if a.path.is_strict_prefix_of(&b.path) {
                 problems.at(
                     src,
-                    raw.fields[i].span().start,
+                    *at,
                     "P029",
                     format!(
                         "field `{}` contains field `{}`: the catalogue lists leaves only",
@@ -499,108 +669,104 @@ fn validate_bron(
             }
         }
     }
-    if catalogue.is_empty() {
-        problems.at(src, 0, "P031", format!("bron `{id}` declares no fields"));
-    }
+    catalogue
+}
 
-    let mut resources: Vec<Resource> = Vec::new();
-    for r in &raw.resources {
-        let at = r.span().start;
-        let r = r.get_ref();
-        if !is_ident(&r.id) {
-            problems.at(
-                src,
-                at,
-                "P032",
-                format!("resource id `{}` is not a valid identifier", r.id),
-            );
-        }
-        if resources.iter().any(|x| x.id == r.id) {
-            problems.at(
-                src,
-                at,
-                "P033",
-                format!("resource `{}` is declared twice", r.id),
-            );
-        }
-        let template = match PathTemplate::parse(&r.path) {
-            Ok(t) => t,
-            Err(m) => {
-                problems.at(src, at, "P034", m);
-                continue;
-            }
-        };
-        if !template.has_variable(&subject) {
-            problems.at(src, at, "P035", format!(
-                "resource `{}`: path `{}` must contain {{{subject}}}: every request names exactly one betrokkene", r.id, r.path));
-        }
-        if resources.iter().any(|x| x.template == template) {
-            problems.at(
-                src,
-                at,
-                "P036",
-                format!("resource `{}`: path `{}` is declared twice", r.id, r.path),
-            );
-        }
-        let (mut read, mut write) = (false, false);
-        for m in &r.methods {
-            match m.as_str() {
-                "GET" => read = true,
-                "POST" | "PUT" => write = true,
-                other => problems.at(
-                    src,
-                    at,
-                    "P037",
-                    format!(
-                        "resource `{}`: method `{other}` is not GET, POST or PUT",
-                        r.id
-                    ),
-                ),
-            }
-        }
-        if r.methods.is_empty() {
-            problems.at(
+/// One resource of a bron; `None` when its path template is invalid.
+fn validate_resource(
+    src: &SourceText,
+    r: &Spanned<RawResource>,
+    subject: &str,
+    catalogue: &[CatalogueField],
+    earlier: &[Resource],
+    problems: &mut Problems,
+) -> Option<Resource> {
+    let at = r.span().start;
+    let r = r.get_ref();
+    if !is_ident(&r.id) {
+        problems.at(
+            src,
+            at,
+            "P032",
+            format!("resource id `{}` is not a valid identifier", r.id),
+        );
+    }
+    if earlier.iter().any(|x| x.id == r.id) {
+        problems.at(
+            src,
+            at,
+            "P033",
+            format!("resource `{}` is declared twice", r.id),
+        );
+    }
+    let template = PathTemplate::parse(&r.path)
+        .map_err(|m| problems.at(src, at, "P034", m))
+        .ok()?;
+    if !template.has_variable(subject) {
+        problems.at(src, at, "P035", format!(
+            "resource `{}`: path `{}` must contain {{{subject}}}: every request names exactly one betrokkene", r.id, r.path));
+    }
+    if earlier.iter().any(|x| x.template == template) {
+        problems.at(
+            src,
+            at,
+            "P036",
+            format!("resource `{}`: path `{}` is declared twice", r.id, r.path),
+        );
+    }
+    let (read, write) = resource_methods(src, at, r, problems);
+    let fields = match &r.fields {
+        None => (0..catalogue.len()).collect(),
+        Some(globs) => expand(
+            src,
+            at,
+            globs,
+            catalogue,
+            problems,
+            &format!("resource `{}`", r.id),
+        ),
+    };
+    Some(Resource {
+        id: r.id.clone(),
+        template,
+        read,
+        write,
+        fields,
+    })
+}
+
+/// Whether a resource may be read (GET) and written (POST, PUT).
+fn resource_methods(
+    src: &SourceText,
+    at: usize,
+    r: &RawResource,
+    problems: &mut Problems,
+) -> (bool, bool) {
+    let (mut read, mut write) = (false, false);
+    for m in &r.methods {
+        match m.as_str() {
+            "GET" => read = true,
+            "POST" | "PUT" => write = true,
+            other => problems.at(
                 src,
                 at,
                 "P037",
-                format!("resource `{}` lists no methods", r.id),
-            );
-        }
-        let fields = match &r.fields {
-            None => (0..catalogue.len()).collect(),
-            Some(globs) => expand(
-                src,
-                at,
-                globs,
-                &catalogue,
-                problems,
-                &format!("resource `{}`", r.id),
+                format!(
+                    "resource `{}`: method `{other}` is not GET, POST or PUT",
+                    r.id
+                ),
             ),
-        };
-        resources.push(Resource {
-            id: r.id.clone(),
-            template,
-            read,
-            write,
-            fields,
-        });
+        }
     }
-    if resources.is_empty() {
-        problems.at(src, 0, "P038", format!("bron `{id}` declares no resources"));
+    if r.methods.is_empty() {
+        problems.at(
+            src,
+            at,
+            "P037",
+            format!("resource `{}` lists no methods", r.id),
+        );
     }
-    if problems.0.len() != before {
-        return None;
-    }
-    Some(Bron {
-        id,
-        name: raw.name,
-        owner: raw.owner.into_inner(),
-        base_url,
-        subject,
-        resources,
-        catalogue,
-        file: src.display.clone(),
-    })
+    (read, write)
 }
 
 /// Expands globs against a catalogue; a glob that matches nothing is an error
@@ -642,14 +808,32 @@ fn expand(
     out.into_iter().collect()
 }
 
+/// One overleg file: its text, path, and the entries left out because they
+/// could not be read.
+struct OverlegInput<'a> {
+    src: &'a SourceText,
+    path: &'a Path,
+    dropped: &'a [Dropped],
+}
+
+impl OverlegInput<'_> {
+    /// Ids of the entries of `array` left out because they could not be read.
+    fn dropped(&self, array: &str) -> BTreeSet<String> {
+        self.dropped
+            .iter()
+            .filter(|d| d.array == array)
+            .filter_map(|d| d.id.clone())
+            .collect()
+    }
+}
+
 fn validate_overleg(
-    src: &SourceText,
-    path: &Path,
+    file: &OverlegInput<'_>,
     raw: OverlegFile,
-    orgs: &BTreeMap<String, Organisation>,
-    bronnen: &BTreeMap<String, Arc<Bron>>,
+    defined: &Defined<'_>,
     problems: &mut Problems,
 ) -> Option<Overleg> {
+    let (src, path) = (file.src, file.path);
     let before = problems.0.len();
     let id = raw.id.get_ref().clone();
     if !is_ident(&id) {
@@ -680,9 +864,49 @@ fn validate_overleg(
             format!("retention_days must be between 1 and 36500, not {retention}"),
         );
     }
+    let purposes = validate_purposes(src, &id, &raw.purposes, problems);
+    let mut roles: Vec<Role> = Vec::new();
+    for r in &raw.roles {
+        let role = validate_role(src, r, &roles, defined, problems);
+        roles.push(role);
+    }
+    let scope = OverlegScope {
+        purposes: &purposes,
+        roles: &roles,
+        dropped_purposes: file.dropped("purposes"),
+        dropped_roles: file.dropped("roles"),
+        defined,
+    };
+    let mut rules: Vec<Rule> = Vec::new();
+    for r in &raw.rules {
+        if let Some(rule) = validate_rule(src, r, &scope, &rules, problems) {
+            rules.push(rule);
+        }
+    }
+    if problems.0.len() != before {
+        return None;
+    }
+    Some(Overleg {
+        id,
+        name: raw.name,
+        description: raw.description,
+        retention_days: u32::try_from(retention).unwrap_or(1),
+        purposes,
+        roles,
+        rules,
+        file: src.display.clone(),
+        content_hash: sha256_hex(&[src.text.as_bytes()]),
+    })
+}
 
+fn validate_purposes(
+    src: &SourceText,
+    overleg: &str,
+    raw: &[Spanned<RawPurpose>],
+    problems: &mut Problems,
+) -> Vec<Purpose> {
     let mut purposes: Vec<Purpose> = Vec::new();
-    for p in &raw.purposes {
+    for p in raw {
         let at = p.span().start;
         let p = p.get_ref();
         if !is_ident(&p.id) {
@@ -722,218 +946,281 @@ fn validate_overleg(
             src,
             0,
             "P056",
-            format!("overleg `{id}` declares no purposes"),
+            format!("overleg `{overleg}` declares no purposes"),
         );
     }
+    purposes
+}
 
-    let mut roles: Vec<Role> = Vec::new();
-    for r in &raw.roles {
-        let at = r.span().start;
-        let r = r.get_ref();
-        if !is_ident(&r.id) {
-            problems.at(
-                src,
-                at,
-                "P057",
-                format!("role id `{}` is not a valid identifier", r.id),
-            );
-        }
-        if roles.iter().any(|x| x.id == r.id) {
-            problems.at(
-                src,
-                at,
-                "P058",
-                format!("role `{}` is declared twice", r.id),
-            );
-        }
-        let g = &r.grondslag;
-        if g.law.trim().is_empty() || g.article.trim().is_empty() || g.basis.trim().is_empty() {
-            problems.at(
-                src,
-                at,
-                "P059",
-                format!("role `{}`: grondslag needs law, article and basis", r.id),
-            );
-        }
-        for o in &r.organisations {
-            if !orgs.contains_key(o) {
-                problems.at(
-                    src,
-                    at,
-                    "P060",
-                    format!(
-                        "role `{}`: organisation `{o}` is not in partners.toml",
-                        r.id
-                    ),
-                );
-            }
-        }
-        if r.organisations.is_empty() {
-            problems.at(
-                src,
-                at,
-                "P061",
-                format!("role `{}` has no organisations", r.id),
-            );
-        }
-        let mut special = Vec::new();
-        for c in &r.special_categories {
-            match Category::parse(c) {
-                Some(Category::Normal) | None => problems.at(
-                    src,
-                    at,
-                    "P062",
-                    format!(
-                        "role `{}`: special category `{c}` is not one of health, criminal, bsn",
-                        r.id
-                    ),
-                ),
-                Some(c) => special.push(c),
-            }
-        }
-        roles.push(Role {
-            id: r.id.clone(),
-            name: r.name.clone(),
-            grondslag: Grondslag {
-                law: g.law.clone(),
-                article: g.article.clone(),
-                basis: g.basis.clone(),
-            },
-            organisations: r.organisations.clone(),
-            special_categories: special,
-            may_register_cases: r.may_register_cases,
-            line: src.line_of(at),
-        });
-    }
-
-    let mut rules: Vec<Rule> = Vec::new();
-    for r in &raw.rules {
-        let at = r.span().start;
-        let r = r.get_ref();
-        if !is_ident(&r.id) {
-            problems.at(
-                src,
-                at,
-                "P070",
-                format!("rule id `{}` is not a valid identifier", r.id),
-            );
-        }
-        if rules.iter().any(|x| x.id == r.id) {
-            problems.at(
-                src,
-                at,
-                "P071",
-                format!("rule `{}` is declared twice", r.id),
-            );
-        }
-        if !purposes.iter().any(|p| p.id == r.purpose) {
-            problems.at(
-                src,
-                at,
-                "P072",
-                format!(
-                    "rule `{}`: purpose `{}` is not declared in this overleg",
-                    r.id, r.purpose
-                ),
-            );
-        }
-        for (what, role) in [("from", &r.from), ("to", &r.to)] {
-            if !roles.iter().any(|x| &x.id == role) {
-                problems.at(
-                    src,
-                    at,
-                    "P073",
-                    format!(
-                        "rule `{}`: {what} role `{role}` is not a participant of this overleg",
-                        r.id
-                    ),
-                );
-            }
-        }
-        if r.from == r.to {
-            problems.at(
-                src,
-                at,
-                "P074",
-                format!("rule `{}`: from and to are the same role", r.id),
-            );
-        }
-        let consent = Consent::parse(&r.consent).unwrap_or_else(|| {
-            problems.at(
-                src,
-                at,
-                "P075",
-                format!(
-                    "rule `{}`: consent `{}` is not one of none, parents, youth, parents-and-youth",
-                    r.id, r.consent
-                ),
-            );
-            Consent::ParentsAndYouth
-        });
-        let Some(bron) = bronnen.get(&r.bron) else {
-            problems.at(
-                src,
-                at,
-                "P076",
-                format!(
-                    "rule `{}`: bron `{}` is not defined in bronnen/",
-                    r.id, r.bron
-                ),
-            );
-            continue;
-        };
-        let holds = |role: &str| {
-            roles
-                .iter()
-                .any(|x| x.id == role && x.organisations.contains(&bron.owner))
-        };
-        if !holds(&r.from) && !holds(&r.to) {
-            problems.at(src, at, "P077", format!(
-                "rule `{}`: the owner of bron `{}` ({}) holds neither the `from` nor the `to` role", r.id, r.bron, bron.owner));
-        }
-        let mut patterns = Vec::new();
-        for g in &r.fields {
-            if let Ok(p) = FieldGlob::parse(g) {
-                patterns.push(p);
-            }
-        }
-        if r.fields.is_empty() {
-            problems.at(src, at, "P078", format!("rule `{}` lists no fields", r.id));
-        }
-        let fields = expand(
+fn validate_role(
+    src: &SourceText,
+    r: &Spanned<RawRole>,
+    earlier: &[Role],
+    defined: &Defined<'_>,
+    problems: &mut Problems,
+) -> Role {
+    let at = r.span().start;
+    let r = r.get_ref();
+    if !is_ident(&r.id) {
+        problems.at(
             src,
             at,
-            &r.fields,
-            &bron.catalogue,
-            problems,
-            &format!("rule `{}`", r.id),
+            "P057",
+            format!("role id `{}` is not a valid identifier", r.id),
         );
-        rules.push(Rule {
-            id: r.id.clone(),
-            purpose: r.purpose.clone(),
-            from: r.from.clone(),
-            to: r.to.clone(),
-            bron: r.bron.clone(),
-            patterns,
-            fields,
-            consent,
-            justification: r.justification.clone(),
-            line: src.line_of(at),
-        });
     }
-    if problems.0.len() != before {
+    if earlier.iter().any(|x| x.id == r.id) {
+        problems.at(
+            src,
+            at,
+            "P058",
+            format!("role `{}` is declared twice", r.id),
+        );
+    }
+    let g = &r.grondslag;
+    if g.law.trim().is_empty() || g.article.trim().is_empty() || g.basis.trim().is_empty() {
+        problems.at(
+            src,
+            at,
+            "P059",
+            format!("role `{}`: grondslag needs law, article and basis", r.id),
+        );
+    }
+    for o in &r.organisations {
+        if !defined.organisation(o) {
+            problems.at(
+                src,
+                at,
+                "P060",
+                format!(
+                    "role `{}`: organisation `{o}` is not in partners.toml",
+                    r.id
+                ),
+            );
+        }
+    }
+    if r.organisations.is_empty() {
+        problems.at(
+            src,
+            at,
+            "P061",
+            format!("role `{}` has no organisations", r.id),
+        );
+    }
+    Role {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        grondslag: Grondslag {
+            law: g.law.clone(),
+            article: g.article.clone(),
+            basis: g.basis.clone(),
+        },
+        organisations: r.organisations.clone(),
+        special_categories: special_categories(src, at, r, problems),
+        may_register_cases: r.may_register_cases,
+        line: src.line_of(at),
+    }
+}
+
+fn special_categories(
+    src: &SourceText,
+    at: usize,
+    r: &RawRole,
+    problems: &mut Problems,
+) -> Vec<Category> {
+    let mut special = Vec::new();
+    for c in &r.special_categories {
+        match Category::parse(c) {
+            Some(Category::Normal) | None => problems.at(
+                src,
+                at,
+                "P062",
+                format!(
+                    "role `{}`: special category `{c}` is not one of health, criminal, bsn",
+                    r.id
+                ),
+            ),
+            Some(c) => special.push(c),
+        }
+    }
+    special
+}
+
+/// What the rules of one overleg are checked against.
+struct OverlegScope<'a> {
+    purposes: &'a [Purpose],
+    roles: &'a [Role],
+    /// Purposes and roles of this overleg that could not be read.
+    dropped_purposes: BTreeSet<String>,
+    dropped_roles: BTreeSet<String>,
+    defined: &'a Defined<'a>,
+}
+
+impl OverlegScope<'_> {
+    fn has_purpose(&self, id: &str) -> bool {
+        self.purposes.iter().any(|p| p.id == id) || self.dropped_purposes.contains(id)
+    }
+
+    fn has_role(&self, id: &str) -> bool {
+        self.roles.iter().any(|r| r.id == id) || self.dropped_roles.contains(id)
+    }
+}
+
+/// One rule; `None` when its bron is unknown (its fields cannot be checked).
+fn validate_rule(
+    src: &SourceText,
+    r: &Spanned<RawRule>,
+    scope: &OverlegScope<'_>,
+    earlier: &[Rule],
+    problems: &mut Problems,
+) -> Option<Rule> {
+    let at = r.span().start;
+    let r = r.get_ref();
+    if !is_ident(&r.id) {
+        problems.at(
+            src,
+            at,
+            "P070",
+            format!("rule id `{}` is not a valid identifier", r.id),
+        );
+    }
+    if earlier.iter().any(|x| x.id == r.id) {
+        problems.at(
+            src,
+            at,
+            "P071",
+            format!("rule `{}` is declared twice", r.id),
+        );
+    }
+    let consent = rule_flow(src, at, r, scope, problems);
+    let Some(bron) = scope.defined.bronnen.get(&r.bron) else {
+        if scope.defined.unreadable.bronnen.contains(&r.bron) {
+            return None;
+        }
+        problems.at(
+            src,
+            at,
+            "P076",
+            format!(
+                "rule `{}`: bron `{}` is not defined in bronnen/",
+                r.id, r.bron
+            ),
+        );
         return None;
+    };
+    // With a role unknown (reported above) or unreadable, who holds what
+    // cannot be judged.
+    let roles_known = [&r.from, &r.to]
+        .iter()
+        .all(|x| scope.roles.iter().any(|role| &role.id == *x));
+    if roles_known
+        && !owner_holds(scope.roles, &r.from, bron)
+        && !owner_holds(scope.roles, &r.to, bron)
+    {
+        problems.at(
+            src,
+            at,
+            "P077",
+            format!(
+                "rule `{}`: the owner of bron `{}` ({}) holds neither the `from` nor the `to` role",
+                r.id, r.bron, bron.owner
+            ),
+        );
     }
-    Some(Overleg {
-        id,
-        name: raw.name,
-        description: raw.description,
-        retention_days: u32::try_from(retention).unwrap_or(1),
-        purposes,
-        roles,
-        rules,
-        file: src.display.clone(),
-        content_hash: sha256_hex(&[src.text.as_bytes()]),
+    let (patterns, fields) = rule_fields(src, at, r, bron, problems);
+    Some(Rule {
+        id: r.id.clone(),
+        purpose: r.purpose.clone(),
+        from: r.from.clone(),
+        to: r.to.clone(),
+        bron: r.bron.clone(),
+        patterns,
+        fields,
+        consent,
+        justification: r.justification.clone(),
+        line: src.line_of(at),
+    })
+}
+
+/// The rule's field patterns and the catalogue fields they expand to.
+fn rule_fields(
+    src: &SourceText,
+    at: usize,
+    r: &RawRule,
+    bron: &Bron,
+    problems: &mut Problems,
+) -> (Vec<FieldGlob>, Vec<usize>) {
+    let patterns = r
+        .fields
+        .iter()
+        .filter_map(|g| FieldGlob::parse(g).ok())
+        .collect();
+    if r.fields.is_empty() {
+        problems.at(src, at, "P078", format!("rule `{}` lists no fields", r.id));
+    }
+    let what = format!("rule `{}`", r.id);
+    let fields = expand(src, at, &r.fields, &bron.catalogue, problems, &what);
+    (patterns, fields)
+}
+
+/// Whether the owner of `bron` is one of the organisations of `role`.
+fn owner_holds(roles: &[Role], role: &str, bron: &Bron) -> bool {
+    roles
+        .iter()
+        .any(|x| x.id == role && x.organisations.contains(&bron.owner))
+}
+
+/// The rule's purpose, roles and consent, checked against its overleg.
+fn rule_flow(
+    src: &SourceText,
+    at: usize,
+    r: &RawRule,
+    scope: &OverlegScope<'_>,
+    problems: &mut Problems,
+) -> Consent {
+    if !scope.has_purpose(&r.purpose) {
+        problems.at(
+            src,
+            at,
+            "P072",
+            format!(
+                "rule `{}`: purpose `{}` is not declared in this overleg",
+                r.id, r.purpose
+            ),
+        );
+    }
+    for (what, role) in [("from", &r.from), ("to", &r.to)] {
+        if !scope.has_role(role) {
+            problems.at(
+                src,
+                at,
+                "P073",
+                format!(
+                    "rule `{}`: {what} role `{role}` is not a participant of this overleg",
+                    r.id
+                ),
+            );
+        }
+    }
+    if r.from == r.to {
+        problems.at(
+            src,
+            at,
+            "P074",
+            format!("rule `{}`: from and to are the same role", r.id),
+        );
+    }
+    Consent::parse(&r.consent).unwrap_or_else(|| {
+        problems.at(
+            src,
+            at,
+            "P075",
+            format!(
+                "rule `{}`: consent `{}` is not one of none, parents, youth, parents-and-youth",
+                r.id, r.consent
+            ),
+        );
+        Consent::ParentsAndYouth
     })
 }
 

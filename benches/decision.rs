@@ -6,8 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use poortwachter::decision::{DecisionContext, RouteRequest, Snapshot};
-use poortwachter::policy::{self, set::Act, synth};
+use poortwachter::dev::synth;
+use poortwachter::policy::decision::{DecisionContext, RouteRequest, Snapshot};
+use poortwachter::policy::{self, model::Act};
 
 fn pct(v: &mut [Duration], p: f64) -> Duration {
     v.sort_unstable();

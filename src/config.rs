@@ -449,7 +449,10 @@ impl Config {
             ("backlog_capacity", self.audit.backlog_capacity as u64),
         ] {
             if v == 0 {
-                fail(&["audit", name], &format!("audit.{name} must be greater than 0"));
+                fail(
+                    &["audit", name],
+                    &format!("audit.{name} must be greater than 0"),
+                );
             }
         }
         if self.tls.client_ca.is_empty() {

@@ -28,23 +28,12 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-pub mod app;
 pub mod audit;
-pub mod certs;
 pub mod config;
-pub mod dashboard;
-pub mod decision;
-pub mod demo;
-pub mod filter;
+pub mod dev;
+pub mod gateway;
 pub mod hex;
-pub mod identity;
-pub mod metrics;
+pub mod lifecycle;
 pub mod policy;
-pub mod problem;
-pub mod proxy;
 pub mod registers;
-pub mod reload;
 pub mod review;
-pub mod server;
-pub mod tls;
-pub mod upstream;

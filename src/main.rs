@@ -10,9 +10,12 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
-use poortwachter::{app, certs, config::Config, demo, policy, review, server};
+use poortwachter::dev::{certs, demo};
+use poortwachter::gateway::server;
+use poortwachter::lifecycle as app;
+use poortwachter::{config::Config, policy, review};
 
-mod registers_cli;
+mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -85,12 +88,12 @@ enum Cmd {
     /// Case binding: register (aanmelden) pupils in a casusoverleg, end, list.
     Cases {
         #[command(subcommand)]
-        cmd: registers_cli::CasesCmd,
+        cmd: cli::cases::CasesCmd,
     },
     /// The consent register: record and withdraw toestemming.
     Consent {
         #[command(subcommand)]
-        cmd: registers_cli::ConsentCmd,
+        cmd: cli::cases::ConsentCmd,
     },
 }
 
@@ -377,7 +380,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let set = policy::load_dir(&dir)?;
             let tests = tests.unwrap_or_else(|| dir.join("tests"));
-            let report = policy::policytest::run(&set, &tests).await?;
+            let report = policy::tools::test::run(&set, &tests).await?;
             if format == TextOrJson::Json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -416,8 +419,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let set = policy::load_dir(&dir)?;
             match format {
-                MdOrHtml::Html => out(&policy::render::html(&set))?,
-                MdOrHtml::Md => out(&policy::render::markdown(&set))?,
+                MdOrHtml::Html => out(&policy::tools::render::html(&set))?,
+                MdOrHtml::Md => out(&policy::tools::render::markdown(&set))?,
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -428,7 +431,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (_new_tmp, new_dir) = policy_source(&new)?;
             let old_set = policy::load_dir(&old_dir)?;
             let new_set = policy::load_dir(&new_dir)?;
-            let delta = policy::diff::diff(&old_set, &new_set).await?;
+            let delta = policy::tools::diff::diff(&old_set, &new_set).await?;
             match format {
                 TextOrMd::Md => out(&delta.markdown())?,
                 TextOrMd::Text => out(&delta.text())?,
@@ -459,7 +462,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     format,
                 },
         } => {
-            use poortwachter::policy::explain::{Question, explain};
+            use poortwachter::policy::tools::explain::{Question, explain};
             let set = policy::load_dir(&dir)?;
             let q = Question {
                 org: &org,
@@ -469,14 +472,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 bron: &bron,
                 field: &field,
                 act: if write {
-                    poortwachter::policy::set::Act::Write
+                    poortwachter::policy::model::Act::Write
                 } else {
-                    poortwachter::policy::set::Act::Read
+                    poortwachter::policy::model::Act::Read
                 },
             };
             let mut e = explain(&set, &q).await?;
             if let (Some(leerling), Some(config)) = (&leerling, &config) {
-                let status = registers_cli::status_for_explain(config, &overleg, leerling).await?;
+                let status = cli::cases::status_for_explain(config, &overleg, leerling).await?;
                 e = e.with_case(&overleg, &purpose, &status);
             }
             if format == TextOrJson::Json {
@@ -524,8 +527,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Cmd::Audit { cmd } => audit_cmd(cmd).await,
-        Cmd::Cases { cmd } => registers_cli::cases(cmd).await,
-        Cmd::Consent { cmd } => registers_cli::consent(cmd).await,
+        Cmd::Cases { cmd } => cli::cases::cases(cmd).await,
+        Cmd::Consent { cmd } => cli::cases::consent(cmd).await,
     }
 }
 
@@ -805,7 +808,7 @@ impl Drop for TempDir {
     }
 }
 
-fn report_lint(findings: &[policy::lint::Finding], format: TextOrJson) {
+fn report_lint(findings: &[policy::tools::lint::Finding], format: TextOrJson) {
     if format == TextOrJson::Json {
         println!("{}", serde_json::json!({"lint": findings}));
     } else {
@@ -824,12 +827,12 @@ async fn policy_check(
         Ok(set) => {
             let overleggen = set.overleggen.len();
             let rules: usize = set.overleggen.values().map(|o| o.rules.len()).sum();
-            let findings = policy::lint::lint(&set);
+            let findings = policy::tools::lint::lint(&set);
             let errors = findings
                 .iter()
-                .filter(|f| f.severity == policy::lint::Severity::Error)
+                .filter(|f| f.severity == policy::tools::lint::Severity::Error)
                 .count();
-            match poortwachter::decision::Snapshot::build(set, None).await {
+            match poortwachter::policy::decision::Snapshot::build(set, None).await {
                 Ok(snap) if errors > 0 || (deny_warnings && !findings.is_empty()) => {
                     let _ = snap;
                     report_lint(&findings, format);

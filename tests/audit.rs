@@ -374,7 +374,7 @@ async fn several_instances_share_a_store(store: StoreKind) {
 
     // Same instance name again: refused, the chain cannot fork.
     let cfg = poortwachter::config::Config::load(&a.config_path).unwrap();
-    match poortwachter::app::build(&cfg).await {
+    match poortwachter::lifecycle::build(&cfg).await {
         Err(e) => assert!(e.to_string().contains("unique server.instance"), "{e}"),
         Ok(_) => panic!("a second writer for instance gw-a was accepted"),
     }

@@ -520,7 +520,7 @@ fn pupil_data() -> Vec<String> {
         .iter()
         .position(|r| r.id == "verzuim")
         .unwrap();
-    let doc = poortwachter::demo::document(bron, ri, 0);
+    let doc = poortwachter::dev::demo::document(bron, ri, 0);
     fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
         match v {
             serde_json::Value::String(s) if s.len() >= 4 => out.push(s.clone()),

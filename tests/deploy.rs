@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use poortwachter::config::{Config, TlsVersion};
-use poortwachter::decision::Denial;
-use poortwachter::identity::IdentityError;
-use poortwachter::policy::set::Act;
-use poortwachter::problem::{ClientError, ProxyError, UpstreamError};
+use poortwachter::gateway::identity::IdentityError;
+use poortwachter::gateway::problem::{ClientError, ProxyError, UpstreamError};
+use poortwachter::policy::decision::Denial;
+use poortwachter::policy::model::Act;
 use poortwachter::registers::RegisterError;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");

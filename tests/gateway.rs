@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use http::Method;
-use poortwachter::certs::ClientSpec;
+use poortwachter::dev::certs::ClientSpec;
 
 const VERZUIM: &str = "/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1001/verzuim";
 
@@ -648,7 +648,7 @@ async fn tls_refuses_missing_foreign_expired_and_wrong_usage_certificates() {
     // No certificate.
     assert!(refused(&gw.client_with(None, false)).await);
     // Another CA, same subject.
-    let mut other = poortwachter::certs::DevCa::new("Other CA").unwrap();
+    let mut other = poortwachter::dev::certs::DevCa::new("Other CA").unwrap();
     let foreign = other
         .client(&ClientSpec::new("gemeente-groningen", oin.as_deref()))
         .unwrap();
@@ -829,7 +829,7 @@ async fn pupil_ids_never_reach_the_audit_store_in_clear() {
     let mut gw = TestGateway::start().await;
     let lp = gw.client("gemeente-groningen");
     let wij = gw.client("wij-groningen");
-    for p in poortwachter::demo::DEMO_PUPILS {
+    for p in poortwachter::dev::demo::DEMO_PUPILS {
         let path = format!("/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/{p}/verzuim");
         assert_eq!(lp.get(&path, "aanpak-verzuim").await.status, 200);
         assert_eq!(wij.get(&path, "afstemming-ondersteuning").await.status, 200);
@@ -847,7 +847,7 @@ async fn pupil_ids_never_reach_the_audit_store_in_clear() {
         }
     }
     assert!(bytes.len() > 4096, "audit database not found");
-    for p in poortwachter::demo::DEMO_PUPILS {
+    for p in poortwachter::dev::demo::DEMO_PUPILS {
         assert!(
             !bytes.windows(p.len()).any(|w| w == p.as_bytes()),
             "{p} found in clear"
@@ -855,7 +855,7 @@ async fn pupil_ids_never_reach_the_audit_store_in_clear() {
     }
     // Nor a (demo) BSN or a name value.
     assert!(!bytes.windows(5).any(|w| w == b"Sanne"));
-    for pupil in 0..poortwachter::demo::DEMO_PUPILS.len() {
+    for pupil in 0..poortwachter::dev::demo::DEMO_PUPILS.len() {
         let bsn = format!("00009{:04}", 1000 + pupil);
         assert!(
             !bytes.windows(bsn.len()).any(|w| w == bsn.as_bytes()),
@@ -877,7 +877,7 @@ async fn refused_genuine_certificates_of_known_organisations_are_audited() {
     assert!(refused(&gw.client_with(Some(&expired), false)).await);
     // A certificate of another CA that merely claims the same OIN is not
     // attributed to WIJ (it is only logged).
-    let mut other = poortwachter::certs::DevCa::new("Other CA").unwrap();
+    let mut other = poortwachter::dev::certs::DevCa::new("Other CA").unwrap();
     let forged = other
         .client(&ClientSpec::new("wij-groningen", oin.as_deref()))
         .unwrap();
@@ -985,16 +985,19 @@ async fn a_panicking_handler_is_answered_and_recorded_under_its_request_id() {
     let der: Vec<_> = rustls_pemfile::certs(&mut issued.cert_pem.as_bytes())
         .map(|c| c.unwrap())
         .collect();
-    let peer = Arc::new(poortwachter::proxy::Peer {
-        cert: poortwachter::identity::peer_cert(Some(&der)),
+    let peer = Arc::new(poortwachter::gateway::state::Peer {
+        cert: poortwachter::gateway::identity::peer_cert(Some(&der)),
     });
     let req = http::Request::builder()
         .uri("/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1001/verzuim")
         .body(())
         .unwrap();
-    let resp = poortwachter::proxy::guarded(Arc::clone(&gw.state), peer, req, |_, _, _, _| async {
-        panic!("handler bug")
-    })
+    let resp = poortwachter::gateway::proxy::guarded(
+        Arc::clone(&gw.state),
+        peer,
+        req,
+        |_, _, _, _| async { panic!("handler bug") },
+    )
     .await;
     assert_eq!(resp.status(), 500);
     let id = resp.headers()["x-request-id"].to_str().unwrap().to_owned();

@@ -6,7 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::{POLICIES, copy_policies};
-use poortwachter::policy::{self, lint};
+use poortwachter::policy;
+use poortwachter::policy::tools::lint;
 
 fn rule(
     id: &str,
@@ -126,7 +127,7 @@ fn policy_check_fails_on_lint_errors_and_passes_on_the_examples() {
 #[tokio::test]
 async fn policy_test_cases_pass_and_a_wrong_expectation_fails_with_its_line() {
     let set = policy::load_dir(Path::new(POLICIES)).unwrap();
-    let report = policy::policytest::run(&set, &Path::new(POLICIES).join("tests"))
+    let report = policy::tools::test::run(&set, &Path::new(POLICIES).join("tests"))
         .await
         .unwrap();
     assert!(report.results.len() >= 10);
@@ -145,7 +146,7 @@ async fn policy_test_cases_pass_and_a_wrong_expectation_fails_with_its_line() {
         "[[cases]]\nname = \"ok\"\norg = \"wij-groningen\"\noverleg = \"aoj-vo-noorderlicht\"\npurpose = \"aanpak-verzuim\"\nbron = \"las-noorderlicht\"\nfield = \"leerling.bsn\"\nexpect = \"deny\"\n\n[[cases]]\nname = \"wrong\"\norg = \"wij-groningen\"\noverleg = \"aoj-vo-noorderlicht\"\npurpose = \"aanpak-verzuim\"\nbron = \"las-noorderlicht\"\nfield = \"leerling.bsn\"\nexpect = \"allow\"\n",
     )
     .unwrap();
-    let report = policy::policytest::run(&set, tmp.path()).await.unwrap();
+    let report = policy::tools::test::run(&set, tmp.path()).await.unwrap();
     assert_eq!(report.failed(), 1);
     let bad = report.results.iter().find(|r| !r.passed).unwrap();
     assert_eq!(
@@ -176,7 +177,7 @@ async fn policy_test_pins_whose_consent_a_rule_needs() {
         .concat(),
     )
     .unwrap();
-    let report = policy::policytest::run(&set, tmp.path()).await.unwrap();
+    let report = policy::tools::test::run(&set, tmp.path()).await.unwrap();
     let outcome: Vec<(&str, bool, &str)> = report
         .results
         .iter()
@@ -196,7 +197,7 @@ async fn policy_test_pins_whose_consent_a_rule_needs() {
         [case("ok", "consent"), case("typo", "consnet")].concat(),
     )
     .unwrap();
-    let err = policy::policytest::run(&set, tmp.path())
+    let err = policy::tools::test::run(&set, tmp.path())
         .await
         .unwrap_err()
         .to_string();

@@ -253,7 +253,7 @@ async fn a_good_reload_publishes_and_reuses_unchanged_overleggen() {
 #[tokio::test]
 async fn every_table_entry_is_allowed_by_casbin_and_nothing_else_is() {
     let set = policy::load_dir(Path::new(POLICIES)).unwrap();
-    let snap = poortwachter::decision::Snapshot::build(set.clone(), None)
+    let snap = poortwachter::policy::decision::Snapshot::build(set.clone(), None)
         .await
         .unwrap();
     assert!(snap.table.len() > 20);
@@ -271,7 +271,7 @@ async fn every_table_entry_is_allowed_by_casbin_and_nothing_else_is() {
             {
                 let bron = &set.bronnen[&key.bron];
                 for (idx, f) in bron.catalogue.iter().enumerate() {
-                    let allowed_any = poortwachter::policy::set::Consent::ALL.iter().any(|c| {
+                    let allowed_any = poortwachter::policy::model::Consent::ALL.iter().any(|c| {
                         e.enforce((
                             key.org.as_str(),
                             key.role.as_str(),
@@ -354,7 +354,7 @@ async fn a_reload_storm_under_load_never_fails_a_request() {
     }
     let mazl = dir.join("overleggen/mazl.toml");
     let original = std::fs::read_to_string(&mazl).unwrap();
-    let stats = poortwachter::reload::ReloadStats::default();
+    let stats = poortwachter::gateway::reload::ReloadStats::default();
     let audit = gw.state.audit.downgrade();
     for i in 0..30 {
         // Alternate: a harmless change, a broken file, the original.
@@ -365,7 +365,8 @@ async fn a_reload_storm_under_load_never_fails_a_request() {
         };
         std::fs::write(&mazl, text).unwrap();
         let ok =
-            poortwachter::reload::reload_policy(&gw.state.policy, &audit, &stats, "test").await;
+            poortwachter::gateway::reload::reload_policy(&gw.state.policy, &audit, &stats, "test")
+                .await;
         assert_eq!(ok, i % 3 != 1, "reload {i}");
     }
     stop.store(true, Ordering::Relaxed);
@@ -412,13 +413,13 @@ async fn a_file_change_reloads_the_policy() {
     })
     .await;
     let cfg = poortwachter::config::Config::load(&gw.config_path).unwrap();
-    let built = poortwachter::app::Gateway {
+    let built = poortwachter::lifecycle::Gateway {
         state: std::sync::Arc::clone(&gw.state),
         tls: std::sync::Arc::clone(&gw.tls),
         reload_stats: std::sync::Arc::default(),
         audit_writer: tokio::spawn(async {}),
     };
-    let _w = poortwachter::app::start_reloading(&built, &cfg).unwrap();
+    let _w = poortwachter::lifecycle::start_reloading(&built, &cfg).unwrap();
     let lp = gw.client("gemeente-groningen");
     let path = "/v1/aoj-vo-noorderlicht/jgz-dossier/jeugdigen/L1001/advies";
     assert_eq!(lp.get(path, "aanpak-verzuim").await.status, 403);
@@ -456,9 +457,9 @@ async fn a_file_change_reloads_the_policy() {
 /// the example set, and its casbin check agrees with its rules.
 #[tokio::test]
 async fn explain_agrees_with_every_decision() {
-    use poortwachter::policy::explain::{Question, explain};
+    use poortwachter::policy::tools::explain::{Question, explain};
     let set = policy::load_dir(Path::new(POLICIES)).unwrap();
-    let snap = poortwachter::decision::Snapshot::build(set.clone(), None)
+    let snap = poortwachter::policy::decision::Snapshot::build(set.clone(), None)
         .await
         .unwrap();
     let mut checked = 0;

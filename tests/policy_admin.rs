@@ -7,10 +7,11 @@
 
 use std::path::Path;
 
-use poortwachter::decision::Snapshot;
-use poortwachter::policy::diff::{self, Delta, Structural};
-use poortwachter::policy::set::{Act, PolicySet};
-use poortwachter::policy::{load_dir, render};
+use poortwachter::policy::decision::Snapshot;
+use poortwachter::policy::load_dir;
+use poortwachter::policy::model::{Act, PolicySet};
+use poortwachter::policy::tools::diff::{self, Delta, Structural};
+use poortwachter::policy::tools::render;
 
 mod common;
 use common::{POLICIES, copy_policies, edit};

@@ -10,7 +10,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use poortwachter::certs::{ClientSpec, DevCa, Issued};
+use poortwachter::dev::certs::{ClientSpec, DevCa, Issued};
 use time::{Duration, OffsetDateTime};
 
 const VERZUIM: &str = "/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1001/verzuim";

@@ -565,7 +565,8 @@ async fn idle(target: Target, conns: usize, hold: u64) {
 /// The bron documents the scenarios request, written where a static file
 /// server finds them under the bron's path, and the synthetic policy sets.
 fn fixtures(out: &Path, policies: &Path) {
-    use poortwachter::policy::{self, synth};
+    use poortwachter::dev::synth;
+    use poortwachter::policy;
     let set = policy::load_dir(policies).unwrap_or_else(|e| die(e));
     let docroot = out.join("docroot");
     let write = |rel: String, v: &serde_json::Value| {
@@ -589,11 +590,11 @@ fn fixtures(out: &Path, policies: &Path) {
             if prefix_of_other || tpl.contains('{') && tpl.matches('{').count() > 1 {
                 continue;
             }
-            for (pi, pupil) in poortwachter::demo::DEMO_PUPILS.iter().enumerate() {
+            for (pi, pupil) in poortwachter::dev::demo::DEMO_PUPILS.iter().enumerate() {
                 let path = tpl.replace(&format!("{{{}}}", bron.subject), pupil);
                 write(
                     format!("{}{path}", bron.id),
-                    &poortwachter::demo::document(bron, ri, pi),
+                    &poortwachter::dev::demo::document(bron, ri, pi),
                 );
                 written += 1;
             }
@@ -601,7 +602,7 @@ fn fixtures(out: &Path, policies: &Path) {
     }
     // The synthetic bron: a 200-field document for every demo pupil.
     let doc = synth::document(200);
-    for pupil in poortwachter::demo::DEMO_PUPILS {
+    for pupil in poortwachter::dev::demo::DEMO_PUPILS {
         write(format!("synth/leerlingen/{pupil}"), &doc);
     }
     // A small synthetic set (one overleg, 200-field catalogue) and the

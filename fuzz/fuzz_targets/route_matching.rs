@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use poortwachter::policy::set::PolicySet;
+use poortwachter::policy::model::PolicySet;
 use poortwachter_fuzz::{check_route, load_policies};
 
 static SET: OnceLock<PolicySet> = OnceLock::new();

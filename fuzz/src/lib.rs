@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Uri};
-use poortwachter::filter::FieldTrie;
+use poortwachter::gateway::http::{TraceContext, parse_path};
 use poortwachter::policy::bitset::BitSet;
 use poortwachter::policy::fieldpath::{FieldGlob, FieldPath};
-use poortwachter::policy::set::{Bron, PolicySet};
+use poortwachter::policy::filter::FieldTrie;
+use poortwachter::policy::model::{Bron, PolicySet};
 use poortwachter::policy::template::{PathTemplate, TemplateSegment, is_valid_variable_value};
 use poortwachter::policy::{LoadError, load_dir};
-use poortwachter::proxy::{TraceContext, parse_path};
 use serde_json::Value;
 
 /// Loads the committed policy set once; the fixtures the targets need.
@@ -233,7 +233,7 @@ pub fn check_field_filter(filters: &Filters, data: &[u8]) {
             for i in out.shared.iter() {
                 assert!(allowed.contains(i), "shared field {i} is not allowed");
             }
-            assert!(out.undeclared.len() <= poortwachter::filter::MAX_REPORTED_UNDECLARED);
+            assert!(out.undeclared.len() <= poortwachter::policy::filter::MAX_REPORTED_UNDECLARED);
             assert!(out.undeclared.len() <= out.undeclared_count);
             let Value::Object(map) = &doc else {
                 panic!("filtered document is no longer an object")

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use casbin::prelude::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 
 use super::bitset::BitSet;
-use super::set::{Act, Consent, Overleg, PolicySet};
+use super::model::{Act, Consent, Overleg, PolicySet};
 
 /// The casbin model. Request and policy tuples are fixed-arity; see
 /// [`P_ARITY`] and [`R_ARITY`]. Comparisons are ordered most selective first,
@@ -124,7 +124,7 @@ pub struct CompiledOverleg {
 /// holds `from` (the caller is `to`), write when it holds only `to`.
 pub fn rule_direction<'a>(
     overleg: &'a Overleg,
-    rule: &'a super::set::Rule,
+    rule: &'a super::model::Rule,
     owner: &str,
 ) -> (Act, &'a str) {
     let holds = |role: &str| {

@@ -11,11 +11,11 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 use super::fieldpath::{FieldGlob, FieldPath};
+use super::model::*;
 use super::raw::{
     self, BronFile, Dropped, OverlegFile, PartnersFile, RawField, RawOrganisation, RawPurpose,
     RawResource, RawRole, RawRule, Read, Shape,
 };
-use super::set::*;
 use super::template::PathTemplate;
 
 /// One problem found in a policy file.

@@ -1,87 +1,21 @@
-//! Policy files (machine-readable Bijlage 3): parsing, validation, casbin
-//! compilation and the atomically published snapshot.
+//! Policy files (machine-readable Bijlage 3): the model ([`model`]), parsing
+//! and validation ([`raw`], [`load`]), casbin compilation ([`compile`]), the
+//! decision table and typed permits ([`decision`]), the field filter a
+//! permit applies ([`filter`]), and the atomically published snapshot
+//! ([`store`]). [`tools`] holds the administrators' tooling (check and lint,
+//! explain, diff, render, expected-decision tests).
 
 pub mod bitset;
 pub mod compile;
-pub mod diff;
-pub mod explain;
+pub mod decision;
 pub mod fieldpath;
-pub mod lint;
+pub mod filter;
 pub mod load;
-pub mod policytest;
+pub mod model;
 pub mod raw;
-pub mod render;
-pub mod set;
-pub mod synth;
+pub mod store;
 pub mod template;
-
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use arc_swap::ArcSwap;
-use tokio::sync::Mutex;
-
-use crate::decision::Snapshot;
+pub mod tools;
 
 pub use load::{LoadError, Problem, load_dir};
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReloadError {
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    #[error(transparent)]
-    Compile(#[from] compile::CompileError),
-}
-
-/// Outcome of a successful (re)load.
-#[derive(Debug, Clone)]
-pub struct Reloaded {
-    pub old_version: String,
-    pub new_version: String,
-}
-
-/// The published policy snapshot. Readers take a cheap `Arc` with
-/// [`PolicyStore::current`]; a reload builds the next snapshot aside and
-/// swaps it in only when it is complete and verified, so no request ever sees
-/// a half-loaded set, and a failing reload leaves the old one serving.
-pub struct PolicyStore {
-    dir: PathBuf,
-    current: ArcSwap<Snapshot>,
-    /// Serialises reloads (SIGHUP and file events may race).
-    reload_lock: Mutex<()>,
-}
-
-impl PolicyStore {
-    /// Loads and compiles `dir`; fails if the set is invalid.
-    pub async fn open(dir: &Path) -> Result<Self, ReloadError> {
-        let set = load_dir(dir)?;
-        let snap = Snapshot::build(set, None).await?;
-        Ok(Self {
-            dir: dir.to_owned(),
-            current: ArcSwap::from_pointee(snap),
-            reload_lock: Mutex::new(()),
-        })
-    }
-
-    pub fn current(&self) -> Arc<Snapshot> {
-        self.current.load_full()
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Re-reads the directory; on any error the current snapshot stays.
-    pub async fn reload(&self) -> Result<Reloaded, ReloadError> {
-        let _guard = self.reload_lock.lock().await;
-        let old = self.current();
-        let set = load_dir(&self.dir)?;
-        let snap = Snapshot::build(set, Some(&old)).await?;
-        let new_version = snap.version.to_string();
-        self.current.store(Arc::new(snap));
-        Ok(Reloaded {
-            old_version: old.version.to_string(),
-            new_version,
-        })
-    }
-}
+pub use store::{PolicyStore, ReloadError, Reloaded};

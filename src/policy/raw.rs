@@ -1,7 +1,7 @@
 //! The policy files exactly as written (serde shapes), and [`read`], the
 //! strict reader they (and the serve configuration) are read with. Everything
 //! here is unvalidated; [`super::load`] turns it into the types in
-//! [`super::set`]. Unknown keys are rejected: a typo must never silently drop
+//! [`super::model`]. Unknown keys are rejected: a typo must never silently drop
 //! a restriction. [`read`] reports every unknown key and every wrong value of
 //! a file, not just the first, and still returns what it could read, so the
 //! rest of the file is validated too.

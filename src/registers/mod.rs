@@ -18,8 +18,6 @@
 //!   a running gateway) are covered by waiting `revocation_grace` before
 //!   acknowledging: no request outlives `request_timeout + commit_timeout`.
 
-pub mod api;
-
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +30,7 @@ use crate::audit::record::{format_rfc3339, now_rfc3339};
 use crate::audit::{
     AuditError, AuditRecord, Auditor, Outcome, SideWrite, Statement, Store, StoreError,
 };
-use crate::policy::set::{Consent, Overleg, PolicySet, Role};
+use crate::policy::model::{Consent, Overleg, PolicySet, Role};
 
 /// Lock stripes: bounded, whatever the number of pupils.
 const STRIPES: usize = 64;

@@ -11,7 +11,7 @@ use super::query::FilterInput;
 use super::{ReviewError, export, inzage, query, rapport, when};
 use crate::audit::{Auditor, Pseudonymiser, Store, admin};
 use crate::config::Config;
-use crate::policy::set::PolicySet;
+use crate::policy::model::PolicySet;
 
 /// Output of `audit query` (`--format table|json|csv`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

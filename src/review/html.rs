@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-pub use crate::policy::render::escape_html as esc;
+pub use crate::policy::tools::render::escape_html as esc;
 
 pub const CSS: &str = r#"
 :root { color-scheme: light; }

@@ -17,8 +17,8 @@ use super::html::{self, esc};
 use super::{ReviewError, query, when};
 use crate::audit::{Pseudonymiser, Store, StoredRow};
 use crate::policy::compile::rule_direction;
-use crate::policy::render::category_marker;
-use crate::policy::set::{Act, Category, PolicySet};
+use crate::policy::model::{Act, Category, PolicySet};
+use crate::policy::tools::render::category_marker;
 
 /// What the report includes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -528,7 +528,9 @@ impl Inzage {
         let _ = writeln!(
             o,
             "<h2>Uw rechten</h2>\n<p>Kloppen gegevens niet, of wilt u bezwaar maken tegen het delen ervan, neem dan contact op met de functionaris gegevensbescherming (FG) van de school of organisatie. U kunt ook een klacht indienen bij de Autoriteit Persoonsgegevens.</p>\n<footer><p>Gegevens die met een <span class=\"markering\">gemarkeerd</span> soort staan, zijn bijzondere persoonsgegevens (zoals gezondheid) of strafrechtelijke gegevens; daarvoor gelden extra strenge regels. Policyversie <code>{}</code>.</p></footer>",
-            esc(crate::policy::render::short_version(&self.policy_version))
+            esc(crate::policy::tools::render::short_version(
+                &self.policy_version
+            ))
         );
         o
     }

@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod cli;
+pub mod dashboard;
 pub mod export;
 pub mod html;
 pub mod inzage;

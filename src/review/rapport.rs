@@ -15,7 +15,7 @@ use super::html::{self, Series, esc};
 use super::query::{self, Filter};
 use super::{ReviewError, when};
 use crate::audit::{Store, StoredRow};
-use crate::policy::set::PolicySet;
+use crate::policy::model::PolicySet;
 
 /// Thresholds of the anomaly rules. Every one is named and has a default.
 #[derive(Debug, Clone, Copy)]
@@ -622,7 +622,9 @@ impl Rapport {
             esc(&self.from),
             esc(&self.to),
             esc(&when::dutch_readable(&self.generated_at)),
-            esc(crate::policy::render::short_version(&self.policy_version))
+            esc(crate::policy::tools::render::short_version(
+                &self.policy_version
+            ))
         );
         let anomalies: Vec<&Anomaly> = self
             .overleggen

@@ -16,11 +16,11 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use poortwachter::app;
-use poortwachter::certs::{ClientSpec, DevCa, Issued};
 use poortwachter::config::Config;
+use poortwachter::dev::certs::{ClientSpec, DevCa, Issued};
+use poortwachter::gateway::state::AppState;
+use poortwachter::lifecycle as app;
 use poortwachter::policy;
-use poortwachter::proxy::AppState;
 use tokio::net::TcpListener;
 
 pub const POLICIES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
@@ -183,7 +183,10 @@ impl Prepared {
         let set = Arc::new(policy::load_dir(&opts.policies).unwrap());
         let bronnen = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bronnen_addr = bronnen.local_addr().unwrap();
-        tokio::spawn(poortwachter::demo::serve_bronnen(bronnen, Arc::clone(&set)));
+        tokio::spawn(poortwachter::dev::demo::serve_bronnen(
+            bronnen,
+            Arc::clone(&set),
+        ));
         let mut urls: BTreeMap<String, String> = set
             .bronnen
             .keys()
@@ -298,7 +301,7 @@ pub struct TestGateway {
     pub tmp: tempfile::TempDir,
     pub pki: Pki,
     pub state: Arc<AppState>,
-    pub tls: Arc<poortwachter::tls::ServerTls>,
+    pub tls: Arc<poortwachter::gateway::tls::ServerTls>,
     pub store_url: String,
     pub config_path: PathBuf,
     /// The admin listener's address, when `Options::admin` was set.
@@ -347,7 +350,7 @@ impl TestGateway {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let state = Arc::clone(&gw.state);
         let tls = Arc::clone(&gw.tls);
-        let server = tokio::spawn(poortwachter::server::run(
+        let server = tokio::spawn(poortwachter::gateway::server::run(
             listener,
             gw.tls,
             gw.state,

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::explain::{ExplainError, Question, explain};
-use super::set::{Act, PolicySet};
+use crate::policy::model::{Act, PolicySet};
 
 /// The values `expect` may take.
 const EXPECT: [&str; 6] = [
@@ -122,11 +122,11 @@ pub async fn run(set: &PolicySet, dir: &Path) -> Result<TestReport, TestError> {
         })?;
         let file: CaseFile = toml::from_str(&text).map_err(|e| TestError::Parse {
             path: p.clone(),
-            line: super::load::line_at(&text, e.span().map(|s| s.start).unwrap_or(0)),
+            line: crate::policy::load::line_at(&text, e.span().map(|s| s.start).unwrap_or(0)),
             message: e.message().trim().to_owned(),
         })?;
         for c in file.cases {
-            let line = super::load::line_at(&text, c.span().start);
+            let line = crate::policy::load::line_at(&text, c.span().start);
             let c = c.into_inner();
             let q = Question {
                 org: &c.org,

@@ -127,7 +127,7 @@ pub enum ConsentCmd {
 
 /// The registers of a configuration's store, with the admin audit chain.
 struct Opened {
-    set: poortwachter::policy::set::PolicySet,
+    set: poortwachter::policy::model::PolicySet,
     regs: registers::Registers,
     auditor: poortwachter::audit::Auditor,
     writer: tokio::task::JoinHandle<()>,

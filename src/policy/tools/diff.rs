@@ -16,10 +16,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::compile::{CompileError, GrantKey};
 use super::render::{category_marker, consent_label, escape_markdown, short_version};
-use super::set::{Act, Category, Consent, Grondslag, Organisation, Overleg, PolicySet, Role};
-use crate::decision::Snapshot;
+use crate::policy::compile::{CompileError, GrantKey};
+use crate::policy::decision::Snapshot;
+use crate::policy::model::{
+    Act, Category, Consent, Grondslag, Organisation, Overleg, PolicySet, Role,
+};
 
 /// The complete delta between two policy sets. Build it with [`diff`].
 #[derive(Debug, Clone)]

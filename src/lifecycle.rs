@@ -8,13 +8,13 @@ use crate::audit::{
     pseudonym::KeyError,
 };
 use crate::config::Config;
-use crate::identity;
+use crate::gateway::identity;
+use crate::gateway::state::AppState;
+use crate::gateway::tls::TlsRefusal;
+use crate::gateway::tls::{ServerTls, TlsError};
+use crate::gateway::upstream::Upstream;
 use crate::policy::{PolicyStore, ReloadError};
-use crate::proxy::AppState;
 use crate::registers::Registers;
-use crate::tls::TlsRefusal;
-use crate::tls::{ServerTls, TlsError};
-use crate::upstream::Upstream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -27,16 +27,16 @@ pub enum AppError {
     #[error("audit: {0}")]
     Key(#[from] KeyError),
     #[error("admin listener: {0}")]
-    Dashboard(#[from] crate::dashboard::DashboardError),
+    Dashboard(#[from] crate::review::dashboard::DashboardError),
     #[error("upstream.base_urls names bronnen that the policy set does not declare: {0}")]
     UnknownBron(String),
 }
 
-/// A built gateway, ready for [`crate::server::run`].
+/// A built gateway, ready for [`crate::gateway::server::run`].
 pub struct Gateway {
     pub state: Arc<AppState>,
     pub tls: Arc<ServerTls>,
-    pub reload_stats: Arc<crate::reload::ReloadStats>,
+    pub reload_stats: Arc<crate::gateway::reload::ReloadStats>,
     /// The audit writer; finishes after the last [`Auditor`] handle is dropped.
     pub audit_writer: tokio::task::JoinHandle<()>,
 }
@@ -160,7 +160,7 @@ async fn record_tls_refusals(
 pub fn start_reloading(
     gw: &Gateway,
     cfg: &Config,
-) -> Result<Option<notify::RecommendedWatcher>, crate::reload::WatchError> {
+) -> Result<Option<notify::RecommendedWatcher>, crate::gateway::reload::WatchError> {
     let audit = gw.state.audit.downgrade();
     #[cfg(unix)]
     {
@@ -175,8 +175,8 @@ pub fn start_reloading(
                 return;
             };
             while hup.recv().await.is_some() {
-                crate::reload::reload_policy(&policy, &audit, &stats, "SIGHUP").await;
-                crate::reload::reload_tls(&tls, &audit, &stats, "SIGHUP").await;
+                crate::gateway::reload::reload_policy(&policy, &audit, &stats, "SIGHUP").await;
+                crate::gateway::reload::reload_tls(&tls, &audit, &stats, "SIGHUP").await;
             }
         });
     }
@@ -186,7 +186,7 @@ pub fn start_reloading(
     let mut tls_files = vec![cfg.tls.cert.clone(), cfg.tls.key.clone()];
     tls_files.extend(cfg.tls.client_ca.iter().cloned());
     tls_files.extend(cfg.tls.crls.iter().cloned());
-    crate::reload::watch(crate::reload::Watched {
+    crate::gateway::reload::watch(crate::gateway::reload::Watched {
         policy: Arc::clone(&gw.state.policy),
         tls: Arc::clone(&gw.tls),
         audit,
@@ -210,7 +210,7 @@ pub async fn start_admin(
     let Some(admin) = &cfg.admin else {
         return Ok(None);
     };
-    let dash = crate::dashboard::Dashboard::new(
+    let dash = crate::review::dashboard::Dashboard::new(
         cfg,
         admin,
         Arc::clone(&gw.state.policy),
@@ -221,19 +221,18 @@ pub async fn start_admin(
     .await?;
     let listener = tokio::net::TcpListener::bind(admin.listen)
         .await
-        .map_err(|source| crate::dashboard::DashboardError::Listen {
+        .map_err(|source| crate::review::dashboard::DashboardError::Listen {
             addr: admin.listen,
             source,
         })?;
-    let addr =
-        listener
-            .local_addr()
-            .map_err(|source| crate::dashboard::DashboardError::Listen {
-                addr: admin.listen,
-                source,
-            })?;
+    let addr = listener.local_addr().map_err(|source| {
+        crate::review::dashboard::DashboardError::Listen {
+            addr: admin.listen,
+            source,
+        }
+    })?;
     tracing::info!(%addr, "admin listener (FG dashboard, /health, /ready, /metrics)");
-    let handle = tokio::spawn(crate::dashboard::run(
+    let handle = tokio::spawn(crate::review::dashboard::run(
         listener,
         Arc::clone(&gw.tls),
         Arc::new(dash),

@@ -1,5 +1,5 @@
 //! The admin listener: a second mTLS listener (same certificates, trust
-//! anchors and CRLs as the gateway, from [`crate::tls::ServerTls`]) with
+//! anchors and CRLs as the gateway, from [`crate::gateway::tls::ServerTls`]) with
 //!
 //! - the privacy officer's **read-only dashboard**, server-rendered HTML
 //!   without scripts or external assets, only for client certificates of an
@@ -36,17 +36,17 @@ use tokio::net::TcpListener;
 
 use crate::audit::{AuditConfig, Pseudonymiser, Store, WeakAuditor, admin};
 use crate::config::{AdminConfig, Config};
-use crate::identity::{self, IdentityError, PeerCert};
-use crate::metrics::{self, Metrics};
+use crate::gateway::identity::{self, IdentityError, PeerCert};
+use crate::gateway::metrics::{self, Metrics};
+use crate::gateway::reload::ReloadStats;
+use crate::gateway::server::{Accepted, ConnectionLimits, accept_loop};
+use crate::gateway::tls::ServerTls;
 use crate::policy::PolicyStore;
-use crate::policy::set::PolicySet;
-use crate::reload::ReloadStats;
+use crate::policy::model::PolicySet;
 use crate::review::access::{self, Access, Viewer};
 use crate::review::html::{self, esc};
 use crate::review::query::{self, FilterInput};
 use crate::review::{ReviewError, inzage, rapport, when};
-use crate::server::{Accepted, ConnectionLimits, accept_loop};
-use crate::tls::ServerTls;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
@@ -108,7 +108,7 @@ impl Dashboard {
 
 /// Serves the admin listener until `shutdown` resolves, through the
 /// gateway's accept loop with the admin listener's own limits (see
-/// [`crate::server`]): a short handshake deadline and few handshake slots,
+/// [`crate::gateway::server`]): a short handshake deadline and few handshake slots,
 /// so idle connections cannot lock the FG out.
 pub async fn run(
     listener: TcpListener,
@@ -180,7 +180,7 @@ async fn serve_connection(
 fn headers(resp: &mut Response<Full<Bytes>>, content_type: &'static str) {
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    crate::problem::add_security_headers(h);
+    crate::gateway::problem::add_security_headers(h);
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(

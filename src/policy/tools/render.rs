@@ -13,8 +13,10 @@
 
 use std::fmt::Write as _;
 
-use super::compile::rule_direction;
-use super::set::{Act, CatalogueField, Category, Consent, Overleg, PolicySet, Purpose, Role, Rule};
+use crate::policy::compile::rule_direction;
+use crate::policy::model::{
+    Act, CatalogueField, Category, Consent, Overleg, PolicySet, Purpose, Role, Rule,
+};
 
 /// Marker for a catalogue category that needs extra care, in the covenant's
 /// words; `None` for ordinary personal data.

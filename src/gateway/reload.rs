@@ -13,9 +13,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::audit::WeakAuditor;
-use crate::decision::Snapshot;
+use crate::gateway::tls::ServerTls;
 use crate::policy::PolicyStore;
-use crate::tls::ServerTls;
+use crate::policy::decision::Snapshot;
 
 /// Counters for operations (and later the metrics endpoint).
 #[derive(Debug, Default)]

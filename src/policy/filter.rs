@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use crate::policy::bitset::BitSet;
-use crate::policy::set::CatalogueField;
+use crate::policy::model::CatalogueField;
 
 #[derive(Debug, Default)]
 struct Node {
@@ -251,7 +251,7 @@ impl Walk<'_> {
 mod tests {
     use super::*;
     use crate::policy::fieldpath::FieldPath;
-    use crate::policy::set::Category;
+    use crate::policy::model::Category;
     use serde_json::json;
 
     fn catalogue(paths: &[&str]) -> Vec<CatalogueField> {

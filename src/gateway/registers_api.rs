@@ -21,12 +21,13 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use tokio::time::Instant;
 
-use super::{
+use crate::audit::AuditRecord;
+use crate::gateway::http::{ident_header, read_json_body, safe_segments};
+use crate::gateway::problem::{self, ClientError, ProxyError};
+use crate::gateway::state::AppState;
+use crate::registers::{
     ChangeContext, GivenBy, NewConsent, NewRegistration, Origin, RegisterError, actor, check_pupil,
 };
-use crate::audit::AuditRecord;
-use crate::problem::{self, ClientError, ProxyError};
-use crate::proxy::{AppState, ident_header, read_json_body, safe_segments};
 
 /// Path prefix of the register API.
 pub const PREFIX: &str = "/registers/v1/";
@@ -154,7 +155,12 @@ pub async fn handle(
         actor: &who,
         deadline: Some(deadline),
     };
-    let body_of = |req| within(deadline, read_json_body(state, req));
+    let body_of = |req| {
+        within(
+            deadline,
+            read_json_body(req, state.server.max_request_body_bytes),
+        )
+    };
     let (status, body) = match route {
         Route::Register => {
             let b: AanmeldingBody = parse(&body_of(req).await?)?;

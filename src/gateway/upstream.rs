@@ -12,10 +12,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::UpstreamConfig;
-use crate::decision::Permit;
-use crate::policy::set::Act;
-use crate::problem::UpstreamError;
-use crate::tls::{self, TlsError};
+use crate::gateway::problem::UpstreamError;
+use crate::gateway::tls::{self, TlsError};
+use crate::policy::decision::Permit;
+use crate::policy::model::Act;
 
 type Connector = hyper_rustls::HttpsConnector<HttpConnector>;
 

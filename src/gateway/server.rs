@@ -30,9 +30,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio_rustls::server::TlsStream;
 
-use crate::identity;
-use crate::proxy::{self, AppState, Peer};
-use crate::tls::ServerTls;
+use crate::gateway::identity;
+use crate::gateway::proxy;
+use crate::gateway::state::{AppState, Peer};
+use crate::gateway::tls::ServerTls;
 
 /// The connection limits of one listener.
 #[derive(Debug, Clone, Copy)]

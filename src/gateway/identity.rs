@@ -6,7 +6,7 @@ use ring::digest;
 use rustls::pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::policy::set::PolicySet;
+use crate::policy::model::PolicySet;
 
 /// The verified peer, as far as the certificate tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,7 +98,7 @@ pub fn organisation_for(set: &PolicySet, cert: &PeerCert) -> Result<String, Iden
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::set::{Organisation, PolicySet};
+    use crate::policy::model::{Organisation, PolicySet};
     use std::collections::BTreeMap;
 
     fn org(id: &str, oin: Option<&str>, pins: &[[u8; 32]]) -> Organisation {

@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
 
-use crate::policy::set::{Bron, Category, PolicySet};
+use crate::policy::model::{Bron, Category, PolicySet};
 
 /// Synthetic pupils served by every demo bron. Not real people.
 pub const DEMO_PUPILS: [&str; 5] = ["L1001", "L1002", "L1003", "L1004", "L1005"];
@@ -213,12 +213,12 @@ pub struct DemoPaths {
 
 /// Makes sure `certs` holds a development PKI for every organisation of the
 /// policy set; creates it when anything is missing.
-pub fn ensure_certs(certs: &Path, set: &PolicySet) -> Result<bool, crate::certs::CertError> {
+pub fn ensure_certs(certs: &Path, set: &PolicySet) -> Result<bool, crate::dev::certs::CertError> {
     let complete = [
-        crate::certs::CA_FILE,
-        crate::certs::CRL_FILE,
-        crate::certs::GATEWAY_CERT,
-        crate::certs::GATEWAY_KEY,
+        crate::dev::certs::CA_FILE,
+        crate::dev::certs::CRL_FILE,
+        crate::dev::certs::GATEWAY_CERT,
+        crate::dev::certs::GATEWAY_KEY,
     ]
     .iter()
     .all(|f| certs.join(f).exists())
@@ -234,7 +234,7 @@ pub fn ensure_certs(certs: &Path, set: &PolicySet) -> Result<bool, crate::certs:
         .values()
         .map(|o| (o.id.clone(), o.oin.clone()))
         .collect();
-    crate::certs::write_dev_pki(certs, &orgs)?;
+    crate::dev::certs::write_dev_pki(certs, &orgs)?;
     Ok(true)
 }
 
@@ -312,7 +312,7 @@ pub enum DemoError {
 /// Seeds the demo registers (idempotent across restarts: only what is not
 /// active yet) and returns the id of the active demo consent. Every change
 /// goes through the registers, so it is in the audit trail like any other.
-pub async fn seed_registers(state: &crate::proxy::AppState) -> Result<String, DemoError> {
+pub async fn seed_registers(state: &crate::gateway::state::AppState) -> Result<String, DemoError> {
     use crate::registers::{ChangeContext, GivenBy, NewConsent, NewRegistration, Origin, actor};
     let snapshot = state.policy.current();
     let set = &snapshot.set;
@@ -357,7 +357,7 @@ pub async fn seed_registers(state: &crate::proxy::AppState) -> Result<String, De
         .status(overleg, pupil)
         .await
         .map_err(crate::registers::RegisterError::from)?;
-    if let Some(ids) = status.consent_for(purpose, crate::policy::set::Consent::Parents)
+    if let Some(ids) = status.consent_for(purpose, crate::policy::model::Consent::Parents)
         && let Some(id) = ids.first()
     {
         return Ok((*id).to_owned());
@@ -470,7 +470,7 @@ pub fn dashboard_instructions(certs: &Path, admin: SocketAddr, set: &PolicySet) 
 #[derive(Debug, thiserror::Error)]
 pub enum TrafficError {
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] crate::gateway::tls::TlsError),
     #[error("demo request failed: {0}")]
     Request(String),
 }
@@ -482,8 +482,8 @@ pub async fn generate_traffic(certs: &Path, gateway: SocketAddr) -> Result<usize
     use http_body_util::BodyExt;
     let base = format!("https://localhost:{}/v1", gateway.port());
     let client = |org: &str| -> Result<_, TrafficError> {
-        let cfg = crate::tls::upstream_client_config(&crate::config::UpstreamConfig {
-            ca: vec![certs.join(crate::certs::CA_FILE)],
+        let cfg = crate::gateway::tls::upstream_client_config(&crate::config::UpstreamConfig {
+            ca: vec![certs.join(crate::dev::certs::CA_FILE)],
             client_cert: Some(certs.join(format!("{org}.pem"))),
             client_key: Some(certs.join(format!("{org}-key.pem"))),
             ..Default::default()

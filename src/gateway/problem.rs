@@ -8,8 +8,8 @@ use http::{HeaderValue, Response, StatusCode, header};
 use http_body_util::Full;
 use serde::Serialize;
 
-use crate::decision::Denial;
-use crate::identity::IdentityError;
+use crate::gateway::identity::IdentityError;
+use crate::policy::decision::Denial;
 use crate::registers::RegisterError;
 
 /// Which side caused a failure (pingora-style), recorded in logs and audit.

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::audit::{AuditError, AuditRecord};
-use crate::proxy::AppState;
+use crate::gateway::state::AppState;
 
 /// Upper bounds (seconds) of the request latency histogram.
 const REQUEST_BUCKETS: [f64; 12] = [
@@ -176,7 +176,7 @@ fn label(s: &str) -> String {
 /// Seconds since the epoch at which the first certificate in `path` expires.
 pub fn certificate_not_after(path: &Path) -> Option<i64> {
     use x509_parser::prelude::{FromDer, X509Certificate};
-    let certs = crate::tls::load_certs(path).ok()?;
+    let certs = crate::gateway::tls::load_certs(path).ok()?;
     let der = certs.first()?;
     let (_, cert) = X509Certificate::from_der(der.as_ref()).ok()?;
     Some(cert.validity().not_after.timestamp())
@@ -187,7 +187,7 @@ pub struct Gauges<'a> {
     pub audit_queue_depth: Option<usize>,
     /// Records that could not be written at all (see `audit::writer`).
     pub audit_unwritten: Option<u64>,
-    pub reloads: &'a crate::reload::ReloadStats,
+    pub reloads: &'a crate::gateway::reload::ReloadStats,
     /// (name, file) of certificates whose expiry is exported.
     pub certificates: Vec<(String, &'a Path)>,
     pub policy_version: &'a str,

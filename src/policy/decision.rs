@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::filter::FieldTrie;
 use crate::policy::bitset::BitSet;
 use crate::policy::compile::{self, CompiledOverleg, DecisionTable, Grant, GrantKey};
-use crate::policy::set::{Act, Bron, Consent, Grondslag, PolicySet};
+use crate::policy::filter::FieldTrie;
+use crate::policy::model::{Act, Bron, Consent, Grondslag, PolicySet};
 use crate::registers::CaseStatus;
 
 /// A request as the router parsed it (already checked for traversal tricks).

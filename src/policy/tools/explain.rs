@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
-use super::compile::{self, CompileError};
-use super::set::{Act, Consent, PolicySet};
+use crate::policy::compile::{self, CompileError};
+use crate::policy::model::{Act, Consent, PolicySet};
 use crate::registers::CaseStatus;
 use casbin::CoreApi;
 
@@ -118,7 +118,7 @@ pub enum ExplainError {
     Compile(#[from] CompileError),
 }
 
-fn rule_ref(r: &super::set::Rule) -> RuleRef {
+fn rule_ref(r: &crate::policy::model::Rule) -> RuleRef {
     RuleRef {
         id: r.id.clone(),
         from: r.from.clone(),

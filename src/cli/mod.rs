@@ -1,0 +1,3 @@
+//! The command bodies of the `poortwachter` binary.
+
+pub mod cases;

@@ -407,7 +407,19 @@ fn contradictions(a: &Answer, t: &Trail) -> Vec<String> {
         .map(Vec::as_slice)
         .unwrap_or(&[]);
     if recs.len() != 1 {
-        out.push(format!("{} record(s) for one request", recs.len()));
+        let what: Vec<String> = recs
+            .iter()
+            .map(|r| {
+                format!(
+                    "#{} {} {} {} {}",
+                    r.seq, r.kind, r.status, r.outcome, r.reason
+                )
+            })
+            .collect();
+        out.push(format!(
+            "{} record(s) for one request: {what:?}",
+            recs.len()
+        ));
         return out;
     }
     let rec = &recs[0];

@@ -29,6 +29,8 @@ pub enum StoreError {
     Deadline(std::time::Duration),
     #[error("audit store: unavailable since an earlier failure (the writer retries)")]
     Unavailable,
+    #[error("audit: the record's deadline passed before the writer reached it")]
+    Missed,
     #[error("audit store URL must start with sqlite: or postgres:")]
     Url,
     #[error(

@@ -325,8 +325,9 @@ impl Writer {
                 let mut row = StoredRow::unlinked(*p.rec);
                 if p.slot.claim(now) {
                     p.slot.refuse();
-                    let _ = p.ack.send(Err(Arc::clone(&e)));
                 }
+                // Answered either way (a dropped ack reads as "writer gone").
+                let _ = p.ack.send(Err(Arc::clone(&e)));
                 abandon(&mut row);
                 self.push_backlog(Entry::own(row, None));
             }
@@ -364,6 +365,7 @@ impl Writer {
     /// records of requests that gave up as their refusals.
     fn claim(&mut self, batch: Vec<Pending>) -> Vec<Entry> {
         let now = Instant::now();
+        let gave_up = Arc::new(StoreError::Missed);
         let mut entries: Vec<Entry> = self.backlog.drain(..).collect();
         for p in batch {
             let mut row = StoredRow::unlinked(*p.rec);
@@ -376,6 +378,10 @@ impl Writer {
                     waiter: Some((p.slot, p.ack)),
                 });
             } else {
+                // The request gave up, or its deadline passed and the writer
+                // gave up for it: say so (never just drop the ack, which the
+                // request would read as "writer gone").
+                let _ = p.ack.send(Err(Arc::clone(&gave_up)));
                 abandon(&mut row);
                 entries.push(Entry::own(row, None));
             }
@@ -727,6 +733,42 @@ mod tests {
         assert!(s.claim(Instant::now()));
         assert!(s.give_up_late());
         assert!(!s.deliver());
+    }
+
+    /// The writer gives up for a request whose deadline passed while it was
+    /// queued: the request must hear that (an error), not a dropped ack,
+    /// which it would read as "writer gone" and record a second time.
+    #[tokio::test]
+    async fn a_record_past_its_deadline_is_answered_not_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/a.db", dir.path().display());
+        let store = Store::connect(&url).await.unwrap();
+        let key = dir.path().join("s.key");
+        Signer::generate_file(&key).unwrap();
+        let settings = WriterSettings {
+            instance: "t".into(),
+            max_batch: 8,
+            bound: Duration::from_millis(100),
+            backlog_capacity: 8,
+            unwritten: Arc::default(),
+        };
+        let lock = store.lock_instance("t").await.unwrap();
+        let mut w = Writer::start(store, settings, Signer::from_file(&key).unwrap(), lock)
+            .await
+            .unwrap();
+        let slot = Arc::new(Slot::new(Instant::now()));
+        let (ack, done) = oneshot::channel();
+        let rec = Box::new(AuditRecord::new("t", "r", "t"));
+        let entries = w.claim(vec![Pending {
+            rec,
+            side: None,
+            slot: Arc::clone(&slot),
+            ack,
+        }]);
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].row.status, 503);
+        assert!(matches!(done.await, Ok(Err(_))), "an explicit refusal");
+        assert!(slot.give_up(), "the request sees that it gave up");
     }
 
     #[test]

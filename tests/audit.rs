@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use poortwachter::audit::record::GENESIS;
+use std::time::Duration;
 
 const VERZUIM: &str = "/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1001/verzuim";
 
@@ -374,8 +375,20 @@ async fn several_instances_share_a_store(store: StoreKind) {
 
     // Same instance name again: refused, the chain cannot fork.
     let cfg = poortwachter::config::Config::load(&a.config_path).unwrap();
-    match poortwachter::lifecycle::build(&cfg).await {
-        Err(e) => assert!(e.to_string().contains("unique server.instance"), "{e}"),
+    let listeners = poortwachter::lifecycle::Listeners::bind(&cfg)
+        .await
+        .unwrap();
+    match poortwachter::lifecycle::Gateway::start(&cfg, listeners, std::future::pending()).await {
+        Err(e) => {
+            // The error and its causes, as the binary prints them.
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            assert!(text.contains("unique server.instance"), "{text}")
+        }
         Ok(_) => panic!("a second writer for instance gw-a was accepted"),
     }
 
@@ -452,4 +465,57 @@ async fn a_client_disconnect_mid_request_leaves_a_complete_record() {
         assert_eq!(r.outcome, "allowed");
         assert_eq!(r.compute_hash(), r.hash);
     }
+}
+
+/// The lifecycle runs the retention purge on its schedule (first at
+/// start), records it in the gateway's own chain, and still shuts down
+/// cleanly: the scheduler holds an audit handle, which `Running::stop`
+/// releases so the writer can seal the chain.
+#[tokio::test]
+async fn the_purge_scheduler_runs_at_start_and_stops_with_the_gateway() {
+    let gw = TestGateway::start_with(Options {
+        audit_extra: "purge_interval_hours = 24".into(),
+        ..Options::default()
+    })
+    .await;
+    let mut purges = 0;
+    for _ in 0..50 {
+        purges = gw
+            .audit_rows()
+            .await
+            .iter()
+            .filter(|r| r.kind == "purge")
+            .count();
+        if purges > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(purges, 1, "one purge at start");
+    let started = std::time::Instant::now();
+    let (_tmp, url) = gw.stop().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "stop did not wait out a timeout"
+    );
+    let rows = poortwachter::audit::Store::connect(&url)
+        .await
+        .unwrap()
+        .all_rows()
+        .await
+        .unwrap();
+    let last = rows
+        .iter()
+        .filter(|r| r.instance == "test-1")
+        .last()
+        .unwrap();
+    assert_eq!(
+        last.kind, "checkpoint",
+        "the writer sealed its chain at stop"
+    );
+    let purge = rows.iter().find(|r| r.kind == "purge").unwrap();
+    assert_eq!(
+        purge.instance, "test-1",
+        "recorded in the gateway's own chain"
+    );
 }

@@ -407,19 +407,13 @@ async fn a_reload_storm_under_load_never_fails_a_request() {
 async fn a_file_change_reloads_the_policy() {
     use common::{Options, TestGateway};
     let (_tmp, dir) = copy_policies();
+    // `policy.watch` on: the lifecycle starts the watcher, as `serve` does.
     let mut gw = TestGateway::start_with(Options {
         policies: dir.clone(),
+        watch: true,
         ..Options::default()
     })
     .await;
-    let cfg = poortwachter::config::Config::load(&gw.config_path).unwrap();
-    let built = poortwachter::lifecycle::Gateway {
-        state: std::sync::Arc::clone(&gw.state),
-        tls: std::sync::Arc::clone(&gw.tls),
-        reload_stats: std::sync::Arc::default(),
-        audit_writer: tokio::spawn(async {}),
-    };
-    let _w = poortwachter::lifecycle::start_reloading(&built, &cfg).unwrap();
     let lp = gw.client("gemeente-groningen");
     let path = "/v1/aoj-vo-noorderlicht/jgz-dossier/jeugdigen/L1001/advies";
     assert_eq!(lp.get(path, "aanpak-verzuim").await.status, 403);

@@ -8,7 +8,8 @@ mod common;
 use common::*;
 use poortwachter::audit::{AuditRecord, Outcome, Store, StoredRow};
 use poortwachter::config::Config;
-use poortwachter::review::{self, cli::Session, inzage, query::FilterInput, rapport};
+use poortwachter::review::session::Session;
+use poortwachter::review::{self, inzage, query::FilterInput, rapport};
 
 fn verzuim(pupil: &str) -> String {
     format!("/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/{pupil}/verzuim")

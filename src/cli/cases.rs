@@ -1,7 +1,7 @@
 //! `poortwachter cases …` and `poortwachter consent …`: the registers from
 //! the command line, on the store of a configuration file. Changes are made
-//! on behalf of an organisation in a role the policy lets register
-//! (`--door`, `--rol`), and recorded in the `<instance>/admin` audit chain.
+//! on behalf of an organisation in a role the policy lets register (`--org`,
+//! `--role`), and recorded in the `<instance>/admin` audit chain.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,12 +9,13 @@ use std::time::Duration;
 
 use clap::Subcommand;
 
-use poortwachter::audit::{Store, admin};
+use super::{TextOrJson, out_json, outln};
+use poortwachter::audit::Store;
 use poortwachter::config::Config;
-use poortwachter::policy;
 use poortwachter::registers::{
-    self, ChangeContext, GivenBy, History, NewConsent, NewRegistration, Origin,
+    self, ChangeContext, GivenBy, History, NewConsent, NewRegistration, Origin, Registers,
 };
+use poortwachter::review::session::Session;
 
 /// CLI changes carry no request: their audit records get fresh ids.
 static CLI_ORIGIN: Origin = Origin {
@@ -22,6 +23,18 @@ static CLI_ORIGIN: Origin = Origin {
     trace_id: None,
     cert_fingerprint: None,
 };
+
+/// Who makes a change: the organisation and, when it holds several
+/// registering roles, the role.
+#[derive(clap::Args)]
+pub struct Actor {
+    /// Organisation that acts (partners.toml id); its role must have may_register_cases.
+    #[arg(long, alias = "door")]
+    org: String,
+    /// Role, when the organisation holds several registering roles.
+    #[arg(long, alias = "rol")]
+    role: Option<String>,
+}
 
 #[derive(Subcommand)]
 pub enum CasesCmd {
@@ -31,23 +44,19 @@ pub enum CasesCmd {
         config: PathBuf,
         #[arg(long)]
         overleg: String,
-        #[arg(long)]
-        leerling: String,
-        /// Organisation that registers (partners.toml id); its role must have may_register_cases.
-        #[arg(long)]
-        door: String,
-        /// Role, when the organisation holds several registering roles.
-        #[arg(long)]
-        rol: Option<String>,
+        #[arg(long, alias = "leerling")]
+        pupil: String,
+        #[command(flatten)]
+        actor: Actor,
         /// The overleg's own case reference.
-        #[arg(long)]
-        referentie: String,
+        #[arg(long, alias = "referentie")]
+        reference: String,
         /// Start (YYYY-MM-DD or RFC 3339); default now.
         #[arg(long)]
         begin: Option<String>,
         /// Planned end, exclusive (YYYY-MM-DD or RFC 3339); default open.
-        #[arg(long)]
-        einde: Option<String>,
+        #[arg(long, alias = "einde")]
+        end: Option<String>,
     },
     /// End a registration now.
     End {
@@ -57,23 +66,21 @@ pub enum CasesCmd {
         overleg: String,
         #[arg(long)]
         id: String,
-        #[arg(long)]
-        leerling: String,
-        #[arg(long)]
-        door: String,
-        #[arg(long)]
-        rol: Option<String>,
+        #[arg(long, alias = "leerling")]
+        pupil: String,
+        #[command(flatten)]
+        actor: Actor,
     },
     /// Registrations and consents of a pupil (this read is recorded in the trail).
     List {
         #[arg(long)]
         config: PathBuf,
-        #[arg(long)]
-        leerling: String,
+        #[arg(long, alias = "leerling")]
+        pupil: String,
         #[arg(long)]
         overleg: Option<String>,
-        #[arg(long, value_enum, default_value_t = crate::TextOrJson::Text)]
-        format: crate::TextOrJson,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
     },
 }
 
@@ -85,25 +92,23 @@ pub enum ConsentCmd {
         config: PathBuf,
         #[arg(long)]
         overleg: String,
-        #[arg(long)]
-        leerling: String,
-        #[arg(long)]
-        door: String,
-        #[arg(long)]
-        rol: Option<String>,
+        #[arg(long, alias = "leerling")]
+        pupil: String,
+        #[command(flatten)]
+        actor: Actor,
         /// parents, youth or parents-and-youth
-        #[arg(long)]
-        gegeven_door: String,
+        #[arg(long, alias = "gegeven-door")]
+        given_by: String,
         /// Purpose id of the overleg; repeat for several.
-        #[arg(long = "doel", required = true)]
-        doelen: Vec<String>,
+        #[arg(long = "purpose", alias = "doel", required = true)]
+        purposes: Vec<String>,
         /// Reference to the signed consent form.
-        #[arg(long)]
-        formulier: String,
-        #[arg(long)]
-        geldig_van: Option<String>,
-        #[arg(long)]
-        geldig_tot: Option<String>,
+        #[arg(long, alias = "formulier")]
+        form: String,
+        #[arg(long, alias = "geldig-van")]
+        valid_from: Option<String>,
+        #[arg(long, alias = "geldig-tot")]
+        valid_until: Option<String>,
     },
     /// Withdraw a consent; acknowledged once no response relying on it can still leave.
     Withdraw {
@@ -113,53 +118,50 @@ pub enum ConsentCmd {
         overleg: String,
         #[arg(long)]
         id: String,
-        #[arg(long)]
-        leerling: String,
-        #[arg(long)]
-        door: String,
-        #[arg(long)]
-        rol: Option<String>,
+        #[arg(long, alias = "leerling")]
+        pupil: String,
+        #[command(flatten)]
+        actor: Actor,
         /// Reference to the withdrawal (letter, e-mail, conversation note).
-        #[arg(long)]
-        referentie: Option<String>,
+        #[arg(long, alias = "referentie")]
+        reference: Option<String>,
     },
 }
 
-/// The registers of a configuration's store, with the admin audit chain.
+/// The registers of a configuration's store, on an admin session.
 struct Opened {
-    set: poortwachter::policy::model::PolicySet,
-    regs: registers::Registers,
-    auditor: poortwachter::audit::Auditor,
-    writer: tokio::task::JoinHandle<()>,
+    session: Session,
+    regs: Registers,
 }
 
 impl Opened {
     async fn open(config: &Path) -> anyhow::Result<Self> {
         let cfg = Config::load(config)?;
-        let set = policy::load_dir(&cfg.policy.dir)?;
-        let store = Store::connect(&cfg.audit.store).await?;
-        let grace = cli_grace(&store, &cfg).await;
-        let (auditor, writer) =
-            admin::admin_auditor(&store, &cfg.audit, &cfg.server.instance).await?;
-        let regs = registers::Registers::new(
-            store,
-            auditor.clone(),
+        let session = Session::open(&cfg).await?;
+        let grace = cli_grace(&session.store, &cfg).await;
+        let regs = Registers::new(
+            session.store.clone(),
+            session.auditor().clone(),
             grace,
             cfg.request_lifetime(),
-            std::time::Duration::from_millis(cfg.registers.lookup_timeout_ms),
+            Duration::from_millis(cfg.registers.lookup_timeout_ms),
         );
-        Ok(Self {
-            set,
-            regs,
-            auditor,
-            writer,
-        })
+        Ok(Self { session, regs })
+    }
+
+    fn actor(&self, overleg: &str, a: &Actor) -> anyhow::Result<registers::Actor> {
+        Ok(registers::actor(
+            &self.session.set,
+            overleg,
+            &a.org,
+            a.role.as_deref(),
+        )?)
     }
 
     fn cx<'a>(&'a self, overleg: &'a str, actor: &'a registers::Actor) -> ChangeContext<'a> {
         ChangeContext {
             origin: &CLI_ORIGIN,
-            set: &self.set,
+            set: &self.session.set,
             overleg,
             actor,
             deadline: None,
@@ -168,8 +170,7 @@ impl Opened {
 
     async fn close(self) {
         drop(self.regs);
-        drop(self.auditor);
-        let _ = self.writer.await;
+        self.session.close().await;
     }
 }
 
@@ -185,62 +186,52 @@ async fn cli_grace(store: &Store, cfg: &Config) -> Duration {
     cfg.revocation_grace().max(cfg.request_lifetime())
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
-    Ok(())
-}
-
 pub async fn cases(cmd: CasesCmd) -> anyhow::Result<ExitCode> {
     match cmd {
         CasesCmd::Register {
             config,
             overleg,
-            leerling,
-            door,
-            rol,
-            referentie,
+            pupil,
+            actor,
+            reference,
             begin,
-            einde,
+            end,
         } => {
             let o = Opened::open(&config).await?;
-            let who = registers::actor(&o.set, &overleg, &door, rol.as_deref())?;
+            let who = o.actor(&overleg, &actor)?;
             let new = NewRegistration {
-                leerling,
-                reference: referentie,
+                leerling: pupil,
+                reference,
                 begins_at: begin,
-                ends_at: einde,
+                ends_at: end,
             };
             let r = o.regs.register(&o.cx(&overleg, &who), new).await;
             o.close().await;
-            print_json(&r?)?;
-            Ok(ExitCode::SUCCESS)
+            out_json(&r?)?;
         }
         CasesCmd::End {
             config,
             overleg,
             id,
-            leerling,
-            door,
-            rol,
+            pupil,
+            actor,
         } => {
             let o = Opened::open(&config).await?;
-            let who = registers::actor(&o.set, &overleg, &door, rol.as_deref())?;
+            let who = o.actor(&overleg, &actor)?;
             announce_grace(o.regs.grace());
-            let r = o
-                .regs
-                .end_registration(&o.cx(&overleg, &who), &id, &leerling)
-                .await;
+            let cx = o.cx(&overleg, &who);
+            let r = o.regs.end_registration(&cx, &id, &pupil).await;
             o.close().await;
-            print_json(&r?)?;
-            Ok(ExitCode::SUCCESS)
+            out_json(&r?)?;
         }
         CasesCmd::List {
             config,
-            leerling,
+            pupil,
             overleg,
             format,
-        } => list(&config, &leerling, overleg.as_deref(), format).await,
+        } => list(&config, &pupil, overleg.as_deref(), format).await?,
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn consent(cmd: ConsentCmd) -> anyhow::Result<ExitCode> {
@@ -248,54 +239,49 @@ pub async fn consent(cmd: ConsentCmd) -> anyhow::Result<ExitCode> {
         ConsentCmd::Give {
             config,
             overleg,
-            leerling,
-            door,
-            rol,
-            gegeven_door,
-            doelen,
-            formulier,
-            geldig_van,
-            geldig_tot,
+            pupil,
+            actor,
+            given_by,
+            purposes,
+            form,
+            valid_from,
+            valid_until,
         } => {
-            let given_by = GivenBy::parse(&gegeven_door).ok_or_else(|| {
-                anyhow::anyhow!("--gegeven-door must be parents, youth or parents-and-youth")
+            let given_by = GivenBy::parse(&given_by).ok_or_else(|| {
+                anyhow::anyhow!("--given-by must be parents, youth or parents-and-youth")
             })?;
             let o = Opened::open(&config).await?;
-            let who = registers::actor(&o.set, &overleg, &door, rol.as_deref())?;
+            let who = o.actor(&overleg, &actor)?;
             let new = NewConsent {
-                leerling,
+                leerling: pupil,
                 given_by,
-                purposes: doelen,
-                valid_from: geldig_van,
-                valid_until: geldig_tot,
-                form_reference: formulier,
+                purposes,
+                valid_from,
+                valid_until,
+                form_reference: form,
             };
             let r = o.regs.give_consent(&o.cx(&overleg, &who), new).await;
             o.close().await;
-            print_json(&r?)?;
-            Ok(ExitCode::SUCCESS)
+            out_json(&r?)?;
         }
         ConsentCmd::Withdraw {
             config,
             overleg,
             id,
-            leerling,
-            door,
-            rol,
-            referentie,
+            pupil,
+            actor,
+            reference,
         } => {
             let o = Opened::open(&config).await?;
-            let who = registers::actor(&o.set, &overleg, &door, rol.as_deref())?;
+            let who = o.actor(&overleg, &actor)?;
             announce_grace(o.regs.grace());
-            let r = o
-                .regs
-                .withdraw_consent(&o.cx(&overleg, &who), &id, &leerling, referentie)
-                .await;
+            let cx = o.cx(&overleg, &who);
+            let r = o.regs.withdraw_consent(&cx, &id, &pupil, reference).await;
             o.close().await;
-            print_json(&r?)?;
-            Ok(ExitCode::SUCCESS)
+            out_json(&r?)?;
         }
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn announce_grace(grace: Duration) {
@@ -309,24 +295,23 @@ fn announce_grace(grace: Duration) {
 
 async fn list(
     config: &Path,
-    leerling: &str,
+    pupil: &str,
     overleg: Option<&str>,
-    format: crate::TextOrJson,
-) -> anyhow::Result<ExitCode> {
+    format: TextOrJson,
+) -> anyhow::Result<()> {
+    registers::check_pupil(pupil)?;
     let o = Opened::open(config).await?;
-    registers::check_pupil(leerling)?;
-    let history = o.regs.history(overleg, leerling).await;
+    let history = o.regs.history(overleg, pupil).await;
     // Reading a pupil's registers is an access to personal data: recorded.
-    let recorded = o.regs.record_read(overleg, leerling, "cases list").await;
+    let recorded = o.regs.record_read(overleg, pupil, "cases list").await;
     o.close().await;
     recorded?;
     let history = history?;
-    if format == crate::TextOrJson::Json {
-        print_json(&history)?;
+    if format == TextOrJson::Json {
+        out_json(&history)
     } else {
-        print_text(&history);
+        print_text(&history)
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// A pupil's case and consent status for `policy explain`; the read is
@@ -334,55 +319,59 @@ async fn list(
 pub async fn status_for_explain(
     config: &Path,
     overleg: &str,
-    leerling: &str,
+    pupil: &str,
 ) -> anyhow::Result<registers::CaseStatus> {
-    registers::check_pupil(leerling)?;
+    registers::check_pupil(pupil)?;
     let o = Opened::open(config).await?;
-    let status = o.regs.status(overleg, leerling).await;
+    let status = o.regs.status(overleg, pupil).await;
     let recorded = o
         .regs
-        .record_read(Some(overleg), leerling, "policy explain")
+        .record_read(Some(overleg), pupil, "policy explain")
         .await;
     o.close().await;
     recorded?;
     Ok(status?)
 }
 
-fn print_text(h: &History) {
-    println!("aanmeldingen ({}):", h.aanmeldingen.len());
+fn active(yes: bool) -> &'static str {
+    if yes { "active" } else { "not active" }
+}
+
+fn print_text(h: &History) -> anyhow::Result<()> {
+    outln(&format!("registrations ({}):", h.aanmeldingen.len()))?;
     for r in &h.aanmeldingen {
-        println!(
+        let ended = r.beeindigd_op.as_deref().map(|t| format!(", ended {t}"));
+        outln(&format!(
             "  {} {} [{}] ref {} from {} until {} by {} ({}){}",
             r.id,
             r.overleg,
-            if r.actief { "actief" } else { "niet actief" },
+            active(r.actief),
             r.referentie,
             r.begin,
             r.einde.as_deref().unwrap_or("-"),
             r.aangemeld_door,
             r.rol,
-            r.beeindigd_op
-                .as_deref()
-                .map(|t| format!(", beëindigd {t}"))
-                .unwrap_or_default()
-        );
+            ended.unwrap_or_default()
+        ))?;
     }
-    println!("toestemmingen ({}):", h.toestemmingen.len());
+    outln(&format!("consents ({}):", h.toestemmingen.len()))?;
     for c in &h.toestemmingen {
-        println!(
+        let withdrawn = c
+            .ingetrokken_op
+            .as_deref()
+            .map(|t| format!(", withdrawn {t}"));
+        outln(&format!(
             "  {} {} [{}] {} for {} from {} until {} form {}{}",
             c.id,
             c.overleg,
-            if c.actief { "actief" } else { "niet actief" },
+            active(c.actief),
             c.gegeven_door.as_str(),
             c.doelen.join(", "),
             c.geldig_van,
             c.geldig_tot.as_deref().unwrap_or("-"),
             c.formulier,
-            c.ingetrokken_op
-                .as_deref()
-                .map(|t| format!(", ingetrokken {t}"))
-                .unwrap_or_default()
-        );
+            withdrawn.unwrap_or_default()
+        ))?;
     }
+    Ok(())
 }

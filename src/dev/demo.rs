@@ -213,6 +213,24 @@ pub struct DemoPaths {
 
 /// Makes sure `certs` holds a development PKI for every organisation of the
 /// policy set; creates it when anything is missing.
+/// Makes sure `data` holds a pseudonym key and a checkpoint signing key.
+pub fn ensure_keys(data: &Path) -> Result<(), DemoKeyError> {
+    std::fs::create_dir_all(data)?;
+    let key = data.join("pseudonym.key");
+    if !key.exists() {
+        crate::audit::Pseudonymiser::generate_file(&key)?;
+    }
+    let signing = data.join("signing.key");
+    if !signing.exists() {
+        crate::audit::Signer::generate_file(&signing)?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the demo keys")]
+pub struct DemoKeyError(#[from] std::io::Error);
+
 pub fn ensure_certs(certs: &Path, set: &PolicySet) -> Result<bool, crate::dev::certs::CertError> {
     let complete = [
         crate::dev::certs::CA_FILE,

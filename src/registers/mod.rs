@@ -320,6 +320,11 @@ impl Registers {
         }
     }
 
+    /// The store the registers live in (the audit store).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn grace(&self) -> Duration {
         self.grace
     }

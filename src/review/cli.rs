@@ -6,12 +6,8 @@
 use serde_json::json;
 use std::ops::ControlFlow;
 
-use super::access::{self, Access, Viewer};
 use super::query::FilterInput;
 use super::{ReviewError, export, inzage, query, rapport, when};
-use crate::audit::{Auditor, Pseudonymiser, Store, admin};
-use crate::config::Config;
-use crate::policy::model::PolicySet;
 
 /// Output of `audit query` (`--format table|json|csv`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -38,60 +34,10 @@ impl ReportFormat {
     }
 }
 
-/// An open review session: the store, the policy set (for names and
-/// labels), the pseudonymiser, and an audit writer for the access records.
-pub struct Session {
-    pub store: Store,
-    pub set: PolicySet,
-    pub pseudo: Pseudonymiser,
-    pub viewer: Viewer,
-    auditor: Auditor,
-    writer: tokio::task::JoinHandle<()>,
-}
+use super::session::Session;
 
+/// The review commands of a [`Session`].
 impl Session {
-    pub async fn open(cfg: &Config) -> Result<Self, ReviewError> {
-        let set = crate::policy::load_dir(&cfg.policy.dir)?;
-        let store = Store::connect(&cfg.audit.store).await?;
-        let pseudo = Pseudonymiser::from_file(&cfg.audit.pseudonym_key)?;
-        let (auditor, writer) =
-            admin::admin_auditor(&store, &cfg.audit, &cfg.server.instance).await?;
-        Ok(Self {
-            store,
-            set,
-            pseudo,
-            viewer: Viewer::cli_from_env(),
-            auditor,
-            writer,
-        })
-    }
-
-    /// Stops the access writer after it sealed its chain.
-    pub async fn close(self) {
-        drop(self.auditor);
-        let _ = self.writer.await;
-    }
-
-    async fn record(
-        &self,
-        action: &'static str,
-        parameters: serde_json::Value,
-        records: usize,
-        subject: Option<String>,
-    ) -> Result<(), ReviewError> {
-        access::record(
-            &self.auditor,
-            Access {
-                viewer: &self.viewer,
-                action,
-                parameters,
-                records,
-                subject,
-            },
-        )
-        .await
-    }
-
     /// `audit query`.
     pub async fn query(
         &self,

@@ -15,6 +15,7 @@ pub mod html;
 pub mod inzage;
 pub mod query;
 pub mod rapport;
+pub mod session;
 pub mod when;
 
 use crate::audit::{AuditError, StoreError};

@@ -19,7 +19,7 @@ use hyper_util::rt::TokioExecutor;
 use poortwachter::config::Config;
 use poortwachter::dev::certs::{ClientSpec, DevCa, Issued};
 use poortwachter::gateway::state::AppState;
-use poortwachter::lifecycle as app;
+use poortwachter::lifecycle::{Gateway, Listeners, Running};
 use poortwachter::policy;
 use tokio::net::TcpListener;
 
@@ -132,6 +132,8 @@ pub struct Options {
     pub seed_cases: bool,
     /// Start the admin listener (FG dashboard, health, metrics) on port 0.
     pub admin: bool,
+    /// `policy.watch`: reload on file changes (off in tests unless asked).
+    pub watch: bool,
 }
 
 /// Pupils the fixture registers in every overleg: the demo pupils and one
@@ -163,6 +165,7 @@ impl Default for Options {
             signing_key_from: None,
             seed_cases: true,
             admin: false,
+            watch: false,
         }
     }
 }
@@ -233,6 +236,7 @@ response_timeout_ms = 1500
 
 [policy]
 dir = "{policies}"
+watch = {watch}
 
 [audit]
 store = "{store_url}"
@@ -247,6 +251,7 @@ signing_key = "signing.key"
                 ""
             },
             server_extra = opts.server_extra,
+            watch = opts.watch,
             instance = opts.instance,
             listen = listen,
             tls_extra = opts.tls_extra,
@@ -306,13 +311,7 @@ pub struct TestGateway {
     pub config_path: PathBuf,
     /// The admin listener's address, when `Options::admin` was set.
     pub admin_addr: Option<SocketAddr>,
-    admin: Option<(
-        tokio::sync::oneshot::Sender<()>,
-        tokio::task::JoinHandle<()>,
-    )>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<()>>,
-    writer: Option<tokio::task::JoinHandle<()>>,
+    running: Option<Running>,
 }
 
 impl TestGateway {
@@ -320,57 +319,25 @@ impl TestGateway {
         Self::start_with(Options::default()).await
     }
 
+    /// Starts the gateway through the library's lifecycle, as `serve` does,
+    /// on port 0 (and the admin listener on port 0 with `Options::admin`).
     pub async fn start_with(opts: Options) -> Self {
         let p = Prepared::new(opts, "127.0.0.1:0").await;
         let cfg = Config::load(&p.config_path).unwrap();
-        let gw = app::build(&cfg).await.unwrap();
-        let (admin_tx, admin_rx) = tokio::sync::oneshot::channel::<()>();
-        let admin = app::start_admin(&gw, &cfg, async move {
-            let _ = admin_rx.await;
-        })
-        .await
-        .unwrap();
-        let mut t = Self::run(gw, p.tmp, p.pki, p.store_url, p.config_path).await;
-        if let Some((addr, handle)) = admin {
-            t.admin_addr = Some(addr);
-            t.admin = Some((admin_tx, handle));
-        }
-        t
-    }
-
-    async fn run(
-        gw: app::Gateway,
-        tmp: tempfile::TempDir,
-        pki: Pki,
-        store_url: String,
-        config_path: PathBuf,
-    ) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let state = Arc::clone(&gw.state);
-        let tls = Arc::clone(&gw.tls);
-        let server = tokio::spawn(poortwachter::gateway::server::run(
-            listener,
-            gw.tls,
-            gw.state,
-            async move {
-                let _ = rx.await;
-            },
-        ));
+        let listeners = Listeners::bind(&cfg).await.unwrap();
+        let running = Gateway::start(&cfg, listeners, std::future::pending())
+            .await
+            .unwrap();
         Self {
-            addr,
-            tmp,
-            pki,
-            state,
-            tls,
-            store_url,
-            config_path,
-            admin_addr: None,
-            admin: None,
-            shutdown: Some(tx),
-            server: Some(server),
-            writer: Some(gw.audit_writer),
+            addr: running.addr(),
+            admin_addr: running.admin_addr(),
+            state: Arc::clone(running.state()),
+            tls: Arc::clone(running.tls()),
+            tmp: p.tmp,
+            pki: p.pki,
+            store_url: p.store_url,
+            config_path: p.config_path,
+            running: Some(running),
         }
     }
 
@@ -392,24 +359,16 @@ impl TestGateway {
         TestClient::new(self.addr, &self.pki.ca.cert_pem, issued, http2)
     }
 
-    /// Stops the gateway and waits until every audit record is written.
+    /// Stops the gateway (the lifecycle's one shutdown sequence) and waits
+    /// until every audit record is written.
     pub async fn stop(mut self) -> (tempfile::TempDir, String) {
-        if let Some((tx, handle)) = self.admin.take() {
-            let _ = tx.send(());
-            let _ = handle.await;
-        }
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(s) = self.server.take() {
-            let _ = s.await;
-        }
-        let url = self.store_url.clone();
+        let running = self.running.take();
         drop(self.state);
-        if let Some(w) = self.writer.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+        drop(self.tls);
+        if let Some(r) = running {
+            r.stop().await;
         }
-        (self.tmp, url)
+        (self.tmp, self.store_url)
     }
 
     pub async fn audit_rows(&self) -> Vec<poortwachter::audit::StoredRow> {

@@ -1,0 +1,335 @@
+//! `audit …`: verification, checkpoints, purge, keys, and the FG's review
+//! commands. Every command that reads the trail records its access on the
+//! `<instance>/admin` chain (through a `review::session::Session`) before
+//! it shows anything.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use super::{TextOrJson, exit, out, out_json, outln};
+use poortwachter::audit::{Pseudonymiser, Signer, admin};
+use poortwachter::config::Config;
+use poortwachter::review::session::Session;
+use poortwachter::review::{self, cli::QueryFormat, cli::ReportFormat, export, inzage, query};
+
+#[derive(Subcommand)]
+pub enum AuditCmd {
+    /// Recompute every hash, follow every chain, check every checkpoint; exit 1 on any finding.
+    Verify {
+        #[arg(long)]
+        config: PathBuf,
+        /// Checkpoints exported earlier (JSON lines), to detect dropped checkpoints and removed newest records.
+        #[arg(long)]
+        checkpoints: Option<PathBuf>,
+        /// Public key (hex) to verify checkpoint signatures with.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
+    /// Print all signed checkpoints as JSON lines, for safekeeping elsewhere.
+    Checkpoints {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Erase personal columns of records past their overleg's retention (tombstones keep the chain verifiable).
+    Purge {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Print the pseudonym(s) of a pupil id under every key version, to find its records.
+    Pseudonym {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, alias = "leerling")]
+        pupil: String,
+    },
+    /// Create a pseudonym key and a checkpoint signing key (refuses to overwrite).
+    Keygen {
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Search the trail (the search is itself recorded, kind = access).
+    Query {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Most records shown.
+        #[arg(long, default_value_t = query::DEFAULT_LIMIT)]
+        limit: usize,
+        #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+        format: QueryFormat,
+    },
+    /// Export matching records: csv, jsonl, or logboek (Logboek Dataverwerkingen: one line per data subject).
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        filter: FilterArgs,
+        #[arg(long, value_enum, default_value_t = export::Format::JsonLines)]
+        format: export::Format,
+    },
+    /// The AVG art. 15 report for one pupil: every disclosure, named recipients, purposes, grondslag, fields.
+    Inzage {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, alias = "leerling")]
+        pupil: String,
+        /// Also list refused requests (flagged; nothing was shared).
+        #[arg(long, alias = "met-weigeringen")]
+        with_refusals: bool,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+    },
+    /// DPIA accountability report for a period: volume, fields per role, denials, policy changes, anomalies.
+    Rapport {
+        #[arg(long)]
+        config: PathBuf,
+        /// First day (YYYY-MM-DD) or UTC time.
+        #[arg(long, alias = "van")]
+        from: String,
+        /// Last day, inclusive (YYYY-MM-DD), or UTC time (exclusive).
+        #[arg(long, alias = "tot")]
+        to: String,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+        format: ReportFormat,
+    },
+}
+
+/// Search filters shared by `audit query` and `audit export`.
+#[derive(clap::Args)]
+pub struct FilterArgs {
+    /// From this day (YYYY-MM-DD) or UTC time.
+    #[arg(long, alias = "van")]
+    from: Option<String>,
+    /// Up to and including this day, or before this UTC time.
+    #[arg(long, alias = "tot")]
+    to: Option<String>,
+    #[arg(long)]
+    overleg: Option<String>,
+    /// Requesting organisation id.
+    #[arg(long, alias = "organisatie")]
+    org: Option<String>,
+    #[arg(long, alias = "rol")]
+    role: Option<String>,
+    #[arg(long, alias = "doel")]
+    purpose: Option<String>,
+    /// A catalogue field path that was shared, e.g. verzuim.meldingen[].datum
+    #[arg(long, alias = "veld")]
+    field: Option<String>,
+    /// allowed, filtered, denied, error or event
+    #[arg(long, alias = "besluit")]
+    decision: Option<String>,
+    /// Record kind: request (default), reload, purge, access, checkpoint, correction or all.
+    #[arg(long, alias = "soort")]
+    kind: Option<String>,
+    /// Pupil id: searched as its pseudonym under every key version, never stored.
+    #[arg(long, alias = "leerling")]
+    pupil: Option<String>,
+}
+
+impl FilterArgs {
+    fn input(self, limit: Option<usize>) -> query::FilterInput {
+        query::FilterInput {
+            from: self.from,
+            to: self.to,
+            overleg: self.overleg,
+            org: self.org,
+            role: self.role,
+            purpose: self.purpose,
+            field: self.field,
+            decision: self.decision,
+            kind: self.kind,
+            pupil: self.pupil,
+            limit,
+        }
+    }
+}
+
+pub async fn run(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        AuditCmd::Verify {
+            config,
+            checkpoints,
+            public_key,
+            format,
+        } => verify(&config, checkpoints, public_key, format).await,
+        AuditCmd::Checkpoints { config } => {
+            let s = Session::open(&Config::load(&config)?).await?;
+            let text = admin::export(&s.store).await;
+            let shown = text.as_ref().map_or(0, |t| t.lines().count());
+            let recorded = s
+                .record("checkpoints", serde_json::json!({}), shown, None)
+                .await;
+            s.close().await;
+            recorded?;
+            out(&text?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Purge { config } => purge(&config).await,
+        AuditCmd::Pseudonym { config, pupil } => {
+            let cfg = Config::load(&config)?;
+            let p = Pseudonymiser::from_file(&cfg.audit.pseudonym_key)?;
+            for x in p.all_pseudonyms(&pupil) {
+                outln(&x)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        AuditCmd::Keygen { dir } => keygen(&dir),
+        review_cmd => review_command(review_cmd).await,
+    }
+}
+
+/// `audit query|export|inzage|rapport`.
+async fn review_command(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
+    let text = match cmd {
+        AuditCmd::Query {
+            config,
+            filter,
+            limit,
+            format,
+        } => {
+            let s = Session::open(&Config::load(&config)?).await?;
+            let text = s.query(&filter.input(Some(limit)), format).await;
+            s.close().await;
+            text?
+        }
+        AuditCmd::Export {
+            config,
+            filter,
+            format,
+        } => return export_cmd(&config, filter, format).await,
+        AuditCmd::Inzage {
+            config,
+            pupil,
+            with_refusals,
+            format,
+        } => {
+            let s = Session::open(&Config::load(&config)?).await?;
+            let opts = inzage::Options {
+                include_denied: with_refusals,
+            };
+            let text = s.inzage(&pupil, opts, format).await;
+            s.close().await;
+            text?
+        }
+        AuditCmd::Rapport {
+            config,
+            from,
+            to,
+            format,
+        } => {
+            let s = Session::open(&Config::load(&config)?).await?;
+            let text = s.rapport(&from, &to, format).await;
+            s.close().await;
+            text?
+        }
+        _ => anyhow::bail!("not a review command"),
+    };
+    out(&text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit export`: streamed, so an export of any size needs the memory of
+/// one page; a reader that closes the pipe early is not an error.
+async fn export_cmd(
+    config: &std::path::Path,
+    filter: FilterArgs,
+    format: export::Format,
+) -> anyhow::Result<ExitCode> {
+    let s = Session::open(&Config::load(config)?).await?;
+    let stdout = std::io::stdout();
+    let mut sink = std::io::BufWriter::new(stdout.lock());
+    let written = s
+        .export_to(&filter.input(None), format, &mut sink)
+        .await
+        .and_then(|n| {
+            std::io::Write::flush(&mut sink)?;
+            Ok(n)
+        });
+    s.close().await;
+    match written {
+        Err(review::ReviewError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        r => {
+            r?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn verify(
+    config: &std::path::Path,
+    checkpoints: Option<PathBuf>,
+    public_key: Option<PathBuf>,
+    format: TextOrJson,
+) -> anyhow::Result<ExitCode> {
+    let cfg = Config::load(config)?;
+    let s = Session::open(&cfg).await?;
+    let report = admin::verify(
+        &s.store,
+        &cfg.audit,
+        checkpoints.as_deref(),
+        public_key.as_deref(),
+    )
+    .await;
+    // Verification reads the whole trail: an access, recorded (after the
+    // verification, so it does not change what was verified) before the
+    // result is shown.
+    let recorded = match &report {
+        Ok(r) => {
+            let records: usize = r.chains.iter().map(|c| c.records).sum();
+            let params = serde_json::json!({ "ok": r.ok(), "findings": r.findings.len() });
+            s.record("verify", params, records, None).await
+        }
+        Err(_) => Ok(()),
+    };
+    s.close().await;
+    recorded?;
+    let report = report?;
+    if format == TextOrJson::Json {
+        out_json(&report)?;
+    } else {
+        out(&report.to_string())?;
+    }
+    Ok(exit(report.ok()))
+}
+
+async fn purge(config: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let s = Session::open(&Config::load(config)?).await?;
+    let retention = s
+        .set
+        .overleggen
+        .values()
+        .map(|o| (o.id.clone(), o.retention_days))
+        .collect();
+    let default_days = s.config().audit.default_retention_days;
+    let now = time::OffsetDateTime::now_utc();
+    let report =
+        admin::purge_and_record(&s.store, s.auditor(), &retention, default_days, now).await;
+    s.close().await;
+    let report = report?;
+    outln(&format!(
+        "purged the personal columns of {} record(s)",
+        report.total
+    ))?;
+    for (o, n) in &report.purged_by_overleg {
+        let before = report.cutoff_by_overleg.get(o).map_or("?", String::as_str);
+        outln(&format!("  {o}: {n} (before {before})"))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn keygen(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    std::fs::create_dir_all(dir)?;
+    Pseudonymiser::generate_file(&dir.join("pseudonym.key")).context("pseudonym.key")?;
+    Signer::generate_file(&dir.join("signing.key")).context("signing.key")?;
+    outln(&format!(
+        "wrote {0}/pseudonym.key, {0}/signing.key and {0}/signing.key.pub (give the .pub to the FG)",
+        dir.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,325 @@
+//! `policy check|test|render|diff|explain`: the administrators' tools (the
+//! library's `policy::tools`). Operator output is English; the rendered
+//! Bijlage 3 and the access delta (`diff`, for the FG to approve) are Dutch
+//! documents.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use super::{TextOrJson, exit, out, out_json, outln};
+use poortwachter::policy::tools::{diff, explain, lint, render, test};
+use poortwachter::policy::{self, model::Act};
+
+/// `--format md|html` (`policy render`).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MdOrHtml {
+    Md,
+    Html,
+}
+
+/// `--format text|md` (`policy diff`).
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TextOrMd {
+    Text,
+    Md,
+}
+
+#[derive(Subcommand)]
+pub enum PolicyCmd {
+    /// Run the expected-decision cases (policies/tests/*.toml) and report rules no case exercises.
+    Test {
+        #[arg(long, default_value = "policies")]
+        dir: PathBuf,
+        /// Directory of case files; default <dir>/tests.
+        #[arg(long)]
+        tests: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
+    /// Render the policy set as the human-readable Bijlage 3 (stable output, for review and signing).
+    Render {
+        #[arg(long, default_value = "policies")]
+        dir: PathBuf,
+        #[arg(long, value_enum, default_value_t = MdOrHtml::Md)]
+        format: MdOrHtml,
+    },
+    /// The access delta between two policy sets: directories, or git revisions as `git:<rev>` (of policies/).
+    Diff {
+        old: String,
+        new: String,
+        #[arg(long, value_enum, default_value_t = TextOrMd::Text)]
+        format: TextOrMd,
+    },
+    /// Explain whether a field may flow: the rules and grondslag that decide it, confirmed by casbin.
+    Explain(ExplainArgs),
+    /// Validate a policy directory, run the covenant lint rules (L001-L011) and
+    /// compile it through casbin; exit 1 on any problem or lint error.
+    Check {
+        #[arg(long, default_value = "policies")]
+        dir: PathBuf,
+        /// Fail on lint warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
+}
+
+#[derive(clap::Args)]
+pub struct ExplainArgs {
+    #[arg(long, default_value = "policies")]
+    dir: PathBuf,
+    /// Organisation id (partners.toml).
+    #[arg(long, alias = "organisatie")]
+    org: String,
+    /// Role ("hat"); needed only when the organisation holds several in the overleg.
+    #[arg(long, alias = "rol")]
+    role: Option<String>,
+    #[arg(long)]
+    overleg: String,
+    #[arg(long, alias = "doel")]
+    purpose: String,
+    #[arg(long)]
+    bron: String,
+    /// Catalogue field path, e.g. verzuim.meldingen[].datum
+    #[arg(long, alias = "veld")]
+    field: String,
+    /// The caller sends the data (POST/PUT) instead of receiving it.
+    #[arg(long)]
+    write: bool,
+    /// Also check this pupil's case binding and consent in the registers
+    /// of --config's store (the read is recorded in the audit trail).
+    #[arg(long, alias = "leerling", requires = "config")]
+    pupil: Option<String>,
+    /// Configuration whose store holds the registers (with --pupil).
+    #[arg(long, requires = "pupil")]
+    config: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+    format: TextOrJson,
+}
+
+pub async fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PolicyCmd::Test { dir, tests, format } => run_tests(&dir, tests, format).await,
+        PolicyCmd::Render { dir, format } => {
+            let set = policy::load_dir(&dir)?;
+            match format {
+                MdOrHtml::Html => out(&render::html(&set))?,
+                MdOrHtml::Md => out(&render::markdown(&set))?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCmd::Diff { old, new, format } => {
+            let (_old_tmp, old_dir) = policy_source(&old)?;
+            let (_new_tmp, new_dir) = policy_source(&new)?;
+            let old_set = policy::load_dir(&old_dir)?;
+            let new_set = policy::load_dir(&new_dir)?;
+            let delta = diff::diff(&old_set, &new_set).await?;
+            match format {
+                TextOrMd::Md => out(&delta.markdown())?,
+                TextOrMd::Text => out(&delta.text())?,
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCmd::Explain(args) => run_explain(args).await,
+        PolicyCmd::Check {
+            dir,
+            format,
+            deny_warnings,
+        } => check(&dir, format, deny_warnings).await,
+    }
+}
+
+async fn run_tests(
+    dir: &Path,
+    tests: Option<PathBuf>,
+    format: TextOrJson,
+) -> anyhow::Result<ExitCode> {
+    let set = policy::load_dir(dir)?;
+    let tests = tests.unwrap_or_else(|| dir.join("tests"));
+    let report = test::run(&set, &tests).await?;
+    if format == TextOrJson::Json {
+        out_json(&report)?;
+        return Ok(exit(report.failed() == 0));
+    }
+    for r in &report.results {
+        if r.passed {
+            outln(&format!("ok   {} ({})", r.name, r.got))?;
+        } else {
+            outln(&format!(
+                "FAIL {}:{}: {}: expected {}, got {}: {}",
+                r.file, r.line, r.name, r.expected, r.got, r.reason
+            ))?;
+        }
+    }
+    let covered = report.total_rules - report.uncovered_rules.len();
+    outln(&format!(
+        "{} case(s), {} failed; {covered} of {} rules exercised",
+        report.results.len(),
+        report.failed(),
+        report.total_rules
+    ))?;
+    if !report.uncovered_rules.is_empty() {
+        outln(&format!(
+            "rules no case exercises: {}",
+            report.uncovered_rules.join(", ")
+        ))?;
+    }
+    Ok(exit(report.failed() == 0))
+}
+
+async fn run_explain(a: ExplainArgs) -> anyhow::Result<ExitCode> {
+    let set = policy::load_dir(&a.dir)?;
+    let q = explain::Question {
+        org: &a.org,
+        role: a.role.as_deref(),
+        overleg: &a.overleg,
+        purpose: &a.purpose,
+        bron: &a.bron,
+        field: &a.field,
+        act: if a.write { Act::Write } else { Act::Read },
+    };
+    let mut e = explain::explain(&set, &q).await?;
+    if let (Some(pupil), Some(config)) = (&a.pupil, &a.config) {
+        let status = super::cases::status_for_explain(config, &a.overleg, pupil).await?;
+        e = e.with_case(&a.overleg, &a.purpose, &status);
+    }
+    if a.format == TextOrJson::Json {
+        out_json(&e)?;
+    } else {
+        print_explanation(&e)?;
+    }
+    if e.casbin != e.allowed {
+        anyhow::bail!("casbin and the rules disagree; this is a bug");
+    }
+    Ok(exit(e.allowed))
+}
+
+fn print_explanation(e: &explain::Explanation) -> anyhow::Result<()> {
+    let verdict = if e.allowed { "ALLOWED" } else { "DENIED" };
+    outln(&format!("{verdict}: {}", e.reason))?;
+    if let (Some(r), Some(g)) = (&e.role, &e.grondslag) {
+        outln(&format!("  role {r}, grondslag {g}"))?;
+    }
+    for r in &e.allowing {
+        outln(&format!(
+            "  rule {} ({} -> {}, consent {}, line {}): {}",
+            r.id, r.from, r.to, r.consent, r.line, r.justification
+        ))?;
+    }
+    for r in &e.near_misses {
+        outln(&format!(
+            "  does not include it: rule {} ({} -> {}, line {})",
+            r.id, r.from, r.to, r.line
+        ))?;
+    }
+    if let Some(c) = &e.case {
+        let flows = if c.flows { "FLOWS" } else { "DOES NOT FLOW" };
+        outln(&format!("  for this pupil: {flows} ({})", c.reason))?;
+    }
+    let casbin = if e.casbin { "allow" } else { "deny" };
+    outln(&format!("  casbin enforce(): {casbin}"))
+}
+
+/// A policy directory, or `git:<rev>`: `policies/` at that revision of the
+/// repository in the working directory, extracted into a temporary directory.
+fn policy_source(spec: &str) -> anyhow::Result<(Option<tempfile::TempDir>, PathBuf)> {
+    let Some(rev) = spec.strip_prefix("git:") else {
+        return Ok((None, PathBuf::from(spec)));
+    };
+    let tmp = tempfile::Builder::new().prefix("poortwachter-").tempdir()?;
+    let archive = std::process::Command::new("git")
+        .args(["archive", "--format=tar", rev, "--", "policies"])
+        .output()
+        .context("running git archive")?;
+    if !archive.status.success() {
+        anyhow::bail!(
+            "git archive {rev} failed: {}",
+            String::from_utf8_lossy(&archive.stderr).trim()
+        );
+    }
+    let mut tar = std::process::Command::new("tar")
+        .args(["-x", "-C"])
+        .arg(tmp.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .context("running tar")?;
+    if let Some(mut stdin) = tar.stdin.take() {
+        use std::io::Write;
+        stdin.write_all(&archive.stdout)?;
+    }
+    if !tar.wait()?.success() {
+        anyhow::bail!("could not unpack policies/ of {rev}");
+    }
+    let dir = tmp.path().join("policies");
+    Ok((Some(tmp), dir))
+}
+
+fn report_lint(findings: &[lint::Finding], format: TextOrJson) -> anyhow::Result<()> {
+    if format == TextOrJson::Json {
+        return outln(&serde_json::json!({ "lint": findings }).to_string());
+    }
+    for f in findings {
+        outln(&f.to_string())?;
+    }
+    Ok(())
+}
+
+/// `policy check`: validation (every problem of every file), the covenant
+/// lint rules, and the casbin compilation.
+async fn check(dir: &Path, format: TextOrJson, deny_warnings: bool) -> anyhow::Result<ExitCode> {
+    let set = match policy::load_dir(dir) {
+        Ok(set) => set,
+        Err(policy::LoadError::Invalid(problems)) => return report_problems(&problems, format),
+        Err(e) => return Err(e.into()),
+    };
+    let overleggen = set.overleggen.len();
+    let rules: usize = set.overleggen.values().map(|o| o.rules.len()).sum();
+    let findings = lint::lint(&set);
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == lint::Severity::Error)
+        .count();
+    let snap = match policy::decision::Snapshot::build(set, None).await {
+        Ok(snap) => snap,
+        Err(e) => {
+            let p = policy::Problem {
+                file: dir.display().to_string(),
+                line: 1,
+                code: "P090",
+                message: e.to_string(),
+            };
+            return report_problems(&[p], format);
+        }
+    };
+    report_lint(&findings, format)?;
+    if errors > 0 || (deny_warnings && !findings.is_empty()) {
+        return Ok(ExitCode::from(1));
+    }
+    if format == TextOrJson::Json {
+        outln(&serde_json::json!({"ok": true, "version": &*snap.version, "overleggen": overleggen, "rules": rules, "casbin_rows": snap.table.p_rows, "grants": snap.table.len(), "problems": []}).to_string())?;
+    } else {
+        outln(&format!(
+            "ok: {overleggen} casusoverleggen, {rules} rules, {} casbin rows, {} grants verified; version {}",
+            snap.table.p_rows,
+            snap.table.len(),
+            &snap.version[..16]
+        ))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report_problems(problems: &[policy::Problem], format: TextOrJson) -> anyhow::Result<ExitCode> {
+    if format == TextOrJson::Json {
+        outln(&serde_json::json!({"ok": false, "problems": problems}).to_string())?;
+    } else {
+        for p in problems {
+            outln(&p.to_string())?;
+        }
+        outln(&format!("{} problem(s)", problems.len()))?;
+    }
+    Ok(ExitCode::from(1))
+}

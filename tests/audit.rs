@@ -507,7 +507,7 @@ async fn the_purge_scheduler_runs_at_start_and_stops_with_the_gateway() {
     let last = rows
         .iter()
         .filter(|r| r.instance == "test-1")
-        .last()
+        .next_back()
         .unwrap();
     assert_eq!(
         last.kind, "checkpoint",

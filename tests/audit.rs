@@ -504,11 +504,7 @@ async fn the_purge_scheduler_runs_at_start_and_stops_with_the_gateway() {
         .all_rows()
         .await
         .unwrap();
-    let last = rows
-        .iter()
-        .filter(|r| r.instance == "test-1")
-        .next_back()
-        .unwrap();
+    let last = rows.iter().rfind(|r| r.instance == "test-1").unwrap();
     assert_eq!(
         last.kind, "checkpoint",
         "the writer sealed its chain at stop"

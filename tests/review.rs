@@ -132,7 +132,7 @@ async fn query_filters(store: StoreKind) {
                 pupil: Some("L1002".into()),
                 ..Default::default()
             },
-            review::cli::QueryFormat::Table,
+            review::session::QueryFormat::Table,
         )
         .await
         .unwrap();
@@ -375,7 +375,7 @@ async fn inzage_is_complete_for_the_pupil_and_about_nobody_else() {
         .inzage(
             "L9999",
             inzage::Options::default(),
-            review::cli::ReportFormat::Json,
+            review::session::ReportFormat::Json,
         )
         .await
         .unwrap();

@@ -13,7 +13,8 @@ use super::{TextOrJson, exit, out, out_json, outln};
 use poortwachter::audit::{Pseudonymiser, Signer, admin};
 use poortwachter::config::Config;
 use poortwachter::review::session::Session;
-use poortwachter::review::{self, cli::QueryFormat, cli::ReportFormat, export, inzage, query};
+use poortwachter::review::session::{QueryFormat, ReportFormat};
+use poortwachter::review::{self, export, inzage, query};
 
 #[derive(Subcommand)]
 pub enum AuditCmd {

@@ -8,7 +8,6 @@
 //! the ordinary audit writer (and so into a hash chain).
 
 pub mod access;
-pub mod cli;
 pub mod dashboard;
 pub mod export;
 pub mod html;

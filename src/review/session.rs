@@ -2,10 +2,17 @@
 //! CLI opens the trail: the store, the policy set (for names and labels),
 //! the pseudonymiser, and a short-lived writer on the `<instance>/admin`
 //! chain for the access records and the changes it makes. [`Session::close`]
-//! lets that writer seal its chain.
+//! lets that writer seal its chain. The review commands run on it (`audit
+//! query`, `export`, `inzage`, `rapport`): they record the access before
+//! they produce their output.
 
-use super::ReviewError;
+use std::ops::ControlFlow;
+
+use serde_json::json;
+
 use super::access::{self, Access, Viewer};
+use super::query::FilterInput;
+use super::{ReviewError, export, inzage, query, rapport, when};
 use crate::audit::{Auditor, Pseudonymiser, Store, admin};
 use crate::config::Config;
 use crate::policy::model::PolicySet;
@@ -79,3 +86,167 @@ impl Session {
         .await
     }
 }
+
+/// Output of `audit query` (`--format table|json|csv`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Output of `audit inzage` and `audit rapport` (`--format html|json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Json,
+}
+
+impl ReportFormat {
+    /// The name on the command line, as the access record states it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Html => "html",
+            Self::Json => "json",
+        }
+    }
+}
+
+/// The review commands (`audit query`, `export`, `inzage`, `rapport`).
+impl Session {
+    /// `audit query`.
+    pub async fn query(
+        &self,
+        input: &FilterInput,
+        format: QueryFormat,
+    ) -> Result<String, ReviewError> {
+        let filter = input.parse(&self.pseudo)?;
+        let rows = query::run(&self.store, &filter).await?;
+        let subject = input
+            .pupil
+            .as_deref()
+            .map(|p| self.pseudo.pseudonymise(p.trim()));
+        self.record("query", json!(filter), rows.len(), subject)
+            .await?;
+        Ok(match format {
+            QueryFormat::Json => query::json(&rows),
+            QueryFormat::Csv => export::csv(&rows),
+            QueryFormat::Table => query::table(&rows),
+        })
+    }
+
+    /// `audit export`: every matching record (no limit), as a string.
+    pub async fn export(
+        &self,
+        input: &FilterInput,
+        format: export::Format,
+    ) -> Result<String, ReviewError> {
+        let mut out = Vec::new();
+        self.export_to(input, format, &mut out).await?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
+    /// `audit export` into `out`, page by page, so an export of any size
+    /// needs the memory of one page. The access is recorded first, with the
+    /// number of records that matched when the export started; the export
+    /// stops at that moment too, so it never contains its own access record
+    /// or anything written while it runs.
+    pub async fn export_to(
+        &self,
+        input: &FilterInput,
+        format: export::Format,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, ReviewError> {
+        let asked = input.parse(&self.pseudo)?;
+        let mut filter = asked.clone();
+        let now = crate::audit::record::now_rfc3339();
+        if filter.to.as_ref().is_none_or(|t| *t > now) {
+            filter.to = Some(now);
+        }
+        let n = query::count(&self.store, &filter).await?;
+        let subject = input
+            .pupil
+            .as_deref()
+            .map(|p| self.pseudo.pseudonymise(p.trim()));
+        self.record(
+            "export",
+            json!({"filter": asked, "format": format!("{format:?}")}),
+            usize::try_from(n).unwrap_or(usize::MAX),
+            subject,
+        )
+        .await?;
+        let mut failed: Option<std::io::Error> = None;
+        if let Err(e) = out.write_all(export::header(format).as_bytes()) {
+            failed = Some(e);
+        }
+        if failed.is_none() {
+            query::for_each(&self.store, &filter, EXPORT_PAGE, |r| {
+                match out.write_all(export::line(r, format).as_bytes()) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        failed = Some(e);
+                        ControlFlow::Break(())
+                    }
+                }
+            })
+            .await?;
+        }
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(n),
+        }
+    }
+
+    /// `audit inzage`.
+    pub async fn inzage(
+        &self,
+        pupil: &str,
+        opts: inzage::Options,
+        format: ReportFormat,
+    ) -> Result<String, ReviewError> {
+        let report = inzage::build(&self.store, &self.set, &self.pseudo, pupil, opts).await?;
+        self.record(
+            "inzage",
+            json!({"include_denied": opts.include_denied, "format": format.name()}),
+            report.records_read,
+            Some(self.pseudo.pseudonymise(pupil.trim())),
+        )
+        .await?;
+        Ok(match format {
+            ReportFormat::Json => report.json(),
+            ReportFormat::Html => report.html(),
+        })
+    }
+
+    /// `audit rapport`.
+    pub async fn rapport(
+        &self,
+        from: &str,
+        to: &str,
+        format: ReportFormat,
+    ) -> Result<String, ReviewError> {
+        let (from, to) = (when::bound(from, false)?, when::bound(to, true)?);
+        let report = rapport::build(
+            &self.store,
+            &self.set,
+            &from,
+            &to,
+            rapport::Thresholds::default(),
+        )
+        .await?;
+        self.record(
+            "rapport",
+            json!({"from": from, "to": to, "format": format.name()}),
+            report.records_read,
+            None,
+        )
+        .await?;
+        Ok(match format {
+            ReportFormat::Json => report.json(),
+            ReportFormat::Html => report.html(),
+        })
+    }
+}
+
+/// Records per page while `audit export` walks the trail.
+const EXPORT_PAGE: usize = 10_000;

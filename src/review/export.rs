@@ -56,8 +56,8 @@ pub const CSV_COLUMNS: [&str; 27] = [
 ];
 
 /// Characters that make a spreadsheet run a cell as a formula when they
-/// come first.
-const FORMULA_START: [char; 5] = ['=', '+', '@', '\t', '\r'];
+/// come first (OWASP's list for CSV injection; `-` too: `-2+3+cmd|…`).
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// A cell's text, defused: a cell that a spreadsheet would run as a formula
 /// gets a leading `'` (an export must never execute on the FG's machine).
@@ -235,6 +235,11 @@ mod tests {
         assert_eq!(cell("a,b"), "\"a,b\"\r\n");
         assert_eq!(cell("say \"hi\""), "\"say \"\"hi\"\"\"\r\n");
         assert_eq!(cell("=HYPERLINK(1)"), "'=HYPERLINK(1)\r\n");
+        assert_eq!(
+            cell("-2+3+cmd|' /C calc'!A0"),
+            "'-2+3+cmd|' /C calc'!A0\r\n"
+        );
+        assert_eq!(cell("a-b"), "a-b\r\n");
         assert_eq!(cell("[\"a\",\"b\"]"), "\"[\"\"a\"\",\"\"b\"\"]\"\r\n");
     }
 

@@ -1,22 +1,28 @@
-//! Operations metrics for the admin listener's `/metrics` (Prometheus text
-//! format 0.0.4): requests by decision and overleg, request latency, audit
-//! commit latency and failures, audit queue depth, reloads, certificate
-//! expiry. Hand-written (a few counters and two histograms do not justify a
-//! metrics crate); lock-free except the small decision/overleg map.
+//! Operations metrics for the admin listener's `/metrics`: requests by
+//! decision and overleg, request latency, audit commit latency and failures,
+//! audit records unwritten, audit queue depth, reloads, certificate expiry
+//! and the policy version, in the Prometheus text format 0.0.4 as
+//! `prometheus-client` (the official Rust client) encodes it.
 //!
-//! The proxy's only hook is [`commit_observed`], which wraps the commit of a
-//! request's audit record: at that point the decision, overleg and duration
-//! are final, and the commit latency is measured where it happens.
+//! A plain counters-and-encoding module: it knows nothing of the gateway.
+//! The proxy, which owns the fail-closed commit of a request's audit record,
+//! counts each request ([`Metrics::observe_request`]) and each commit
+//! ([`Metrics::observe_commit`]); the dashboard reads the values that live
+//! elsewhere at scrape time ([`Gauges`]) and calls [`render`].
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::audit::{AuditError, AuditRecord};
-use crate::gateway::state::AppState;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+/// The `Content-Type` of [`render`]'s output (Prometheus text 0.0.4).
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Upper bounds (seconds) of the request latency histogram.
 const REQUEST_BUCKETS: [f64; 12] = [
@@ -27,270 +33,295 @@ const COMMIT_BUCKETS: [f64; 10] = [
     0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0,
 ];
 
-/// A cumulative histogram with fixed bounds.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    /// One counter per bound, plus +Inf.
-    counts: Vec<AtomicU64>,
-    sum_micros: AtomicU64,
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    decision: &'static str,
+    overleg: String,
 }
 
-impl Histogram {
-    fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_micros: AtomicU64::new(0),
-        }
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    kind: &'static str,
+    result: &'static str,
+}
 
-    pub fn observe(&self, d: Duration) {
-        let s = d.as_secs_f64();
-        let i = self
-            .bounds
-            .iter()
-            .position(|b| s <= *b)
-            .unwrap_or(self.bounds.len());
-        if let Some(c) = self.counts.get(i) {
-            c.fetch_add(1, Ordering::Relaxed);
-        }
-        self.sum_micros.fetch_add(
-            u64::try_from(d.as_micros()).unwrap_or(u64::MAX),
-            Ordering::Relaxed,
-        );
-    }
-
-    pub fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
-    }
-
-    fn render(&self, out: &mut String, name: &str, help: &str) {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-        let mut cumulative = 0;
-        for (i, b) in self.bounds.iter().enumerate() {
-            cumulative += self.counts[i].load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{le=\"{b}\"}} {cumulative}");
-        }
-        cumulative += self.counts[self.bounds.len()].load(Ordering::Relaxed);
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {cumulative}");
-        let _ = writeln!(
-            out,
-            "{name}_sum {}",
-            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
-        );
-        let _ = writeln!(out, "{name}_count {cumulative}");
-    }
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CertificateLabels {
+    certificate: String,
 }
 
 /// Counters of one gateway process.
 #[derive(Debug)]
 pub struct Metrics {
-    /// (decision, overleg) -> requests. Overleg ids outside the policy set
-    /// are counted as `unknown` so clients cannot grow the label set.
-    requests: Mutex<BTreeMap<(&'static str, String), u64>>,
-    pub request_latency: Histogram,
-    pub commit_latency: Histogram,
-    pub commit_failures: AtomicU64,
+    /// (decision, overleg) -> requests. The caller bounds the overleg label
+    /// (ids outside the policy set count as `unknown`), so clients cannot
+    /// grow the label set.
+    requests: Family<RequestLabels, Counter>,
+    request_latency: Histogram,
+    commit_latency: Histogram,
+    commit_failures: Counter,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Self {
-            requests: Mutex::new(BTreeMap::new()),
-            request_latency: Histogram::new(&REQUEST_BUCKETS),
-            commit_latency: Histogram::new(&COMMIT_BUCKETS),
-            commit_failures: AtomicU64::new(0),
+            requests: Family::default(),
+            request_latency: Histogram::new(REQUEST_BUCKETS),
+            commit_latency: Histogram::new(COMMIT_BUCKETS),
+            commit_failures: Counter::default(),
         }
     }
 }
 
 impl Metrics {
+    /// Counts one request with its decision (as in the trail), its overleg
+    /// label and its whole duration.
     pub fn observe_request(&self, decision: &'static str, overleg: String, duration: Duration) {
-        self.request_latency.observe(duration);
-        if let Ok(mut m) = self.requests.lock() {
-            *m.entry((decision, overleg)).or_default() += 1;
+        self.request_latency.observe(duration.as_secs_f64());
+        self.requests
+            .get_or_create(&RequestLabels { decision, overleg })
+            .inc();
+    }
+
+    /// Counts one commit of a request's audit record: how long it took,
+    /// and whether it failed (the request was answered 503).
+    pub fn observe_commit(&self, latency: Duration, durable: bool) {
+        self.commit_latency.observe(latency.as_secs_f64());
+        if !durable {
+            self.commit_failures.inc();
         }
     }
-
-    /// Requests counted for `(decision, overleg)`.
-    pub fn requests(&self, decision: &str, overleg: &str) -> u64 {
-        self.requests
-            .lock()
-            .map(|m| {
-                m.iter()
-                    .filter(|((d, o), _)| *d == decision && o == overleg)
-                    .map(|(_, n)| *n)
-                    .sum()
-            })
-            .unwrap_or(0)
-    }
 }
 
-/// Commits a request's audit record (see [`crate::audit::Auditor::commit`])
-/// and counts the request, its latency and the commit latency.
-pub async fn commit_observed(state: &AppState, rec: AuditRecord) -> Result<(), AuditError> {
-    let decision = rec.outcome.as_str();
-    let overleg = overleg_label(state, rec.overleg.as_deref());
-    let duration = Duration::from_micros(rec.duration_us);
-    let started = Instant::now();
-    let result = state.audit.commit(rec).await;
-    let m = &state.metrics;
-    m.commit_latency.observe(started.elapsed());
-    if result.is_err() {
-        m.commit_failures.fetch_add(1, Ordering::Relaxed);
-    }
-    m.observe_request(decision, overleg, duration + started.elapsed());
-    result
-}
-
-/// Counts a request whose record was committed elsewhere: a register change
-/// commits its own record in the change's transaction (decision `event`,
-/// as in the trail).
-pub fn observe_recorded(
-    state: &AppState,
-    decision: &'static str,
-    overleg: Option<&str>,
-    duration: Duration,
-) {
-    let overleg = overleg_label(state, overleg);
-    state.metrics.observe_request(decision, overleg, duration);
-}
-
-/// The overleg label: ids outside the policy set count as `unknown`.
-fn overleg_label(state: &AppState, overleg: Option<&str>) -> String {
-    match overleg {
-        Some(o) if state.policy.current().set.overleggen.contains_key(o) => o.to_owned(),
-        Some(_) => "unknown".to_owned(),
-        None => "none".to_owned(),
-    }
-}
-
-/// Label values are policy identifiers, but escape anyway.
-fn label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-/// Seconds since the epoch at which the first certificate in `path` expires.
-pub fn certificate_not_after(path: &Path) -> Option<i64> {
-    use x509_parser::prelude::{FromDer, X509Certificate};
-    let certs = crate::gateway::tls::load_certs(path).ok()?;
-    let der = certs.first()?;
-    let (_, cert) = X509Certificate::from_der(der.as_ref()).ok()?;
-    Some(cert.validity().not_after.timestamp())
+/// Reloads by kind and result, read at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reloads {
+    pub policy_ok: u64,
+    pub policy_failed: u64,
+    pub tls_ok: u64,
+    pub tls_failed: u64,
 }
 
 /// Values that live elsewhere and are read at scrape time.
+#[derive(Debug)]
 pub struct Gauges<'a> {
+    /// Records waiting for the audit writer (`None`: no writer).
     pub audit_queue_depth: Option<usize>,
     /// Records that could not be written at all (see `audit::writer`).
     pub audit_unwritten: Option<u64>,
-    pub reloads: &'a crate::gateway::reload::ReloadStats,
-    /// (name, file) of certificates whose expiry is exported.
-    pub certificates: Vec<(String, &'a Path)>,
+    pub reloads: Reloads,
+    /// (name, expiry in seconds since the epoch) of the certificates whose
+    /// expiry is exported.
+    pub certificate_expiry: Vec<(String, i64)>,
     pub policy_version: &'a str,
 }
 
-/// The Prometheus text exposition.
-pub fn render(m: &Metrics, g: &Gauges<'_>) -> String {
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP poortwachter_requests_total Requests by decision and casusoverleg.\n# TYPE poortwachter_requests_total counter"
+/// The registry of one scrape: the process's counters and the scrape-time
+/// values. Names are given without the suffixes the encoder adds (`_total`
+/// for counters, the unit, `_info`); help texts without their final full
+/// stop, which it adds too.
+fn registry(m: &Metrics, g: &Gauges<'_>) -> Registry {
+    let mut r = Registry::default();
+    r.register(
+        "poortwachter_requests",
+        "Requests by decision and casusoverleg",
+        m.requests.clone(),
     );
-    if let Ok(map) = m.requests.lock() {
-        for ((decision, overleg), n) in map.iter() {
-            let _ = writeln!(
-                out,
-                "poortwachter_requests_total{{decision=\"{decision}\",overleg=\"{}\"}} {n}",
-                label(overleg)
-            );
-        }
-    }
-    m.request_latency.render(
-        &mut out,
-        "poortwachter_request_duration_seconds",
-        "Request latency, audit commit included.",
+    r.register_with_unit(
+        "poortwachter_request_duration",
+        "Request latency, audit commit included",
+        Unit::Seconds,
+        m.request_latency.clone(),
     );
-    m.commit_latency.render(
-        &mut out,
-        "poortwachter_audit_commit_seconds",
-        "Time until a request's audit record was durable.",
+    r.register_with_unit(
+        "poortwachter_audit_commit",
+        "Time until a request's audit record was durable",
+        Unit::Seconds,
+        m.commit_latency.clone(),
     );
-    let _ = writeln!(
-        out,
-        "# HELP poortwachter_audit_commit_failures_total Audit records not durable in time (answered 503).\n# TYPE poortwachter_audit_commit_failures_total counter\npoortwachter_audit_commit_failures_total {}",
-        m.commit_failures.load(Ordering::Relaxed)
+    r.register(
+        "poortwachter_audit_commit_failures",
+        "Audit records not durable in time (answered 503)",
+        m.commit_failures.clone(),
     );
     if let Some(n) = g.audit_unwritten {
-        let _ = writeln!(
-            out,
-            "# HELP poortwachter_audit_records_unwritten_total Records that could not be written at all (queue full past the deadline, backlog overflow during an outage).\n# TYPE poortwachter_audit_records_unwritten_total counter\npoortwachter_audit_records_unwritten_total {n}"
+        r.register(
+            "poortwachter_audit_records_unwritten",
+            "Records that could not be written at all (queue full past the deadline, backlog overflow during an outage)",
+            ConstCounter::new(n),
         );
     }
     if let Some(depth) = g.audit_queue_depth {
-        let _ = writeln!(
-            out,
-            "# HELP poortwachter_audit_queue_depth Records waiting for the audit writer.\n# TYPE poortwachter_audit_queue_depth gauge\npoortwachter_audit_queue_depth {depth}"
+        r.register(
+            "poortwachter_audit_queue_depth",
+            "Records waiting for the audit writer",
+            ConstGauge::new(i64::try_from(depth).unwrap_or(i64::MAX)),
         );
     }
-    let r = g.reloads;
-    let _ = writeln!(
-        out,
-        "# HELP poortwachter_reloads_total Reloads of policies and TLS material by result.\n# TYPE poortwachter_reloads_total counter"
+    r.register(
+        "poortwachter_reloads",
+        "Reloads of policies and TLS material by result",
+        reloads(g.reloads),
     );
+    let expiry = Family::<CertificateLabels, Gauge>::default();
+    for (certificate, t) in &g.certificate_expiry {
+        expiry
+            .get_or_create(&CertificateLabels {
+                certificate: certificate.clone(),
+            })
+            .set(*t);
+    }
+    r.register_with_unit(
+        "poortwachter_certificate_expiry_timestamp",
+        "When a configured certificate expires (Unix time)",
+        Unit::Seconds,
+        expiry,
+    );
+    r.register(
+        "poortwachter_policy",
+        "The policy version in force",
+        Info::new([("version", g.policy_version.to_owned())]),
+    );
+    r
+}
+
+fn reloads(n: Reloads) -> Family<ReloadLabels, Counter> {
+    let family = Family::<ReloadLabels, Counter>::default();
     for (kind, result, v) in [
-        ("policy", "ok", &r.policy_ok),
-        ("policy", "failed", &r.policy_failed),
-        ("tls", "ok", &r.tls_ok),
-        ("tls", "failed", &r.tls_failed),
+        ("policy", "ok", n.policy_ok),
+        ("policy", "failed", n.policy_failed),
+        ("tls", "ok", n.tls_ok),
+        ("tls", "failed", n.tls_failed),
     ] {
-        let _ = writeln!(
-            out,
-            "poortwachter_reloads_total{{kind=\"{kind}\",result=\"{result}\"}} {}",
-            v.load(Ordering::Relaxed)
-        );
+        family
+            .get_or_create(&ReloadLabels { kind, result })
+            .inc_by(v);
     }
-    let _ = writeln!(
-        out,
-        "# HELP poortwachter_certificate_expiry_timestamp_seconds When a configured certificate expires (Unix time).\n# TYPE poortwachter_certificate_expiry_timestamp_seconds gauge"
-    );
-    for (name, path) in &g.certificates {
-        if let Some(t) = certificate_not_after(path) {
-            let _ = writeln!(
-                out,
-                "poortwachter_certificate_expiry_timestamp_seconds{{certificate=\"{}\"}} {t}",
-                label(name)
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        "# HELP poortwachter_policy_info The policy version in force.\n# TYPE poortwachter_policy_info gauge\npoortwachter_policy_info{{version=\"{}\"}} 1",
-        label(g.policy_version)
-    );
-    out
+    family
+}
+
+/// The Prometheus text exposition (format 0.0.4, [`CONTENT_TYPE`]).
+pub fn render(m: &Metrics, g: &Gauges<'_>) -> Result<String, std::fmt::Error> {
+    let mut out = String::new();
+    prometheus_text::encode(&mut out, &registry(m, g))?;
+    Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn gauges() -> Gauges<'static> {
+        Gauges {
+            audit_queue_depth: Some(0),
+            audit_unwritten: Some(0),
+            reloads: Reloads {
+                policy_ok: 2,
+                ..Reloads::default()
+            },
+            certificate_expiry: vec![("gateway".into(), 1_826_871_091)],
+            policy_version: "206736dd7c512ea3",
+        }
+    }
+
     #[test]
     fn histogram_is_cumulative() {
-        let h = Histogram::new(&COMMIT_BUCKETS);
-        h.observe(Duration::from_micros(300));
-        h.observe(Duration::from_millis(3));
-        h.observe(Duration::from_secs(5));
-        let mut out = String::new();
-        h.render(&mut out, "x", "help");
-        assert!(out.contains("x_bucket{le=\"0.0005\"} 1\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"0.005\"} 2\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"2\"} 2\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"+Inf\"} 3\n"), "{out}");
-        assert!(out.contains("x_count 3\n"));
-        assert_eq!(h.count(), 3);
+        let m = Metrics::default();
+        m.observe_commit(Duration::from_micros(300), true);
+        m.observe_commit(Duration::from_millis(3), true);
+        m.observe_commit(Duration::from_secs(5), false);
+        let out = render(&m, &gauges()).unwrap();
+        let h = "poortwachter_audit_commit_seconds";
+        assert!(
+            out.contains(&format!("{h}_bucket{{le=\"0.0005\"}} 1\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("{h}_bucket{{le=\"0.005\"}} 2\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("{h}_bucket{{le=\"2\"}} 2\n")),
+            "{out}"
+        );
+        assert!(
+            out.contains(&format!("{h}_bucket{{le=\"+Inf\"}} 3\n")),
+            "{out}"
+        );
+        assert!(out.contains(&format!("{h}_count 3\n")), "{out}");
+        assert!(out.contains(&format!("# TYPE {h} histogram\n")), "{out}");
+        assert!(
+            out.contains("poortwachter_audit_commit_failures_total 1\n"),
+            "{out}"
+        );
+    }
+
+    /// The names and lines as scraped are the ones the README documents,
+    /// with a HELP and TYPE line each, in the classic text format.
+    #[test]
+    fn exposition_keeps_the_documented_names() {
+        let m = Metrics::default();
+        m.observe_request(
+            "allowed",
+            "aoj-vo-noorderlicht".into(),
+            Duration::from_millis(2),
+        );
+        m.observe_request(
+            "allowed",
+            "aoj-vo-noorderlicht".into(),
+            Duration::from_millis(3),
+        );
+        m.observe_request("denied", "unknown".into(), Duration::from_millis(1));
+        let out = render(&m, &gauges()).unwrap();
+        for line in [
+            "# TYPE poortwachter_requests_total counter\n",
+            "poortwachter_requests_total{decision=\"allowed\",overleg=\"aoj-vo-noorderlicht\"} 2\n",
+            "poortwachter_requests_total{decision=\"denied\",overleg=\"unknown\"} 1\n",
+            "# HELP poortwachter_request_duration_seconds Request latency, audit commit included.\n",
+            "poortwachter_request_duration_seconds_bucket{le=\"0.0025\"} 2\n",
+            "poortwachter_request_duration_seconds_bucket{le=\"+Inf\"} 3\n",
+            "poortwachter_request_duration_seconds_count 3\n",
+            "poortwachter_audit_commit_seconds_count 0\n",
+            "poortwachter_audit_commit_failures_total 0\n",
+            "# TYPE poortwachter_audit_records_unwritten_total counter\n",
+            "poortwachter_audit_records_unwritten_total 0\n",
+            "# TYPE poortwachter_audit_queue_depth gauge\n",
+            "poortwachter_audit_queue_depth 0\n",
+            "poortwachter_reloads_total{kind=\"policy\",result=\"ok\"} 2\n",
+            "poortwachter_reloads_total{kind=\"policy\",result=\"failed\"} 0\n",
+            "poortwachter_reloads_total{kind=\"tls\",result=\"ok\"} 0\n",
+            "poortwachter_reloads_total{kind=\"tls\",result=\"failed\"} 0\n",
+            "# TYPE poortwachter_certificate_expiry_timestamp_seconds gauge\n",
+            "poortwachter_certificate_expiry_timestamp_seconds{certificate=\"gateway\"} 1826871091\n",
+            "# TYPE poortwachter_policy_info gauge\n",
+            "poortwachter_policy_info{version=\"206736dd7c512ea3\"} 1\n",
+        ] {
+            assert!(out.contains(line), "missing {line:?} in\n{out}");
+        }
+        assert!(!out.contains("# EOF"), "{out}");
+        assert!(!out.contains("_total_total"), "{out}");
+    }
+
+    #[test]
+    fn absent_writer_leaves_its_lines_out_and_labels_are_escaped() {
+        let m = Metrics::default();
+        m.observe_request("error", "a\"b\\c\nd".into(), Duration::ZERO);
+        let g = Gauges {
+            audit_queue_depth: None,
+            audit_unwritten: None,
+            ..gauges()
+        };
+        let out = render(&m, &g).unwrap();
+        assert!(!out.contains("poortwachter_audit_queue_depth"), "{out}");
+        assert!(
+            !out.contains("poortwachter_audit_records_unwritten"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "poortwachter_requests_total{decision=\"error\",overleg=\"a\\\"b\\\\c\\nd\"} 1\n"
+            ),
+            "{out}"
+        );
     }
 }

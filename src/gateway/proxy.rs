@@ -4,7 +4,7 @@
 //! response leaves; if it cannot be, the client gets 503 and nothing else.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 
 use tokio::sync::OwnedRwLockReadGuard;
 
-use crate::audit::{AuditRecord, Outcome};
+use crate::audit::{AuditError, AuditRecord, Outcome};
 use crate::gateway::http::{TraceContext, ident_header, parse_path, read_json_body};
 use crate::gateway::identity;
 use crate::gateway::problem::{self, ClientError, ProxyError, UpstreamError};
@@ -205,16 +205,13 @@ pub async fn handle(
     // Fail closed: the response (allowed or not) leaves only once its record
     // is durable. A failed commit replaces any body with a 503 problem.
     if flow.recorded {
-        crate::gateway::metrics::observe_recorded(
+        observe_recorded(
             &state,
             Outcome::Event.as_str(),
             rec.overleg.as_deref(),
             started.elapsed(),
         );
-    } else if crate::gateway::metrics::commit_observed(&state, rec)
-        .await
-        .is_err()
-    {
+    } else if commit_observed(&state, rec).await.is_err() {
         tracing::error!(request_id, "audit commit failed; answering 503");
         resp = problem::response(&ProxyError::AuditUnavailable, &request_id);
     }
@@ -223,6 +220,46 @@ pub async fn handle(
     // proceed: the response is decided and handed over with the return.
     drop(flow);
     resp
+}
+
+/// Commits a request's audit record (see [`crate::audit::Auditor::commit`]),
+/// the commit the response waits for, and counts the request, its latency
+/// and the commit latency.
+async fn commit_observed(state: &AppState, rec: AuditRecord) -> Result<(), AuditError> {
+    let decision = rec.outcome.as_str();
+    let overleg = overleg_label(state, rec.overleg.as_deref());
+    let duration = Duration::from_micros(rec.duration_us);
+    let started = Instant::now();
+    let result = state.audit.commit(rec).await;
+    let commit = started.elapsed();
+    state.metrics.observe_commit(commit, result.is_ok());
+    state
+        .metrics
+        .observe_request(decision, overleg, duration + commit);
+    result
+}
+
+/// Counts a request whose record was committed elsewhere: a register change
+/// commits its own record in the change's transaction (decision `event`,
+/// as in the trail).
+fn observe_recorded(
+    state: &AppState,
+    decision: &'static str,
+    overleg: Option<&str>,
+    duration: Duration,
+) {
+    let overleg = overleg_label(state, overleg);
+    state.metrics.observe_request(decision, overleg, duration);
+}
+
+/// The overleg label of the request metrics: ids outside the policy set
+/// count as `unknown`, so clients cannot grow the label set.
+fn overleg_label(state: &AppState, overleg: Option<&str>) -> String {
+    match overleg {
+        Some(o) if state.policy.current().set.overleggen.contains_key(o) => o.to_owned(),
+        Some(_) => "unknown".to_owned(),
+        None => "none".to_owned(),
+    }
 }
 
 /// The organisation behind the verified client certificate, under the

@@ -57,6 +57,16 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError>
     Ok(certs)
 }
 
+/// Seconds since the epoch at which the first certificate in `path` expires
+/// (for `/metrics`).
+pub fn certificate_not_after(path: &Path) -> Option<i64> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let certs = load_certs(path).ok()?;
+    let der = certs.first()?;
+    let (_, cert) = X509Certificate::from_der(der.as_ref()).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
 /// Reads the first private key in a PEM file. The key is never logged.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let bytes = read(path)?;

@@ -410,22 +410,31 @@ async fn ready(dash: &Dashboard) -> Response<Full<Bytes>> {
 
 fn metrics_page(dash: &Dashboard) -> Response<Full<Bytes>> {
     let snapshot = dash.policy.current();
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
     let gauges = metrics::Gauges {
         audit_queue_depth: dash.audit.upgrade().map(|a| a.queue_depth()),
         audit_unwritten: dash.audit.upgrade().map(|a| a.unwritten()),
-        reloads: &dash.reloads,
-        certificates: dash
+        reloads: metrics::Reloads {
+            policy_ok: count(&dash.reloads.policy_ok),
+            policy_failed: count(&dash.reloads.policy_failed),
+            tls_ok: count(&dash.reloads.tls_ok),
+            tls_failed: count(&dash.reloads.tls_failed),
+        },
+        certificate_expiry: dash
             .certificates
             .iter()
-            .map(|(n, p)| (n.clone(), p.as_path()))
+            .filter_map(|(n, p)| Some((n.clone(), crate::gateway::tls::certificate_not_after(p)?)))
             .collect(),
         policy_version: &snapshot.version,
     };
-    respond(
-        StatusCode::OK,
-        "text/plain; version=0.0.4; charset=utf-8",
-        metrics::render(&dash.metrics, &gauges),
-    )
+    match metrics::render(&dash.metrics, &gauges) {
+        Ok(text) => respond(StatusCode::OK, metrics::CONTENT_TYPE, text),
+        Err(_) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain; charset=utf-8",
+            "metrics could not be encoded\n".to_owned(),
+        ),
+    }
 }
 
 fn home(set: &PolicySet, org: &str) -> Shown {

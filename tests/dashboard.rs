@@ -157,6 +157,36 @@ async fn the_fg_searches_views_records_makes_an_inzage_and_every_view_is_recorde
 }
 
 #[tokio::test]
+async fn hostile_parameters_are_shown_escaped() {
+    let mut gw = TestGateway::start_with(Options {
+        admin: true,
+        ..Options::default()
+    })
+    .await;
+    let fg = gw.admin_client("fg-convenant");
+    let hostile = "%3Cscript%3Ealert(1)%3C%2Fscript%3E%22'%26";
+    let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;";
+    // An invalid period is refused with a message that names it.
+    for r in [
+        get(&fg, &format!("/zoeken?van={hostile}")).await,
+        post(&fg, "/zoeken", &format!("tot={hostile}")).await,
+        get(&fg, &format!("/rapport?van={hostile}")).await,
+    ] {
+        assert_eq!(r.status, 400);
+        let page = text(&r);
+        assert!(!page.contains("<script"), "{page}");
+        assert!(page.contains(&format!("`{escaped}`")), "{page}");
+    }
+    // A record is looked up by the instance asked for, which the page names.
+    let r = get(&fg, &format!("/record?instance={hostile}&seq=1")).await;
+    assert_eq!(r.status, 200);
+    let page = text(&r);
+    assert!(!page.contains("<script"), "{page}");
+    assert!(page.contains(&format!("<h1>Vastlegging {escaped}#1</h1>")));
+    gw.stop().await;
+}
+
+#[tokio::test]
 async fn other_organisations_are_refused_and_leave_no_access_record() {
     let mut gw = gateway_with_traffic().await;
     for org in ["wij-groningen", "gemeente-groningen"] {

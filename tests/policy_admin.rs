@@ -142,12 +142,43 @@ fn html_and_markdown_escape_policy_text() {
     let set = load_dir(&dir).unwrap();
     let html = render::html(&set);
     assert!(!html.contains("<script>"), "unescaped name in the HTML");
-    assert!(html.contains(
-        "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;Co&quot; | &amp;copy; "
-    ));
+    assert!(
+        html.contains("&lt;script&gt;alert('x')&lt;/script&gt; &amp; &quot;Co&quot; | &amp;copy; ")
+    );
     let md = render::markdown(&set);
     assert!(!md.contains("<script>"), "unescaped name in the Markdown");
     assert!(md.contains(r#"\<script\>alert('x')\</script\> & "Co" \| \&copy; "#));
+}
+
+#[test]
+fn bijlage3_html_escapes_organisation_names_and_field_labels() {
+    // TOML basic strings: `\"` is a double quote.
+    let hostile = r#"<script>alert(1)</script>\"'&"#;
+    let escaped = "&lt;script&gt;alert(1)&lt;/script&gt;&quot;'&amp;";
+    let (_tmp, dir) = copy_policies();
+    edit(
+        &dir.join("partners.toml"),
+        "name = \"Noorderlicht College (demo VO-school)\"",
+        &format!("name = \"{hostile}\""),
+    );
+    edit(
+        &dir.join("bronnen/las-noorderlicht.toml"),
+        "label = \"Voornaam leerling\"",
+        &format!("label = \"{hostile}\""),
+    );
+    let set = load_dir(&dir).unwrap();
+    let html = render::html(&set);
+    assert!(!html.contains("<script"), "unescaped markup in the HTML");
+    // Every occurrence escaped: the school's name where it fills a role
+    // (six overleggen, once next to another school) and the label wherever
+    // the first name flows (eleven rules).
+    assert_eq!(html.matches("alert(1)").count(), 17);
+    assert_eq!(html.matches(escaped).count(), 17);
+    assert!(html.contains(&format!("<td>{escaped}</td><td><strong>WVO</strong>")));
+    assert!(html.contains(&format!("<td>{escaped}<br>De Borg (demo VSO-school)</td>")));
+    assert!(html.contains(&format!(
+        "<td>{escaped}</td><td>gewoon persoonsgegeven</td>"
+    )));
 }
 
 #[test]

@@ -16,7 +16,6 @@
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,11 +29,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use maud::{Markup, html};
 use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde_json::json;
 use tokio::net::TcpListener;
 
-use crate::audit::{AuditConfig, Pseudonymiser, Store, WeakAuditor, admin};
+use crate::audit::{AuditConfig, Pseudonymiser, Store, StoredRow, WeakAuditor, admin};
 use crate::config::{AdminConfig, Config};
 use crate::gateway::identity::{self, IdentityError, PeerCert};
 use crate::gateway::metrics::{self, Metrics};
@@ -42,9 +42,9 @@ use crate::gateway::reload::ReloadStats;
 use crate::gateway::server::{Accepted, ConnectionLimits, accept_loop};
 use crate::gateway::tls::ServerTls;
 use crate::policy::PolicyStore;
-use crate::policy::model::PolicySet;
+use crate::policy::model::{Bron, PolicySet};
 use crate::review::access::{self, Access, Viewer};
-use crate::review::html::{self, esc};
+use crate::review::html;
 use crate::review::query::{self, FilterInput};
 use crate::review::{ReviewError, inzage, rapport, when};
 
@@ -200,10 +200,7 @@ fn page_error(status: StatusCode, title: &str, text: &str) -> Response<Full<Byte
     respond(
         status,
         "text/html; charset=utf-8",
-        html::page(
-            title,
-            &format!("<h1>{}</h1>\n<p>{}</p>", esc(title), esc(text)),
-        ),
+        html::page(title, html! { h1 { (title) } "\n" p { (text) } }),
     )
 }
 
@@ -230,7 +227,7 @@ fn enc(s: &str) -> String {
 /// A rendered dashboard page, not yet sent: the access is recorded first.
 struct Shown {
     title: String,
-    body: String,
+    body: Markup,
     action: &'static str,
     parameters: serde_json::Value,
     records: usize,
@@ -259,112 +256,23 @@ async fn handle(
     }
     let snapshot = dash.policy.current();
     let set = &snapshot.set;
-    // Identity: a privacy officer's certificate, or nothing.
-    let (org, fingerprint) = match peer.as_ref() {
-        Ok(cert) => match identity::organisation_for(set, cert) {
-            Ok(org)
-                if set
-                    .organisations
-                    .get(&org)
-                    .is_some_and(|o| o.privacy_officer) =>
-            {
-                (org, cert.fingerprint_hex())
-            }
-            Ok(org) => {
-                tracing::info!(org, "dashboard refused: not a privacy officer");
-                return page_error(
-                    StatusCode::FORBIDDEN,
-                    "Geen toegang",
-                    "Dit overzicht is alleen voor de functionaris gegevensbescherming (FG). Uw certificaat hoort bij een organisatie zonder die rol.",
-                );
-            }
-            Err(_) => {
-                return page_error(
-                    StatusCode::FORBIDDEN,
-                    "Geen toegang",
-                    "Uw certificaat hoort bij geen organisatie in het partnerregister.",
-                );
-            }
-        },
-        Err(_) => {
-            return page_error(
-                StatusCode::FORBIDDEN,
-                "Geen toegang",
-                "Geen geldig certificaat.",
-            );
-        }
+    let (org, fingerprint) = match privacy_officer(set, &peer) {
+        Ok(who) => who,
+        Err(why) => return page_error(StatusCode::FORBIDDEN, "Geen toegang", why),
     };
-    let query_string = req.uri().query().unwrap_or("").to_owned();
-    let mut params = parse_form(&query_string);
-    if method == Method::POST {
-        let limit = dash.cfg.max_form_bytes;
-        let body = match Limited::new(req.into_body(), limit).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => {
-                return page_error(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Te groot",
-                    "Het formulier is te groot.",
-                );
-            }
-        };
-        params.extend(parse_form(&String::from_utf8_lossy(&body)));
-    }
-    // A pupil id only counts in a POST body: never from a URL.
-    if method == Method::GET {
-        params.remove("leerling");
-    }
-    let result = match path.as_str() {
-        "/" => Ok(home(set, &org)),
-        "/zoeken" => search(&dash, set, &params).await,
-        "/record" => record(&dash, set, &params).await,
-        "/inzage" => inzage_page(&dash, set, &params).await,
-        "/rapport" => rapport_page(&dash, set, &params).await,
-        "/verificatie" => verification(&dash).await,
-        _ => {
-            return page_error(
-                StatusCode::NOT_FOUND,
-                "Niet gevonden",
-                "Deze pagina bestaat niet.",
-            );
-        }
+    let params = match form_parameters(&dash, req).await {
+        Ok(params) => params,
+        Err(refused) => return refused,
     };
-    let shown = match result {
-        Ok(s) => s,
-        Err(ReviewError::Filter(m)) => {
-            return page_error(StatusCode::BAD_REQUEST, "Ongeldige invoer", &m);
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "dashboard page failed");
-            return page_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Niet gelukt",
-                "Het logboek kon niet worden gelezen.",
-            );
-        }
+    let mut shown = match route(&dash, set, &org, &path, &params).await {
+        Ok(shown) => shown,
+        Err(refused) => return refused,
     };
-    // The access is durable before the page leaves.
     let viewer = Viewer::Dashboard {
         org: org.clone(),
         fingerprint,
     };
-    let recorded = match dash.audit.upgrade() {
-        Some(auditor) => {
-            access::record(
-                &auditor,
-                Access {
-                    viewer: &viewer,
-                    action: shown.action,
-                    parameters: shown.parameters,
-                    records: shown.records,
-                    subject: shown.subject,
-                },
-            )
-            .await
-        }
-        None => Err(ReviewError::Access(crate::audit::AuditError::WriterGone)),
-    };
-    if let Err(e) = recorded {
+    if let Err(e) = record_view(&dash, &viewer, &mut shown).await {
         tracing::error!(error = %e, "dashboard access not recorded; page withheld");
         return page_error(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -377,16 +285,142 @@ async fn handle(
         .get(&org)
         .map(|o| o.name.as_str())
         .unwrap_or(org.as_str());
-    let body = format!(
-        "<nav class=\"menu\"><a href=\"/\">Start</a><a href=\"/zoeken\">Zoeken</a><a href=\"/inzage\">Inzage</a><a href=\"/rapport\">Rapport</a><a href=\"/verificatie\">Ketenverificatie</a><span class=\"meta\">Ingelogd als {}</span></nav>\n{}\n<footer><p class=\"meta\">Alleen-lezen overzicht van het Poortwachter-logboek. Elke pagina die u opent, wordt zelf vastgelegd.</p></footer>",
-        esc(org_name),
-        shown.body
-    );
     respond(
         StatusCode::OK,
         "text/html; charset=utf-8",
-        html::page(&shown.title, &body),
+        html::page(&shown.title, chrome(org_name, shown.body)),
     )
+}
+
+/// The organisation and certificate fingerprint of a privacy officer's
+/// certificate; for any other certificate, why it is refused.
+fn privacy_officer(
+    set: &PolicySet,
+    peer: &Result<PeerCert, IdentityError>,
+) -> Result<(String, String), &'static str> {
+    let cert = peer.as_ref().map_err(|_| "Geen geldig certificaat.")?;
+    match identity::organisation_for(set, cert) {
+        Ok(org)
+            if set
+                .organisations
+                .get(&org)
+                .is_some_and(|o| o.privacy_officer) =>
+        {
+            Ok((org, cert.fingerprint_hex()))
+        }
+        Ok(org) => {
+            tracing::info!(org, "dashboard refused: not a privacy officer");
+            Err(
+                "Dit overzicht is alleen voor de functionaris gegevensbescherming (FG). Uw certificaat hoort bij een organisatie zonder die rol.",
+            )
+        }
+        Err(_) => Err("Uw certificaat hoort bij geen organisatie in het partnerregister."),
+    }
+}
+
+/// The parameters of the query string and, for a POST, of the form body.
+/// A pupil id only counts in a POST body: never from a URL.
+async fn form_parameters(
+    dash: &Dashboard,
+    req: Request<Incoming>,
+) -> Result<BTreeMap<String, String>, Response<Full<Bytes>>> {
+    let method = req.method().clone();
+    let mut params = parse_form(req.uri().query().unwrap_or(""));
+    if method == Method::POST {
+        let limit = dash.cfg.max_form_bytes;
+        let body = match Limited::new(req.into_body(), limit).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => {
+                return Err(page_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Te groot",
+                    "Het formulier is te groot.",
+                ));
+            }
+        };
+        params.extend(parse_form(&String::from_utf8_lossy(&body)));
+    }
+    if method == Method::GET {
+        params.remove("leerling");
+    }
+    Ok(params)
+}
+
+/// The page at `path`, or the error page to answer with instead.
+async fn route(
+    dash: &Dashboard,
+    set: &PolicySet,
+    org: &str,
+    path: &str,
+    params: &BTreeMap<String, String>,
+) -> Result<Shown, Response<Full<Bytes>>> {
+    let result = match path {
+        "/" => Ok(home(set, org)),
+        "/zoeken" => search(dash, set, params).await,
+        "/record" => record(dash, set, params).await,
+        "/inzage" => inzage_page(dash, set, params).await,
+        "/rapport" => rapport_page(dash, set, params).await,
+        "/verificatie" => verification(dash).await,
+        _ => {
+            return Err(page_error(
+                StatusCode::NOT_FOUND,
+                "Niet gevonden",
+                "Deze pagina bestaat niet.",
+            ));
+        }
+    };
+    result.map_err(|e| match e {
+        ReviewError::Filter(m) => page_error(StatusCode::BAD_REQUEST, "Ongeldige invoer", &m),
+        e => {
+            tracing::error!(error = %e, "dashboard page failed");
+            page_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Niet gelukt",
+                "Het logboek kon niet worden gelezen.",
+            )
+        }
+    })
+}
+
+/// Records the view in the trail; returns once the record is durable,
+/// before the page leaves.
+async fn record_view(
+    dash: &Dashboard,
+    viewer: &Viewer,
+    shown: &mut Shown,
+) -> Result<(), ReviewError> {
+    let Some(auditor) = dash.audit.upgrade() else {
+        return Err(ReviewError::Access(crate::audit::AuditError::WriterGone));
+    };
+    access::record(
+        &auditor,
+        Access {
+            viewer,
+            action: shown.action,
+            parameters: shown.parameters.take(),
+            records: shown.records,
+            subject: shown.subject.take(),
+        },
+    )
+    .await
+}
+
+/// The menu and footer around every FG page.
+fn chrome(org_name: &str, body: Markup) -> Markup {
+    html! {
+        nav.menu {
+            a href="/" { "Start" }
+            a href="/zoeken" { "Zoeken" }
+            a href="/inzage" { "Inzage" }
+            a href="/rapport" { "Rapport" }
+            a href="/verificatie" { "Ketenverificatie" }
+            span.meta { "Ingelogd als " (org_name) }
+        }
+        "\n" (body) "\n"
+        footer {
+            p.meta { "Alleen-lezen overzicht van het Poortwachter-logboek. Elke pagina die u opent, wordt zelf vastgelegd." }
+        }
+    }
 }
 
 async fn ready(dash: &Dashboard) -> Response<Full<Bytes>> {
@@ -443,10 +477,17 @@ fn home(set: &PolicySet, org: &str) -> Shown {
         .get(org)
         .map(|o| o.name.clone())
         .unwrap_or_else(|| org.to_owned());
-    let body = format!(
-        "<h1>Poortwachter: overzicht voor de FG</h1>\n<p>Welkom, {}. Hier ziet u wat er via Poortwachter is gedeeld.</p>\n<ul>\n<li><a href=\"/zoeken\">Zoeken in het logboek</a>: per periode, overleg, organisatie, rol, doel, gegeven, besluit of leerling.</li>\n<li><a href=\"/inzage\">Inzage voor een leerling</a> (artikel 15 AVG): alle verstrekkingen met ontvanger, doel en grondslag.</li>\n<li><a href=\"/rapport\">Verantwoordingsrapportage</a> (DPIA) over een periode, met opvallendheden.</li>\n<li><a href=\"/verificatie\">Ketenverificatie</a>: is het logboek ongeschonden?</li>\n</ul>",
-        esc(&name)
-    );
+    let body = html! {
+        h1 { "Poortwachter: overzicht voor de FG" } "\n"
+        p { "Welkom, " (name) ". Hier ziet u wat er via Poortwachter is gedeeld." } "\n"
+        ul {
+            "\n"
+            li { a href="/zoeken" { "Zoeken in het logboek" } ": per periode, overleg, organisatie, rol, doel, gegeven, besluit of leerling." } "\n"
+            li { a href="/inzage" { "Inzage voor een leerling" } " (artikel 15 AVG): alle verstrekkingen met ontvanger, doel en grondslag." } "\n"
+            li { a href="/rapport" { "Verantwoordingsrapportage" } " (DPIA) over een periode, met opvallendheden." } "\n"
+            li { a href="/verificatie" { "Ketenverificatie" } ": is het logboek ongeschonden?" } "\n"
+        }
+    };
     Shown {
         title: "Poortwachter FG-overzicht".into(),
         body,
@@ -464,34 +505,32 @@ fn get(params: &BTreeMap<String, String>, k: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
-fn select(name: &str, label: &str, current: Option<&str>, options: &[(String, String)]) -> String {
-    let mut s = format!(
-        "<label>{}<select name=\"{name}\"><option value=\"\">(alle)</option>",
-        esc(label)
-    );
-    for (value, text) in options {
-        let sel = if current == Some(value.as_str()) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(
-            s,
-            "<option value=\"{}\"{sel}>{}</option>",
-            esc(value),
-            esc(text)
-        );
+/// A non-breaking space: the empty label above a form's button.
+const NBSP: char = '\u{a0}';
+
+fn select(name: &str, label: &str, current: Option<&str>, options: &[(String, String)]) -> Markup {
+    html! {
+        label {
+            (label)
+            select name=(name) {
+                option value="" { "(alle)" }
+                @for (value, text) in options {
+                    option value=(value) selected[current == Some(value.as_str())] { (text) }
+                }
+            }
+        }
     }
-    s.push_str("</select></label>");
-    s
 }
 
-fn input(name: &str, label: &str, value: Option<&str>, kind: &str) -> String {
-    format!(
-        "<label>{}<input type=\"{kind}\" name=\"{name}\" value=\"{}\"></label>",
-        esc(label),
-        esc(value.unwrap_or(""))
-    )
+fn input(name: &str, label: &str, value: Option<&str>, kind: &str) -> Markup {
+    html! {
+        label { (label) input type=(kind) name=(name) value=(value.unwrap_or("")); }
+    }
+}
+
+/// `-` for a column the record does not have.
+fn or_dash(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("-")
 }
 
 async fn search(
@@ -515,6 +554,40 @@ async fn search(
     let mut filter = inp.parse(&dash.pseudo)?;
     filter.newest_first = true;
     let rows = query::run(&dash.store, &filter).await?;
+    let body = html! {
+        h1 { "Zoeken in het logboek" } "\n"
+        (search_form(set, &inp)) "\n"
+        p id="aantal" {
+            (rows.len()) " vastlegging(en)"
+            @if filter.pupil {
+                " over de opgegeven leerling (gezocht op pseudoniem; het nummer wordt niet getoond of bewaard)"
+            }
+            @if rows.len() >= filter.limit { " (de eerste " (filter.limit) ")" }
+            ", nieuwste eerst."
+        } "\n"
+        (search_results(&rows)) "\n"
+    };
+    let subject = inp.pupil.as_deref().map(|p| dash.pseudo.pseudonymise(p));
+    Ok(Shown {
+        title: "Zoeken in het logboek".into(),
+        body,
+        action: "query",
+        parameters: json!(filter),
+        records: rows.len(),
+        subject,
+    })
+}
+
+/// The search form with every filter of `audit query`, filled in with the
+/// current ones. The pupil id (last field) is never echoed back into the
+/// page nor kept by the browser's autofill.
+fn search_form(set: &PolicySet, inp: &FilterInput) -> Markup {
+    let pairs = |items: &[&str]| -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|o| ((*o).to_owned(), (*o).to_owned()))
+            .collect()
+    };
     let overleggen: Vec<(String, String)> = set
         .overleggen
         .values()
@@ -525,93 +598,50 @@ async fn search(
         .values()
         .map(|o| (o.id.clone(), o.name.clone()))
         .collect();
-    let outcomes: Vec<(String, String)> = query::OUTCOMES
-        .iter()
-        .map(|o| ((*o).to_owned(), (*o).to_owned()))
-        .collect();
-    let kinds: Vec<(String, String)> = ["all", "reload", "purge", "access", "checkpoint"]
-        .iter()
-        .map(|k| ((*k).to_owned(), (*k).to_owned()))
-        .collect();
-    let mut o = String::new();
-    let _ = writeln!(o, "<h1>Zoeken in het logboek</h1>");
-    // The pupil id (last field) is never echoed back into the page nor kept
-    // by the browser's autofill.
-    let _ = writeln!(
-        o,
-        "<form class=\"zoeken\" method=\"post\" action=\"/zoeken\">{}{}{}{}{}{}{}{}{}<label>Leerling (nummer)<input type=\"text\" name=\"leerling\" autocomplete=\"off\"></label><label>&nbsp;<button type=\"submit\" id=\"zoek\">Zoeken</button></label></form>",
-        input("van", "Van (JJJJ-MM-DD)", inp.from.as_deref(), "text"),
-        input("tot", "Tot en met", inp.to.as_deref(), "text"),
-        select("overleg", "Overleg", inp.overleg.as_deref(), &overleggen),
-        select("org", "Organisatie", inp.org.as_deref(), &orgs),
-        input("rol", "Rol", inp.role.as_deref(), "text"),
-        input("doel", "Doel", inp.purpose.as_deref(), "text"),
-        input(
-            "veld",
-            "Gedeeld gegeven (pad)",
-            inp.field.as_deref(),
-            "text"
-        ),
-        select("besluit", "Besluit", inp.decision.as_deref(), &outcomes),
-        select(
-            "soort",
-            "Soort (standaard: verzoeken)",
-            inp.kind.as_deref(),
-            &kinds
-        ),
-    );
-    let _ = writeln!(
-        o,
-        "<p id=\"aantal\">{} vastlegging(en){}{}, nieuwste eerst.</p>",
-        rows.len(),
-        if filter.pupil {
-            " over de opgegeven leerling (gezocht op pseudoniem; het nummer wordt niet getoond of bewaard)"
-        } else {
-            ""
-        },
-        if rows.len() >= filter.limit {
-            format!(" (de eerste {})", filter.limit)
-        } else {
-            String::new()
+    let outcomes = pairs(&query::OUTCOMES);
+    let kinds = pairs(&["all", "reload", "purge", "access", "checkpoint"]);
+    html! {
+        form.zoeken method="post" action="/zoeken" {
+            (input("van", "Van (JJJJ-MM-DD)", inp.from.as_deref(), "text"))
+            (input("tot", "Tot en met", inp.to.as_deref(), "text"))
+            (select("overleg", "Overleg", inp.overleg.as_deref(), &overleggen))
+            (select("org", "Organisatie", inp.org.as_deref(), &orgs))
+            (input("rol", "Rol", inp.role.as_deref(), "text"))
+            (input("doel", "Doel", inp.purpose.as_deref(), "text"))
+            (input("veld", "Gedeeld gegeven (pad)", inp.field.as_deref(), "text"))
+            (select("besluit", "Besluit", inp.decision.as_deref(), &outcomes))
+            (select("soort", "Soort (standaard: verzoeken)", inp.kind.as_deref(), &kinds))
+            label { "Leerling (nummer)" input type="text" name="leerling" autocomplete="off"; }
+            label { (NBSP) button type="submit" id="zoek" { "Zoeken" } }
         }
-    );
-    let _ = writeln!(
-        o,
-        "<table id=\"resultaten\"><thead><tr><th>Tijd</th><th>Organisatie</th><th>Rol</th><th>Overleg</th><th>Doel</th><th>Bron</th><th>Betrokkene</th><th>Besluit</th><th>Reden</th><th class=\"num\">Gedeeld</th><th></th></tr></thead><tbody>"
-    );
-    for r in &rows {
-        let d = |v: &Option<String>| esc(v.as_deref().unwrap_or("-"));
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td class=\"num\">{}</td><td><a href=\"/record?instance={}&amp;seq={}\">details</a></td></tr>",
-            esc(&when::dutch_readable(&r.time)),
-            d(&r.org),
-            d(&r.role),
-            d(&r.overleg),
-            d(&r.purpose),
-            d(&r.bron),
-            esc(&r
-                .subject
-                .as_deref()
-                .map(query::short_subject)
-                .unwrap_or_else(|| "-".into())),
-            esc(&r.outcome),
-            esc(&r.reason),
-            query::list(&r.fields_shared).len(),
-            enc(&r.instance),
-            r.seq
-        );
     }
-    let _ = writeln!(o, "</tbody></table>");
-    let subject = inp.pupil.as_deref().map(|p| dash.pseudo.pseudonymise(p));
-    Ok(Shown {
-        title: "Zoeken in het logboek".into(),
-        body: o,
-        action: "query",
-        parameters: json!(filter),
-        records: rows.len(),
-        subject,
-    })
+}
+
+/// The found records, newest first, each linking to its detail page.
+fn search_results(rows: &[StoredRow]) -> Markup {
+    html! {
+        table id="resultaten" {
+            thead { tr {
+                th { "Tijd" } th { "Organisatie" } th { "Rol" } th { "Overleg" } th { "Doel" }
+                th { "Bron" } th { "Betrokkene" } th { "Besluit" } th { "Reden" }
+                th.num { "Gedeeld" } th {}
+            } }
+            tbody {
+                "\n"
+                @for r in rows {
+                    tr {
+                        td { (when::dutch_readable(&r.time)) }
+                        td { (or_dash(&r.org)) } td { (or_dash(&r.role)) } td { (or_dash(&r.overleg)) }
+                        td { (or_dash(&r.purpose)) } td { (or_dash(&r.bron)) }
+                        td { code { (r.subject.as_deref().map(query::short_subject).unwrap_or_else(|| "-".into())) } }
+                        td { (r.outcome) } td { (r.reason) }
+                        td.num { (query::list(&r.fields_shared).len()) }
+                        td { a href={ "/record?instance=" (enc(&r.instance)) "&seq=" (r.seq) } { "details" } }
+                    } "\n"
+                }
+            }
+        }
+    }
 }
 
 async fn record(
@@ -624,76 +654,20 @@ async fn record(
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| ReviewError::Filter("seq must be a number".into()))?;
     let row = query::record(&dash.store, &instance, seq).await?;
-    let mut o = String::new();
-    let _ = writeln!(o, "<h1>Vastlegging {}#{}</h1>", esc(&instance), seq);
+    let heading = html! { h1 { "Vastlegging " (instance) "#" (seq) } "\n" };
     let Some(r) = row else {
-        let _ = writeln!(o, "<p>Deze vastlegging bestaat niet.</p>");
         return Ok(Shown {
             title: "Vastlegging".into(),
-            body: o,
+            body: html! { (heading) p { "Deze vastlegging bestaat niet." } "\n" },
             action: "record",
             parameters: json!({"instance": instance, "seq": seq}),
             records: 0,
             subject: None,
         });
     };
-    let bron = r.bron.as_deref().and_then(|b| set.bronnen.get(b));
-    let fields = |json: &str| {
-        let mut s = String::from("<ul>");
-        for f in query::list(json) {
-            let label = bron
-                .and_then(|b| b.field_index(&f).map(|i| b.catalogue[i].label.clone()))
-                .map(|l| format!("{} ", esc(&l)))
-                .unwrap_or_default();
-            let _ = write!(s, "<li>{label}<code>{}</code></li>", esc(&f));
-        }
-        s.push_str("</ul>");
-        s
-    };
-    let org_name = |id: &Option<String>| match id {
-        Some(id) => set
-            .organisations
-            .get(id)
-            .map(|o| format!("{} (<code>{}</code>)", esc(&o.name), esc(id)))
-            .unwrap_or_else(|| format!("<code>{}</code>", esc(id))),
-        None => "-".into(),
-    };
-    let d = |v: &Option<String>| esc(v.as_deref().unwrap_or("-"));
-    let detail = serde_json::from_str::<serde_json::Value>(&r.detail)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| r.detail.clone());
-    let _ = writeln!(
-        o,
-        "<dl class=\"kenmerken\"><dt>Tijd</dt><dd>{} (<code>{}</code>)</dd><dt>Soort</dt><dd>{}</dd><dt>Organisatie</dt><dd>{}</dd><dt>Certificaat</dt><dd><code>{}</code></dd><dt>Rol</dt><dd>{}</dd><dt>Grondslag</dt><dd>{}</dd><dt>Overleg</dt><dd>{}</dd><dt>Doel</dt><dd>{}</dd><dt>Bron</dt><dd>{}</dd><dt>Resource</dt><dd><code>{}</code></dd><dt>Betrokkene</dt><dd><code>{}</code></dd><dt>Besluit</dt><dd>{} ({})</dd><dt>Status</dt><dd>{}</dd><dt>Regels</dt><dd>{}</dd><dt>Gedeeld</dt><dd>{}</dd><dt>Achtergehouden</dt><dd>{}</dd><dt>Details</dt><dd><pre>{}</pre></dd><dt>Request-id</dt><dd><code>{}</code></dd><dt>Trace-id</dt><dd><code>{}</code></dd><dt>Policyversie</dt><dd><code>{}</code></dd><dt>Hash</dt><dd><code>{}</code></dd><dt>Verwijderd (bewaartermijn)</dt><dd>{}</dd></dl>",
-        esc(&when::dutch_readable(&r.time)),
-        esc(&r.time),
-        esc(&r.kind),
-        org_name(&r.org),
-        d(&r.cert_fingerprint),
-        d(&r.role),
-        d(&r.grondslag),
-        d(&r.overleg),
-        d(&r.purpose),
-        d(&r.bron),
-        d(&r.resource),
-        d(&r.subject),
-        esc(&r.outcome),
-        esc(&r.reason),
-        r.status,
-        esc(&query::list(&r.rules).join(", ")),
-        fields(&r.fields_shared),
-        fields(&r.fields_withheld),
-        esc(&detail),
-        esc(&r.request_id),
-        esc(&r.trace_id),
-        esc(&r.policy_version),
-        esc(&r.hash),
-        d(&r.purged_at),
-    );
     Ok(Shown {
         title: format!("Vastlegging {instance}#{seq}"),
-        body: o,
+        body: html! { (heading) (record_details(set, &r)) "\n" },
         action: "record",
         parameters: json!({"instance": instance, "seq": seq}),
         records: 1,
@@ -701,18 +675,101 @@ async fn record(
     })
 }
 
+/// Every column of one record, with organisation names and field labels.
+fn record_details(set: &PolicySet, r: &StoredRow) -> Markup {
+    let bron = r
+        .bron
+        .as_deref()
+        .and_then(|b| set.bronnen.get(b))
+        .map(|b| &**b);
+    let detail = serde_json::from_str::<serde_json::Value>(&r.detail)
+        .ok()
+        .and_then(|v| serde_json::to_string_pretty(&v).ok())
+        .unwrap_or_else(|| r.detail.clone());
+    html! {
+        dl.kenmerken {
+            dt { "Tijd" } dd { (when::dutch_readable(&r.time)) " (" code { (r.time) } ")" }
+            dt { "Soort" } dd { (r.kind) }
+            dt { "Organisatie" } dd { (organisation(set, &r.org)) }
+            dt { "Certificaat" } dd { code { (or_dash(&r.cert_fingerprint)) } }
+            dt { "Rol" } dd { (or_dash(&r.role)) }
+            dt { "Grondslag" } dd { (or_dash(&r.grondslag)) }
+            dt { "Overleg" } dd { (or_dash(&r.overleg)) }
+            dt { "Doel" } dd { (or_dash(&r.purpose)) }
+            dt { "Bron" } dd { (or_dash(&r.bron)) }
+            dt { "Resource" } dd { code { (or_dash(&r.resource)) } }
+            dt { "Betrokkene" } dd { code { (or_dash(&r.subject)) } }
+            dt { "Besluit" } dd { (r.outcome) " (" (r.reason) ")" }
+            dt { "Status" } dd { (r.status) }
+            dt { "Regels" } dd { (query::list(&r.rules).join(", ")) }
+            dt { "Gedeeld" } dd { (field_list(bron, &r.fields_shared)) }
+            dt { "Achtergehouden" } dd { (field_list(bron, &r.fields_withheld)) }
+            dt { "Details" } dd { pre { (detail) } }
+            dt { "Request-id" } dd { code { (r.request_id) } }
+            dt { "Trace-id" } dd { code { (r.trace_id) } }
+            dt { "Policyversie" } dd { code { (r.policy_version) } }
+            dt { "Hash" } dd { code { (r.hash) } }
+            dt { "Verwijderd (bewaartermijn)" } dd { (or_dash(&r.purged_at)) }
+        }
+    }
+}
+
+/// An organisation by name and id (the id alone when the registry no
+/// longer lists it).
+fn organisation(set: &PolicySet, id: &Option<String>) -> Markup {
+    html! {
+        @match id {
+            Some(id) => {
+                @match set.organisations.get(id) {
+                    Some(o) => { (o.name) " (" code { (id) } ")" }
+                    None => { code { (id) } }
+                }
+            }
+            None => { "-" }
+        }
+    }
+}
+
+/// The fields of a record's JSON list, each with its catalogue label.
+fn field_list(bron: Option<&Bron>, json: &str) -> Markup {
+    html! {
+        ul {
+            @for f in query::list(json) {
+                li {
+                    @if let Some(label) = bron.and_then(|b| b.field_index(&f).map(|i| &b.catalogue[i].label)) {
+                        (label) " "
+                    }
+                    code { (f) }
+                }
+            }
+        }
+    }
+}
+
+/// The form of the inzage page; the pupil field is never filled in.
+fn inzage_form() -> Markup {
+    html! {
+        form.zoeken method="post" action="/inzage" {
+            label { "Leerling (nummer)" input type="text" name="leerling" id="leerling" autocomplete="off"; }
+            label { span { input type="checkbox" name="weigeringen" value="ja"; " ook geweigerde verzoeken" } }
+            label { (NBSP) button type="submit" id="maak-inzage" { "Overzicht maken" } }
+        }
+    }
+}
+
 async fn inzage_page(
     dash: &Dashboard,
     set: &PolicySet,
     params: &BTreeMap<String, String>,
 ) -> Result<Shown, ReviewError> {
-    let form = "<form class=\"zoeken\" method=\"post\" action=\"/inzage\"><label>Leerling (nummer)<input type=\"text\" name=\"leerling\" id=\"leerling\" autocomplete=\"off\"></label><label><span><input type=\"checkbox\" name=\"weigeringen\" value=\"ja\"> ook geweigerde verzoeken</span></label><label>&nbsp;<button type=\"submit\" id=\"maak-inzage\">Overzicht maken</button></label></form>";
     let Some(pupil) = get(params, "leerling") else {
         return Ok(Shown {
             title: "Inzage voor een leerling".into(),
-            body: format!(
-                "<h1>Inzage voor een leerling</h1>\n<p>Maak het overzicht (artikel 15 AVG) van alle verstrekkingen over één leerling. Het leerlingnummer wordt niet bewaard; Poortwachter zoekt op het pseudoniem.</p>{form}"
-            ),
+            body: html! {
+                h1 { "Inzage voor een leerling" } "\n"
+                p { "Maak het overzicht (artikel 15 AVG) van alle verstrekkingen over één leerling. Het leerlingnummer wordt niet bewaard; Poortwachter zoekt op het pseudoniem." }
+                (inzage_form())
+            },
             action: "dashboard",
             parameters: json!({"page": "/inzage"}),
             records: 0,
@@ -728,7 +785,7 @@ async fn inzage_page(
     let pseudonym = dash.pseudo.pseudonymise(&pupil);
     Ok(Shown {
         title: "Inzage voor een leerling: overzicht".into(),
-        body: format!("{form}\n{}", report.html_body(&pseudonym)),
+        body: html! { (inzage_form()) "\n" (report.html_body(&pseudonym)) },
         action: "inzage",
         parameters: json!({"include_denied": opts.include_denied}),
         records: report.records_read,
@@ -748,14 +805,17 @@ async fn rapport_page(
     let (from, to) = (when::bound(&van, false)?, when::bound(&tot, true)?);
     let report =
         rapport::build(&dash.store, set, &from, &to, rapport::Thresholds::default()).await?;
-    let form = format!(
-        "<form class=\"zoeken\" method=\"get\" action=\"/rapport\">{}{}<label>&nbsp;<button type=\"submit\">Rapport maken</button></label></form>",
-        input("van", "Van (JJJJ-MM-DD)", Some(&van), "text"),
-        input("tot", "Tot en met", Some(&tot), "text"),
-    );
+    let body = html! {
+        form.zoeken method="get" action="/rapport" {
+            (input("van", "Van (JJJJ-MM-DD)", Some(&van), "text"))
+            (input("tot", "Tot en met", Some(&tot), "text"))
+            label { (NBSP) button type="submit" { "Rapport maken" } }
+        }
+        "\n" (report.html_body())
+    };
     Ok(Shown {
         title: format!("Verantwoordingsrapportage {van} tot en met {tot}"),
-        body: format!("{form}\n{}", report.html_body()),
+        body,
         action: "rapport",
         parameters: json!({"from": from, "to": to}),
         records: report.records_read,
@@ -765,51 +825,37 @@ async fn rapport_page(
 
 async fn verification(dash: &Dashboard) -> Result<Shown, ReviewError> {
     let report = admin::verify(&dash.store, &dash.audit_cfg, None, None).await?;
-    let mut o = String::new();
-    let _ = writeln!(o, "<h1>Ketenverificatie</h1>");
-    if report.ok() {
-        let _ = writeln!(
-            o,
-            "<p class=\"ok\" id=\"status\">In orde: elke hash klopt, elke keten sluit aan, elk ondertekend controlepunt is geldig.</p>"
-        );
-    } else {
-        let _ = writeln!(
-            o,
-            "<p class=\"fout\" id=\"status\">NIET in orde: {} bevinding(en).</p><ul>",
-            report.findings.len()
-        );
-        for f in &report.findings {
-            let _ = writeln!(o, "<li>{}</li>", esc(&f.to_string()));
+    let body = html! {
+        h1 { "Ketenverificatie" } "\n"
+        @if report.ok() {
+            p.ok #status { "In orde: elke hash klopt, elke keten sluit aan, elk ondertekend controlepunt is geldig." } "\n"
+        } @else {
+            p.fout #status { "NIET in orde: " (report.findings.len()) " bevinding(en)." }
+            ul { "\n" @for f in &report.findings { li { (f) } "\n" } } "\n"
         }
-        let _ = writeln!(o, "</ul>");
-    }
-    let _ = writeln!(
-        o,
-        "<table><thead><tr><th>Keten</th><th class=\"num\">Vastleggingen</th><th class=\"num\">Laatste</th><th class=\"num\">Controlepunten</th><th class=\"num\">Verzegeld t/m</th></tr></thead><tbody>"
-    );
-    let mut records = 0;
-    for c in &report.chains {
-        records += c.records;
-        let _ = writeln!(
-            o,
-            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            esc(&c.instance),
-            c.records,
-            c.last_seq,
-            c.checkpoints,
-            c.sealed_through
-        );
-    }
-    let _ = writeln!(
-        o,
-        "</tbody></table><p class=\"meta\">Vastleggingen na het laatste controlepunt zijn nog niet verzegeld; het volgende controlepunt dekt ze.</p>"
-    );
+        table {
+            thead { tr {
+                th { "Keten" } th.num { "Vastleggingen" } th.num { "Laatste" }
+                th.num { "Controlepunten" } th.num { "Verzegeld t/m" }
+            } }
+            tbody {
+                "\n"
+                @for c in &report.chains {
+                    tr {
+                        td { (c.instance) } td.num { (c.records) } td.num { (c.last_seq) }
+                        td.num { (c.checkpoints) } td.num { (c.sealed_through) }
+                    } "\n"
+                }
+            }
+        }
+        p.meta { "Vastleggingen na het laatste controlepunt zijn nog niet verzegeld; het volgende controlepunt dekt ze." } "\n"
+    };
     Ok(Shown {
         title: "Ketenverificatie".into(),
-        body: o,
+        body,
         action: "verify",
         parameters: json!({"ok": report.ok(), "findings": report.findings.len()}),
-        records,
+        records: report.chains.iter().map(|c| c.records).sum(),
         subject: None,
     })
 }
@@ -817,6 +863,69 @@ async fn verification(dash: &Dashboard) -> Result<Shown, ReviewError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::AuditRecord;
+    use crate::review::html::hostile::{self, TEXT};
+
+    fn example_set() -> PolicySet {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/policies");
+        crate::policy::load_dir(std::path::Path::new(dir)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn error_pages_escape_the_message() {
+        let resp = page_error(StatusCode::BAD_REQUEST, TEXT, TEXT);
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        // Title, heading and text.
+        hostile::assert_escaped(&String::from_utf8_lossy(&body), 3);
+    }
+
+    #[test]
+    fn form_fields_and_the_menu_escape_their_values() {
+        let options = [(TEXT.to_owned(), TEXT.to_owned())];
+        let form = html! {
+            (input("van", TEXT, Some(TEXT), "text"))
+            (select("org", TEXT, Some(TEXT), &options))
+        }
+        .into_string();
+        hostile::assert_escaped(&form, 5);
+        assert!(form.contains(&format!("value=\"{}\">", hostile::ESCAPED)));
+        assert!(form.contains(&format!(
+            "<option value=\"{0}\" selected>{0}</option>",
+            hostile::ESCAPED
+        )));
+        let page = chrome(TEXT, html! { p { (TEXT) } }).into_string();
+        hostile::assert_escaped(&page, 2);
+    }
+
+    #[test]
+    fn record_details_escape_every_column() {
+        let mut rec = AuditRecord::new("test-1", TEXT, TEXT);
+        for column in [
+            &mut rec.org,
+            &mut rec.cert_fingerprint,
+            &mut rec.role,
+            &mut rec.grondslag,
+            &mut rec.overleg,
+            &mut rec.purpose,
+            &mut rec.bron,
+            &mut rec.resource,
+            &mut rec.subject,
+        ] {
+            *column = Some(TEXT.into());
+        }
+        rec.reason = TEXT.into();
+        rec.rules = vec![TEXT.into()];
+        rec.fields_shared = vec![TEXT.into()];
+        rec.fields_withheld = vec![TEXT.into()];
+        rec.policy_version = TEXT.into();
+        rec.detail = TEXT.into();
+        let row = StoredRow::from_owned(rec, 1, "0");
+        let html = record_details(&example_set(), &row).into_string();
+        // The nine columns above, reason, rules, both field lists, detail,
+        // request id, trace id and policy version.
+        hostile::assert_escaped(&html, 17);
+    }
 
     #[test]
     fn forms_decode() {

@@ -9,16 +9,15 @@
 //! the `subject` index). Everything shown is derived from those records and
 //! the policy set's names and labels; nothing else in the trail is read.
 
-use std::fmt::Write as _;
-
+use maud::{Markup, html};
 use serde::Serialize;
 
-use super::html::{self, esc};
+use super::html;
 use super::{ReviewError, query, when};
 use crate::audit::{Pseudonymiser, Store, StoredRow};
 use crate::policy::compile::rule_direction;
 use crate::policy::model::{Act, Category, PolicySet};
-use crate::policy::tools::render::category_marker;
+use crate::policy::tools::render::{category_marker, short_version};
 
 /// What the report includes.
 #[derive(Debug, Clone, Copy, Default)]
@@ -408,138 +407,214 @@ impl Inzage {
     /// The HTML body (without the page chrome), naming the pupil as `who`:
     /// the pupil id in the document for the pupil ([`Inzage::html`]), the
     /// pseudonym on the dashboard, which never echoes the id to a browser.
-    pub fn html_body(&self, who: &str) -> String {
-        let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "<h1>Overzicht van verstrekte gegevens</h1>\n<p class=\"meta\">Inzageverzoek (artikel 15 AVG) voor leerling <strong>{}</strong>. Opgesteld op {}.</p>",
-            esc(who),
-            esc(&when::dutch_readable(&self.generated_at))
-        );
-        let _ = writeln!(
-            o,
-            "<p>Dit overzicht laat zien welke gegevens over deze leerling via Poortwachter zijn gedeeld tussen de partners van het privacyconvenant: met welke organisatie, wanneer, waarvoor (het doel) en op welke wettelijke grondslag. Poortwachter legt elke verstrekking vast voordat de gegevens worden doorgegeven; dit overzicht is daaruit samengesteld.</p>"
-        );
-        let _ = writeln!(o, "<h2>Verstrekkingen ({})</h2>", self.disclosures.len());
-        if self.disclosures.is_empty() {
-            let _ = writeln!(
-                o,
-                "<p>Er zijn via Poortwachter geen gegevens over deze leerling verstrekt.</p>"
-            );
-        }
-        for (i, d) in self.disclosures.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "<section class=\"verstrekking\"><h3>{}. {} ontving gegevens van {}</h3>",
-                i + 1,
-                esc(&d.recipient_name),
-                esc(&d.provider_name)
-            );
-            let _ = writeln!(
-                o,
-                "<dl class=\"kenmerken\"><dt>Datum</dt><dd>{}</dd><dt>Ontvanger</dt><dd>{} (als {})</dd><dt>Overleg</dt><dd>{}</dd><dt>Doel</dt><dd>{}</dd><dt>Grondslag</dt><dd>{}</dd><dt>Bron</dt><dd>{}</dd></dl>",
-                esc(&d.when),
-                esc(&d.recipient_name),
-                esc(&d.role_name),
-                esc(&d.overleg_name),
-                esc(&d.purpose_text),
-                esc(&d.grondslag),
-                esc(&d.bron_name)
-            );
-            let _ = writeln!(
-                o,
-                "<table><thead><tr><th>Gegeven</th><th>Soort gegeven</th></tr></thead><tbody>"
-            );
-            for f in &d.fields {
-                let special = f.category != "normal";
-                let _ = writeln!(
-                    o,
-                    "<tr{}><td>{}</td><td>{}{}</td></tr>",
-                    if special { " class=\"bijzonder\"" } else { "" },
-                    esc(&f.label),
-                    if special {
-                        "<span class=\"markering\">"
-                    } else {
-                        ""
-                    },
-                    esc(&f.category_label) + if special { "</span>" } else { "" }
-                );
-            }
-            let _ = writeln!(
-                o,
-                "</tbody></table><p class=\"meta\">Vastlegging {}</p></section>",
-                esc(&d.record)
-            );
-        }
-        if self.include_denied {
-            let _ = writeln!(
-                o,
-                "<h2>Geweigerde verzoeken ({})</h2>\n<p>Bij deze verzoeken zijn <strong>geen</strong> gegevens verstrekt; Poortwachter heeft ze geweigerd.</p>",
-                self.denied.len()
-            );
-            if !self.denied.is_empty() {
-                let _ = writeln!(
-                    o,
-                    "<table><thead><tr><th>Datum</th><th>Organisatie</th><th>Overleg</th><th>Doel</th><th>Waarom geweigerd</th></tr></thead><tbody>"
-                );
-                for d in &self.denied {
-                    let _ = writeln!(
-                        o,
-                        "<tr class=\"geweigerd\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"markering\">geweigerd</span>: {}</td></tr>",
-                        esc(&d.when),
-                        esc(&d.requester_name),
-                        esc(&d.overleg_name),
-                        esc(&d.purpose_text),
-                        esc(&d.explanation)
-                    );
+    pub fn html_body(&self, who: &str) -> Markup {
+        html! {
+            h1 { "Overzicht van verstrekte gegevens" } "\n"
+            p.meta {
+                "Inzageverzoek (artikel 15 AVG) voor leerling " strong { (who) }
+                ". Opgesteld op " (when::dutch_readable(&self.generated_at)) "."
+            } "\n"
+            p { "Dit overzicht laat zien welke gegevens over deze leerling via Poortwachter zijn gedeeld tussen de partners van het privacyconvenant: met welke organisatie, wanneer, waarvoor (het doel) en op welke wettelijke grondslag. Poortwachter legt elke verstrekking vast voordat de gegevens worden doorgegeven; dit overzicht is daaruit samengesteld." } "\n"
+            (self.disclosures_html())
+            @if self.include_denied { (self.denied_html()) }
+            (self.consent_html())
+            h2 { "Uw rechten" } "\n"
+            p { "Kloppen gegevens niet, of wilt u bezwaar maken tegen het delen ervan, neem dan contact op met de functionaris gegevensbescherming (FG) van de school of organisatie. U kunt ook een klacht indienen bij de Autoriteit Persoonsgegevens." } "\n"
+            footer {
+                p {
+                    "Gegevens die met een " span.markering { "gemarkeerd" }
+                    " soort staan, zijn bijzondere persoonsgegevens (zoals gezondheid) of strafrechtelijke gegevens; daarvoor gelden extra strenge regels. Policyversie "
+                    code { (short_version(&self.policy_version)) } "."
                 }
-                let _ = writeln!(o, "</tbody></table>");
+            } "\n"
+        }
+    }
+
+    /// Every disclosure, each as a section with its fields.
+    fn disclosures_html(&self) -> Markup {
+        html! {
+            h2 { "Verstrekkingen (" (self.disclosures.len()) ")" } "\n"
+            @if self.disclosures.is_empty() {
+                p { "Er zijn via Poortwachter geen gegevens over deze leerling verstrekt." } "\n"
+            }
+            @for (i, d) in self.disclosures.iter().enumerate() {
+                (disclosure_html(i + 1, d)) "\n"
             }
         }
-        let _ = writeln!(o, "<h2>Aanmeldingen en toestemmingen</h2>");
-        if !self.consent.available {
-            let _ = writeln!(
-                o,
-                "<p>Poortwachter houdt nog geen register van toestemmingen bij. Gegevens waarvoor toestemming nodig is, zijn daarom niet verstrekt.</p>"
-            );
-        } else if self.consent.entries.is_empty() {
-            let _ = writeln!(
-                o,
-                "<p>Er is geen toestemming gegeven of ingetrokken, en de leerling is in geen overleg aangemeld.</p>"
-            );
-        } else {
-            let _ = writeln!(
-                o,
-                "<table><thead><tr><th>Datum</th><th>Overleg</th><th>Wijziging</th><th>Door</th><th>Waarvoor</th></tr></thead><tbody>"
-            );
-            for c in &self.consent.entries {
-                let _ = writeln!(
-                    o,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    esc(&when::dutch_readable(&c.time)),
-                    esc(&c.overleg_name),
-                    esc(&c.change),
-                    esc(&c.by),
-                    esc(&c.scope)
-                );
+    }
+
+    /// The refused requests (only when the FG asked for them).
+    fn denied_html(&self) -> Markup {
+        html! {
+            h2 { "Geweigerde verzoeken (" (self.denied.len()) ")" } "\n"
+            p {
+                "Bij deze verzoeken zijn " strong { "geen" }
+                " gegevens verstrekt; Poortwachter heeft ze geweigerd."
+            } "\n"
+            @if !self.denied.is_empty() {
+                table {
+                    thead { tr { th { "Datum" } th { "Organisatie" } th { "Overleg" } th { "Doel" } th { "Waarom geweigerd" } } }
+                    tbody {
+                        "\n"
+                        @for d in &self.denied {
+                            tr.geweigerd {
+                                td { (d.when) } td { (d.requester_name) } td { (d.overleg_name) }
+                                td { (d.purpose_text) }
+                                td { span.markering { "geweigerd" } ": " (d.explanation) }
+                            } "\n"
+                        }
+                    }
+                } "\n"
             }
-            let _ = writeln!(o, "</tbody></table>");
         }
-        let _ = writeln!(
-            o,
-            "<h2>Uw rechten</h2>\n<p>Kloppen gegevens niet, of wilt u bezwaar maken tegen het delen ervan, neem dan contact op met de functionaris gegevensbescherming (FG) van de school of organisatie. U kunt ook een klacht indienen bij de Autoriteit Persoonsgegevens.</p>\n<footer><p>Gegevens die met een <span class=\"markering\">gemarkeerd</span> soort staan, zijn bijzondere persoonsgegevens (zoals gezondheid) of strafrechtelijke gegevens; daarvoor gelden extra strenge regels. Policyversie <code>{}</code>.</p></footer>",
-            esc(crate::policy::tools::render::short_version(
-                &self.policy_version
-            ))
-        );
-        o
+    }
+
+    /// Registrations in casusoverleggen and consents given or withdrawn.
+    fn consent_html(&self) -> Markup {
+        html! {
+            h2 { "Aanmeldingen en toestemmingen" } "\n"
+            @if !self.consent.available {
+                p { "Poortwachter houdt nog geen register van toestemmingen bij. Gegevens waarvoor toestemming nodig is, zijn daarom niet verstrekt." } "\n"
+            } @else if self.consent.entries.is_empty() {
+                p { "Er is geen toestemming gegeven of ingetrokken, en de leerling is in geen overleg aangemeld." } "\n"
+            } @else {
+                table {
+                    thead { tr { th { "Datum" } th { "Overleg" } th { "Wijziging" } th { "Door" } th { "Waarvoor" } } }
+                    tbody {
+                        "\n"
+                        @for c in &self.consent.entries {
+                            tr {
+                                td { (when::dutch_readable(&c.time)) } td { (c.overleg_name) }
+                                td { (c.change) } td { (c.by) } td { (c.scope) }
+                            } "\n"
+                        }
+                    }
+                } "\n"
+            }
+        }
     }
 
     /// The report as one self-contained, printable HTML page.
     pub fn html(&self) -> String {
         html::page(
             &format!("Inzage: verstrekte gegevens over leerling {}", self.pupil),
-            &self.html_body(&self.pupil),
+            self.html_body(&self.pupil),
         )
+    }
+}
+
+/// Disclosure number `n`: who received what from whom, when, why and on
+/// which grondslag, and the fields with their kind.
+fn disclosure_html(n: usize, d: &Disclosure) -> Markup {
+    html! {
+        section.verstrekking {
+            h3 { (n) ". " (d.recipient_name) " ontving gegevens van " (d.provider_name) } "\n"
+            dl.kenmerken {
+                dt { "Datum" } dd { (d.when) }
+                dt { "Ontvanger" } dd { (d.recipient_name) " (als " (d.role_name) ")" }
+                dt { "Overleg" } dd { (d.overleg_name) }
+                dt { "Doel" } dd { (d.purpose_text) }
+                dt { "Grondslag" } dd { (d.grondslag) }
+                dt { "Bron" } dd { (d.bron_name) }
+            } "\n"
+            table {
+                thead { tr { th { "Gegeven" } th { "Soort gegeven" } } }
+                tbody {
+                    "\n"
+                    @for f in &d.fields {
+                        @let special = f.category != "normal";
+                        tr class=[special.then_some("bijzonder")] {
+                            td { (f.label) }
+                            td {
+                                @if special { span.markering { (f.category_label) } }
+                                @else { (f.category_label) }
+                            }
+                        } "\n"
+                    }
+                }
+            }
+            p.meta { "Vastlegging " (d.record) }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::review::html::hostile::{self, TEXT};
+
+    fn hostile_report() -> Inzage {
+        let field = |category: &str| FieldView {
+            path: TEXT.into(),
+            label: TEXT.into(),
+            category: category.into(),
+            category_label: TEXT.into(),
+        };
+        Inzage {
+            pupil: TEXT.into(),
+            generated_at: "2026-11-10T09:00:00.000000Z".into(),
+            policy_version: "0123456789abcdef0123456789abcdef".into(),
+            include_denied: true,
+            disclosures: vec![Disclosure {
+                time: "2026-11-10T09:00:00.000000Z".into(),
+                when: TEXT.into(),
+                recipient_id: TEXT.into(),
+                recipient_name: TEXT.into(),
+                provider_id: TEXT.into(),
+                provider_name: TEXT.into(),
+                bron_name: TEXT.into(),
+                overleg_id: TEXT.into(),
+                overleg_name: TEXT.into(),
+                purpose_id: TEXT.into(),
+                purpose_text: TEXT.into(),
+                role_name: TEXT.into(),
+                grondslag: TEXT.into(),
+                fields: vec![field("normal"), field("health")],
+                record: TEXT.into(),
+            }],
+            denied: vec![DeniedAttempt {
+                time: "2026-11-10T09:00:00.000000Z".into(),
+                when: TEXT.into(),
+                requester_id: TEXT.into(),
+                requester_name: TEXT.into(),
+                overleg_name: TEXT.into(),
+                purpose_text: TEXT.into(),
+                reason: TEXT.into(),
+                explanation: TEXT.into(),
+                record: TEXT.into(),
+            }],
+            consent: ConsentHistory {
+                available: true,
+                entries: vec![ConsentEntry {
+                    time: "2026-11-10T09:00:00.000000Z".into(),
+                    overleg_name: TEXT.into(),
+                    change: TEXT.into(),
+                    by: TEXT.into(),
+                    scope: TEXT.into(),
+                }],
+            },
+            records_read: 2,
+        }
+    }
+
+    #[test]
+    fn every_text_of_the_report_is_escaped() {
+        let html = hostile_report().html();
+        // Title and heading (pupil); disclosure: heading (2), date,
+        // recipient, role, overleg, purpose, grondslag, bron, two fields
+        // (label and kind each), record; denial: 5 columns; consent: 4.
+        hostile::assert_escaped(&html, 25);
+        assert!(html.contains("<tr class=\"bijzonder\"><td>"));
+        assert!(html.contains(&format!(
+            "<span class=\"markering\">{}</span>",
+            hostile::ESCAPED
+        )));
+    }
+
+    #[test]
+    fn the_dashboard_body_names_whom_it_is_given() {
+        let body = hostile_report().html_body("k1:abc").into_string();
+        assert!(body.contains("voor leerling <strong>k1:abc</strong>."));
+        assert!(!body.contains("<title>"), "no page chrome");
     }
 }

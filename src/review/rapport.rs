@@ -6,16 +6,17 @@
 //! pupil or a pseudonym.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Write as _;
 use std::ops::ControlFlow;
 
+use maud::{Markup, html};
 use serde::Serialize;
 
-use super::html::{self, Series, esc};
+use super::html::{self, Series};
 use super::query::{self, Filter};
 use super::{ReviewError, when};
 use crate::audit::{Store, StoredRow};
 use crate::policy::model::PolicySet;
+use crate::policy::tools::render::short_version;
 
 /// Thresholds of the anomaly rules. Every one is named and has a default.
 #[derive(Debug, Clone, Copy)]
@@ -612,191 +613,275 @@ impl Rapport {
     }
 
     /// The HTML body (without page chrome), for the dashboard.
-    pub fn html_body(&self) -> String {
-        let mut o = String::new();
-        let _ = writeln!(
-            o,
-            "<h1>Verantwoordingsrapportage (DPIA)</h1>\n<p class=\"meta\">Periode van {} tot {} (Nederlandse tijd; <code>{}</code> tot <code>{}</code> UTC). Opgesteld op {}. Policyversie <code>{}</code>.</p>",
-            esc(&when::dutch_readable(&self.from)),
-            esc(&when::dutch_readable(&self.to)),
-            esc(&self.from),
-            esc(&self.to),
-            esc(&when::dutch_readable(&self.generated_at)),
-            esc(crate::policy::tools::render::short_version(
-                &self.policy_version
-            ))
-        );
+    pub fn html_body(&self) -> Markup {
+        html! {
+            h1 { "Verantwoordingsrapportage (DPIA)" } "\n"
+            p.meta {
+                "Periode van " (when::dutch_readable(&self.from)) " tot " (when::dutch_readable(&self.to))
+                " (Nederlandse tijd; " code { (self.from) } " tot " code { (self.to) } " UTC). Opgesteld op "
+                (when::dutch_readable(&self.generated_at)) ". Policyversie "
+                code { (short_version(&self.policy_version)) } "."
+            } "\n"
+            (self.summary_html())
+            (self.policy_changes_html())
+            @for x in &self.overleggen { (overleg_html(x)) "\n" }
+        }
+    }
+
+    /// The counts of the period and the anomalies that need attention
+    /// (unused purposes and rules are listed per overleg only).
+    fn summary_html(&self) -> Markup {
         let anomalies: Vec<&Anomaly> = self
             .overleggen
             .iter()
             .flat_map(|x| x.anomalies.iter())
             .filter(|a| !matches!(a.kind, "purpose-unused" | "rule-unused"))
             .collect();
-        let _ = writeln!(
-            o,
-            "<h2>Samenvatting</h2>\n<dl class=\"kenmerken\"><dt>Verzoeken</dt><dd>{}</dd><dt>Buiten een overleg (geweigerd)</dt><dd>{}</dd><dt>Beleidswijzigingen</dt><dd>{}</dd><dt>Inzage in het logboek</dt><dd>{}</dd><dt>Opvallendheden</dt><dd>{}</dd></dl>",
-            self.total_requests,
-            self.outside_overleggen,
-            self.policy_changes.len(),
-            self.trail_accesses,
-            anomalies.len()
-        );
-        if !anomalies.is_empty() {
-            let _ = writeln!(o, "<div class=\"let-op\"><ul>");
-            for a in anomalies {
-                let _ = writeln!(
-                    o,
-                    "<li><strong>{}</strong> ({}): {}</li>",
-                    esc(anomaly_label(a.kind)),
-                    esc(&a.overleg),
-                    esc(&a.description)
-                );
+        html! {
+            h2 { "Samenvatting" } "\n"
+            dl.kenmerken {
+                dt { "Verzoeken" } dd { (self.total_requests) }
+                dt { "Buiten een overleg (geweigerd)" } dd { (self.outside_overleggen) }
+                dt { "Beleidswijzigingen" } dd { (self.policy_changes.len()) }
+                dt { "Inzage in het logboek" } dd { (self.trail_accesses) }
+                dt { "Opvallendheden" } dd { (anomalies.len()) }
+            } "\n"
+            @if !anomalies.is_empty() {
+                div.let-op {
+                    ul {
+                        "\n"
+                        @for a in anomalies {
+                            li { strong { (anomaly_label(a.kind)) } " (" (a.overleg) "): " (a.description) } "\n"
+                        }
+                    }
+                } "\n"
             }
-            let _ = writeln!(o, "</ul></div>");
         }
-        let _ = writeln!(o, "<h2>Beleidswijzigingen in de periode</h2>");
-        if self.policy_changes.is_empty() {
-            let _ = writeln!(o, "<p>Geen.</p>");
-        } else {
-            let _ = writeln!(
-                o,
-                "<table><thead><tr><th>Tijd</th><th>Wat</th><th>Aanleiding</th><th>Van → naar</th><th>Velden erbij / eraf</th><th>Overleggen</th></tr></thead><tbody>"
-            );
-            for c in &self.policy_changes {
-                let d = &c.detail;
-                let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
-                let short = |v: &serde_json::Value| {
-                    s(v).get(..16).map(str::to_owned).unwrap_or_else(|| s(v))
-                };
-                let _ = writeln!(
-                    o,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code> → <code>{}</code></td><td class=\"num\">{} / {}</td><td>{}</td></tr>",
-                    esc(&when::dutch_readable(&c.time)),
-                    esc(&c.reason),
-                    esc(&s(&d["trigger"])),
-                    esc(&short(&d["old_version"])),
-                    esc(&short(&d["new_version"])),
-                    d["delta"]["fields_gained"].as_u64().unwrap_or(0),
-                    d["delta"]["fields_lost_or_changed"].as_u64().unwrap_or(0),
-                    esc(&d["delta"]["overleggen"]
-                        .as_array()
-                        .map(|a| a.iter().map(s).collect::<Vec<_>>().join(", "))
-                        .unwrap_or_default())
-                );
+    }
+
+    /// Policy reloads in the period, with their access delta.
+    fn policy_changes_html(&self) -> Markup {
+        html! {
+            h2 { "Beleidswijzigingen in de periode" } "\n"
+            @if self.policy_changes.is_empty() {
+                p { "Geen." } "\n"
+            } @else {
+                table {
+                    thead { tr {
+                        th { "Tijd" } th { "Wat" } th { "Aanleiding" } th { "Van → naar" }
+                        th { "Velden erbij / eraf" } th { "Overleggen" }
+                    } }
+                    tbody { "\n" @for c in &self.policy_changes { (policy_change_html(c)) "\n" } }
+                } "\n"
             }
-            let _ = writeln!(o, "</tbody></table>");
         }
-        for x in &self.overleggen {
-            let _ = writeln!(
-                o,
-                "<section class=\"overleg\" id=\"{}\"><h2>{}</h2>\n<p>{} verzoek(en) over {} verschillende leerling(en).</p>",
-                esc(&x.id),
-                esc(&x.name),
-                x.requests,
-                x.distinct_pupils
-            );
-            let v = &x.volume;
-            let _ = writeln!(
-                o,
-                "<h3>Volume</h3>\n{}",
-                html::bar_chart(
-                    &format!("Verzoeken per periode, {}", x.name),
-                    &v.buckets,
-                    &[
-                        Series {
-                            label: "volledig verstrekt",
-                            colour: "#2e7d32",
-                            values: v.allowed.clone()
-                        },
-                        Series {
-                            label: "gefilterd verstrekt",
-                            colour: "#1565c0",
-                            values: v.filtered.clone()
-                        },
-                        Series {
-                            label: "geweigerd",
-                            colour: "#c62828",
-                            values: v.denied.clone()
-                        },
-                        Series {
-                            label: "fout (niets verstrekt)",
-                            colour: "#9e9e9e",
-                            values: v.error.clone()
-                        },
-                    ],
-                )
-            );
-            let _ = writeln!(o, "<h3>Gedeelde gegevens per rol</h3>");
-            if x.fields.is_empty() {
-                let _ = writeln!(o, "<p>Geen gegevens gedeeld.</p>");
-            } else {
-                let _ = writeln!(
-                    o,
-                    "<table><thead><tr><th>Rol</th><th>Gegeven</th><th>Soort</th><th class=\"num\">Keer gedeeld</th></tr></thead><tbody>"
-                );
-                for f in &x.fields {
-                    let _ = writeln!(
-                        o,
-                        "<tr{}><td>{}</td><td>{} <code>{}</code></td><td>{}</td><td class=\"num\">{}</td></tr>",
-                        if f.category != "normal" {
-                            " class=\"bijzonder\""
-                        } else {
-                            ""
-                        },
-                        esc(&f.role_name),
-                        esc(&f.label),
-                        esc(&f.field),
-                        esc(&f.category),
-                        f.count
-                    );
-                }
-                let _ = writeln!(o, "</tbody></table>");
-            }
-            let _ = writeln!(o, "<h3>Weigeringen</h3>");
-            if x.denials.is_empty() {
-                let _ = writeln!(o, "<p>Geen.</p>");
-            } else {
-                let _ = writeln!(
-                    o,
-                    "<table><thead><tr><th>Reden</th><th>Organisatie</th><th class=\"num\">Aantal</th></tr></thead><tbody>"
-                );
-                for d in &x.denials {
-                    let _ = writeln!(
-                        o,
-                        "<tr><td><code>{}</code>: {}</td><td>{}</td><td class=\"num\">{}</td></tr>",
-                        esc(&d.reason),
-                        esc(super::inzage::explain_reason(&d.reason)),
-                        esc(&d.org),
-                        d.count
-                    );
-                }
-                let _ = writeln!(o, "</tbody></table>");
-            }
-            let _ = writeln!(o, "<h3>Opvallendheden</h3>");
-            if x.anomalies.is_empty() {
-                let _ = writeln!(o, "<p>Geen.</p>");
-            } else {
-                let _ = writeln!(o, "<ul>");
-                for a in &x.anomalies {
-                    let _ = writeln!(
-                        o,
-                        "<li><strong>{}</strong>: {}</li>",
-                        esc(anomaly_label(a.kind)),
-                        esc(&a.description)
-                    );
-                }
-                let _ = writeln!(o, "</ul>");
-            }
-            let _ = writeln!(o, "</section>");
-        }
-        o
     }
 
     pub fn html(&self) -> String {
         html::page(
             &format!("Verantwoordingsrapportage {} tot {}", self.from, self.to),
-            &self.html_body(),
+            self.html_body(),
         )
+    }
+}
+
+/// One policy reload as a table row (versions shortened to 16 characters).
+fn policy_change_html(c: &PolicyChange) -> Markup {
+    let d = &c.detail;
+    let s = |v: &serde_json::Value| v.as_str().unwrap_or("").to_owned();
+    let short = |v: &serde_json::Value| s(v).get(..16).map(str::to_owned).unwrap_or_else(|| s(v));
+    let overleggen = d["delta"]["overleggen"]
+        .as_array()
+        .map(|a| a.iter().map(s).collect::<Vec<_>>().join(", "))
+        .unwrap_or_default();
+    html! {
+        tr {
+            td { (when::dutch_readable(&c.time)) }
+            td { (c.reason) }
+            td { (s(&d["trigger"])) }
+            td { code { (short(&d["old_version"])) } " → " code { (short(&d["new_version"])) } }
+            td.num {
+                (d["delta"]["fields_gained"].as_u64().unwrap_or(0)) " / "
+                (d["delta"]["fields_lost_or_changed"].as_u64().unwrap_or(0))
+            }
+            td { (overleggen) }
+        }
+    }
+}
+
+/// One overleg's section: volume chart, fields per role, denials, anomalies.
+fn overleg_html(x: &OverlegReport) -> Markup {
+    html! {
+        section.overleg id=(x.id) {
+            h2 { (x.name) } "\n"
+            p { (x.requests) " verzoek(en) over " (x.distinct_pupils) " verschillende leerling(en)." } "\n"
+            h3 { "Volume" } "\n" (volume_chart(x)) "\n"
+            h3 { "Gedeelde gegevens per rol" } "\n"
+            @if x.fields.is_empty() {
+                p { "Geen gegevens gedeeld." } "\n"
+            } @else {
+                (fields_table(&x.fields)) "\n"
+            }
+            h3 { "Weigeringen" } "\n"
+            @if x.denials.is_empty() {
+                p { "Geen." } "\n"
+            } @else {
+                (denials_table(&x.denials)) "\n"
+            }
+            h3 { "Opvallendheden" } "\n"
+            @if x.anomalies.is_empty() {
+                p { "Geen." } "\n"
+            } @else {
+                ul {
+                    "\n"
+                    @for a in &x.anomalies {
+                        li { strong { (anomaly_label(a.kind)) } ": " (a.description) } "\n"
+                    }
+                } "\n"
+            }
+        }
+    }
+}
+
+/// Requests per bucket, stacked by outcome.
+fn volume_chart(x: &OverlegReport) -> Markup {
+    let v = &x.volume;
+    html::bar_chart(
+        &format!("Verzoeken per periode, {}", x.name),
+        &v.buckets,
+        &[
+            Series {
+                label: "volledig verstrekt",
+                colour: "#2e7d32",
+                values: v.allowed.clone(),
+            },
+            Series {
+                label: "gefilterd verstrekt",
+                colour: "#1565c0",
+                values: v.filtered.clone(),
+            },
+            Series {
+                label: "geweigerd",
+                colour: "#c62828",
+                values: v.denied.clone(),
+            },
+            Series {
+                label: "fout (niets verstrekt)",
+                colour: "#9e9e9e",
+                values: v.error.clone(),
+            },
+        ],
+    )
+}
+
+/// How often each field went to each role; special categories marked.
+fn fields_table(fields: &[FieldCount]) -> Markup {
+    html! {
+        table {
+            thead { tr { th { "Rol" } th { "Gegeven" } th { "Soort" } th.num { "Keer gedeeld" } } }
+            tbody {
+                "\n"
+                @for f in fields {
+                    tr class=[(f.category != "normal").then_some("bijzonder")] {
+                        td { (f.role_name) }
+                        td { (f.label) " " code { (f.field) } }
+                        td { (f.category) }
+                        td.num { (f.count) }
+                    } "\n"
+                }
+            }
+        }
+    }
+}
+
+/// Denials per reason (with its plain-Dutch explanation) and organisation.
+fn denials_table(denials: &[DenialCount]) -> Markup {
+    html! {
+        table {
+            thead { tr { th { "Reden" } th { "Organisatie" } th.num { "Aantal" } } }
+            tbody {
+                "\n"
+                @for d in denials {
+                    tr {
+                        td { code { (d.reason) } ": " (super::inzage::explain_reason(&d.reason)) }
+                        td { (d.org) }
+                        td.num { (d.count) }
+                    } "\n"
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod escaping {
+    use super::*;
+    use crate::review::html::hostile::{self, TEXT};
+
+    #[test]
+    fn every_text_of_the_report_is_escaped() {
+        let version = "0123456789abcdef0123456789abcdef";
+        let rapport = Rapport {
+            from: "2026-11-08T23:00:00.000000Z".into(),
+            to: "2026-11-09T23:00:00.000000Z".into(),
+            generated_at: "2026-11-10T09:00:00.000000Z".into(),
+            policy_version: version.into(),
+            total_requests: 1,
+            overleggen: vec![OverlegReport {
+                id: TEXT.into(),
+                name: TEXT.into(),
+                requests: 1,
+                distinct_pupils: 1,
+                volume: Volume {
+                    buckets: vec![TEXT.into()],
+                    allowed: vec![1],
+                    filtered: vec![0],
+                    denied: vec![0],
+                    error: vec![0],
+                },
+                fields: vec![FieldCount {
+                    role: TEXT.into(),
+                    role_name: TEXT.into(),
+                    field: TEXT.into(),
+                    label: TEXT.into(),
+                    category: TEXT.into(),
+                    count: 1,
+                }],
+                denials: vec![DenialCount {
+                    reason: TEXT.into(),
+                    org: TEXT.into(),
+                    count: 1,
+                }],
+                unused_purposes: Vec::new(),
+                unused_rules: Vec::new(),
+                anomalies: vec![Anomaly {
+                    kind: "surge",
+                    overleg: TEXT.into(),
+                    org: Some(TEXT.into()),
+                    description: TEXT.into(),
+                }],
+            }],
+            policy_changes: vec![PolicyChange {
+                time: "2026-11-09T12:00:00.000000Z".into(),
+                reason: TEXT.into(),
+                detail: serde_json::json!({"trigger": TEXT, "old_version": version,
+                    "new_version": version, "delta": {"overleggen": [TEXT]}}),
+            }],
+            outside_overleggen: 0,
+            trail_accesses: 0,
+            records_read: 3,
+        };
+        let html = rapport.html();
+        // Summary: overleg and description; policy change: reason, trigger
+        // and overleggen; section: id, heading, chart title, the bucket's
+        // tooltip and axis label, the field row (4), the denial (2) and the
+        // anomaly.
+        hostile::assert_escaped(&html, 17);
+        assert!(html.contains(&format!(
+            "<section class=\"overleg\" id=\"{}\">",
+            hostile::ESCAPED
+        )));
+        assert!(html.contains("<tr class=\"bijzonder\"><td>"));
     }
 }
 

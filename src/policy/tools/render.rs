@@ -13,6 +13,8 @@
 
 use std::fmt::Write as _;
 
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+
 use crate::policy::compile::rule_direction;
 use crate::policy::model::{
     Act, CatalogueField, Category, Consent, Overleg, PolicySet, Purpose, Role, Rule,
@@ -66,22 +68,6 @@ fn act_label(act: Act) -> &'static str {
 /// apart on paper; the full hash goes in a footnote.
 pub fn short_version(version: &str) -> &str {
     version.get(..16).unwrap_or(version)
-}
-
-/// Escapes text for HTML element content and quoted attribute values.
-pub fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Escapes free text for inline Markdown (also inside table cells): policy
@@ -272,102 +258,7 @@ pub fn markdown(set: &PolicySet) -> String {
     out.push('\n');
 
     for (n, v) in views.iter().enumerate() {
-        let o = v.overleg;
-        // Explicit anchor: heading-derived anchors differ between renderers,
-        // and ids are `[a-z0-9-]`, so they are safe as HTML ids.
-        let _ = writeln!(out, "<a id=\"{}\"></a>\n", o.id);
-        let _ = writeln!(out, "## {}. {}\n", n + 1, escape_markdown(&o.name));
-        let _ = writeln!(out, "- **Id:** `{}`", o.id);
-        let _ = writeln!(out, "- **Bewaartermijn:** {} dagen", o.retention_days);
-        let _ = writeln!(
-            out,
-            "- **Omschrijving:** {}\n",
-            escape_markdown(&o.description)
-        );
-
-        let _ = writeln!(out, "### Doelen\n");
-        for p in &v.purposes {
-            let _ = writeln!(out, "- **`{}`**: {}", p.id, escape_markdown(&p.text));
-        }
-        out.push('\n');
-
-        let _ = writeln!(out, "### Deelnemers\n");
-        let _ = writeln!(
-            out,
-            "| Rol | Naam | Organisaties | Grondslag | Bijzondere gegevens toegestaan |"
-        );
-        let _ = writeln!(out, "|---|---|---|---|---|");
-        for r in &v.roles {
-            let g = &r.role.grondslag;
-            let special = if r.special.is_empty() {
-                "geen".to_owned()
-            } else {
-                r.special
-                    .iter()
-                    .map(|c| special_label(*c))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} | **{}**: {}; {} | {} |",
-                r.role.id,
-                escape_markdown(&r.role.name),
-                r.organisations
-                    .iter()
-                    .map(|s| escape_markdown(s))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                escape_markdown(&g.law),
-                escape_markdown(&g.article),
-                escape_markdown(&g.basis),
-                special
-            );
-        }
-        out.push('\n');
-        let _ = writeln!(
-            out,
-            "{}\n",
-            escape_markdown(&registering_sentence(&v.roles))
-        );
-
-        let _ = writeln!(out, "### Welke gegevens worden gedeeld\n");
-        for r in &v.rules {
-            let rule = r.rule;
-            let _ = writeln!(out, "#### {}: `{}` → `{}`\n", rule.id, rule.from, rule.to);
-            let _ = writeln!(out, "- **Van:** {}", md_role(r.from, &rule.from));
-            let _ = writeln!(out, "- **Naar:** {}", md_role(r.to, &rule.to));
-            let _ = writeln!(out, "- **Doel:** `{}`", rule.purpose);
-            let _ = writeln!(
-                out,
-                "- **Bron:** {} (`{}`)",
-                escape_markdown(r.bron_name),
-                rule.bron
-            );
-            let _ = writeln!(out, "- **Verstrekking:** {}", act_label(r.act));
-            let _ = writeln!(out, "- **Toestemming:** {}", consent_label(rule.consent));
-            let _ = writeln!(
-                out,
-                "- **Noodzaak:** {}\n",
-                escape_markdown(&rule.justification)
-            );
-            let _ = writeln!(out, "| Veld | Omschrijving | Categorie |");
-            let _ = writeln!(out, "|---|---|---|");
-            for f in &r.fields {
-                let cat = match category_marker(f.category) {
-                    Some(m) => format!("**{m}**"),
-                    None => category_label(f.category).to_owned(),
-                };
-                let _ = writeln!(
-                    out,
-                    "| `{}` | {} | {} |",
-                    f.path.as_str(),
-                    escape_markdown(&f.label),
-                    cat
-                );
-            }
-            out.push('\n');
-        }
+        md_overleg(&mut out, n + 1, v);
     }
 
     let _ = writeln!(
@@ -376,6 +267,117 @@ pub fn markdown(set: &PolicySet) -> String {
         set.version
     );
     out
+}
+
+/// Overleg number `n`: its particulars, purposes, participants and rules.
+fn md_overleg(out: &mut String, n: usize, v: &OverlegView<'_>) {
+    let o = v.overleg;
+    // Explicit anchor: heading-derived anchors differ between renderers,
+    // and ids are `[a-z0-9-]`, so they are safe as HTML ids.
+    let _ = writeln!(out, "<a id=\"{}\"></a>\n", o.id);
+    let _ = writeln!(out, "## {n}. {}\n", escape_markdown(&o.name));
+    let _ = writeln!(out, "- **Id:** `{}`", o.id);
+    let _ = writeln!(out, "- **Bewaartermijn:** {} dagen", o.retention_days);
+    let _ = writeln!(
+        out,
+        "- **Omschrijving:** {}\n",
+        escape_markdown(&o.description)
+    );
+
+    let _ = writeln!(out, "### Doelen\n");
+    for p in &v.purposes {
+        let _ = writeln!(out, "- **`{}`**: {}", p.id, escape_markdown(&p.text));
+    }
+    out.push('\n');
+
+    md_participants(out, &v.roles);
+    let _ = writeln!(
+        out,
+        "{}\n",
+        escape_markdown(&registering_sentence(&v.roles))
+    );
+
+    let _ = writeln!(out, "### Welke gegevens worden gedeeld\n");
+    for r in &v.rules {
+        md_rule(out, r);
+    }
+}
+
+/// The roles of an overleg as a table: who fills them, under which
+/// grondslag, and which special categories they may receive.
+fn md_participants(out: &mut String, roles: &[RoleView<'_>]) {
+    let _ = writeln!(out, "### Deelnemers\n");
+    let _ = writeln!(
+        out,
+        "| Rol | Naam | Organisaties | Grondslag | Bijzondere gegevens toegestaan |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|");
+    for r in roles {
+        let g = &r.role.grondslag;
+        let special = if r.special.is_empty() {
+            "geen".to_owned()
+        } else {
+            r.special
+                .iter()
+                .map(|c| special_label(*c))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | **{}**: {}; {} | {} |",
+            r.role.id,
+            escape_markdown(&r.role.name),
+            r.organisations
+                .iter()
+                .map(|s| escape_markdown(s))
+                .collect::<Vec<_>>()
+                .join("; "),
+            escape_markdown(&g.law),
+            escape_markdown(&g.article),
+            escape_markdown(&g.basis),
+            special
+        );
+    }
+    out.push('\n');
+}
+
+/// One rule: its particulars and the table of its fields.
+fn md_rule(out: &mut String, r: &RuleView<'_>) {
+    let rule = r.rule;
+    let _ = writeln!(out, "#### {}: `{}` → `{}`\n", rule.id, rule.from, rule.to);
+    let _ = writeln!(out, "- **Van:** {}", md_role(r.from, &rule.from));
+    let _ = writeln!(out, "- **Naar:** {}", md_role(r.to, &rule.to));
+    let _ = writeln!(out, "- **Doel:** `{}`", rule.purpose);
+    let _ = writeln!(
+        out,
+        "- **Bron:** {} (`{}`)",
+        escape_markdown(r.bron_name),
+        rule.bron
+    );
+    let _ = writeln!(out, "- **Verstrekking:** {}", act_label(r.act));
+    let _ = writeln!(out, "- **Toestemming:** {}", consent_label(rule.consent));
+    let _ = writeln!(
+        out,
+        "- **Noodzaak:** {}\n",
+        escape_markdown(&rule.justification)
+    );
+    let _ = writeln!(out, "| Veld | Omschrijving | Categorie |");
+    let _ = writeln!(out, "|---|---|---|");
+    for f in &r.fields {
+        let cat = match category_marker(f.category) {
+            Some(m) => format!("**{m}**"),
+            None => category_label(f.category).to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} |",
+            f.path.as_str(),
+            escape_markdown(&f.label),
+            cat
+        );
+    }
+    out.push('\n');
 }
 
 const CSS: &str = r#"
@@ -413,195 +415,203 @@ footer { margin-top: 3rem; border-top: 1px solid #999; font-size: 0.9em; }
 "#;
 
 /// A role as "Name (`id`)" in HTML.
-fn html_role(role: Option<&Role>, id: &str) -> String {
-    match role {
-        Some(r) => format!(
-            "{} (<code>{}</code>)",
-            escape_html(&r.name),
-            escape_html(&r.id)
-        ),
-        None => format!("<code>{}</code>", escape_html(id)),
+fn html_role(role: Option<&Role>, id: &str) -> Markup {
+    html! {
+        @match role {
+            Some(r) => { (r.name) " (" code { (r.id) } ")" }
+            None => { code { (id) } }
+        }
     }
 }
 
 /// Renders the policy set as one self-contained HTML page (inline CSS, no
 /// external assets, print styles) with a table of contents. Every text from
-/// the set is escaped. Stable: the same set gives the same bytes.
+/// the set is escaped by the template engine. Stable: the same set gives the
+/// same bytes.
 pub fn html(set: &PolicySet) -> String {
     let views = views(set);
-    let e = escape_html;
-    let mut out = String::new();
-    // `write!` into a String cannot fail; the results are ignored on purpose.
-    let _ = writeln!(out, "<!DOCTYPE html>\n<html lang=\"nl\">\n<head>");
-    let _ = writeln!(out, "<meta charset=\"utf-8\">");
-    let _ = writeln!(
-        out,
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-    );
-    let _ = writeln!(
-        out,
-        "<title>Bijlage 3: casusoverleggen (policyversie {})</title>",
-        e(short_version(&set.version))
-    );
-    let _ = writeln!(out, "<style>{CSS}</style>\n</head>\n<body>");
-
-    let _ = writeln!(out, "<header>\n<h1>{}</h1>", e(TITLE));
-    let _ = writeln!(
-        out,
-        "<p class=\"versie\">Policyversie <code>{}</code><sup><a href=\"#voetnoot-versie\" id=\"verwijzing-versie\">1</a></sup></p>",
-        e(short_version(&set.version))
-    );
-    let _ = writeln!(out, "<p>{}</p>\n</header>", e(INTRO));
-
-    let _ = writeln!(out, "<nav class=\"inhoud\">\n<h2>Inhoud</h2>\n<ol>");
-    for v in &views {
-        let _ = writeln!(
-            out,
-            "<li><a href=\"#overleg-{id}\">{name}</a> (<code>{id}</code>)</li>",
-            id = e(&v.overleg.id),
-            name = e(&v.overleg.name)
-        );
-    }
-    let _ = writeln!(out, "</ol>\n</nav>\n<main>");
-
-    for (n, v) in views.iter().enumerate() {
-        let o = v.overleg;
-        let _ = writeln!(
-            out,
-            "<section class=\"overleg\" id=\"overleg-{}\">",
-            e(&o.id)
-        );
-        let _ = writeln!(out, "<h2>{}. {}</h2>", n + 1, e(&o.name));
-        let _ = writeln!(out, "<dl class=\"kenmerken\">");
-        let _ = writeln!(out, "<dt>Id</dt><dd><code>{}</code></dd>", e(&o.id));
-        let _ = writeln!(
-            out,
-            "<dt>Bewaartermijn</dt><dd>{} dagen</dd>",
-            o.retention_days
-        );
-        let _ = writeln!(out, "<dt>Omschrijving</dt><dd>{}</dd>", e(&o.description));
-        let _ = writeln!(out, "</dl>");
-
-        let _ = writeln!(out, "<h3>Doelen</h3>\n<dl class=\"doelen\">");
-        for p in &v.purposes {
-            let _ = writeln!(
-                out,
-                "<dt><code>{}</code></dt><dd>{}</dd>",
-                e(&p.id),
-                e(&p.text)
-            );
-        }
-        let _ = writeln!(out, "</dl>");
-
-        let _ = writeln!(out, "<h3>Deelnemers</h3>\n<table class=\"deelnemers\">");
-        let _ = writeln!(
-            out,
-            "<thead><tr><th>Rol</th><th>Naam</th><th>Organisaties</th><th>Grondslag</th><th>Bijzondere gegevens toegestaan</th></tr></thead>\n<tbody>"
-        );
-        for r in &v.roles {
-            let g = &r.role.grondslag;
-            let orgs = r
-                .organisations
-                .iter()
-                .map(|s| e(s))
-                .collect::<Vec<_>>()
-                .join("<br>");
-            let special = if r.special.is_empty() {
-                "geen".to_owned()
-            } else {
-                r.special
-                    .iter()
-                    .map(|c| e(special_label(*c)))
-                    .collect::<Vec<_>>()
-                    .join("<br>")
-            };
-            let _ = writeln!(
-                out,
-                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td><strong>{}</strong><br>{}<br>{}</td><td>{}</td></tr>",
-                e(&r.role.id),
-                e(&r.role.name),
-                orgs,
-                e(&g.law),
-                e(&g.article),
-                e(&g.basis),
-                special
-            );
-        }
-        let _ = writeln!(out, "</tbody>\n</table>");
-        let _ = writeln!(out, "<p>{}</p>", e(&registering_sentence(&v.roles)));
-
-        let _ = writeln!(out, "<h3>Welke gegevens worden gedeeld</h3>");
-        for r in &v.rules {
-            let rule = r.rule;
-            let _ = writeln!(
-                out,
-                "<section class=\"regel\" id=\"regel-{}-{}\">",
-                e(&o.id),
-                e(&rule.id)
-            );
-            let _ = writeln!(
-                out,
-                "<h4>{}: <code>{}</code> → <code>{}</code></h4>",
-                e(&rule.id),
-                e(&rule.from),
-                e(&rule.to)
-            );
-            let _ = writeln!(out, "<dl class=\"regel\">");
-            let _ = writeln!(
-                out,
-                "<dt>Van</dt><dd>{}</dd>",
-                html_role(r.from, &rule.from)
-            );
-            let _ = writeln!(out, "<dt>Naar</dt><dd>{}</dd>", html_role(r.to, &rule.to));
-            let _ = writeln!(
-                out,
-                "<dt>Doel</dt><dd><code>{}</code></dd>",
-                e(&rule.purpose)
-            );
-            let _ = writeln!(
-                out,
-                "<dt>Bron</dt><dd>{} (<code>{}</code>)</dd>",
-                e(r.bron_name),
-                e(&rule.bron)
-            );
-            let _ = writeln!(out, "<dt>Verstrekking</dt><dd>{}</dd>", e(act_label(r.act)));
-            let _ = writeln!(
-                out,
-                "<dt>Toestemming</dt><dd>{}</dd>",
-                e(consent_label(rule.consent))
-            );
-            let _ = writeln!(out, "<dt>Noodzaak</dt><dd>{}</dd>", e(&rule.justification));
-            let _ = writeln!(out, "</dl>");
-            let _ = writeln!(
-                out,
-                "<table class=\"velden\">\n<thead><tr><th>Veld</th><th>Omschrijving</th><th>Categorie</th></tr></thead>\n<tbody>"
-            );
-            for f in &r.fields {
-                let (class, cat) = match category_marker(f.category) {
-                    Some(m) => (
-                        " class=\"bijzonder\"",
-                        format!("<span class=\"markering\">{}</span>", e(m)),
-                    ),
-                    None => ("", e(category_label(f.category))),
-                };
-                let _ = writeln!(
-                    out,
-                    "<tr{class}><td><code>{}</code></td><td>{}</td><td>{cat}</td></tr>",
-                    e(f.path.as_str()),
-                    e(&f.label)
-                );
+    let short = short_version(&set.version);
+    html! {
+        (DOCTYPE) "\n"
+        html lang="nl" {
+            "\n"
+            head {
+                "\n" meta charset="utf-8"; "\n"
+                meta name="viewport" content="width=device-width, initial-scale=1"; "\n"
+                title { "Bijlage 3: casusoverleggen (policyversie " (short) ")" } "\n"
+                // The stylesheet is a constant of this module, not data.
+                style { (PreEscaped(CSS)) } "\n"
             }
-            let _ = writeln!(out, "</tbody>\n</table>\n</section>");
+            "\n"
+            body {
+                "\n"
+                (html_header(short)) "\n"
+                (html_contents(&views)) "\n"
+                main {
+                    "\n"
+                    @for (n, v) in views.iter().enumerate() { (html_overleg(n + 1, v)) "\n" }
+                }
+                "\n"
+                (html_footer(&set.version)) "\n"
+            }
+            "\n"
         }
-        let _ = writeln!(out, "</section>");
+        "\n"
     }
+    .into_string()
+}
 
-    let _ = writeln!(out, "</main>\n<footer>\n<ol class=\"voetnoten\">");
-    let _ = writeln!(
-        out,
-        "<li id=\"voetnoot-versie\">Volledige policyversie (SHA-256 over alle policybestanden): <code>{}</code> <a href=\"#verwijzing-versie\">↩</a></li>",
-        e(&set.version)
-    );
-    let _ = writeln!(out, "</ol>\n</footer>\n</body>\n</html>");
-    out
+/// Title, policy version (with a footnote to the full hash) and introduction.
+fn html_header(short: &str) -> Markup {
+    html! {
+        header {
+            "\n" h1 { (TITLE) } "\n"
+            p.versie {
+                "Policyversie " code { (short) }
+                sup { a href="#voetnoot-versie" id="verwijzing-versie" { "1" } }
+            } "\n"
+            p { (INTRO) } "\n"
+        }
+    }
+}
+
+/// The table of contents: one entry per overleg.
+fn html_contents(views: &[OverlegView<'_>]) -> Markup {
+    html! {
+        nav.inhoud {
+            "\n" h2 { "Inhoud" } "\n"
+            ol {
+                "\n"
+                @for v in views {
+                    li {
+                        a href={ "#overleg-" (v.overleg.id) } { (v.overleg.name) }
+                        " (" code { (v.overleg.id) } ")"
+                    } "\n"
+                }
+            } "\n"
+        }
+    }
+}
+
+/// Overleg number `n`: its particulars, purposes, participants and rules.
+fn html_overleg(n: usize, v: &OverlegView<'_>) -> Markup {
+    let o = v.overleg;
+    html! {
+        section.overleg id={ "overleg-" (o.id) } {
+            "\n" h2 { (n) ". " (o.name) } "\n"
+            dl.kenmerken {
+                "\n"
+                dt { "Id" } dd { code { (o.id) } } "\n"
+                dt { "Bewaartermijn" } dd { (o.retention_days) " dagen" } "\n"
+                dt { "Omschrijving" } dd { (o.description) } "\n"
+            } "\n"
+            h3 { "Doelen" } "\n"
+            dl.doelen {
+                "\n"
+                @for p in &v.purposes { dt { code { (p.id) } } dd { (p.text) } "\n" }
+            } "\n"
+            h3 { "Deelnemers" } "\n"
+            (html_participants(&v.roles)) "\n"
+            p { (registering_sentence(&v.roles)) } "\n"
+            h3 { "Welke gegevens worden gedeeld" } "\n"
+            @for r in &v.rules { (html_rule(&o.id, r)) "\n" }
+        }
+    }
+}
+
+/// The roles of an overleg: who fills them, under which grondslag, and
+/// which special categories they may receive.
+fn html_participants(roles: &[RoleView<'_>]) -> Markup {
+    html! {
+        table.deelnemers {
+            "\n"
+            thead { tr {
+                th { "Rol" } th { "Naam" } th { "Organisaties" } th { "Grondslag" }
+                th { "Bijzondere gegevens toegestaan" }
+            } } "\n"
+            tbody {
+                "\n"
+                @for r in roles {
+                    @let g = &r.role.grondslag;
+                    tr {
+                        td { code { (r.role.id) } }
+                        td { (r.role.name) }
+                        td { @for (i, org) in r.organisations.iter().enumerate() { @if i > 0 { br; } (org) } }
+                        td { strong { (g.law) } br; (g.article) br; (g.basis) }
+                        td {
+                            @if r.special.is_empty() { "geen" }
+                            @for (i, c) in r.special.iter().enumerate() {
+                                @if i > 0 { br; } (special_label(*c))
+                            }
+                        }
+                    } "\n"
+                }
+            } "\n"
+        }
+    }
+}
+
+/// One rule: from whom to whom, for which purpose, from which bron, under
+/// which consent, why, and its fields.
+fn html_rule(overleg: &str, r: &RuleView<'_>) -> Markup {
+    let rule = r.rule;
+    html! {
+        section.regel id={ "regel-" (overleg) "-" (rule.id) } {
+            "\n"
+            h4 { (rule.id) ": " code { (rule.from) } " → " code { (rule.to) } } "\n"
+            dl.regel {
+                "\n"
+                dt { "Van" } dd { (html_role(r.from, &rule.from)) } "\n"
+                dt { "Naar" } dd { (html_role(r.to, &rule.to)) } "\n"
+                dt { "Doel" } dd { code { (rule.purpose) } } "\n"
+                dt { "Bron" } dd { (r.bron_name) " (" code { (rule.bron) } ")" } "\n"
+                dt { "Verstrekking" } dd { (act_label(r.act)) } "\n"
+                dt { "Toestemming" } dd { (consent_label(rule.consent)) } "\n"
+                dt { "Noodzaak" } dd { (rule.justification) } "\n"
+            } "\n"
+            (html_fields(&r.fields)) "\n"
+        }
+    }
+}
+
+/// The fields a rule lets flow, special categories marked.
+fn html_fields(fields: &[&CatalogueField]) -> Markup {
+    html! {
+        table.velden {
+            "\n"
+            thead { tr { th { "Veld" } th { "Omschrijving" } th { "Categorie" } } } "\n"
+            tbody {
+                "\n"
+                @for f in fields {
+                    @let marker = category_marker(f.category);
+                    tr class=[marker.map(|_| "bijzonder")] {
+                        td { code { (f.path.as_str()) } }
+                        td { (f.label) }
+                        td {
+                            @match marker {
+                                Some(m) => { span.markering { (m) } }
+                                None => { (category_label(f.category)) }
+                            }
+                        }
+                    } "\n"
+                }
+            } "\n"
+        }
+    }
+}
+
+/// The footnote with the full policy version.
+fn html_footer(version: &str) -> Markup {
+    html! {
+        footer {
+            "\n"
+            ol.voetnoten {
+                "\n"
+                li id="voetnoot-versie" {
+                    "Volledige policyversie (SHA-256 over alle policybestanden): " code { (version) }
+                    " " a href="#verwijzing-versie" { "↩" }
+                } "\n"
+            } "\n"
+        }
+    }
 }

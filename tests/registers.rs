@@ -485,7 +485,10 @@ async fn withdrawal_orders_after_in_flight_requests() {
 
     let t0 = Instant::now();
     let mut tasks = Vec::new();
-    for i in 0..24u64 {
+    // Requests every 25 ms for 1.2 s: some are in flight when the
+    // withdrawal is sent (at 200 ms), some are sent after its acknowledgement
+    // even when a loaded machine delays it well past the bron's 300 ms.
+    for i in 0..48u64 {
         let swv = Arc::clone(&swv);
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(i * 25)).await;

@@ -17,9 +17,10 @@ use crate::audit::{AuditError, AuditRecord, Outcome};
 use crate::gateway::http::{TraceContext, ident_header, parse_path, read_json_body};
 use crate::gateway::identity;
 use crate::gateway::problem::{self, ClientError, ProxyError, UpstreamError};
+use crate::gateway::registers_api;
 use crate::gateway::state::{AppState, Peer};
-use crate::gateway::upstream::ForwardHeaders;
-use crate::policy::decision::{DecisionContext, Permit, RouteRequest};
+use crate::gateway::upstream::{ForwardHeaders, UpstreamResponse};
+use crate::policy::decision::{DecisionContext, Denial, Permit, RouteRequest, Snapshot};
 use crate::policy::filter::FilterOutcome;
 use crate::policy::model::Act;
 use crate::registers::Origin;
@@ -128,97 +129,327 @@ pub async fn handle(
     req: Request<Incoming>,
     ids: RequestIds,
 ) -> Response<Full<Bytes>> {
-    let started = Instant::now();
-    let RequestIds { request_id, trace } = ids;
-    let mut rec = AuditRecord::new(&state.server.instance, &request_id, &trace.trace_id);
-    if let Ok(c) = &peer.cert {
-        rec.cert_fingerprint = Some(c.fingerprint_hex());
+    let mut x = Exchange::new(&state, &peer, ids);
+    let result = x.route(&peer, req).await;
+    x.respond(result).await
+}
+
+/// One request on its way through the gateway: its ids, its audit record
+/// as the stages fill it in, and what it holds until the response is handed
+/// over.
+struct Exchange<'a> {
+    state: &'a AppState,
+    request_id: String,
+    trace: TraceContext,
+    rec: AuditRecord,
+    flow: Flow,
+    started: Instant,
+}
+
+impl<'a> Exchange<'a> {
+    fn new(state: &'a AppState, peer: &Peer, ids: RequestIds) -> Self {
+        let RequestIds { request_id, trace } = ids;
+        let mut rec = AuditRecord::new(&state.server.instance, &request_id, &trace.trace_id);
+        if let Ok(c) = &peer.cert {
+            rec.cert_fingerprint = Some(c.fingerprint_hex());
+        }
+        Self {
+            state,
+            request_id,
+            trace,
+            rec,
+            flow: Flow::default(),
+            started: Instant::now(),
+        }
     }
 
-    let registers_api = req
-        .uri()
-        .path()
-        .starts_with(crate::gateway::registers_api::PREFIX);
-    let mut flow = Flow::default();
-    let result = match identify(&state, &peer, &mut rec) {
-        Err(e) => Err(e),
-        Ok((snapshot, org)) if registers_api => {
-            // A revocation first waits for in-flight requests about the
-            // pupil, then the grace (see `registers`). No outer timeout: the
-            // API applies this deadline to the steps before its commit only.
-            let deadline = tokio::time::Instant::now()
-                + state.server.request_timeout()
-                + state.registers.revocation_allowance();
-            let origin = Origin {
-                request_id: Some(request_id.clone()),
-                trace_id: Some(trace.trace_id.clone()),
-                cert_fingerprint: rec.cert_fingerprint.clone(),
-            };
+    /// Identity first (nothing about the request is looked at for an
+    /// unknown peer), then one routing decision: the register API or the
+    /// proxy.
+    async fn route(
+        &mut self,
+        peer: &Peer,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, ProxyError> {
+        let (snapshot, org) = identify(self.state, peer, &mut self.rec)?;
+        if req.uri().path().starts_with(registers_api::PREFIX) {
             drop(snapshot);
-            let api = crate::gateway::registers_api::handle(
-                &state,
-                &org,
-                req,
-                origin,
-                &mut rec,
-                &mut flow.recorded,
-                deadline,
-            );
-            api.await
+            return self.register_call(&org, req).await;
         }
-        Ok((snapshot, org)) => {
-            let work = process(
-                &state,
-                &snapshot,
-                &org,
-                req,
-                &trace,
-                &request_id,
-                &mut rec,
-                &mut flow,
-            );
-            tokio::time::timeout(state.server.request_timeout(), work)
-                .await
-                .unwrap_or(Err(ProxyError::Client(ClientError::Timeout)))
-        }
-    };
-
-    let mut resp = match result {
-        Ok(resp) => resp,
-        Err(err) => {
-            rec.outcome = if matches!(
-                err,
-                ProxyError::Denied(_) | ProxyError::Identity(_) | ProxyError::Register(_)
-            ) {
-                Outcome::Denied
-            } else {
-                Outcome::Error
-            };
-            rec.reason = err.code().to_owned();
-            rec.side = Some(err.side().as_str());
-            problem::response(&err, &request_id)
-        }
-    };
-    rec.status = resp.status().as_u16();
-    rec.duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-
-    // Fail closed: the response (allowed or not) leaves only once its record
-    // is durable. A failed commit replaces any body with a 503 problem.
-    if flow.recorded {
-        observe_recorded(
-            &state,
-            Outcome::Event.as_str(),
-            rec.overleg.as_deref(),
-            started.elapsed(),
-        );
-    } else if commit_observed(&state, rec).await.is_err() {
-        tracing::error!(request_id, "audit commit failed; answering 503");
-        resp = problem::response(&ProxyError::AuditUnavailable, &request_id);
+        let limit = self.state.server.request_timeout();
+        tokio::time::timeout(limit, self.proxy(&snapshot, &org, req))
+            .await
+            .unwrap_or(Err(ProxyError::Client(ClientError::Timeout)))
     }
-    set_ids(resp.headers_mut(), &request_id, &trace);
-    // Only now may a revocation of this pupil's registration or consent
-    // proceed: the response is decided and handed over with the return.
-    drop(flow);
+
+    /// A register API call. A revocation first waits for in-flight requests
+    /// about the pupil, then the grace (see `registers`). No outer timeout:
+    /// the API applies this deadline to the steps before its commit only.
+    async fn register_call(
+        &mut self,
+        org: &str,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, ProxyError> {
+        let state = self.state;
+        let deadline = tokio::time::Instant::now()
+            + state.server.request_timeout()
+            + state.registers.revocation_allowance();
+        let origin = Origin {
+            request_id: Some(self.request_id.clone()),
+            trace_id: Some(self.trace.trace_id.clone()),
+            cert_fingerprint: self.rec.cert_fingerprint.clone(),
+        };
+        let call = registers_api::Call {
+            org,
+            origin,
+            deadline,
+        };
+        let answered = registers_api::handle(state, call, req, &mut self.rec).await;
+        self.flow.recorded = answered.recorded_by_writer;
+        answered.result
+    }
+
+    /// The proxy: decide, bind to the registers, minimise a write's body,
+    /// forward, minimise the answer.
+    async fn proxy(
+        &mut self,
+        snapshot: &Snapshot,
+        org: &str,
+        req: Request<Incoming>,
+    ) -> Result<Response<Full<Bytes>>, ProxyError> {
+        let route = Route::of(&req)?;
+        self.rec.overleg = Some(route.overleg.to_owned());
+        self.rec.bron = Some(route.bron.to_owned());
+        let permit = self.authorise(snapshot, org, &route.request()).await?;
+        let act = route.act;
+        let method = req.method().clone();
+        let (body, request_withheld) = match act {
+            Act::Write => {
+                let (body, withheld) = self.request_body(&permit, req).await?;
+                (Some(body), withheld)
+            }
+            Act::Read => (None, 0),
+        };
+        let up = self.forward(&permit, method, body).await?;
+        let (body, withheld) = match act {
+            Act::Read => self.filter_answer(&permit, &up)?,
+            // The bron's answer to a write is not pupil data the caller may
+            // receive under this rule; only the status is passed back.
+            Act::Write => (Bytes::from_static(b"{}"), request_withheld),
+        };
+        self.rec.outcome = if withheld == 0 {
+            Outcome::Allowed
+        } else {
+            Outcome::Filtered
+        };
+        self.rec.reason = if permit.consent_withheld().is_empty() {
+            "allowed".into()
+        } else {
+            "consent-required-for-some-fields".into()
+        };
+        Ok(json_response(up.status, body, withheld))
+    }
+
+    /// The policy decision, then case binding and consent. The register
+    /// guard is taken before the lookup and held until the response is
+    /// handed over, so a revocation either happened before the lookup (and
+    /// is seen) or waits for this request.
+    async fn authorise(
+        &mut self,
+        snapshot: &Snapshot,
+        org: &str,
+        route: &RouteRequest<'_>,
+    ) -> Result<Permit, ProxyError> {
+        let mut ctx = DecisionContext::default();
+        let decided = snapshot.decide(org, route, &mut ctx);
+        let rec = &mut self.rec;
+        rec.role = ctx.role;
+        rec.grondslag = ctx.grondslag;
+        rec.purpose = ctx.purpose;
+        rec.resource = ctx.resource_template;
+        if let Some(subject) = &ctx.subject {
+            rec.subject = Some(self.state.audit.pseudonymise(subject));
+        }
+        let tentative = decided?;
+        let registers = &self.state.registers;
+        let (overleg, pupil) = (tentative.overleg(), tentative.subject());
+        self.flow.guard = Some(registers.read_guard(overleg, pupil).await);
+        let status = registers.status(overleg, pupil).await.map_err(|e| {
+            tracing::error!(error = %e, "register lookup failed; refusing");
+            ProxyError::RegistersUnavailable
+        })?;
+        let permit = tentative.bind(&status)?;
+        self.rec.rules = permit.deciding_rules();
+        self.rec.detail = serde_json::json!({
+            "aanmelding": permit.registration(),
+            "toestemmingen": permit.consents(),
+        })
+        .to_string();
+        Ok(permit)
+    }
+
+    /// Writes: the caller is the source; its body is minimised before it is
+    /// forwarded. A body with nothing the rule lets through is refused:
+    /// forwarding `{}` would still tell the bron something happened, on
+    /// nobody's authority.
+    async fn request_body(
+        &mut self,
+        permit: &Permit,
+        req: Request<Incoming>,
+    ) -> Result<(Bytes, usize), ProxyError> {
+        let (body, outcome) = read_and_filter_request(self.state, permit, req).await?;
+        record_fields(&mut self.rec, permit, &outcome);
+        if outcome.shared.is_empty() {
+            return Err(ProxyError::Denied(Denial::NoFieldOfResource {
+                resource: permit.resource_id().to_owned(),
+            }));
+        }
+        Ok((body, outcome.withheld_count()))
+    }
+
+    async fn forward(
+        &mut self,
+        permit: &Permit,
+        method: Method,
+        body: Option<Bytes>,
+    ) -> Result<UpstreamResponse, ProxyError> {
+        let state = self.state;
+        let fwd = ForwardHeaders {
+            traceparent: &self.trace.child_header(),
+            request_id: &self.request_id,
+            instance: &state.server.instance,
+        };
+        let limit = state.server.max_response_body_bytes;
+        let up = state
+            .upstream
+            .send(permit, method, body, &fwd, limit)
+            .await?;
+        self.rec.upstream_status = Some(up.status.as_u16());
+        if up.status == StatusCode::NOT_FOUND {
+            return Err(UpstreamError::NotFound.into());
+        }
+        if !up.status.is_success() {
+            return Err(UpstreamError::Status(up.status.as_u16()).into());
+        }
+        Ok(up)
+    }
+
+    /// The bron's JSON, minimised to what the permit allows.
+    fn filter_answer(
+        &mut self,
+        permit: &Permit,
+        up: &UpstreamResponse,
+    ) -> Result<(Bytes, usize), ProxyError> {
+        if !up.json {
+            return Err(UpstreamError::NotJson.into());
+        }
+        let mut doc: serde_json::Value =
+            serde_json::from_slice(&up.body).map_err(|_| UpstreamError::NotJson)?;
+        let depth = self.state.server.max_json_depth;
+        let outcome = permit
+            .trie()
+            .filter(&mut doc, permit.allowed(), depth)
+            .map_err(|_| UpstreamError::NotJson)?;
+        record_fields(&mut self.rec, permit, &outcome);
+        let body = serde_json::to_vec(&doc).map_err(|_| ProxyError::Internal)?;
+        Ok((Bytes::from(body), outcome.withheld_count()))
+    }
+
+    /// The response stage. Fail closed: the response (allowed or not) leaves
+    /// only once its record is durable; a failed commit replaces any body
+    /// with a 503 problem. Only after the return may a revocation of this
+    /// pupil's registration or consent proceed.
+    async fn respond(
+        mut self,
+        result: Result<Response<Full<Bytes>>, ProxyError>,
+    ) -> Response<Full<Bytes>> {
+        let mut resp = match result {
+            Ok(resp) => resp,
+            Err(err) => {
+                let rec = &mut self.rec;
+                rec.outcome = match err {
+                    ProxyError::Denied(_) | ProxyError::Identity(_) | ProxyError::Register(_) => {
+                        Outcome::Denied
+                    }
+                    _ => Outcome::Error,
+                };
+                rec.reason = err.code().to_owned();
+                rec.side = Some(err.side().as_str());
+                problem::response(&err, &self.request_id)
+            }
+        };
+        self.rec.status = resp.status().as_u16();
+        let elapsed = self.started.elapsed();
+        self.rec.duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        let state = self.state;
+        if self.flow.recorded {
+            let overleg = self.rec.overleg.as_deref();
+            observe_recorded(state, Outcome::Event.as_str(), overleg, elapsed);
+        } else if commit_observed(state, self.rec).await.is_err() {
+            tracing::error!(
+                request_id = self.request_id,
+                "audit commit failed; answering 503"
+            );
+            resp = problem::response(&ProxyError::AuditUnavailable, &self.request_id);
+        }
+        set_ids(resp.headers_mut(), &self.request_id, &self.trace);
+        drop(self.flow);
+        resp
+    }
+}
+
+/// What the path and headers of a proxied request say, parsed at the edge.
+struct Route<'r> {
+    act: Act,
+    overleg: &'r str,
+    bron: &'r str,
+    segments: Vec<&'r str>,
+    purpose: Option<&'r str>,
+    role: Option<&'r str>,
+}
+
+impl<'r> Route<'r> {
+    fn of(req: &'r Request<Incoming>) -> Result<Self, ProxyError> {
+        let act = match *req.method() {
+            Method::GET => Act::Read,
+            Method::POST | Method::PUT => Act::Write,
+            ref m => {
+                return Err(ClientError::Method(m.as_str().chars().take(16).collect()).into());
+            }
+        };
+        let (overleg, bron, segments) = parse_path(req.uri())?;
+        Ok(Self {
+            act,
+            overleg,
+            bron,
+            segments,
+            purpose: ident_header(req.headers(), "x-doelbinding")?,
+            role: ident_header(req.headers(), "x-rol")?,
+        })
+    }
+
+    fn request(&self) -> RouteRequest<'_> {
+        RouteRequest {
+            overleg: self.overleg,
+            bron: self.bron,
+            segments: &self.segments,
+            act: self.act,
+            purpose: self.purpose,
+            role: self.role,
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: Bytes, withheld: usize) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(body));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(WITHHELD_HEADER, HeaderValue::from(withheld as u64));
+    problem::add_security_headers(h);
     resp
 }
 
@@ -269,7 +500,7 @@ fn identify(
     state: &AppState,
     peer: &Peer,
     rec: &mut AuditRecord,
-) -> Result<(Arc<crate::policy::decision::Snapshot>, String), ProxyError> {
+) -> Result<(Arc<Snapshot>, String), ProxyError> {
     let snapshot = state.policy.current();
     rec.policy_version = snapshot.version.to_string();
     let cert = peer
@@ -279,160 +510,6 @@ fn identify(
     let org = identity::organisation_for(&snapshot.set, cert)?;
     rec.org = Some(org.clone());
     Ok((snapshot, org))
-}
-
-#[allow(clippy::too_many_arguments)] // one request's context; split in the redesign
-async fn process(
-    state: &AppState,
-    snapshot: &crate::policy::decision::Snapshot,
-    org: &str,
-    req: Request<Incoming>,
-    trace: &TraceContext,
-    request_id: &str,
-    rec: &mut AuditRecord,
-    flow: &mut Flow,
-) -> Result<Response<Full<Bytes>>, ProxyError> {
-    let act = match *req.method() {
-        Method::GET => Act::Read,
-        Method::POST | Method::PUT => Act::Write,
-        ref m => return Err(ClientError::Method(m.as_str().chars().take(16).collect()).into()),
-    };
-    let (overleg, bron, segments) = parse_path(req.uri())?;
-    rec.overleg = Some(overleg.to_owned());
-    rec.bron = Some(bron.to_owned());
-    let purpose = ident_header(req.headers(), "x-doelbinding")?;
-    let role = ident_header(req.headers(), "x-rol")?;
-
-    let route = RouteRequest {
-        overleg,
-        bron,
-        segments: &segments,
-        act,
-        purpose,
-        role,
-    };
-    let mut ctx = DecisionContext::default();
-    let decided = snapshot.decide(org, &route, &mut ctx);
-    rec.role = ctx.role;
-    rec.grondslag = ctx.grondslag;
-    rec.purpose = ctx.purpose;
-    rec.resource = ctx.resource_template;
-    if let Some(subject) = &ctx.subject {
-        rec.subject = Some(state.audit.pseudonymise(subject));
-    }
-    let tentative = decided?;
-    // Case binding and consent. The guard is taken before the lookup and
-    // held until the response is handed over, so a revocation either
-    // happened before the lookup (and is seen) or waits for this request.
-    flow.guard = Some(
-        state
-            .registers
-            .read_guard(tentative.overleg(), tentative.subject())
-            .await,
-    );
-    let status = state
-        .registers
-        .status(tentative.overleg(), tentative.subject())
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "register lookup failed; refusing");
-            ProxyError::RegistersUnavailable
-        })?;
-    let permit = tentative.bind(&status)?;
-    rec.rules = permit.deciding_rules();
-    rec.detail = serde_json::json!({
-        "aanmelding": permit.registration(),
-        "toestemmingen": permit.consents(),
-    })
-    .to_string();
-    let method = req.method().clone();
-
-    // Writes: the caller is the source; minimise its body before forwarding.
-    let mut request_withheld = None;
-    let body = if act == Act::Write {
-        let (body, outcome) = read_and_filter_request(state, &permit, req).await?;
-        request_withheld = Some(outcome.withheld_count());
-        record_fields(rec, &permit, &outcome);
-        if outcome.shared.is_empty() {
-            // Nothing the rule lets through: forwarding `{}` would still
-            // tell the bron something happened, on nobody's authority.
-            return Err(ProxyError::Denied(
-                crate::policy::decision::Denial::NoFieldOfResource {
-                    resource: permit.resource_id().to_owned(),
-                },
-            ));
-        }
-        Some(body)
-    } else {
-        drop(req);
-        None
-    };
-
-    let fwd = ForwardHeaders {
-        traceparent: &trace.child_header(),
-        request_id,
-        instance: &state.server.instance,
-    };
-    let up = state
-        .upstream
-        .send(
-            &permit,
-            method,
-            body,
-            &fwd,
-            state.server.max_response_body_bytes,
-        )
-        .await?;
-    rec.upstream_status = Some(up.status.as_u16());
-    if up.status == StatusCode::NOT_FOUND {
-        return Err(UpstreamError::NotFound.into());
-    }
-    if !up.status.is_success() {
-        return Err(UpstreamError::Status(up.status.as_u16()).into());
-    }
-
-    let (body, withheld) = match act {
-        Act::Read => {
-            if !up.json {
-                return Err(UpstreamError::NotJson.into());
-            }
-            let mut doc: serde_json::Value =
-                serde_json::from_slice(&up.body).map_err(|_| UpstreamError::NotJson)?;
-            let outcome = permit
-                .trie()
-                .filter(&mut doc, permit.allowed(), state.server.max_json_depth)
-                .map_err(|_| UpstreamError::NotJson)?;
-            record_fields(rec, &permit, &outcome);
-            let body = serde_json::to_vec(&doc).map_err(|_| ProxyError::Internal)?;
-            (Bytes::from(body), outcome.withheld_count())
-        }
-        Act::Write => {
-            // The bron's answer to a write is not pupil data the caller may
-            // receive under this rule; only the status is passed back.
-            (Bytes::from_static(b"{}"), request_withheld.unwrap_or(0))
-        }
-    };
-    rec.outcome = if withheld == 0 {
-        crate::audit::Outcome::Allowed
-    } else {
-        crate::audit::Outcome::Filtered
-    };
-    rec.reason = if permit.consent_withheld().is_empty() {
-        "allowed".into()
-    } else {
-        "consent-required-for-some-fields".into()
-    };
-
-    let mut resp = Response::new(Full::new(body));
-    *resp.status_mut() = up.status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    h.insert(WITHHELD_HEADER, HeaderValue::from(withheld as u64));
-    problem::add_security_headers(h);
-    Ok(resp)
 }
 
 /// Field names (never values) for the audit record. Consent-withheld fields

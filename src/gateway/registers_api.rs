@@ -64,6 +64,19 @@ struct ToestemmingBody {
     formulier: String,
 }
 
+impl ToestemmingBody {
+    fn into_new(self) -> NewConsent {
+        NewConsent {
+            leerling: self.leerling,
+            given_by: self.gegeven_door,
+            purposes: self.doelen,
+            valid_from: self.geldig_van,
+            valid_until: self.geldig_tot,
+            form_reference: self.formulier,
+        }
+    }
+}
+
 enum Route<'a> {
     Register,
     End(&'a str),
@@ -119,104 +132,73 @@ fn writer_owns<T>(r: Result<T, RegisterError>, recorded: &mut bool) -> Result<T,
     Ok(r?)
 }
 
-/// Handles one register API call by `org` (from its verified certificate).
-/// Sets `*recorded` when the call's audit record was committed with a change.
+/// Who calls and within which deadline (see [`crate::gateway::proxy`]).
+pub struct Call<'a> {
+    /// The organisation of the verified client certificate.
+    pub org: &'a str,
+    pub origin: Origin,
+    /// Applies to the steps before the change is handed to the audit writer.
+    pub deadline: Instant,
+}
+
+/// What a register API call leaves for the response stage.
+pub struct Answered {
+    pub result: Result<Response<Full<Bytes>>, ProxyError>,
+    /// The call's audit record is the writer's (committed with its change,
+    /// or written as the refusal the client gets): the proxy must not
+    /// record the call a second time.
+    pub recorded_by_writer: bool,
+}
+
+/// Handles one register API call.
 pub async fn handle(
     state: &AppState,
-    org: &str,
+    call: Call<'_>,
     req: Request<Incoming>,
-    origin: Origin,
+    rec: &mut AuditRecord,
+) -> Answered {
+    let mut recorded = false;
+    let result = serve(state, call, req, rec, &mut recorded).await;
+    Answered {
+        result,
+        recorded_by_writer: recorded,
+    }
+}
+
+async fn serve(
+    state: &AppState,
+    call: Call<'_>,
+    req: Request<Incoming>,
     rec: &mut AuditRecord,
     recorded: &mut bool,
-    deadline: Instant,
 ) -> Result<Response<Full<Bytes>>, ProxyError> {
     rec.kind = "register";
-    let method = req.method().clone();
     let uri = req.uri().clone();
     let segs = safe_segments(&uri, PREFIX)?;
-    let (overleg, rest) = match segs.split_first() {
-        Some((o, rest)) => (*o, rest),
-        None => return Err(ClientError::BadPath.into()),
+    let Some((overleg, rest)) = segs.split_first() else {
+        return Err(ClientError::BadPath.into());
     };
-    rec.overleg = Some(overleg.to_owned());
-    let route = route(&method, rest)?;
+    rec.overleg = Some((*overleg).to_owned());
+    let route = route(req.method(), rest)?;
     let snapshot = state.policy.current();
-    let set = &snapshot.set;
     rec.policy_version = snapshot.version.to_string();
     let wanted = ident_header(req.headers(), "x-rol")?;
-    let who = actor(set, overleg, org, wanted)?;
+    let who = actor(&snapshot.set, overleg, call.org, wanted)?;
     rec.role = Some(who.role.clone());
     rec.grondslag = Some(who.grondslag.clone());
-    let regs = &state.registers;
     let cx = ChangeContext {
-        origin: &origin,
-        set,
+        origin: &call.origin,
+        set: &snapshot.set,
         overleg,
         actor: &who,
-        deadline: Some(deadline),
+        deadline: Some(call.deadline),
     };
-    let body_of = |req| {
-        within(
-            deadline,
-            read_json_body(req, state.server.max_request_body_bytes),
-        )
+    let api = Api {
+        state,
+        cx: &cx,
+        deadline: call.deadline,
     };
-    let (status, body) = match route {
-        Route::Register => {
-            let b: AanmeldingBody = parse(&body_of(req).await?)?;
-            rec.subject = Some(state.audit.pseudonymise(&b.leerling));
-            let new = NewRegistration {
-                leerling: b.leerling,
-                reference: b.referentie,
-                begins_at: b.begin,
-                ends_at: b.einde,
-            };
-            let r = writer_owns(regs.register(&cx, new).await, recorded)?;
-            (StatusCode::CREATED, serde_json::to_vec(&r))
-        }
-        Route::End(id) => {
-            let b: LeerlingBody = parse(&body_of(req).await?)?;
-            rec.subject = Some(state.audit.pseudonymise(&b.leerling));
-            let r = writer_owns(regs.end_registration(&cx, id, &b.leerling).await, recorded)?;
-            (StatusCode::OK, serde_json::to_vec(&r))
-        }
-        Route::Consent => {
-            let b: ToestemmingBody = parse(&body_of(req).await?)?;
-            rec.subject = Some(state.audit.pseudonymise(&b.leerling));
-            let new = NewConsent {
-                leerling: b.leerling,
-                given_by: b.gegeven_door,
-                purposes: b.doelen,
-                valid_from: b.geldig_van,
-                valid_until: b.geldig_tot,
-                form_reference: b.formulier,
-            };
-            let c = writer_owns(regs.give_consent(&cx, new).await, recorded)?;
-            (StatusCode::CREATED, serde_json::to_vec(&c))
-        }
-        Route::Withdraw(id) => {
-            let b: LeerlingBody = parse(&body_of(req).await?)?;
-            rec.subject = Some(state.audit.pseudonymise(&b.leerling));
-            let c = writer_owns(
-                regs.withdraw_consent(&cx, id, &b.leerling, b.referentie)
-                    .await,
-                recorded,
-            )?;
-            (StatusCode::OK, serde_json::to_vec(&c))
-        }
-        Route::Status(leerling) => {
-            drop(req);
-            check_pupil(leerling)?;
-            rec.subject = Some(state.audit.pseudonymise(leerling));
-            let h = within(deadline, async {
-                Ok(regs.history(Some(overleg), leerling).await?)
-            })
-            .await?;
-            rec.reason = "register-read".into();
-            (StatusCode::OK, serde_json::to_vec(&h))
-        }
-    };
-    let body = body.map_err(|_| ProxyError::Internal)?;
+    let (status, body) = api.perform(route, req, rec, recorded).await?;
     if !*recorded {
         rec.outcome = crate::audit::Outcome::Allowed;
     }
@@ -229,4 +211,88 @@ pub async fn handle(
     );
     problem::add_security_headers(h);
     Ok(resp)
+}
+
+/// One call's context for the routes.
+struct Api<'a> {
+    state: &'a AppState,
+    cx: &'a ChangeContext<'a>,
+    deadline: Instant,
+}
+
+impl Api<'_> {
+    async fn body<T: serde::de::DeserializeOwned>(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<T, ProxyError> {
+        let limit = self.state.server.max_request_body_bytes;
+        parse(&within(self.deadline, read_json_body(req, limit)).await?)
+    }
+
+    fn pupil(&self, rec: &mut AuditRecord, pupil: &str) {
+        rec.subject = Some(self.state.audit.pseudonymise(pupil));
+    }
+
+    async fn perform(
+        &self,
+        route: Route<'_>,
+        req: Request<Incoming>,
+        rec: &mut AuditRecord,
+        recorded: &mut bool,
+    ) -> Result<(StatusCode, Vec<u8>), ProxyError> {
+        let regs = &self.state.registers;
+        let json = |v: Result<Vec<u8>, serde_json::Error>| v.map_err(|_| ProxyError::Internal);
+        match route {
+            Route::Register => {
+                let b: AanmeldingBody = self.body(req).await?;
+                self.pupil(rec, &b.leerling);
+                let new = NewRegistration {
+                    leerling: b.leerling,
+                    reference: b.referentie,
+                    begins_at: b.begin,
+                    ends_at: b.einde,
+                };
+                let r = writer_owns(regs.register(self.cx, new).await, recorded)?;
+                Ok((StatusCode::CREATED, json(serde_json::to_vec(&r))?))
+            }
+            Route::End(id) => {
+                let b: LeerlingBody = self.body(req).await?;
+                self.pupil(rec, &b.leerling);
+                let r = regs.end_registration(self.cx, id, &b.leerling).await;
+                Ok((
+                    StatusCode::OK,
+                    json(serde_json::to_vec(&writer_owns(r, recorded)?))?,
+                ))
+            }
+            Route::Consent => {
+                let b: ToestemmingBody = self.body(req).await?;
+                self.pupil(rec, &b.leerling);
+                let c = writer_owns(regs.give_consent(self.cx, b.into_new()).await, recorded)?;
+                Ok((StatusCode::CREATED, json(serde_json::to_vec(&c))?))
+            }
+            Route::Withdraw(id) => {
+                let b: LeerlingBody = self.body(req).await?;
+                self.pupil(rec, &b.leerling);
+                let c = regs
+                    .withdraw_consent(self.cx, id, &b.leerling, b.referentie)
+                    .await;
+                Ok((
+                    StatusCode::OK,
+                    json(serde_json::to_vec(&writer_owns(c, recorded)?))?,
+                ))
+            }
+            Route::Status(pupil) => {
+                drop(req);
+                check_pupil(pupil)?;
+                self.pupil(rec, pupil);
+                let overleg = Some(self.cx.overleg);
+                let h = within(self.deadline, async {
+                    Ok(regs.history(overleg, pupil).await?)
+                })
+                .await?;
+                rec.reason = "register-read".into();
+                Ok((StatusCode::OK, json(serde_json::to_vec(&h))?))
+            }
+        }
+    }
 }

@@ -291,7 +291,11 @@ fn the_fixture_loads() {
     assert_eq!(set.overleggen["team"].rules.len(), 6);
     assert_eq!(set.bronnen["las"].catalogue.len(), 6);
     let edited = Fixture::new()
-        .edit("overleggen/team.toml", "retention_days = 365", "retention_days = 30")
+        .edit(
+            "overleggen/team.toml",
+            "retention_days = 365",
+            "retention_days = 30",
+        )
         .set();
     assert_eq!(edited.overleggen["team"].retention_days, 30);
 }

@@ -378,9 +378,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Policy {
             cmd: PolicyCmd::Test { dir, tests, format },
         } => {
-            let set = policy::load_dir(&dir)?;
+            let snap = policy::decision::Snapshot::build(policy::load_dir(&dir)?, None).await?;
             let tests = tests.unwrap_or_else(|| dir.join("tests"));
-            let report = policy::tools::test::run(&set, &tests).await?;
+            let report = policy::tools::test::run(&snap, &tests).await?;
             if format == TextOrJson::Json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -463,7 +463,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
         } => {
             use poortwachter::policy::tools::explain::{Question, explain};
-            let set = policy::load_dir(&dir)?;
+            let snap = policy::decision::Snapshot::build(policy::load_dir(&dir)?, None).await?;
             let q = Question {
                 org: &org,
                 role: role.as_deref(),
@@ -477,10 +477,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     poortwachter::policy::model::Act::Read
                 },
             };
-            let mut e = explain(&set, &q).await?;
+            let mut e = explain(&snap, &q).await?;
             if let (Some(leerling), Some(config)) = (&leerling, &config) {
                 let status = cli::cases::status_for_explain(config, &overleg, leerling).await?;
-                e = e.with_case(&overleg, &purpose, &status);
+                e = e.with_case(&snap, &q, &status);
             }
             if format == TextOrJson::Json {
                 println!("{}", serde_json::to_string_pretty(&e)?);

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use common::{POLICIES, copy_policies};
 use poortwachter::policy;
+use poortwachter::policy::decision::Snapshot;
 use poortwachter::policy::tools::lint;
 
 fn rule(
@@ -127,7 +128,8 @@ fn policy_check_fails_on_lint_errors_and_passes_on_the_examples() {
 #[tokio::test]
 async fn policy_test_cases_pass_and_a_wrong_expectation_fails_with_its_line() {
     let set = policy::load_dir(Path::new(POLICIES)).unwrap();
-    let report = policy::tools::test::run(&set, &Path::new(POLICIES).join("tests"))
+    let snap = Snapshot::build(set, None).await.unwrap();
+    let report = policy::tools::test::run(&snap, &Path::new(POLICIES).join("tests"))
         .await
         .unwrap();
     assert!(report.results.len() >= 10);
@@ -146,7 +148,7 @@ async fn policy_test_cases_pass_and_a_wrong_expectation_fails_with_its_line() {
         "[[cases]]\nname = \"ok\"\norg = \"wij-groningen\"\noverleg = \"aoj-vo-noorderlicht\"\npurpose = \"aanpak-verzuim\"\nbron = \"las-noorderlicht\"\nfield = \"leerling.bsn\"\nexpect = \"deny\"\n\n[[cases]]\nname = \"wrong\"\norg = \"wij-groningen\"\noverleg = \"aoj-vo-noorderlicht\"\npurpose = \"aanpak-verzuim\"\nbron = \"las-noorderlicht\"\nfield = \"leerling.bsn\"\nexpect = \"allow\"\n",
     )
     .unwrap();
-    let report = policy::tools::test::run(&set, tmp.path()).await.unwrap();
+    let report = policy::tools::test::run(&snap, tmp.path()).await.unwrap();
     assert_eq!(report.failed(), 1);
     let bad = report.results.iter().find(|r| !r.passed).unwrap();
     assert_eq!(
@@ -161,6 +163,7 @@ async fn policy_test_cases_pass_and_a_wrong_expectation_fails_with_its_line() {
 #[tokio::test]
 async fn policy_test_pins_whose_consent_a_rule_needs() {
     let set = policy::load_dir(Path::new(POLICIES)).unwrap();
+    let snap = Snapshot::build(set, None).await.unwrap();
     let case = |name: &str, expect: &str| {
         format!(
             "[[cases]]\nname = \"{name}\"\norg = \"po-de-wadden\"\noverleg = \"expertteam-po\"\npurpose = \"onderwijs-zorgarrangement\"\nbron = \"wij-dossier\"\nfield = \"zorgaanbieders[].soort_hulp\"\nexpect = \"{expect}\"\n\n"
@@ -177,7 +180,7 @@ async fn policy_test_pins_whose_consent_a_rule_needs() {
         .concat(),
     )
     .unwrap();
-    let report = policy::tools::test::run(&set, tmp.path()).await.unwrap();
+    let report = policy::tools::test::run(&snap, tmp.path()).await.unwrap();
     let outcome: Vec<(&str, bool, &str)> = report
         .results
         .iter()
@@ -197,7 +200,7 @@ async fn policy_test_pins_whose_consent_a_rule_needs() {
         [case("ok", "consent"), case("typo", "consnet")].concat(),
     )
     .unwrap();
-    let err = policy::tools::test::run(&set, tmp.path())
+    let err = policy::tools::test::run(&snap, tmp.path())
         .await
         .unwrap_err()
         .to_string();

@@ -473,7 +473,7 @@ async fn explain_agrees_with_every_decision() {
                 field: f.path.as_str(),
                 act: key.act,
             };
-            let e = explain(&set, &q).await.unwrap();
+            let e = explain(&snap, &q).await.unwrap();
             assert_eq!(e.allowed, grant.fields[idx].is_some(), "{key} {}", f.path);
             assert_eq!(e.casbin, e.allowed, "{key} {}", f.path);
             if e.allowed {

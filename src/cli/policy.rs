@@ -10,6 +10,7 @@ use anyhow::Context;
 use clap::Subcommand;
 
 use super::{TextOrJson, exit, out, out_json, outln};
+use poortwachter::policy::decision::Snapshot;
 use poortwachter::policy::tools::{diff, explain, lint, render, test};
 use poortwachter::policy::{self, model::Act};
 
@@ -138,9 +139,9 @@ async fn run_tests(
     tests: Option<PathBuf>,
     format: TextOrJson,
 ) -> anyhow::Result<ExitCode> {
-    let set = policy::load_dir(dir)?;
+    let snap = Snapshot::build(policy::load_dir(dir)?, None).await?;
     let tests = tests.unwrap_or_else(|| dir.join("tests"));
-    let report = test::run(&set, &tests).await?;
+    let report = test::run(&snap, &tests).await?;
     if format == TextOrJson::Json {
         out_json(&report)?;
         return Ok(exit(report.failed() == 0));
@@ -172,7 +173,7 @@ async fn run_tests(
 }
 
 async fn run_explain(a: ExplainArgs) -> anyhow::Result<ExitCode> {
-    let set = policy::load_dir(&a.dir)?;
+    let snap = Snapshot::build(policy::load_dir(&a.dir)?, None).await?;
     let q = explain::Question {
         org: &a.org,
         role: a.role.as_deref(),
@@ -182,10 +183,10 @@ async fn run_explain(a: ExplainArgs) -> anyhow::Result<ExitCode> {
         field: &a.field,
         act: if a.write { Act::Write } else { Act::Read },
     };
-    let mut e = explain::explain(&set, &q).await?;
+    let mut e = explain::explain(&snap, &q).await?;
     if let (Some(pupil), Some(config)) = (&a.pupil, &a.config) {
         let status = super::cases::status_for_explain(config, &a.overleg, pupil).await?;
-        e = e.with_case(&a.overleg, &a.purpose, &status);
+        e = e.with_case(&snap, &q, &status);
     }
     if a.format == TextOrJson::Json {
         out_json(&e)?;
@@ -283,7 +284,7 @@ async fn check(dir: &Path, format: TextOrJson, deny_warnings: bool) -> anyhow::R
         .iter()
         .filter(|f| f.severity == lint::Severity::Error)
         .count();
-    let snap = match policy::decision::Snapshot::build(set, None).await {
+    let snap = match Snapshot::build(set, None).await {
         Ok(snap) => snap,
         Err(e) => {
             let p = policy::Problem {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use casbin::prelude::{CoreApi, DefaultModel, Enforcer, MemoryAdapter, MgmtApi};
 
 use super::bitset::BitSet;
-use super::model::{Act, Consent, Overleg, PolicySet};
+use super::model::{Act, Bron, Consent, Overleg, PolicySet};
 
 /// The casbin model. Request and policy tuples are fixed-arity; see
 /// [`P_ARITY`] and [`R_ARITY`]. Comparisons are ordered most selective first,
@@ -224,152 +224,31 @@ pub async fn compile_overleg(
     let mut grants: BTreeMap<GrantKey, Grant> = BTreeMap::new();
     let mut p_total = 0;
     for (role, p) in p_rows(set, overleg) {
-        let g = g_rows(overleg, &role);
-        let e = enforcer(&overleg.id, p, g).await?;
+        let e = enforcer(&overleg.id, p, g_rows(overleg, &role)).await?;
         // Derive from what casbin holds, not from what we meant to give it.
         let rows = e.get_policy();
-        let members = e.get_grouping_policy();
+        let members = members_of(overleg, &role, &e.get_grouping_policy())?;
         p_total += rows.len();
-        let vocab = |what: String| CompileError::Vocabulary {
-            overleg: overleg.id.clone(),
-            what,
-        };
         let mut keys_here: Vec<GrantKey> = Vec::new();
         for row in &rows {
-            let [
-                r_role,
-                r_overleg,
-                purpose,
-                bron_id,
-                act,
-                field,
-                consent,
-                rule,
-            ] = row.as_slice()
-            else {
-                return Err(CompileError::Arity {
-                    overleg: overleg.id.clone(),
-                    got: row.len(),
-                    expected: P_ARITY,
-                    row: row.clone(),
-                });
-            };
-            if r_overleg != &overleg.id || r_role != &role || overleg.purpose(purpose).is_none() {
-                return Err(vocab(format!("{row:?}")));
-            }
-            let bron = set
-                .bronnen
-                .get(bron_id)
-                .ok_or_else(|| vocab(format!("bron {bron_id}")))?;
-            let idx = bron
-                .field_index(field)
-                .ok_or_else(|| vocab(format!("field {field} of bron {bron_id}")))?;
-            let act = match act.as_str() {
-                "read" => Act::Read,
-                "write" => Act::Write,
-                other => return Err(vocab(format!("act {other}"))),
-            };
-            let consent =
-                Consent::parse(consent).ok_or_else(|| vocab(format!("consent {consent}")))?;
-            for m in &members {
-                let [org, m_role, m_overleg] = m.as_slice() else {
-                    return Err(CompileError::Arity {
-                        overleg: overleg.id.clone(),
-                        got: m.len(),
-                        expected: G_ARITY,
-                        row: m.clone(),
-                    });
-                };
-                if m_role != &role || m_overleg != &overleg.id {
-                    continue;
-                }
-                let key = GrantKey {
-                    org: org.clone(),
-                    role: role.clone(),
-                    overleg: overleg.id.clone(),
-                    purpose: purpose.clone(),
-                    bron: bron_id.clone(),
-                    act,
-                };
+            let row = PolicyRow::read(set, overleg, &role, row)?;
+            for org in &members {
+                let key = row.key(org, &role, &overleg.id);
                 let grant = grants.entry(key.clone()).or_insert_with(|| {
                     keys_here.push(key);
-                    Grant {
-                        unconditional: BitSet::new(bron.catalogue.len()),
-                        needs_consent: BitSet::new(bron.catalogue.len()),
-                        per_resource: Vec::new(),
-                        fields: vec![None; bron.catalogue.len()],
-                    }
+                    Grant::empty(row.bron.catalogue.len())
                 });
-                let slot = &mut grant.fields[idx];
-                match slot {
-                    Some(fg) => {
-                        fg.consent = fg.consent.min(consent);
-                        if !fg.rules.iter().any(|r| &**r == rule.as_str()) {
-                            fg.rules.push(Arc::from(rule.as_str()));
-                        }
-                    }
-                    None => {
-                        *slot = Some(FieldGrant {
-                            consent,
-                            rules: vec![Arc::from(rule.as_str())],
-                        })
-                    }
-                }
+                grant.allow(row.field, row.consent, row.rule);
             }
         }
         // Verify every entry of this enforcer's share against enforce().
         for key in &keys_here {
-            let Some(grant) = grants.get_mut(key) else {
+            let (Some(grant), Some(bron)) = (grants.get_mut(key), set.bronnen.get(&key.bron))
+            else {
                 continue;
             };
-            let Some(bron) = set.bronnen.get(&key.bron) else {
-                continue;
-            };
-            for (idx, slot) in grant.fields.iter().enumerate() {
-                let Some(fg) = slot else { continue };
-                let field = bron.catalogue[idx].path.as_str();
-                let ok = e
-                    .enforce((
-                        key.org.as_str(),
-                        key.role.as_str(),
-                        key.overleg.as_str(),
-                        key.purpose.as_str(),
-                        key.bron.as_str(),
-                        key.act.as_str(),
-                        field,
-                        fg.consent.as_str(),
-                    ))
-                    .map_err(|err| CompileError::Casbin {
-                        overleg: overleg.id.clone(),
-                        message: err.to_string(),
-                    })?;
-                if !ok {
-                    return Err(CompileError::Disagreement {
-                        key: key.to_string(),
-                        field: field.to_owned(),
-                    });
-                }
-            }
-            for (idx, slot) in grant.fields.iter().enumerate() {
-                match slot {
-                    Some(fg) if fg.consent == Consent::None => grant.unconditional.insert(idx),
-                    Some(_) => grant.needs_consent.insert(idx),
-                    None => {}
-                }
-            }
-            grant.per_resource = bron
-                .resources
-                .iter()
-                .map(|r| {
-                    let served =
-                        BitSet::from_indices(bron.catalogue.len(), r.fields.iter().copied());
-                    let mut a = grant.unconditional.clone();
-                    a.intersect_with(&served);
-                    let mut c = grant.needs_consent.clone();
-                    c.intersect_with(&served);
-                    (a, c)
-                })
-                .collect();
+            verify(&e, &overleg.id, key, grant, bron)?;
+            grant.index(bron);
         }
     }
     Ok(CompiledOverleg {
@@ -378,6 +257,206 @@ pub async fn compile_overleg(
         grants: grants.into_iter().map(|(k, g)| (k, Arc::new(g))).collect(),
         p_rows: p_total,
     })
+}
+
+/// The organisations casbin holds as members of `role` in `overleg`.
+fn members_of(
+    overleg: &Overleg,
+    role: &str,
+    grouping: &[Vec<String>],
+) -> Result<Vec<String>, CompileError> {
+    let mut out = Vec::new();
+    for m in grouping {
+        let [org, m_role, m_overleg] = m.as_slice() else {
+            return Err(CompileError::Arity {
+                overleg: overleg.id.clone(),
+                got: m.len(),
+                expected: G_ARITY,
+                row: m.clone(),
+            });
+        };
+        if m_role == role && m_overleg == &overleg.id {
+            out.push(org.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// One casbin `p` row as read back from the enforcer, checked against the
+/// set's vocabulary.
+struct PolicyRow<'a> {
+    purpose: &'a str,
+    bron: &'a Bron,
+    field: usize,
+    act: Act,
+    consent: Consent,
+    rule: &'a str,
+}
+
+impl<'a> PolicyRow<'a> {
+    fn read(
+        set: &'a PolicySet,
+        overleg: &Overleg,
+        role: &str,
+        row: &'a [String],
+    ) -> Result<Self, CompileError> {
+        let vocab = |what: String| CompileError::Vocabulary {
+            overleg: overleg.id.clone(),
+            what,
+        };
+        let [
+            r_role,
+            r_overleg,
+            purpose,
+            bron_id,
+            act,
+            field,
+            consent,
+            rule,
+        ] = row
+        else {
+            return Err(CompileError::Arity {
+                overleg: overleg.id.clone(),
+                got: row.len(),
+                expected: P_ARITY,
+                row: row.to_vec(),
+            });
+        };
+        if r_overleg != &overleg.id || r_role != role || overleg.purpose(purpose).is_none() {
+            return Err(vocab(format!("{row:?}")));
+        }
+        let bron = set
+            .bronnen
+            .get(bron_id)
+            .ok_or_else(|| vocab(format!("bron {bron_id}")))?;
+        let field = bron
+            .field_index(field)
+            .ok_or_else(|| vocab(format!("field {field} of bron {bron_id}")))?;
+        let act = match act.as_str() {
+            "read" => Act::Read,
+            "write" => Act::Write,
+            other => return Err(vocab(format!("act {other}"))),
+        };
+        let consent = Consent::parse(consent).ok_or_else(|| vocab(format!("consent {consent}")))?;
+        Ok(Self {
+            purpose,
+            bron,
+            field,
+            act,
+            consent,
+            rule,
+        })
+    }
+
+    fn key(&self, org: &str, role: &str, overleg: &str) -> GrantKey {
+        GrantKey {
+            org: org.to_owned(),
+            role: role.to_owned(),
+            overleg: overleg.to_owned(),
+            purpose: self.purpose.to_owned(),
+            bron: self.bron.id.clone(),
+            act: self.act,
+        }
+    }
+}
+
+impl Grant {
+    /// A grant of nothing, for a catalogue of `len` fields.
+    fn empty(len: usize) -> Self {
+        Grant {
+            unconditional: BitSet::new(len),
+            needs_consent: BitSet::new(len),
+            per_resource: Vec::new(),
+            fields: vec![None; len],
+        }
+    }
+
+    /// Adds that `rule` allows catalogue field `idx` with `consent`; the
+    /// least restrictive consent of all rules for a field is the one kept.
+    fn allow(&mut self, idx: usize, consent: Consent, rule: &str) {
+        let Some(slot) = self.fields.get_mut(idx) else {
+            return;
+        };
+        match slot {
+            Some(fg) => {
+                fg.consent = fg.consent.min(consent);
+                if !fg.rules.iter().any(|r| &**r == rule) {
+                    fg.rules.push(Arc::from(rule));
+                }
+            }
+            None => {
+                *slot = Some(FieldGrant {
+                    consent,
+                    rules: vec![Arc::from(rule)],
+                })
+            }
+        }
+    }
+
+    /// Derives `unconditional`, `needs_consent` and `per_resource` from
+    /// `fields`, for `bron`'s resources.
+    pub(crate) fn index(&mut self, bron: &Bron) {
+        let len = bron.catalogue.len();
+        self.unconditional = BitSet::new(len);
+        self.needs_consent = BitSet::new(len);
+        for (idx, slot) in self.fields.iter().enumerate() {
+            match slot {
+                Some(fg) if fg.consent == Consent::None => self.unconditional.insert(idx),
+                Some(_) => self.needs_consent.insert(idx),
+                None => {}
+            }
+        }
+        self.per_resource = bron
+            .resources
+            .iter()
+            .map(|r| {
+                let served = BitSet::from_indices(len, r.fields.iter().copied());
+                let mut a = self.unconditional.clone();
+                a.intersect_with(&served);
+                let mut c = self.needs_consent.clone();
+                c.intersect_with(&served);
+                (a, c)
+            })
+            .collect();
+    }
+}
+
+/// Checks every field of one table entry with casbin's `enforce()`.
+fn verify(
+    e: &Enforcer,
+    overleg: &str,
+    key: &GrantKey,
+    grant: &Grant,
+    bron: &Bron,
+) -> Result<(), CompileError> {
+    for (idx, slot) in grant.fields.iter().enumerate() {
+        let (Some(fg), Some(field)) = (slot, bron.catalogue.get(idx)) else {
+            continue;
+        };
+        let field = field.path.as_str();
+        let ok = e
+            .enforce((
+                key.org.as_str(),
+                key.role.as_str(),
+                key.overleg.as_str(),
+                key.purpose.as_str(),
+                key.bron.as_str(),
+                key.act.as_str(),
+                field,
+                fg.consent.as_str(),
+            ))
+            .map_err(|err| CompileError::Casbin {
+                overleg: overleg.to_owned(),
+                message: err.to_string(),
+            })?;
+        if !ok {
+            return Err(CompileError::Disagreement {
+                key: key.to_string(),
+                field: field.to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The full decision table.
@@ -399,6 +478,12 @@ impl DecisionTable {
     }
     pub fn iter(&self) -> impl Iterator<Item = (&GrantKey, &Arc<Grant>)> {
         self.map.iter()
+    }
+    /// Replaces (or adds) one entry behind the compiler's back: for tests
+    /// that show a tool reads this very table.
+    #[cfg(test)]
+    pub(crate) fn replace(&mut self, key: GrantKey, grant: Arc<Grant>) {
+        self.map.insert(key, grant);
     }
 }
 
@@ -426,4 +511,313 @@ pub async fn compile_set(
         cache.insert(id.clone(), compiled);
     }
     Ok((table, cache))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::Fixture;
+
+    fn key(org: &str, role: &str, purpose: &str, act: Act) -> GrantKey {
+        GrantKey {
+            org: org.into(),
+            role: role.into(),
+            overleg: "team".into(),
+            purpose: purpose.into(),
+            bron: "las".into(),
+            act,
+        }
+    }
+
+    /// (consent, rules) per field of one key, `None` where nothing allows it.
+    fn entry(
+        table: &DecisionTable,
+        set: &PolicySet,
+        k: &GrantKey,
+        field: &str,
+    ) -> Option<(Consent, Vec<String>)> {
+        let idx = set.bronnen["las"].field_index(field).unwrap();
+        let fg = table.get(k)?.fields[idx].as_ref()?;
+        Some((fg.consent, fg.rules.iter().map(|r| r.to_string()).collect()))
+    }
+
+    #[tokio::test]
+    async fn the_table_holds_per_field_consent_and_rules() {
+        use Act::{Read, Write};
+        use Consent::{None as Free, Parents, ParentsAndYouth};
+        // t-08 also gives the name, with consent: the least restrictive wins
+        // and both rules are named.
+        let set = Fixture::new()
+            .append(
+                "overleggen/team.toml",
+                "\n[[rules]]\nid = \"t-08\"\npurpose = \"hulp\"\nfrom = \"school\"\nto = \"jeugd\"\nbron = \"las\"\nfields = [\"leerling.naam\", \"zorg.diagnose\"]\nconsent = \"parents\"\njustification = \"Met toestemming.\"\n",
+            )
+            .set();
+        let (table, _) = compile_set(&set, &HashMap::new()).await.unwrap();
+        let rules = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cases = [
+            (
+                key("wij", "jeugd", "hulp", Read),
+                "leerling.naam",
+                Some((Free, rules(&["t-01", "t-08"]))),
+            ),
+            (
+                key("wij", "jeugd", "hulp", Read),
+                "verzuim.toelichting",
+                Some((Parents, rules(&["t-02"]))),
+            ),
+            (
+                key("wij", "jeugd", "hulp", Read),
+                "zorg.diagnose",
+                Some((Parents, rules(&["t-08"]))),
+            ),
+            (key("wij", "jeugd", "hulp", Read), "leerling.bsn", None),
+            (
+                key("wij", "jeugd", "hulp", Write),
+                "notities.tekst",
+                Some((Free, rules(&["t-05"]))),
+            ),
+            (key("wij", "jeugd", "hulp", Write), "leerling.naam", None),
+            (
+                key("ggd", "jgz", "hulp", Read),
+                "zorg.diagnose",
+                Some((ParentsAndYouth, rules(&["t-03"]))),
+            ),
+            (
+                key("gemeente", "leerplicht", "handhaving", Read),
+                "leerling.bsn",
+                Some((Free, rules(&["t-04"]))),
+            ),
+            (
+                key("gemeente", "leerplicht", "handhaving", Read),
+                "verzuim.toelichting",
+                Some((Free, rules(&["t-04"]))),
+            ),
+            (
+                key("gemeente", "rmc", "handhaving", Read),
+                "leerling.bsn",
+                None,
+            ),
+            (key("gemeente", "rmc", "hulp", Read), "leerling.naam", None),
+            (
+                key("school", "school", "hulp", Read),
+                "notities.tekst",
+                None,
+            ),
+        ];
+        for (k, field, expected) in cases {
+            assert_eq!(entry(&table, &set, &k, field), expected, "{k} {field}");
+        }
+        // Five keys; one casbin row per (rule, field): 2+1+1+4+1+1+2.
+        assert_eq!(table.len(), 5);
+        assert_eq!(table.p_rows, 12);
+    }
+
+    #[tokio::test]
+    async fn per_resource_sets_split_free_and_consent_fields() {
+        let set = Fixture::new().set();
+        let (table, _) = compile_set(&set, &HashMap::new()).await.unwrap();
+        let bron = &set.bronnen["las"];
+        let g = table.get(&key("wij", "jeugd", "hulp", Act::Read)).unwrap();
+        let names = |b: &BitSet| -> Vec<&str> {
+            b.iter().map(|i| bron.catalogue[i].path.as_str()).collect()
+        };
+        let per: Vec<(&str, Vec<&str>, Vec<&str>)> = bron
+            .resources
+            .iter()
+            .zip(&g.per_resource)
+            .map(|(r, (a, c))| (r.id.as_str(), names(a), names(c)))
+            .collect();
+        assert_eq!(
+            per,
+            [
+                (
+                    "dossier",
+                    vec!["leerling.naam", "verzuim.uren"],
+                    vec!["verzuim.toelichting"]
+                ),
+                (
+                    "verzuim",
+                    vec!["leerling.naam", "verzuim.uren"],
+                    vec!["verzuim.toelichting"]
+                ),
+                ("zorg", vec![], vec![]),
+                ("notities", vec![], vec![]),
+            ]
+        );
+        assert_eq!(names(&g.unconditional), ["leerling.naam", "verzuim.uren"]);
+        assert_eq!(names(&g.needs_consent), ["verzuim.toelichting"]);
+    }
+
+    #[tokio::test]
+    async fn every_member_of_a_role_gets_the_entry() {
+        let set = Fixture::new()
+            .edit(
+                "overleggen/team.toml",
+                "organisations = [\"wij\"]",
+                "organisations = [\"wij\", \"buiten\"]",
+            )
+            .set();
+        let (table, _) = compile_set(&set, &HashMap::new()).await.unwrap();
+        for org in ["wij", "buiten"] {
+            let k = key(org, "jeugd", "hulp", Act::Read);
+            assert_eq!(entry(&table, &set, &k, "verzuim.uren").unwrap().1, ["t-01"]);
+        }
+        assert_eq!(table.len(), 7);
+    }
+
+    #[test]
+    fn a_rule_reads_when_the_owner_gives_and_writes_when_it_receives() {
+        let set = Fixture::new().set();
+        let team = &set.overleggen["team"];
+        let direction: Vec<(&str, Act, &str)> = team
+            .rules
+            .iter()
+            .map(|r| {
+                let (act, caller) = rule_direction(team, r, "school");
+                (r.id.as_str(), act, caller)
+            })
+            .collect();
+        assert_eq!(direction[0], ("t-01", Act::Read, "jeugd"));
+        assert_eq!(direction[4], ("t-05", Act::Write, "jeugd"));
+        let rows = p_rows(&set, team);
+        assert_eq!(
+            rows.keys().collect::<Vec<_>>(),
+            ["jeugd", "jgz", "leerplicht", "rmc"]
+        );
+        assert!(
+            rows["jeugd"].contains(
+                &[
+                    "jeugd",
+                    "team",
+                    "hulp",
+                    "las",
+                    "write",
+                    "notities.tekst",
+                    "none",
+                    "t-05"
+                ]
+                .map(String::from)
+                .to_vec()
+            )
+        );
+        assert_eq!(
+            g_rows(team, "rmc"),
+            [["gemeente", "rmc", "team"].map(String::from).to_vec()]
+        );
+        assert!(g_rows(team, "nope").is_empty());
+    }
+
+    #[tokio::test]
+    async fn casbin_enforces_exactly_the_rows() {
+        let set = Fixture::new().set();
+        let team = &set.overleggen["team"];
+        let rows = p_rows(&set, team).remove("jeugd").unwrap();
+        let e = enforcer("team", rows, g_rows(team, "jeugd")).await.unwrap();
+        let ask = |org, field, consent| {
+            e.enforce((org, "jeugd", "team", "hulp", "las", "read", field, consent))
+                .unwrap()
+        };
+        assert!(ask("wij", "verzuim.uren", "none"));
+        assert!(ask("wij", "verzuim.toelichting", "parents"));
+        // The consent is part of the row; another organisation is no member.
+        assert!(!ask("wij", "verzuim.toelichting", "none"));
+        assert!(!ask("gemeente", "verzuim.uren", "none"));
+        assert!(!ask("wij", "leerling.bsn", "none"));
+    }
+
+    #[tokio::test]
+    async fn rows_of_the_wrong_arity_are_refused() {
+        let short = vec![vec!["jeugd".to_owned(); P_ARITY - 1]];
+        let err = enforcer("team", short, Vec::new()).await.err().unwrap();
+        assert!(
+            matches!(
+                err,
+                CompileError::Arity {
+                    got: 7,
+                    expected: 8,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let long = vec![vec!["x".to_owned(); G_ARITY + 1]];
+        let err = enforcer("team", Vec::new(), long).await.err().unwrap();
+        assert!(
+            matches!(
+                err,
+                CompileError::Arity {
+                    got: 4,
+                    expected: 3,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let bad = [vec!["wij".to_owned(), "jeugd".to_owned()]];
+        let err = members_of(&Fixture::new().set().overleggen["team"], "jeugd", &bad)
+            .err()
+            .unwrap();
+        assert!(matches!(err, CompileError::Arity { got: 2, .. }), "{err}");
+    }
+
+    #[test]
+    fn a_row_outside_the_vocabulary_is_refused() {
+        let set = Fixture::new().set();
+        let team = &set.overleggen["team"];
+        let row = |i: usize, v: &str| {
+            let mut r = [
+                "jeugd",
+                "team",
+                "hulp",
+                "las",
+                "read",
+                "verzuim.uren",
+                "none",
+                "t-01",
+            ]
+            .map(String::from);
+            r[i] = v.to_owned();
+            r
+        };
+        assert!(PolicyRow::read(&set, team, "jeugd", &row(0, "jeugd")).is_ok());
+        for (i, v, what) in [
+            (0, "jgz", "jgz"),
+            (1, "ander", "ander"),
+            (2, "x", "\"x\""),
+            (3, "x", "bron x"),
+            (4, "delete", "act delete"),
+            (5, "verzuim.x", "field verzuim.x"),
+            (6, "ouders", "consent ouders"),
+        ] {
+            let err = PolicyRow::read(&set, team, "jeugd", &row(i, v))
+                .err()
+                .unwrap();
+            let CompileError::Vocabulary { what: got, .. } = &err else {
+                panic!("{err}")
+            };
+            assert!(got.contains(what), "{i}: {got}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unchanged_overleg_is_reused_and_a_changed_one_recompiled() {
+        let base = Fixture::new().append(
+            "overleggen/ander.toml",
+            &crate::policy::fixture::TEAM.replace("id = \"team\"", "id = \"ander\""),
+        );
+        let set = base.set();
+        let (_, cache) = compile_set(&set, &HashMap::new()).await.unwrap();
+        let changed = base
+            .edit(
+                "overleggen/ander.toml",
+                "retention_days = 365",
+                "retention_days = 30",
+            )
+            .set();
+        let (table, again) = compile_set(&changed, &cache).await.unwrap();
+        assert!(Arc::ptr_eq(&cache["team"], &again["team"]));
+        assert!(!Arc::ptr_eq(&cache["ander"], &again["ander"]));
+        assert_eq!(table.len(), 10);
+    }
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use crate::policy::bitset::BitSet;
 use crate::policy::compile::{self, CompiledOverleg, DecisionTable, Grant, GrantKey};
 use crate::policy::filter::FieldTrie;
-use crate::policy::model::{Act, Bron, Consent, Grondslag, PolicySet};
+use crate::policy::model::{
+    Act, Bron, Consent, Grondslag, Overleg, PolicySet, Purpose, Resource, Role,
+};
 use crate::registers::CaseStatus;
 
 /// A request as the router parsed it (already checked for traversal tricks).
@@ -139,48 +141,26 @@ impl Tentative {
             });
         };
         if !needs.is_empty() {
-            let len = unconditional.len().max(needs.len());
-            let mut consented = BitSet::new(len);
-            let mut missing = BitSet::new(len);
-            let mut strictest_missing = None;
-            let mut used: Vec<String> = Vec::new();
-            for i in needs.iter() {
-                // A field without a grant entry cannot be in `needs`; if it
-                // were, the strictest consent keeps it closed.
-                let required = p.grant.fields[i]
-                    .as_ref()
-                    .map_or(Consent::ParentsAndYouth, |f| f.consent);
-                match status.consent_for(&p.purpose, required) {
-                    Some(ids) => {
-                        consented.insert(i);
-                        used.extend(ids.into_iter().map(str::to_owned));
-                    }
-                    None => {
-                        missing.insert(i);
-                        strictest_missing = strictest_missing.max(Some(required));
-                    }
-                }
-            }
-            used.sort();
-            used.dedup();
-            p.consents = used;
-            if !consented.is_empty() {
+            let check = ConsentCheck::of(&p.grant, needs, &p.purpose, status);
+            p.consents = check.used;
+            if !check.consented.is_empty() {
                 let mut effective = unconditional.clone();
-                for i in consented.iter() {
+                for i in check.consented.iter() {
                     effective.insert(i);
                 }
                 p.effective = Some(effective);
             }
             if p.allowed().is_empty() {
                 return Err(Denial::ConsentRequired {
-                    consent: strictest_missing
+                    consent: check
+                        .strictest_missing
                         .unwrap_or(Consent::Parents)
                         .as_str()
                         .to_owned(),
                     purpose: p.purpose.clone(),
                 });
             }
-            p.consent_missing = Some(missing);
+            p.consent_missing = Some(check.missing);
         }
         if p.allowed().is_empty() {
             return Err(Denial::NoFieldOfResource {
@@ -188,6 +168,52 @@ impl Tentative {
             });
         }
         Ok(p)
+    }
+}
+
+/// Which consent-requiring fields an active consent unlocks.
+struct ConsentCheck {
+    consented: BitSet,
+    missing: BitSet,
+    /// The strictest consent among the fields still missing one.
+    strictest_missing: Option<Consent>,
+    /// Consent ids relied on, sorted and unique.
+    used: Vec<String>,
+}
+
+impl ConsentCheck {
+    fn of(grant: &Grant, needs: &BitSet, purpose: &str, status: &CaseStatus) -> Self {
+        // Sized by the catalogue, not by the number of fields: an index past
+        // the end would be dropped silently.
+        let len = grant.fields.len();
+        let mut check = ConsentCheck {
+            consented: BitSet::new(len),
+            missing: BitSet::new(len),
+            strictest_missing: None,
+            used: Vec::new(),
+        };
+        for i in needs.iter() {
+            // A field without a grant entry cannot be in `needs`; if it
+            // were, the strictest consent keeps it closed.
+            let required = grant
+                .fields
+                .get(i)
+                .and_then(|f| f.as_ref())
+                .map_or(Consent::ParentsAndYouth, |f| f.consent);
+            match status.consent_for(purpose, required) {
+                Some(ids) => {
+                    check.consented.insert(i);
+                    check.used.extend(ids.into_iter().map(str::to_owned));
+                }
+                None => {
+                    check.missing.insert(i);
+                    check.strictest_missing = check.strictest_missing.max(Some(required));
+                }
+            }
+        }
+        check.used.sort();
+        check.used.dedup();
+        check
     }
 }
 
@@ -377,82 +403,20 @@ impl Snapshot {
             .overleggen
             .get(req.overleg)
             .ok_or_else(|| Denial::UnknownOverleg(req.overleg.to_owned()))?;
-        let held: Vec<_> = overleg.roles_of(org).collect();
-        let role = match (req.role, held.as_slice()) {
-            (_, []) => {
-                return Err(Denial::NotAParticipant {
-                    org: org.to_owned(),
-                    overleg: overleg.id.clone(),
-                });
-            }
-            (Some(r), _) => {
-                *held
-                    .iter()
-                    .find(|h| h.id == r)
-                    .ok_or_else(|| Denial::RoleNotHeld {
-                        org: org.to_owned(),
-                        role: r.to_owned(),
-                        overleg: overleg.id.clone(),
-                    })?
-            }
-            (None, [only]) => *only,
-            (None, many) => {
-                return Err(Denial::RoleRequired {
-                    org: org.to_owned(),
-                    overleg: overleg.id.clone(),
-                    roles: many.iter().map(|r| r.id.clone()).collect(),
-                });
-            }
-        };
+        let role = held_role(overleg, org, req.role)?;
         ctx.role = Some(role.id.clone());
         ctx.grondslag = Some(role.grondslag.to_string());
-        let purpose = match req.purpose {
-            None => {
-                return Err(Denial::PurposeRequired {
-                    purposes: overleg.purposes.iter().map(|p| p.id.clone()).collect(),
-                });
-            }
-            Some(p) => overleg.purpose(p).ok_or_else(|| Denial::UnknownPurpose {
-                purpose: p.to_owned(),
-                overleg: overleg.id.clone(),
-            })?,
-        };
+        let purpose = named_purpose(overleg, req.purpose)?;
         ctx.purpose = Some(purpose.id.clone());
         let bron = self
             .set
             .bronnen
             .get(req.bron)
             .ok_or_else(|| Denial::UnknownBron(req.bron.to_owned()))?;
-        let (resource_idx, resource, vars) = bron
-            .resources
-            .iter()
-            .enumerate()
-            .find_map(|(i, r)| r.template.matches(req.segments).map(|v| (i, r, v)))
-            .ok_or_else(|| Denial::UndeclaredResource {
-                bron: bron.id.clone(),
-            })?;
+        let (resource_idx, resource, subject) = matching_resource(bron, req.segments)?;
         ctx.resource_template = Some(resource.template.as_str().to_owned());
-        let subject = vars
-            .iter()
-            .find(|(name, _)| *name == bron.subject)
-            .map(|(_, v)| (*v).to_owned())
-            .unwrap_or_default();
         ctx.subject = Some(subject.clone());
-        let method_ok = match req.act {
-            Act::Read => resource.read,
-            Act::Write => resource.write,
-        };
-        if !method_ok {
-            return Err(Denial::MethodNotAllowed {
-                bron: bron.id.clone(),
-                resource: resource.id.clone(),
-                allow: match (resource.read, resource.write) {
-                    (true, true) => "GET, POST, PUT",
-                    (true, false) => "GET",
-                    _ => "POST, PUT",
-                },
-            });
-        }
+        accepts(bron, resource, req.act)?;
         let key = GrantKey {
             org: org.to_owned(),
             role: role.id.clone(),
@@ -461,29 +425,12 @@ impl Snapshot {
             bron: bron.id.clone(),
             act: req.act,
         };
-        let grant = self.table.get(&key).ok_or_else(|| Denial::NoRule {
-            overleg: overleg.id.clone(),
-            role: role.id.clone(),
-            purpose: purpose.id.clone(),
-            bron: bron.id.clone(),
-            act: req.act,
-        })?;
-        // Consent and case binding are applied by `Tentative::bind`; here only
-        // a resource for which no rule allows anything at all is refused.
-        match grant.per_resource.get(resource_idx) {
-            Some((allowed, needs)) if !(allowed.is_empty() && needs.is_empty()) => {}
-            _ => {
-                return Err(Denial::NoFieldOfResource {
-                    resource: resource.id.clone(),
-                });
-            }
-        }
+        let grant = self.grant_serving(key, resource_idx, resource)?;
         let trie = self
             .tries
             .get(&bron.id)
             .cloned()
             .unwrap_or_else(|| Arc::new(FieldTrie::new(&bron.catalogue)));
-        let upstream_path = format!("/{}", req.segments.join("/"));
         Ok(Tentative(Permit {
             org: org.to_owned(),
             role: role.id.clone(),
@@ -493,9 +440,9 @@ impl Snapshot {
             act: req.act,
             bron: Arc::clone(bron),
             resource: resource_idx,
-            upstream_path,
+            upstream_path: format!("/{}", req.segments.join("/")),
             subject,
-            grant: Arc::clone(grant),
+            grant,
             trie,
             policy_version: Arc::clone(&self.version),
             effective: None,
@@ -503,5 +450,579 @@ impl Snapshot {
             registration: String::new(),
             consents: Vec::new(),
         }))
+    }
+
+    /// The table entry for `key`, refused when it does not exist or allows
+    /// nothing at all of what `resource` serves. Consent and case binding
+    /// are applied later, by [`Tentative::bind`].
+    fn grant_serving(
+        &self,
+        key: GrantKey,
+        resource_idx: usize,
+        resource: &Resource,
+    ) -> Result<Arc<Grant>, Denial> {
+        let Some(grant) = self.table.get(&key) else {
+            return Err(Denial::NoRule {
+                overleg: key.overleg,
+                role: key.role,
+                purpose: key.purpose,
+                bron: key.bron,
+                act: key.act,
+            });
+        };
+        match grant.per_resource.get(resource_idx) {
+            Some((allowed, needs)) if !(allowed.is_empty() && needs.is_empty()) => {
+                Ok(Arc::clone(grant))
+            }
+            _ => Err(Denial::NoFieldOfResource {
+                resource: resource.id.clone(),
+            }),
+        }
+    }
+}
+
+/// The role `org` acts in: the one named in `X-Rol`, or the only one it holds.
+fn held_role<'o>(overleg: &'o Overleg, org: &str, named: Option<&str>) -> Result<&'o Role, Denial> {
+    let held: Vec<&Role> = overleg.roles_of(org).collect();
+    match (named, held.as_slice()) {
+        (_, []) => Err(Denial::NotAParticipant {
+            org: org.to_owned(),
+            overleg: overleg.id.clone(),
+        }),
+        (Some(r), _) => {
+            held.iter()
+                .find(|h| h.id == r)
+                .copied()
+                .ok_or_else(|| Denial::RoleNotHeld {
+                    org: org.to_owned(),
+                    role: r.to_owned(),
+                    overleg: overleg.id.clone(),
+                })
+        }
+        (None, [only]) => Ok(only),
+        (None, many) => Err(Denial::RoleRequired {
+            org: org.to_owned(),
+            overleg: overleg.id.clone(),
+            roles: many.iter().map(|r| r.id.clone()).collect(),
+        }),
+    }
+}
+
+/// The purpose named in `X-Doelbinding`, which must be one of the overleg's.
+fn named_purpose<'o>(overleg: &'o Overleg, named: Option<&str>) -> Result<&'o Purpose, Denial> {
+    let Some(p) = named else {
+        return Err(Denial::PurposeRequired {
+            purposes: overleg.purposes.iter().map(|p| p.id.clone()).collect(),
+        });
+    };
+    overleg.purpose(p).ok_or_else(|| Denial::UnknownPurpose {
+        purpose: p.to_owned(),
+        overleg: overleg.id.clone(),
+    })
+}
+
+/// The first resource of `bron` whose template matches `segments`, with its
+/// index and the betrokkene's identifier from the path.
+fn matching_resource<'b>(
+    bron: &'b Bron,
+    segments: &[&str],
+) -> Result<(usize, &'b Resource, String), Denial> {
+    let (idx, resource, vars) = bron
+        .resources
+        .iter()
+        .enumerate()
+        .find_map(|(i, r)| r.template.matches(segments).map(|v| (i, r, v)))
+        .ok_or_else(|| Denial::UndeclaredResource {
+            bron: bron.id.clone(),
+        })?;
+    let subject = vars
+        .iter()
+        .find(|(name, _)| *name == bron.subject)
+        .map(|(_, v)| (*v).to_owned())
+        .unwrap_or_default();
+    Ok((idx, resource, subject))
+}
+
+/// Whether `resource` accepts the request's method.
+fn accepts(bron: &Bron, resource: &Resource, act: Act) -> Result<(), Denial> {
+    let ok = match act {
+        Act::Read => resource.read,
+        Act::Write => resource.write,
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(Denial::MethodNotAllowed {
+        bron: bron.id.clone(),
+        resource: resource.id.clone(),
+        allow: match (resource.read, resource.write) {
+            (true, true) => "GET, POST, PUT",
+            (true, false) => "GET",
+            _ => "POST, PUT",
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::Fixture;
+    use crate::registers::{ActiveConsent, GivenBy};
+
+    /// A request as the router would hand it over.
+    #[derive(Clone, Copy)]
+    struct Ask<'a> {
+        org: &'a str,
+        role: Option<&'a str>,
+        overleg: &'a str,
+        purpose: Option<&'a str>,
+        bron: &'a str,
+        path: &'a str,
+        act: Act,
+    }
+
+    /// WIJ reads the verzuim resource for `hulp`; tests change one part.
+    const WIJ_VERZUIM: Ask<'static> = Ask {
+        org: "wij",
+        role: None,
+        overleg: "team",
+        purpose: Some("hulp"),
+        bron: "las",
+        path: "leerlingen/L1/verzuim",
+        act: Act::Read,
+    };
+
+    fn decide(snap: &Snapshot, a: &Ask<'_>) -> Result<Tentative, Denial> {
+        let segments: Vec<&str> = a.path.split('/').collect();
+        let req = RouteRequest {
+            overleg: a.overleg,
+            bron: a.bron,
+            segments: &segments,
+            act: a.act,
+            purpose: a.purpose,
+            role: a.role,
+        };
+        snap.decide(a.org, &req, &mut DecisionContext::default())
+    }
+
+    fn registered(consents: &[(&str, GivenBy, &str)]) -> CaseStatus {
+        CaseStatus {
+            registration: Some("a-1".into()),
+            consents: consents
+                .iter()
+                .map(|(id, by, purpose)| ActiveConsent {
+                    id: (*id).to_owned(),
+                    given_by: *by,
+                    purposes: vec![(*purpose).to_owned()],
+                })
+                .collect(),
+        }
+    }
+
+    fn paths(p: &Permit, set: &BitSet) -> Vec<String> {
+        set.iter()
+            .map(|i| p.bron().catalogue[i].path.as_str().to_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn every_refusal_of_decide() {
+        let snap = Fixture::new().snapshot().await;
+        let w = WIJ_VERZUIM;
+        let cases: [(&str, Ask<'_>, &str); 12] = [
+            (
+                "unknown-overleg",
+                Ask {
+                    overleg: "nope",
+                    ..w
+                },
+                "`nope`",
+            ),
+            ("not-a-participant", Ask { org: "buiten", ..w }, "`buiten`"),
+            (
+                "role-required",
+                Ask {
+                    org: "gemeente",
+                    ..w
+                },
+                "(leerplicht, rmc)",
+            ),
+            (
+                "role-not-held",
+                Ask {
+                    role: Some("jgz"),
+                    ..w
+                },
+                "role `jgz`",
+            ),
+            (
+                "purpose-required",
+                Ask { purpose: None, ..w },
+                "hulp, handhaving",
+            ),
+            (
+                "unknown-purpose",
+                Ask {
+                    purpose: Some("x"),
+                    ..w
+                },
+                "`x`",
+            ),
+            ("unknown-bron", Ask { bron: "x", ..w }, "bron `x`"),
+            (
+                "undeclared-resource",
+                Ask {
+                    path: "leerlingen/L1/x",
+                    ..w
+                },
+                "`las`",
+            ),
+            (
+                "undeclared-resource",
+                Ask {
+                    path: "leerlingen/L.1",
+                    ..w
+                },
+                "`las`",
+            ),
+            (
+                "method-not-allowed",
+                Ask {
+                    act: Act::Write,
+                    ..w
+                },
+                "accepts GET",
+            ),
+            (
+                "no-rule",
+                Ask {
+                    purpose: Some("handhaving"),
+                    ..w
+                },
+                "receive data from",
+            ),
+            (
+                "no-field-of-resource",
+                Ask {
+                    path: "leerlingen/L1/zorg",
+                    ..w
+                },
+                "`zorg`",
+            ),
+        ];
+        for (code, ask, says) in cases {
+            let Err(denial) = decide(&snap, &ask) else {
+                panic!("{code}: allowed");
+            };
+            assert_eq!(denial.code(), code, "{denial}");
+            assert!(denial.to_string().contains(says), "{code}: {denial}");
+        }
+        // A write that no rule allows names the other direction.
+        let write = Ask {
+            path: "leerlingen/L1/notities",
+            act: Act::Write,
+            purpose: Some("handhaving"),
+            ..w
+        };
+        let denial = decide(&snap, &write).err().unwrap();
+        assert!(denial.to_string().contains("send data to"), "{denial}");
+    }
+
+    #[tokio::test]
+    async fn decide_fills_the_context_as_far_as_it_got() {
+        let snap = Fixture::new().snapshot().await;
+        let segments = ["leerlingen", "L1", "zorg"];
+        let req = RouteRequest {
+            overleg: "team",
+            bron: "las",
+            segments: &segments,
+            act: Act::Read,
+            purpose: Some("hulp"),
+            role: None,
+        };
+        let mut ctx = DecisionContext::default();
+        let denial = snap.decide("wij", &req, &mut ctx).err().unwrap();
+        assert_eq!(denial.code(), "no-field-of-resource");
+        assert_eq!(ctx.role.as_deref(), Some("jeugd"));
+        assert_eq!(
+            ctx.grondslag.as_deref(),
+            Some("Jeugdwet (art. 2.1; AVG art. 6(1)(e))")
+        );
+        assert_eq!(ctx.purpose.as_deref(), Some("hulp"));
+        assert_eq!(
+            ctx.resource_template.as_deref(),
+            Some("/leerlingen/{leerling}/zorg")
+        );
+        assert_eq!(ctx.subject.as_deref(), Some("L1"));
+
+        let mut ctx = DecisionContext::default();
+        let req = RouteRequest {
+            purpose: Some("x"),
+            ..req
+        };
+        assert!(snap.decide("wij", &req, &mut ctx).is_err());
+        assert_eq!(ctx.role.as_deref(), Some("jeugd"));
+        assert_eq!((ctx.purpose, ctx.subject), (None, None));
+    }
+
+    /// Permitted and withheld fields for each (request, registers) pair.
+    #[tokio::test]
+    async fn allowed_and_filtered_fields() {
+        use GivenBy::{Parents, ParentsAndYouth, Youth};
+        let snap = Fixture::new().snapshot().await;
+        let w = WIJ_VERZUIM;
+        let gemeente = Ask {
+            org: "gemeente",
+            purpose: Some("handhaving"),
+            path: "leerlingen/L1",
+            ..w
+        };
+        let ggd = Ask {
+            org: "ggd",
+            path: "leerlingen/L1/zorg",
+            ..w
+        };
+        type Row<'a> = (
+            Ask<'a>,
+            Vec<(&'a str, GivenBy, &'a str)>,
+            &'a [&'a str],
+            &'a [&'a str],
+            &'a [&'a str],
+        );
+        let cases: Vec<Row<'_>> = vec![
+            // No consent: the field that needs one is withheld, the rest flows.
+            (
+                w,
+                vec![],
+                &["leerling.naam", "verzuim.uren"],
+                &["verzuim.toelichting"],
+                &[],
+            ),
+            (
+                w,
+                vec![("c-1", Parents, "hulp")],
+                &["leerling.naam", "verzuim.uren", "verzuim.toelichting"],
+                &[],
+                &["c-1"],
+            ),
+            // A consent for another purpose does not count.
+            (
+                w,
+                vec![("c-1", Parents, "handhaving")],
+                &["leerling.naam", "verzuim.uren"],
+                &["verzuim.toelichting"],
+                &[],
+            ),
+            // The youth's consent is not the parents'.
+            (
+                w,
+                vec![("c-1", Youth, "hulp")],
+                &["leerling.naam", "verzuim.uren"],
+                &["verzuim.toelichting"],
+                &[],
+            ),
+            // The whole dossier resource: only what the rules allow.
+            (
+                Ask {
+                    path: "leerlingen/L1",
+                    ..w
+                },
+                vec![],
+                &["leerling.naam", "verzuim.uren"],
+                &["verzuim.toelichting"],
+                &[],
+            ),
+            (
+                Ask {
+                    role: Some("leerplicht"),
+                    ..gemeente
+                },
+                vec![],
+                &[
+                    "leerling.naam",
+                    "leerling.bsn",
+                    "verzuim.uren",
+                    "verzuim.toelichting",
+                ],
+                &[],
+                &[],
+            ),
+            (
+                Ask {
+                    role: Some("rmc"),
+                    ..gemeente
+                },
+                vec![],
+                &["leerling.naam"],
+                &[],
+                &[],
+            ),
+            (
+                Ask {
+                    path: "leerlingen/L1/notities",
+                    act: Act::Write,
+                    ..w
+                },
+                vec![],
+                &["notities.tekst"],
+                &[],
+                &[],
+            ),
+            (
+                ggd,
+                vec![("c-2", ParentsAndYouth, "hulp")],
+                &["zorg.diagnose"],
+                &[],
+                &["c-2"],
+            ),
+            // Separate consents of parents and youth together suffice.
+            (
+                ggd,
+                vec![("c-3", Youth, "hulp"), ("c-2", Parents, "hulp")],
+                &["zorg.diagnose"],
+                &[],
+                &["c-2", "c-3"],
+            ),
+        ];
+        for (i, (ask, consents, allowed, withheld, used)) in cases.into_iter().enumerate() {
+            let permit = decide(&snap, &ask)
+                .and_then(|t| t.bind(&registered(&consents)))
+                .unwrap_or_else(|d| panic!("case {i}: {d}"));
+            assert_eq!(paths(&permit, permit.allowed()), allowed, "case {i}");
+            assert_eq!(
+                paths(&permit, permit.consent_withheld()),
+                withheld,
+                "case {i}"
+            );
+            assert_eq!(permit.consents(), used, "case {i}");
+            assert_eq!(permit.registration(), "a-1", "case {i}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_permit_says_what_it_relies_on() {
+        let snap = Fixture::new().snapshot().await;
+        let status = registered(&[("c-1", GivenBy::Parents, "hulp")]);
+        let permit = decide(&snap, &WIJ_VERZUIM).unwrap().bind(&status).unwrap();
+        assert_eq!(
+            (
+                permit.org(),
+                permit.role(),
+                permit.overleg(),
+                permit.purpose()
+            ),
+            ("wij", "jeugd", "team", "hulp")
+        );
+        assert_eq!(permit.grondslag().law, "Jeugdwet");
+        assert_eq!(permit.resource_template(), "/leerlingen/{leerling}/verzuim");
+        assert_eq!(permit.resource_id(), "verzuim");
+        assert_eq!(permit.upstream_path(), "/leerlingen/L1/verzuim");
+        assert_eq!(permit.subject(), "L1");
+        assert_eq!(permit.policy_version(), snap.version.as_ref());
+        assert_eq!(permit.deciding_rules(), ["t-01", "t-02"]);
+        let toelichting = permit.bron().field_index("verzuim.toelichting").unwrap();
+        assert_eq!(permit.rules_for(toelichting).len(), 1);
+        assert_eq!(&*permit.rules_for(toelichting)[0], "t-02");
+    }
+
+    #[tokio::test]
+    async fn every_refusal_of_bind() {
+        use GivenBy::Parents;
+        let snap = Fixture::new().snapshot().await;
+        let ggd = Ask {
+            org: "ggd",
+            path: "leerlingen/L1/zorg",
+            ..WIJ_VERZUIM
+        };
+        let not_registered = CaseStatus {
+            registration: None,
+            consents: registered(&[("c-1", GivenBy::ParentsAndYouth, "hulp")]).consents,
+        };
+        let cases: [(&Ask<'_>, CaseStatus, &str, &str); 4] = [
+            (
+                &WIJ_VERZUIM,
+                not_registered.clone(),
+                "not-registered",
+                "`team`",
+            ),
+            (&ggd, not_registered, "not-registered", "`team`"),
+            // Every field of the resource needs a consent that is not there.
+            (
+                &ggd,
+                registered(&[]),
+                "consent-required",
+                "(parents-and-youth) for purpose `hulp`",
+            ),
+            (
+                &ggd,
+                registered(&[("c-1", Parents, "hulp")]),
+                "consent-required",
+                "parents-and-youth",
+            ),
+        ];
+        for (ask, status, code, says) in cases {
+            let denial = decide(&snap, ask).unwrap().bind(&status).err().unwrap();
+            assert_eq!(denial.code(), code, "{denial}");
+            assert!(denial.to_string().contains(says), "{denial}");
+        }
+    }
+
+    /// A table entry that allows nothing of the resource (which `decide`
+    /// refuses first) still fails closed in `bind`, as does a resource
+    /// index without an entry.
+    #[tokio::test]
+    async fn bind_refuses_a_resource_without_fields() {
+        let snap = Fixture::new().snapshot().await;
+        let status = registered(&[]);
+        let mut t = decide(&snap, &WIJ_VERZUIM).unwrap();
+        let mut grant = (*t.0.grant).clone();
+        for r in &mut grant.per_resource {
+            *r = (BitSet::new(6), BitSet::new(6));
+        }
+        t.0.grant = Arc::new(grant.clone());
+        assert_eq!(
+            t.bind(&status).err().unwrap().code(),
+            "no-field-of-resource"
+        );
+        let mut t = decide(&snap, &WIJ_VERZUIM).unwrap();
+        grant.per_resource.clear();
+        t.0.grant = Arc::new(grant);
+        let denial = t.bind(&status).err().unwrap();
+        assert_eq!(
+            denial,
+            Denial::NoFieldOfResource {
+                resource: "verzuim".into()
+            }
+        );
+    }
+
+    /// A consent-requiring field past the 64th catalogue entry is unlocked by
+    /// its consent (the bit sets are sized by the catalogue, not by the
+    /// number of fields that need consent).
+    #[tokio::test]
+    async fn consent_unlocks_a_field_far_down_the_catalogue() {
+        let mut fields = String::new();
+        for i in 0..70 {
+            fields += &format!(
+                "\n[[fields]]\npath = \"extra.f{i:02}\"\nlabel = \"Extra {i}\"\ncategory = \"normal\"\n"
+            );
+        }
+        let rule = "\n[[rules]]\nid = \"t-07\"\npurpose = \"hulp\"\nfrom = \"school\"\nto = \"jgz\"\nbron = \"las\"\nfields = [\"extra.f69\"]\nconsent = \"parents\"\njustification = \"Ver weg.\"\n";
+        let snap = Fixture::new()
+            .append("bronnen/las.toml", &fields)
+            .append("overleggen/team.toml", rule)
+            .snapshot()
+            .await;
+        let ggd = Ask {
+            org: "ggd",
+            path: "leerlingen/L1",
+            ..WIJ_VERZUIM
+        };
+        let permit = decide(&snap, &ggd)
+            .unwrap()
+            .bind(&registered(&[("c-1", GivenBy::Parents, "hulp")]))
+            .unwrap();
+        assert_eq!(paths(&permit, permit.allowed()), ["extra.f69"]);
+        assert_eq!(paths(&permit, permit.consent_withheld()), ["zorg.diagnose"]);
     }
 }

@@ -1233,3 +1233,265 @@ pub(crate) fn line_at(text: &str, offset: usize) -> usize {
         .count()
         + 1
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::Fixture;
+
+    const TEAM: &str = "overleggen/team.toml";
+    const LAS: &str = "bronnen/las.toml";
+    const PARTNERS: &str = "partners.toml";
+    /// A catalogue field of an unknown category (no resource names it).
+    const EXTRA: &str =
+        "\n[[fields]]\npath = \"extra\"\nlabel = \"Extra\"\ncategory = \"medisch\"\n";
+
+    /// 1-based line of the `[[...]]` header of the entry that contains the
+    /// first occurrence of `anchor` (the line itself when it is a key of the
+    /// file's top level, marked by `top`).
+    fn entry_line(text: &str, anchor: &str, top: bool) -> usize {
+        let at = text.find(anchor).unwrap_or_else(|| panic!("{anchor}"));
+        let line = line_at(text, at);
+        if top {
+            return line;
+        }
+        let header = text[..at].rfind("[[").unwrap();
+        line_at(text, header)
+    }
+
+    /// Each (change, code, file, anchor): the set is refused with exactly
+    /// that problem, at the line of the entry the anchor is in.
+    #[test]
+    fn problems_name_their_code_file_and_line() {
+        let base = Fixture::new();
+        let cases: Vec<(Fixture, &str, &str, &str, bool)> = vec![
+            (
+                base.clone().edit(
+                    TEAM,
+                    "retention_days = 365",
+                    "retention_days = 365\nbewaar = 1",
+                ),
+                "P002",
+                TEAM,
+                "bewaar",
+                true,
+            ),
+            (
+                base.clone()
+                    .edit(PARTNERS, "kind = \"other\"", "kind = \"vereniging\""),
+                "P012",
+                PARTNERS,
+                "id = \"buiten\"",
+                false,
+            ),
+            (
+                base.clone().edit(PARTNERS, "00000099000000000005", "123"),
+                "P013",
+                PARTNERS,
+                "id = \"buiten\"",
+                false,
+            ),
+            (
+                base.clone()
+                    .edit(PARTNERS, "00000099000000000005", "00000099000000000004"),
+                "P014",
+                PARTNERS,
+                "id = \"buiten\"",
+                false,
+            ),
+            (
+                base.clone().append(LAS, EXTRA),
+                "P026",
+                LAS,
+                "path = \"extra\"",
+                false,
+            ),
+            (
+                base.clone().edit(
+                    LAS,
+                    "path = \"/leerlingen/{leerling}/zorg\"",
+                    "path = \"leerlingen/{leerling}/zorg\"",
+                ),
+                "P034",
+                LAS,
+                "id = \"zorg\"",
+                false,
+            ),
+            (
+                base.clone().edit(
+                    LAS,
+                    "path = \"/leerlingen/{leerling}/zorg\"",
+                    "path = \"/zorg/{dossier}\"",
+                ),
+                "P035",
+                LAS,
+                "id = \"zorg\"",
+                false,
+            ),
+            (
+                base.clone().edit(
+                    TEAM,
+                    "fields = [\"leerling.naam\"]",
+                    "fields = [\"leerling.adres\"]",
+                ),
+                "P040",
+                TEAM,
+                "id = \"t-06\"",
+                false,
+            ),
+            (
+                base.clone().edit(TEAM, "id = \"team\"", "id = \"teams\""),
+                "P051",
+                TEAM,
+                "id = \"teams\"",
+                true,
+            ),
+            (
+                base.clone()
+                    .edit(TEAM, "retention_days = 365", "retention_days = 0"),
+                "P052",
+                TEAM,
+                "retention_days",
+                true,
+            ),
+            (
+                base.clone().edit(
+                    TEAM,
+                    "organisations = [\"wij\"]",
+                    "organisations = [\"wie\"]",
+                ),
+                "P060",
+                TEAM,
+                "id = \"jeugd\"",
+                false,
+            ),
+            (
+                base.clone().edit(
+                    TEAM,
+                    "id = \"t-06\"\npurpose = \"handhaving\"",
+                    "id = \"t-06\"\npurpose = \"nazorg\"",
+                ),
+                "P072",
+                TEAM,
+                "id = \"t-06\"",
+                false,
+            ),
+            (
+                base.clone().edit(TEAM, "to = \"rmc\"", "to = \"rmk\""),
+                "P073",
+                TEAM,
+                "id = \"t-06\"",
+                false,
+            ),
+            (
+                base.clone().edit(TEAM, "to = \"rmc\"", "to = \"school\""),
+                "P074",
+                TEAM,
+                "id = \"t-06\"",
+                false,
+            ),
+            (
+                base.clone().edit(
+                    TEAM,
+                    "consent = \"parents-and-youth\"",
+                    "consent = \"jongere\"",
+                ),
+                "P075",
+                TEAM,
+                "id = \"t-03\"",
+                false,
+            ),
+            (
+                base.clone().edit(
+                    TEAM,
+                    "from = \"school\"\nto = \"rmc\"",
+                    "from = \"jeugd\"\nto = \"rmc\"",
+                ),
+                "P077",
+                TEAM,
+                "id = \"t-06\"",
+                false,
+            ),
+            (
+                base.clone()
+                    .edit(TEAM, "fields = [\"leerling.naam\"]", "fields = []"),
+                "P078",
+                TEAM,
+                "id = \"t-06\"",
+                false,
+            ),
+        ];
+        for (fixture, code, file, anchor, top) in cases {
+            let tmp = fixture.write();
+            let problems = match load_dir(tmp.path()) {
+                Err(LoadError::Invalid(p)) => p,
+                other => panic!("{code}: {other:?}"),
+            };
+            let text = std::fs::read_to_string(tmp.path().join(file)).unwrap();
+            let expected = entry_line(&text, anchor, top);
+            let found: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            assert_eq!(problems.len(), 1, "{code}: {found:#?}");
+            let p = &problems[0];
+            assert_eq!((p.code, p.line), (code, expected), "{}", found[0]);
+            assert!(p.file.ends_with(file), "{}", p.file);
+            assert!(
+                found[0].contains(&format!("{file}:{expected}: {code} ")),
+                "{}",
+                found[0]
+            );
+        }
+    }
+
+    /// Problems in several files are reported together, sorted, and a set
+    /// with any problem is never returned.
+    #[test]
+    fn every_problem_of_every_file_at_once() {
+        let fixture = Fixture::new()
+            .edit(PARTNERS, "kind = \"other\"", "kind = \"vereniging\"")
+            .append(LAS, EXTRA)
+            .edit(TEAM, "to = \"rmc\"", "to = \"school\"")
+            .edit(TEAM, "retention_days = 365", "retention_days = 0");
+        let Err(LoadError::Invalid(problems)) = fixture.load() else {
+            panic!("loaded");
+        };
+        let codes: Vec<&str> = problems.iter().map(|p| p.code).collect();
+        assert_eq!(codes.len(), 4, "{problems:#?}");
+        for code in ["P012", "P026", "P052", "P074"] {
+            assert!(codes.contains(&code), "{code}: {codes:?}");
+        }
+        let mut sorted = problems.clone();
+        sorted.sort();
+        assert_eq!(problems, sorted);
+    }
+
+    #[test]
+    fn the_version_follows_the_contents() {
+        let a = Fixture::new().set();
+        let b = Fixture::new().set();
+        let c = Fixture::new()
+            .edit(TEAM, "text = \"Hulp bieden\"", "text = \"Hulp geven\"")
+            .set();
+        assert_eq!(a.version, b.version);
+        assert_ne!(a.version, c.version);
+        // Only the overleg changed: the shared part (partners, bronnen) did not.
+        assert_eq!(a.shared_hash, c.shared_hash);
+        assert_ne!(
+            a.overleggen["team"].content_hash,
+            c.overleggen["team"].content_hash
+        );
+    }
+
+    #[test]
+    fn line_at_counts_from_one() {
+        let cases = [
+            ("", 0, 1),
+            ("a\nb\nc", 0, 1),
+            ("a\nb\nc", 2, 2),
+            ("a\nb\nc", 4, 3),
+            ("a\n", 99, 2),
+        ];
+        for (text, offset, line) in cases {
+            assert_eq!(line_at(text, offset), line, "{text:?} {offset}");
+        }
+    }
+}

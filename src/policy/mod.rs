@@ -10,6 +10,8 @@ pub mod compile;
 pub mod decision;
 pub mod fieldpath;
 pub mod filter;
+#[cfg(test)]
+pub(crate) mod fixture;
 pub mod load;
 pub mod model;
 pub mod raw;

@@ -220,7 +220,10 @@ impl Overleg {
         self.purposes.iter().find(|p| p.id == id)
     }
     /// Roles `org` holds in this overleg, in file order.
-    pub fn roles_of<'a>(&'a self, org: &'a str) -> impl Iterator<Item = &'a Role> + 'a {
+    pub fn roles_of<'a, 'o>(
+        &'a self,
+        org: &'o str,
+    ) -> impl Iterator<Item = &'a Role> + use<'a, 'o> {
         self.roles
             .iter()
             .filter(move |r| r.organisations.iter().any(|o| o == org))

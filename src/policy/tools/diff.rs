@@ -199,66 +199,105 @@ pub struct ConsentChange {
 pub async fn diff(old: &PolicySet, new: &PolicySet) -> Result<Delta, CompileError> {
     let old_snap = Snapshot::build(old.clone(), None).await?;
     let new_snap = Snapshot::build(new.clone(), None).await?;
-    let old_access = access_map(&old_snap);
-    let new_access = access_map(&new_snap);
+    let access = access_deltas(old, new, &access_map(&old_snap), &access_map(&new_snap));
+    Ok(Delta {
+        old_version: old.version.clone(),
+        new_version: new.version.clone(),
+        partners: partner_changes(&old.organisations, &new.organisations),
+        overleggen: overleg_deltas(old, new, access),
+    })
+}
 
-    let mut access_by_overleg: BTreeMap<String, Vec<AccessDelta>> = BTreeMap::new();
+/// Table entries by key, each as field path -> how it is allowed.
+type AccessMap = BTreeMap<GrantKey, BTreeMap<String, Allowed>>;
+
+/// The access changes of every key, grouped by overleg.
+fn access_deltas(
+    old: &PolicySet,
+    new: &PolicySet,
+    old_access: &AccessMap,
+    new_access: &AccessMap,
+) -> BTreeMap<String, Vec<AccessDelta>> {
+    let mut by_overleg: BTreeMap<String, Vec<AccessDelta>> = BTreeMap::new();
     let keys: BTreeSet<&GrantKey> = old_access.keys().chain(new_access.keys()).collect();
     let empty = BTreeMap::new();
     for key in keys {
         let before = old_access.get(key).unwrap_or(&empty);
         let after = new_access.get(key).unwrap_or(&empty);
-        let gained: Vec<FieldChange> = after
-            .iter()
-            .filter(|(p, _)| !before.contains_key(*p))
-            .map(|(p, f)| f.change(p))
-            .collect();
-        let lost: Vec<FieldChange> = before
-            .iter()
-            .filter(|(p, _)| !after.contains_key(*p))
-            .map(|(p, f)| f.change(p))
-            .collect();
-        let consent_changed: Vec<ConsentChange> = after
-            .iter()
-            .filter_map(|(p, f)| {
-                let was = before.get(p)?;
-                (was.consent != f.consent).then(|| ConsentChange {
-                    path: p.clone(),
-                    label: f.label.clone(),
-                    category: f.category,
-                    old: was.consent,
-                    new: f.consent,
-                })
-            })
-            .collect();
-        if gained.is_empty() && lost.is_empty() && consent_changed.is_empty() {
-            continue;
+        if let Some(delta) = key_delta(old, new, key, before, after) {
+            by_overleg
+                .entry(key.overleg.clone())
+                .or_default()
+                .push(delta);
         }
-        // Names from the new set where the key still exists there, so a
-        // rename shows once under the current name.
-        let names = |id: &str| org_name(new, id).or_else(|| org_name(old, id));
-        let bron_name = new
-            .bronnen
-            .get(&key.bron)
-            .or_else(|| old.bronnen.get(&key.bron))
-            .map_or_else(|| key.bron.clone(), |b| b.name.clone());
-        access_by_overleg
-            .entry(key.overleg.clone())
-            .or_default()
-            .push(AccessDelta {
-                org: key.org.clone(),
-                org_name: names(&key.org).unwrap_or_else(|| key.org.clone()),
-                role: key.role.clone(),
-                purpose: key.purpose.clone(),
-                bron: key.bron.clone(),
-                bron_name,
-                act: key.act,
-                gained,
-                lost,
-                consent_changed,
-            });
     }
+    by_overleg
+}
 
+/// How access changed for one key; `None` when it did not.
+fn key_delta(
+    old: &PolicySet,
+    new: &PolicySet,
+    key: &GrantKey,
+    before: &BTreeMap<String, Allowed>,
+    after: &BTreeMap<String, Allowed>,
+) -> Option<AccessDelta> {
+    let only_in =
+        |a: &BTreeMap<String, Allowed>, b: &BTreeMap<String, Allowed>| -> Vec<FieldChange> {
+            a.iter()
+                .filter(|(p, _)| !b.contains_key(*p))
+                .map(|(p, f)| f.change(p))
+                .collect()
+        };
+    let gained = only_in(after, before);
+    let lost = only_in(before, after);
+    let consent_changed: Vec<ConsentChange> = after
+        .iter()
+        .filter_map(|(p, f)| {
+            let was = before.get(p)?;
+            (was.consent != f.consent).then(|| ConsentChange {
+                path: p.clone(),
+                label: f.label.clone(),
+                category: f.category,
+                old: was.consent,
+                new: f.consent,
+            })
+        })
+        .collect();
+    if gained.is_empty() && lost.is_empty() && consent_changed.is_empty() {
+        return None;
+    }
+    // Names from the new set where the key still exists there, so a
+    // rename shows once under the current name.
+    let org_name = org_name(new, &key.org)
+        .or_else(|| org_name(old, &key.org))
+        .unwrap_or_else(|| key.org.clone());
+    let bron_name = new
+        .bronnen
+        .get(&key.bron)
+        .or_else(|| old.bronnen.get(&key.bron))
+        .map_or_else(|| key.bron.clone(), |b| b.name.clone());
+    Some(AccessDelta {
+        org: key.org.clone(),
+        org_name,
+        role: key.role.clone(),
+        purpose: key.purpose.clone(),
+        bron: key.bron.clone(),
+        bron_name,
+        act: key.act,
+        gained,
+        lost,
+        consent_changed,
+    })
+}
+
+/// Every overleg with a change, in id order, its access sorted by
+/// organisation name, organisation, role, purpose, bron and act.
+fn overleg_deltas(
+    old: &PolicySet,
+    new: &PolicySet,
+    mut access_by_overleg: BTreeMap<String, Vec<AccessDelta>>,
+) -> Vec<OverlegDelta> {
     let ids: BTreeSet<&String> = old.overleggen.keys().chain(new.overleggen.keys()).collect();
     let mut overleggen = Vec::new();
     for id in ids {
@@ -287,13 +326,7 @@ pub async fn diff(old: &PolicySet, new: &PolicySet) -> Result<Delta, CompileErro
             access,
         });
     }
-
-    Ok(Delta {
-        old_version: old.version.clone(),
-        new_version: new.version.clone(),
-        partners: partner_changes(&old.organisations, &new.organisations),
-        overleggen,
-    })
+    overleggen
 }
 
 /// A field as allowed by one table entry.
@@ -316,7 +349,7 @@ impl Allowed {
 
 /// The decision table keyed by field path instead of catalogue index, in
 /// sorted maps (the table itself is a `HashMap`).
-fn access_map(snap: &Snapshot) -> BTreeMap<GrantKey, BTreeMap<String, Allowed>> {
+fn access_map(snap: &Snapshot) -> AccessMap {
     let mut out = BTreeMap::new();
     for (key, grant) in snap.table.iter() {
         let Some(bron) = snap.set.bronnen.get(&key.bron) else {
@@ -379,160 +412,176 @@ fn structural(
         (None, Some(n)) => out.push(Structural::OverlegAdded {
             retention_days: n.retention_days,
         }),
-        (Some(o), Some(n)) => {
-            if o.name != n.name {
-                out.push(Structural::NameChanged {
-                    old: o.name.clone(),
-                    new: n.name.clone(),
-                });
-            }
-            if o.description != n.description {
-                out.push(Structural::DescriptionChanged {
-                    old: o.description.clone(),
-                    new: n.description.clone(),
-                });
-            }
-            if o.retention_days != n.retention_days {
-                out.push(Structural::RetentionChanged {
-                    old: o.retention_days,
-                    new: n.retention_days,
-                });
-            }
-        }
+        (Some(o), Some(n)) => overleg_changes(o, n, &mut out),
     }
-
     // An added overleg is compared with an empty one, so the FG sees every
     // purpose, role, grondslag and member it introduces.
-    let old_purposes: BTreeMap<&str, &str> = old
-        .map(|o| {
-            o.purposes
-                .iter()
-                .map(|p| (p.id.as_str(), p.text.as_str()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let new_purposes: BTreeMap<&str, &str> = new
-        .map(|o| {
-            o.purposes
-                .iter()
-                .map(|p| (p.id.as_str(), p.text.as_str()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let purpose_ids: BTreeSet<&str> = old_purposes
-        .keys()
-        .chain(new_purposes.keys())
-        .copied()
-        .collect();
-    for id in purpose_ids {
-        match (old_purposes.get(id), new_purposes.get(id)) {
-            (None, Some(text)) => out.push(Structural::PurposeAdded {
-                id: id.to_owned(),
-                text: (*text).to_owned(),
-            }),
-            (Some(text), None) => out.push(Structural::PurposeRemoved {
-                id: id.to_owned(),
-                text: (*text).to_owned(),
-            }),
-            (Some(a), Some(b)) if a != b => out.push(Structural::PurposeTextChanged {
-                id: id.to_owned(),
-                old: (*a).to_owned(),
-                new: (*b).to_owned(),
-            }),
-            _ => {}
-        }
-    }
-
-    let old_roles: BTreeMap<&str, &Role> = old
-        .map(|o| o.roles.iter().map(|r| (r.id.as_str(), r)).collect())
-        .unwrap_or_default();
-    let new_roles: BTreeMap<&str, &Role> = new
-        .map(|o| o.roles.iter().map(|r| (r.id.as_str(), r)).collect())
-        .unwrap_or_default();
+    purpose_changes(old, new, &mut out);
+    let (old_roles, new_roles) = (roles_by_id(old), roles_by_id(new));
     let role_ids: BTreeSet<&str> = old_roles.keys().chain(new_roles.keys()).copied().collect();
     for id in role_ids {
         let o = old_roles.get(id).copied();
         let n = new_roles.get(id).copied();
-        match (o, n) {
-            (None, Some(n)) => out.push(Structural::RoleAdded {
-                id: id.to_owned(),
-                name: n.name.clone(),
-                grondslag: n.grondslag.clone(),
-                special_categories: sorted_categories(n),
-                may_register_cases: n.may_register_cases,
-            }),
-            (Some(o), None) => out.push(Structural::RoleRemoved {
-                id: id.to_owned(),
-                name: o.name.clone(),
-            }),
-            (Some(o), Some(n)) => {
-                if o.name != n.name {
-                    out.push(Structural::RoleNameChanged {
-                        role: id.to_owned(),
-                        old: o.name.clone(),
-                        new: n.name.clone(),
-                    });
-                }
-                if !same_grondslag(&o.grondslag, &n.grondslag) {
-                    out.push(Structural::GrondslagChanged {
-                        role: id.to_owned(),
-                        old: o.grondslag.clone(),
-                        new: n.grondslag.clone(),
-                    });
-                }
-                let (oc, nc) = (sorted_categories(o), sorted_categories(n));
-                if oc != nc {
-                    out.push(Structural::SpecialCategoriesChanged {
-                        role: id.to_owned(),
-                        old: oc,
-                        new: nc,
-                    });
-                }
-                if o.may_register_cases != n.may_register_cases {
-                    out.push(Structural::CaseRegistrationChanged {
-                        role: id.to_owned(),
-                        may: n.may_register_cases,
-                    });
-                }
-            }
-            (None, None) => {}
-        }
-        // Membership, sorted by organisation name (then id) as everywhere.
-        let members = |r: Option<&Role>| -> BTreeSet<String> {
-            r.map(|r| r.organisations.iter().cloned().collect())
-                .unwrap_or_default()
-        };
-        let (om, nm) = (members(o), members(n));
-        let mut changes: Vec<(String, String, bool)> = nm
-            .difference(&om)
-            .map(|org| {
-                let name = org_name(new_set, org).unwrap_or_else(|| org.clone());
-                (name, org.clone(), true)
-            })
-            .chain(om.difference(&nm).map(|org| {
-                let name = org_name(old_set, org).unwrap_or_else(|| org.clone());
-                (name, org.clone(), false)
-            }))
-            .collect();
-        changes.sort();
-        for (org_name, org, joined) in changes {
-            let role = id.to_owned();
-            out.push(if joined {
-                Structural::OrganisationJoined {
-                    role,
-                    org,
-                    org_name,
-                }
-            } else {
-                Structural::OrganisationLeft {
-                    role,
-                    org,
-                    org_name,
-                }
-            });
-        }
+        role_changes(id, o, n, &mut out);
+        membership_changes(old_set, new_set, id, o, n, &mut out);
     }
     out
+}
+
+fn roles_by_id(o: Option<&Overleg>) -> BTreeMap<&str, &Role> {
+    o.map(|o| o.roles.iter().map(|r| (r.id.as_str(), r)).collect())
+        .unwrap_or_default()
+}
+
+/// Name, description and retention of an overleg in both sets.
+fn overleg_changes(o: &Overleg, n: &Overleg, out: &mut Vec<Structural>) {
+    if o.name != n.name {
+        out.push(Structural::NameChanged {
+            old: o.name.clone(),
+            new: n.name.clone(),
+        });
+    }
+    if o.description != n.description {
+        out.push(Structural::DescriptionChanged {
+            old: o.description.clone(),
+            new: n.description.clone(),
+        });
+    }
+    if o.retention_days != n.retention_days {
+        out.push(Structural::RetentionChanged {
+            old: o.retention_days,
+            new: n.retention_days,
+        });
+    }
+}
+
+/// Purposes added, removed or reworded, by id.
+fn purpose_changes(old: Option<&Overleg>, new: Option<&Overleg>, out: &mut Vec<Structural>) {
+    let purposes = |x: Option<&Overleg>| -> BTreeMap<String, String> {
+        x.map(|o| {
+            o.purposes
+                .iter()
+                .map(|p| (p.id.clone(), p.text.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let (old_purposes, new_purposes) = (purposes(old), purposes(new));
+    let ids: BTreeSet<&String> = old_purposes.keys().chain(new_purposes.keys()).collect();
+    for id in ids {
+        let id = id.clone();
+        match (old_purposes.get(&id), new_purposes.get(&id)) {
+            (None, Some(text)) => out.push(Structural::PurposeAdded {
+                id,
+                text: text.clone(),
+            }),
+            (Some(text), None) => out.push(Structural::PurposeRemoved {
+                id,
+                text: text.clone(),
+            }),
+            (Some(a), Some(b)) if a != b => out.push(Structural::PurposeTextChanged {
+                id,
+                old: a.clone(),
+                new: b.clone(),
+            }),
+            _ => {}
+        }
+    }
+}
+
+/// A role added, removed, or changed in name, grondslag, special
+/// categories or whether it may register cases.
+fn role_changes(id: &str, o: Option<&Role>, n: Option<&Role>, out: &mut Vec<Structural>) {
+    let role = id.to_owned();
+    match (o, n) {
+        (None, Some(n)) => out.push(Structural::RoleAdded {
+            id: role,
+            name: n.name.clone(),
+            grondslag: n.grondslag.clone(),
+            special_categories: sorted_categories(n),
+            may_register_cases: n.may_register_cases,
+        }),
+        (Some(o), None) => out.push(Structural::RoleRemoved {
+            id: role,
+            name: o.name.clone(),
+        }),
+        (Some(o), Some(n)) => {
+            if o.name != n.name {
+                out.push(Structural::RoleNameChanged {
+                    role: role.clone(),
+                    old: o.name.clone(),
+                    new: n.name.clone(),
+                });
+            }
+            if !same_grondslag(&o.grondslag, &n.grondslag) {
+                out.push(Structural::GrondslagChanged {
+                    role: role.clone(),
+                    old: o.grondslag.clone(),
+                    new: n.grondslag.clone(),
+                });
+            }
+            let (oc, nc) = (sorted_categories(o), sorted_categories(n));
+            if oc != nc {
+                out.push(Structural::SpecialCategoriesChanged {
+                    role: role.clone(),
+                    old: oc,
+                    new: nc,
+                });
+            }
+            if o.may_register_cases != n.may_register_cases {
+                out.push(Structural::CaseRegistrationChanged {
+                    role,
+                    may: n.may_register_cases,
+                });
+            }
+        }
+        (None, None) => {}
+    }
+}
+
+/// Organisations that joined or left role `id`, sorted by organisation name
+/// (then id) as everywhere.
+fn membership_changes(
+    old_set: &PolicySet,
+    new_set: &PolicySet,
+    id: &str,
+    o: Option<&Role>,
+    n: Option<&Role>,
+    out: &mut Vec<Structural>,
+) {
+    let members = |r: Option<&Role>| -> BTreeSet<String> {
+        r.map(|r| r.organisations.iter().cloned().collect())
+            .unwrap_or_default()
+    };
+    let (om, nm) = (members(o), members(n));
+    let mut changes: Vec<(String, String, bool)> = nm
+        .difference(&om)
+        .map(|org| {
+            let name = org_name(new_set, org).unwrap_or_else(|| org.clone());
+            (name, org.clone(), true)
+        })
+        .chain(om.difference(&nm).map(|org| {
+            let name = org_name(old_set, org).unwrap_or_else(|| org.clone());
+            (name, org.clone(), false)
+        }))
+        .collect();
+    changes.sort();
+    for (org_name, org, joined) in changes {
+        let role = id.to_owned();
+        out.push(if joined {
+            Structural::OrganisationJoined {
+                role,
+                org,
+                org_name,
+            }
+        } else {
+            Structural::OrganisationLeft {
+                role,
+                org,
+                org_name,
+            }
+        });
+    }
 }
 
 fn partner_changes(
@@ -872,67 +921,323 @@ impl Delta {
                 }
                 out.push('\n');
             }
-            let mut current_holder: Option<(&str, &str)> = None;
-            let mut current_purpose: Option<&str> = None;
-            for a in &o.access {
-                let holder = (a.org.as_str(), a.role.as_str());
-                if current_holder != Some(holder) {
-                    let _ = writeln!(out, "### {} als `{}`\n", md(&a.org_name), a.role);
-                    current_holder = Some(holder);
-                    current_purpose = None;
-                }
-                if current_purpose != Some(a.purpose.as_str()) {
-                    let _ = writeln!(out, "#### Doel `{}`\n", a.purpose);
-                    current_purpose = Some(a.purpose.as_str());
-                }
-                let (gain, lose, consent, prep) = phrases(a.act);
-                let head = |verb: &str| {
-                    format!(
-                        "**{}**, {prep} {} (`{}`):\n",
-                        capitalise(verb),
-                        md(&a.bron_name),
-                        a.bron
-                    )
-                };
-                let item = |path: &str, label: &str, category: Category, c: Option<Consent>| {
-                    let mut s = format!("`{path}` ({})", md(label));
-                    if let Some(m) = category_marker(category) {
-                        let _ = write!(s, " **({m})**");
-                    }
-                    if let Some(c) = c.filter(|c| *c != Consent::None) {
-                        let _ = write!(s, ", alleen met toestemming van {}", consent_label(c));
-                    }
-                    s
-                };
-                for (verb, fields) in [(gain, &a.gained), (lose, &a.lost)] {
-                    if fields.is_empty() {
-                        continue;
-                    }
-                    let _ = writeln!(out, "{}", head(verb));
-                    for x in fields {
-                        let _ = writeln!(
-                            out,
-                            "- {}",
-                            item(&x.path, &x.label, x.category, Some(x.consent))
-                        );
-                    }
-                    out.push('\n');
-                }
-                if !a.consent_changed.is_empty() {
-                    let _ = writeln!(out, "{}", head(consent));
-                    for x in &a.consent_changed {
-                        let _ = writeln!(
-                            out,
-                            "- {}: toestemming {} → {}",
-                            item(&x.path, &x.label, x.category, None),
-                            consent_label(x.old),
-                            consent_label(x.new)
-                        );
-                    }
-                    out.push('\n');
-                }
-            }
+            markdown_access(&mut out, &o.access);
         }
         out
+    }
+}
+
+/// The access changes of one overleg in Markdown: a heading per organisation
+/// and role, a subheading per purpose, then gains, losses and consent changes.
+fn markdown_access(out: &mut String, access: &[AccessDelta]) {
+    let md = |s: &str| escape_markdown(s);
+    let mut current_holder: Option<(&str, &str)> = None;
+    let mut current_purpose: Option<&str> = None;
+    for a in access {
+        let holder = (a.org.as_str(), a.role.as_str());
+        if current_holder != Some(holder) {
+            let _ = writeln!(out, "### {} als `{}`\n", md(&a.org_name), a.role);
+            current_holder = Some(holder);
+            current_purpose = None;
+        }
+        if current_purpose != Some(a.purpose.as_str()) {
+            let _ = writeln!(out, "#### Doel `{}`\n", a.purpose);
+            current_purpose = Some(a.purpose.as_str());
+        }
+        markdown_fields(out, a);
+    }
+}
+
+/// One access group's gained, lost and consent-changed fields in Markdown.
+fn markdown_fields(out: &mut String, a: &AccessDelta) {
+    let md = |s: &str| escape_markdown(s);
+    let (gain, lose, consent, prep) = phrases(a.act);
+    let head = |verb: &str| {
+        format!(
+            "**{}**, {prep} {} (`{}`):\n",
+            capitalise(verb),
+            md(&a.bron_name),
+            a.bron
+        )
+    };
+    for (verb, fields) in [(gain, &a.gained), (lose, &a.lost)] {
+        if fields.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "{}", head(verb));
+        for x in fields {
+            let item = markdown_item(&x.path, &x.label, x.category, Some(x.consent));
+            let _ = writeln!(out, "- {item}");
+        }
+        out.push('\n');
+    }
+    if !a.consent_changed.is_empty() {
+        let _ = writeln!(out, "{}", head(consent));
+        for x in &a.consent_changed {
+            let _ = writeln!(
+                out,
+                "- {}: toestemming {} → {}",
+                markdown_item(&x.path, &x.label, x.category, None),
+                consent_label(x.old),
+                consent_label(x.new)
+            );
+        }
+        out.push('\n');
+    }
+}
+
+/// One field in a Markdown list item: path, label, category marker and any
+/// consent it needs.
+fn markdown_item(path: &str, label: &str, category: Category, consent: Option<Consent>) -> String {
+    let mut s = format!("`{path}` ({})", escape_markdown(label));
+    if let Some(m) = category_marker(category) {
+        let _ = write!(s, " **({m})**");
+    }
+    if let Some(c) = consent.filter(|c| *c != Consent::None) {
+        let _ = write!(s, ", alleen met toestemming van {}", consent_label(c));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::Fixture;
+
+    const TEAM: &str = "overleggen/team.toml";
+
+    /// Each access change as `org role purpose act: +gained -lost ~consent`.
+    fn access(d: &Delta) -> Vec<String> {
+        d.overleggen
+            .iter()
+            .flat_map(|o| &o.access)
+            .map(|a| {
+                let mut s = format!("{} {} {} {}:", a.org, a.role, a.purpose, a.act);
+                for f in &a.gained {
+                    s += &format!(" +{}", f.path);
+                }
+                for f in &a.lost {
+                    s += &format!(" -{}", f.path);
+                }
+                for c in &a.consent_changed {
+                    s += &format!(" ~{} {}>{}", c.path, c.old.as_str(), c.new.as_str());
+                }
+                s
+            })
+            .collect()
+    }
+
+    fn structural(d: &Delta) -> Vec<String> {
+        let plain = |s: &str| s.to_owned();
+        let partners = d.partners.iter().map(|c| c.describe(&plain));
+        let overleggen = d.overleggen.iter().flat_map(|o| {
+            o.structural
+                .iter()
+                .map(|s| format!("{}: {}", o.id, s.describe(&plain)))
+        });
+        partners.chain(overleggen).collect()
+    }
+
+    #[tokio::test]
+    async fn each_kind_of_change_is_reported() {
+        let base = Fixture::new();
+        let old = base.set();
+        let cases: Vec<(&str, Fixture, Vec<&str>, Vec<&str>)> = vec![
+            ("nothing", base.clone(), vec![], vec![]),
+            (
+                "gained field",
+                base.clone().edit(
+                    TEAM,
+                    "fields = [\"leerling.naam\"]",
+                    "fields = [\"leerling.naam\", \"verzuim.uren\"]",
+                ),
+                vec![],
+                vec!["gemeente rmc handhaving read: +verzuim.uren"],
+            ),
+            (
+                "lost field",
+                base.clone().edit(
+                    TEAM,
+                    "fields = [\"leerling.naam\", \"verzuim.uren\"]",
+                    "fields = [\"leerling.naam\"]",
+                ),
+                vec![],
+                vec!["wij jeugd hulp read: -verzuim.uren"],
+            ),
+            (
+                "consent",
+                base.clone()
+                    .edit(TEAM, "consent = \"parents\"", "consent = \"youth\""),
+                vec![],
+                vec!["wij jeugd hulp read: ~verzuim.toelichting parents>youth"],
+            ),
+            (
+                "grondslag",
+                base.clone()
+                    .edit(TEAM, "article = \"art. 2.1\"", "article = \"art. 2.3\""),
+                vec![
+                    "team: grondslag van rol jeugd gewijzigd: Jeugdwet: art. 2.1; AVG art. 6(1)(e) → Jeugdwet: art. 2.3; AVG art. 6(1)(e)",
+                ],
+                vec![],
+            ),
+            (
+                "may register cases",
+                base.clone().edit(
+                    TEAM,
+                    "may_register_cases = true",
+                    "may_register_cases = false",
+                ),
+                vec![
+                    "team: rol school mag niet meer leerlingen aanmelden of afmelden, of toestemming vastleggen of intrekken",
+                ],
+                vec![],
+            ),
+            (
+                "may register cases, given",
+                base.clone().edit(
+                    TEAM,
+                    "organisations = [\"wij\"]",
+                    "organisations = [\"wij\"]\nmay_register_cases = true",
+                ),
+                vec![
+                    "team: rol jeugd mag nu leerlingen aanmelden en afmelden en toestemming vastleggen en intrekken",
+                ],
+                vec![],
+            ),
+            (
+                "member joins",
+                base.clone().edit(
+                    TEAM,
+                    "organisations = [\"wij\"]",
+                    "organisations = [\"wij\", \"buiten\"]",
+                ),
+                vec!["team: Buiten (buiten) neemt deel als jeugd"],
+                vec![
+                    "buiten jeugd hulp read: +leerling.naam +verzuim.toelichting +verzuim.uren",
+                    "buiten jeugd hulp write: +notities.tekst",
+                ],
+            ),
+            (
+                "purposes and retention",
+                base.clone()
+                    .edit(TEAM, "text = \"Hulp bieden\"", "text = \"Hulp geven\"")
+                    .edit(TEAM, "retention_days = 365", "retention_days = 30")
+                    .append(TEAM, "\n[[purposes]]\nid = \"nazorg\"\ntext = \"Nazorg\"\n"),
+                vec![
+                    "team: bewaartermijn gewijzigd: 365 → 30 dagen",
+                    "team: omschrijving van doel hulp gewijzigd: \"Hulp bieden\" → \"Hulp geven\"",
+                    "team: doel nazorg toegevoegd: \"Nazorg\"",
+                ],
+                vec![],
+            ),
+            (
+                "partners",
+                base.clone()
+                    .edit("partners.toml", "name = \"Buiten\"", "name = \"Elders\"")
+                    .edit(
+                        "partners.toml",
+                        "00000099000000000005",
+                        "00000099000000000006",
+                    ),
+                vec![
+                    "organisatie buiten heet nu Elders (was Buiten)",
+                    "OIN van Elders (buiten) gewijzigd: 00000099000000000005 → 00000099000000000006 (een ander certificaat krijgt deze toegang)",
+                ],
+                vec![],
+            ),
+        ];
+        for (name, fixture, expected_structural, expected_access) in cases {
+            let new = fixture.set();
+            let d = diff(&old, &new).await.unwrap();
+            assert_eq!(structural(&d), expected_structural, "{name}");
+            assert_eq!(access(&d), expected_access, "{name}");
+            assert_eq!(d.is_empty(), name == "nothing", "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_removed_overleg_lists_its_losses_not_its_details() {
+        let with = Fixture::new()
+            .append(
+                "overleggen/ander.toml",
+                &crate::policy::fixture::TEAM.replace("id = \"team\"", "id = \"ander\""),
+            )
+            .set();
+        let without = Fixture::new().set();
+        let d = diff(&with, &without).await.unwrap();
+        assert_eq!(structural(&d), ["ander: casusoverleg verwijderd"]);
+        let lost = access(&d);
+        assert_eq!(lost.len(), 5, "{lost:?}");
+        assert!(
+            lost.iter().all(|l| l.contains(": -") && !l.contains('+')),
+            "{lost:?}"
+        );
+        // Added back: every purpose, role, grondslag and member is named,
+        // and every field gained.
+        let d = diff(&without, &with).await.unwrap();
+        assert_eq!(
+            structural(&d),
+            [
+                "ander: nieuw casusoverleg, bewaartermijn 365 dagen",
+                "ander: doel handhaving toegevoegd: \"Leerplicht handhaven\"",
+                "ander: doel hulp toegevoegd: \"Hulp bieden\"",
+                "ander: rol jeugd (Jeugdhulp) toegevoegd; grondslag Jeugdwet: art. 2.1; AVG art. 6(1)(e); bijzondere gegevens toegestaan: geen",
+                "ander: WIJ (wij) neemt deel als jeugd",
+                "ander: rol jgz (Jeugdarts) toegevoegd; grondslag Wpg: art. 5; AVG art. 9(2)(h); bijzondere gegevens toegestaan: bijzonder persoonsgegeven, art. 9 AVG",
+                "ander: GGD (ggd) neemt deel als jgz",
+                "ander: rol leerplicht (Leerplicht) toegevoegd; grondslag Leerplichtwet 1969: art. 16; AVG art. 6(1)(c); bijzondere gegevens toegestaan: BSN",
+                "ander: Gemeente (gemeente) neemt deel als leerplicht",
+                "ander: rol rmc (RMC) toegevoegd; grondslag RMC-wet: art. 8; AVG art. 6(1)(e); bijzondere gegevens toegestaan: geen",
+                "ander: Gemeente (gemeente) neemt deel als rmc",
+                "ander: rol school (School) toegevoegd; grondslag WVO: art. 8; AVG art. 6(1)(e); bijzondere gegevens toegestaan: geen; mag leerlingen aanmelden en toestemming vastleggen",
+                "ander: School (school) neemt deel als school",
+            ]
+        );
+        let gained = access(&d);
+        assert_eq!(gained.len(), 5, "{gained:?}");
+        assert!(
+            gained
+                .iter()
+                .all(|l| l.contains(": +") && !l.contains(" -")),
+            "{gained:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn text_and_markdown_say_the_same() {
+        let old = Fixture::new().set();
+        let new = Fixture::new()
+            .edit(TEAM, "consent = \"parents\"", "consent = \"none\"")
+            .edit(
+                TEAM,
+                "fields = [\"leerling.naam\"]",
+                "fields = [\"verzuim.uren\"]",
+            )
+            .set();
+        let d = diff(&old, &new).await.unwrap();
+        let text = d.text();
+        let md = d.markdown();
+        for line in [
+            "Casusoverleg Team (team)",
+            "    Gemeente als rmc krijgt er bij, doel handhaving, uit Leerlingadministratie:",
+            "      + verzuim.uren (Uren verzuim)",
+            "    Gemeente als rmc verliest, doel handhaving, uit Leerlingadministratie:",
+            "      - leerling.naam (Naam)",
+            "      ~ verzuim.toelichting (Toelichting): toestemming ouders → geen",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
+        for line in [
+            "## Team (`team`)",
+            "### Gemeente als `rmc`",
+            "#### Doel `handhaving`",
+            "**Krijgt er bij**, uit Leerlingadministratie (`las`):",
+            "- `verzuim.uren` (Uren verzuim)",
+            "- `leerling.naam` (Naam)",
+            "### WIJ als `jeugd`",
+            "- `verzuim.toelichting` (Toelichting): toestemming ouders → geen",
+        ] {
+            assert!(md.lines().any(|l| l == line), "{line}\n{md}");
+        }
     }
 }

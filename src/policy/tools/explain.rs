@@ -1,16 +1,24 @@
-//! `policy explain`: why one field may or may not flow, from the rules and
-//! confirmed by casbin's own `enforce()` on the rows those rules produce.
+//! `policy explain`: why one field may or may not flow. The answer comes from
+//! the decision path that serves requests: the question becomes a request
+//! ([`Snapshot::decide`]) about a resource of the bron that serves the field,
+//! bound ([`Tentative::bind`]) to a pupil who is registered, with no consent
+//! and then with each kind of consent in turn; the rules, grondslag and
+//! consent behind the answer are those the table entry carries. casbin's own
+//! `enforce()` on the rows those rules produce is asked as well, as an
+//! independent second check.
 
 use serde::Serialize;
 
-use crate::policy::compile::{self, CompileError};
-use crate::policy::model::{Act, Consent, PolicySet};
-use crate::registers::CaseStatus;
+use crate::policy::compile::{self, CompileError, Grant, GrantKey};
+use crate::policy::decision::{DecisionContext, Denial, Permit, RouteRequest, Snapshot, Tentative};
+use crate::policy::model::{Act, Bron, Consent, Overleg, Resource, Rule};
+use crate::policy::template::TemplateSegment;
+use crate::registers::{ActiveConsent, CaseStatus, GivenBy};
 use casbin::CoreApi;
 
 /// The question: may `org` (as `role`) in `overleg`, for `purpose`,
 /// receive (or send) `field` of `bron`?
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct Question<'a> {
     pub org: &'a str,
     pub role: Option<&'a str>,
@@ -65,50 +73,73 @@ pub struct CaseCheck {
 }
 
 impl Explanation {
-    /// Adds the pupil's status from the registers: the field flows only when
+    /// Adds the pupil's status from the registers, decided as the gateway
+    /// would decide a request about this pupil now: the field flows only when
     /// the policy allows it, the pupil is registered in the overleg, and (if
-    /// the rule needs consent) a matching consent for `purpose` is active.
-    pub fn with_case(mut self, overleg: &str, purpose: &str, status: &CaseStatus) -> Self {
-        let registration = status.registration.clone();
+    /// the rule needs consent) a matching consent for the purpose is active.
+    pub fn with_case(mut self, snap: &Snapshot, q: &Question<'_>, status: &CaseStatus) -> Self {
         let required = self
             .consent
             .and_then(Consent::parse)
             .unwrap_or(Consent::None);
-        let consents: Option<Vec<String>> = status
-            .consent_for(purpose, required)
-            .map(|ids| ids.into_iter().map(str::to_owned).collect());
-        let (flows, reason) = if !self.allowed {
-            (false, "the policy does not allow it".to_owned())
-        } else if registration.is_none() {
-            (
-                false,
-                format!(
-                    "the pupil is not registered (aangemeld) in `{overleg}`, or the registration has ended"
-                ),
-            )
+        let (flows, reason) = if self.allowed {
+            case_outcome(snap, q, status, required)
         } else {
-            match &consents {
-                Some(ids) if ids.is_empty() => (true, "registered; no consent needed".to_owned()),
-                Some(ids) => (
-                    true,
-                    format!("registered, with active consent {}", ids.join(" + ")),
-                ),
-                None => (
-                    false,
-                    format!(
-                        "registered, but no active consent ({}) for purpose `{purpose}`",
-                        required.as_str()
-                    ),
-                ),
-            }
+            (false, "the policy does not allow it".to_owned())
+        };
+        let consents = match flows {
+            true => status
+                .consent_for(q.purpose, required)
+                .map(|ids| ids.into_iter().map(str::to_owned).collect())
+                .unwrap_or_default(),
+            false => Vec::new(),
         };
         self.case = Some(CaseCheck {
-            registration,
-            consents: consents.unwrap_or_default(),
+            registration: status.registration.clone(),
+            consents,
             flows,
             reason,
         });
         self
+    }
+}
+
+/// Whether the field flows for a pupil with `status`, and why.
+fn case_outcome(
+    snap: &Snapshot,
+    q: &Question<'_>,
+    status: &CaseStatus,
+    required: Consent,
+) -> (bool, String) {
+    let route = Route::for_question(snap, q);
+    let (Some(field), true) = (route.field, route.served) else {
+        return (false, route.unserved_reason(q));
+    };
+    let no_consent = || {
+        format!(
+            "registered, but no active consent ({}) for purpose `{}`",
+            required.as_str(),
+            q.purpose
+        )
+    };
+    match route.decide(snap, q).and_then(|t| t.bind(status)) {
+        Ok(p) if p.allowed().contains(field) => match status.consent_for(q.purpose, required) {
+            Some(ids) if ids.is_empty() => (true, "registered; no consent needed".to_owned()),
+            Some(ids) => (
+                true,
+                format!("registered, with active consent {}", ids.join(" + ")),
+            ),
+            None => (true, "registered, with active consent".to_owned()),
+        },
+        Ok(_) | Err(Denial::ConsentRequired { .. }) => (false, no_consent()),
+        Err(Denial::NotRegistered { .. }) => (
+            false,
+            format!(
+                "the pupil is not registered (aangemeld) in `{}`, or the registration has ended",
+                q.overleg
+            ),
+        ),
+        Err(d) => (false, d.to_string()),
     }
 }
 
@@ -118,7 +149,361 @@ pub enum ExplainError {
     Compile(#[from] CompileError),
 }
 
-fn rule_ref(r: &crate::policy::model::Rule) -> RuleRef {
+/// Answers `q` from the decision table `snap` serves requests with.
+pub async fn explain(snap: &Snapshot, q: &Question<'_>) -> Result<Explanation, ExplainError> {
+    let route = Route::for_question(snap, q);
+    let mut ctx = DecisionContext::default();
+    let decided = route.decide_with(snap, q, &mut ctx);
+    // Refusals before the bron's catalogue is reached say all there is.
+    if let Err(d) = &decided
+        && refused_before_the_table(d)
+    {
+        // The role is named only when the purpose was what failed.
+        let role = ctx
+            .role
+            .filter(|_| matches!(d, Denial::UnknownPurpose { .. }));
+        return Ok(denied(role, d.to_string()));
+    }
+    let (Some(overleg), Some(bron), Some(field), Some(role)) = (
+        snap.set.overleggen.get(q.overleg),
+        snap.set.bronnen.get(q.bron),
+        route.field,
+        ctx.role.clone(),
+    ) else {
+        let reason = format!(
+            "`{}` is not in the catalogue of bron `{}`: undeclared fields are always withheld",
+            q.field, q.bron
+        );
+        return Ok(denied(None, reason));
+    };
+    let key = GrantKey {
+        org: q.org.to_owned(),
+        role,
+        overleg: overleg.id.clone(),
+        purpose: q.purpose.to_owned(),
+        bron: bron.id.clone(),
+        act: q.act,
+    };
+    let entry = snap.table.get(&key).map(|g| &**g);
+    let consent = match route.served {
+        true => least_consent_that_flows(&route, snap, q, field),
+        false => entry.and_then(|g| g.fields.get(field)?.as_ref().map(|f| f.consent)),
+    };
+    let why = Why::of(overleg, entry, field, consent.is_some());
+    let casbin = casbin_agrees(snap, overleg, &key, q.field, consent).await?;
+    let mut reason = why.reason(&key, bron, field, consent);
+    if consent.is_some() && !route.served {
+        reason = format!("{reason}; but {}", route.unserved_reason(q));
+    }
+    Ok(Explanation {
+        allowed: consent.is_some(),
+        consent: consent.map(Consent::as_str),
+        grondslag: ctx.grondslag,
+        role: Some(key.role),
+        allowing: why.allowing,
+        near_misses: why.near_misses,
+        casbin,
+        reason,
+        case: None,
+    })
+}
+
+/// Whether `d` comes from a step before the bron's catalogue and the table:
+/// the overleg, the organisation's role, the purpose or the bron itself.
+fn refused_before_the_table(d: &Denial) -> bool {
+    matches!(
+        d,
+        Denial::UnknownOverleg(_)
+            | Denial::NotAParticipant { .. }
+            | Denial::RoleRequired { .. }
+            | Denial::RoleNotHeld { .. }
+            | Denial::PurposeRequired { .. }
+            | Denial::UnknownPurpose { .. }
+            | Denial::UnknownBron(_)
+    )
+}
+
+fn denied(role: Option<String>, reason: String) -> Explanation {
+    Explanation {
+        allowed: false,
+        consent: None,
+        role,
+        grondslag: None,
+        allowing: Vec::new(),
+        near_misses: Vec::new(),
+        casbin: false,
+        reason,
+        case: None,
+    }
+}
+
+/// The consents a question is asked with, least restrictive first: a pupil
+/// who is registered with none, then with only the parents', only the
+/// youth's, and both.
+const PROBES: [(Consent, Option<GivenBy>); 4] = [
+    (Consent::None, None),
+    (Consent::Parents, Some(GivenBy::Parents)),
+    (Consent::Youth, Some(GivenBy::Youth)),
+    (Consent::ParentsAndYouth, Some(GivenBy::ParentsAndYouth)),
+];
+
+/// The least consent with which the serving path lets `field` flow (`None`
+/// when no consent does): a registered pupil with each probe in turn.
+fn least_consent_that_flows(
+    route: &Route,
+    snap: &Snapshot,
+    q: &Question<'_>,
+    field: usize,
+) -> Option<Consent> {
+    PROBES.iter().find_map(|(consent, given)| {
+        let status = CaseStatus {
+            registration: Some("explain".to_owned()),
+            consents: given
+                .map(|given_by| ActiveConsent {
+                    id: "explain".to_owned(),
+                    given_by,
+                    purposes: vec![q.purpose.to_owned()],
+                })
+                .into_iter()
+                .collect(),
+        };
+        let permit: Permit = route.decide(snap, q).and_then(|t| t.bind(&status)).ok()?;
+        permit.allowed().contains(field).then_some(*consent)
+    })
+}
+
+/// casbin's `enforce()` on exactly the rows the compiler produces for the
+/// role, with the consent found (`none` when the field does not flow).
+async fn casbin_agrees(
+    snap: &Snapshot,
+    overleg: &Overleg,
+    key: &GrantKey,
+    field: &str,
+    consent: Option<Consent>,
+) -> Result<bool, ExplainError> {
+    let rows = compile::p_rows(&snap.set, overleg)
+        .remove(&key.role)
+        .unwrap_or_default();
+    let e = compile::enforcer(&overleg.id, rows, compile::g_rows(overleg, &key.role)).await?;
+    let allowed = e
+        .enforce((
+            key.org.as_str(),
+            key.role.as_str(),
+            key.overleg.as_str(),
+            key.purpose.as_str(),
+            key.bron.as_str(),
+            key.act.as_str(),
+            field,
+            consent.unwrap_or(Consent::None).as_str(),
+        ))
+        .map_err(|err| CompileError::Casbin {
+            overleg: overleg.id.clone(),
+            message: err.to_string(),
+        })?;
+    Ok(allowed)
+}
+
+/// The request a question becomes: a resource of the bron that serves the
+/// field for this method, its path with a stand-in for each variable.
+struct Route {
+    segments: Vec<String>,
+    /// Catalogue index of the field, when the bron declares it.
+    field: Option<usize>,
+    /// Whether the resource serves the field (otherwise no resource of the
+    /// bron serves it for this method, and a request carries it nowhere).
+    served: bool,
+}
+
+impl Route {
+    fn for_question(snap: &Snapshot, q: &Question<'_>) -> Self {
+        let Some(bron) = snap.set.bronnen.get(q.bron) else {
+            return Route {
+                segments: Vec::new(),
+                field: None,
+                served: false,
+            };
+        };
+        let field = bron.field_index(q.field);
+        let accepts = |r: &Resource| match q.act {
+            Act::Read => r.read,
+            Act::Write => r.write,
+        };
+        // Only a resource a request actually reaches: the first whose
+        // template matches its own path.
+        let reachable: Vec<(&Resource, Vec<String>)> = bron
+            .resources
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let segments = stand_in_path(r);
+                (first_match(bron, &segments) == Some(i)).then_some((r, segments))
+            })
+            .collect();
+        let serving = reachable
+            .iter()
+            .find(|(r, _)| accepts(r) && field.is_some_and(|f| r.fields.contains(&f)));
+        if let Some((_, segments)) = serving {
+            return Route {
+                segments: segments.clone(),
+                field,
+                served: true,
+            };
+        }
+        // No resource serves it: the request still goes as far as it can
+        // (a resource that accepts the method, or any), for the refusals
+        // before the field.
+        let nearest = reachable
+            .iter()
+            .find(|(r, _)| accepts(r))
+            .or(reachable.first());
+        Route {
+            segments: nearest.map(|(_, s)| s.clone()).unwrap_or_default(),
+            field,
+            served: false,
+        }
+    }
+
+    fn decide(&self, snap: &Snapshot, q: &Question<'_>) -> Result<Tentative, Denial> {
+        self.decide_with(snap, q, &mut DecisionContext::default())
+    }
+
+    fn decide_with(
+        &self,
+        snap: &Snapshot,
+        q: &Question<'_>,
+        ctx: &mut DecisionContext,
+    ) -> Result<Tentative, Denial> {
+        let segments: Vec<&str> = self.segments.iter().map(String::as_str).collect();
+        let req = RouteRequest {
+            overleg: q.overleg,
+            bron: q.bron,
+            segments: &segments,
+            act: q.act,
+            purpose: Some(q.purpose),
+            role: q.role,
+        };
+        snap.decide(q.org, &req, ctx)
+    }
+
+    fn unserved_reason(&self, q: &Question<'_>) -> String {
+        format!(
+            "no resource of bron `{}` that accepts {} serves `{}`, so no request carries it",
+            q.bron,
+            match q.act {
+                Act::Read => "reads (GET)",
+                Act::Write => "writes (POST, PUT)",
+            },
+            q.field
+        )
+    }
+}
+
+/// A path for resource `r` with a stand-in value for every variable.
+fn stand_in_path(r: &Resource) -> Vec<String> {
+    r.template
+        .segments()
+        .iter()
+        .map(|s| match s {
+            TemplateSegment::Literal(l) => l.clone(),
+            TemplateSegment::Variable(_) => "explain".to_owned(),
+        })
+        .collect()
+}
+
+/// Index of the resource a request for `segments` reaches.
+fn first_match(bron: &Bron, segments: &[String]) -> Option<usize> {
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    bron.resources
+        .iter()
+        .position(|r| r.template.matches(&segments).is_some())
+}
+
+/// The rules behind an answer, from the rule ids the table entry carries.
+struct Why {
+    /// Rules that allow the field.
+    allowing: Vec<RuleRef>,
+    /// The entry's other rules: they cover the flow, not the field.
+    near_misses: Vec<RuleRef>,
+}
+
+impl Why {
+    fn of(overleg: &Overleg, entry: Option<&Grant>, field: usize, allowed: bool) -> Self {
+        let rule = |id: &str| overleg.rules.iter().find(|r| r.id == id).map(rule_ref);
+        let allowing_ids: Vec<&str> = match (allowed, entry) {
+            (true, Some(g)) => g
+                .fields
+                .get(field)
+                .and_then(|f| f.as_ref())
+                .map(|f| f.rules.iter().map(|r| &**r).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
+        let in_entry = |id: &str| {
+            entry.is_some_and(|g| {
+                g.fields
+                    .iter()
+                    .flatten()
+                    .any(|f| f.rules.iter().any(|r| &**r == id))
+            })
+        };
+        let near_misses = overleg
+            .rules
+            .iter()
+            .filter(|r| in_entry(&r.id) && !allowing_ids.contains(&r.id.as_str()))
+            .map(rule_ref)
+            .collect();
+        Why {
+            allowing: allowing_ids.into_iter().filter_map(rule).collect(),
+            near_misses,
+        }
+    }
+
+    fn reason(
+        &self,
+        key: &GrantKey,
+        bron: &Bron,
+        field: usize,
+        consent: Option<Consent>,
+    ) -> String {
+        let ids = |rules: &[RuleRef]| {
+            rules
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let f = &bron.catalogue[field];
+        match consent {
+            Some(Consent::None) => format!(
+                "allowed by {} ({} `{}`, category {})",
+                ids(&self.allowing),
+                f.label,
+                f.path,
+                f.category.as_str()
+            ),
+            Some(c) => format!(
+                "allowed only with consent ({}) by {}: it flows only while a matching consent is active in the consent register",
+                c.as_str(),
+                ids(&self.allowing)
+            ),
+            None if self.near_misses.is_empty() => Denial::NoRule {
+                overleg: key.overleg.clone(),
+                role: key.role.clone(),
+                purpose: key.purpose.clone(),
+                bron: key.bron.clone(),
+                act: key.act,
+            }
+            .to_string(),
+            None => format!(
+                "rules {} cover this role, purpose and bron, but not `{}`",
+                ids(&self.near_misses),
+                f.path
+            ),
+        }
+    }
+}
+
+fn rule_ref(r: &Rule) -> RuleRef {
     RuleRef {
         id: r.id.clone(),
         from: r.from.clone(),
@@ -129,170 +514,353 @@ fn rule_ref(r: &crate::policy::model::Rule) -> RuleRef {
     }
 }
 
-fn denied(reason: String) -> Explanation {
-    Explanation {
-        allowed: false,
-        consent: None,
-        role: None,
-        grondslag: None,
-        allowing: Vec::new(),
-        near_misses: Vec::new(),
-        casbin: false,
-        reason,
-        case: None,
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::Fixture;
 
-pub async fn explain(set: &PolicySet, q: &Question<'_>) -> Result<Explanation, ExplainError> {
-    let Some(overleg) = set.overleggen.get(q.overleg) else {
-        return Ok(denied(format!(
-            "casusoverleg `{}` does not exist",
-            q.overleg
-        )));
+    const WIJ: Question<'static> = Question {
+        org: "wij",
+        role: None,
+        overleg: "team",
+        purpose: "hulp",
+        bron: "las",
+        field: "verzuim.uren",
+        act: Act::Read,
     };
-    let held: Vec<_> = overleg.roles_of(q.org).collect();
-    let role = match (q.role, held.as_slice()) {
-        (_, []) => {
-            return Ok(denied(format!(
-                "organisation `{}` holds no role in `{}`",
-                q.org, q.overleg
-            )));
-        }
-        (Some(r), _) => match held.iter().find(|h| h.id == r) {
-            Some(h) => *h,
-            None => {
-                return Ok(denied(format!(
-                    "organisation `{}` does not hold role `{r}` in `{}`",
-                    q.org, q.overleg
-                )));
-            }
-        },
-        (None, [one]) => *one,
-        (None, many) => {
-            return Ok(denied(format!(
-                "organisation `{}` holds several roles in `{}` ({}); name one",
-                q.org,
-                q.overleg,
-                many.iter()
-                    .map(|r| r.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    };
-    if overleg.purpose(q.purpose).is_none() {
-        let mut e = denied(format!(
-            "`{}` is not a purpose of `{}`",
-            q.purpose, q.overleg
-        ));
-        e.role = Some(role.id.clone());
-        return Ok(e);
+
+    fn ids(rules: &[RuleRef]) -> Vec<&str> {
+        rules.iter().map(|r| r.id.as_str()).collect()
     }
-    let Some(bron) = set.bronnen.get(q.bron) else {
-        return Ok(denied(format!("bron `{}` does not exist", q.bron)));
-    };
-    let Some(idx) = bron.field_index(q.field) else {
-        return Ok(denied(format!(
-            "`{}` is not in the catalogue of bron `{}`: undeclared fields are always withheld",
-            q.field, q.bron
-        )));
-    };
-    let mut allowing = Vec::new();
-    let mut near = Vec::new();
-    for r in &overleg.rules {
-        if r.bron != bron.id || r.purpose != q.purpose {
-            continue;
-        }
-        let (act, caller) = compile::rule_direction(overleg, r, &bron.owner);
-        if act != q.act || caller != role.id {
-            continue;
-        }
-        if r.fields.contains(&idx) {
-            allowing.push(r);
-        } else {
-            near.push(rule_ref(r));
+
+    #[tokio::test]
+    async fn answers_with_rules_grondslag_and_consent() {
+        let snap = Fixture::new().snapshot().await;
+        let gemeente = Question {
+            org: "gemeente",
+            purpose: "handhaving",
+            ..WIJ
+        };
+        // (question, consent or deny, allowing, near misses, role, reason)
+        type Row<'a> = (
+            Question<'a>,
+            Option<&'a str>,
+            &'a [&'a str],
+            &'a [&'a str],
+            Option<&'a str>,
+            &'a str,
+        );
+        let cases: [Row<'_>; 12] = [
+            (
+                WIJ,
+                Some("none"),
+                &["t-01"],
+                &["t-02"],
+                Some("jeugd"),
+                "allowed by t-01 (Uren verzuim `verzuim.uren`, category normal)",
+            ),
+            (
+                Question {
+                    field: "verzuim.toelichting",
+                    ..WIJ
+                },
+                Some("parents"),
+                &["t-02"],
+                &["t-01"],
+                Some("jeugd"),
+                "allowed only with consent (parents) by t-02",
+            ),
+            (
+                Question {
+                    field: "leerling.bsn",
+                    ..WIJ
+                },
+                None,
+                &[],
+                &["t-01", "t-02"],
+                Some("jeugd"),
+                "rules t-01, t-02 cover this role, purpose and bron, but not `leerling.bsn`",
+            ),
+            (
+                Question {
+                    purpose: "handhaving",
+                    ..WIJ
+                },
+                None,
+                &[],
+                &[],
+                Some("jeugd"),
+                "no rule of `team` lets role `jeugd` receive data from bron `las` for purpose `handhaving`",
+            ),
+            (
+                Question {
+                    org: "ggd",
+                    field: "zorg.diagnose",
+                    ..WIJ
+                },
+                Some("parents-and-youth"),
+                &["t-03"],
+                &[],
+                Some("jgz"),
+                "(parents-and-youth) by t-03",
+            ),
+            (
+                Question {
+                    field: "notities.tekst",
+                    act: Act::Write,
+                    ..WIJ
+                },
+                Some("none"),
+                &["t-05"],
+                &[],
+                Some("jeugd"),
+                "allowed by t-05",
+            ),
+            (
+                Question {
+                    role: Some("leerplicht"),
+                    field: "leerling.bsn",
+                    ..gemeente
+                },
+                Some("none"),
+                &["t-04"],
+                &[],
+                Some("leerplicht"),
+                "allowed by t-04",
+            ),
+            (
+                Question {
+                    role: Some("rmc"),
+                    field: "leerling.bsn",
+                    ..gemeente
+                },
+                None,
+                &[],
+                &["t-06"],
+                Some("rmc"),
+                "rules t-06 cover",
+            ),
+            (
+                gemeente,
+                None,
+                &[],
+                &[],
+                None,
+                "several roles in `team` (leerplicht, rmc)",
+            ),
+            (
+                Question {
+                    org: "buiten",
+                    ..WIJ
+                },
+                None,
+                &[],
+                &[],
+                None,
+                "holds no role",
+            ),
+            (
+                Question {
+                    purpose: "x",
+                    ..WIJ
+                },
+                None,
+                &[],
+                &[],
+                Some("jeugd"),
+                "`x` is not a purpose",
+            ),
+            (
+                Question {
+                    field: "verzuim.x",
+                    ..WIJ
+                },
+                None,
+                &[],
+                &[],
+                None,
+                "`verzuim.x` is not in the catalogue of bron `las`",
+            ),
+        ];
+        for (q, consent, allowing, near, role, says) in cases {
+            let e = explain(&snap, &q).await.unwrap();
+            let what = format!("{} {} {}: {}", q.org, q.purpose, q.field, e.reason);
+            assert_eq!(e.allowed, consent.is_some(), "{what}");
+            assert_eq!(e.consent, consent, "{what}");
+            assert_eq!(e.casbin, e.allowed, "{what}");
+            assert_eq!(ids(&e.allowing), allowing, "{what}");
+            assert_eq!(ids(&e.near_misses), near, "{what}");
+            assert_eq!(e.role.as_deref(), role, "{what}");
+            assert!(e.reason.contains(says), "{what}");
+            // The grondslag is named when the question reached the table.
+            assert_eq!(
+                e.grondslag.is_some(),
+                role.is_some() && q.purpose != "x" && q.field != "verzuim.x",
+                "{what}"
+            );
         }
     }
-    let consent = allowing.iter().map(|r| r.consent).min();
-    // Ask casbin itself, on exactly the rows the compiler produces.
-    let rows = compile::p_rows(set, overleg)
-        .remove(&role.id)
-        .unwrap_or_default();
-    let e = compile::enforcer(&overleg.id, rows, compile::g_rows(overleg, &role.id)).await?;
-    let casbin = e
-        .enforce((
-            q.org,
-            role.id.as_str(),
-            overleg.id.as_str(),
-            q.purpose,
-            bron.id.as_str(),
-            q.act.as_str(),
-            q.field,
-            consent.unwrap_or(Consent::None).as_str(),
-        ))
-        .map_err(|err| CompileError::Casbin {
-            overleg: overleg.id.clone(),
-            message: err.to_string(),
-        })?;
-    let allowed = !allowing.is_empty();
-    let field = &bron.catalogue[idx];
-    let reason = if allowed {
-        let c = consent.unwrap_or(Consent::None);
-        if c == Consent::None {
-            format!(
-                "allowed by {} ({} `{}`, category {})",
-                allowing
-                    .iter()
-                    .map(|r| r.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                field.label,
-                field.path,
-                field.category.as_str()
-            )
-        } else {
-            format!(
-                "allowed only with consent ({}) by {}: it flows only while a matching consent is active in the consent register",
-                c.as_str(),
-                allowing
-                    .iter()
-                    .map(|r| r.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+
+    #[tokio::test]
+    async fn for_one_pupil_the_registers_decide() {
+        use GivenBy::{Parents, Youth};
+        let snap = Fixture::new().snapshot().await;
+        let toelichting = Question {
+            field: "verzuim.toelichting",
+            ..WIJ
+        };
+        let status = |registered: bool, consents: &[(&str, GivenBy)]| CaseStatus {
+            registration: registered.then(|| "a-1".to_owned()),
+            consents: consents
+                .iter()
+                .map(|(id, given_by)| ActiveConsent {
+                    id: (*id).to_owned(),
+                    given_by: *given_by,
+                    purposes: vec!["hulp".to_owned()],
+                })
+                .collect(),
+        };
+        let cases = [
+            (
+                WIJ,
+                status(true, &[]),
+                true,
+                "registered; no consent needed",
+                vec![],
+            ),
+            (
+                WIJ,
+                status(false, &[]),
+                false,
+                "not registered (aangemeld) in `team`",
+                vec![],
+            ),
+            (
+                toelichting,
+                status(true, &[("c-1", Parents)]),
+                true,
+                "registered, with active consent c-1",
+                vec!["c-1"],
+            ),
+            (
+                toelichting,
+                status(true, &[("c-2", Youth)]),
+                false,
+                "registered, but no active consent (parents) for purpose `hulp`",
+                vec![],
+            ),
+            (
+                toelichting,
+                status(false, &[("c-1", Parents)]),
+                false,
+                "not registered",
+                vec![],
+            ),
+            (
+                Question {
+                    field: "leerling.bsn",
+                    ..WIJ
+                },
+                status(true, &[]),
+                false,
+                "the policy does not allow it",
+                vec![],
+            ),
+            // Every field of the zorg resource needs consent.
+            (
+                Question {
+                    org: "ggd",
+                    field: "zorg.diagnose",
+                    ..WIJ
+                },
+                status(true, &[("c-1", Parents)]),
+                false,
+                "no active consent (parents-and-youth)",
+                vec![],
+            ),
+        ];
+        for (q, status, flows, says, consents) in cases {
+            let e = explain(&snap, &q)
+                .await
+                .unwrap()
+                .with_case(&snap, &q, &status);
+            let case = e.case.unwrap();
+            assert_eq!(case.flows, flows, "{}: {}", q.field, case.reason);
+            assert!(case.reason.contains(says), "{}: {}", q.field, case.reason);
+            assert_eq!(case.consents, consents);
+            assert_eq!(case.registration, status.registration);
         }
-    } else if near.is_empty() {
-        format!(
-            "no rule of `{}` lets role `{}` {} bron `{}` for purpose `{}`",
-            overleg.id,
-            role.id,
-            if q.act == Act::Read {
-                "receive data from"
-            } else {
-                "send data to"
+    }
+
+    /// A rule can allow a field that no resource serves for the method (or
+    /// only one that an earlier template hides): the table allows it, and
+    /// explain says that no request carries it.
+    #[tokio::test]
+    async fn a_field_no_resource_serves_is_named_as_such() {
+        let rule = "\n[[rules]]\nid = \"t-07\"\npurpose = \"hulp\"\nfrom = \"jeugd\"\nto = \"school\"\nbron = \"las\"\nfields = [\"leerling.naam\"]\nconsent = \"none\"\njustification = \"Schrijven.\"\n";
+        let snap = Fixture::new()
+            .append("overleggen/team.toml", rule)
+            .snapshot()
+            .await;
+        let q = Question {
+            field: "leerling.naam",
+            act: Act::Write,
+            ..WIJ
+        };
+        let e = explain(&snap, &q).await.unwrap();
+        assert!(e.allowed && e.casbin);
+        assert!(
+            e.reason.ends_with("but no resource of bron `las` that accepts writes (POST, PUT) serves `leerling.naam`, so no request carries it"),
+            "{}",
+            e.reason
+        );
+        let registered = CaseStatus {
+            registration: Some("a-1".into()),
+            consents: Vec::new(),
+        };
+        let case = e.with_case(&snap, &q, &registered).case.unwrap();
+        assert!(
+            !case.flows && case.reason.starts_with("no resource"),
+            "{}",
+            case.reason
+        );
+
+        // An earlier catch-all template hides the verzuim resource, and the
+        // dossier serves only the name: the hours reach no request.
+        let catch_all = "[[resources]]\nid = \"deel\"\npath = \"/leerlingen/{leerling}/{deel}\"\nmethods = [\"GET\"]\nfields = [\"leerling.naam\"]\n\n[[resources]]\nid = \"verzuim\"";
+        let snap = Fixture::new()
+            .edit(
+                "bronnen/las.toml",
+                "[[resources]]\nid = \"verzuim\"",
+                catch_all,
+            )
+            .edit(
+                "bronnen/las.toml",
+                "methods = [\"GET\"]\n\n[[resources]]\nid = \"deel\"",
+                "methods = [\"GET\"]\nfields = [\"leerling.naam\"]\n\n[[resources]]\nid = \"deel\"",
+            )
+            .snapshot()
+            .await;
+        let e = explain(&snap, &WIJ).await.unwrap();
+        assert!(
+            e.reason.contains(
+                "no resource of bron `las` that accepts reads (GET) serves `verzuim.uren`"
+            ),
+            "{}",
+            e.reason
+        );
+        let e = explain(
+            &snap,
+            &Question {
+                field: "leerling.naam",
+                ..WIJ
             },
-            bron.id,
-            q.purpose
         )
-    } else {
-        format!(
-            "rules {} cover this role, purpose and bron, but not `{}`",
-            near.iter()
-                .map(|r| r.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            field.path
-        )
-    };
-    Ok(Explanation {
-        allowed,
-        consent: consent.map(|c| c.as_str()),
-        role: Some(role.id.clone()),
-        grondslag: Some(role.grondslag.to_string()),
-        allowing: allowing.into_iter().map(rule_ref).collect(),
-        near_misses: near,
-        casbin,
-        reason,
-        case: None,
-    })
+        .await
+        .unwrap();
+        assert_eq!(
+            e.reason,
+            "allowed by t-01 (Naam `leerling.naam`, category normal)"
+        );
+    }
 }

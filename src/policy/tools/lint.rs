@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use crate::policy::model::{Category, Consent, PolicySet};
+use crate::policy::model::{Bron, Category, Consent, Overleg, PolicySet, Rule};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -79,189 +79,342 @@ pub const RULES: &[(&str, &str)] = &[
     ),
 ];
 
+/// Every finding of every lint rule over `set`, sorted by file, line and code.
 pub fn lint(set: &PolicySet) -> Vec<Finding> {
     let mut out = Vec::new();
     for o in set.overleggen.values() {
-        let mut push = |line: usize, code: &'static str, severity: Severity, message: String| {
-            out.push(Finding {
-                file: o.file.clone(),
-                line,
-                code,
-                severity,
-                message,
-            })
+        let mut found = Findings {
+            file: &o.file,
+            out: &mut out,
         };
         for r in &o.rules {
             let Some(bron) = set.bronnen.get(&r.bron) else {
                 continue;
             };
-            // The data always flows to the `to` role (for a write, the bron's
-            // owner holds it), so its grondslag is the one that must allow it.
-            let Some(receiver) = o.role(&r.to) else {
-                continue;
-            };
-            let allows = |c: Category| receiver.special_categories.contains(&c);
-            for &i in &r.fields {
-                let f = &bron.catalogue[i];
-                match f.category {
-                    Category::Health if !allows(Category::Health) && r.consent == Consent::None => {
-                        push(
-                            r.line,
-                            "L001",
-                            Severity::Error,
-                            format!(
-                                "rule `{}` shares health data `{}` with role `{}` without consent, and the role's grondslag does not list \"health\"",
-                                r.id, f.path, receiver.id
-                            ),
-                        )
-                    }
-                    Category::Criminal if !allows(Category::Criminal) => push(
-                        r.line,
-                        "L002",
-                        Severity::Error,
-                        format!(
-                            "rule `{}` shares criminal-law data `{}` with role `{}`, whose grondslag does not list \"criminal\"",
-                            r.id, f.path, receiver.id
-                        ),
-                    ),
-                    Category::Bsn if !allows(Category::Bsn) => push(
-                        r.line,
-                        "L003",
-                        Severity::Error,
-                        format!(
-                            "rule `{}` shares the BSN (`{}`) with role `{}`, which is not permitted to receive it",
-                            r.id, f.path, receiver.id
-                        ),
-                    ),
-                    _ => {}
-                }
-            }
-            for p in r.patterns.iter().filter(|p| !p.is_literal()) {
-                let special: Vec<&str> = bron
-                    .catalogue
-                    .iter()
-                    .filter(|f| f.category != Category::Normal && p.matches(&f.path))
-                    .map(|f| f.path.as_str())
-                    .collect();
-                if !special.is_empty() {
-                    push(
-                        r.line,
-                        "L011",
-                        Severity::Warning,
-                        format!(
-                            "rule `{}` shares special-category data through the glob `{}` ({}): list these fields by name, so a field added to the catalogue later does not flow unreviewed",
-                            r.id,
-                            p.as_str(),
-                            special.join(", ")
-                        ),
-                    );
-                }
-            }
-            let has_glob = r.patterns.iter().any(|p| !p.is_literal());
-            if r.justification.trim().is_empty() {
-                if has_glob {
-                    push(
-                        r.line,
-                        "L004",
-                        Severity::Error,
-                        format!(
-                            "rule `{}` uses a glob ({}) but has no justification",
-                            r.id,
-                            r.patterns
-                                .iter()
-                                .filter(|p| !p.is_literal())
-                                .map(|p| p.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    );
-                } else {
-                    push(
-                        r.line,
-                        "L005",
-                        Severity::Warning,
-                        format!("rule `{}` has no justification", r.id),
-                    );
-                }
-            }
+            special_categories(o, r, bron, &mut found);
+            special_globs(r, bron, &mut found);
+            justification(r, &mut found);
         }
-        for role in &o.roles {
-            if !o.rules.iter().any(|r| r.from == role.id || r.to == role.id) {
-                push(
-                    role.line,
-                    "L006",
-                    Severity::Warning,
-                    format!(
-                        "role `{}` takes part in `{}` but neither gives nor receives anything",
-                        role.id, o.id
-                    ),
-                );
-            }
-        }
-        if !o.roles.iter().any(|r| r.may_register_cases) {
-            push(
-                1,
-                "L010",
-                Severity::Warning,
-                format!(
-                    "no role of `{}` may register cases (may_register_cases): requests about a pupil need an active registration, so nothing can be shared",
-                    o.id
-                ),
-            );
-        }
-        for p in &o.purposes {
-            if !o.rules.iter().any(|r| r.purpose == p.id) {
-                push(
-                    1,
-                    "L007",
-                    Severity::Warning,
-                    format!("purpose `{}` is used by no rule", p.id),
-                );
-            }
-        }
-        for (i, a) in o.rules.iter().enumerate() {
-            for b in &o.rules[i + 1..] {
-                if (
-                    a.purpose.as_str(),
-                    a.from.as_str(),
-                    a.to.as_str(),
-                    a.bron.as_str(),
-                ) != (
-                    b.purpose.as_str(),
-                    b.from.as_str(),
-                    b.to.as_str(),
-                    b.bron.as_str(),
-                ) {
-                    continue;
-                }
-                let fa: BTreeSet<usize> = a.fields.iter().copied().collect();
-                let fb: BTreeSet<usize> = b.fields.iter().copied().collect();
-                if fa == fb {
-                    push(
-                        b.line,
-                        "L008",
-                        Severity::Error,
-                        format!(
-                            "rule `{}` duplicates rule `{}` (same flow, same fields)",
-                            b.id, a.id
-                        ),
-                    );
-                } else if !fa.is_disjoint(&fb) {
-                    push(
-                        b.line,
-                        "L009",
-                        Severity::Warning,
-                        format!(
-                            "rule `{}` overlaps rule `{}` ({} field(s) in both)",
-                            b.id,
-                            a.id,
-                            fa.intersection(&fb).count()
-                        ),
-                    );
-                }
-            }
-        }
+        idle_roles(o, &mut found);
+        no_registering_role(o, &mut found);
+        unused_purposes(o, &mut found);
+        duplicate_rules(o, &mut found);
     }
     out.sort();
     out
+}
+
+/// Findings of one overleg's file.
+struct Findings<'a> {
+    file: &'a str,
+    out: &'a mut Vec<Finding>,
+}
+
+impl Findings<'_> {
+    fn push(&mut self, line: usize, code: &'static str, severity: Severity, message: String) {
+        self.out.push(Finding {
+            file: self.file.to_owned(),
+            line,
+            code,
+            severity,
+            message,
+        });
+    }
+}
+
+/// L001, L002, L003: health, criminal-law and BSN fields only to a role whose
+/// grondslag lists them (health also with consent).
+fn special_categories(o: &Overleg, r: &Rule, bron: &Bron, found: &mut Findings<'_>) {
+    // The data always flows to the `to` role (for a write, the bron's
+    // owner holds it), so its grondslag is the one that must allow it.
+    let Some(receiver) = o.role(&r.to) else {
+        return;
+    };
+    let allows = |c: Category| receiver.special_categories.contains(&c);
+    for f in r.fields.iter().filter_map(|&i| bron.catalogue.get(i)) {
+        let (code, what) = match f.category {
+            Category::Health if !allows(Category::Health) && r.consent == Consent::None => (
+                "L001",
+                format!(
+                    "rule `{}` shares health data `{}` with role `{}` without consent, and the role's grondslag does not list \"health\"",
+                    r.id, f.path, receiver.id
+                ),
+            ),
+            Category::Criminal if !allows(Category::Criminal) => (
+                "L002",
+                format!(
+                    "rule `{}` shares criminal-law data `{}` with role `{}`, whose grondslag does not list \"criminal\"",
+                    r.id, f.path, receiver.id
+                ),
+            ),
+            Category::Bsn if !allows(Category::Bsn) => (
+                "L003",
+                format!(
+                    "rule `{}` shares the BSN (`{}`) with role `{}`, which is not permitted to receive it",
+                    r.id, f.path, receiver.id
+                ),
+            ),
+            _ => continue,
+        };
+        found.push(r.line, code, Severity::Error, what);
+    }
+}
+
+/// L011: a glob that covers health, criminal-law or BSN fields.
+fn special_globs(r: &Rule, bron: &Bron, found: &mut Findings<'_>) {
+    for p in r.patterns.iter().filter(|p| !p.is_literal()) {
+        let special: Vec<&str> = bron
+            .catalogue
+            .iter()
+            .filter(|f| f.category != Category::Normal && p.matches(&f.path))
+            .map(|f| f.path.as_str())
+            .collect();
+        if !special.is_empty() {
+            found.push(
+                r.line,
+                "L011",
+                Severity::Warning,
+                format!(
+                    "rule `{}` shares special-category data through the glob `{}` ({}): list these fields by name, so a field added to the catalogue later does not flow unreviewed",
+                    r.id,
+                    p.as_str(),
+                    special.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// L004 (with a glob) and L005: every rule says why it needs its fields.
+fn justification(r: &Rule, found: &mut Findings<'_>) {
+    if !r.justification.trim().is_empty() {
+        return;
+    }
+    let globs: Vec<&str> = r
+        .patterns
+        .iter()
+        .filter(|p| !p.is_literal())
+        .map(|p| p.as_str())
+        .collect();
+    if globs.is_empty() {
+        let message = format!("rule `{}` has no justification", r.id);
+        found.push(r.line, "L005", Severity::Warning, message);
+    } else {
+        let message = format!(
+            "rule `{}` uses a glob ({}) but has no justification",
+            r.id,
+            globs.join(", ")
+        );
+        found.push(r.line, "L004", Severity::Error, message);
+    }
+}
+
+/// L006: a role that neither gives nor receives anything.
+fn idle_roles(o: &Overleg, found: &mut Findings<'_>) {
+    for role in &o.roles {
+        if !o.rules.iter().any(|r| r.from == role.id || r.to == role.id) {
+            found.push(
+                role.line,
+                "L006",
+                Severity::Warning,
+                format!(
+                    "role `{}` takes part in `{}` but neither gives nor receives anything",
+                    role.id, o.id
+                ),
+            );
+        }
+    }
+}
+
+/// L010: no role may register cases, so nothing can be shared.
+fn no_registering_role(o: &Overleg, found: &mut Findings<'_>) {
+    if !o.roles.iter().any(|r| r.may_register_cases) {
+        found.push(
+            1,
+            "L010",
+            Severity::Warning,
+            format!(
+                "no role of `{}` may register cases (may_register_cases): requests about a pupil need an active registration, so nothing can be shared",
+                o.id
+            ),
+        );
+    }
+}
+
+/// L007: a purpose no rule uses.
+fn unused_purposes(o: &Overleg, found: &mut Findings<'_>) {
+    for p in &o.purposes {
+        if !o.rules.iter().any(|r| r.purpose == p.id) {
+            let message = format!("purpose `{}` is used by no rule", p.id);
+            found.push(1, "L007", Severity::Warning, message);
+        }
+    }
+}
+
+/// L008 and L009: two rules with the same flow and the same, or shared, fields.
+fn duplicate_rules(o: &Overleg, found: &mut Findings<'_>) {
+    let flow = |r: &Rule| {
+        (
+            r.purpose.clone(),
+            r.from.clone(),
+            r.to.clone(),
+            r.bron.clone(),
+        )
+    };
+    for (i, a) in o.rules.iter().enumerate() {
+        for b in o.rules[i + 1..].iter().filter(|b| flow(b) == flow(a)) {
+            let fa: BTreeSet<usize> = a.fields.iter().copied().collect();
+            let fb: BTreeSet<usize> = b.fields.iter().copied().collect();
+            if fa == fb {
+                let message = format!(
+                    "rule `{}` duplicates rule `{}` (same flow, same fields)",
+                    b.id, a.id
+                );
+                found.push(b.line, "L008", Severity::Error, message);
+            } else if !fa.is_disjoint(&fb) {
+                let message = format!(
+                    "rule `{}` overlaps rule `{}` ({} field(s) in both)",
+                    b.id,
+                    a.id,
+                    fa.intersection(&fb).count()
+                );
+                found.push(b.line, "L009", Severity::Warning, message);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::Fixture;
+
+    const TEAM: &str = "overleggen/team.toml";
+
+    fn rule(id: &str, purpose: &str, to: &str, fields: &str) -> String {
+        format!(
+            "\n[[rules]]\nid = \"{id}\"\npurpose = \"{purpose}\"\nfrom = \"school\"\nto = \"{to}\"\nbron = \"las\"\nfields = [{fields}]\nconsent = \"none\"\njustification = \"Test.\"\n"
+        )
+    }
+
+    #[test]
+    fn the_fixture_is_clean() {
+        assert_eq!(lint(&Fixture::new().set()), []);
+    }
+
+    /// Each rule fires on a minimal change of the clean fixture, alone, at
+    /// the line of what it is about.
+    #[test]
+    fn each_rule_fires_on_its_own_fixture() {
+        let base = Fixture::new();
+        let criminal = "\n[[fields]]\npath = \"justitie.pv\"\nlabel = \"Proces-verbaal\"\ncategory = \"criminal\"\n";
+        let cases: Vec<(&str, Fixture, &str, &str)> = vec![
+            (
+                "L001",
+                base.clone()
+                    .edit(TEAM, "special_categories = [\"health\"]\n", "")
+                    .edit(TEAM, "consent = \"parents-and-youth\"", "consent = \"none\""),
+                "id = \"t-03\"",
+                "health data `zorg.diagnose` with role `jgz` without consent",
+            ),
+            (
+                "L002",
+                base.clone()
+                    .append("bronnen/las.toml", criminal)
+                    .append(TEAM, &rule("t-09", "handhaving", "leerplicht", "\"justitie.pv\"")),
+                "id = \"t-09\"",
+                "criminal-law data `justitie.pv` with role `leerplicht`",
+            ),
+            (
+                "L003",
+                base.clone().edit(TEAM, "fields = [\"leerling.naam\"]", "fields = [\"leerling.naam\", \"leerling.bsn\"]"),
+                "id = \"t-06\"",
+                "the BSN (`leerling.bsn`) with role `rmc`",
+            ),
+            (
+                "L004",
+                base.clone().edit(TEAM, "\"Het hele verzuim voor de handhaving.\"", "\"\""),
+                "id = \"t-04\"",
+                "uses a glob (verzuim.*) but has no justification",
+            ),
+            (
+                "L005",
+                base.clone().edit(TEAM, "\"De naam voor het RMC.\"", "\" \""),
+                "id = \"t-06\"",
+                "rule `t-06` has no justification",
+            ),
+            (
+                "L006",
+                base.clone().append(
+                    TEAM,
+                    "\n[[roles]]\nid = \"toeschouwer\"\nname = \"T\"\ngrondslag = { law = \"W\", article = \"a\", basis = \"b\" }\norganisations = [\"buiten\"]\n",
+                ),
+                "id = \"toeschouwer\"",
+                "role `toeschouwer` takes part in `team` but neither gives nor receives anything",
+            ),
+            (
+                "L007",
+                base.clone().append(TEAM, "\n[[purposes]]\nid = \"ongebruikt\"\ntext = \"Niets\"\n"),
+                "",
+                "purpose `ongebruikt` is used by no rule",
+            ),
+            (
+                "L008",
+                base.clone().append(TEAM, &rule("t-10", "handhaving", "rmc", "\"leerling.naam\"")),
+                "id = \"t-10\"",
+                "rule `t-10` duplicates rule `t-06`",
+            ),
+            (
+                "L009",
+                base.clone().append(TEAM, &rule("t-10", "handhaving", "rmc", "\"leerling.naam\", \"verzuim.uren\"")),
+                "id = \"t-10\"",
+                "rule `t-10` overlaps rule `t-06` (1 field(s) in both)",
+            ),
+            (
+                "L010",
+                base.clone().edit(TEAM, "may_register_cases = true", "may_register_cases = false"),
+                "",
+                "no role of `team` may register cases",
+            ),
+            (
+                "L011",
+                base.clone().edit(TEAM, "\"leerling.naam\", \"leerling.bsn\", \"verzuim.*\"", "\"leerling.*\", \"verzuim.*\""),
+                "id = \"t-04\"",
+                "through the glob `leerling.*` (leerling.bsn)",
+            ),
+        ];
+        for (code, fixture, at, says) in cases {
+            let tmp = fixture.write();
+            let set = crate::policy::load_dir(tmp.path()).unwrap_or_else(|e| panic!("{code}: {e}"));
+            let found = lint(&set);
+            let codes: Vec<&str> = found.iter().map(|f| f.code).collect();
+            assert_eq!(codes, [code], "{found:#?}");
+            let f = &found[0];
+            assert!(f.message.contains(says), "{code}: {}", f.message);
+            assert!(f.file.ends_with("team.toml"), "{code}: {}", f.file);
+            let text = std::fs::read_to_string(tmp.path().join(TEAM)).unwrap();
+            let line = match at {
+                "" => 1,
+                at => text[..text.find(at).unwrap()].matches('\n').count(),
+            };
+            assert_eq!(f.line, line, "{code}: {f}");
+            assert!(
+                RULES.iter().any(|(c, _)| *c == code),
+                "{code} is not listed in RULES"
+            );
+        }
+    }
+
+    #[test]
+    fn a_finding_reads_file_line_code_severity_message() {
+        let set = Fixture::new()
+            .edit(TEAM, "\"De naam voor het RMC.\"", "\"\"")
+            .set();
+        let f = &lint(&set)[0];
+        assert_eq!(f.severity, Severity::Warning);
+        assert!(f.to_string().ends_with(&format!(
+            ":{}: L005 warning: rule `t-06` has no justification",
+            f.line
+        )));
+    }
 }

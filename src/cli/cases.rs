@@ -200,7 +200,7 @@ pub async fn cases(cmd: CasesCmd) -> anyhow::Result<ExitCode> {
             let o = Opened::open(&config).await?;
             let who = o.actor(&overleg, &actor)?;
             let new = NewRegistration {
-                leerling: pupil,
+                pupil,
                 reference,
                 begins_at: begin,
                 ends_at: end,
@@ -253,7 +253,7 @@ pub async fn consent(cmd: ConsentCmd) -> anyhow::Result<ExitCode> {
             let o = Opened::open(&config).await?;
             let who = o.actor(&overleg, &actor)?;
             let new = NewConsent {
-                leerling: pupil,
+                pupil,
                 given_by,
                 purposes,
                 valid_from,
@@ -338,38 +338,38 @@ fn active(yes: bool) -> &'static str {
 }
 
 fn print_text(h: &History) -> anyhow::Result<()> {
-    outln(&format!("registrations ({}):", h.aanmeldingen.len()))?;
-    for r in &h.aanmeldingen {
-        let ended = r.beeindigd_op.as_deref().map(|t| format!(", ended {t}"));
+    outln(&format!("registrations ({}):", h.registrations.len()))?;
+    for r in &h.registrations {
+        let ended = r.ended_at.as_deref().map(|t| format!(", ended {t}"));
         outln(&format!(
             "  {} {} [{}] ref {} from {} until {} by {} ({}){}",
             r.id,
             r.overleg,
-            active(r.actief),
-            r.referentie,
+            active(r.active),
+            r.reference,
             r.begin,
-            r.einde.as_deref().unwrap_or("-"),
-            r.aangemeld_door,
-            r.rol,
+            r.end.as_deref().unwrap_or("-"),
+            r.registered_by,
+            r.role,
             ended.unwrap_or_default()
         ))?;
     }
-    outln(&format!("consents ({}):", h.toestemmingen.len()))?;
-    for c in &h.toestemmingen {
+    outln(&format!("consents ({}):", h.consents.len()))?;
+    for c in &h.consents {
         let withdrawn = c
-            .ingetrokken_op
+            .withdrawn_at
             .as_deref()
             .map(|t| format!(", withdrawn {t}"));
         outln(&format!(
             "  {} {} [{}] {} for {} from {} until {} form {}{}",
             c.id,
             c.overleg,
-            active(c.actief),
-            c.gegeven_door.as_str(),
-            c.doelen.join(", "),
-            c.geldig_van,
-            c.geldig_tot.as_deref().unwrap_or("-"),
-            c.formulier,
+            active(c.active),
+            c.given_by.as_str(),
+            c.purposes.join(", "),
+            c.valid_from,
+            c.valid_until.as_deref().unwrap_or("-"),
+            c.form,
             withdrawn.unwrap_or_default()
         ))?;
     }

@@ -360,7 +360,7 @@ pub async fn seed_registers(state: &crate::gateway::state::AppState) -> Result<S
                 .map_err(crate::registers::RegisterError::from)?;
             if status.registration.is_none() {
                 let new = NewRegistration {
-                    leerling: (*pupil).to_owned(),
+                    pupil: (*pupil).to_owned(),
                     reference: format!("demo-{}-{pupil}", o.id),
                     begins_at: None,
                     ends_at: None,
@@ -406,7 +406,7 @@ pub async fn seed_registers(state: &crate::gateway::state::AppState) -> Result<S
         .give_consent(
             &cx,
             NewConsent {
-                leerling: pupil.to_owned(),
+                pupil: pupil.to_owned(),
                 given_by: GivenBy::Parents,
                 purposes: vec![purpose.to_owned()],
                 valid_from: None,

@@ -32,47 +32,57 @@ use crate::registers::{
 /// Path prefix of the register API.
 pub const PREFIX: &str = "/registers/v1/";
 
+/// `POST …/aanmeldingen`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AanmeldingBody {
-    leerling: String,
-    referentie: String,
+struct RegistrationBody {
+    #[serde(rename = "leerling")]
+    pupil: String,
+    #[serde(rename = "referentie")]
+    reference: String,
     #[serde(default)]
     begin: Option<String>,
-    #[serde(default)]
-    einde: Option<String>,
+    #[serde(default, rename = "einde")]
+    end: Option<String>,
 }
 
+/// `POST …/{id}/beeindigen` and `…/{id}/intrekken`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LeerlingBody {
-    leerling: String,
-    #[serde(default)]
-    referentie: Option<String>,
+struct PupilBody {
+    #[serde(rename = "leerling")]
+    pupil: String,
+    #[serde(default, rename = "referentie")]
+    reference: Option<String>,
 }
 
+/// `POST …/toestemmingen`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ToestemmingBody {
-    leerling: String,
-    gegeven_door: GivenBy,
-    doelen: Vec<String>,
-    #[serde(default)]
-    geldig_van: Option<String>,
-    #[serde(default)]
-    geldig_tot: Option<String>,
-    formulier: String,
+struct ConsentBody {
+    #[serde(rename = "leerling")]
+    pupil: String,
+    #[serde(rename = "gegeven_door")]
+    given_by: GivenBy,
+    #[serde(rename = "doelen")]
+    purposes: Vec<String>,
+    #[serde(default, rename = "geldig_van")]
+    valid_from: Option<String>,
+    #[serde(default, rename = "geldig_tot")]
+    valid_until: Option<String>,
+    #[serde(rename = "formulier")]
+    form: String,
 }
 
-impl ToestemmingBody {
+impl ConsentBody {
     fn into_new(self) -> NewConsent {
         NewConsent {
-            leerling: self.leerling,
-            given_by: self.gegeven_door,
-            purposes: self.doelen,
-            valid_from: self.geldig_van,
-            valid_until: self.geldig_tot,
-            form_reference: self.formulier,
+            pupil: self.pupil,
+            given_by: self.given_by,
+            purposes: self.purposes,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            form_reference: self.form,
         }
     }
 }
@@ -244,37 +254,37 @@ impl Api<'_> {
         let json = |v: Result<Vec<u8>, serde_json::Error>| v.map_err(|_| ProxyError::Internal);
         match route {
             Route::Register => {
-                let b: AanmeldingBody = self.body(req).await?;
-                self.pupil(rec, &b.leerling);
+                let b: RegistrationBody = self.body(req).await?;
+                self.pupil(rec, &b.pupil);
                 let new = NewRegistration {
-                    leerling: b.leerling,
-                    reference: b.referentie,
+                    pupil: b.pupil,
+                    reference: b.reference,
                     begins_at: b.begin,
-                    ends_at: b.einde,
+                    ends_at: b.end,
                 };
                 let r = writer_owns(regs.register(self.cx, new).await, recorded)?;
                 Ok((StatusCode::CREATED, json(serde_json::to_vec(&r))?))
             }
             Route::End(id) => {
-                let b: LeerlingBody = self.body(req).await?;
-                self.pupil(rec, &b.leerling);
-                let r = regs.end_registration(self.cx, id, &b.leerling).await;
+                let b: PupilBody = self.body(req).await?;
+                self.pupil(rec, &b.pupil);
+                let r = regs.end_registration(self.cx, id, &b.pupil).await;
                 Ok((
                     StatusCode::OK,
                     json(serde_json::to_vec(&writer_owns(r, recorded)?))?,
                 ))
             }
             Route::Consent => {
-                let b: ToestemmingBody = self.body(req).await?;
-                self.pupil(rec, &b.leerling);
+                let b: ConsentBody = self.body(req).await?;
+                self.pupil(rec, &b.pupil);
                 let c = writer_owns(regs.give_consent(self.cx, b.into_new()).await, recorded)?;
                 Ok((StatusCode::CREATED, json(serde_json::to_vec(&c))?))
             }
             Route::Withdraw(id) => {
-                let b: LeerlingBody = self.body(req).await?;
-                self.pupil(rec, &b.leerling);
+                let b: PupilBody = self.body(req).await?;
+                self.pupil(rec, &b.pupil);
                 let c = regs
-                    .withdraw_consent(self.cx, id, &b.leerling, b.referentie)
+                    .withdraw_consent(self.cx, id, &b.pupil, b.reference)
                     .await;
                 Ok((
                     StatusCode::OK,

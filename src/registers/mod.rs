@@ -18,121 +18,56 @@
 //!   a running gateway) are covered by waiting `revocation_grace` before
 //!   acknowledging: no request outlives `request_timeout + commit_timeout`.
 
-use std::hash::{Hash, Hasher};
-use std::sync::Arc;
+mod lock;
+mod sql;
+mod types;
+
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use tokio::sync::{OwnedRwLockReadGuard, RwLock};
+use tokio::sync::OwnedRwLockReadGuard;
+
+pub use sql::{history_of, status_of};
+pub use types::{
+    ActiveConsent, Actor, CaseStatus, ConsentEntry, GivenBy, History, NewConsent, NewRegistration,
+    Origin, RegisterError, Registration,
+};
+
+use lock::Stripes;
+use sql::{CONSENT_COLUMNS, REG_COLUMNS, consent_from, registration_from};
 
 use crate::audit::record::{format_rfc3339, now_rfc3339};
 use crate::audit::{
     AuditError, AuditRecord, Auditor, Outcome, SideWrite, Statement, Store, StoreError,
 };
-use crate::policy::model::{Consent, Overleg, PolicySet, Role};
+use crate::policy::model::{Overleg, PolicySet, Role};
 
-/// Lock stripes: bounded, whatever the number of pupils.
-const STRIPES: usize = 64;
 /// Longest free-text reference (case reference, consent form) accepted.
 const MAX_REFERENCE: usize = 200;
 /// Longest pupil identifier accepted.
 const MAX_PUPIL_ID: usize = 64;
 
-#[derive(Debug, thiserror::Error)]
-pub enum RegisterError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("casusoverleg `{0}` does not exist")]
-    UnknownOverleg(String),
-    #[error(
-        "organisation `{org}` holds no role in casusoverleg `{overleg}` that may register cases or consent"
-    )]
-    NotAllowed { org: String, overleg: String },
-    #[error("organisation `{org}` holds several roles in `{overleg}` that may register ({}); say which one in X-Rol", roles.join(", "))]
-    RoleRequired {
-        org: String,
-        overleg: String,
-        roles: Vec<String>,
-    },
-    #[error("no such {0} for this pupil in this casusoverleg")]
-    NotFound(&'static str),
-    #[error("this {0} has already ended or been withdrawn")]
-    Closed(&'static str),
-    #[error("the request's deadline passed before the change was made")]
-    Timeout,
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Audit(#[from] AuditError),
+/// The registers of one store, shared by the gateway's proxy, its register
+/// API and the CLI.
+#[derive(Clone)]
+pub struct Registers {
+    store: Store,
+    audit: Auditor,
+    stripes: Stripes,
+    grace: Duration,
+    /// Longest a revocation may wait for this process's in-flight requests
+    /// (their lifetime: request timeout + commit timeout).
+    drain: Duration,
+    /// Deadline for [`Registers::status`] (`registers.lookup_timeout_ms`).
+    lookup_timeout: Duration,
 }
 
-impl From<sqlx::Error> for RegisterError {
-    fn from(e: sqlx::Error) -> Self {
-        RegisterError::Store(StoreError::from(e))
+impl std::fmt::Debug for Registers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registers")
+            .field("grace", &self.grace)
+            .finish_non_exhaustive()
     }
-}
-
-impl RegisterError {
-    /// Stable machine-readable reason (audit records, problem types).
-    pub fn code(&self) -> &'static str {
-        match self {
-            RegisterError::Invalid(_) => "invalid-register-request",
-            RegisterError::UnknownOverleg(_) => "unknown-overleg",
-            RegisterError::NotAllowed { .. } => "may-not-register",
-            RegisterError::RoleRequired { .. } => "role-required",
-            RegisterError::NotFound(_) => "register-entry-not-found",
-            RegisterError::Closed(_) => "register-entry-closed",
-            RegisterError::Timeout => "request-timeout",
-            RegisterError::Store(_) | RegisterError::Audit(_) => "register-unavailable",
-        }
-    }
-}
-
-/// Who gave consent. The policy's `consent` says whose consent a rule
-/// needs (the covenant's age rule: parents below 12, both from 12 to 15,
-/// the youth from 16); a consent satisfies a rule when it covers that.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum GivenBy {
-    Parents,
-    Youth,
-    ParentsAndYouth,
-}
-
-impl GivenBy {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "parents" => Self::Parents,
-            "youth" => Self::Youth,
-            "parents-and-youth" => Self::ParentsAndYouth,
-            _ => return None,
-        })
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Parents => "parents",
-            Self::Youth => "youth",
-            Self::ParentsAndYouth => "parents-and-youth",
-        }
-    }
-}
-
-/// Who makes a change: an organisation in one of its roles ("hats").
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub org: String,
-    pub role: String,
-    pub grondslag: String,
-}
-
-/// Where a change came from, for its audit record: the register API passes
-/// its request and trace ids and the certificate fingerprint; the CLI none.
-#[derive(Debug, Clone, Default)]
-pub struct Origin {
-    pub request_id: Option<String>,
-    pub trace_id: Option<String>,
-    pub cert_fingerprint: Option<String>,
 }
 
 /// Who changes which casusoverleg's registers, from where, under which
@@ -162,140 +97,6 @@ impl ChangeContext<'_> {
     }
 }
 
-/// One active consent, as a decision sees it.
-#[derive(Debug, Clone)]
-pub struct ActiveConsent {
-    pub id: String,
-    pub given_by: GivenBy,
-    pub purposes: Vec<String>,
-}
-
-/// What the registers say about one pupil in one casusoverleg, now.
-#[derive(Debug, Clone, Default)]
-pub struct CaseStatus {
-    /// Id of an active registration, if any.
-    pub registration: Option<String>,
-    pub consents: Vec<ActiveConsent>,
-}
-
-impl CaseStatus {
-    /// Ids of the active consents that together satisfy `required` for
-    /// `purpose`, or `None` when they do not. `Consent::None` needs none.
-    pub fn consent_for(&self, purpose: &str, required: Consent) -> Option<Vec<&str>> {
-        let by = |g: GivenBy| {
-            self.consents
-                .iter()
-                .find(|c| c.given_by == g && c.purposes.iter().any(|p| p == purpose))
-                .map(|c| c.id.as_str())
-        };
-        let both = by(GivenBy::ParentsAndYouth);
-        match required {
-            Consent::None => Some(Vec::new()),
-            Consent::Parents => by(GivenBy::Parents).or(both).map(|id| vec![id]),
-            Consent::Youth => by(GivenBy::Youth).or(both).map(|id| vec![id]),
-            Consent::ParentsAndYouth => match both {
-                Some(id) => Some(vec![id]),
-                None => Some(vec![by(GivenBy::Parents)?, by(GivenBy::Youth)?]),
-            },
-        }
-    }
-}
-
-/// A registration (aanmelding) as stored.
-#[derive(Debug, Clone, Serialize)]
-pub struct Registration {
-    pub id: String,
-    pub overleg: String,
-    pub referentie: String,
-    pub begin: String,
-    pub einde: Option<String>,
-    pub aangemeld_door: String,
-    pub rol: String,
-    pub aangemeld_op: String,
-    pub beeindigd_op: Option<String>,
-    pub beeindigd_door: Option<String>,
-    pub actief: bool,
-}
-
-/// A consent (toestemming) as stored.
-#[derive(Debug, Clone, Serialize)]
-pub struct ConsentEntry {
-    pub id: String,
-    pub overleg: String,
-    pub gegeven_door: GivenBy,
-    pub doelen: Vec<String>,
-    pub geldig_van: String,
-    pub geldig_tot: Option<String>,
-    pub formulier: String,
-    pub vastgelegd_door: String,
-    pub rol: String,
-    pub vastgelegd_op: String,
-    pub ingetrokken_op: Option<String>,
-    pub ingetrokken_door: Option<String>,
-    pub intrekking_referentie: Option<String>,
-    pub actief: bool,
-}
-
-/// Everything the registers hold about one pupil (optionally in one overleg).
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct History {
-    pub aanmeldingen: Vec<Registration>,
-    pub toestemmingen: Vec<ConsentEntry>,
-}
-
-/// A new registration, validated.
-#[derive(Debug, Clone)]
-pub struct NewRegistration {
-    pub leerling: String,
-    pub reference: String,
-    pub begins_at: Option<String>,
-    pub ends_at: Option<String>,
-}
-
-/// A new consent, validated against the overleg's purposes on use.
-#[derive(Debug, Clone)]
-pub struct NewConsent {
-    pub leerling: String,
-    pub given_by: GivenBy,
-    pub purposes: Vec<String>,
-    pub valid_from: Option<String>,
-    pub valid_until: Option<String>,
-    pub form_reference: String,
-}
-
-/// The registers of one store, shared by the gateway's proxy, its register
-/// API and the CLI.
-#[derive(Clone)]
-pub struct Registers {
-    store: Store,
-    audit: Auditor,
-    stripes: Arc<[Arc<RwLock<()>>]>,
-    grace: Duration,
-    /// Longest a revocation may wait for this process's in-flight requests
-    /// (their lifetime: request timeout + commit timeout).
-    drain: Duration,
-    /// Deadline for [`Registers::status`] (`registers.lookup_timeout_ms`).
-    lookup_timeout: Duration,
-}
-
-impl std::fmt::Debug for Registers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Registers")
-            .field("grace", &self.grace)
-            .finish_non_exhaustive()
-    }
-}
-
-const STATUS_SQL: &str = "SELECT 'case' AS k, id, '' AS given_by, '' AS purposes FROM case_registrations \
-     WHERE overleg = $1 AND subject = $2 AND begins_at <= $3 AND (ends_at IS NULL OR ends_at > $3) \
-     UNION ALL \
-     SELECT 'consent' AS k, id, given_by, purposes FROM consents \
-     WHERE overleg = $1 AND subject = $2 AND valid_from <= $3 AND (valid_until IS NULL OR valid_until > $3) \
-     AND withdrawn_at IS NULL";
-
-const REG_COLUMNS: &str = "id, overleg, reference, begins_at, ends_at, registered_by, registered_role, registered_at, ended_at, ended_by, subject";
-const CONSENT_COLUMNS: &str = "id, overleg, given_by, purposes, valid_from, valid_until, form_reference, recorded_by, recorded_role, recorded_at, withdrawn_at, withdrawn_by, withdrawal_reference, subject";
-
 impl Registers {
     /// `grace`: how long revocations wait before they are acknowledged (see
     /// the module contract); zero when this process is the only gateway.
@@ -308,12 +109,10 @@ impl Registers {
         drain: Duration,
         lookup_timeout: Duration,
     ) -> Self {
-        let stripes: Vec<Arc<RwLock<()>>> =
-            (0..STRIPES).map(|_| Arc::new(RwLock::new(()))).collect();
         Self {
             store,
             audit,
-            stripes: stripes.into(),
+            stripes: Stripes::new(),
             grace,
             drain,
             lookup_timeout,
@@ -335,25 +134,18 @@ impl Registers {
         self.drain + self.grace
     }
 
-    fn stripe(&self, overleg: &str, leerling: &str) -> Arc<RwLock<()>> {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (overleg, leerling).hash(&mut h);
-        let i = (h.finish() % STRIPES as u64) as usize;
-        Arc::clone(&self.stripes[i % self.stripes.len()])
-    }
-
     /// Held by a request from its status lookup until its response is
     /// handed over; revocations of that pupil wait for it.
-    pub async fn read_guard(&self, overleg: &str, leerling: &str) -> OwnedRwLockReadGuard<()> {
-        self.stripe(overleg, leerling).read_owned().await
+    pub async fn read_guard(&self, overleg: &str, pupil: &str) -> OwnedRwLockReadGuard<()> {
+        self.stripes.read(overleg, pupil).await
     }
 
     /// The pupil's status in `overleg` now, across every pseudonym key
     /// version; `StoreError::Deadline` when the store does not answer within
     /// `registers.lookup_timeout_ms` (the pool would otherwise keep trying
     /// to connect to a store that is down for its whole acquire timeout).
-    pub async fn status(&self, overleg: &str, leerling: &str) -> Result<CaseStatus, StoreError> {
-        let subjects = self.audit.pseudonymiser().all_pseudonyms(leerling);
+    pub async fn status(&self, overleg: &str, pupil: &str) -> Result<CaseStatus, StoreError> {
+        let subjects = self.audit.pseudonymiser().all_pseudonyms(pupil);
         tokio::time::timeout(
             self.lookup_timeout,
             status_of(&self.store, &subjects, overleg),
@@ -362,14 +154,14 @@ impl Registers {
         .map_err(|_| StoreError::Deadline(self.lookup_timeout))?
     }
 
-    /// Registers `new.leerling` in `overleg`.
+    /// Registers `new.pupil` in `overleg`.
     pub async fn register(
         &self,
         cx: &ChangeContext<'_>,
         new: NewRegistration,
     ) -> Result<Registration, RegisterError> {
         let o = overleg_of(cx.set, cx.overleg)?;
-        check_pupil(&new.leerling)?;
+        check_pupil(&new.pupil)?;
         check_reference("referentie", &new.reference)?;
         let now = now_rfc3339();
         let begins = match &new.begins_at {
@@ -385,7 +177,7 @@ impl Registers {
             return Err(RegisterError::Invalid("einde must be after begin".into()));
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let subject = self.audit.pseudonymise(&new.leerling);
+        let subject = self.audit.pseudonymise(&new.pupil);
         let side = SideWrite {
             apply: Statement {
                 sql: "INSERT INTO case_registrations (id, overleg, subject, reference, begins_at, ends_at, registered_by, registered_role, registered_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
@@ -414,19 +206,19 @@ impl Registers {
         self.audit.commit_with(rec, side).await?;
         // Answered from what was committed: a read-back that failed now
         // would tell the client "nothing changed" about a committed change.
-        let actief = begins <= now && ends.as_deref().is_none_or(|e| e > now.as_str());
+        let active = begins <= now && ends.as_deref().is_none_or(|e| e > now.as_str());
         Ok(Registration {
             id,
             overleg: o.id.clone(),
-            referentie: new.reference,
+            reference: new.reference,
             begin: begins,
-            einde: ends,
-            aangemeld_door: cx.actor.org.clone(),
-            rol: cx.actor.role.clone(),
-            aangemeld_op: now,
-            beeindigd_op: None,
-            beeindigd_door: None,
-            actief,
+            end: ends,
+            registered_by: cx.actor.org.clone(),
+            role: cx.actor.role.clone(),
+            registered_at: now,
+            ended_at: None,
+            ended_by: None,
+            active,
         })
     }
 
@@ -436,21 +228,17 @@ impl Registers {
         &self,
         cx: &ChangeContext<'_>,
         id: &str,
-        leerling: &str,
+        pupil: &str,
     ) -> Result<Registration, RegisterError> {
         let o = overleg_of(cx.set, cx.overleg)?;
-        check_pupil(leerling)?;
-        let guard = cx
-            .before_commit(self.stripe(&o.id, leerling).write_owned())
-            .await?;
+        check_pupil(pupil)?;
+        let guard = cx.before_commit(self.stripes.write(&o.id, pupil)).await?;
         let current = cx
-            .before_commit(self.registration(id, o, leerling))
+            .before_commit(self.registration(id, o, pupil))
             .await??
             .ok_or(RegisterError::NotFound("registration"))?;
         let now = now_rfc3339();
-        if current.beeindigd_op.is_some()
-            || current.einde.as_deref().is_some_and(|e| e <= now.as_str())
-        {
+        if current.ended_at.is_some() || current.end.as_deref().is_some_and(|e| e <= now.as_str()) {
             return Err(RegisterError::Closed("registration"));
         }
         let side = SideWrite {
@@ -464,26 +252,22 @@ impl Registers {
             },
             undo: Statement {
                 sql: "UPDATE case_registrations SET ends_at = $1, ended_at = NULL, ended_by = NULL WHERE id = $2 AND ended_at = $3",
-                binds: vec![
-                    current.einde.clone(),
-                    Some(id.to_owned()),
-                    Some(now.clone()),
-                ],
+                binds: vec![current.end.clone(), Some(id.to_owned()), Some(now.clone())],
             },
         };
         let detail = serde_json::json!({
-            "register": "aanmelding", "id": id, "referentie": current.referentie, "einde": now,
+            "register": "aanmelding", "id": id, "referentie": current.reference, "einde": now,
         });
-        let subject = self.audit.pseudonymise(leerling);
+        let subject = self.audit.pseudonymise(pupil);
         let rec = self.change_record(cx, o, &subject, "case-ended", 200, detail);
         self.audit.commit_with(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
         Ok(Registration {
-            einde: Some(now.clone()),
-            beeindigd_op: Some(now),
-            beeindigd_door: Some(cx.actor.org.clone()),
-            actief: false,
+            end: Some(now.clone()),
+            ended_at: Some(now),
+            ended_by: Some(cx.actor.org.clone()),
+            active: false,
             ..current
         })
     }
@@ -495,7 +279,7 @@ impl Registers {
         new: NewConsent,
     ) -> Result<ConsentEntry, RegisterError> {
         let o = overleg_of(cx.set, cx.overleg)?;
-        check_pupil(&new.leerling)?;
+        check_pupil(&new.pupil)?;
         check_reference("formulier", &new.form_reference)?;
         if new.purposes.is_empty() {
             return Err(RegisterError::Invalid(
@@ -532,7 +316,7 @@ impl Registers {
             ));
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let subject = self.audit.pseudonymise(&new.leerling);
+        let subject = self.audit.pseudonymise(&new.pupil);
         let purposes_json = serde_json::to_string(&purposes).unwrap_or_else(|_| "[]".into());
         let side = SideWrite {
             apply: Statement {
@@ -564,22 +348,22 @@ impl Registers {
         let rec = self.change_record(cx, o, &subject, "consent-given", 201, detail);
         self.audit.commit_with(rec, side).await?;
         // Answered from what was committed (see `register`).
-        let actief = from <= now && until.as_deref().is_none_or(|u| u > now.as_str());
+        let active = from <= now && until.as_deref().is_none_or(|u| u > now.as_str());
         Ok(ConsentEntry {
             id,
             overleg: o.id.clone(),
-            gegeven_door: new.given_by,
-            doelen: purposes,
-            geldig_van: from,
-            geldig_tot: until,
-            formulier: new.form_reference,
-            vastgelegd_door: cx.actor.org.clone(),
-            rol: cx.actor.role.clone(),
-            vastgelegd_op: now,
-            ingetrokken_op: None,
-            ingetrokken_door: None,
-            intrekking_referentie: None,
-            actief,
+            given_by: new.given_by,
+            purposes,
+            valid_from: from,
+            valid_until: until,
+            form: new.form_reference,
+            recorded_by: cx.actor.org.clone(),
+            role: cx.actor.role.clone(),
+            recorded_at: now,
+            withdrawn_at: None,
+            withdrawn_by: None,
+            withdrawal_reference: None,
+            active,
         })
     }
 
@@ -590,25 +374,23 @@ impl Registers {
         &self,
         cx: &ChangeContext<'_>,
         id: &str,
-        leerling: &str,
+        pupil: &str,
         reference: Option<String>,
     ) -> Result<ConsentEntry, RegisterError> {
         let o = overleg_of(cx.set, cx.overleg)?;
-        check_pupil(leerling)?;
+        check_pupil(pupil)?;
         if let Some(r) = &reference {
             check_reference("referentie", r)?;
         }
         // Drain first: requests about this pupil that already looked the
         // consent up finish (and are released) before the withdrawal commits;
         // requests arriving now queue behind it and will see it.
-        let guard = cx
-            .before_commit(self.stripe(&o.id, leerling).write_owned())
-            .await?;
+        let guard = cx.before_commit(self.stripes.write(&o.id, pupil)).await?;
         let current = cx
-            .before_commit(self.consent(id, o, leerling))
+            .before_commit(self.consent(id, o, pupil))
             .await??
             .ok_or(RegisterError::NotFound("consent"))?;
-        if current.ingetrokken_op.is_some() {
+        if current.withdrawn_at.is_some() {
             return Err(RegisterError::Closed("consent"));
         }
         let now = now_rfc3339();
@@ -629,18 +411,18 @@ impl Registers {
         };
         let detail = serde_json::json!({
             "register": "toestemming", "id": id, "ingetrokken_op": now,
-            "referentie": reference, "formulier": current.formulier,
+            "referentie": reference, "formulier": current.form,
         });
-        let subject = self.audit.pseudonymise(leerling);
+        let subject = self.audit.pseudonymise(pupil);
         let rec = self.change_record(cx, o, &subject, "consent-withdrawn", 200, detail);
         self.audit.commit_with(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
         Ok(ConsentEntry {
-            ingetrokken_op: Some(now),
-            ingetrokken_door: Some(cx.actor.org.clone()),
-            intrekking_referentie: reference,
-            actief: false,
+            withdrawn_at: Some(now),
+            withdrawn_by: Some(cx.actor.org.clone()),
+            withdrawal_reference: reference,
+            active: false,
             ..current
         })
     }
@@ -650,7 +432,7 @@ impl Registers {
     pub async fn record_read(
         &self,
         overleg: Option<&str>,
-        leerling: &str,
+        pupil: &str,
         via: &str,
     ) -> Result<(), AuditError> {
         let id = uuid::Uuid::new_v4();
@@ -663,7 +445,7 @@ impl Registers {
         rec.outcome = Outcome::Event;
         rec.reason = "register-read".into();
         rec.overleg = overleg.map(str::to_owned);
-        rec.subject = Some(self.audit.pseudonymise(leerling));
+        rec.subject = Some(self.audit.pseudonymise(pupil));
         rec.detail = serde_json::json!({ "via": via }).to_string();
         self.audit.commit(rec).await
     }
@@ -674,55 +456,55 @@ impl Registers {
         }
     }
 
-    /// Every registration and consent of `leerling` (in `overleg` if given),
+    /// Every registration and consent of `pupil` (in `overleg` if given),
     /// oldest first, across pseudonym key versions.
     pub async fn history(
         &self,
         overleg: Option<&str>,
-        leerling: &str,
+        pupil: &str,
     ) -> Result<History, RegisterError> {
-        let subjects = self.audit.pseudonymiser().all_pseudonyms(leerling);
+        let subjects = self.audit.pseudonymiser().all_pseudonyms(pupil);
         history_of(&self.store, &subjects, overleg).await
     }
 
-    /// A registration of `leerling` in `o` by id; `None` when it does not
+    /// A registration of `pupil` in `o` by id; `None` when it does not
     /// exist or belongs to another pupil or overleg (indistinguishable on
     /// purpose: ids are not a way to probe other pupils).
     async fn registration(
         &self,
         id: &str,
         o: &Overleg,
-        leerling: &str,
+        pupil: &str,
     ) -> Result<Option<Registration>, RegisterError> {
         let sql =
             format!("SELECT {REG_COLUMNS} FROM case_registrations WHERE id = $1 AND overleg = $2");
-        match self.pupils_row(sql, id, o, leerling).await? {
+        match self.pupils_row(sql, id, o, pupil).await? {
             Some(row) => Ok(Some(registration_from(&row, &now_rfc3339())?)),
             None => Ok(None),
         }
     }
 
-    /// A consent of `leerling` in `o` by id; `None` as for [`Self::registration`].
+    /// A consent of `pupil` in `o` by id; `None` as for [`Self::registration`].
     async fn consent(
         &self,
         id: &str,
         o: &Overleg,
-        leerling: &str,
+        pupil: &str,
     ) -> Result<Option<ConsentEntry>, RegisterError> {
         let sql = format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE id = $1 AND overleg = $2");
-        match self.pupils_row(sql, id, o, leerling).await? {
+        match self.pupils_row(sql, id, o, pupil).await? {
             Some(row) => Ok(Some(consent_from(&row, &now_rfc3339())?)),
             None => Ok(None),
         }
     }
 
-    /// The row `sql` selects by (`id`, overleg), only if it is `leerling`'s.
+    /// The row `sql` selects by (`id`, overleg), only if it is `pupil`'s.
     async fn pupils_row(
         &self,
         sql: String,
         id: &str,
         o: &Overleg,
-        leerling: &str,
+        pupil: &str,
     ) -> Result<Option<sqlx::any::AnyRow>, RegisterError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(id)
@@ -734,7 +516,7 @@ impl Registers {
         let mine = self
             .audit
             .pseudonymiser()
-            .all_pseudonyms(leerling)
+            .all_pseudonyms(pupil)
             .contains(&subject);
         Ok(mine.then_some(row))
     }
@@ -772,140 +554,6 @@ impl Registers {
         rec.detail = detail.to_string();
         rec
     }
-}
-
-/// The status now of the pupil stored under any of `subjects` (its
-/// pseudonyms under each key version) in `overleg`: one indexed query per
-/// key version, on every request.
-pub async fn status_of(
-    store: &Store,
-    subjects: &[String],
-    overleg: &str,
-) -> Result<CaseStatus, StoreError> {
-    let now = now_rfc3339();
-    let mut status = CaseStatus::default();
-    for subject in subjects {
-        let rows = sqlx::query(STATUS_SQL)
-            .bind(overleg)
-            .bind(subject)
-            .bind(&now)
-            .fetch_all(store.pool())
-            .await?;
-        for r in rows {
-            let kind: String = r.try_get(0)?;
-            let id: String = r.try_get(1)?;
-            if kind == "case" {
-                status.registration.get_or_insert(id);
-            } else {
-                let given: String = r.try_get(2)?;
-                let purposes: String = r.try_get(3)?;
-                // An unreadable row grants nothing (fail closed).
-                if let (Some(given_by), Ok(purposes)) = (
-                    GivenBy::parse(&given),
-                    serde_json::from_str::<Vec<String>>(&purposes),
-                ) {
-                    status.consents.push(ActiveConsent {
-                        id,
-                        given_by,
-                        purposes,
-                    });
-                }
-            }
-        }
-    }
-    Ok(status)
-}
-
-/// Every registration and consent stored under any of `subjects` (the
-/// pupil's pseudonyms under each key version), in `overleg` if given, oldest
-/// first. For the FG's inzage report as well as the register API.
-pub async fn history_of(
-    store: &Store,
-    subjects: &[String],
-    overleg: Option<&str>,
-) -> Result<History, RegisterError> {
-    let now = now_rfc3339();
-    let mut h = History::default();
-    for subject in subjects {
-        let regs = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {REG_COLUMNS} FROM case_registrations WHERE subject = $1 ORDER BY registered_at, id"
-        )))
-        .bind(subject)
-        .fetch_all(store.pool())
-        .await?;
-        for r in &regs {
-            let reg = registration_from(r, &now)?;
-            if overleg.is_none_or(|o| o == reg.overleg) {
-                h.aanmeldingen.push(reg);
-            }
-        }
-        let cons = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {CONSENT_COLUMNS} FROM consents WHERE subject = $1 ORDER BY recorded_at, id"
-        )))
-        .bind(subject)
-        .fetch_all(store.pool())
-        .await?;
-        for r in &cons {
-            let c = consent_from(r, &now)?;
-            if overleg.is_none_or(|o| o == c.overleg) {
-                h.toestemmingen.push(c);
-            }
-        }
-    }
-    h.aanmeldingen
-        .sort_by(|a, b| a.aangemeld_op.cmp(&b.aangemeld_op));
-    h.toestemmingen
-        .sort_by(|a, b| a.vastgelegd_op.cmp(&b.vastgelegd_op));
-    Ok(h)
-}
-
-fn registration_from(r: &sqlx::any::AnyRow, now: &str) -> Result<Registration, RegisterError> {
-    let begin: String = r.try_get("begins_at")?;
-    let einde: Option<String> = r.try_get("ends_at")?;
-    let beeindigd_op: Option<String> = r.try_get("ended_at")?;
-    let actief = begin.as_str() <= now && einde.as_deref().is_none_or(|e| e > now);
-    Ok(Registration {
-        id: r.try_get("id")?,
-        overleg: r.try_get("overleg")?,
-        referentie: r.try_get("reference")?,
-        begin,
-        einde,
-        aangemeld_door: r.try_get("registered_by")?,
-        rol: r.try_get("registered_role")?,
-        aangemeld_op: r.try_get("registered_at")?,
-        beeindigd_op,
-        beeindigd_door: r.try_get("ended_by")?,
-        actief,
-    })
-}
-
-fn consent_from(r: &sqlx::any::AnyRow, now: &str) -> Result<ConsentEntry, RegisterError> {
-    let given: String = r.try_get("given_by")?;
-    let purposes: String = r.try_get("purposes")?;
-    let geldig_van: String = r.try_get("valid_from")?;
-    let geldig_tot: Option<String> = r.try_get("valid_until")?;
-    let ingetrokken_op: Option<String> = r.try_get("withdrawn_at")?;
-    let actief = ingetrokken_op.is_none()
-        && geldig_van.as_str() <= now
-        && geldig_tot.as_deref().is_none_or(|u| u > now);
-    Ok(ConsentEntry {
-        id: r.try_get("id")?,
-        overleg: r.try_get("overleg")?,
-        gegeven_door: GivenBy::parse(&given).ok_or_else(|| {
-            RegisterError::Store(StoreError::Invalid(format!("unknown given_by `{given}`")))
-        })?,
-        doelen: serde_json::from_str(&purposes).unwrap_or_default(),
-        geldig_van,
-        geldig_tot,
-        formulier: r.try_get("form_reference")?,
-        vastgelegd_door: r.try_get("recorded_by")?,
-        rol: r.try_get("recorded_role")?,
-        vastgelegd_op: r.try_get("recorded_at")?,
-        ingetrokken_op,
-        ingetrokken_door: r.try_get("withdrawn_by")?,
-        intrekking_referentie: r.try_get("withdrawal_reference")?,
-        actief,
-    })
 }
 
 fn overleg_of<'a>(set: &'a PolicySet, id: &str) -> Result<&'a Overleg, RegisterError> {
@@ -1004,6 +652,7 @@ pub fn parse_time(name: &str, s: &str) -> Result<String, RegisterError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::model::Consent;
 
     fn status(consents: &[(&str, GivenBy, &[&str])]) -> CaseStatus {
         CaseStatus {

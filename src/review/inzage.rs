@@ -138,54 +138,54 @@ pub async fn consent_history(
         crate::registers::GivenBy::ParentsAndYouth => "ouders en jongere",
     };
     let mut entries = Vec::new();
-    for r in &h.aanmeldingen {
+    for r in &h.registrations {
         entries.push(ConsentEntry {
-            time: r.aangemeld_op.clone(),
+            time: r.registered_at.clone(),
             overleg_name: overleg_name(&r.overleg),
             change: "aangemeld in het overleg".into(),
-            by: org_name(&r.aangemeld_door),
+            by: org_name(&r.registered_by),
             scope: format!(
                 "vanaf {}{}",
                 r.begin.get(..10).unwrap_or(&r.begin),
-                r.einde
+                r.end
                     .as_deref()
                     .map(|e| format!(" tot {}", e.get(..10).unwrap_or(e)))
                     .unwrap_or_default()
             ),
         });
-        if let Some(t) = &r.beeindigd_op {
+        if let Some(t) = &r.ended_at {
             entries.push(ConsentEntry {
                 time: t.clone(),
                 overleg_name: overleg_name(&r.overleg),
                 change: "aanmelding beëindigd".into(),
-                by: org_name(r.beeindigd_door.as_deref().unwrap_or("")),
+                by: org_name(r.ended_by.as_deref().unwrap_or("")),
                 scope: String::new(),
             });
         }
     }
-    for c in &h.toestemmingen {
+    for c in &h.consents {
         let validity = format!(
             " (geldig vanaf {}{})",
-            c.geldig_van.get(..10).unwrap_or(&c.geldig_van),
-            c.geldig_tot
+            c.valid_from.get(..10).unwrap_or(&c.valid_from),
+            c.valid_until
                 .as_deref()
                 .map(|e| format!(" tot {}", e.get(..10).unwrap_or(e)))
                 .unwrap_or_default()
         );
         entries.push(ConsentEntry {
-            time: c.vastgelegd_op.clone(),
+            time: c.recorded_at.clone(),
             overleg_name: overleg_name(&c.overleg),
             change: "toestemming gegeven".into(),
-            by: by(c.gegeven_door).into(),
-            scope: format!("{}{validity}", purposes(&c.overleg, &c.doelen)),
+            by: by(c.given_by).into(),
+            scope: format!("{}{validity}", purposes(&c.overleg, &c.purposes)),
         });
-        if let Some(t) = &c.ingetrokken_op {
+        if let Some(t) = &c.withdrawn_at {
             entries.push(ConsentEntry {
                 time: t.clone(),
                 overleg_name: overleg_name(&c.overleg),
                 change: "toestemming ingetrokken".into(),
-                by: by(c.gegeven_door).into(),
-                scope: purposes(&c.overleg, &c.doelen),
+                by: by(c.given_by).into(),
+                scope: purposes(&c.overleg, &c.purposes),
             });
         }
     }

@@ -1,0 +1,42 @@
+//! The guard that orders revocations against requests in flight: a fixed
+//! set of read-write locks ("stripes"), keyed by overleg and pupil, so the
+//! memory is bounded whatever the number of pupils. A request about a pupil
+//! holds the read guard from its status lookup until its response is handed
+//! over; a revocation takes the write guard (write-preferring: later
+//! requests queue behind it and see the change).
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+
+/// Number of stripes.
+const STRIPES: usize = 64;
+
+#[derive(Clone)]
+pub(super) struct Stripes(Arc<[Arc<RwLock<()>>]>);
+
+impl Stripes {
+    pub(super) fn new() -> Self {
+        let stripes: Vec<Arc<RwLock<()>>> =
+            (0..STRIPES).map(|_| Arc::new(RwLock::new(()))).collect();
+        Self(stripes.into())
+    }
+
+    fn stripe(&self, overleg: &str, pupil: &str) -> Arc<RwLock<()>> {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (overleg, pupil).hash(&mut h);
+        let i = (h.finish() % STRIPES as u64) as usize;
+        Arc::clone(&self.0[i % self.0.len()])
+    }
+
+    /// Held by a request about `pupil` in `overleg`.
+    pub(super) async fn read(&self, overleg: &str, pupil: &str) -> OwnedRwLockReadGuard<()> {
+        self.stripe(overleg, pupil).read_owned().await
+    }
+
+    /// Held by a revocation about `pupil` in `overleg` until it is committed.
+    pub(super) async fn write(&self, overleg: &str, pupil: &str) -> OwnedRwLockWriteGuard<()> {
+        self.stripe(overleg, pupil).write_owned().await
+    }
+}

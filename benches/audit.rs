@@ -29,7 +29,7 @@ fn record(i: u64) -> AuditRecord {
     r.purpose = Some("aanpak-verzuim".into());
     r.bron = Some("las-noorderlicht".into());
     r.resource = Some("/leerlingen/{leerling}/verzuim".into());
-    r.subject = Some(format!("k1:{:064x}", i));
+    r.pupil = Some(format!("k1:{:064x}", i));
     r.outcome = Outcome::Filtered;
     r.reason = "allowed".into();
     r.rules = vec!["aoj-03".into()];

@@ -38,7 +38,7 @@ async fn every_request_has_one_chained_record(store: StoreKind) {
             r.seq
         );
         assert_eq!(r.compute_personal_digest(), r.personal_digest);
-        assert_eq!(r.subject.as_deref(), Some(gw.pseudonym("L1001").as_str()));
+        assert_eq!(r.pupil.as_deref(), Some(gw.pseudonym("L1001").as_str()));
         prev = r.hash.clone();
     }
     // A restart on the same store continues the same chain.

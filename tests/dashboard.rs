@@ -145,11 +145,11 @@ async fn the_fg_searches_views_records_makes_an_inzage_and_every_view_is_recorde
     );
     assert!(access.iter().all(|r| r.cert_fingerprint.is_some()));
     assert_eq!(
-        access[1].subject.as_deref(),
+        access[1].pupil.as_deref(),
         Some(gw.pseudonym("L1001").as_str())
     );
     assert_eq!(
-        access[5].subject.as_deref(),
+        access[5].pupil.as_deref(),
         Some(gw.pseudonym("L1001").as_str())
     );
     assert!(rows.iter().all(|r| !r.detail.contains("L1001")));

@@ -41,7 +41,7 @@ async fn allowed_request_returns_every_permitted_field_and_is_audited() {
         row.resource.as_deref(),
         Some("/leerlingen/{leerling}/verzuim")
     );
-    assert_eq!(row.subject.as_deref(), Some(gw.pseudonym("L1001").as_str()));
+    assert_eq!(row.pupil.as_deref(), Some(gw.pseudonym("L1001").as_str()));
     assert!(row.fields_shared.contains("verzuim.meldingen[].datum"));
     assert!(
         row.grondslag

@@ -216,7 +216,7 @@ async fn case_binding_lifecycle(store: StoreKind) {
         .iter()
         .filter(|r| r.kind == "register" && r.outcome == "event")
     {
-        assert_eq!(r.subject.as_deref(), Some(pseudonym.as_str()));
+        assert_eq!(r.pupil.as_deref(), Some(pseudonym.as_str()));
         assert_eq!(r.org.as_deref(), Some("vo-noorderlicht"));
         assert_eq!(r.role.as_deref(), Some("school"));
     }

@@ -75,7 +75,7 @@ async fn query_filters(store: StoreKind) {
     assert_eq!(l3.len(), 5);
     assert!(
         l3.iter()
-            .all(|r| r.subject.as_deref() == Some(pseudonyms[2].1.as_str()))
+            .all(|r| r.pupil.as_deref() == Some(pseudonyms[2].1.as_str()))
     );
     let denied = run(FilterInput {
         decision: Some("denied".into()),
@@ -218,7 +218,7 @@ async fn query_filters(store: StoreKind) {
     );
     assert!(access.iter().all(|r| r.instance == "test-1/admin"));
     assert_eq!(access[0].reason, "query");
-    assert_eq!(access[0].subject.as_deref(), Some(pseudonyms[1].1.as_str()));
+    assert_eq!(access[0].pupil.as_deref(), Some(pseudonyms[1].1.as_str()));
     assert!(
         access[0].detail.contains("\"records\":4"),
         "{}",
@@ -272,7 +272,7 @@ async fn inzage_is_complete_for_the_pupil_and_about_nobody_else() {
         // Complete: every allowed/filtered record of this pupil, and only those.
         let mine: Vec<&StoredRow> = all
             .iter()
-            .filter(|r| r.subject.as_deref() == Some(pseudonym.as_str()))
+            .filter(|r| r.pupil.as_deref() == Some(pseudonym.as_str()))
             .collect();
         let shared: Vec<String> = mine
             .iter()
@@ -350,7 +350,7 @@ async fn inzage_is_complete_for_the_pupil_and_about_nobody_else() {
             }
             for r in all
                 .iter()
-                .filter(|r| r.subject.as_deref() == Some(other_pseudonym.as_str()))
+                .filter(|r| r.pupil.as_deref() == Some(other_pseudonym.as_str()))
             {
                 let marker = format!("{}#{}<", r.instance, r.seq);
                 assert!(!html.contains(&marker), "{pupil} report shows {marker}");
@@ -458,7 +458,7 @@ async fn inzage_cli_writes_html_and_records_the_access() {
     let access: Vec<&StoredRow> = rows.iter().filter(|r| r.kind == "access").collect();
     assert_eq!(access.len(), 1);
     assert_eq!(access[0].reason, "inzage");
-    assert_eq!(access[0].subject.as_deref(), Some(pseudonyms[0].1.as_str()));
+    assert_eq!(access[0].pupil.as_deref(), Some(pseudonyms[0].1.as_str()));
     // The admin chain (with its closing checkpoint) verifies with the rest.
     cli_ok(&["audit", "verify"], &config).await;
     // Verifying reads the whole trail: that access is recorded too.
@@ -500,7 +500,7 @@ fn synthetic(
     rec.overleg = Some("aoj-vo-noorderlicht".into());
     rec.purpose = Some("aanpak-verzuim".into());
     rec.bron = Some("las-noorderlicht".into());
-    rec.subject = Some(format!("k1:{subject}"));
+    rec.pupil = Some(format!("k1:{subject}"));
     rec.outcome = outcome;
     rec.reason = if outcome == Outcome::Denied {
         "no-rule"
@@ -754,14 +754,14 @@ async fn inzage_and_query_find_a_pupil_across_key_rotations() {
             Outcome::Allowed,
             &["verzuim.ongeoorloofd_uren"],
         );
-        r.subject = Some(p.pseudonymise(pupil));
+        r.pupil = Some(p.pseudonymise(pupil));
         r.personal_digest = r.compute_personal_digest();
         r.hash = r.compute_hash();
         rows.push(r);
     }
     store.insert_batch(&rows, &[], None).await.unwrap();
-    assert!(rows[0].subject.as_deref().unwrap().starts_with("k1:"));
-    assert!(rows[3].subject.as_deref().unwrap().starts_with("k2:"));
+    assert!(rows[0].pupil.as_deref().unwrap().starts_with("k1:"));
+    assert!(rows[3].pupil.as_deref().unwrap().starts_with("k2:"));
 
     let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
     let report = inzage::build(&store, &set, &rotated, "L1001", inzage::Options::default())

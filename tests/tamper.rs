@@ -310,7 +310,7 @@ async fn each_mutation_is_detected(kind: StoreKind) {
             .await
             .iter()
             .filter(|r| r.kind == "request")
-            .all(|r| r.subject.is_none())
+            .all(|r| r.pupil.is_none())
     );
     t.exec("UPDATE audit_records SET purged_at = NULL WHERE seq = 2")
         .await;

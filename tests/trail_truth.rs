@@ -767,7 +767,7 @@ async fn postgres_a_batch_landed_in_doubt_is_corrected_when_the_store_is_back() 
         let d: Value = serde_json::from_str(&corr.detail).unwrap();
         assert_eq!(d["corrects"]["seq"], landed.seq);
         assert_eq!(d["register_change_undone"], kind == "register");
-        assert_eq!(corr.subject, landed.subject);
+        assert_eq!(corr.pupil, landed.pupil);
     }
     let left: i64 = sqlx::query("SELECT count(*) FROM consents WHERE form_reference = $1")
         .bind(&form)

@@ -591,7 +591,7 @@ fn fixtures(out: &Path, policies: &Path) {
                 continue;
             }
             for (pi, pupil) in poortwachter::dev::demo::DEMO_PUPILS.iter().enumerate() {
-                let path = tpl.replace(&format!("{{{}}}", bron.subject), pupil);
+                let path = tpl.replace(&format!("{{{}}}", bron.pupil_variable), pupil);
                 write(
                     format!("{}{path}", bron.id),
                     &poortwachter::dev::demo::document(bron, ri, pi),

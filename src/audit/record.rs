@@ -50,7 +50,9 @@ pub struct AuditRecord {
     pub bron: Option<String>,
     pub resource: Option<String>,
     /// Keyed pseudonym of the betrokkene (see [`super::Pseudonymiser`]).
-    pub subject: Option<String>,
+    /// The pupil, as its keyed pseudonym (`k1:<hex>`); never the clear id.
+    #[serde(rename = "subject")]
+    pub pupil: Option<String>,
     pub outcome: Outcome,
     pub reason: String,
     pub side: Option<&'static str>,
@@ -96,7 +98,7 @@ impl AuditRecord {
             purpose: None,
             bron: None,
             resource: None,
-            subject: None,
+            pupil: None,
             outcome: Outcome::Error,
             reason: "internal".into(),
             side: None,
@@ -173,7 +175,9 @@ pub struct StoredRow {
     pub purpose: Option<String>,
     pub bron: Option<String>,
     pub resource: Option<String>,
-    pub subject: Option<String>,
+    /// The pupil, as its keyed pseudonym (`k1:<hex>`); never the clear id.
+    #[serde(rename = "subject")]
+    pub pupil: Option<String>,
     pub outcome: String,
     pub reason: String,
     pub side: Option<String>,
@@ -197,7 +201,7 @@ impl StoredRow {
     /// Digest of the personal columns; kept when a purge erases them.
     pub fn compute_personal_digest(&self) -> String {
         let mut c = Canon::new();
-        c.opt(self.subject.as_deref())
+        c.opt(self.pupil.as_deref())
             .str(&self.fields_shared)
             .str(&self.fields_withheld);
         c.finish_hex()
@@ -276,7 +280,7 @@ impl StoredRow {
             purpose: rec.purpose,
             bron: rec.bron,
             resource: rec.resource,
-            subject: rec.subject,
+            pupil: rec.pupil,
             outcome: rec.outcome.as_str().to_owned(),
             reason: rec.reason,
             side: rec.side.map(str::to_owned),

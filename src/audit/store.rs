@@ -359,7 +359,7 @@ impl Store {
                             .bind(&r.purpose)
                             .bind(&r.bron)
                             .bind(&r.resource)
-                            .bind(&r.subject)
+                            .bind(&r.pupil)
                             .bind(&r.outcome)
                             .bind(&r.reason)
                             .bind(&r.side)
@@ -642,7 +642,7 @@ pub(crate) fn row_from(r: &sqlx::any::AnyRow) -> Result<StoredRow, StoreError> {
         purpose: r.try_get(11)?,
         bron: r.try_get(12)?,
         resource: r.try_get(13)?,
-        subject: r.try_get(14)?,
+        pupil: r.try_get(14)?,
         outcome: r.try_get(15)?,
         reason: r.try_get(16)?,
         side: r.try_get(17)?,

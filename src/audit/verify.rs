@@ -176,7 +176,7 @@ impl fmt::Display for Report {
 }
 
 fn erased(r: &StoredRow) -> bool {
-    r.subject.is_none() && r.fields_shared == "[]" && r.fields_withheld == "[]"
+    r.pupil.is_none() && r.fields_shared == "[]" && r.fields_withheld == "[]"
 }
 
 /// Verifies `rows` (any order) against `checkpoints` (from the database) and,

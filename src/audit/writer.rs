@@ -156,7 +156,7 @@ fn correction(row: &StoredRow, undone: bool) -> StoredRow {
     rec.purpose.clone_from(&row.purpose);
     rec.bron.clone_from(&row.bron);
     rec.resource.clone_from(&row.resource);
-    rec.subject.clone_from(&row.subject);
+    rec.pupil.clone_from(&row.pupil);
     rec.policy_version.clone_from(&row.policy_version);
     rec.detail = serde_json::json!({
         "corrects": {"instance": row.instance, "seq": row.seq},

@@ -188,11 +188,12 @@ fn bron_response(set: &PolicySet, method: &Method, path: &str) -> Response<Full<
     };
     for (ri, r) in bron.resources.iter().enumerate() {
         if let Some(vars) = r.template.matches(rest) {
-            let subject = vars
+            let pupil_id = vars
                 .iter()
-                .find(|(n, _)| *n == bron.subject)
+                .find(|(n, _)| *n == bron.pupil_variable)
                 .map(|(_, v)| *v);
-            let Some(pupil) = subject.and_then(|s| DEMO_PUPILS.iter().position(|p| *p == s)) else {
+            let Some(pupil) = pupil_id.and_then(|s| DEMO_PUPILS.iter().position(|p| *p == s))
+            else {
                 return respond(StatusCode::NOT_FOUND, json!({"fout": "onbekende leerling"}));
             };
             return match *method {

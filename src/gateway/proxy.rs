@@ -267,12 +267,12 @@ impl<'a> Exchange<'a> {
         rec.grondslag = ctx.grondslag;
         rec.purpose = ctx.purpose;
         rec.resource = ctx.resource_template;
-        if let Some(subject) = &ctx.subject {
-            rec.subject = Some(self.state.audit.pseudonymise(subject));
+        if let Some(pupil) = &ctx.pupil {
+            rec.pupil = Some(self.state.audit.pseudonymise(pupil));
         }
         let tentative = decided?;
         let registers = &self.state.registers;
-        let (overleg, pupil) = (tentative.overleg(), tentative.subject());
+        let (overleg, pupil) = (tentative.overleg(), tentative.pupil());
         self.flow.guard = Some(registers.read_guard(overleg, pupil).await);
         let status = registers.status(overleg, pupil).await.map_err(|e| {
             tracing::error!(error = %e, "register lookup failed; refusing");

@@ -240,7 +240,7 @@ impl Api<'_> {
     }
 
     fn pupil(&self, rec: &mut AuditRecord, pupil: &str) {
-        rec.subject = Some(self.state.audit.pseudonymise(pupil));
+        rec.pupil = Some(self.state.audit.pseudonymise(pupil));
     }
 
     async fn perform(

@@ -14,7 +14,8 @@ use crate::policy::model::{
 use crate::registers::CaseStatus;
 
 /// A request as the router parsed it (already checked for traversal tricks).
-#[derive(Debug, Clone)]
+/// Its `Debug` leaves out the path segments, which name the pupil.
+#[derive(Clone)]
 pub struct RouteRequest<'a> {
     pub overleg: &'a str,
     pub bron: &'a str,
@@ -120,8 +121,8 @@ impl Tentative {
         &self.0.overleg
     }
     /// The betrokkene's identifier (personal data: never log).
-    pub fn subject(&self) -> &str {
-        &self.0.subject
+    pub fn pupil(&self) -> &str {
+        &self.0.pupil
     }
 
     /// Applies case binding and consent. Fields whose rule needs consent are
@@ -219,8 +220,9 @@ impl ConsentCheck {
 
 /// Proof that a request was authorised, by the policy and the registers.
 /// Only [`Tentative::bind`] makes one; the upstream client takes one by
-/// reference, so nothing is forwarded without a decision.
-#[derive(Debug, Clone)]
+/// reference, so nothing is forwarded without a decision. Its `Debug`
+/// leaves out the pupil and the upstream path, which names the pupil.
+#[derive(Clone)]
 pub struct Permit {
     org: String,
     role: String,
@@ -232,7 +234,8 @@ pub struct Permit {
     resource: usize,
     /// Request path below the bron's base URL, rebuilt from validated segments.
     upstream_path: String,
-    subject: String,
+    /// The clear pupil id from the path (never logged or stored).
+    pupil: String,
     grant: Arc<Grant>,
     trie: Arc<FieldTrie>,
     policy_version: Arc<str>,
@@ -286,8 +289,8 @@ impl Permit {
     }
     /// The betrokkene's identifier from the path. Personal data: pseudonymise
     /// before storing, never log.
-    pub fn subject(&self) -> &str {
-        &self.subject
+    pub fn pupil(&self) -> &str {
+        &self.pupil
     }
     /// Fields that may flow (including those an active consent unlocked).
     pub fn allowed(&self) -> &BitSet {
@@ -346,14 +349,61 @@ impl Permit {
 }
 
 /// What a decision established before it failed or succeeded: recorded in the
-/// audit trail either way.
-#[derive(Debug, Clone, Default)]
+/// audit trail either way (the pupil as its pseudonym). Its `Debug` leaves
+/// out the pupil.
+#[derive(Clone, Default)]
 pub struct DecisionContext {
     pub role: Option<String>,
     pub grondslag: Option<String>,
     pub purpose: Option<String>,
     pub resource_template: Option<String>,
-    pub subject: Option<String>,
+    pub pupil: Option<String>,
+}
+
+/// Prints in place of a clear pupil id in `Debug` output.
+const REDACTED: &str = "(redacted)";
+
+impl std::fmt::Debug for RouteRequest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouteRequest")
+            .field("overleg", &self.overleg)
+            .field("bron", &self.bron)
+            .field("segments", &REDACTED)
+            .field("act", &self.act)
+            .field("purpose", &self.purpose)
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Permit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Permit")
+            .field("org", &self.org)
+            .field("role", &self.role)
+            .field("overleg", &self.overleg)
+            .field("purpose", &self.purpose)
+            .field("act", &self.act)
+            .field("bron", &self.bron.id)
+            .field("resource", &self.resource)
+            .field("upstream_path", &REDACTED)
+            .field("pupil", &REDACTED)
+            .field("registration", &self.registration)
+            .field("consents", &self.consents)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for DecisionContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecisionContext")
+            .field("role", &self.role)
+            .field("grondslag", &self.grondslag)
+            .field("purpose", &self.purpose)
+            .field("resource_template", &self.resource_template)
+            .field("pupil", &self.pupil.as_ref().map(|_| REDACTED))
+            .finish()
+    }
 }
 
 /// An immutable, verified policy snapshot.
@@ -413,9 +463,9 @@ impl Snapshot {
             .bronnen
             .get(req.bron)
             .ok_or_else(|| Denial::UnknownBron(req.bron.to_owned()))?;
-        let (resource_idx, resource, subject) = matching_resource(bron, req.segments)?;
+        let (resource_idx, resource, pupil) = matching_resource(bron, req.segments)?;
         ctx.resource_template = Some(resource.template.as_str().to_owned());
-        ctx.subject = Some(subject.clone());
+        ctx.pupil = Some(pupil.clone());
         accepts(bron, resource, req.act)?;
         let key = GrantKey {
             org: org.to_owned(),
@@ -441,7 +491,7 @@ impl Snapshot {
             bron: Arc::clone(bron),
             resource: resource_idx,
             upstream_path: format!("/{}", req.segments.join("/")),
-            subject,
+            pupil,
             grant,
             trie,
             policy_version: Arc::clone(&self.version),
@@ -535,12 +585,12 @@ fn matching_resource<'b>(
         .ok_or_else(|| Denial::UndeclaredResource {
             bron: bron.id.clone(),
         })?;
-    let subject = vars
+    let pupil = vars
         .iter()
-        .find(|(name, _)| *name == bron.subject)
+        .find(|(name, _)| *name == bron.pupil_variable)
         .map(|(_, v)| (*v).to_owned())
         .unwrap_or_default();
-    Ok((idx, resource, subject))
+    Ok((idx, resource, pupil))
 }
 
 /// Whether `resource` accepts the request's method.
@@ -561,6 +611,32 @@ fn accepts(bron: &Bron, resource: &Resource, act: Act) -> Result<(), Denial> {
             _ => "POST, PUT",
         },
     })
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_names_the_pupil() {
+        let segments = ["leerlingen", "L4242", "verzuim"];
+        let route = RouteRequest {
+            overleg: "o",
+            bron: "b",
+            segments: &segments,
+            act: Act::Read,
+            purpose: Some("p"),
+            role: None,
+        };
+        let ctx = DecisionContext {
+            pupil: Some("L4242".into()),
+            ..DecisionContext::default()
+        };
+        for text in [format!("{route:?}"), format!("{ctx:?}")] {
+            assert!(!text.contains("L4242"), "{text}");
+            assert!(text.contains(REDACTED), "{text}");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -753,7 +829,7 @@ mod tests {
             ctx.resource_template.as_deref(),
             Some("/leerlingen/{leerling}/zorg")
         );
-        assert_eq!(ctx.subject.as_deref(), Some("L1"));
+        assert_eq!(ctx.pupil.as_deref(), Some("L1"));
 
         let mut ctx = DecisionContext::default();
         let req = RouteRequest {
@@ -762,7 +838,7 @@ mod tests {
         };
         assert!(snap.decide("wij", &req, &mut ctx).is_err());
         assert_eq!(ctx.role.as_deref(), Some("jeugd"));
-        assert_eq!((ctx.purpose, ctx.subject), (None, None));
+        assert_eq!((ctx.purpose, ctx.pupil), (None, None));
     }
 
     /// Permitted and withheld fields for each (request, registers) pair.
@@ -917,7 +993,12 @@ mod tests {
         assert_eq!(permit.resource_template(), "/leerlingen/{leerling}/verzuim");
         assert_eq!(permit.resource_id(), "verzuim");
         assert_eq!(permit.upstream_path(), "/leerlingen/L1/verzuim");
-        assert_eq!(permit.subject(), "L1");
+        assert_eq!(permit.pupil(), "L1");
+        let debug = format!("{permit:?}");
+        assert!(
+            !debug.contains("L1") && debug.contains("(redacted)"),
+            "{debug}"
+        );
         assert_eq!(permit.policy_version(), snap.version.as_ref());
         assert_eq!(permit.deciding_rules(), ["t-01", "t-02"]);
         let toelichting = permit.bron().field_index("verzuim.toelichting").unwrap();

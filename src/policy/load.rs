@@ -573,14 +573,16 @@ fn validate_bron(
             String::new()
         }
     };
-    let subject = raw.subject.get_ref().clone();
+    let pupil_variable = raw.subject.get_ref().clone();
     let catalogue = validate_catalogue(src, &raw.fields, problems);
     if catalogue.is_empty() {
         problems.at(src, 0, "P031", format!("bron `{id}` declares no fields"));
     }
     let mut resources: Vec<Resource> = Vec::new();
     for r in &raw.resources {
-        if let Some(res) = validate_resource(src, r, &subject, &catalogue, &resources, problems) {
+        if let Some(res) =
+            validate_resource(src, r, &pupil_variable, &catalogue, &resources, problems)
+        {
             resources.push(res);
         }
     }
@@ -595,7 +597,7 @@ fn validate_bron(
         name: raw.name,
         owner: raw.owner.into_inner(),
         base_url,
-        subject,
+        pupil_variable,
         resources,
         catalogue,
         file: src.display.clone(),
@@ -676,7 +678,7 @@ fn validate_catalogue(
 fn validate_resource(
     src: &SourceText,
     r: &Spanned<RawResource>,
-    subject: &str,
+    pupil_variable: &str,
     catalogue: &[CatalogueField],
     earlier: &[Resource],
     problems: &mut Problems,
@@ -702,9 +704,9 @@ fn validate_resource(
     let template = PathTemplate::parse(&r.path)
         .map_err(|m| problems.at(src, at, "P034", m))
         .ok()?;
-    if !template.has_variable(subject) {
+    if !template.has_variable(pupil_variable) {
         problems.at(src, at, "P035", format!(
-            "resource `{}`: path `{}` must contain {{{subject}}}: every request names exactly one betrokkene", r.id, r.path));
+            "resource `{}`: path `{}` must contain {{{pupil_variable}}}: every request names exactly one betrokkene", r.id, r.path));
     }
     if earlier.iter().any(|x| x.template == template) {
         problems.at(

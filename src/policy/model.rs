@@ -140,7 +140,7 @@ pub struct Bron {
     /// http only for loopback hosts.
     pub base_url: String,
     /// The template variable that names the betrokkene.
-    pub subject: String,
+    pub pupil_variable: String,
     pub resources: Vec<Resource>,
     pub catalogue: Vec<CatalogueField>,
     /// Source file, for messages.

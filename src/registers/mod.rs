@@ -145,10 +145,10 @@ impl Registers {
     /// `registers.lookup_timeout_ms` (the pool would otherwise keep trying
     /// to connect to a store that is down for its whole acquire timeout).
     pub async fn status(&self, overleg: &str, pupil: &str) -> Result<CaseStatus, StoreError> {
-        let subjects = self.audit.pseudonymiser().all_pseudonyms(pupil);
+        let pseudonyms = self.audit.pseudonymiser().all_pseudonyms(pupil);
         tokio::time::timeout(
             self.lookup_timeout,
-            status_of(&self.store, &subjects, overleg),
+            status_of(&self.store, &pseudonyms, overleg),
         )
         .await
         .map_err(|_| StoreError::Deadline(self.lookup_timeout))?
@@ -177,14 +177,14 @@ impl Registers {
             return Err(RegisterError::Invalid("einde must be after begin".into()));
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let subject = self.audit.pseudonymise(&new.pupil);
+        let pseudonym = self.audit.pseudonymise(&new.pupil);
         let side = SideWrite {
             apply: Statement {
                 sql: "INSERT INTO case_registrations (id, overleg, subject, reference, begins_at, ends_at, registered_by, registered_role, registered_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
                 binds: vec![
                     Some(id.clone()),
                     Some(o.id.clone()),
-                    Some(subject.clone()),
+                    Some(pseudonym.clone()),
                     Some(new.reference.clone()),
                     Some(begins.clone()),
                     ends.clone(),
@@ -202,7 +202,7 @@ impl Registers {
             "register": "aanmelding", "id": id, "referentie": new.reference,
             "begin": begins, "einde": ends,
         });
-        let rec = self.change_record(cx, o, &subject, "case-registered", 201, detail);
+        let rec = self.change_record(cx, o, &pseudonym, "case-registered", 201, detail);
         self.audit.commit_with(rec, side).await?;
         // Answered from what was committed: a read-back that failed now
         // would tell the client "nothing changed" about a committed change.
@@ -258,8 +258,8 @@ impl Registers {
         let detail = serde_json::json!({
             "register": "aanmelding", "id": id, "referentie": current.reference, "einde": now,
         });
-        let subject = self.audit.pseudonymise(pupil);
-        let rec = self.change_record(cx, o, &subject, "case-ended", 200, detail);
+        let pseudonym = self.audit.pseudonymise(pupil);
+        let rec = self.change_record(cx, o, &pseudonym, "case-ended", 200, detail);
         self.audit.commit_with(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
@@ -316,7 +316,7 @@ impl Registers {
             ));
         }
         let id = uuid::Uuid::new_v4().to_string();
-        let subject = self.audit.pseudonymise(&new.pupil);
+        let pseudonym = self.audit.pseudonymise(&new.pupil);
         let purposes_json = serde_json::to_string(&purposes).unwrap_or_else(|_| "[]".into());
         let side = SideWrite {
             apply: Statement {
@@ -324,7 +324,7 @@ impl Registers {
                 binds: vec![
                     Some(id.clone()),
                     Some(o.id.clone()),
-                    Some(subject.clone()),
+                    Some(pseudonym.clone()),
                     Some(new.given_by.as_str().to_owned()),
                     Some(purposes_json),
                     Some(from.clone()),
@@ -345,7 +345,7 @@ impl Registers {
             "doelen": purposes, "geldig_van": from, "geldig_tot": until,
             "formulier": new.form_reference,
         });
-        let rec = self.change_record(cx, o, &subject, "consent-given", 201, detail);
+        let rec = self.change_record(cx, o, &pseudonym, "consent-given", 201, detail);
         self.audit.commit_with(rec, side).await?;
         // Answered from what was committed (see `register`).
         let active = from <= now && until.as_deref().is_none_or(|u| u > now.as_str());
@@ -413,8 +413,8 @@ impl Registers {
             "register": "toestemming", "id": id, "ingetrokken_op": now,
             "referentie": reference, "formulier": current.form,
         });
-        let subject = self.audit.pseudonymise(pupil);
-        let rec = self.change_record(cx, o, &subject, "consent-withdrawn", 200, detail);
+        let pseudonym = self.audit.pseudonymise(pupil);
+        let rec = self.change_record(cx, o, &pseudonym, "consent-withdrawn", 200, detail);
         self.audit.commit_with(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
@@ -445,7 +445,7 @@ impl Registers {
         rec.outcome = Outcome::Event;
         rec.reason = "register-read".into();
         rec.overleg = overleg.map(str::to_owned);
-        rec.subject = Some(self.audit.pseudonymise(pupil));
+        rec.pupil = Some(self.audit.pseudonymise(pupil));
         rec.detail = serde_json::json!({ "via": via }).to_string();
         self.audit.commit(rec).await
     }
@@ -463,8 +463,8 @@ impl Registers {
         overleg: Option<&str>,
         pupil: &str,
     ) -> Result<History, RegisterError> {
-        let subjects = self.audit.pseudonymiser().all_pseudonyms(pupil);
-        history_of(&self.store, &subjects, overleg).await
+        let pseudonyms = self.audit.pseudonymiser().all_pseudonyms(pupil);
+        history_of(&self.store, &pseudonyms, overleg).await
     }
 
     /// A registration of `pupil` in `o` by id; `None` when it does not
@@ -512,12 +512,12 @@ impl Registers {
             .fetch_optional(self.store.pool())
             .await?;
         let Some(row) = row else { return Ok(None) };
-        let subject: String = row.try_get("subject")?;
+        let pseudonym: String = row.try_get("subject")?;
         let mine = self
             .audit
             .pseudonymiser()
             .all_pseudonyms(pupil)
-            .contains(&subject);
+            .contains(&pseudonym);
         Ok(mine.then_some(row))
     }
 
@@ -525,7 +525,7 @@ impl Registers {
         &self,
         cx: &ChangeContext<'_>,
         o: &Overleg,
-        subject: &str,
+        pseudonym: &str,
         reason: &str,
         status: u16,
         detail: serde_json::Value,
@@ -548,7 +548,7 @@ impl Registers {
         rec.role = Some(actor.role.clone());
         rec.grondslag = Some(actor.grondslag.clone());
         rec.overleg = Some(o.id.clone());
-        rec.subject = Some(subject.to_owned());
+        rec.pupil = Some(pseudonym.to_owned());
         rec.status = status;
         rec.policy_version = cx.set.version.clone();
         rec.detail = detail.to_string();

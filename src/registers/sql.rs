@@ -25,15 +25,15 @@ pub(super) const CONSENT_COLUMNS: &str = "id, overleg, given_by, purposes, valid
 /// key version, on every request.
 pub async fn status_of(
     store: &Store,
-    subjects: &[String],
+    pseudonyms: &[String],
     overleg: &str,
 ) -> Result<CaseStatus, StoreError> {
     let now = now_rfc3339();
     let mut status = CaseStatus::default();
-    for subject in subjects {
+    for pseudonym in pseudonyms {
         let rows = sqlx::query(STATUS_SQL)
             .bind(overleg)
-            .bind(subject)
+            .bind(pseudonym)
             .bind(&now)
             .fetch_all(store.pool())
             .await?;
@@ -67,16 +67,16 @@ pub async fn status_of(
 /// first. For the FG's inzage report as well as the register API.
 pub async fn history_of(
     store: &Store,
-    subjects: &[String],
+    pseudonyms: &[String],
     overleg: Option<&str>,
 ) -> Result<History, RegisterError> {
     let now = now_rfc3339();
     let mut h = History::default();
-    for subject in subjects {
+    for pseudonym in pseudonyms {
         let regs = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {REG_COLUMNS} FROM case_registrations WHERE subject = $1 ORDER BY registered_at, id"
         )))
-        .bind(subject)
+        .bind(pseudonym)
         .fetch_all(store.pool())
         .await?;
         for r in &regs {
@@ -88,7 +88,7 @@ pub async fn history_of(
         let cons = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {CONSENT_COLUMNS} FROM consents WHERE subject = $1 ORDER BY recorded_at, id"
         )))
-        .bind(subject)
+        .bind(pseudonym)
         .fetch_all(store.pool())
         .await?;
         for r in &cons {

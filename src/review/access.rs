@@ -44,7 +44,7 @@ pub struct Access<'a> {
     /// How many audit records the viewer was shown (or exported).
     pub records: usize,
     /// The pupil's current pseudonym when the access concerns one pupil.
-    pub subject: Option<String>,
+    pub pupil: Option<String>,
 }
 
 /// Commits the access record; returns only once it is durable.
@@ -58,7 +58,7 @@ pub async fn record(auditor: &Auditor, access: Access<'_>) -> Result<(), ReviewE
     rec.kind = "access";
     rec.outcome = Outcome::Event;
     rec.reason = access.action.to_owned();
-    rec.subject = access.subject;
+    rec.pupil = access.pupil;
     let (channel, who) = match access.viewer {
         Viewer::Cli { user } => ("cli", user.clone()),
         Viewer::Dashboard { org, fingerprint } => {

@@ -231,7 +231,7 @@ struct Shown {
     action: &'static str,
     parameters: serde_json::Value,
     records: usize,
-    subject: Option<String>,
+    pupil: Option<String>,
 }
 
 async fn handle(
@@ -399,7 +399,7 @@ async fn record_view(
             action: shown.action,
             parameters: shown.parameters.take(),
             records: shown.records,
-            subject: shown.subject.take(),
+            pupil: shown.pupil.take(),
         },
     )
     .await
@@ -494,7 +494,7 @@ fn home(set: &PolicySet, org: &str) -> Shown {
         action: "dashboard",
         parameters: json!({"page": "/"}),
         records: 0,
-        subject: None,
+        pupil: None,
     }
 }
 
@@ -567,14 +567,14 @@ async fn search(
         } "\n"
         (search_results(&rows)) "\n"
     };
-    let subject = inp.pupil.as_deref().map(|p| dash.pseudo.pseudonymise(p));
+    let pupil = inp.pupil.as_deref().map(|p| dash.pseudo.pseudonymise(p));
     Ok(Shown {
         title: "Zoeken in het logboek".into(),
         body,
         action: "query",
         parameters: json!(filter),
         records: rows.len(),
-        subject,
+        pupil,
     })
 }
 
@@ -633,7 +633,7 @@ fn search_results(rows: &[StoredRow]) -> Markup {
                         td { (when::dutch_readable(&r.time)) }
                         td { (or_dash(&r.org)) } td { (or_dash(&r.role)) } td { (or_dash(&r.overleg)) }
                         td { (or_dash(&r.purpose)) } td { (or_dash(&r.bron)) }
-                        td { code { (r.subject.as_deref().map(query::short_subject).unwrap_or_else(|| "-".into())) } }
+                        td { code { (r.pupil.as_deref().map(query::short_subject).unwrap_or_else(|| "-".into())) } }
                         td { (r.outcome) } td { (r.reason) }
                         td.num { (query::list(&r.fields_shared).len()) }
                         td { a href={ "/record?instance=" (enc(&r.instance)) "&seq=" (r.seq) } { "details" } }
@@ -662,7 +662,7 @@ async fn record(
             action: "record",
             parameters: json!({"instance": instance, "seq": seq}),
             records: 0,
-            subject: None,
+            pupil: None,
         });
     };
     Ok(Shown {
@@ -671,7 +671,7 @@ async fn record(
         action: "record",
         parameters: json!({"instance": instance, "seq": seq}),
         records: 1,
-        subject: r.subject.clone(),
+        pupil: r.pupil.clone(),
     })
 }
 
@@ -698,7 +698,7 @@ fn record_details(set: &PolicySet, r: &StoredRow) -> Markup {
             dt { "Doel" } dd { (or_dash(&r.purpose)) }
             dt { "Bron" } dd { (or_dash(&r.bron)) }
             dt { "Resource" } dd { code { (or_dash(&r.resource)) } }
-            dt { "Betrokkene" } dd { code { (or_dash(&r.subject)) } }
+            dt { "Betrokkene" } dd { code { (or_dash(&r.pupil)) } }
             dt { "Besluit" } dd { (r.outcome) " (" (r.reason) ")" }
             dt { "Status" } dd { (r.status) }
             dt { "Regels" } dd { (query::list(&r.rules).join(", ")) }
@@ -773,7 +773,7 @@ async fn inzage_page(
             action: "dashboard",
             parameters: json!({"page": "/inzage"}),
             records: 0,
-            subject: None,
+            pupil: None,
         });
     };
     let opts = inzage::Options {
@@ -789,7 +789,7 @@ async fn inzage_page(
         action: "inzage",
         parameters: json!({"include_denied": opts.include_denied}),
         records: report.records_read,
-        subject: Some(pseudonym),
+        pupil: Some(pseudonym),
     })
 }
 
@@ -819,7 +819,7 @@ async fn rapport_page(
         action: "rapport",
         parameters: json!({"from": from, "to": to}),
         records: report.records_read,
-        subject: None,
+        pupil: None,
     })
 }
 
@@ -856,7 +856,7 @@ async fn verification(dash: &Dashboard) -> Result<Shown, ReviewError> {
         action: "verify",
         parameters: json!({"ok": report.ok(), "findings": report.findings.len()}),
         records: report.chains.iter().map(|c| c.records).sum(),
-        subject: None,
+        pupil: None,
     })
 }
 
@@ -910,7 +910,7 @@ mod tests {
             &mut rec.purpose,
             &mut rec.bron,
             &mut rec.resource,
-            &mut rec.subject,
+            &mut rec.pupil,
         ] {
             *column = Some(TEXT.into());
         }

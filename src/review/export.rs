@@ -115,7 +115,7 @@ fn csv_row(r: &StoredRow) -> [String; 27] {
         o(&r.purpose),
         o(&r.bron),
         o(&r.resource),
-        o(&r.subject),
+        o(&r.pupil),
         r.outcome.clone(),
         r.reason.clone(),
         o(&r.side),
@@ -178,7 +178,7 @@ fn status_code(outcome: &str) -> &'static str {
 /// The Logboek Dataverwerkingen line of a record: one per data subject per
 /// processing, so only for requests about a (pseudonymised) pupil.
 fn logboek_line(r: &StoredRow) -> Option<serde_json::Value> {
-    let subject = r.subject.as_ref()?;
+    let pseudonym = r.pupil.as_ref()?;
     if r.kind != "request" {
         return None;
     }
@@ -199,7 +199,7 @@ fn logboek_line(r: &StoredRow) -> Option<serde_json::Value> {
         "resource": {"service.name": "poortwachter", "service.instance.id": r.instance},
         "attributes": {
             "dpl.core.processing_activity_id": activity,
-            "dpl.core.data_subject_id": subject,
+            "dpl.core.data_subject_id": pseudonym,
             "dpl.core.data_subject_id_type": "pseudoniem",
             "dpl.core.recipient": r.org,
             "dpl.core.role": r.role,
@@ -260,7 +260,7 @@ mod tests {
             purpose: Some(s("\tdoel")),
             bron: Some(s("\rbron")),
             resource: Some(s("/leerlingen/{leerling}")),
-            subject: Some(s("k1:ab")),
+            pupil: Some(s("k1:ab")),
             outcome: s("allowed"),
             reason: s("allowed"),
             side: None,

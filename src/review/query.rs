@@ -40,7 +40,7 @@ pub struct Filter {
     /// a retention purge keeps; the pseudonym belongs in `subject`, which it
     /// erases.
     #[serde(skip)]
-    pub subjects: Option<Vec<String>>,
+    pub pseudonyms: Option<Vec<String>>,
     /// Whether the search was for one pupil (what the access record keeps).
     pub pupil: bool,
     pub limit: usize,
@@ -127,9 +127,9 @@ impl FilterInput {
                 ));
             }
         };
-        let subjects = nonblank(&self.pupil).map(|p| pseudo.all_pseudonyms(p));
+        let pseudonyms = nonblank(&self.pupil).map(|p| pseudo.all_pseudonyms(p));
         Ok(Filter {
-            pupil: subjects.is_some(),
+            pupil: pseudonyms.is_some(),
             from: nonblank(&self.from)
                 .map(|s| when::bound(s, false))
                 .transpose()?,
@@ -143,7 +143,7 @@ impl FilterInput {
             field,
             decision,
             kind,
-            subjects,
+            pseudonyms,
             limit: self.limit.unwrap_or(DEFAULT_LIMIT).max(1),
             newest_first: false,
         })
@@ -193,13 +193,13 @@ fn where_clause(filter: &Filter) -> (String, Vec<String>) {
         binds.push(format!("%\"{}\"%", like_escape(f)));
         let _ = write!(sql, " AND fields_shared LIKE ${} ESCAPE '\\'", binds.len());
     }
-    if let Some(subjects) = &filter.subjects {
+    if let Some(pseudonyms) = &filter.pseudonyms {
         sql.push_str(" AND subject IN (");
-        for (i, s) in subjects.iter().enumerate() {
+        for (i, s) in pseudonyms.iter().enumerate() {
             binds.push(s.clone());
             let _ = write!(sql, "{}${}", if i > 0 { "," } else { "" }, binds.len());
         }
-        if subjects.is_empty() {
+        if pseudonyms.is_empty() {
             sql.push_str("NULL");
         }
         sql.push(')');
@@ -364,7 +364,7 @@ fn cells(r: &StoredRow) -> [String; 12] {
         o(&r.overleg),
         o(&r.purpose),
         o(&r.bron),
-        r.subject
+        r.pupil
             .as_deref()
             .map(short_subject)
             .unwrap_or_else(|| "-".into()),
@@ -432,7 +432,7 @@ mod tests {
         }
         .parse(&pseudo())
         .unwrap();
-        let s = f.subjects.clone().unwrap();
+        let s = f.pseudonyms.clone().unwrap();
         assert_eq!(s.len(), 2);
         assert!(s[0].starts_with("k1:") && s[1].starts_with("k2:"));
         assert!(!format!("{f:?}").contains("L1001"));

@@ -378,7 +378,7 @@ impl<'a> Acc<'a> {
                 v[i] += 1;
             }
         }
-        if let Some(s) = &r.subject {
+        if let Some(s) = &r.pupil {
             o.pupils.insert(s.clone());
         }
         if let Some(p) = &r.purpose {
@@ -407,7 +407,7 @@ impl<'a> Acc<'a> {
         }
         if let (Some(org), Some(day)) = (&r.org, day) {
             o.in_period.insert((org.clone(), day.clone()));
-            if let Some(s) = &r.subject {
+            if let Some(s) = &r.pupil {
                 o.daily
                     .entry((org.clone(), day))
                     .or_default()
@@ -426,7 +426,7 @@ impl<'a> Acc<'a> {
         else {
             return;
         };
-        if let (Some(org), Some(day), Some(s)) = (&r.org, day_of(r), &r.subject) {
+        if let (Some(org), Some(day), Some(s)) = (&r.org, day_of(r), &r.pupil) {
             o.daily
                 .entry((org.clone(), day))
                 .or_default()

@@ -71,7 +71,7 @@ impl Session {
         action: &'static str,
         parameters: serde_json::Value,
         records: usize,
-        subject: Option<String>,
+        pupil: Option<String>,
     ) -> Result<(), ReviewError> {
         access::record(
             &self.auditor,
@@ -80,7 +80,7 @@ impl Session {
                 action,
                 parameters,
                 records,
-                subject,
+                pupil,
             },
         )
         .await
@@ -122,11 +122,11 @@ impl Session {
     ) -> Result<String, ReviewError> {
         let filter = input.parse(&self.pseudo)?;
         let rows = query::run(&self.store, &filter).await?;
-        let subject = input
+        let pupil = input
             .pupil
             .as_deref()
             .map(|p| self.pseudo.pseudonymise(p.trim()));
-        self.record("query", json!(filter), rows.len(), subject)
+        self.record("query", json!(filter), rows.len(), pupil)
             .await?;
         Ok(match format {
             QueryFormat::Json => query::json(&rows),
@@ -164,7 +164,7 @@ impl Session {
             filter.to = Some(now);
         }
         let n = query::count(&self.store, &filter).await?;
-        let subject = input
+        let pupil = input
             .pupil
             .as_deref()
             .map(|p| self.pseudo.pseudonymise(p.trim()));
@@ -172,7 +172,7 @@ impl Session {
             "export",
             json!({"filter": asked, "format": format!("{format:?}")}),
             usize::try_from(n).unwrap_or(usize::MAX),
-            subject,
+            pupil,
         )
         .await?;
         let mut failed: Option<std::io::Error> = None;

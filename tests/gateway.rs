@@ -772,16 +772,9 @@ async fn tls12_is_opt_in() {
     let mut gw = TestGateway::start().await;
     let cert = gw.pki.client_for("gemeente-groningen");
     let tls12 = |ca: &str| {
-        let mut roots = rustls::RootCertStore::empty();
-        for c in rustls_pemfile::certs(&mut ca.as_bytes()) {
-            roots.add(c.unwrap()).unwrap();
-        }
-        let certs: Vec<_> = rustls_pemfile::certs(&mut cert.cert_pem.as_bytes())
-            .map(|c| c.unwrap())
-            .collect();
-        let key = rustls_pemfile::private_key(&mut cert.key_pem.as_bytes())
-            .unwrap()
-            .unwrap();
+        let roots = pem_roots(ca);
+        let certs = pem_certs(&cert.cert_pem);
+        let key = pem_key(&cert.key_pem);
         rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
         ))
@@ -802,16 +795,9 @@ async fn tls12_is_opt_in() {
     // Same CA material is per gateway; mint for this one.
     let mut gw12 = gw12;
     let cert = gw12.pki.client_for("gemeente-groningen");
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut gw12.pki.ca.cert_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let certs: Vec<_> = rustls_pemfile::certs(&mut cert.cert_pem.as_bytes())
-        .map(|c| c.unwrap())
-        .collect();
-    let key = rustls_pemfile::private_key(&mut cert.key_pem.as_bytes())
-        .unwrap()
-        .unwrap();
+    let roots = pem_roots(&gw12.pki.ca.cert_pem);
+    let certs = pem_certs(&cert.cert_pem);
+    let key = pem_key(&cert.key_pem);
     let cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -982,9 +968,7 @@ async fn a_write_with_nothing_permitted_is_refused_and_never_forwarded() {
 async fn a_panicking_handler_is_answered_and_recorded_under_its_request_id() {
     let mut gw = TestGateway::start().await;
     let issued = gw.pki.client_for("gemeente-groningen");
-    let der: Vec<_> = rustls_pemfile::certs(&mut issued.cert_pem.as_bytes())
-        .map(|c| c.unwrap())
-        .collect();
+    let der = pem_certs(&issued.cert_pem);
     let peer = Arc::new(poortwachter::gateway::state::Peer {
         cert: poortwachter::gateway::identity::peer_cert(Some(&der)),
     });

@@ -38,16 +38,9 @@ async fn attempt(client: &TestClient) -> Outcome {
 }
 
 fn tls12_config(ca_pem: &str, issued: &Issued) -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let certs: Vec<_> = rustls_pemfile::certs(&mut issued.cert_pem.as_bytes())
-        .map(|c| c.unwrap())
-        .collect();
-    let key = rustls_pemfile::private_key(&mut issued.key_pem.as_bytes())
-        .unwrap()
-        .unwrap();
+    let roots = pem_roots(ca_pem);
+    let certs = pem_certs(&issued.cert_pem);
+    let key = pem_key(&issued.key_pem);
     rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_protocol_versions(&[&rustls::version::TLS12])
         .unwrap()
@@ -80,10 +73,7 @@ fn self_signed_copy(org: &str, oin: &str) -> Issued {
 
 /// A valid certificate whose signature bytes were altered.
 fn tampered(issued: &Issued) -> Issued {
-    let der = rustls_pemfile::certs(&mut issued.cert_pem.as_bytes())
-        .next()
-        .unwrap()
-        .unwrap();
+    let der = pem_certs(&issued.cert_pem).remove(0);
     let mut bytes = der.as_ref().to_vec();
     let last = bytes.len() - 1;
     bytes[last] ^= 0x55;

@@ -276,17 +276,17 @@ fn client_config(t: &Target) -> rustls::ClientConfig {
         std::fs::read(p).unwrap_or_else(|e| die(format!("{}: {e}", p.display())))
     };
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut read(&t.ca, "ca").as_slice()) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    for c in CertificateDer::pem_slice_iter(&read(&t.ca, "ca")) {
         roots
             .add(c.unwrap_or_else(|e| die(e)))
             .unwrap_or_else(|e| die(e));
     }
-    let certs: Vec<_> = rustls_pemfile::certs(&mut read(&t.cert, "cert").as_slice())
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&read(&t.cert, "cert"))
         .map(|c| c.unwrap_or_else(|e| die(e)))
         .collect();
-    let key = rustls_pemfile::private_key(&mut read(&t.key, "key").as_slice())
-        .unwrap_or_else(|e| die(e))
-        .unwrap_or_else(|| die("no private key"));
+    let key = PrivateKeyDer::from_pem_slice(&read(&t.key, "key")).unwrap_or_else(|e| die(e));
     let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))

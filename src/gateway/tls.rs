@@ -9,6 +9,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, UnixTime};
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
@@ -27,10 +28,24 @@ pub enum TlsError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    Pem { path: PathBuf, message: String },
-    #[error("TLS configuration rejected: {0}")]
-    Rustls(String),
+    #[error("{path}: not readable as PEM")]
+    Pem {
+        path: PathBuf,
+        #[source]
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{path}: no {what} found")]
+    Missing { path: PathBuf, what: &'static str },
+    #[error("{path}: not a usable trust anchor")]
+    Anchor {
+        path: PathBuf,
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("client certificate verifier rejected")]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    #[error("TLS configuration rejected")]
+    Rustls(#[from] rustls::Error),
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
@@ -43,15 +58,15 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
 /// Reads every certificate in a PEM file.
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let bytes = read(path)?;
-    let certs: Result<Vec<_>, _> = rustls_pemfile::certs(&mut bytes.as_slice()).collect();
-    let certs = certs.map_err(|e| TlsError::Pem {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&bytes).collect();
+    let certs = certs.map_err(|source| TlsError::Pem {
         path: path.to_owned(),
-        message: e.to_string(),
+        source,
     })?;
     if certs.is_empty() {
-        return Err(TlsError::Pem {
+        return Err(TlsError::Missing {
             path: path.to_owned(),
-            message: "no certificate found".into(),
+            what: "certificate",
         });
     }
     Ok(certs)
@@ -70,25 +85,27 @@ pub fn certificate_not_after(path: &Path) -> Option<i64> {
 /// Reads the first private key in a PEM file. The key is never logged.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
     let bytes = read(path)?;
-    rustls_pemfile::private_key(&mut bytes.as_slice())
-        .map_err(|e| TlsError::Pem {
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|source| match source {
+        rustls::pki_types::pem::Error::NoItemsFound => TlsError::Missing {
             path: path.to_owned(),
-            message: e.to_string(),
-        })?
-        .ok_or_else(|| TlsError::Pem {
+            what: "private key",
+        },
+        source => TlsError::Pem {
             path: path.to_owned(),
-            message: "no private key found".into(),
-        })
+            source,
+        },
+    })
 }
 
 /// Reads CRLs from a PEM file (one or more `X509 CRL` blocks) or a DER file.
 pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, TlsError> {
     let bytes = read(path)?;
     if bytes.starts_with(b"-----") {
-        let crls: Result<Vec<_>, _> = rustls_pemfile::crls(&mut bytes.as_slice()).collect();
-        crls.map_err(|e| TlsError::Pem {
+        let crls: Result<Vec<_>, _> =
+            CertificateRevocationListDer::pem_slice_iter(&bytes).collect();
+        crls.map_err(|source| TlsError::Pem {
             path: path.to_owned(),
-            message: e.to_string(),
+            source,
         })
     } else {
         Ok(vec![CertificateRevocationListDer::from(bytes)])
@@ -99,9 +116,9 @@ fn roots(paths: &[PathBuf]) -> Result<RootCertStore, TlsError> {
     let mut store = RootCertStore::empty();
     for p in paths {
         for c in load_certs(p)? {
-            store.add(c).map_err(|e| TlsError::Pem {
+            store.add(c).map_err(|source| TlsError::Anchor {
                 path: p.clone(),
-                message: format!("not a usable trust anchor: {e}"),
+                source,
             })?;
         }
     }
@@ -240,7 +257,7 @@ pub fn server_config(
             vb = vb.allow_unknown_revocation_status();
         }
     }
-    let mut verifier = vb.build().map_err(|e| TlsError::Rustls(e.to_string()))?;
+    let mut verifier = vb.build()?;
     if let Some(tx) = refusals {
         verifier = Arc::new(ReportingVerifier {
             inner: verifier,
@@ -250,11 +267,9 @@ pub fn server_config(
     let certs = load_certs(&cfg.cert)?;
     let key = load_key(&cfg.key)?;
     let mut sc = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions(cfg.min_version))
-        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_protocol_versions(versions(cfg.min_version))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| TlsError::Rustls(e.to_string()))?;
+        .with_single_cert(certs, key)?;
     sc.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     // Session resumption skips client certificate verification on the
     // resumed connection; identity must come from a fresh verification (and
@@ -309,13 +324,10 @@ impl ServerTls {
 pub fn upstream_client_config(cfg: &UpstreamConfig) -> Result<ClientConfig, TlsError> {
     let roots = roots(&cfg.ca)?;
     let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(TLS13_AND_12)
-        .map_err(|e| TlsError::Rustls(e.to_string()))?
+        .with_protocol_versions(TLS13_AND_12)?
         .with_root_certificates(roots);
     let mut cc = match (&cfg.client_cert, &cfg.client_key) {
-        (Some(c), Some(k)) => builder
-            .with_client_auth_cert(load_certs(c)?, load_key(k)?)
-            .map_err(|e| TlsError::Rustls(e.to_string()))?,
+        (Some(c), Some(k)) => builder.with_client_auth_cert(load_certs(c)?, load_key(k)?)?,
         _ => builder.with_no_client_auth(),
     };
     // ALPN is left to the connector (hyper-rustls sets it from the enabled

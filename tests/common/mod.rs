@@ -410,11 +410,31 @@ pub struct TestClient {
     base: String,
 }
 
-pub fn client_config(ca_pem: &str, issued: Option<&Issued>) -> rustls::ClientConfig {
+/// Every certificate in a PEM text.
+pub fn pem_certs(pem: &str) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem.as_bytes())
+        .map(|c| c.unwrap())
+        .collect()
+}
+
+/// The first private key in a PEM text.
+pub fn pem_key(pem: &str) -> rustls::pki_types::PrivateKeyDer<'static> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::PrivateKeyDer::from_pem_slice(pem.as_bytes()).unwrap()
+}
+
+/// A trust store holding every certificate in `ca_pem`.
+pub fn pem_roots(ca_pem: &str) -> rustls::RootCertStore {
     let mut roots = rustls::RootCertStore::empty();
-    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
-        roots.add(c.unwrap()).unwrap();
+    for c in pem_certs(ca_pem) {
+        roots.add(c).unwrap();
     }
+    roots
+}
+
+pub fn client_config(ca_pem: &str, issued: Option<&Issued>) -> rustls::ClientConfig {
+    let roots = pem_roots(ca_pem);
     let b = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -422,15 +442,9 @@ pub fn client_config(ca_pem: &str, issued: Option<&Issued>) -> rustls::ClientCon
     .unwrap()
     .with_root_certificates(roots);
     match issued {
-        Some(i) => {
-            let certs: Vec<_> = rustls_pemfile::certs(&mut i.cert_pem.as_bytes())
-                .map(|c| c.unwrap())
-                .collect();
-            let key = rustls_pemfile::private_key(&mut i.key_pem.as_bytes())
-                .unwrap()
-                .unwrap();
-            b.with_client_auth_cert(certs, key).unwrap()
-        }
+        Some(i) => b
+            .with_client_auth_cert(pem_certs(&i.cert_pem), pem_key(&i.key_pem))
+            .unwrap(),
         None => b.with_no_client_auth(),
     }
 }

@@ -409,107 +409,138 @@ impl Config {
     }
 
     /// Semantic checks; returns every problem, with the key it is about.
-    fn validate(&self) -> Vec<(Vec<String>, String)> {
-        let mut p = Vec::new();
+    fn validate(&self) -> Vec<Problem> {
+        let mut p = self.limit_problems();
+        p.extend(self.server_problems());
+        p.extend(self.admin_problems());
+        p.extend(self.upstream.base_url_problems());
+        p
+    }
+
+    /// Limits that must be greater than 0 (or, for headers, at least 8 KiB).
+    fn limit_problems(&self) -> Vec<Problem> {
         let s = &self.server;
-        let mut positive = |name: &str, v: u64| {
-            if v == 0 {
-                p.push((
-                    vec!["server".into(), name.into()],
-                    format!("server.{name} must be greater than 0"),
-                ));
-            }
-        };
-        positive("max_connections", s.max_connections as u64);
-        positive("max_handshakes", s.max_handshakes as u64);
-        positive("handshake_timeout_ms", s.handshake_timeout_ms);
-        positive("header_read_timeout_ms", s.header_read_timeout_ms);
-        positive("request_timeout_ms", s.request_timeout_ms);
-        positive("max_request_body_bytes", s.max_request_body_bytes as u64);
-        positive("max_response_body_bytes", s.max_response_body_bytes as u64);
-        positive("max_json_depth", s.max_json_depth as u64);
-        positive(
-            "http2_max_concurrent_streams",
-            u64::from(s.http2_max_concurrent_streams),
-        );
-        let mut fail = |key: &[&str], message: &str| {
-            p.push((key.iter().map(|k| k.to_string()).collect(), message.into()))
-        };
+        let a = &self.audit;
+        let named = [
+            ("server", "max_connections", s.max_connections as u64),
+            ("server", "max_handshakes", s.max_handshakes as u64),
+            ("server", "handshake_timeout_ms", s.handshake_timeout_ms),
+            ("server", "header_read_timeout_ms", s.header_read_timeout_ms),
+            ("server", "request_timeout_ms", s.request_timeout_ms),
+            (
+                "server",
+                "max_request_body_bytes",
+                s.max_request_body_bytes as u64,
+            ),
+            (
+                "server",
+                "max_response_body_bytes",
+                s.max_response_body_bytes as u64,
+            ),
+            ("server", "max_json_depth", s.max_json_depth as u64),
+            (
+                "server",
+                "http2_max_concurrent_streams",
+                u64::from(s.http2_max_concurrent_streams),
+            ),
+            ("audit", "commit_timeout_ms", a.commit_timeout_ms),
+            ("audit", "transaction_timeout_ms", a.transaction_timeout_ms),
+            ("audit", "queue_capacity", a.queue_capacity as u64),
+            ("audit", "max_batch", a.max_batch as u64),
+            ("audit", "backlog_capacity", a.backlog_capacity as u64),
+        ];
+        let mut p: Vec<Problem> = named
+            .into_iter()
+            .filter(|(_, _, v)| *v == 0)
+            .map(|(section, name, _)| {
+                problem(
+                    &[section, name],
+                    format!("{section}.{name} must be greater than 0"),
+                )
+            })
+            .collect();
         if s.max_header_bytes < 8192 {
-            fail(
+            p.push(problem(
                 &["server", "max_header_bytes"],
-                "server.max_header_bytes must be at least 8192",
-            );
+                "server.max_header_bytes must be at least 8192".into(),
+            ));
         }
-        for (name, v) in [
-            ("commit_timeout_ms", self.audit.commit_timeout_ms),
-            ("transaction_timeout_ms", self.audit.transaction_timeout_ms),
-            ("queue_capacity", self.audit.queue_capacity as u64),
-            ("max_batch", self.audit.max_batch as u64),
-            ("backlog_capacity", self.audit.backlog_capacity as u64),
-        ] {
-            if v == 0 {
-                fail(
-                    &["audit", name],
-                    &format!("audit.{name} must be greater than 0"),
-                );
-            }
-        }
+        p
+    }
+
+    /// Trust anchors, the upstream client identity, the instance name and
+    /// the log format.
+    fn server_problems(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
         if self.tls.client_ca.is_empty() {
-            fail(
+            p.push(problem(
                 &["tls", "client_ca"],
-                "tls.client_ca must list at least one trust anchor",
-            );
+                "tls.client_ca must list at least one trust anchor".into(),
+            ));
         }
         if self.upstream.client_cert.is_some() != self.upstream.client_key.is_some() {
-            fail(
+            p.push(problem(
                 &["upstream", "client_cert"],
-                "upstream.client_cert and upstream.client_key go together",
-            );
+                "upstream.client_cert and upstream.client_key go together".into(),
+            ));
         }
-        if s.instance.is_empty()
-            || !s
-                .instance
+        let instance = &self.server.instance;
+        if instance.is_empty()
+            || !instance
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         {
-            fail(
+            p.push(problem(
                 &["server", "instance"],
-                "server.instance may only contain letters, digits, '.', '_' and '-'",
-            );
-        }
-        if let Some(a) = &self.admin {
-            if a.listen == s.listen && a.listen.port() != 0 {
-                fail(
-                    &["admin", "listen"],
-                    "admin.listen must differ from server.listen",
-                );
-            }
-            if a.max_connections == 0
-                || a.max_handshakes == 0
-                || a.handshake_timeout_ms == 0
-                || a.page_size == 0
-                || a.max_form_bytes == 0
-            {
-                fail(
-                    &["admin"],
-                    "admin.max_connections, admin.max_handshakes, admin.handshake_timeout_ms, admin.page_size and admin.max_form_bytes must be greater than 0",
-                );
-            }
+                "server.instance may only contain letters, digits, '.', '_' and '-'".into(),
+            ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
-            fail(
+            p.push(problem(
                 &["log", "format"],
-                "log.format must be \"text\" or \"json\"",
-            );
+                "log.format must be \"text\" or \"json\"".into(),
+            ));
         }
-        p.extend(self.upstream.base_url_problems());
+        p
+    }
+
+    /// The admin listener: its own address and limits greater than 0.
+    fn admin_problems(&self) -> Vec<Problem> {
+        let mut p = Vec::new();
+        let Some(a) = &self.admin else {
+            return p;
+        };
+        if a.listen == self.server.listen && a.listen.port() != 0 {
+            p.push(problem(
+                &["admin", "listen"],
+                "admin.listen must differ from server.listen".into(),
+            ));
+        }
+        if a.max_connections == 0
+            || a.max_handshakes == 0
+            || a.handshake_timeout_ms == 0
+            || a.page_size == 0
+            || a.max_form_bytes == 0
+        {
+            p.push(problem(
+                &["admin"],
+                "admin.max_connections, admin.max_handshakes, admin.handshake_timeout_ms, admin.page_size and admin.max_form_bytes must be greater than 0".into(),
+            ));
+        }
         p
     }
 }
 
+/// A configuration problem: the key it is about (for the line number) and
+/// what is wrong.
+type Problem = (Vec<String>, String);
+
+fn problem(key: &[&str], message: String) -> Problem {
+    (key.iter().map(|k| (*k).to_owned()).collect(), message)
+}
+
 impl UpstreamConfig {
-    fn base_url_problems(&self) -> Vec<(Vec<String>, String)> {
+    fn base_url_problems(&self) -> Vec<Problem> {
         let mut p = Vec::new();
         for (bron, url) in &self.base_urls {
             if let Err(m) = crate::policy::load::validate_base_url(url) {

@@ -15,8 +15,19 @@ use super::{AuditConfig, AuditError, Auditor, Pseudonymiser, Store};
 pub enum AdminError {
     #[error(transparent)]
     Audit(#[from] AuditError),
-    #[error("cannot read exported checkpoints {path}: {message}")]
-    Export { path: String, message: String },
+    #[error("cannot read exported checkpoints {path}")]
+    ExportIo {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("exported checkpoints {path}, line {line}: not a checkpoint")]
+    ExportLine {
+        path: String,
+        line: usize,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error(transparent)]
     Key(#[from] super::pseudonym::KeyError),
 }
@@ -44,15 +55,21 @@ pub fn public_key(cfg: &AuditConfig, explicit: Option<&Path>) -> Result<Vec<u8>,
 
 /// Reads exported checkpoints (JSON lines, as written by [`export`]).
 pub fn read_export(path: &Path) -> Result<Vec<Checkpoint>, AdminError> {
-    let err = |message: String| AdminError::Export {
-        path: path.display().to_string(),
-        message,
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let shown = || path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| AdminError::ExportIo {
+        path: shown(),
+        source,
+    })?;
     text.lines()
-        .filter(|l| !l.trim().is_empty())
         .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| err(format!("line {}: {e}", i + 1))))
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|source| AdminError::ExportLine {
+                path: shown(),
+                line: i + 1,
+                source,
+            })
+        })
         .collect()
 }
 

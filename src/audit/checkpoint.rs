@@ -16,8 +16,20 @@ pub enum SigningKeyError {
         path: String,
         source: std::io::Error,
     },
-    #[error("signing key {0} is not an Ed25519 PKCS#8 key (PEM or DER)")]
-    Format(String),
+    #[error("public key {path} is not 64 hexadecimal digits")]
+    PublicKey { path: String },
+    #[error("signing key {path} is not readable as PEM")]
+    Pem {
+        path: String,
+        #[source]
+        source: pem::PemError,
+    },
+    #[error("signing key {path} is not an Ed25519 PKCS#8 key (PEM or DER)")]
+    Format {
+        path: String,
+        #[source]
+        source: ring::error::KeyRejected,
+    },
 }
 
 /// One checkpoint: the chain of `instance` up to `seq` ends in `hash`.
@@ -80,13 +92,16 @@ impl Signer {
         })?;
         let der = if bytes.starts_with(b"-----") {
             pem::parse(&bytes)
-                .map_err(|_| SigningKeyError::Format(p.clone()))?
+                .map_err(|source| SigningKeyError::Pem {
+                    path: p.clone(),
+                    source,
+                })?
                 .into_contents()
         } else {
             bytes
         };
         let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-            .map_err(|_| SigningKeyError::Format(p))?;
+            .map_err(|source| SigningKeyError::Format { path: p, source })?;
         Ok(Self { pair })
     }
 
@@ -136,7 +151,7 @@ pub fn read_public_key(path: &Path) -> Result<Vec<u8>, SigningKeyError> {
     })?;
     unhex(text.trim())
         .filter(|k| k.len() == 32)
-        .ok_or(SigningKeyError::Format(p))
+        .ok_or(SigningKeyError::PublicKey { path: p })
 }
 
 #[cfg(test)]

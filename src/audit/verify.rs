@@ -302,23 +302,44 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    fn close(&mut self, chain: ChainState) {
+    fn close(&mut self, mut chain: ChainState) {
+        let list = self.cks.remove(&chain.instance).unwrap_or_default();
+        let mut findings = std::mem::take(&mut chain.findings);
+        let (sealed_through, valid) = self.check_checkpoints(&chain, &list, &mut findings);
+        self.check_exported(&chain, &list, &valid, &mut findings);
         let ChainState {
             instance,
-            hash_at,
-            ck_records,
             records,
             last_seq,
-            last_is_checkpoint,
-            mut findings,
             ..
         } = chain;
-        let inst = instance.as_str();
-        let list = self.cks.remove(inst).unwrap_or_default();
+        self.chains.push(ChainSummary {
+            instance: instance.clone(),
+            records,
+            last_seq,
+            checkpoints: list.len(),
+            sealed_through,
+        });
+        self.findings.entry(instance).or_default().extend(findings);
+    }
+
+    /// Checks the database's checkpoints of one chain against its hashes:
+    /// numbering, signatures, the hash each one seals, and each one's chain
+    /// record. Returns how far the chain is sealed and the numbers of the
+    /// checkpoints whose signature is valid.
+    fn check_checkpoints(
+        &self,
+        chain: &ChainState,
+        list: &[Checkpoint],
+        findings: &mut Vec<Finding>,
+    ) -> (i64, BTreeSet<i64>) {
+        let inst = chain.instance.as_str();
+        let last_seq = chain.last_seq;
+        let mut valid = BTreeSet::new();
         let mut sealed_through = 0;
         let mut expected_ck = 1;
         let mut last_good_seq = 0;
-        for c in &list {
+        for c in list {
             if c.ck_no > expected_ck {
                 findings.push(Finding::CheckpointGap {
                     instance: inst.into(),
@@ -334,7 +355,8 @@ impl<'a> Verifier<'a> {
                 });
                 continue;
             }
-            match hash_at.get(&c.seq).and_then(Option::as_deref) {
+            valid.insert(c.ck_no);
+            match chain.hash_at.get(&c.seq).and_then(Option::as_deref) {
                 Some(h) if h == c.hash => {
                     sealed_through = sealed_through.max(c.seq);
                     last_good_seq = c.seq;
@@ -353,7 +375,7 @@ impl<'a> Verifier<'a> {
                 // Inside the chain but gone: already reported as removed.
                 None => {}
             }
-            if !ck_records.contains(&c.ck_no) && c.seq < last_seq {
+            if !chain.ck_records.contains(&c.ck_no) && c.seq < last_seq {
                 findings.push(Finding::CheckpointRecordMissing {
                     instance: inst.into(),
                     ck_no: c.ck_no,
@@ -362,42 +384,54 @@ impl<'a> Verifier<'a> {
         }
         // A checkpoint's own chain record follows what it covers; when it is
         // the newest record, the chain is sealed to its end.
-        if last_is_checkpoint && sealed_through == last_seq - 1 {
+        if chain.last_is_checkpoint && sealed_through == last_seq - 1 {
             sealed_through = last_seq;
         }
         let rows_ck: BTreeSet<i64> = list.iter().map(|c| c.ck_no).collect();
-        for n in &ck_records {
-            if !rows_ck.contains(n) {
-                findings.push(Finding::CheckpointDropped {
-                    instance: inst.into(),
-                    ck_no: *n,
-                });
-            }
+        for n in chain.ck_records.difference(&rows_ck) {
+            findings.push(Finding::CheckpointDropped {
+                instance: inst.into(),
+                ck_no: *n,
+            });
         }
+        (sealed_through, valid)
+    }
+
+    /// Checks the exported checkpoints of one chain: each must be in the
+    /// database unchanged, and none may seal records past the chain's end.
+    /// A lookup by number (not a scan) per exported checkpoint; a signature
+    /// already verified in the database is not verified again.
+    fn check_exported(
+        &self,
+        chain: &ChainState,
+        list: &[Checkpoint],
+        valid: &BTreeSet<i64>,
+        findings: &mut Vec<Finding>,
+    ) {
+        let inst = chain.instance.as_str();
+        let by_no: BTreeMap<i64, &Checkpoint> = list.iter().map(|c| (c.ck_no, c)).collect();
         for e in self.exported.iter().filter(|e| e.instance == inst) {
-            if !list.contains(e) {
+            let stored = by_no.get(&e.ck_no).filter(|c| **c == e);
+            if stored.is_none() {
                 findings.push(Finding::ExportedCheckpointMismatch {
                     instance: inst.into(),
                     ck_no: e.ck_no,
                 });
             }
+            let signed = if stored.is_some() {
+                valid.contains(&e.ck_no)
+            } else {
+                e.verify(self.public_key)
+            };
             // An exported checkpoint past the chain end: the newest records were removed.
-            if e.verify(self.public_key) && e.seq > last_seq {
+            if signed && e.seq > chain.last_seq {
                 findings.push(Finding::TailRemoved {
                     instance: inst.into(),
-                    from: last_seq + 1,
+                    from: chain.last_seq + 1,
                     to: e.seq + 1,
                 });
             }
         }
-        self.chains.push(ChainSummary {
-            instance: instance.clone(),
-            records,
-            last_seq,
-            checkpoints: list.len(),
-            sealed_through,
-        });
-        self.findings.entry(instance).or_default().extend(findings);
     }
 }
 

@@ -332,10 +332,8 @@ pub enum DemoError {
 /// active yet) and returns the id of the active demo consent. Every change
 /// goes through the registers, so it is in the audit trail like any other.
 pub async fn seed_registers(state: &crate::gateway::state::AppState) -> Result<String, DemoError> {
-    use crate::registers::{ChangeContext, GivenBy, NewConsent, NewRegistration, Origin, actor};
     let snapshot = state.policy.current();
     let set = &snapshot.set;
-    let origin = Origin::default();
     for o in set.overleggen.values() {
         let Some((role, org)) = o
             .roles
@@ -345,37 +343,61 @@ pub async fn seed_registers(state: &crate::gateway::state::AppState) -> Result<S
         else {
             continue;
         };
-        let who = actor(set, &o.id, org, Some(&role.id))?;
-        let cx = ChangeContext {
-            origin: &origin,
-            set,
-            overleg: &o.id,
-            actor: &who,
-            deadline: None,
-        };
-        for pupil in DEMO_PUPILS.iter().filter(|p| **p != DEMO_UNREGISTERED) {
-            let status = state
-                .registers
-                .status(&o.id, pupil)
-                .await
-                .map_err(crate::registers::RegisterError::from)?;
-            if status.registration.is_none() {
-                let new = NewRegistration {
-                    pupil: (*pupil).to_owned(),
-                    reference: format!("demo-{}-{pupil}", o.id),
-                    begins_at: None,
-                    ends_at: None,
-                };
-                state.registers.register(&cx, new).await?;
-            }
+        register_demo_pupils(state, set, o, role, org).await?;
+    }
+    demo_consent(state, set).await
+}
+
+/// Registers every demo pupil (except the one left unregistered) in `o`,
+/// as `org` in `role`, where not registered yet.
+async fn register_demo_pupils(
+    state: &crate::gateway::state::AppState,
+    set: &crate::policy::model::PolicySet,
+    o: &crate::policy::model::Overleg,
+    role: &crate::policy::model::Role,
+    org: &str,
+) -> Result<(), DemoError> {
+    use crate::registers::{ChangeContext, NewRegistration, Origin, RegisterError, actor};
+    let origin = Origin::default();
+    let who = actor(set, &o.id, org, Some(&role.id))?;
+    let cx = ChangeContext {
+        origin: &origin,
+        set,
+        overleg: &o.id,
+        actor: &who,
+        deadline: None,
+    };
+    for pupil in DEMO_PUPILS.iter().filter(|p| **p != DEMO_UNREGISTERED) {
+        let status = state
+            .registers
+            .status(&o.id, pupil)
+            .await
+            .map_err(RegisterError::from)?;
+        if status.registration.is_none() {
+            let new = NewRegistration {
+                pupil: (*pupil).to_owned(),
+                reference: format!("demo-{}-{pupil}", o.id),
+                begins_at: None,
+                ends_at: None,
+            };
+            state.registers.register(&cx, new).await?;
         }
     }
+    Ok(())
+}
+
+/// The demo consent: the active one, or a new one given by the parents.
+async fn demo_consent(
+    state: &crate::gateway::state::AppState,
+    set: &crate::policy::model::PolicySet,
+) -> Result<String, DemoError> {
+    use crate::registers::{ChangeContext, GivenBy, NewConsent, Origin, RegisterError, actor};
     let (overleg, pupil, purpose) = DEMO_CONSENT;
     let status = state
         .registers
         .status(overleg, pupil)
         .await
-        .map_err(crate::registers::RegisterError::from)?;
+        .map_err(RegisterError::from)?;
     if let Some(ids) = status.consent_for(purpose, crate::policy::model::Consent::Parents)
         && let Some(id) = ids.first()
     {
@@ -394,6 +416,7 @@ pub async fn seed_registers(state: &crate::gateway::state::AppState) -> Result<S
         .organisations
         .first()
         .ok_or_else(|| DemoError::Policies(format!("role {} has no organisation", role.id)))?;
+    let origin = Origin::default();
     let who = actor(set, overleg, org, Some(&role.id))?;
     let cx = ChangeContext {
         origin: &origin,
@@ -402,21 +425,15 @@ pub async fn seed_registers(state: &crate::gateway::state::AppState) -> Result<S
         actor: &who,
         deadline: None,
     };
-    let c = state
-        .registers
-        .give_consent(
-            &cx,
-            NewConsent {
-                pupil: pupil.to_owned(),
-                given_by: GivenBy::Parents,
-                purposes: vec![purpose.to_owned()],
-                valid_from: None,
-                valid_until: None,
-                form_reference: format!("demo-toestemmingsformulier-{pupil}"),
-            },
-        )
-        .await?;
-    Ok(c.id)
+    let new = NewConsent {
+        pupil: pupil.to_owned(),
+        given_by: GivenBy::Parents,
+        purposes: vec![purpose.to_owned()],
+        valid_from: None,
+        valid_until: None,
+        form_reference: format!("demo-toestemmingsformulier-{pupil}"),
+    };
+    Ok(state.registers.give_consent(&cx, new).await?.id)
 }
 
 pub fn curl_examples(certs: &Path, listen: SocketAddr, consent_id: &str) -> String {
@@ -490,8 +507,10 @@ pub fn dashboard_instructions(certs: &Path, admin: SocketAddr, set: &PolicySet) 
 pub enum TrafficError {
     #[error(transparent)]
     Tls(#[from] crate::gateway::tls::TlsError),
-    #[error("demo request failed: {0}")]
-    Request(String),
+    #[error("the demo request could not be built")]
+    Build(#[from] http::Error),
+    #[error("the demo request failed")]
+    Request(#[from] hyper_util::client::legacy::Error),
 }
 
 /// Sends a little traffic through the demo gateway (allowed, filtered and
@@ -539,12 +558,8 @@ pub async fn generate_traffic(certs: &Path, gateway: SocketAddr) -> Result<usize
         let req = Request::builder()
             .uri(url)
             .header("x-doelbinding", purpose)
-            .body(Full::new(Bytes::new()))
-            .map_err(|e| TrafficError::Request(e.to_string()))?;
-        let resp = c
-            .request(req)
-            .await
-            .map_err(|e| TrafficError::Request(e.to_string()))?;
+            .body(Full::new(Bytes::new()))?;
+        let resp = c.request(req).await?;
         let _ = resp.into_body().collect().await;
         answered += 1;
     }

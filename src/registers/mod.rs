@@ -281,40 +281,9 @@ impl Registers {
         let o = overleg_of(cx.set, cx.overleg)?;
         check_pupil(&new.pupil)?;
         check_reference("formulier", &new.form_reference)?;
-        if new.purposes.is_empty() {
-            return Err(RegisterError::Invalid(
-                "doelen: name at least one purpose of the casusoverleg".into(),
-            ));
-        }
-        let mut purposes = new.purposes.clone();
-        purposes.sort();
-        purposes.dedup();
-        if let Some(bad) = purposes.iter().find(|p| o.purpose(p).is_none()) {
-            return Err(RegisterError::Invalid(format!(
-                "doelen: `{bad}` is not a purpose of casusoverleg `{}` (it has {})",
-                o.id,
-                o.purposes
-                    .iter()
-                    .map(|p| p.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+        let purposes = consent_purposes(o, &new.purposes)?;
         let now = now_rfc3339();
-        let from = match &new.valid_from {
-            Some(t) => parse_time("geldig_van", t)?,
-            None => now.clone(),
-        };
-        let until = new
-            .valid_until
-            .as_deref()
-            .map(|t| parse_time("geldig_tot", t))
-            .transpose()?;
-        if until.as_deref().is_some_and(|u| u <= from.as_str()) {
-            return Err(RegisterError::Invalid(
-                "geldig_tot must be after geldig_van".into(),
-            ));
-        }
+        let (from, until) = consent_validity(&new, &now)?;
         let id = uuid::Uuid::new_v4().to_string();
         let pseudonym = self.audit.pseudonymise(&new.pupil);
         let purposes_json = serde_json::to_string(&purposes).unwrap_or_else(|_| "[]".into());
@@ -647,6 +616,54 @@ pub fn parse_time(name: &str, s: &str) -> Result<String, RegisterError> {
     let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
         .map_err(|_| bad())?;
     Ok(format_rfc3339(t))
+}
+
+/// The purposes a consent names: at least one, each a purpose of the
+/// overleg; sorted, without repeats.
+fn consent_purposes(o: &Overleg, named: &[String]) -> Result<Vec<String>, RegisterError> {
+    if named.is_empty() {
+        return Err(RegisterError::Invalid(
+            "doelen: name at least one purpose of the casusoverleg".into(),
+        ));
+    }
+    let mut purposes = named.to_vec();
+    purposes.sort();
+    purposes.dedup();
+    if let Some(bad) = purposes.iter().find(|p| o.purpose(p).is_none()) {
+        return Err(RegisterError::Invalid(format!(
+            "doelen: `{bad}` is not a purpose of casusoverleg `{}` (it has {})",
+            o.id,
+            o.purposes
+                .iter()
+                .map(|p| p.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(purposes)
+}
+
+/// A consent's validity: from `geldig_van` (default now) until `geldig_tot`
+/// (default open), the end after the start.
+fn consent_validity(
+    new: &NewConsent,
+    now: &str,
+) -> Result<(String, Option<String>), RegisterError> {
+    let from = match &new.valid_from {
+        Some(t) => parse_time("geldig_van", t)?,
+        None => now.to_owned(),
+    };
+    let until = new
+        .valid_until
+        .as_deref()
+        .map(|t| parse_time("geldig_tot", t))
+        .transpose()?;
+    if until.as_deref().is_some_and(|u| u <= from.as_str()) {
+        return Err(RegisterError::Invalid(
+            "geldig_tot must be after geldig_van".into(),
+        ));
+    }
+    Ok((from, until))
 }
 
 #[cfg(test)]

@@ -108,19 +108,70 @@ pub async fn consent_history(
     set: &PolicySet,
     pseudonyms: &[String],
 ) -> Result<ConsentHistory, ReviewError> {
-    let h = crate::registers::history_of(store, pseudonyms, None)
-        .await
-        .map_err(|e| ReviewError::Registers(e.to_string()))?;
-    let overleg_name = |id: &str| {
-        set.overleggen
-            .get(id)
-            .map_or_else(|| id.to_owned(), |o| o.name.clone())
-    };
-    let org_name = |id: &str| {
+    let h = crate::registers::history_of(store, pseudonyms, None).await?;
+    let mut entries = registration_entries(set, &h.registrations);
+    entries.extend(consent_entries(set, &h.consents));
+    entries.sort_by(|a, b| a.time.cmp(&b.time));
+    Ok(ConsentHistory {
+        available: true,
+        entries,
+    })
+}
+
+fn overleg_name(set: &PolicySet, id: &str) -> String {
+    set.overleggen
+        .get(id)
+        .map_or_else(|| id.to_owned(), |o| o.name.clone())
+}
+
+/// "vanaf <day>[ tot <day>]".
+fn period_text(from: &str, until: Option<&str>) -> String {
+    format!(
+        "vanaf {}{}",
+        from.get(..10).unwrap_or(from),
+        until
+            .map(|e| format!(" tot {}", e.get(..10).unwrap_or(e)))
+            .unwrap_or_default()
+    )
+}
+
+/// Each registration in a casusoverleg, and its end.
+fn registration_entries(
+    set: &PolicySet,
+    registrations: &[crate::registers::Registration],
+) -> Vec<ConsentEntry> {
+    let name = |id: &str| {
         set.organisations
             .get(id)
             .map_or_else(|| id.to_owned(), |o| o.name.clone())
     };
+    let mut entries = Vec::new();
+    for r in registrations {
+        entries.push(ConsentEntry {
+            time: r.registered_at.clone(),
+            overleg_name: overleg_name(set, &r.overleg),
+            change: "aangemeld in het overleg".into(),
+            by: name(&r.registered_by),
+            scope: period_text(&r.begin, r.end.as_deref()),
+        });
+        if let Some(t) = &r.ended_at {
+            entries.push(ConsentEntry {
+                time: t.clone(),
+                overleg_name: overleg_name(set, &r.overleg),
+                change: "aanmelding beëindigd".into(),
+                by: name(r.ended_by.as_deref().unwrap_or("")),
+                scope: String::new(),
+            });
+        }
+    }
+    entries
+}
+
+/// Each consent given, and its withdrawal.
+fn consent_entries(
+    set: &PolicySet,
+    consents: &[crate::registers::ConsentEntry],
+) -> Vec<ConsentEntry> {
     let purposes = |overleg: &str, ids: &[String]| {
         ids.iter()
             .map(|p| {
@@ -138,62 +189,26 @@ pub async fn consent_history(
         crate::registers::GivenBy::ParentsAndYouth => "ouders en jongere",
     };
     let mut entries = Vec::new();
-    for r in &h.registrations {
-        entries.push(ConsentEntry {
-            time: r.registered_at.clone(),
-            overleg_name: overleg_name(&r.overleg),
-            change: "aangemeld in het overleg".into(),
-            by: org_name(&r.registered_by),
-            scope: format!(
-                "vanaf {}{}",
-                r.begin.get(..10).unwrap_or(&r.begin),
-                r.end
-                    .as_deref()
-                    .map(|e| format!(" tot {}", e.get(..10).unwrap_or(e)))
-                    .unwrap_or_default()
-            ),
-        });
-        if let Some(t) = &r.ended_at {
-            entries.push(ConsentEntry {
-                time: t.clone(),
-                overleg_name: overleg_name(&r.overleg),
-                change: "aanmelding beëindigd".into(),
-                by: org_name(r.ended_by.as_deref().unwrap_or("")),
-                scope: String::new(),
-            });
-        }
-    }
-    for c in &h.consents {
-        let validity = format!(
-            " (geldig vanaf {}{})",
-            c.valid_from.get(..10).unwrap_or(&c.valid_from),
-            c.valid_until
-                .as_deref()
-                .map(|e| format!(" tot {}", e.get(..10).unwrap_or(e)))
-                .unwrap_or_default()
-        );
+    for c in consents {
+        let validity = period_text(&c.valid_from, c.valid_until.as_deref());
         entries.push(ConsentEntry {
             time: c.recorded_at.clone(),
-            overleg_name: overleg_name(&c.overleg),
+            overleg_name: overleg_name(set, &c.overleg),
             change: "toestemming gegeven".into(),
             by: by(c.given_by).into(),
-            scope: format!("{}{validity}", purposes(&c.overleg, &c.purposes)),
+            scope: format!("{} (geldig {validity})", purposes(&c.overleg, &c.purposes)),
         });
         if let Some(t) = &c.withdrawn_at {
             entries.push(ConsentEntry {
                 time: t.clone(),
-                overleg_name: overleg_name(&c.overleg),
+                overleg_name: overleg_name(set, &c.overleg),
                 change: "toestemming ingetrokken".into(),
                 by: by(c.given_by).into(),
                 scope: purposes(&c.overleg, &c.purposes),
             });
         }
     }
-    entries.sort_by(|a, b| a.time.cmp(&b.time));
-    Ok(ConsentHistory {
-        available: true,
-        entries,
-    })
+    entries
 }
 
 /// The whole report.

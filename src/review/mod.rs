@@ -34,8 +34,8 @@ pub enum ReviewError {
     Key(#[from] crate::audit::pseudonym::KeyError),
     #[error("policy: {0}")]
     Policy(#[from] crate::policy::LoadError),
-    #[error("registers: {0}")]
-    Registers(String),
+    #[error("reading the registers")]
+    Registers(#[from] crate::registers::RegisterError),
     /// Writing an export failed (disk full, closed pipe): the output is incomplete.
     #[error("writing the output: {0}")]
     Output(#[from] std::io::Error),

@@ -15,7 +15,7 @@ use super::html::{self, Series};
 use super::query::{self, Filter};
 use super::{ReviewError, when};
 use crate::audit::{Store, StoredRow};
-use crate::policy::model::PolicySet;
+use crate::policy::model::{Overleg, PolicySet};
 use crate::policy::tools::render::short_version;
 
 /// Thresholds of the anomaly rules. Every one is named and has a default.
@@ -436,115 +436,14 @@ impl<'a> Acc<'a> {
 
     fn finish(self) -> Rapport {
         let (set, th) = (self.set, self.th);
-        let mut overleggen = Vec::new();
-        for (id, o) in self.overleggen {
-            let Some(overleg) = set.overleggen.get(&id) else {
-                continue;
-            };
-            let mut anomalies = Vec::new();
-            for (org, count) in &o.outside {
-                anomalies.push(Anomaly {
-                    kind: "outside-office-hours",
-                    overleg: id.clone(),
-                    org: Some(org.clone()),
-                    description: format!(
-                        "{} deed {count} verzoek(en) buiten kantoortijd (werkdagen {:02}:00-{:02}:00)",
-                        org_name(set, org),
-                        th.office_start_hour,
-                        th.office_end_hour
-                    ),
-                });
-            }
-            let mut per_org_denials: BTreeMap<&str, u64> = BTreeMap::new();
-            for ((_, org), n) in &o.denials {
-                *per_org_denials.entry(org.as_str()).or_default() += n;
-            }
-            for (org, n) in per_org_denials {
-                if n as usize >= th.repeated_denials {
-                    anomalies.push(Anomaly {
-                        kind: "repeated-denials",
-                        overleg: id.clone(),
-                        org: Some(org.to_owned()),
-                        description: format!("{} werd {n} keer geweigerd", org_name(set, org)),
-                    });
-                }
-            }
-            anomalies.extend(surges(set, &id, &o.daily, &o.in_period, th));
-            let unused_purposes: Vec<String> = overleg
-                .purposes
-                .iter()
-                .filter(|p| !o.used_purposes.contains(&p.id))
-                .map(|p| p.id.clone())
-                .collect();
-            let unused_rules: Vec<String> = overleg
-                .rules
-                .iter()
-                .filter(|r| !o.used_rules.contains(&r.id))
-                .map(|r| r.id.clone())
-                .collect();
-            for p in &unused_purposes {
-                anomalies.push(Anomaly {
-                    kind: "purpose-unused",
-                    overleg: id.clone(),
-                    org: None,
-                    description: format!("doel `{p}` is in deze periode niet gebruikt"),
-                });
-            }
-            if !unused_rules.is_empty() {
-                anomalies.push(Anomaly {
-                    kind: "rule-unused",
-                    overleg: id.clone(),
-                    org: None,
-                    description: format!(
-                        "{} van de {} regels zijn in deze periode niet gebruikt: {}",
-                        unused_rules.len(),
-                        overleg.rules.len(),
-                        unused_rules.join(", ")
-                    ),
-                });
-            }
-            let fields = o
-                .fields
-                .into_iter()
-                .map(|((role, field), count)| {
-                    let entry = overleg.rules.iter().find_map(|rule| {
-                        let b = set.bronnen.get(&rule.bron)?;
-                        b.field_index(&field).map(|i| &b.catalogue[i])
-                    });
-                    FieldCount {
-                        role_name: overleg
-                            .role(&role)
-                            .map(|r| r.name.clone())
-                            .unwrap_or_else(|| role.clone()),
-                        role,
-                        label: entry
-                            .map(|f| f.label.clone())
-                            .unwrap_or_else(|| field.clone()),
-                        category: entry
-                            .map(|f| f.category.as_str().to_owned())
-                            .unwrap_or_else(|| "unknown".into()),
-                        field,
-                        count,
-                    }
-                })
-                .collect();
-            overleggen.push(OverlegReport {
-                name: overleg.name.clone(),
-                requests: o.requests,
-                distinct_pupils: o.pupils.len() as u64,
-                volume: o.volume,
-                fields,
-                denials: o
-                    .denials
-                    .into_iter()
-                    .map(|((reason, org), count)| DenialCount { reason, org, count })
-                    .collect(),
-                unused_purposes,
-                unused_rules,
-                anomalies,
-                id,
-            });
-        }
+        let overleggen = self
+            .overleggen
+            .into_iter()
+            .filter_map(|(id, o)| {
+                let overleg = set.overleggen.get(&id)?;
+                Some(overleg_report(set, th, overleg, id, o))
+            })
+            .collect();
         Rapport {
             from: self.from,
             to: self.to,
@@ -565,6 +464,150 @@ fn org_name(set: &PolicySet, id: &str) -> String {
         .get(id)
         .map(|o| o.name.clone())
         .unwrap_or_else(|| id.to_owned())
+}
+
+/// One overleg's part of the report: its counts, fields and anomalies.
+fn overleg_report(
+    set: &PolicySet,
+    th: Thresholds,
+    overleg: &Overleg,
+    id: String,
+    o: OverlegAcc,
+) -> OverlegReport {
+    let mut anomalies = activity_anomalies(set, th, &id, &o);
+    anomalies.extend(surges(set, &id, &o.daily, &o.in_period, th));
+    let unused_purposes: Vec<String> = overleg
+        .purposes
+        .iter()
+        .filter(|p| !o.used_purposes.contains(&p.id))
+        .map(|p| p.id.clone())
+        .collect();
+    let unused_rules: Vec<String> = overleg
+        .rules
+        .iter()
+        .filter(|r| !o.used_rules.contains(&r.id))
+        .map(|r| r.id.clone())
+        .collect();
+    anomalies.extend(unused_anomalies(
+        overleg,
+        &id,
+        &unused_purposes,
+        &unused_rules,
+    ));
+    OverlegReport {
+        name: overleg.name.clone(),
+        requests: o.requests,
+        distinct_pupils: o.pupils.len() as u64,
+        volume: o.volume,
+        fields: field_counts(set, overleg, o.fields),
+        denials: o
+            .denials
+            .into_iter()
+            .map(|((reason, org), count)| DenialCount { reason, org, count })
+            .collect(),
+        unused_purposes,
+        unused_rules,
+        anomalies,
+        id,
+    }
+}
+
+/// Requests outside office hours, and organisations refused repeatedly.
+fn activity_anomalies(set: &PolicySet, th: Thresholds, id: &str, o: &OverlegAcc) -> Vec<Anomaly> {
+    let mut anomalies = Vec::new();
+    for (org, count) in &o.outside {
+        anomalies.push(Anomaly {
+            kind: "outside-office-hours",
+            overleg: id.to_owned(),
+            org: Some(org.clone()),
+            description: format!(
+                "{} deed {count} verzoek(en) buiten kantoortijd (werkdagen {:02}:00-{:02}:00)",
+                org_name(set, org),
+                th.office_start_hour,
+                th.office_end_hour
+            ),
+        });
+    }
+    let mut per_org_denials: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((_, org), n) in &o.denials {
+        *per_org_denials.entry(org.as_str()).or_default() += n;
+    }
+    for (org, n) in per_org_denials {
+        if n as usize >= th.repeated_denials {
+            anomalies.push(Anomaly {
+                kind: "repeated-denials",
+                overleg: id.to_owned(),
+                org: Some(org.to_owned()),
+                description: format!("{} werd {n} keer geweigerd", org_name(set, org)),
+            });
+        }
+    }
+    anomalies
+}
+
+/// Purposes and rules of the overleg that the period never used.
+fn unused_anomalies(
+    overleg: &Overleg,
+    id: &str,
+    purposes: &[String],
+    rules: &[String],
+) -> Vec<Anomaly> {
+    let mut anomalies: Vec<Anomaly> = purposes
+        .iter()
+        .map(|p| Anomaly {
+            kind: "purpose-unused",
+            overleg: id.to_owned(),
+            org: None,
+            description: format!("doel `{p}` is in deze periode niet gebruikt"),
+        })
+        .collect();
+    if !rules.is_empty() {
+        anomalies.push(Anomaly {
+            kind: "rule-unused",
+            overleg: id.to_owned(),
+            org: None,
+            description: format!(
+                "{} van de {} regels zijn in deze periode niet gebruikt: {}",
+                rules.len(),
+                overleg.rules.len(),
+                rules.join(", ")
+            ),
+        });
+    }
+    anomalies
+}
+
+/// Times each field was shared per role, with the catalogue's label and
+/// category.
+fn field_counts(
+    set: &PolicySet,
+    overleg: &Overleg,
+    fields: BTreeMap<(String, String), u64>,
+) -> Vec<FieldCount> {
+    fields
+        .into_iter()
+        .map(|((role, field), count)| {
+            let entry = overleg.rules.iter().find_map(|rule| {
+                let b = set.bronnen.get(&rule.bron)?;
+                b.field_index(&field).map(|i| &b.catalogue[i])
+            });
+            FieldCount {
+                role_name: overleg
+                    .role(&role)
+                    .map(|r| r.name.clone())
+                    .unwrap_or_else(|| role.clone()),
+                role,
+                label: entry
+                    .map(|f| f.label.clone())
+                    .unwrap_or_else(|| field.clone()),
+                category: entry
+                    .map(|f| f.category.as_str().to_owned())
+                    .unwrap_or_else(|| "unknown".into()),
+                field,
+                count,
+            }
+        })
+        .collect()
 }
 
 /// Days on which an organisation asked about far more distinct pupils than

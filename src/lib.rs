@@ -1,26 +1,31 @@
 //! Poortwachter: a privacy-covenant-aware data-sharing gateway.
 //!
-//! Map of the crate (request flow top to bottom):
-//! - [`server`]: accept loop, connection limits, graceful shutdown (`run(listener, ...)`).
-//! - [`tls`]: the only module that touches rustls: server config with client
-//!   certificate verification and CRLs, upstream client config.
-//! - [`identity`]: maps a *verified* client certificate to an organisation.
-//! - [`proxy`]: one request: route, decide, forward, filter, audit, respond.
-//! - [`decision`]: the policy snapshot; returns a [`decision::Tentative`] that
-//!   the registers turn into a typed [`decision::Permit`], or a [`decision::Denial`].
-//! - [`registers`]: case binding (aanmeldingen) and the consent register
-//!   (toestemmingen), their API, and the guard that orders revocations
-//!   against in-flight requests.
-//! - [`policy`]: policy files, validation, casbin compilation, hot reload.
-//! - [`filter`]: JSON data minimisation.
-//! - [`upstream`]: forwarding to bronnen; needs a permit.
-//! - [`problem`]: the single place errors become `application/problem+json`.
-//! - [`config`]: the serve configuration file.
-//! - [`certs`]: development PKI (rcgen). [`demo`]: the embedded demo.
-//! - [`review`]: the privacy officer's view of the trail: query, export,
-//!   inzage (AVG art. 15), DPIA report; every access recorded.
-//! - [`dashboard`]: the admin listener (FG dashboard, health, readiness,
-//!   metrics); [`metrics`]: the counters behind `/metrics`.
+//! Map of the crate (a request meets the modules top to bottom):
+//! - [`lifecycle`]: `Gateway::start(config, listeners, shutdown) -> Running`
+//!   and `Running::stop()`, the one start and shutdown sequence that
+//!   `serve`, `demo` and the tests share.
+//! - [`gateway`]: the request path: accept loop and limits (`server`), the
+//!   only rustls code (`tls`), certificate → organisation (`identity`), one
+//!   request in named stages (`proxy`), the register API (`registers_api`),
+//!   forwarding that needs a permit (`upstream`), the single place errors
+//!   become problem+json (`problem`), `/metrics`, hot reload.
+//! - [`policy`]: Bijlage 3 as data: model, parsing and validation, casbin
+//!   compilation, the decision table and typed `Permit`, the field filter,
+//!   the published snapshot; `policy::tools` holds the administrators'
+//!   check/lint, explain, diff, render and test (through the same decision).
+//! - [`registers`]: case binding (aanmeldingen) and consent (toestemmingen),
+//!   and the revocation stripes that order a withdrawal against requests in
+//!   flight.
+//! - [`audit`]: the hash-chained, pseudonymised trail: the group-commit
+//!   writer (fail closed), the store (SQLite, PostgreSQL), checkpoints,
+//!   verification and purge.
+//! - [`review`]: the FG's side: query, export, inzage (AVG art. 15), the
+//!   DPIA report and the dashboard; every access recorded.
+//! - [`config`]: the serve configuration file. [`dev`]: development PKI,
+//!   the embedded demo, synthetic policy sets. [`hex`]: hex encoding.
+//!
+//! The binary (`src/main.rs`, `src/cli/`) is a thin clap front over this
+//! library.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(

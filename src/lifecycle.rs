@@ -305,9 +305,8 @@ async fn record_tls_refusals(
 ) {
     while let Some(r) = rx.recv().await {
         let chain = [rustls::pki_types::CertificateDer::from(r.end_entity)];
-        let cert = match identity::peer_cert(Some(&chain)) {
-            Ok(c) => c,
-            Err(_) => continue,
+        let Ok(cert) = identity::peer_cert(Some(&chain)) else {
+            continue;
         };
         let org = identity::organisation_for(&policy.current().set, &cert).ok();
         tracing::info!(

@@ -1,5 +1,11 @@
 //! The audit trail on both stores: one durable, chained, pseudonymised
 //! record per request; fail closed when the store fails or is slow.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "a scenario reads top to bottom (tests are exempt from the 80-line rule); test counts are small"
+)]
 
 mod common;
 
@@ -387,13 +393,13 @@ async fn several_instances_share_a_store(store: StoreKind) {
                 text.push_str(&format!(": {c}"));
                 cause = c.source();
             }
-            assert!(text.contains("unique server.instance"), "{text}")
+            assert!(text.contains("unique server.instance"), "{text}");
         }
         Ok(_) => panic!("a second writer for instance gw-a was accepted"),
     }
 
     let cfg_a = poortwachter::config::Config::load(&a.config_path).unwrap();
-    let (_ta, url) = a.stop().await;
+    let (ta, url) = a.stop().await;
     let (_tb, _) = b.stop().await;
     let s = poortwachter::audit::Store::connect(&url).await.unwrap();
     let rows = s.all_rows().await.unwrap();
@@ -408,7 +414,7 @@ async fn several_instances_share_a_store(store: StoreKind) {
         &s,
         &cfg_a.audit,
         None,
-        Some(&_ta.path().join("signing.key.pub")),
+        Some(&ta.path().join("signing.key.pub")),
     )
     .await
     .unwrap();

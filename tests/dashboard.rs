@@ -2,6 +2,12 @@
 //! detail, inzage, report, chain verification) only for a privacy officer's
 //! certificate, every page view recorded in the trail, and the operations
 //! endpoints (health, readiness, Prometheus metrics).
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "a scenario reads top to bottom (tests are exempt from the 80-line rule); test counts are small"
+)]
 
 mod common;
 
@@ -338,7 +344,7 @@ async fn assert_flood_bounded(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(started.elapsed() > deadline - Duration::from_millis(500));
+    assert!(started.elapsed() > deadline.checked_sub(Duration::from_millis(500)).unwrap());
 }
 
 #[tokio::test]
@@ -395,7 +401,7 @@ async fn an_idle_tcp_flood_does_not_lock_partners_out_of_the_gateway() {
     assert_eq!(status, Ok(200), "after {took:?}");
     assert!(took < Duration::from_millis(1500), "request took {took:?}");
 
-    assert_flood_bounded(&flood, 16, started, Duration::from_millis(2000)).await;
+    assert_flood_bounded(&flood, 16, started, Duration::from_secs(2)).await;
     gw.stop().await;
 }
 

@@ -1,6 +1,12 @@
 //! Replays every committed fuzz corpus file (`fuzz/corpus/<target>/`) through
 //! the same checks the cargo-fuzz targets run (`fuzz/src/lib.rs`, included
 //! here), so regressions show up in an ordinary `cargo test` on stable Rust.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "a scenario reads top to bottom (tests are exempt from the 80-line rule); test counts are small"
+)]
 
 mod common;
 
@@ -38,7 +44,10 @@ fn replay(target: &str, mut check: impl FnMut(&[u8])) -> usize {
             let msg = e
                 .downcast_ref::<String>()
                 .cloned()
-                .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
+                .or_else(|| {
+                    e.downcast_ref::<&str>()
+                        .map(std::string::ToString::to_string)
+                })
                 .unwrap_or_default();
             panic!("{target}: {} fails: {msg}", path.display());
         }
@@ -65,7 +74,7 @@ fn field_filter_corpus() {
     let set = harness::load_policies(Path::new(common::POLICIES));
     let filters = harness::Filters::new(&set);
     replay("field_filter", |data| {
-        harness::check_field_filter(&filters, data)
+        harness::check_field_filter(&filters, data);
     });
 }
 

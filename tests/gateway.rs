@@ -1,5 +1,11 @@
 //! End-to-end behaviour of the gateway over real mTLS on loopback, on the
 //! example policies, with certificates minted per test.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "a scenario reads top to bottom (tests are exempt from the 80-line rule); test counts are small"
+)]
 
 mod common;
 
@@ -675,7 +681,7 @@ async fn tls_refuses_missing_foreign_expired_and_wrong_usage_certificates() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rows = gw.audit_rows().await;
     let mut reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
-    reasons.sort();
+    reasons.sort_unstable();
     assert_eq!(
         reasons,
         [

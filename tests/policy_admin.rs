@@ -4,6 +4,12 @@
 //! The committed renderings in `tests/expected/` are compared byte for byte.
 //! After an intended change to the policies or the renderers, regenerate them
 //! with `UPDATE_EXPECTED=1 cargo test --test policy_admin` and review the diff.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "a scenario reads top to bottom (tests are exempt from the 80-line rule); test counts are small"
+)]
 
 use std::path::Path;
 

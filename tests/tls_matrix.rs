@@ -4,6 +4,12 @@
 //! counted as it runs: a refusal only when the gateway itself logged ending
 //! that handshake, a positive control only when it got its HTTP status; the
 //! counts must equal the matrix, so a case that did not run fails the test.
+#![allow(
+    clippy::too_many_lines,
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    reason = "a scenario reads top to bottom (tests are exempt from the 80-line rule); test counts are small"
+)]
 
 mod common;
 
@@ -233,10 +239,10 @@ impl Tally {
             (Expect::Refused(why), Outcome::Refused)
                 if ended.len() == 1 && ended[0].contains(why) =>
             {
-                self.refused.push(case.name)
+                self.refused.push(case.name);
             }
             (Expect::Http(want), Outcome::Http(got)) if *want == got && ended.is_empty() => {
-                self.answered.push(case.name)
+                self.answered.push(case.name);
             }
             (want, got) => self.failures.push(format!(
                 "{}: expected {want:?}, got {got:?}; handshakes the gateway ended meanwhile: {ended:?}",

@@ -57,7 +57,10 @@ impl StoreError {
         let StoreError::Sql(e) = self else {
             return false;
         };
-        let Some(code) = e.as_database_error().and_then(|d| d.code()) else {
+        let Some(code) = e
+            .as_database_error()
+            .and_then(sqlx::error::DatabaseError::code)
+        else {
             return false;
         };
         match code.parse::<u32>() {

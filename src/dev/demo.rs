@@ -149,7 +149,7 @@ pub fn document(bron: &Bron, resource: usize, pupil: usize) -> Value {
     Value::Object(doc)
 }
 
-fn respond(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+fn respond(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -181,10 +181,10 @@ pub async fn serve_bronnen(listener: TcpListener, set: Arc<PolicySet>) {
 fn bron_response(set: &PolicySet, method: &Method, path: &str) -> Response<Full<Bytes>> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let Some((bron_id, rest)) = segs.split_first() else {
-        return respond(StatusCode::NOT_FOUND, json!({}));
+        return respond(StatusCode::NOT_FOUND, &json!({}));
     };
     let Some(bron) = set.bronnen.get(*bron_id) else {
-        return respond(StatusCode::NOT_FOUND, json!({}));
+        return respond(StatusCode::NOT_FOUND, &json!({}));
     };
     for (ri, r) in bron.resources.iter().enumerate() {
         if let Some(vars) = r.template.matches(rest) {
@@ -194,15 +194,18 @@ fn bron_response(set: &PolicySet, method: &Method, path: &str) -> Response<Full<
                 .map(|(_, v)| *v);
             let Some(pupil) = pupil_id.and_then(|s| DEMO_PUPILS.iter().position(|p| *p == s))
             else {
-                return respond(StatusCode::NOT_FOUND, json!({"fout": "onbekende leerling"}));
+                return respond(
+                    StatusCode::NOT_FOUND,
+                    &json!({"fout": "onbekende leerling"}),
+                );
             };
             return match *method {
-                Method::GET => respond(StatusCode::OK, document(bron, ri, pupil)),
-                _ => respond(StatusCode::CREATED, json!({"ontvangen": true})),
+                Method::GET => respond(StatusCode::OK, &document(bron, ri, pupil)),
+                _ => respond(StatusCode::CREATED, &json!({"ontvangen": true})),
             };
         }
     }
-    respond(StatusCode::NOT_FOUND, json!({}))
+    respond(StatusCode::NOT_FOUND, &json!({}))
 }
 
 /// Paths the demo uses, relative to the working directory.

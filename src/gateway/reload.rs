@@ -164,7 +164,7 @@ pub fn watch(w: Watched) -> Result<notify::RecommendedWatcher, WatchError> {
     let tls_names: BTreeSet<std::ffi::OsString> = w
         .tls_files
         .iter()
-        .filter_map(|f| f.file_name().map(|n| n.to_owned()))
+        .filter_map(|f| f.file_name().map(std::borrow::ToOwned::to_owned))
         .collect();
     // Only changes that matter are forwarded: anything else in a watched
     // directory (the SQLite WAL next to the certificates, say) would keep
@@ -203,7 +203,7 @@ pub fn watch(w: Watched) -> Result<notify::RecommendedWatcher, WatchError> {
     let tls_dirs: BTreeSet<PathBuf> = w
         .tls_files
         .iter()
-        .filter_map(|f| f.parent().map(|p| p.to_owned()))
+        .filter_map(|f| f.parent().map(std::borrow::ToOwned::to_owned))
         .collect();
     for d in &tls_dirs {
         if !d.starts_with(&dir) {

@@ -25,7 +25,7 @@ use super::model::{Act, Bron, Consent, Overleg, PolicySet};
 /// The casbin model. Request and policy tuples are fixed-arity; see
 /// [`P_ARITY`] and [`R_ARITY`]. Comparisons are ordered most selective first,
 /// the role-manager lookup last, because rhai evaluates `&&` lazily.
-pub const MODEL: &str = r#"
+pub const MODEL: &str = r"
 [request_definition]
 r = org, role, overleg, purpose, bron, act, field, consent
 
@@ -40,7 +40,7 @@ e = some(where (p.eft == allow))
 
 [matchers]
 m = r.field == p.field && r.purpose == p.purpose && r.bron == p.bron && r.act == p.act && r.consent == p.consent && r.role == p.role && r.overleg == p.overleg && g(r.org, p.role, r.overleg)
-"#;
+";
 
 /// Columns of a `p` row.
 pub const P_ARITY: usize = 8;
@@ -388,7 +388,7 @@ impl Grant {
                 *slot = Some(FieldGrant {
                     consent,
                     rules: vec![Arc::from(rule)],
-                })
+                });
             }
         }
     }
@@ -489,6 +489,10 @@ impl DecisionTable {
 
 /// Compiles a whole set, reusing unchanged overleggen from `previous`.
 /// Returns the table and the per-overleg compile cache for the next reload.
+#[allow(
+    clippy::implicit_hasher,
+    reason = "the compile cache is only ever the one this function returns"
+)]
 pub async fn compile_set(
     set: &PolicySet,
     previous: &HashMap<String, Arc<CompiledOverleg>>,
@@ -538,7 +542,13 @@ mod tests {
     ) -> Option<(Consent, Vec<String>)> {
         let idx = set.bronnen["las"].field_index(field).unwrap();
         let fg = table.get(k)?.fields[idx].as_ref()?;
-        Some((fg.consent, fg.rules.iter().map(|r| r.to_string()).collect()))
+        Some((
+            fg.consent,
+            fg.rules
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect(),
+        ))
     }
 
     #[tokio::test]
@@ -554,7 +564,11 @@ mod tests {
             )
             .set();
         let (table, _) = compile_set(&set, &HashMap::new()).await.unwrap();
-        let rules = |r: &[&str]| r.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let rules = |r: &[&str]| {
+            r.iter()
+                .map(std::string::ToString::to_string)
+                .collect::<Vec<_>>()
+        };
         let cases = [
             (
                 key("wij", "jeugd", "hulp", Read),

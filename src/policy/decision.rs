@@ -340,7 +340,11 @@ impl Permit {
         let mut v: Vec<String> = self
             .allowed()
             .iter()
-            .flat_map(|i| self.rules_for(i).iter().map(|r| r.to_string()))
+            .flat_map(|i| {
+                self.rules_for(i)
+                    .iter()
+                    .map(std::string::ToString::to_string)
+            })
             .collect();
         v.sort();
         v.dedup();
@@ -640,6 +644,10 @@ mod redaction_tests {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::too_many_lines,
+    reason = "table-driven tests list their cases in one place"
+)]
 mod tests {
     use super::*;
     use crate::policy::fixture::Fixture;

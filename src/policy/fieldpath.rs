@@ -69,7 +69,7 @@ impl FieldPath {
         let b = other.0.as_str();
         b.len() > a.len()
             && b.starts_with(a)
-            && matches!(b.as_bytes().get(a.len()), Some(b'.') | Some(b'['))
+            && matches!(b.as_bytes().get(a.len()), Some(b'.' | b'['))
     }
 }
 

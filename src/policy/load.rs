@@ -11,7 +11,10 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 use super::fieldpath::{FieldGlob, FieldPath};
-use super::model::*;
+use super::model::{
+    Bron, CatalogueField, Category, Consent, Grondslag, Organisation, Overleg, PolicySet, Purpose,
+    Resource, Role, Rule,
+};
 use super::raw::{
     self, BronFile, Dropped, OverlegFile, PartnersFile, RawField, RawOrganisation, RawPurpose,
     RawResource, RawRole, RawRule, Read, Shape,
@@ -168,10 +171,7 @@ impl Loader<'_> {
             Ok(text) => text,
             Err(e) => {
                 let valid = e.utf8_error().valid_up_to();
-                let line = 1 + e.as_bytes()[..valid]
-                    .iter()
-                    .filter(|b| **b == b'\n')
-                    .count();
+                let line = 1 + bytecount_newlines(&e.as_bytes()[..valid]);
                 self.problems
                     .0
                     .push(problem(line, "file is not UTF-8".into()));
@@ -1229,14 +1229,23 @@ fn rule_flow(
 /// 1-based line of byte `offset` in `text`.
 pub(crate) fn line_at(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    1 + bytecount_newlines(&text.as_bytes()[..end])
+}
+
+/// Newlines in `bytes`.
+#[allow(
+    clippy::naive_bytecount,
+    reason = "only on error paths; not worth the bytecount crate"
+)]
+fn bytecount_newlines(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| **b == b'\n').count()
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::too_many_lines,
+    reason = "table-driven tests list their cases in one place"
+)]
 mod tests {
     use super::*;
     use crate::policy::fixture::Fixture;
@@ -1431,7 +1440,10 @@ mod tests {
             };
             let text = std::fs::read_to_string(tmp.path().join(file)).unwrap();
             let expected = entry_line(&text, anchor, top);
-            let found: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            let found: Vec<String> = problems
+                .iter()
+                .map(std::string::ToString::to_string)
+                .collect();
             assert_eq!(problems.len(), 1, "{code}: {found:#?}");
             let p = &problems[0];
             assert_eq!((p.code, p.line), (code, expected), "{}", found[0]);

@@ -515,7 +515,7 @@ fn missing_field(message: &str) -> Option<&str> {
 /// `span`; `None` when nothing inside the table does (the span is the
 /// table's own, as for a missing key).
 fn locate(table: &DeTable<'_>, span: &Range<usize>) -> Option<Vec<Step>> {
-    for (key, value) in table.iter() {
+    for (key, value) in table {
         let inner = locate_value(value, span);
         if inner.is_some() || contains(&key.span(), span) {
             let mut steps = vec![Step::Key(key.get_ref().to_string())];

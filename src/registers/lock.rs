@@ -26,7 +26,7 @@ impl Stripes {
     fn stripe(&self, overleg: &str, pupil: &str) -> Arc<RwLock<()>> {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (overleg, pupil).hash(&mut h);
-        let i = (h.finish() % STRIPES as u64) as usize;
+        let i = usize::try_from(h.finish() % STRIPES as u64).unwrap_or(0);
         Arc::clone(&self.0[i % self.0.len()])
     }
 

@@ -202,7 +202,7 @@ impl Registers {
             "register": "aanmelding", "id": id, "referentie": new.reference,
             "begin": begins, "einde": ends,
         });
-        let rec = self.change_record(cx, o, &pseudonym, "case-registered", 201, detail);
+        let rec = self.change_record(cx, o, &pseudonym, "case-registered", 201, &detail);
         self.audit.commit_with(rec, side).await?;
         // Answered from what was committed: a read-back that failed now
         // would tell the client "nothing changed" about a committed change.
@@ -259,7 +259,7 @@ impl Registers {
             "register": "aanmelding", "id": id, "referentie": current.reference, "einde": now,
         });
         let pseudonym = self.audit.pseudonymise(pupil);
-        let rec = self.change_record(cx, o, &pseudonym, "case-ended", 200, detail);
+        let rec = self.change_record(cx, o, &pseudonym, "case-ended", 200, &detail);
         self.audit.commit_with(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
@@ -314,7 +314,7 @@ impl Registers {
             "doelen": purposes, "geldig_van": from, "geldig_tot": until,
             "formulier": new.form_reference,
         });
-        let rec = self.change_record(cx, o, &pseudonym, "consent-given", 201, detail);
+        let rec = self.change_record(cx, o, &pseudonym, "consent-given", 201, &detail);
         self.audit.commit_with(rec, side).await?;
         // Answered from what was committed (see `register`).
         let active = from <= now && until.as_deref().is_none_or(|u| u > now.as_str());
@@ -383,7 +383,7 @@ impl Registers {
             "referentie": reference, "formulier": current.form,
         });
         let pseudonym = self.audit.pseudonymise(pupil);
-        let rec = self.change_record(cx, o, &pseudonym, "consent-withdrawn", 200, detail);
+        let rec = self.change_record(cx, o, &pseudonym, "consent-withdrawn", 200, &detail);
         self.audit.commit_with(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
@@ -497,7 +497,7 @@ impl Registers {
         pseudonym: &str,
         reason: &str,
         status: u16,
-        detail: serde_json::Value,
+        detail: &serde_json::Value,
     ) -> AuditRecord {
         let (origin, actor) = (cx.origin, cx.actor);
         let id = uuid::Uuid::new_v4();

@@ -406,6 +406,10 @@ async fn record_view(
 }
 
 /// The menu and footer around every FG page.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "takes the Markup that html! produces, like maud's own API"
+)]
 fn chrome(org_name: &str, body: Markup) -> Markup {
     html! {
         nav.menu {
@@ -529,8 +533,8 @@ fn input(name: &str, label: &str, value: Option<&str>, kind: &str) -> Markup {
 }
 
 /// `-` for a column the record does not have.
-fn or_dash(v: &Option<String>) -> &str {
-    v.as_deref().unwrap_or("-")
+fn or_dash(v: Option<&String>) -> &str {
+    v.map_or("-", String::as_str)
 }
 
 async fn search(
@@ -631,8 +635,8 @@ fn search_results(rows: &[StoredRow]) -> Markup {
                 @for r in rows {
                     tr {
                         td { (when::dutch_readable(&r.time)) }
-                        td { (or_dash(&r.org)) } td { (or_dash(&r.role)) } td { (or_dash(&r.overleg)) }
-                        td { (or_dash(&r.purpose)) } td { (or_dash(&r.bron)) }
+                        td { (or_dash(r.org.as_ref())) } td { (or_dash(r.role.as_ref())) } td { (or_dash(r.overleg.as_ref())) }
+                        td { (or_dash(r.purpose.as_ref())) } td { (or_dash(r.bron.as_ref())) }
                         td { code { (r.pupil.as_deref().map(query::short_subject).unwrap_or_else(|| "-".into())) } }
                         td { (r.outcome) } td { (r.reason) }
                         td.num { (query::list(&r.fields_shared).len()) }
@@ -690,15 +694,15 @@ fn record_details(set: &PolicySet, r: &StoredRow) -> Markup {
         dl.kenmerken {
             dt { "Tijd" } dd { (when::dutch_readable(&r.time)) " (" code { (r.time) } ")" }
             dt { "Soort" } dd { (r.kind) }
-            dt { "Organisatie" } dd { (organisation(set, &r.org)) }
-            dt { "Certificaat" } dd { code { (or_dash(&r.cert_fingerprint)) } }
-            dt { "Rol" } dd { (or_dash(&r.role)) }
-            dt { "Grondslag" } dd { (or_dash(&r.grondslag)) }
-            dt { "Overleg" } dd { (or_dash(&r.overleg)) }
-            dt { "Doel" } dd { (or_dash(&r.purpose)) }
-            dt { "Bron" } dd { (or_dash(&r.bron)) }
-            dt { "Resource" } dd { code { (or_dash(&r.resource)) } }
-            dt { "Betrokkene" } dd { code { (or_dash(&r.pupil)) } }
+            dt { "Organisatie" } dd { (organisation(set, r.org.as_ref())) }
+            dt { "Certificaat" } dd { code { (or_dash(r.cert_fingerprint.as_ref())) } }
+            dt { "Rol" } dd { (or_dash(r.role.as_ref())) }
+            dt { "Grondslag" } dd { (or_dash(r.grondslag.as_ref())) }
+            dt { "Overleg" } dd { (or_dash(r.overleg.as_ref())) }
+            dt { "Doel" } dd { (or_dash(r.purpose.as_ref())) }
+            dt { "Bron" } dd { (or_dash(r.bron.as_ref())) }
+            dt { "Resource" } dd { code { (or_dash(r.resource.as_ref())) } }
+            dt { "Betrokkene" } dd { code { (or_dash(r.pupil.as_ref())) } }
             dt { "Besluit" } dd { (r.outcome) " (" (r.reason) ")" }
             dt { "Status" } dd { (r.status) }
             dt { "Regels" } dd { (query::list(&r.rules).join(", ")) }
@@ -709,14 +713,14 @@ fn record_details(set: &PolicySet, r: &StoredRow) -> Markup {
             dt { "Trace-id" } dd { code { (r.trace_id) } }
             dt { "Policyversie" } dd { code { (r.policy_version) } }
             dt { "Hash" } dd { code { (r.hash) } }
-            dt { "Verwijderd (bewaartermijn)" } dd { (or_dash(&r.purged_at)) }
+            dt { "Verwijderd (bewaartermijn)" } dd { (or_dash(r.purged_at.as_ref())) }
         }
     }
 }
 
 /// An organisation by name and id (the id alone when the registry no
 /// longer lists it).
-fn organisation(set: &PolicySet, id: &Option<String>) -> Markup {
+fn organisation(set: &PolicySet, id: Option<&String>) -> Markup {
     html! {
         @match id {
             Some(id) => {

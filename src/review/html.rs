@@ -47,6 +47,10 @@ footer { margin-top: 3rem; border-top: 1px solid #999; font-size: 0.9em; }
 "#;
 
 /// A complete HTML document around `body`.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "a page takes the Markup that html! produces, like maud's own API"
+)]
 pub fn page(title: &str, body: Markup) -> String {
     html! {
         (DOCTYPE) "\n"

@@ -396,7 +396,7 @@ pub fn from_rows(
     for r in requests {
         match r.outcome.as_str() {
             "allowed" | "filtered" if r.fields_shared != "[]" => {
-                disclosures.push(disclosure(set, r))
+                disclosures.push(disclosure(set, r));
             }
             "denied" if opts.include_denied => refused.push(denied(set, r)),
             _ => {}

@@ -74,15 +74,15 @@ fn is_ident(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
-fn nonblank(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+fn nonblank(v: Option<&String>) -> Option<&str> {
+    v.map(|s| s.trim()).filter(|s| !s.is_empty())
 }
 
 impl FilterInput {
     /// Validates the input; the pupil id is pseudonymised here and dropped.
     pub fn parse(&self, pseudo: &Pseudonymiser) -> Result<Filter, ReviewError> {
         let ident = |name: &str, v: &Option<String>| -> Result<Option<String>, ReviewError> {
-            match nonblank(v) {
+            match nonblank(v.as_ref()) {
                 None => Ok(None),
                 Some(s) if is_ident(s) => Ok(Some(s.to_owned())),
                 Some(_) => Err(ReviewError::Filter(format!(
@@ -90,7 +90,7 @@ impl FilterInput {
                 ))),
             }
         };
-        let field = match nonblank(&self.field) {
+        let field = match nonblank(self.field.as_ref()) {
             None => None,
             Some(f)
                 if f.len() <= 256
@@ -105,7 +105,7 @@ impl FilterInput {
                 ));
             }
         };
-        let decision = match nonblank(&self.decision) {
+        let decision = match nonblank(self.decision.as_ref()) {
             None => None,
             Some(d) if OUTCOMES.contains(&d) => Some(d.to_owned()),
             Some(_) => {
@@ -115,7 +115,7 @@ impl FilterInput {
                 )));
             }
         };
-        let kind = match nonblank(&self.kind) {
+        let kind = match nonblank(self.kind.as_ref()) {
             None | Some("request") => Some("request".to_owned()),
             Some("all") => None,
             Some(k) if ["reload", "purge", "access", "checkpoint"].contains(&k) => {
@@ -127,13 +127,13 @@ impl FilterInput {
                 ));
             }
         };
-        let pseudonyms = nonblank(&self.pupil).map(|p| pseudo.all_pseudonyms(p));
+        let pseudonyms = nonblank(self.pupil.as_ref()).map(|p| pseudo.all_pseudonyms(p));
         Ok(Filter {
             pupil: pseudonyms.is_some(),
-            from: nonblank(&self.from)
+            from: nonblank(self.from.as_ref())
                 .map(|s| when::bound(s, false))
                 .transpose()?,
-            to: nonblank(&self.to)
+            to: nonblank(self.to.as_ref())
                 .map(|s| when::bound(s, true))
                 .transpose()?,
             overleg: ident("overleg", &self.overleg)?,
@@ -298,7 +298,11 @@ async fn select(
         crate::audit::store::COLUMNS
     );
     if let Some(n) = limit {
-        let _ = write!(sql, " LIMIT {}", n.min(i64::MAX as usize));
+        let _ = write!(
+            sql,
+            " LIMIT {}",
+            n.min(usize::try_from(i64::MAX).unwrap_or(usize::MAX))
+        );
     }
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for b in binds {

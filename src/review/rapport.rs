@@ -396,7 +396,7 @@ impl<'a> Acc<'a> {
             "denied" => {
                 *o.denials
                     .entry((r.reason.clone(), org.clone()))
-                    .or_default() += 1
+                    .or_default() += 1;
             }
             _ => {}
         }
@@ -533,7 +533,7 @@ fn activity_anomalies(set: &PolicySet, th: Thresholds, id: &str, o: &OverlegAcc)
         *per_org_denials.entry(org.as_str()).or_default() += n;
     }
     for (org, n) in per_org_denials {
-        if n as usize >= th.repeated_denials {
+        if usize::try_from(n).unwrap_or(usize::MAX) >= th.repeated_denials {
             anomalies.push(Anomaly {
                 kind: "repeated-denials",
                 overleg: id.to_owned(),

@@ -59,7 +59,9 @@ pub fn parse_stored(s: &str) -> Option<OffsetDateTime> {
             {
                 return None;
             }
-            digits.parse::<u32>().ok()? * 10u32.pow(6 - digits.len() as u32)
+            // At most 6 digits (checked above), so the exponent fits.
+            let missing = u32::try_from(6 - digits.len()).ok()?;
+            digits.parse::<u32>().ok()? * 10u32.pow(missing)
         }
     };
     let t = Time::from_hms_micro(h, m, sec, micros).ok()?;

@@ -1000,6 +1000,10 @@ fn markdown_item(path: &str, label: &str, category: Category, consent: Option<Co
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::too_many_lines,
+    reason = "table-driven tests list their cases in one place"
+)]
 mod tests {
     use super::*;
     use crate::policy::fixture::Fixture;

@@ -77,6 +77,7 @@ impl Explanation {
     /// would decide a request about this pupil now: the field flows only when
     /// the policy allows it, the pupil is registered in the overleg, and (if
     /// the rule needs consent) a matching consent for the purpose is active.
+    #[must_use]
     pub fn with_case(mut self, snap: &Snapshot, q: &Question<'_>, status: &CaseStatus) -> Self {
         let required = self
             .consent
@@ -113,7 +114,7 @@ fn case_outcome(
 ) -> (bool, String) {
     let route = Route::for_question(snap, q);
     let (Some(field), true) = (route.field, route.served) else {
-        return (false, route.unserved_reason(q));
+        return (false, Route::unserved_reason(q));
     };
     let no_consent = || {
         format!(
@@ -193,7 +194,7 @@ pub async fn explain(snap: &Snapshot, q: &Question<'_>) -> Result<Explanation, E
     let casbin = casbin_agrees(snap, overleg, &key, q.field, consent).await?;
     let mut reason = why.reason(&key, bron, field, consent);
     if consent.is_some() && !route.served {
-        reason = format!("{reason}; but {}", route.unserved_reason(q));
+        reason = format!("{reason}; but {}", Route::unserved_reason(q));
     }
     Ok(Explanation {
         allowed: consent.is_some(),
@@ -385,7 +386,7 @@ impl Route {
         snap.decide(q.org, &req, ctx)
     }
 
-    fn unserved_reason(&self, q: &Question<'_>) -> String {
+    fn unserved_reason(q: &Question<'_>) -> String {
         format!(
             "no resource of bron `{}` that accepts {} serves `{}`, so no request carries it",
             q.bron,
@@ -515,6 +516,10 @@ fn rule_ref(r: &Rule) -> RuleRef {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::too_many_lines,
+    reason = "table-driven tests list their cases in one place"
+)]
 mod tests {
     use super::*;
     use crate::policy::fixture::Fixture;

@@ -194,7 +194,7 @@ fn justification(r: &Rule, found: &mut Findings<'_>) {
         .patterns
         .iter()
         .filter(|p| !p.is_literal())
-        .map(|p| p.as_str())
+        .map(super::super::fieldpath::FieldGlob::as_str)
         .collect();
     if globs.is_empty() {
         let message = format!("rule `{}` has no justification", r.id);
@@ -285,6 +285,10 @@ fn duplicate_rules(o: &Overleg, found: &mut Findings<'_>) {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::too_many_lines,
+    reason = "table-driven tests list their cases in one place"
+)]
 mod tests {
     use super::*;
     use crate::policy::fixture::Fixture;

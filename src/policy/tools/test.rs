@@ -191,7 +191,7 @@ async fn run_case(
     let e = explain(snap, &q).await?;
     let got = match (e.allowed, e.consent) {
         (false, _) => "deny".to_owned(),
-        (true, Some("none")) | (true, None) => "allow".to_owned(),
+        (true, Some("none") | None) => "allow".to_owned(),
         (true, Some(who)) => format!("consent:{who}"),
     };
     let expected = got == c.expect || (c.expect == "consent" && got.starts_with("consent:"));

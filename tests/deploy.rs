@@ -313,6 +313,10 @@ fn every_error() -> Vec<ProxyError> {
         IdentityError::Unparsable,
         IdentityError::Unknown,
         IdentityError::Ambiguous(vec!["a".into(), "b".into()]),
+        IdentityError::PrincipalRequired,
+        IdentityError::PrincipalMalformed,
+        IdentityError::PrincipalNotAllowed,
+        IdentityError::NoMandate(poortwachter::policy::mandate::Missing::Expired),
     ];
     let s = |v: &str| v.to_owned();
     let denials = vec![
@@ -369,7 +373,7 @@ fn every_error() -> Vec<ProxyError> {
     ];
 
     assert_complete("ClientError", client.iter().map(client_index), 9);
-    assert_complete("IdentityError", identity.iter().map(identity_index), 4);
+    assert_complete("IdentityError", identity.iter().map(identity_index), 8);
     let register = vec![
         RegisterError::Invalid(s("x")),
         RegisterError::UnknownOverleg(s("o")),
@@ -448,6 +452,10 @@ fn identity_index(e: &IdentityError) -> usize {
         IdentityError::Unparsable => 1,
         IdentityError::Unknown => 2,
         IdentityError::Ambiguous(_) => 3,
+        IdentityError::PrincipalRequired => 4,
+        IdentityError::PrincipalMalformed => 5,
+        IdentityError::PrincipalNotAllowed => 6,
+        IdentityError::NoMandate(_) => 7,
     }
 }
 

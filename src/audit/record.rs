@@ -43,6 +43,8 @@ pub struct AuditRecord {
     pub trace_id: String,
     pub org: Option<String>,
     pub cert_fingerprint: Option<String>,
+    /// The software supplier the request came through (see `StoredRow`).
+    pub supplier: Option<String>,
     pub role: Option<String>,
     pub grondslag: Option<String>,
     pub overleg: Option<String>,
@@ -92,6 +94,7 @@ impl AuditRecord {
             trace_id: trace_id.to_owned(),
             org: None,
             cert_fingerprint: None,
+            supplier: None,
             role: None,
             grondslag: None,
             overleg: None,
@@ -193,6 +196,9 @@ pub struct StoredRow {
     pub purged_at: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// The software supplier the request came through, under a mandate of
+    /// `org` (its certificate is `cert_fingerprint`).
+    pub supplier: Option<String>,
 }
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -236,6 +242,11 @@ impl StoredRow {
             .str(&self.policy_version)
             .str(&self.detail)
             .str(&self.personal_digest);
+        // Covered only when set: records from before the column keep their
+        // hashes.
+        if let Some(s) = self.supplier.as_deref() {
+            c.str("supplier").str(s);
+        }
         c.finish_hex()
     }
 
@@ -293,6 +304,7 @@ impl StoredRow {
             purged_at: None,
             prev_hash: String::new(),
             hash: String::new(),
+            supplier: rec.supplier,
         };
         row.personal_digest = row.compute_personal_digest();
         row

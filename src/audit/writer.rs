@@ -150,6 +150,7 @@ fn correction(row: &StoredRow, undone: bool) -> StoredRow {
     rec.status = 503;
     rec.org.clone_from(&row.org);
     rec.cert_fingerprint.clone_from(&row.cert_fingerprint);
+    rec.supplier.clone_from(&row.supplier);
     rec.role.clone_from(&row.role);
     rec.grondslag.clone_from(&row.grondslag);
     rec.overleg.clone_from(&row.overleg);

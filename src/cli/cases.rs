@@ -22,6 +22,7 @@ static CLI_ORIGIN: Origin = Origin {
     request_id: None,
     trace_id: None,
     cert_fingerprint: None,
+    supplier: None,
 };
 
 /// Who makes a change: the organisation and, when it holds several

@@ -144,11 +144,7 @@ fn spawn_traffic(certs: PathBuf, listen: SocketAddr) -> tokio::task::JoinHandle<
 pub fn certs(cmd: CertsCmd) -> anyhow::Result<ExitCode> {
     let CertsCmd::Dev { dir, policies } = cmd;
     let set = policy::load_dir(&policies)?;
-    let orgs: Vec<_> = set
-        .organisations
-        .values()
-        .map(|o| (o.id.clone(), o.oin.clone()))
-        .collect();
+    let orgs = set.certificate_holders();
     certs::write_dev_pki(&dir, &orgs)?;
     println!(
         "wrote a DEVELOPMENT-ONLY PKI to {} ({} client certificates)",

@@ -245,18 +245,13 @@ pub fn ensure_certs(certs: &Path, set: &PolicySet) -> Result<bool, crate::dev::c
     .iter()
     .all(|f| certs.join(f).exists())
         && set
-            .organisations
-            .keys()
-            .all(|o| certs.join(format!("{o}.pem")).exists());
+            .certificate_holders()
+            .iter()
+            .all(|(o, _)| certs.join(format!("{o}.pem")).exists());
     if complete {
         return Ok(false);
     }
-    let orgs: Vec<(String, Option<String>)> = set
-        .organisations
-        .values()
-        .map(|o| (o.id.clone(), o.oin.clone()))
-        .collect();
-    crate::dev::certs::write_dev_pki(certs, &orgs)?;
+    crate::dev::certs::write_dev_pki(certs, &set.certificate_holders())?;
     Ok(true)
 }
 

@@ -94,6 +94,17 @@ pub fn parse_path(uri: &http::Uri) -> Result<(&str, &str, Vec<&str>), ClientErro
     }
 }
 
+/// The casusoverleg a request path names (`/v1/{overleg}/...` or the
+/// register API's `/registers/v1/{overleg}/...`), read with the same
+/// refusals as the routes themselves, so a mandate is checked for the
+/// overleg the request is then routed to.
+pub fn overleg_of(uri: &http::Uri) -> Option<&str> {
+    let segs = safe_segments(uri, "/registers/v1/")
+        .or_else(|_| safe_segments(uri, "/v1/"))
+        .ok()?;
+    segs.first().copied().filter(|s| is_ident(s))
+}
+
 /// The segments of a path below `prefix`, under the same refusals as
 /// [`parse_path`] (shared with the register API).
 pub(crate) fn safe_segments<'a>(

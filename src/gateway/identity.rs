@@ -1,12 +1,31 @@
 //! Partner identity: maps a client certificate that rustls has *already
-//! verified* to an organisation of the partner registry. Identity never comes
-//! from request headers.
+//! verified* to an organisation of the partner registry, or to a software
+//! supplier acting for one. Identity never comes from request headers alone:
+//! the one header that matters, `X-Namens` (the OIN of the organisation a
+//! supplier acts for), is honoured only from a supplier's certificate and
+//! only while an active mandate covers the casusoverleg; from anyone else it
+//! is refused, never ignored.
 
+use http::HeaderMap;
 use ring::digest;
 use rustls::pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::policy::mandate::{Direction, Missing};
 use crate::policy::model::PolicySet;
+
+/// The request header naming the organisation a supplier acts for: its
+/// 20-character OIN (Edukoppeling names the principal by OIN in the message,
+/// FSC names the delegator by its peer id, which is the OIN).
+pub const PRINCIPAL_HEADER: &str = "x-namens";
+
+/// Who is calling: the organisation everything is decided for, and the
+/// supplier the request came through (its certificate is the peer's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub org: String,
+    pub supplier: Option<String>,
+}
 
 /// The verified peer, as far as the certificate tells.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +54,99 @@ pub enum IdentityError {
     Unknown,
     #[error("the client certificate maps to more than one organisation ({})", .0.join(", "))]
     Ambiguous(Vec<String>),
+    /// A supplier's certificate without `X-Namens`.
+    #[error("a supplier must name the organisation it acts for in X-Namens (its OIN)")]
+    PrincipalRequired,
+    /// `X-Namens` repeated, not an OIN, or named in `Connection`.
+    #[error("X-Namens must appear once and hold a 20-character OIN")]
+    PrincipalMalformed,
+    /// `X-Namens` from an organisation's own certificate.
+    #[error("X-Namens is only accepted from a software supplier's certificate")]
+    PrincipalNotAllowed,
+    /// No active mandate lets the supplier act for the named organisation here.
+    #[error("no mandate: {}", .0.as_str())]
+    NoMandate(Missing),
+}
+
+/// The principal named in `X-Namens`, if any: once, an OIN, and not named
+/// in `Connection` (a hop-by-hop header could be stripped by a proxy in
+/// front, so a request that tries is refused).
+pub fn principal(headers: &HeaderMap) -> Result<Option<String>, IdentityError> {
+    let hop_by_hop = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(PRINCIPAL_HEADER));
+    let mut values = headers.get_all(PRINCIPAL_HEADER).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if hop_by_hop || headers.contains_key(PRINCIPAL_HEADER) {
+            Err(IdentityError::PrincipalMalformed)
+        } else {
+            Ok(None)
+        };
+    };
+    let oin = value
+        .to_str()
+        .map_err(|_| IdentityError::PrincipalMalformed)?
+        .trim()
+        .to_ascii_uppercase();
+    if hop_by_hop || oin.len() != 20 || !oin.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(IdentityError::PrincipalMalformed);
+    }
+    Ok(Some(oin))
+}
+
+/// Who is calling, for a request about `overleg` (when the path names one)
+/// at `now` (unix seconds): the certificate's organisation, or the
+/// organisation named in `X-Namens` when the certificate is a supplier's
+/// and an active client mandate covers the overleg.
+pub fn caller(
+    set: &PolicySet,
+    cert: &PeerCert,
+    principal: Option<&str>,
+    overleg: Option<&str>,
+    now: i64,
+) -> Result<Caller, IdentityError> {
+    let Some(supplier) = supplier_for(set, cert)? else {
+        let org = organisation_for(set, cert)?;
+        if principal.is_some() {
+            return Err(IdentityError::PrincipalNotAllowed);
+        }
+        return Ok(Caller {
+            org,
+            supplier: None,
+        });
+    };
+    let oin = principal.ok_or(IdentityError::PrincipalRequired)?;
+    let org = set
+        .organisations
+        .values()
+        .find(|o| o.oin.as_deref() == Some(oin))
+        .ok_or(IdentityError::NoMandate(Missing::UnknownPrincipal))?;
+    set.mandates
+        .find(&supplier, &org.id, Direction::Client, overleg, now)
+        .map_err(IdentityError::NoMandate)?;
+    Ok(Caller {
+        org: org.id.clone(),
+        supplier: Some(supplier),
+    })
+}
+
+/// The supplier the certificate belongs to, if it is a supplier's; a
+/// certificate that matches a supplier and an organisation is ambiguous.
+pub fn supplier_for(set: &PolicySet, cert: &PeerCert) -> Result<Option<String>, IdentityError> {
+    let supplier = set.mandates.suppliers.values().find(|s| {
+        cert.serial_number.as_deref() == Some(s.oin.as_str())
+            && (s.fingerprints.is_empty() || s.fingerprints.contains(&cert.fingerprint))
+    });
+    let Some(s) = supplier else {
+        return Ok(None);
+    };
+    match organisation_for(set, cert) {
+        Ok(org) => Err(IdentityError::Ambiguous(vec![org, s.id.clone()])),
+        Err(_) => Ok(Some(s.id.clone())),
+    }
 }
 
 /// Reads the end-entity certificate of a verified chain.
@@ -120,6 +232,7 @@ mod tests {
             bronnen: BTreeMap::new(),
             overleggen: BTreeMap::new(),
             shared_hash: String::new(),
+            mandates: crate::policy::mandate::Mandates::default(),
         }
     }
 

@@ -140,6 +140,10 @@ impl ProxyError {
                 IdentityError::Unparsable => "bad-certificate",
                 IdentityError::Unknown => "unknown-organisation",
                 IdentityError::Ambiguous(_) => "ambiguous-organisation",
+                IdentityError::PrincipalRequired => "principal-required",
+                IdentityError::PrincipalMalformed => "principal-malformed",
+                IdentityError::PrincipalNotAllowed => "principal-not-allowed",
+                IdentityError::NoMandate(_) => "no-mandate",
             },
             ProxyError::Denied(d) => d.code(),
             ProxyError::Upstream(u) => match u {
@@ -169,6 +173,9 @@ impl ProxyError {
                 ClientError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 ClientError::Timeout => StatusCode::REQUEST_TIMEOUT,
             },
+            ProxyError::Identity(
+                IdentityError::PrincipalRequired | IdentityError::PrincipalMalformed,
+            ) => StatusCode::BAD_REQUEST,
             ProxyError::Identity(_) => StatusCode::FORBIDDEN,
             ProxyError::Denied(d) => match d {
                 Denial::UnknownOverleg(_)

@@ -14,7 +14,7 @@ use hyper::body::Incoming;
 use tokio::sync::OwnedRwLockReadGuard;
 
 use crate::audit::{AuditError, AuditRecord, Outcome};
-use crate::gateway::http::{TraceContext, ident_header, parse_path, read_json_body};
+use crate::gateway::http::{TraceContext, ident_header, overleg_of, parse_path, read_json_body};
 use crate::gateway::identity;
 use crate::gateway::problem::{self, ClientError, ProxyError, UpstreamError};
 use crate::gateway::registers_api;
@@ -171,7 +171,7 @@ impl<'a> Exchange<'a> {
         peer: &Peer,
         req: Request<Incoming>,
     ) -> Result<Response<Full<Bytes>>, ProxyError> {
-        let (snapshot, org) = identify(self.state, peer, &mut self.rec)?;
+        let (snapshot, org) = identify(self.state, peer, &req, &mut self.rec)?;
         if req.uri().path().starts_with(registers_api::PREFIX) {
             drop(snapshot);
             return self.register_call(&org, req).await;
@@ -198,6 +198,7 @@ impl<'a> Exchange<'a> {
             request_id: Some(self.request_id.clone()),
             trace_id: Some(self.trace.trace_id.clone()),
             cert_fingerprint: self.rec.cert_fingerprint.clone(),
+            supplier: self.rec.supplier.clone(),
         };
         let call = registers_api::Call {
             org,
@@ -494,11 +495,13 @@ fn overleg_label(state: &AppState, overleg: Option<&str>) -> String {
 }
 
 /// The organisation behind the verified client certificate, under the
-/// current policy snapshot. Nothing about the request is looked at for an
-/// unknown peer.
+/// current policy snapshot: its own, or the one a supplier acts for under a
+/// mandate covering the overleg the path names. Nothing else about the
+/// request is looked at for an unknown peer.
 fn identify(
     state: &AppState,
     peer: &Peer,
+    req: &Request<Incoming>,
     rec: &mut AuditRecord,
 ) -> Result<(Arc<Snapshot>, String), ProxyError> {
     let snapshot = state.policy.current();
@@ -507,9 +510,15 @@ fn identify(
         .cert
         .as_ref()
         .map_err(|e| ProxyError::Identity(e.clone()))?;
-    let org = identity::organisation_for(&snapshot.set, cert)?;
-    rec.org = Some(org.clone());
-    Ok((snapshot, org))
+    // A supplier is recorded as who connected, also when it is refused.
+    rec.supplier = identity::supplier_for(&snapshot.set, cert).ok().flatten();
+    let principal = identity::principal(req.headers())?;
+    let overleg = overleg_of(req.uri());
+    let now = crate::policy::mandate::now();
+    let caller = identity::caller(&snapshot.set, cert, principal.as_deref(), overleg, now)?;
+    rec.org = Some(caller.org.clone());
+    rec.supplier = caller.supplier;
+    Ok((snapshot, caller.org))
 }
 
 /// Field names (never values) for the audit record. Consent-withheld fields

@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 
 use super::fieldpath::{FieldGlob, FieldPath};
+use super::mandate::Mandates;
 use super::model::{
     Bron, CatalogueField, Category, Consent, Grondslag, Organisation, Overleg, PolicySet, Purpose,
     Resource, Role, Rule,
@@ -20,6 +21,8 @@ use super::raw::{
     RawResource, RawRole, RawRule, Read, Shape,
 };
 use super::template::PathTemplate;
+
+mod partners;
 
 /// One problem found in a policy file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
@@ -144,6 +147,8 @@ struct Loader<'d> {
     problems: Problems,
     hash_parts: Vec<(String, String)>,
     unreadable: Unreadable,
+    /// Overleggen named by mandates, checked once the overleggen are read.
+    mandate_refs: Vec<partners::OverlegRef>,
 }
 
 impl Loader<'_> {
@@ -192,20 +197,54 @@ impl Loader<'_> {
         read
     }
 
-    fn partners(&mut self) -> Result<BTreeMap<String, Organisation>, LoadError> {
+    /// The organisations, and the suppliers with their mandates, of
+    /// `partners.toml`.
+    fn partners(&mut self) -> Result<(BTreeMap<String, Organisation>, Mandates), LoadError> {
         let path = self.dir.join("partners.toml");
         let Some(src) = self.source(&path)? else {
             self.unreadable.all_organisations = true;
-            return Ok(BTreeMap::new());
+            return Ok(Default::default());
         };
         let read = self.read::<PartnersFile>(&src, &raw::PARTNERS);
         let ids = read.dropped.into_iter().filter_map(|d| d.id);
         self.unreadable.organisations.extend(ids);
-        let Some(f) = read.value else {
+        let Some(mut f) = read.value else {
             self.unreadable.all_organisations = true;
-            return Ok(BTreeMap::new());
+            return Ok(Default::default());
         };
-        Ok(validate_partners(&src, f, &mut self.problems))
+        let raw_suppliers = std::mem::take(&mut f.suppliers);
+        let raw_mandates = std::mem::take(&mut f.mandates);
+        let organisations = validate_partners(&src, f, &mut self.problems);
+        let suppliers =
+            partners::suppliers(&src, raw_suppliers, &organisations, &mut self.problems);
+        let (mandates, refs) = partners::mandates(
+            &src,
+            raw_mandates,
+            suppliers,
+            &organisations,
+            &mut self.problems,
+        );
+        self.mandate_refs = refs;
+        Ok((organisations, mandates))
+    }
+
+    /// Every casusoverleg a mandate names has a file in `overleggen/`.
+    fn check_mandate_refs(&mut self) -> Result<(), LoadError> {
+        let known: BTreeSet<String> = toml_files(&self.dir.join("overleggen"))?
+            .iter()
+            .map(|p| stem(p))
+            .collect();
+        for r in std::mem::take(&mut self.mandate_refs) {
+            if !known.contains(&r.overleg) {
+                self.problems.0.push(Problem {
+                    file: r.file,
+                    line: r.line,
+                    code: "P086",
+                    message: format!("mandate: casusoverleg `{}` does not exist", r.overleg),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn bronnen(
@@ -330,11 +369,13 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, LoadError> {
         problems: Problems(Vec::new()),
         hash_parts: Vec::new(),
         unreadable: Unreadable::default(),
+        mandate_refs: Vec::new(),
     };
-    let organisations = loader.partners()?;
+    let (organisations, mandates) = loader.partners()?;
     let bronnen = loader.bronnen(&organisations)?;
     let shared_hash = loader.hash();
     let overleggen = loader.overleggen(&organisations, &bronnen)?;
+    loader.check_mandate_refs()?;
     if !loader.problems.0.is_empty() {
         let mut p = loader.problems.0;
         p.sort();
@@ -347,6 +388,7 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, LoadError> {
         bronnen,
         overleggen,
         shared_hash,
+        mandates,
     })
 }
 

@@ -13,6 +13,7 @@ pub mod filter;
 #[cfg(test)]
 pub(crate) mod fixture;
 pub mod load;
+pub mod mandate;
 pub mod model;
 pub mod raw;
 pub mod store;

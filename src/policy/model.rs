@@ -240,4 +240,23 @@ pub struct PolicySet {
     pub overleggen: BTreeMap<String, Overleg>,
     /// Hash of partners + all bronnen; overleg compiles depend on it.
     pub shared_hash: String,
+    /// Software suppliers and the mandates organisations gave them.
+    pub mandates: super::mandate::Mandates,
+}
+
+impl PolicySet {
+    /// Everyone a certificate can be issued to: each organisation and each
+    /// software supplier, by id, with its OIN (development PKI, demo).
+    pub fn certificate_holders(&self) -> Vec<(String, Option<String>)> {
+        let orgs = self
+            .organisations
+            .values()
+            .map(|o| (o.id.clone(), o.oin.clone()));
+        let suppliers = self
+            .mandates
+            .suppliers
+            .values()
+            .map(|s| (s.id.clone(), Some(s.oin.clone())));
+        orgs.chain(suppliers).collect()
+    }
 }

@@ -19,6 +19,40 @@ use toml::de::{DeArray, DeTable, DeValue};
 pub struct PartnersFile {
     #[serde(default)]
     pub organisations: Vec<Spanned<RawOrganisation>>,
+    #[serde(default)]
+    pub suppliers: Vec<Spanned<RawSupplier>>,
+    #[serde(default)]
+    pub mandates: Vec<Spanned<RawMandate>>,
+}
+
+/// A software supplier (processor) that connects for organisations.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSupplier {
+    pub id: String,
+    pub name: String,
+    pub oin: String,
+    #[serde(default)]
+    pub fingerprints: Vec<String>,
+    /// Reference of the verwerkersovereenkomst.
+    #[serde(default)]
+    pub processor_agreement: Option<String>,
+}
+
+/// Supplier `supplier` acts for `organisation`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMandate {
+    pub supplier: String,
+    pub organisation: String,
+    /// `client` or `bron`.
+    pub direction: String,
+    /// Overleg ids, or `["*"]` for all.
+    pub overleggen: Vec<String>,
+    /// `YYYY-MM-DD`, a Dutch calendar day.
+    pub valid_from: String,
+    #[serde(default)]
+    pub valid_until: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,10 +165,14 @@ pub struct RawRule {
 }
 
 /// `partners.toml`.
-pub static PARTNERS: Shape = Shape::of::<PartnersFile>(&[(
-    "organisations",
-    Nested::Tables(&Shape::of::<RawOrganisation>(&[])),
-)]);
+pub static PARTNERS: Shape = Shape::of::<PartnersFile>(&[
+    (
+        "organisations",
+        Nested::Tables(&Shape::of::<RawOrganisation>(&[])),
+    ),
+    ("suppliers", Nested::Tables(&Shape::of::<RawSupplier>(&[]))),
+    ("mandates", Nested::Tables(&Shape::of::<RawMandate>(&[]))),
+]);
 
 /// `bronnen/<bron>.toml`.
 pub static BRON: Shape = Shape::of::<BronFile>(&[

@@ -510,6 +510,7 @@ impl Registers {
                 .unwrap_or(&id.simple().to_string()),
         );
         rec.cert_fingerprint.clone_from(&origin.cert_fingerprint);
+        rec.supplier.clone_from(&origin.supplier);
         rec.kind = "register";
         rec.outcome = Outcome::Event;
         rec.reason = reason.to_owned();

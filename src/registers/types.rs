@@ -101,6 +101,8 @@ pub struct Origin {
     pub request_id: Option<String>,
     pub trace_id: Option<String>,
     pub cert_fingerprint: Option<String>,
+    /// The software supplier the change came through, under a mandate.
+    pub supplier: Option<String>,
 }
 
 /// One active consent, as a decision sees it.

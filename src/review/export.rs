@@ -25,7 +25,7 @@ pub enum Format {
 
 /// Columns of the CSV export, in order (every stored column except the
 /// purge bookkeeping, which JSON lines carries).
-pub const CSV_COLUMNS: [&str; 27] = [
+pub const CSV_COLUMNS: [&str; 28] = [
     "instance",
     "seq",
     "kind",
@@ -33,6 +33,7 @@ pub const CSV_COLUMNS: [&str; 27] = [
     "request_id",
     "trace_id",
     "org",
+    "supplier",
     "cert_fingerprint",
     "role",
     "grondslag",
@@ -98,7 +99,7 @@ where
     String::from_utf8(w.into_inner().ok()?).ok()
 }
 
-fn csv_row(r: &StoredRow) -> [String; 27] {
+fn csv_row(r: &StoredRow) -> [String; CSV_COLUMNS.len()] {
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     [
         r.instance.clone(),
@@ -108,6 +109,7 @@ fn csv_row(r: &StoredRow) -> [String; 27] {
         r.request_id.clone(),
         r.trace_id.clone(),
         o(&r.org),
+        o(&r.supplier),
         o(&r.cert_fingerprint),
         o(&r.role),
         o(&r.grondslag),
@@ -202,6 +204,7 @@ fn logboek_line(r: &StoredRow) -> Option<serde_json::Value> {
             "dpl.core.data_subject_id": pseudonym,
             "dpl.core.data_subject_id_type": "pseudoniem",
             "dpl.core.recipient": r.org,
+            "poortwachter.supplier": r.supplier,
             "dpl.core.role": r.role,
             "dpl.core.grondslag": r.grondslag,
             "poortwachter.outcome": r.outcome,
@@ -276,6 +279,7 @@ mod tests {
             purged_at: Some(s("2027-01-01T00:00:00.000000Z")),
             prev_hash: s("prev"),
             hash: s("0123456789abcdef0123"),
+            supplier: None,
         }
     }
 

@@ -99,10 +99,14 @@ impl Pki {
         }
     }
 
-    /// A valid client certificate for an organisation of the example registry.
+    /// A valid client certificate for an organisation or a software
+    /// supplier of the example registry.
     pub fn client_for(&mut self, org: &str) -> Issued {
         let set = policy::load_dir(Path::new(POLICIES)).unwrap();
-        let oin = set.organisations[org].oin.clone();
+        let oin = match set.organisations.get(org) {
+            Some(o) => o.oin.clone(),
+            None => Some(set.mandates.suppliers[org].oin.clone()),
+        };
         self.ca
             .client(&ClientSpec::new(org, oin.as_deref()))
             .unwrap()

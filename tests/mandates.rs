@@ -1,0 +1,327 @@
+//! Acting on behalf (issue 15): a software supplier's certificate plus
+//! `X-Namens` becomes the organisation it names, only while an active client
+//! mandate covers the casusoverleg; every refusal is problem+json, shares
+//! nothing, and is recorded with the supplier. Real mTLS on loopback, both
+//! audit stores where the record path differs.
+#![allow(
+    clippy::too_many_lines,
+    clippy::type_complexity,
+    reason = "a scenario reads top to bottom (tests are exempt from the 80-line rule)"
+)]
+
+mod common;
+
+use common::*;
+use http::Method;
+use poortwachter::audit::StoredRow;
+
+/// The school reads its leerplicht case in its own overleg (rule aoj-…:
+/// leerplicht → school, aanpak-verzuim).
+const ZAAK: &str = "/v1/aoj-vo-noorderlicht/leerplicht-register/leerlingen/L1001/zaak";
+const NOORDERLICHT: &str = "00000099000000000101";
+const DE_WADDEN: &str = "00000099000000000103";
+const DE_BORG: &str = "00000099000000000102";
+
+async fn get_as(c: &TestClient, path: &str, headers: &[(&str, &str)]) -> TestResponse {
+    let mut h = vec![("x-doelbinding", "aanpak-verzuim")];
+    h.extend_from_slice(headers);
+    c.request(Method::GET, path, &h, None).await.unwrap()
+}
+
+fn last_request(rows: &[StoredRow]) -> &StoredRow {
+    rows.iter().rev().find(|r| r.kind == "request").unwrap()
+}
+
+async fn supplier_reads_for_the_school_it_holds_a_mandate_of(store: StoreKind) {
+    let mut gw = TestGateway::start_with(Options {
+        store,
+        ..Options::default()
+    })
+    .await;
+    let school = gw.client("vo-noorderlicht");
+    let supplier_cert = gw.pki.client_for("las-leverancier");
+    let supplier = gw.client_with(Some(&supplier_cert), false);
+
+    let own = get_as(&school, ZAAK, &[]).await;
+    assert_eq!(own.status, 200, "{}", String::from_utf8_lossy(&own.body));
+    let via = get_as(&supplier, ZAAK, &[("x-namens", NOORDERLICHT)]).await;
+    assert_eq!(via.status, 200, "{}", String::from_utf8_lossy(&via.body));
+    // Decided for the school: exactly what the school itself receives.
+    assert_eq!(via.json(), own.json());
+
+    let rows = gw.audit_rows().await;
+    let r = last_request(&rows);
+    assert_eq!(r.org.as_deref(), Some("vo-noorderlicht"));
+    assert_eq!(r.supplier.as_deref(), Some("las-leverancier"));
+    assert_eq!(r.role.as_deref(), Some("school"));
+    let fp = {
+        let der = pem_certs(&supplier_cert.cert_pem).remove(0);
+        poortwachter::hex::encode(
+            ring::digest::digest(&ring::digest::SHA256, der.as_ref()).as_ref(),
+        )
+    };
+    assert_eq!(r.cert_fingerprint.as_deref(), Some(fp.as_str()));
+    assert_eq!(r.status, 200);
+    // The school's own request carries no supplier.
+    let own_rec = rows
+        .iter()
+        .filter(|r| r.kind == "request")
+        .find(|r| r.supplier.is_none())
+        .unwrap();
+    assert_eq!(own_rec.org.as_deref(), Some("vo-noorderlicht"));
+
+    // A refusal names the supplier that connected, shares nothing.
+    let r = get_as(&supplier, ZAAK, &[]).await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.problem_type(), "principal-required");
+    let rows = gw.audit_rows().await;
+    let rec = last_request(&rows);
+    assert_eq!(rec.reason, "principal-required");
+    assert_eq!(rec.supplier.as_deref(), Some("las-leverancier"));
+    assert_eq!(rec.org, None);
+    assert_eq!(rec.fields_shared, "[]");
+
+    // Every record, with the supplier, still verifies.
+    let cfg = poortwachter::config::Config::load(&gw.config_path).unwrap();
+    let store = poortwachter::audit::Store::connect(&gw.store_url)
+        .await
+        .unwrap();
+    let report = poortwachter::audit::admin::verify(&store, &cfg.audit, None, None)
+        .await
+        .unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+#[tokio::test]
+async fn sqlite_supplier_reads_for_the_school_it_holds_a_mandate_of() {
+    supplier_reads_for_the_school_it_holds_a_mandate_of(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_supplier_reads_for_the_school_it_holds_a_mandate_of() {
+    supplier_reads_for_the_school_it_holds_a_mandate_of(StoreKind::Postgres).await;
+}
+
+/// Each bad input: status, problem type, nothing shared, recorded.
+#[tokio::test]
+async fn bad_principals_are_refused_and_recorded() {
+    let mut gw = TestGateway::start().await;
+    let supplier = gw.client("las-leverancier");
+    let school = gw.client("vo-noorderlicht");
+    let other_overleg = "/v1/verdiepend-verzuim-vo/leerplicht-register/leerlingen/L1001/zaak";
+    let cases: Vec<(&str, &TestClient, &str, Vec<(&str, &str)>, u16, &str)> = vec![
+        (
+            "no principal",
+            &supplier,
+            ZAAK,
+            vec![],
+            400,
+            "principal-required",
+        ),
+        (
+            "principal twice",
+            &supplier,
+            ZAAK,
+            vec![("x-namens", NOORDERLICHT), ("x-namens", NOORDERLICHT)],
+            400,
+            "principal-malformed",
+        ),
+        (
+            "not an OIN",
+            &supplier,
+            ZAAK,
+            vec![("x-namens", "vo-noorderlicht")],
+            400,
+            "principal-malformed",
+        ),
+        (
+            "smuggled as hop-by-hop",
+            &supplier,
+            ZAAK,
+            vec![("x-namens", NOORDERLICHT), ("connection", "x-namens")],
+            400,
+            "principal-malformed",
+        ),
+        (
+            "principal not in the registry",
+            &supplier,
+            ZAAK,
+            vec![("x-namens", "00000099000000009999")],
+            403,
+            "no-mandate",
+        ),
+        (
+            "a school without a mandate",
+            &supplier,
+            ZAAK,
+            vec![("x-namens", DE_BORG)],
+            403,
+            "no-mandate",
+        ),
+        (
+            "a mandate for another overleg",
+            &supplier,
+            other_overleg,
+            vec![("x-namens", NOORDERLICHT)],
+            403,
+            "no-mandate",
+        ),
+        (
+            "a school's mandate for its other overleg",
+            &supplier,
+            ZAAK,
+            vec![("x-namens", DE_WADDEN)],
+            403,
+            "no-mandate",
+        ),
+        (
+            "an organisation naming another",
+            &school,
+            ZAAK,
+            vec![("x-namens", DE_WADDEN)],
+            403,
+            "principal-not-allowed",
+        ),
+        (
+            "an organisation naming itself",
+            &school,
+            ZAAK,
+            vec![("x-namens", NOORDERLICHT)],
+            403,
+            "principal-not-allowed",
+        ),
+    ];
+    let n = cases.len();
+    for (what, client, path, headers, status, problem) in cases {
+        let r = get_as(client, path, &headers).await;
+        assert_eq!(
+            r.status,
+            status,
+            "{what}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.problem_type(), problem, "{what}");
+        assert!(
+            r.header("content-type")
+                .is_some_and(|c| c.starts_with("application/problem+json")),
+            "{what}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("L1001"),
+            "{what}"
+        );
+    }
+    let rows = gw.audit_rows().await;
+    let refused: Vec<&StoredRow> = rows.iter().filter(|r| r.kind == "request").collect();
+    assert_eq!(refused.len(), n, "one record per request");
+    for r in &refused {
+        assert_eq!(r.fields_shared, "[]");
+        assert_eq!(r.outcome, "denied", "{}", r.reason);
+        assert!(r.status == 400 || r.status == 403);
+    }
+    // The supplier's refusals name the supplier; the school's do not.
+    let by_supplier = refused
+        .iter()
+        .filter(|r| r.supplier.as_deref() == Some("las-leverancier"))
+        .count();
+    assert_eq!(by_supplier, n - 2);
+    // The detail says why (closest reason), without naming data.
+    let r = get_as(&supplier, other_overleg, &[("x-namens", NOORDERLICHT)]).await;
+    assert!(
+        r.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("does not cover this casusoverleg"),
+        "{}",
+        r.json()
+    );
+}
+
+/// Expired, not yet valid and other-direction mandates, on a copy of the
+/// example policies; and the register API through a mandate.
+#[tokio::test]
+async fn mandate_validity_and_direction_are_enforced() {
+    let (_tmp, dir) = copy_policies();
+    let partners = dir.join("partners.toml");
+    // Noorderlicht's mandate ended yesterday, De Wadden's starts tomorrow,
+    // and De Borg gave one for hosting its bronnen only.
+    let day = |offset: i64| {
+        let t = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * offset);
+        t.to_zoned_datetime(jiff::tz::get!("Europe/Amsterdam"))
+            .date()
+            .to_string()
+    };
+    edit(
+        &partners,
+        "valid_from = \"2026-08-01\"\nvalid_until = \"2027-07-31\"",
+        &format!("valid_from = \"2026-01-01\"\nvalid_until = \"{}\"", day(-1)),
+    );
+    edit(
+        &partners,
+        "overleggen = [\"expertteam-po\"]\nvalid_from = \"2026-08-01\"",
+        &format!(
+            "overleggen = [\"expertteam-po\"]\nvalid_from = \"{}\"",
+            day(1)
+        ),
+    );
+    let mut text = std::fs::read_to_string(&partners).unwrap();
+    text.push_str(
+        "\n[[mandates]]\nsupplier = \"las-leverancier\"\norganisation = \"vso-de-borg\"\ndirection = \"bron\"\noverleggen = [\"*\"]\nvalid_from = \"2026-01-01\"\n\n[[mandates]]\nsupplier = \"las-leverancier\"\norganisation = \"gemeente-groningen\"\ndirection = \"client\"\noverleggen = [\"*\"]\nvalid_from = \"2026-01-01\"\n",
+    );
+    std::fs::write(&partners, text).unwrap();
+    let mut gw = TestGateway::start_with(Options {
+        policies: dir.clone(),
+        ..Options::default()
+    })
+    .await;
+    let supplier = gw.client("las-leverancier");
+    let detail = |r: &TestResponse| r.json()["detail"].as_str().unwrap_or("").to_owned();
+
+    let r = get_as(&supplier, ZAAK, &[("x-namens", NOORDERLICHT)]).await;
+    assert_eq!(r.problem_type(), "no-mandate");
+    assert!(detail(&r).contains("expired"), "{}", detail(&r));
+
+    let advies = "/v1/expertteam-po/jgz-dossier/jeugdigen/L1001/advies";
+    let r = supplier
+        .request(
+            Method::GET,
+            advies,
+            &[("x-doelbinding", "passende-plek"), ("x-namens", DE_WADDEN)],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.problem_type(), "no-mandate");
+    assert!(detail(&r).contains("not valid yet"), "{}", detail(&r));
+
+    let borg = "/v1/cvb-de-borg/leerplicht-register/leerlingen/L1001/zaak";
+    let r = get_as(&supplier, borg, &[("x-namens", DE_BORG)]).await;
+    assert_eq!(r.problem_type(), "no-mandate");
+    assert!(detail(&r).contains("other direction"), "{}", detail(&r));
+
+    // The register API decides for the principal too: Leerplicht (through
+    // its supplier, a mandate for all overleggen) registers a case where
+    // its role may.
+    let r = supplier
+        .request(
+            Method::POST,
+            "/registers/v1/aoj-vo-noorderlicht/aanmeldingen",
+            &[
+                ("content-type", "application/json"),
+                ("x-namens", "00000099000000000501"),
+            ],
+            Some(
+                serde_json::json!({"leerling": "L1004", "referentie": "M-1"})
+                    .to_string()
+                    .into_bytes(),
+            ),
+        )
+        .await
+        .unwrap();
+    let rows = gw.audit_rows().await;
+    let change = rows.iter().rev().find(|r| r.kind == "register").unwrap();
+    assert_eq!(change.supplier.as_deref(), Some("las-leverancier"));
+    assert_eq!(change.org.as_deref(), Some("gemeente-groningen"));
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(change.status, 201);
+}

@@ -14,6 +14,7 @@ pub mod filter;
 pub(crate) mod fixture;
 pub mod load;
 pub mod model;
+pub mod oin;
 pub mod raw;
 pub mod store;
 pub mod template;

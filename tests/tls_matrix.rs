@@ -468,3 +468,319 @@ async fn every_bad_certificate_and_handshake_is_refused_and_good_ones_pass() {
     // and the unknown organisation's 403.
     assert_eq!((tally.refused.len(), tally.answered.len()), (14, 4));
 }
+
+// --- A PKIoverheid-shaped front door (issue 15) -----------------------------
+//
+// The gateway trusts the (development) Staat der Nederlanden root only, as a
+// production gateway trusts the PKIoverheid Private Root; organisations get
+// their certificates from a TSP CA under the domain CA and present that
+// chain in the handshake.
+
+use poortwachter::dev::certs::DevPki;
+
+const TSP_A: &str = "Dev TSP A PKIoverheid Organisatie Services CA - G3";
+const TSP_B: &str = "Dev TSP B PKIoverheid Organisatie Services CA - G3";
+
+/// Gemeente Groningen's certificate request, as a TSP would see it.
+fn groningen_spec() -> ClientSpec {
+    let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
+    let org = &set.organisations["gemeente-groningen"];
+    ClientSpec::new("gemeente-groningen", org.oin.as_deref()).with_organisation(&org.name)
+}
+
+/// SHA-256 of the end-entity certificate, as the audit trail records it.
+fn fingerprint(issued: &Issued) -> String {
+    let der = pem_certs(issued.end_entity_pem()).remove(0);
+    poortwachter::hex::encode(ring::digest::digest(&ring::digest::SHA256, der.as_ref()).as_ref())
+}
+
+/// Runs `cases` one after the other and checks each got what it expected,
+/// counted as in the matrix above (a refusal only when the gateway logged
+/// ending exactly that handshake for the expected reason).
+async fn run_cases(gw: &TestGateway, log: &GatewayLog, good: &Issued, cases: &[Case]) {
+    let mut tally = Tally::default();
+    for case in cases {
+        tally.run(gw, log, good, case).await;
+    }
+    assert!(tally.failures.is_empty(), "{:#?}", tally.failures);
+    assert_eq!(
+        tally.refused.len() + tally.answered.len(),
+        cases.len(),
+        "every case ran"
+    );
+}
+
+fn logged() -> (GatewayLog, tracing::subscriber::DefaultGuard) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let log = GatewayLog::default();
+    // The test's runtime is single-threaded: the gateway's tasks log here.
+    let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(log.clone()));
+    (log, guard)
+}
+
+/// (a) Only the root is configured; Gemeente Groningen holds a certificate
+/// from TSP A and one from TSP B (a rotation from one TSP to another): both
+/// are accepted at the same time and both map to Gemeente Groningen.
+#[tokio::test]
+async fn certificates_of_two_tsps_under_the_trusted_root_identify_the_same_organisation() {
+    let mut pki = DevPki::new().unwrap();
+    let a = pki.tsp(TSP_A).unwrap();
+    let b = pki.tsp(TSP_B).unwrap();
+    let from_a = pki.client(a, &groningen_spec()).unwrap();
+    let from_b = pki.client(b, &groningen_spec()).unwrap();
+    let gw = TestGateway::start_trusting(
+        Options::default(),
+        pki.root_pem(),
+        &pki.current_crls(&[]).unwrap(),
+    )
+    .await;
+    // The one configured trust anchor is the root: no TSP or domain CA.
+    let anchors = std::fs::read_to_string(gw.pki.dir.join("ca.pem")).unwrap();
+    assert_eq!(pem_certs(&anchors), pem_certs(pki.root_pem()));
+
+    // Both at the same time, on connections of their own, over HTTP/1.1 and h2.
+    let (old, new) = (
+        gw.client_with(Some(&from_a), false),
+        gw.client_with(Some(&from_b), true),
+    );
+    for _ in 0..3 {
+        let (ra, rb) = tokio::join!(
+            old.get(VERZUIM, "aanpak-verzuim"),
+            new.get(VERZUIM, "aanpak-verzuim")
+        );
+        assert_eq!((ra.status.as_u16(), rb.status.as_u16()), (200, 200));
+    }
+    let rows = gw.audit_rows().await;
+    assert_eq!(rows.len(), 6);
+    assert!(
+        rows.iter()
+            .all(|r| r.org.as_deref() == Some("gemeente-groningen") && r.reason == "allowed"),
+        "{rows:#?}"
+    );
+    let mut seen: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.cert_fingerprint.clone())
+        .collect();
+    seen.sort();
+    seen.dedup();
+    let mut want = vec![fingerprint(&from_a), fingerprint(&from_b)];
+    want.sort();
+    assert_eq!(
+        seen, want,
+        "each certificate was used and recorded as itself"
+    );
+}
+
+/// (b) A TSP CA outside the configured hierarchy is refused in the
+/// handshake: one under another root, and a look-alike that copies every
+/// name of the trusted hierarchy but not its keys.
+#[tokio::test]
+async fn a_tsp_outside_the_trusted_hierarchy_is_refused_in_the_handshake() {
+    let (log, _guard) = logged();
+    let mut pki = DevPki::new().unwrap();
+    let a = pki.tsp(TSP_A).unwrap();
+    let good = pki.client(a, &groningen_spec()).unwrap();
+
+    let mut other = DevPki::named("Other Root CA (dev)", "Other Services CA (dev)").unwrap();
+    let x = other
+        .tsp("Dev TSP X PKIoverheid Organisatie Services CA - G3")
+        .unwrap();
+    let foreign = other.client(x, &groningen_spec()).unwrap();
+    let mut lookalike = DevPki::new().unwrap();
+    let a2 = lookalike.tsp(TSP_A).unwrap();
+    let impostor = lookalike.client(a2, &groningen_spec()).unwrap();
+    // The foreign TSP's certificate presented with the trusted domain CA:
+    // the chain does not link up.
+    let spliced = Issued {
+        cert_pem: format!(
+            "{}{}{}",
+            foreign.end_entity_pem(),
+            other.tsp_pem(x).unwrap(),
+            pki.domain_pem()
+        ),
+        ..foreign.clone()
+    };
+
+    let gw = TestGateway::start_trusting(
+        Options::default(),
+        pki.root_pem(),
+        &pki.current_crls(&[]).unwrap(),
+    )
+    .await;
+    let client = |i: &Issued| Via::Client(Box::new(gw.client_with(Some(i), false)));
+    let cases = [
+        Case {
+            name: "positive control: TSP A under the trusted root",
+            via: client(&good),
+            expected: Expect::Http(200),
+        },
+        Case {
+            name: "TSP under another root",
+            via: client(&foreign),
+            expected: Expect::Refused("UnknownIssuer"),
+        },
+        Case {
+            name: "TSP under another root, presented with the trusted domain CA",
+            via: client(&spliced),
+            expected: Expect::Refused("UnknownIssuer"),
+        },
+        Case {
+            name: "look-alike hierarchy: same names, other keys",
+            via: client(&impostor),
+            expected: Expect::Refused("BadSignature"),
+        },
+    ];
+    run_cases(&gw, &log, &good, &cases).await;
+    // Certificates that do not chain to the root are not attributable to
+    // an organisation: nothing but the positive control is in the trail.
+    let rows = gw.audit_rows().await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].reason, "allowed");
+}
+
+/// (c) The gateway trusts the root only, so it can build a path from an
+/// organisation's certificate to its trust anchor only through the TSP CA
+/// and the domain CA the client presents: a client that sends its
+/// end-entity certificate alone (or leaves out the domain CA) is refused,
+/// because the gateway neither configures intermediates nor fetches them
+/// (no AIA chasing).
+#[tokio::test]
+async fn a_client_that_leaves_out_its_intermediates_is_refused() {
+    let (log, _guard) = logged();
+    let mut pki = DevPki::new().unwrap();
+    let a = pki.tsp(TSP_A).unwrap();
+    let good = pki.client(a, &groningen_spec()).unwrap();
+    let end_entity_only = Issued {
+        cert_pem: good.end_entity_pem().to_owned(),
+        ..good.clone()
+    };
+    let without_domain_ca = Issued {
+        cert_pem: format!("{}{}", good.end_entity_pem(), pki.tsp_pem(a).unwrap()),
+        ..good.clone()
+    };
+    assert_eq!(pem_certs(&good.cert_pem).len(), 3);
+    assert_eq!(pem_certs(&end_entity_only.cert_pem).len(), 1);
+
+    let gw = TestGateway::start_trusting(
+        Options::default(),
+        pki.root_pem(),
+        &pki.current_crls(&[]).unwrap(),
+    )
+    .await;
+    let client = |i: &Issued| Via::Client(Box::new(gw.client_with(Some(i), false)));
+    let cases = [
+        Case {
+            name: "positive control: end entity, TSP CA and domain CA",
+            via: client(&good),
+            expected: Expect::Http(200),
+        },
+        Case {
+            name: "end entity only",
+            via: client(&end_entity_only),
+            expected: Expect::Refused("UnknownIssuer"),
+        },
+        Case {
+            name: "end entity and TSP CA, no domain CA",
+            via: client(&without_domain_ca),
+            expected: Expect::Refused("UnknownIssuer"),
+        },
+    ];
+    run_cases(&gw, &log, &good, &cases).await;
+}
+
+/// (d) Revocation along the hierarchy: a certificate on its TSP's CRL is
+/// refused while the organisation's other certificates still work; a TSP CA
+/// revoked on the domain CA's CRL takes every certificate it issued with
+/// it; and a TSP whose CRL the gateway lacks is refused (revocation status
+/// unknown), so every TSP's CRL must be configured.
+#[tokio::test]
+async fn certificates_revoked_on_their_tsps_crl_are_refused() {
+    let (log, _guard) = logged();
+    let mut pki = DevPki::new().unwrap();
+    let a = pki.tsp(TSP_A).unwrap();
+    let b = pki.tsp(TSP_B).unwrap();
+    let revoked = pki.client(a, &groningen_spec()).unwrap();
+    let good_a = pki.client(a, &groningen_spec()).unwrap();
+    let good_b = pki.client(b, &groningen_spec()).unwrap();
+    let crls = pki.current_crls(&[revoked.serial]).unwrap();
+    let gw = TestGateway::start_trusting(Options::default(), pki.root_pem(), &crls).await;
+    // A TSP added after the gateway's CRLs were written.
+    let c = pki
+        .tsp("Dev TSP C PKIoverheid Organisatie Services CA - G3")
+        .unwrap();
+    let from_c = pki.client(c, &groningen_spec()).unwrap();
+
+    let client =
+        |gw: &TestGateway, i: &Issued| Via::Client(Box::new(gw.client_with(Some(i), false)));
+    let cases = [
+        Case {
+            name: "revoked on TSP A's CRL",
+            via: client(&gw, &revoked),
+            expected: Expect::Refused("Revoked"),
+        },
+        Case {
+            name: "another certificate of TSP A",
+            via: client(&gw, &good_a),
+            expected: Expect::Http(200),
+        },
+        Case {
+            name: "a certificate of TSP B",
+            via: client(&gw, &good_b),
+            expected: Expect::Http(200),
+        },
+        Case {
+            name: "a TSP whose CRL is not configured",
+            via: client(&gw, &from_c),
+            expected: Expect::Refused("UnknownRevocationStatus"),
+        },
+    ];
+    run_cases(&gw, &log, &good_a, &cases).await;
+
+    // The domain CA revokes TSP B itself; reloaded without restart.
+    let crls = pki
+        .current_crls(&[revoked.serial, pki.tsp_serial(b).unwrap()])
+        .unwrap();
+    std::fs::write(gw.pki.dir.join("crl.pem"), crls).unwrap();
+    gw.tls.reload().unwrap();
+    let cases = [
+        Case {
+            name: "a certificate of the revoked TSP B",
+            via: client(&gw, &good_b),
+            expected: Expect::Refused("Revoked"),
+        },
+        Case {
+            name: "TSP A is unaffected",
+            via: client(&gw, &good_a),
+            expected: Expect::Http(200),
+        },
+        Case {
+            name: "TSP C, its CRL now configured",
+            via: client(&gw, &from_c),
+            expected: Expect::Http(200),
+        },
+    ];
+    run_cases(&gw, &log, &good_a, &cases).await;
+
+    // Refusals of certificates that do chain to the root are attributable
+    // and audited under the organisation they name.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let rows = gw.audit_rows().await;
+    let mut reasons: Vec<&str> = rows.iter().map(|r| r.reason.as_str()).collect();
+    reasons.sort_unstable();
+    assert_eq!(
+        reasons,
+        [
+            "allowed",
+            "allowed",
+            "allowed",
+            "allowed",
+            "certificate-revoked",
+            "certificate-revoked",
+            "revocation-status-unknown"
+        ]
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.org.as_deref() == Some("gemeente-groningen"))
+    );
+}

@@ -15,6 +15,7 @@ pub(crate) mod fixture;
 pub mod load;
 pub mod mandate;
 pub mod model;
+pub mod oin;
 pub mod raw;
 pub mod store;
 pub mod template;

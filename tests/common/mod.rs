@@ -573,3 +573,34 @@ pub async fn lock_table(
     .unwrap();
     tx
 }
+
+impl TestGateway {
+    /// Like [`TestGateway::start_with`], but the gateway's configured client
+    /// trust anchors (`tls.client_ca`) are exactly `client_ca_pem` and its
+    /// CRLs (`tls.crls`) exactly `crls_pem`, in force from the start. The
+    /// gateway's own certificate still comes from the test CA, so
+    /// [`TestGateway::client_with`] clients verify it as usual.
+    pub async fn start_trusting(opts: Options, client_ca_pem: &str, crls_pem: &str) -> Self {
+        let p = Prepared::new(opts, "127.0.0.1:0").await;
+        std::fs::write(p.pki.dir.join("ca.pem"), client_ca_pem).unwrap();
+        std::fs::write(p.pki.dir.join("crl.pem"), crls_pem).unwrap();
+        let cfg = Config::load(&p.config_path).unwrap();
+        assert_eq!(cfg.tls.client_ca, [p.pki.dir.join("ca.pem")]);
+        assert_eq!(cfg.tls.crls, [p.pki.dir.join("crl.pem")]);
+        let listeners = Listeners::bind(&cfg).await.unwrap();
+        let running = Gateway::start(&cfg, listeners, std::future::pending())
+            .await
+            .unwrap();
+        Self {
+            addr: running.addr(),
+            admin_addr: running.admin_addr(),
+            state: Arc::clone(running.state()),
+            tls: Arc::clone(running.tls()),
+            tmp: p.tmp,
+            pki: p.pki,
+            store_url: p.store_url,
+            config_path: p.config_path,
+            running: Some(running),
+        }
+    }
+}

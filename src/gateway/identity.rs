@@ -91,7 +91,7 @@ pub fn principal(headers: &HeaderMap) -> Result<Option<String>, IdentityError> {
         .map_err(|_| IdentityError::PrincipalMalformed)?
         .trim()
         .to_ascii_uppercase();
-    if hop_by_hop || oin.len() != 20 || !oin.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if hop_by_hop || crate::policy::oin::Oin::parse(&oin).is_err() {
         return Err(IdentityError::PrincipalMalformed);
     }
     Ok(Some(oin))

@@ -528,15 +528,12 @@ fn organisation_oin(
     problems: &mut Problems,
 ) -> Option<String> {
     let oin = o.oin.as_ref().map(|s| s.trim().to_ascii_uppercase())?;
-    if oin.len() != 20 || !oin.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    if let Err(e) = super::oin::Oin::parse(&oin) {
         problems.at(
             src,
             at,
             "P013",
-            format!(
-                "organisation `{}`: OIN `{oin}` must be 20 letters or digits",
-                o.id
-            ),
+            format!("organisation `{}`: OIN `{oin}`: {e}", o.id),
         );
     }
     if let Some(other) = oins.insert(oin.clone(), o.id.clone()) {

@@ -45,14 +45,8 @@ pub(super) fn suppliers(
             fail("P081", format!("supplier `{}` has no name", s.id));
         }
         let oin = s.oin.trim().to_ascii_uppercase();
-        if oin.len() != 20 || !oin.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            fail(
-                "P082",
-                format!(
-                    "supplier `{}`: OIN `{oin}` must be 20 letters or digits",
-                    s.id
-                ),
-            );
+        if let Err(e) = crate::policy::oin::Oin::parse(&oin) {
+            fail("P082", format!("supplier `{}`: OIN `{oin}`: {e}", s.id));
         } else if let Some(other) = oins.insert(oin.clone(), s.id.clone()) {
             fail(
                 "P082",

@@ -48,7 +48,7 @@ async fn the_printed_demo_commands_work() {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line.trim_start().starts_with("curl ") {
                 commands.push(line.trim().to_owned());
-                if commands.len() == 7 {
+                if commands.len() == 10 {
                     break;
                 }
             }
@@ -57,7 +57,7 @@ async fn the_printed_demo_commands_work() {
     tokio::time::timeout(Duration::from_mins(1), read)
         .await
         .expect("demo printed no commands");
-    assert_eq!(commands.len(), 7);
+    assert_eq!(commands.len(), 10);
     // The FG dashboard instructions, then the demo traffic.
     let mut dashboard = None;
     let mut traffic = 0;
@@ -131,6 +131,15 @@ async fn the_printed_demo_commands_work() {
     // 7. denied after the withdrawal.
     assert!(outputs[6].starts_with("http/2 403"), "{}", outputs[6]);
     assert!(outputs[6].contains("urn:poortwachter:problem:consent-required"));
+    // 8. via the school's supplier under its mandate.
+    assert!(outputs[7].starts_with("http/2 200"), "{}", outputs[7]);
+    assert!(outputs[7].contains("zaak"), "{}", outputs[7]);
+    // 9. the supplier names a school whose mandate does not cover the overleg.
+    assert!(outputs[8].starts_with("http/2 403"), "{}", outputs[8]);
+    assert!(outputs[8].contains("urn:poortwachter:problem:no-mandate"));
+    // 10. the supplier names nobody.
+    assert!(outputs[9].starts_with("http/2 400"), "{}", outputs[9]);
+    assert!(outputs[9].contains("urn:poortwachter:problem:principal-required"));
 
     // The FG dashboard, as printed, lists the demo traffic.
     let out = tokio::process::Command::new("bash")
@@ -157,16 +166,17 @@ async fn the_printed_demo_commands_work() {
         .filter(|r| r.kind == "request")
         .map(|r| r.outcome.as_str())
         .collect();
-    // The seven printed commands (the withdrawal is a register change) and
+    // The ten printed commands (the withdrawal is a register change) and
     // the demo traffic.
-    assert_eq!(outcomes.len(), traffic + 6);
+    assert_eq!(outcomes.len(), traffic + 9);
     for o in ["allowed", "filtered", "denied"] {
         assert!(outcomes.contains(&o), "{outcomes:?}");
     }
     assert_eq!(
         &outcomes[traffic..],
         [
-            "allowed", "filtered", "denied", "denied", "filtered", "denied"
+            "allowed", "filtered", "denied", "denied", "filtered", "denied", "filtered", "denied",
+            "denied"
         ]
     );
     let register: Vec<&str> = rows

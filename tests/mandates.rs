@@ -325,3 +325,34 @@ async fn mandate_validity_and_direction_are_enforced() {
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(change.status, 201);
 }
+
+/// `policy explain --via` checks the mandate as serving does before it
+/// explains for the principal.
+#[test]
+fn explain_via_a_supplier_checks_the_mandate_first() {
+    let explain = |org: &str, overleg: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+            .args(["policy", "explain", "--dir", POLICIES, "--org", org])
+            .args(["--overleg", overleg, "--purpose", "aanpak-verzuim"])
+            .args(["--bron", "leerplicht-register", "--field", "zaak.status"])
+            .args(["--via", "las-leverancier", "--format", "json"])
+            .output()
+            .unwrap()
+    };
+    let ok = explain("vo-noorderlicht", "aoj-vo-noorderlicht");
+    assert!(ok.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(v["allowed"], true);
+    assert_eq!(v["via"]["supplier"], "las-leverancier");
+    assert_eq!(v["via"]["organisation"], "vo-noorderlicht");
+
+    // De Wadden's mandate covers expertteam-po only.
+    let refused = explain("po-de-wadden", "aoj-vo-noorderlicht");
+    assert_eq!(refused.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&refused.stdout).unwrap();
+    assert_eq!(v["allowed"], false);
+    assert!(
+        v["reason"].as_str().unwrap().contains("does not cover"),
+        "{v}"
+    );
+}

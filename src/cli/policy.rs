@@ -76,6 +76,10 @@ pub struct ExplainArgs {
     /// Organisation id (partners.toml).
     #[arg(long, alias = "organisatie")]
     org: String,
+    /// A software supplier asking for --org (X-Namens): the mandate is
+    /// checked first, as serving does, for today.
+    #[arg(long, alias = "via-leverancier")]
+    via: Option<String>,
     /// Role ("hat"); needed only when the organisation holds several in the overleg.
     #[arg(long, alias = "rol")]
     role: Option<String>,
@@ -183,20 +187,87 @@ async fn run_explain(a: ExplainArgs) -> anyhow::Result<ExitCode> {
         field: &a.field,
         act: if a.write { Act::Write } else { Act::Read },
     };
+    let via = match a.via.as_deref() {
+        Some(supplier) => match mandate_of(&snap, supplier, &a.org, &a.overleg) {
+            Ok(m) => Some(m),
+            Err(why) => {
+                refuse_without_mandate(supplier, &why, a.format)?;
+                return Ok(exit(false));
+            }
+        },
+        None => None,
+    };
     let mut e = explain::explain(&snap, &q).await?;
     if let (Some(pupil), Some(config)) = (&a.pupil, &a.config) {
         let status = super::cases::status_for_explain(config, &a.overleg, pupil).await?;
         e = e.with_case(&snap, &q, &status);
     }
     if a.format == TextOrJson::Json {
-        out_json(&e)?;
+        let mut v = serde_json::to_value(&e)?;
+        if let (Some(m), Some(o)) = (&via, v.as_object_mut()) {
+            o.insert("via".into(), m.clone());
+        }
+        out_json(&v)?;
     } else {
+        if let Some(m) = &via {
+            outln(&format!(
+                "via supplier {} under its client mandate of {} (valid {} until {})",
+                m["supplier"].as_str().unwrap_or(""),
+                a.org,
+                m["valid_from"].as_str().unwrap_or(""),
+                m["valid_until"].as_str().unwrap_or("further notice"),
+            ))?;
+        }
         print_explanation(&e)?;
     }
     if e.casbin != e.allowed {
         anyhow::bail!("casbin and the rules disagree; this is a bug");
     }
     Ok(exit(e.allowed))
+}
+
+/// The active client mandate that lets `supplier` ask for `org` in
+/// `overleg` today: the lookup serving does for X-Namens
+/// (`identity::caller`), so explain refuses what the gateway refuses.
+fn mandate_of(
+    snap: &Snapshot,
+    supplier: &str,
+    org: &str,
+    overleg: &str,
+) -> Result<serde_json::Value, String> {
+    use poortwachter::policy::mandate::{self, Direction};
+    if !snap.set.mandates.suppliers.contains_key(supplier) {
+        return Err(format!("`{supplier}` is not a supplier in partners.toml"));
+    }
+    let m = snap
+        .set
+        .mandates
+        .find(
+            supplier,
+            org,
+            Direction::Client,
+            Some(overleg),
+            mandate::now(),
+        )
+        .map_err(|why| format!("no mandate: {}", why.as_str()))?;
+    Ok(serde_json::json!({
+        "supplier": m.supplier,
+        "organisation": m.organisation,
+        "valid_from": m.valid_from,
+        "valid_until": m.valid_until,
+    }))
+}
+
+fn refuse_without_mandate(supplier: &str, why: &str, format: TextOrJson) -> anyhow::Result<()> {
+    if format == TextOrJson::Json {
+        out_json(&serde_json::json!({
+            "allowed": false,
+            "reason": why,
+            "via": {"supplier": supplier},
+        }))
+    } else {
+        outln(&format!("DENIED: {why} (via supplier {supplier})"))
+    }
 }
 
 fn print_explanation(e: &explain::Explanation) -> anyhow::Result<()> {

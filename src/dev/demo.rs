@@ -470,11 +470,26 @@ pub fn curl_examples(certs: &Path, listen: SocketAddr, consent_id: &str) -> Stri
    {swv} -H 'X-Doelbinding: passende-plek' {base}/expertteam-po/jgz-dossier/jeugdigen/L1001/advies
 
 (Restarting the demo registers a new consent for L1001, so 5-7 can be replayed.)
+
+8. Via a supplier: the school's SaaS pupil administration (las-leverancier) connects with its own
+   certificate and names the school in X-Namens (its OIN); it holds the school's mandate for the
+   AOJ-team, so it gets exactly what the school gets, and the trail names school and supplier:
+   {lev} -H 'X-Namens: {noorderlicht}' -H 'X-Doelbinding: aanpak-verzuim' {base}/aoj-vo-noorderlicht/leerplicht-register/leerlingen/L1001/zaak
+
+9. No mandate: the same supplier names Basisschool De Wadden, whose mandate covers only the
+   expertteam PO, not the AOJ-team (403 no-mandate):
+   {lev} -H 'X-Namens: {wadden}' -H 'X-Doelbinding: aanpak-verzuim' {base}/aoj-vo-noorderlicht/leerplicht-register/leerlingen/L1001/zaak
+
+10. No principal: a supplier's certificate without X-Namens is refused (400 principal-required):
+   {lev} -H 'X-Doelbinding: aanpak-verzuim' {base}/aoj-vo-noorderlicht/leerplicht-register/leerlingen/L1001/zaak
 "#,
         wij = curl("wij-groningen"),
         lp = curl("gemeente-groningen"),
         swv = curl("swv-po-groningen"),
         school = curl("po-de-wadden"),
+        lev = curl("las-leverancier"),
+        noorderlicht = "00000099000000000101",
+        wadden = "00000099000000000103",
         unregistered = DEMO_UNREGISTERED,
     )
 }

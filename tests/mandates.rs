@@ -356,3 +356,49 @@ fn explain_via_a_supplier_checks_the_mandate_first() {
         "{v}"
     );
 }
+
+/// `cases register --via`: the CLI acts for the organisation through its
+/// supplier only under a mandate, and the change record names the supplier.
+#[tokio::test]
+async fn cli_register_via_a_supplier_needs_the_mandate() {
+    let gw = TestGateway::start_with(Options {
+        seed_cases: false,
+        ..Options::default()
+    })
+    .await;
+    let run = |overleg: &str, org: &str, reference: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+            .args([
+                "cases",
+                "register",
+                "--overleg",
+                overleg,
+                "--pupil",
+                "L1002",
+            ])
+            .args(["--org", org, "--via", "las-leverancier"])
+            .args(["--reference", reference, "--config"])
+            .arg(&gw.config_path)
+            .output()
+            .unwrap()
+    };
+    let ok = run("expertteam-po", "po-de-wadden", "EPT-via-1");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // Noorderlicht's mandate covers the AOJ-team only.
+    let refused = run("expertteam-po", "vo-noorderlicht", "EPT-via-2");
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("no mandate"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let rows = gw.audit_rows().await;
+    let changes: Vec<&StoredRow> = rows.iter().filter(|r| r.kind == "register").collect();
+    assert_eq!(changes.len(), 1, "the refused change left no record");
+    assert_eq!(changes[0].supplier.as_deref(), Some("las-leverancier"));
+    assert_eq!(changes[0].org.as_deref(), Some("po-de-wadden"));
+}

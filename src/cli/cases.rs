@@ -35,6 +35,16 @@ pub struct Actor {
     /// Role, when the organisation holds several registering roles.
     #[arg(long, alias = "rol")]
     role: Option<String>,
+    /// The software supplier making the change for --org: its client
+    /// mandate must cover the overleg today, and the record names it.
+    #[arg(long, alias = "via-leverancier")]
+    via: Option<String>,
+}
+
+/// Who makes a change, and the origin its record carries.
+struct Who {
+    actor: registers::Actor,
+    origin: Origin,
 }
 
 #[derive(Subcommand)]
@@ -150,21 +160,38 @@ impl Opened {
         Ok(Self { session, regs })
     }
 
-    fn actor(&self, overleg: &str, a: &Actor) -> anyhow::Result<registers::Actor> {
-        Ok(registers::actor(
-            &self.session.set,
-            overleg,
-            &a.org,
-            a.role.as_deref(),
-        )?)
+    /// The acting organisation in its registering role; with `--via`, only
+    /// under an active client mandate for the overleg (the lookup serving
+    /// does for X-Namens).
+    fn actor(&self, overleg: &str, a: &Actor) -> anyhow::Result<Who> {
+        use poortwachter::policy::mandate::{self, Direction};
+        let set = &self.session.set;
+        let mut origin = CLI_ORIGIN.clone();
+        if let Some(supplier) = &a.via {
+            if !set.mandates.suppliers.contains_key(supplier) {
+                anyhow::bail!("`{supplier}` is not a supplier in partners.toml");
+            }
+            set.mandates
+                .find(
+                    supplier,
+                    &a.org,
+                    Direction::Client,
+                    Some(overleg),
+                    mandate::now(),
+                )
+                .map_err(|why| anyhow::anyhow!("no mandate: {}", why.as_str()))?;
+            origin.supplier = Some(supplier.clone());
+        }
+        let actor = registers::actor(set, overleg, &a.org, a.role.as_deref())?;
+        Ok(Who { actor, origin })
     }
 
-    fn cx<'a>(&'a self, overleg: &'a str, actor: &'a registers::Actor) -> ChangeContext<'a> {
+    fn cx<'a>(&'a self, overleg: &'a str, who: &'a Who) -> ChangeContext<'a> {
         ChangeContext {
-            origin: &CLI_ORIGIN,
+            origin: &who.origin,
             set: &self.session.set,
             overleg,
-            actor,
+            actor: &who.actor,
             deadline: None,
         }
     }

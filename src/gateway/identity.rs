@@ -120,15 +120,14 @@ pub fn caller(
     };
     let oin = principal.ok_or(IdentityError::PrincipalRequired)?;
     let org = set
-        .organisations
-        .values()
-        .find(|o| o.oin.as_deref() == Some(oin))
+        .mandates
+        .principal(oin)
         .ok_or(IdentityError::NoMandate(Missing::UnknownPrincipal))?;
     set.mandates
-        .find(&supplier, &org.id, Direction::Client, overleg, now)
+        .find(&supplier, org, Direction::Client, overleg, now)
         .map_err(IdentityError::NoMandate)?;
     Ok(Caller {
-        org: org.id.clone(),
+        org: org.to_owned(),
         supplier: Some(supplier),
     })
 }

@@ -134,16 +134,26 @@ pub struct Mandates {
     pub suppliers: BTreeMap<String, Supplier>,
     /// Every mandate, in file order.
     pub all: Vec<Mandate>,
-    /// (supplier, organisation) → indexes into `all`.
-    index: BTreeMap<(String, String), Vec<usize>>,
+    /// supplier → organisation → indexes into `all` (nested, so a lookup
+    /// borrows its keys and allocates nothing).
+    index: BTreeMap<String, BTreeMap<String, Vec<usize>>>,
+    /// OIN → organisation id, for the principal an `X-Namens` names.
+    principals: BTreeMap<String, String>,
 }
 
 impl Mandates {
-    pub fn new(suppliers: BTreeMap<String, Supplier>, all: Vec<Mandate>) -> Self {
-        let mut index: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
+    /// Indexes `all`; `principals` maps each organisation's OIN to its id.
+    pub fn new(
+        suppliers: BTreeMap<String, Supplier>,
+        all: Vec<Mandate>,
+        principals: BTreeMap<String, String>,
+    ) -> Self {
+        let mut index: BTreeMap<String, BTreeMap<String, Vec<usize>>> = BTreeMap::new();
         for (i, m) in all.iter().enumerate() {
             index
-                .entry((m.supplier.clone(), m.organisation.clone()))
+                .entry(m.supplier.clone())
+                .or_default()
+                .entry(m.organisation.clone())
                 .or_default()
                 .push(i);
         }
@@ -151,7 +161,13 @@ impl Mandates {
             suppliers,
             all,
             index,
+            principals,
         }
+    }
+
+    /// The organisation whose OIN is `oin`.
+    pub fn principal(&self, oin: &str) -> Option<&str> {
+        self.principals.get(oin).map(String::as_str)
     }
 
     /// The mandates of `supplier` for `organisation`.
@@ -161,7 +177,8 @@ impl Mandates {
         organisation: &str,
     ) -> impl Iterator<Item = &'a Mandate> + 'a {
         self.index
-            .get(&(supplier.to_owned(), organisation.to_owned()))
+            .get(supplier)
+            .and_then(|by_org| by_org.get(organisation))
             .into_iter()
             .flatten()
             .filter_map(|i| self.all.get(*i))
@@ -340,6 +357,7 @@ mod tests {
                     None,
                 ),
             ],
+            BTreeMap::new(),
         );
         let find = |org: &str, dir: Direction, ov: Option<&str>, now: i64| {
             m.find("lev", org, dir, ov, now)

@@ -152,7 +152,11 @@ pub(super) fn mandates(
             });
         }
     }
-    (Mandates::new(suppliers, all), refs)
+    let principals = organisations
+        .values()
+        .filter_map(|o| Some((o.oin.clone()?, o.id.clone())))
+        .collect();
+    (Mandates::new(suppliers, all, principals), refs)
 }
 
 /// `["*"]` for all overleggen, or a non-empty list of ids.

@@ -486,7 +486,7 @@ fn home(set: &PolicySet, org: &str) -> Shown {
         p { "Welkom, " (name) ". Hier ziet u wat er via Poortwachter is gedeeld." } "\n"
         ul {
             "\n"
-            li { a href="/zoeken" { "Zoeken in het logboek" } ": per periode, overleg, organisatie, rol, doel, gegeven, besluit of leerling." } "\n"
+            li { a href="/zoeken" { "Zoeken in het logboek" } ": per periode, overleg, organisatie, leverancier, rol, doel, gegeven, besluit of leerling." } "\n"
             li { a href="/inzage" { "Inzage voor een leerling" } " (artikel 15 AVG): alle verstrekkingen met ontvanger, doel en grondslag." } "\n"
             li { a href="/rapport" { "Verantwoordingsrapportage" } " (DPIA) over een periode, met opvallendheden." } "\n"
             li { a href="/verificatie" { "Ketenverificatie" } ": is het logboek ongeschonden?" } "\n"
@@ -547,6 +547,7 @@ async fn search(
         to: get(params, "tot"),
         overleg: get(params, "overleg"),
         org: get(params, "org"),
+        via: get(params, "leverancier"),
         role: get(params, "rol"),
         purpose: get(params, "doel"),
         field: get(params, "veld"),
@@ -602,6 +603,12 @@ fn search_form(set: &PolicySet, inp: &FilterInput) -> Markup {
         .values()
         .map(|o| (o.id.clone(), o.name.clone()))
         .collect();
+    let suppliers: Vec<(String, String)> = set
+        .mandates
+        .suppliers
+        .values()
+        .map(|s| (s.id.clone(), s.name.clone()))
+        .collect();
     let outcomes = pairs(&query::OUTCOMES);
     let kinds = pairs(&["all", "reload", "purge", "access", "checkpoint"]);
     html! {
@@ -610,6 +617,7 @@ fn search_form(set: &PolicySet, inp: &FilterInput) -> Markup {
             (input("tot", "Tot en met", inp.to.as_deref(), "text"))
             (select("overleg", "Overleg", inp.overleg.as_deref(), &overleggen))
             (select("org", "Organisatie", inp.org.as_deref(), &orgs))
+            (select("leverancier", "Via leverancier", inp.via.as_deref(), &suppliers))
             (input("rol", "Rol", inp.role.as_deref(), "text"))
             (input("doel", "Doel", inp.purpose.as_deref(), "text"))
             (input("veld", "Gedeeld gegeven (pad)", inp.field.as_deref(), "text"))

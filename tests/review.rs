@@ -1018,3 +1018,106 @@ async fn query_cli_filters_via_a_supplier() {
     let all: serde_json::Value = serde_json::from_str(&all).unwrap();
     assert_eq!(all.as_array().unwrap().len(), 18 + 2);
 }
+
+/// A disclosure through a supplier names it: "ontvangen door X, via
+/// leverancier Y", Y by its registry name or, once no longer listed, its id.
+#[tokio::test]
+async fn inzage_names_the_supplier_a_disclosure_came_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/a.db", tmp.path().display()))
+        .await
+        .unwrap();
+    let pseudo = test_pseudonymiser();
+    let me = pseudo.pseudonymise("L1001");
+    let nl = Some("vo-noorderlicht");
+    let rows = vec![
+        school_reads_zaak(
+            1,
+            "2026-11-10T09:00:00.000000Z",
+            nl,
+            &me,
+            Some("las-leverancier"),
+            Outcome::Allowed,
+        ),
+        school_reads_zaak(
+            2,
+            "2026-11-11T09:00:00.000000Z",
+            nl,
+            &me,
+            Some("vertrokken-leverancier"),
+            Outcome::Allowed,
+        ),
+        school_reads_zaak(
+            3,
+            "2026-11-12T09:00:00.000000Z",
+            nl,
+            &me,
+            None,
+            Outcome::Allowed,
+        ),
+        school_reads_zaak(
+            4,
+            "2026-11-13T09:00:00.000000Z",
+            None,
+            &me,
+            Some("las-leverancier"),
+            Outcome::Denied,
+        ),
+    ];
+    store.insert_batch(&rows, &[], None).await.unwrap();
+    let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
+    let report = inzage::build(
+        &store,
+        &set,
+        &pseudo,
+        "L1001",
+        inzage::Options {
+            include_denied: true,
+        },
+    )
+    .await
+    .unwrap();
+    let school = &set.organisations["vo-noorderlicht"].name;
+    let las = &set.mandates.suppliers["las-leverancier"].name;
+    let d = &report.disclosures;
+    assert_eq!(d.len(), 3);
+    assert_eq!(d[0].recipient_id, "vo-noorderlicht");
+    assert_eq!(d[0].supplier_id.as_deref(), Some("las-leverancier"));
+    assert_eq!(d[0].supplier_name.as_deref(), Some(las.as_str()));
+    let via_las = format!("ontvangen door {school}, via leverancier {las}");
+    assert_eq!(d[0].via.as_deref(), Some(via_las.as_str()));
+    let via_gone = format!("ontvangen door {school}, via leverancier vertrokken-leverancier");
+    assert_eq!(d[1].via.as_deref(), Some(via_gone.as_str()));
+    assert_eq!(d[2].supplier_id, None);
+    assert_eq!(d[2].via, None);
+    // The refusal before the supplier could act for anyone names it.
+    assert_eq!(report.denied.len(), 1);
+    assert_eq!(
+        report.denied[0].requester_name,
+        format!("leverancier {las}")
+    );
+    assert!(report.denied[0].explanation.contains("machtiging"));
+
+    let html = report.html();
+    assert!(
+        html.contains(&format!("<dt>Via leverancier</dt><dd>{via_las}</dd>")),
+        "{html}"
+    );
+    assert!(html.contains(&format!("<dt>Via leverancier</dt><dd>{via_gone}</dd>")));
+    assert_eq!(html.matches("<dt>Via leverancier</dt>").count(), 2);
+    assert!(html.contains("als verwerker in opdracht van die organisatie"));
+    let json: serde_json::Value = serde_json::from_str(&report.json()).unwrap();
+    assert_eq!(json["disclosures"][0]["via"], via_las.as_str());
+    assert_eq!(json["disclosures"][0]["supplier_id"], "las-leverancier");
+    assert!(json["disclosures"][2]["via"].is_null());
+
+    // Without suppliers the report does not mention them.
+    let own = inzage::from_rows(
+        &set,
+        "L1001",
+        &rows[2..3],
+        inzage::Options::default(),
+        inzage::ConsentHistory::default(),
+    );
+    assert!(!own.html().contains("leverancier"));
+}

@@ -1121,3 +1121,77 @@ async fn inzage_names_the_supplier_a_disclosure_came_through() {
     );
     assert!(!own.html().contains("leverancier"));
 }
+
+/// The DPIA report per overleg: requests and distinct pupils per supplier,
+/// and the mandates used (supplier → organisation).
+#[tokio::test]
+async fn rapport_shows_volume_per_supplier_and_the_mandates_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/a.db", tmp.path().display()))
+        .await
+        .unwrap();
+    let t = "2026-11-10T09:00:00.000000Z";
+    let nl = Some("vo-noorderlicht");
+    let las = Some("las-leverancier");
+    let mut wadden =
+        school_reads_zaak(6, t, Some("po-de-wadden"), "k1:via5", las, Outcome::Allowed);
+    wadden.overleg = Some("expertteam-po".into());
+    wadden.hash = wadden.compute_hash();
+    let rows = vec![
+        school_reads_zaak(1, t, nl, "k1:via1", las, Outcome::Allowed),
+        school_reads_zaak(2, t, nl, "k1:via1", las, Outcome::Allowed),
+        school_reads_zaak(3, t, nl, "k1:via2", las, Outcome::Allowed),
+        school_reads_zaak(4, t, None, "k1:via3", las, Outcome::Denied),
+        school_reads_zaak(5, t, nl, "k1:own4", None, Outcome::Allowed),
+        wadden,
+    ];
+    store.insert_batch(&rows, &[], None).await.unwrap();
+    let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
+    let from = review::when::bound("2026-11-09", false).unwrap();
+    let to = review::when::bound("2026-11-13", true).unwrap();
+    let r = rapport::build(&store, &set, &from, &to, rapport::Thresholds::default())
+        .await
+        .unwrap();
+    assert_eq!(r.total_requests, 6);
+    assert_eq!(r.supplier_requests, 5);
+    let overleg = |id: &str| r.overleggen.iter().find(|o| o.id == id).unwrap();
+    let las_name = &set.mandates.suppliers["las-leverancier"].name;
+    let aoj = &overleg("aoj-vo-noorderlicht").suppliers;
+    assert_eq!(aoj.len(), 1);
+    assert_eq!(aoj[0].supplier, "las-leverancier");
+    assert_eq!(&aoj[0].supplier_name, las_name);
+    assert_eq!((aoj[0].requests, aoj[0].distinct_pupils), (4, 3));
+    let used: Vec<(&str, u64)> = aoj[0]
+        .mandates
+        .iter()
+        .map(|m| (m.organisation.as_str(), m.requests))
+        .collect();
+    assert_eq!(
+        used,
+        [("vo-noorderlicht", 3)],
+        "the refusal used no mandate"
+    );
+    let po = &overleg("expertteam-po").suppliers;
+    assert_eq!((po[0].requests, po[0].distinct_pupils), (1, 1));
+    assert_eq!(po[0].mandates[0].organisation, "po-de-wadden");
+    assert_eq!(
+        po[0].mandates[0].organisation_name,
+        set.organisations["po-de-wadden"].name
+    );
+    assert!(overleg("mazl").suppliers.is_empty());
+
+    let html = r.html();
+    assert_eq!(html.matches("<table class=\"leveranciers\">").count(), 2);
+    assert!(html.contains(&format!(
+        "<td>{las_name} <code>las-leverancier</code></td><td class=\"num\">4</td><td class=\"num\">3</td><td>Noorderlicht College (demo VO-school): 3</td>"
+    )), "{html}");
+    assert!(html.contains("<dt>Via een softwareleverancier</dt><dd>5</dd>"));
+    assert!(html.contains("Geen verzoeken via een softwareleverancier."));
+    let json: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+    assert_eq!(json["supplier_requests"], 5);
+    // Aggregates only: no pseudonym.
+    for text in [html, r.json()] {
+        assert!(!text.contains("k1:"));
+        assert!(!text.contains("via1") && !text.contains("own4"));
+    }
+}

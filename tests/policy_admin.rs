@@ -497,6 +497,54 @@ async fn diff_text_matches_the_committed_example() {
     assert_eq!(again.markdown(), d.markdown());
 }
 
+/// Mandates gained and lost (here: a wider coverage is the old mandate lost
+/// and the new one gained) and a supplier added, in text and Markdown; no
+/// access changes, since a mandate changes who may connect, not what flows.
+#[tokio::test]
+async fn mandate_and_supplier_changes_are_reported() {
+    let old = example();
+    let (_tmp, dir) = copy_policies();
+    let partners = dir.join("partners.toml");
+    edit(
+        &partners,
+        "overleggen = [\"aoj-vo-noorderlicht\"]",
+        "overleggen = [\"aoj-vo-noorderlicht\", \"mazl\"]",
+    );
+    let mut text = std::fs::read_to_string(&partners).unwrap();
+    text.push_str("\n[[suppliers]]\nid = \"ander-pakket\"\nname = \"Ander Pakket B.V. (demo)\"\noin = \"00000099000000000902\"\nprocessor_agreement = \"VWO-2026-AP-007\"\n\n[[mandates]]\nsupplier = \"ander-pakket\"\norganisation = \"po-de-wadden\"\ndirection = \"client\"\noverleggen = [\"*\"]\nvalid_from = \"2026-09-01\"\n");
+    std::fs::write(&partners, text).unwrap();
+    let (d, _) = delta(&old, &dir).await;
+    assert!(
+        d.overleggen.is_empty() && d.partners.is_empty(),
+        "{}",
+        d.text()
+    );
+    let las = "Demo LAS-leverancier B.V. (SaaS-leerlingadministratie) (las-leverancier) namens Noorderlicht College (demo VO-school) (vo-noorderlicht), richting client";
+    let expected = [
+        "nieuwe leverancier (verwerker) Ander Pakket B.V. (demo) (ander-pakket), verwerkersovereenkomst VWO-2026-AP-007".to_owned(),
+        "machtiging erbij: Ander Pakket B.V. (demo) (ander-pakket) namens Basisschool De Wadden (demo PO) (po-de-wadden), richting client, alle casusoverleggen, geldig vanaf 2026-09-01".to_owned(),
+        format!("machtiging vervalt: {las}, overleg aoj-vo-noorderlicht (was geldig vanaf 2026-08-01 tot en met 2027-07-31)"),
+        format!("machtiging erbij: {las}, overleg aoj-vo-noorderlicht, mazl, geldig vanaf 2026-08-01 tot en met 2027-07-31"),
+    ];
+    let text = d.text();
+    let section: String = expected.iter().map(|l| format!("  - {l}\n")).collect();
+    assert!(
+        text.ends_with(&format!("\nLeveranciers en machtigingen\n{section}")),
+        "{text}"
+    );
+    let md = d.markdown();
+    let section: String = expected.iter().map(|l| format!("- {l}\n")).collect();
+    assert!(
+        md.ends_with(&format!("\n## Leveranciers en machtigingen\n\n{section}\n")),
+        "{md}"
+    );
+    // And back: what was gained is lost.
+    let new = load_dir(&dir).unwrap();
+    let back = diff::diff(&new, &old).await.unwrap().text();
+    assert!(back.contains("leverancier Ander Pakket B.V. (demo) (ander-pakket) verwijderd"));
+    assert!(back.contains("machtiging vervalt: Ander Pakket"));
+}
+
 /// Runs the real binary with `args`.
 fn cli(args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))

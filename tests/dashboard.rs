@@ -95,6 +95,15 @@ async fn the_fg_searches_views_records_makes_an_inzage_and_every_view_is_recorde
     assert!(text(&filtered).contains("<p id=\"aantal\">1 vastlegging(en)"));
     let bad = get(&fg, "/zoeken?besluit=misschien").await;
     assert_eq!(bad.status, 400);
+    // The supplier filter of `audit query --via`: the form offers the
+    // registry's suppliers; none of this traffic came through one.
+    let via = text(&get(&fg, "/zoeken?leverancier=las-leverancier").await);
+    assert!(via.contains("<p id=\"aantal\">0 vastlegging(en)"), "{via}");
+    assert!(via.contains("<select name=\"leverancier\">"), "{via}");
+    assert!(via.contains("<option value=\"las-leverancier\" selected>Demo LAS-leverancier B.V."));
+    let own = text(&get(&fg, "/zoeken?org=gemeente-groningen").await);
+    assert!(own.contains("<p id=\"aantal\">3 vastlegging(en)"), "{own}");
+    assert_eq!(get(&fg, "/zoeken?leverancier=Geen+id").await.status, 400);
 
     // Record detail with readable field labels.
     let detail = get(&fg, "/record?instance=test-1&seq=1").await;
@@ -137,6 +146,8 @@ async fn the_fg_searches_views_records_makes_an_inzage_and_every_view_is_recorde
             "query",
             "query",
             "query",
+            "query",
+            "query",
             "record",
             "inzage",
             "rapport",
@@ -155,8 +166,16 @@ async fn the_fg_searches_views_records_makes_an_inzage_and_every_view_is_recorde
         Some(gw.pseudonym("L1001").as_str())
     );
     assert_eq!(
-        access[5].pupil.as_deref(),
+        access[7].pupil.as_deref(),
         Some(gw.pseudonym("L1001").as_str())
+    );
+    // The search by supplier is recorded with what was searched for.
+    assert!(
+        access[4]
+            .detail
+            .contains("\"supplier\":\"las-leverancier\""),
+        "{}",
+        access[4].detail
     );
     assert!(rows.iter().all(|r| !r.detail.contains("L1001")));
     gw.stop().await;

@@ -92,7 +92,64 @@ fn each_lint_rule_catches_its_case() {
     let codes: Vec<&str> = lint::lint(&set).into_iter().map(|f| f.code).collect();
     assert_eq!(codes, ["L010"]);
     // Every rule code is documented.
-    assert_eq!(lint::RULES.len(), 11);
+    assert_eq!(lint::RULES.len(), 14);
+}
+
+/// The partner registry's rules on a copy of the example registry: a
+/// mandate its organisation cannot use, one that has ended, and a supplier
+/// without a processing agreement (an error: `policy check` fails).
+#[test]
+fn registry_lint_rules_catch_their_cases() {
+    let codes_after = |from: &str, to: &str| -> Vec<lint::Finding> {
+        let (_tmp, dir) = copy_policies();
+        common::edit(&dir.join("partners.toml"), from, to);
+        let set = policy::load_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+        lint::lint(&set)
+    };
+    let cases = [
+        (
+            "L012",
+            "organisation = \"vo-noorderlicht\"",
+            "organisation = \"opdc-doorstart\"",
+            "`opdc-doorstart` holds no role in `aoj-vo-noorderlicht`",
+        ),
+        (
+            "L013",
+            "valid_from = \"2026-08-01\"\nvalid_until = \"2027-07-31\"",
+            "valid_from = \"2019-08-01\"\nvalid_until = \"2020-07-31\"",
+            "expired (valid until 2020-07-31) but still listed",
+        ),
+        (
+            "L014",
+            "processor_agreement = \"VWO-2026-LAS-001\"\n",
+            "",
+            "supplier `las-leverancier` is a processor (AVG art. 28)",
+        ),
+    ];
+    for (code, from, to, says) in cases {
+        let found = codes_after(from, to);
+        assert_eq!(found.len(), 1, "{code}: {found:#?}");
+        assert_eq!(found[0].code, code);
+        assert!(found[0].message.contains(says), "{}", found[0].message);
+        assert_eq!(found[0].file, "policies/partners.toml");
+    }
+
+    // An error: `policy check` fails on it.
+    let (_tmp, dir) = copy_policies();
+    common::edit(
+        &dir.join("partners.toml"),
+        "processor_agreement = \"VWO-2026-LAS-001\"\n",
+        "",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+        .args(["policy", "check", "--format", "json", "--dir"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["lint"][0]["code"], "L014");
+    assert_eq!(json["lint"][0]["severity"], "error");
 }
 
 #[test]

@@ -176,15 +176,91 @@ fn bijlage3_html_escapes_organisation_names_and_field_labels() {
     let html = render::html(&set);
     assert!(!html.contains("<script"), "unescaped markup in the HTML");
     // Every occurrence escaped: the school's name where it fills a role
-    // (six overleggen, once next to another school) and the label wherever
-    // the first name flows (eleven rules).
-    assert_eq!(html.matches("alert(1)").count(), 17);
-    assert_eq!(html.matches(escaped).count(), 17);
+    // (six overleggen, once next to another school) and as the heading of
+    // its processors, and the label wherever the first name flows (eleven
+    // rules).
+    assert_eq!(html.matches("alert(1)").count(), 18);
+    assert_eq!(html.matches(escaped).count(), 18);
     assert!(html.contains(&format!("<td>{escaped}</td><td><strong>WVO</strong>")));
     assert!(html.contains(&format!("<td>{escaped}<br>De Borg (demo VSO-school)</td>")));
     assert!(html.contains(&format!(
         "<td>{escaped}</td><td>gewoon persoonsgegeven</td>"
     )));
+}
+
+/// The last section of Bijlage 3 lists, per organisation, the software
+/// suppliers it gave a mandate: direction, overleggen, validity and the
+/// processing agreement.
+#[test]
+fn bijlage3_lists_the_processors_of_each_organisation() {
+    let (_tmp, dir) = copy_policies();
+    let partners = dir.join("partners.toml");
+    // The second school's mandate covers every overleg; the supplier's
+    // agreement reference is gone.
+    edit(
+        &partners,
+        "overleggen = [\"expertteam-po\"]",
+        "overleggen = [\"*\"]",
+    );
+    edit(
+        &partners,
+        "processor_agreement = \"VWO-2026-LAS-001\"\n",
+        "",
+    );
+    for set in [example(), load_dir(&dir).unwrap()] {
+        let md = render::markdown(&set);
+        let html = render::html(&set);
+        let n = set.overleggen.len() + 1;
+        let at = md.find("<a id=\"verwerkers\"></a>").unwrap();
+        let section = &md[at..];
+        assert!(section.contains(&format!(
+            "## {n}. Verwerkers: softwareleveranciers per organisatie\n"
+        )));
+        assert!(md[..at].contains(&format!(
+            "{n}. [Verwerkers: softwareleveranciers per organisatie](#verwerkers)\n"
+        )));
+        assert!(html.contains("<li><a href=\"#verwerkers\">"));
+        assert!(html.contains("<section class=\"overleg\" id=\"verwerkers\">"));
+        assert!(!set.mandates.all.is_empty());
+        let with_mandate: std::collections::BTreeSet<&str> = set
+            .mandates
+            .all
+            .iter()
+            .map(|m| m.organisation.as_str())
+            .collect();
+        for (id, o) in &set.organisations {
+            let heading = format!("### {} (`{id}`)\n", render::escape_markdown(&o.name));
+            assert_eq!(
+                section.contains(&heading),
+                with_mandate.contains(id.as_str()),
+                "{id}"
+            );
+        }
+        for m in &set.mandates.all {
+            let s = &set.mandates.suppliers[&m.supplier];
+            let overleggen = match &m.overleggen {
+                poortwachter::policy::mandate::Coverage::All => "alle casusoverleggen".to_owned(),
+                poortwachter::policy::mandate::Coverage::Only(ids) => ids
+                    .iter()
+                    .map(|id| format!("{} (`{id}`)", set.overleggen[id].name))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            };
+            let until = m
+                .valid_until
+                .as_ref()
+                .map(|u| format!(" tot en met {u}"))
+                .unwrap_or_default();
+            let row = format!(
+                "| {} (`{}`) | client: vraagt op en levert aan namens de organisatie | {overleggen} | vanaf {}{until} | {} |",
+                s.name,
+                s.id,
+                m.valid_from,
+                s.processor_agreement.as_deref().unwrap_or("ontbreekt")
+            );
+            assert!(section.contains(&row), "{row}\n{section}");
+        }
+    }
 }
 
 #[test]
@@ -419,6 +495,54 @@ async fn diff_text_matches_the_committed_example() {
     let (again, _) = delta(&old, &dir).await;
     assert_eq!(again.text(), d.text());
     assert_eq!(again.markdown(), d.markdown());
+}
+
+/// Mandates gained and lost (here: a wider coverage is the old mandate lost
+/// and the new one gained) and a supplier added, in text and Markdown; no
+/// access changes, since a mandate changes who may connect, not what flows.
+#[tokio::test]
+async fn mandate_and_supplier_changes_are_reported() {
+    let old = example();
+    let (_tmp, dir) = copy_policies();
+    let partners = dir.join("partners.toml");
+    edit(
+        &partners,
+        "overleggen = [\"aoj-vo-noorderlicht\"]",
+        "overleggen = [\"aoj-vo-noorderlicht\", \"mazl\"]",
+    );
+    let mut text = std::fs::read_to_string(&partners).unwrap();
+    text.push_str("\n[[suppliers]]\nid = \"ander-pakket\"\nname = \"Ander Pakket B.V. (demo)\"\noin = \"00000099000000000902\"\nprocessor_agreement = \"VWO-2026-AP-007\"\n\n[[mandates]]\nsupplier = \"ander-pakket\"\norganisation = \"po-de-wadden\"\ndirection = \"client\"\noverleggen = [\"*\"]\nvalid_from = \"2026-09-01\"\n");
+    std::fs::write(&partners, text).unwrap();
+    let (d, _) = delta(&old, &dir).await;
+    assert!(
+        d.overleggen.is_empty() && d.partners.is_empty(),
+        "{}",
+        d.text()
+    );
+    let las = "Demo LAS-leverancier B.V. (SaaS-leerlingadministratie) (las-leverancier) namens Noorderlicht College (demo VO-school) (vo-noorderlicht), richting client";
+    let expected = [
+        "nieuwe leverancier (verwerker) Ander Pakket B.V. (demo) (ander-pakket), verwerkersovereenkomst VWO-2026-AP-007".to_owned(),
+        "machtiging erbij: Ander Pakket B.V. (demo) (ander-pakket) namens Basisschool De Wadden (demo PO) (po-de-wadden), richting client, alle casusoverleggen, geldig vanaf 2026-09-01".to_owned(),
+        format!("machtiging vervalt: {las}, overleg aoj-vo-noorderlicht (was geldig vanaf 2026-08-01 tot en met 2027-07-31)"),
+        format!("machtiging erbij: {las}, overleg aoj-vo-noorderlicht, mazl, geldig vanaf 2026-08-01 tot en met 2027-07-31"),
+    ];
+    let text = d.text();
+    let section: String = expected.iter().map(|l| format!("  - {l}\n")).collect();
+    assert!(
+        text.ends_with(&format!("\nLeveranciers en machtigingen\n{section}")),
+        "{text}"
+    );
+    let md = d.markdown();
+    let section: String = expected.iter().map(|l| format!("- {l}\n")).collect();
+    assert!(
+        md.ends_with(&format!("\n## Leveranciers en machtigingen\n\n{section}\n")),
+        "{md}"
+    );
+    // And back: what was gained is lost.
+    let new = load_dir(&dir).unwrap();
+    let back = diff::diff(&new, &old).await.unwrap().text();
+    assert!(back.contains("leverancier Ander Pakket B.V. (demo) (ander-pakket) verwijderd"));
+    assert!(back.contains("machtiging vervalt: Ander Pakket"));
 }
 
 /// Runs the real binary with `args`.

@@ -852,3 +852,346 @@ async fn every_review_format_through_the_binary() {
             .is_object()
     );
 }
+
+/// The school reading its leerplicht case in the AOJ (rule aoj-09), at
+/// `time`, about pupil pseudonym `subject`, through `supplier` or itself.
+fn school_reads_zaak(
+    seq: i64,
+    time: &str,
+    org: Option<&str>,
+    subject: &str,
+    supplier: Option<&str>,
+    outcome: Outcome,
+) -> StoredRow {
+    let mut rec = AuditRecord::new("synth-1", &format!("r{seq}"), &format!("{seq:032x}"));
+    rec.time = time.to_owned();
+    rec.org = org.map(str::to_owned);
+    rec.supplier = supplier.map(str::to_owned);
+    rec.role = org.map(|_| "school".to_owned());
+    rec.overleg = Some("aoj-vo-noorderlicht".into());
+    rec.purpose = Some("aanpak-verzuim".into());
+    rec.bron = Some("leerplicht-register".into());
+    rec.grondslag = Some("WVO".into());
+    rec.pupil = Some(subject.to_owned());
+    rec.outcome = outcome;
+    if outcome == Outcome::Denied {
+        rec.reason = if org.is_some() {
+            "no-rule"
+        } else {
+            "no-mandate"
+        }
+        .into();
+    } else {
+        rec.reason = "allowed".into();
+        rec.rules = vec!["aoj-09".into()];
+        rec.fields_shared = vec!["zaak.status".into()];
+    }
+    StoredRow::from_owned(rec, seq, "0")
+}
+
+fn test_pseudonymiser() -> poortwachter::audit::Pseudonymiser {
+    poortwachter::audit::Pseudonymiser::parse(&format!("k1 {}\n", "11".repeat(32)), "t").unwrap()
+}
+
+/// `--via`: only the requests that came through that supplier, on its own
+/// column and combined with the other filters.
+async fn via_filter(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let t = "2026-11-10T09:00:00.000000Z";
+    let nl = Some("vo-noorderlicht");
+    let las = Some("las-leverancier");
+    let rows = vec![
+        school_reads_zaak(1, t, nl, "k1:a", las, Outcome::Allowed),
+        school_reads_zaak(2, t, nl, "k1:b", las, Outcome::Allowed),
+        school_reads_zaak(3, t, nl, "k1:c", None, Outcome::Allowed),
+        school_reads_zaak(4, t, nl, "k1:d", Some("ander-pakket"), Outcome::Allowed),
+        school_reads_zaak(5, t, None, "k1:e", las, Outcome::Denied),
+        synthetic(6, t, "gemeente-groningen", "f", Outcome::Allowed, &[]),
+    ];
+    store.insert_batch(&rows, &[], None).await.unwrap();
+    let pseudo = test_pseudonymiser();
+    let run = |f: FilterInput| {
+        let filter = f.parse(&pseudo).unwrap();
+        let store = store.clone();
+        async move {
+            review::query::run(&store, &filter)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.seq)
+                .collect::<Vec<_>>()
+        }
+    };
+    let via = |s: &str| FilterInput {
+        via: Some(s.into()),
+        ..Default::default()
+    };
+    assert_eq!(run(FilterInput::default()).await, [1, 2, 3, 4, 5, 6]);
+    assert_eq!(run(via("las-leverancier")).await, [1, 2, 5]);
+    assert_eq!(run(via("ander-pakket")).await, [4]);
+    assert!(run(via("onbekend")).await.is_empty());
+    assert_eq!(
+        run(FilterInput {
+            org: Some("vo-noorderlicht".into()),
+            ..via("las-leverancier")
+        })
+        .await,
+        [1, 2]
+    );
+    assert_eq!(
+        run(FilterInput {
+            decision: Some("denied".into()),
+            ..via("las-leverancier")
+        })
+        .await,
+        [5]
+    );
+    assert!(
+        run(FilterInput {
+            org: Some("gemeente-groningen".into()),
+            ..via("las-leverancier")
+        })
+        .await
+        .is_empty()
+    );
+    // Validated like the other identifiers: no free text reaches the store.
+    assert!(via("las' OR 1=1").parse(&pseudo).is_err());
+}
+
+#[tokio::test]
+async fn sqlite_query_via_a_supplier() {
+    let tmp = tempfile::tempdir().unwrap();
+    via_filter(&format!("sqlite://{}/a.db", tmp.path().display())).await;
+}
+
+#[tokio::test]
+async fn postgres_query_via_a_supplier() {
+    via_filter(&fresh_pg_database().await).await;
+}
+
+/// `audit query --via` (and its alias `--leverancier`) through the binary.
+#[tokio::test]
+async fn query_cli_filters_via_a_supplier() {
+    let (_tmp, config, _pseudonyms) = traffic(StoreKind::Sqlite).await;
+    let cfg = Config::load(&config).unwrap();
+    let store = Store::connect(&cfg.audit.store).await.unwrap();
+    let t = "2026-11-10T09:00:00.000000Z";
+    let rows = vec![
+        school_reads_zaak(
+            1,
+            t,
+            Some("vo-noorderlicht"),
+            "k1:a",
+            Some("las-leverancier"),
+            Outcome::Allowed,
+        ),
+        school_reads_zaak(
+            2,
+            t,
+            Some("po-de-wadden"),
+            "k1:b",
+            Some("las-leverancier"),
+            Outcome::Allowed,
+        ),
+    ];
+    store.insert_batch(&rows, &[], None).await.unwrap();
+    drop(store);
+    for flag in ["--via", "--leverancier"] {
+        let out = cli_ok(
+            &[
+                "audit",
+                "query",
+                flag,
+                "las-leverancier",
+                "--format",
+                "json",
+            ],
+            &config,
+        )
+        .await;
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let found = v.as_array().unwrap();
+        assert_eq!(found.len(), 2, "{out}");
+        assert!(found.iter().all(|r| r["supplier"] == "las-leverancier"));
+    }
+    let all = cli_ok(&["audit", "query", "--format", "json"], &config).await;
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 18 + 2);
+}
+
+/// A disclosure through a supplier names it: "ontvangen door X, via
+/// leverancier Y", Y by its registry name or, once no longer listed, its id.
+#[tokio::test]
+async fn inzage_names_the_supplier_a_disclosure_came_through() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/a.db", tmp.path().display()))
+        .await
+        .unwrap();
+    let pseudo = test_pseudonymiser();
+    let me = pseudo.pseudonymise("L1001");
+    let nl = Some("vo-noorderlicht");
+    let rows = vec![
+        school_reads_zaak(
+            1,
+            "2026-11-10T09:00:00.000000Z",
+            nl,
+            &me,
+            Some("las-leverancier"),
+            Outcome::Allowed,
+        ),
+        school_reads_zaak(
+            2,
+            "2026-11-11T09:00:00.000000Z",
+            nl,
+            &me,
+            Some("vertrokken-leverancier"),
+            Outcome::Allowed,
+        ),
+        school_reads_zaak(
+            3,
+            "2026-11-12T09:00:00.000000Z",
+            nl,
+            &me,
+            None,
+            Outcome::Allowed,
+        ),
+        school_reads_zaak(
+            4,
+            "2026-11-13T09:00:00.000000Z",
+            None,
+            &me,
+            Some("las-leverancier"),
+            Outcome::Denied,
+        ),
+    ];
+    store.insert_batch(&rows, &[], None).await.unwrap();
+    let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
+    let report = inzage::build(
+        &store,
+        &set,
+        &pseudo,
+        "L1001",
+        inzage::Options {
+            include_denied: true,
+        },
+    )
+    .await
+    .unwrap();
+    let school = &set.organisations["vo-noorderlicht"].name;
+    let las = &set.mandates.suppliers["las-leverancier"].name;
+    let d = &report.disclosures;
+    assert_eq!(d.len(), 3);
+    assert_eq!(d[0].recipient_id, "vo-noorderlicht");
+    assert_eq!(d[0].supplier_id.as_deref(), Some("las-leverancier"));
+    assert_eq!(d[0].supplier_name.as_deref(), Some(las.as_str()));
+    let via_las = format!("ontvangen door {school}, via leverancier {las}");
+    assert_eq!(d[0].via.as_deref(), Some(via_las.as_str()));
+    let via_gone = format!("ontvangen door {school}, via leverancier vertrokken-leverancier");
+    assert_eq!(d[1].via.as_deref(), Some(via_gone.as_str()));
+    assert_eq!(d[2].supplier_id, None);
+    assert_eq!(d[2].via, None);
+    // The refusal before the supplier could act for anyone names it.
+    assert_eq!(report.denied.len(), 1);
+    assert_eq!(
+        report.denied[0].requester_name,
+        format!("leverancier {las}")
+    );
+    assert!(report.denied[0].explanation.contains("machtiging"));
+
+    let html = report.html();
+    assert!(
+        html.contains(&format!("<dt>Via leverancier</dt><dd>{via_las}</dd>")),
+        "{html}"
+    );
+    assert!(html.contains(&format!("<dt>Via leverancier</dt><dd>{via_gone}</dd>")));
+    assert_eq!(html.matches("<dt>Via leverancier</dt>").count(), 2);
+    assert!(html.contains("als verwerker in opdracht van die organisatie"));
+    let json: serde_json::Value = serde_json::from_str(&report.json()).unwrap();
+    assert_eq!(json["disclosures"][0]["via"], via_las.as_str());
+    assert_eq!(json["disclosures"][0]["supplier_id"], "las-leverancier");
+    assert!(json["disclosures"][2]["via"].is_null());
+
+    // Without suppliers the report does not mention them.
+    let own = inzage::from_rows(
+        &set,
+        "L1001",
+        &rows[2..3],
+        inzage::Options::default(),
+        inzage::ConsentHistory::default(),
+    );
+    assert!(!own.html().contains("leverancier"));
+}
+
+/// The DPIA report per overleg: requests and distinct pupils per supplier,
+/// and the mandates used (supplier → organisation).
+#[tokio::test]
+async fn rapport_shows_volume_per_supplier_and_the_mandates_used() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = Store::connect(&format!("sqlite://{}/a.db", tmp.path().display()))
+        .await
+        .unwrap();
+    let t = "2026-11-10T09:00:00.000000Z";
+    let nl = Some("vo-noorderlicht");
+    let las = Some("las-leverancier");
+    let mut wadden =
+        school_reads_zaak(6, t, Some("po-de-wadden"), "k1:via5", las, Outcome::Allowed);
+    wadden.overleg = Some("expertteam-po".into());
+    wadden.hash = wadden.compute_hash();
+    let rows = vec![
+        school_reads_zaak(1, t, nl, "k1:via1", las, Outcome::Allowed),
+        school_reads_zaak(2, t, nl, "k1:via1", las, Outcome::Allowed),
+        school_reads_zaak(3, t, nl, "k1:via2", las, Outcome::Allowed),
+        school_reads_zaak(4, t, None, "k1:via3", las, Outcome::Denied),
+        school_reads_zaak(5, t, nl, "k1:own4", None, Outcome::Allowed),
+        wadden,
+    ];
+    store.insert_batch(&rows, &[], None).await.unwrap();
+    let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
+    let from = review::when::bound("2026-11-09", false).unwrap();
+    let to = review::when::bound("2026-11-13", true).unwrap();
+    let r = rapport::build(&store, &set, &from, &to, rapport::Thresholds::default())
+        .await
+        .unwrap();
+    assert_eq!(r.total_requests, 6);
+    assert_eq!(r.supplier_requests, 5);
+    let overleg = |id: &str| r.overleggen.iter().find(|o| o.id == id).unwrap();
+    let las_name = &set.mandates.suppliers["las-leverancier"].name;
+    let aoj = &overleg("aoj-vo-noorderlicht").suppliers;
+    assert_eq!(aoj.len(), 1);
+    assert_eq!(aoj[0].supplier, "las-leverancier");
+    assert_eq!(&aoj[0].supplier_name, las_name);
+    assert_eq!((aoj[0].requests, aoj[0].distinct_pupils), (4, 3));
+    let used: Vec<(&str, u64)> = aoj[0]
+        .mandates
+        .iter()
+        .map(|m| (m.organisation.as_str(), m.requests))
+        .collect();
+    assert_eq!(
+        used,
+        [("vo-noorderlicht", 3)],
+        "the refusal used no mandate"
+    );
+    let po = &overleg("expertteam-po").suppliers;
+    assert_eq!((po[0].requests, po[0].distinct_pupils), (1, 1));
+    assert_eq!(po[0].mandates[0].organisation, "po-de-wadden");
+    assert_eq!(
+        po[0].mandates[0].organisation_name,
+        set.organisations["po-de-wadden"].name
+    );
+    assert!(overleg("mazl").suppliers.is_empty());
+
+    let html = r.html();
+    assert_eq!(html.matches("<table class=\"leveranciers\">").count(), 2);
+    assert!(html.contains(&format!(
+        "<td>{las_name} <code>las-leverancier</code></td><td class=\"num\">4</td><td class=\"num\">3</td><td>Noorderlicht College (demo VO-school): 3</td>"
+    )), "{html}");
+    assert!(html.contains("<dt>Via een softwareleverancier</dt><dd>5</dd>"));
+    assert!(html.contains("Geen verzoeken via een softwareleverancier."));
+    let json: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+    assert_eq!(json["supplier_requests"], 5);
+    // Aggregates only: no pseudonym.
+    for text in [html, r.json()] {
+        assert!(!text.contains("k1:"));
+        assert!(!text.contains("via1") && !text.contains("own4"));
+    }
+}

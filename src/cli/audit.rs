@@ -115,6 +115,9 @@ pub struct FilterArgs {
     /// Requesting organisation id.
     #[arg(long, alias = "organisatie")]
     org: Option<String>,
+    /// Software supplier id: only requests that came through it (under a mandate of the organisation).
+    #[arg(long, alias = "leverancier")]
+    via: Option<String>,
     #[arg(long, alias = "rol")]
     role: Option<String>,
     #[arg(long, alias = "doel")]
@@ -140,6 +143,7 @@ impl FilterArgs {
             to: self.to,
             overleg: self.overleg,
             org: self.org,
+            via: self.via,
             role: self.role,
             purpose: self.purpose,
             field: self.field,

@@ -486,7 +486,7 @@ fn home(set: &PolicySet, org: &str) -> Shown {
         p { "Welkom, " (name) ". Hier ziet u wat er via Poortwachter is gedeeld." } "\n"
         ul {
             "\n"
-            li { a href="/zoeken" { "Zoeken in het logboek" } ": per periode, overleg, organisatie, rol, doel, gegeven, besluit of leerling." } "\n"
+            li { a href="/zoeken" { "Zoeken in het logboek" } ": per periode, overleg, organisatie, leverancier, rol, doel, gegeven, besluit of leerling." } "\n"
             li { a href="/inzage" { "Inzage voor een leerling" } " (artikel 15 AVG): alle verstrekkingen met ontvanger, doel en grondslag." } "\n"
             li { a href="/rapport" { "Verantwoordingsrapportage" } " (DPIA) over een periode, met opvallendheden." } "\n"
             li { a href="/verificatie" { "Ketenverificatie" } ": is het logboek ongeschonden?" } "\n"
@@ -547,6 +547,7 @@ async fn search(
         to: get(params, "tot"),
         overleg: get(params, "overleg"),
         org: get(params, "org"),
+        via: get(params, "leverancier"),
         role: get(params, "rol"),
         purpose: get(params, "doel"),
         field: get(params, "veld"),
@@ -602,6 +603,12 @@ fn search_form(set: &PolicySet, inp: &FilterInput) -> Markup {
         .values()
         .map(|o| (o.id.clone(), o.name.clone()))
         .collect();
+    let suppliers: Vec<(String, String)> = set
+        .mandates
+        .suppliers
+        .values()
+        .map(|s| (s.id.clone(), s.name.clone()))
+        .collect();
     let outcomes = pairs(&query::OUTCOMES);
     let kinds = pairs(&["all", "reload", "purge", "access", "checkpoint"]);
     html! {
@@ -610,6 +617,7 @@ fn search_form(set: &PolicySet, inp: &FilterInput) -> Markup {
             (input("tot", "Tot en met", inp.to.as_deref(), "text"))
             (select("overleg", "Overleg", inp.overleg.as_deref(), &overleggen))
             (select("org", "Organisatie", inp.org.as_deref(), &orgs))
+            (select("leverancier", "Via leverancier", inp.via.as_deref(), &suppliers))
             (input("rol", "Rol", inp.role.as_deref(), "text"))
             (input("doel", "Doel", inp.purpose.as_deref(), "text"))
             (input("veld", "Gedeeld gegeven (pad)", inp.field.as_deref(), "text"))
@@ -695,6 +703,7 @@ fn record_details(set: &PolicySet, r: &StoredRow) -> Markup {
             dt { "Tijd" } dd { (when::dutch_readable(&r.time)) " (" code { (r.time) } ")" }
             dt { "Soort" } dd { (r.kind) }
             dt { "Organisatie" } dd { (organisation(set, r.org.as_ref())) }
+            dt { "Leverancier" } dd { (supplier(set, r.supplier.as_ref())) }
             dt { "Certificaat" } dd { code { (or_dash(r.cert_fingerprint.as_ref())) } }
             dt { "Rol" } dd { (or_dash(r.role.as_ref())) }
             dt { "Grondslag" } dd { (or_dash(r.grondslag.as_ref())) }
@@ -726,6 +735,23 @@ fn organisation(set: &PolicySet, id: Option<&String>) -> Markup {
             Some(id) => {
                 @match set.organisations.get(id) {
                     Some(o) => { (o.name) " (" code { (id) } ")" }
+                    None => { code { (id) } }
+                }
+            }
+            None => { "-" }
+        }
+    }
+}
+
+/// The software supplier a request came through, by name and id (the id
+/// alone when the registry no longer lists it); `-` for a request an
+/// organisation made with its own certificate.
+fn supplier(set: &PolicySet, id: Option<&String>) -> Markup {
+    html! {
+        @match id {
+            Some(id) => {
+                @match set.mandates.suppliers.get(id) {
+                    Some(s) => { (s.name) " (" code { (id) } ")" }
                     None => { code { (id) } }
                 }
             }
@@ -915,6 +941,7 @@ mod tests {
             &mut rec.bron,
             &mut rec.resource,
             &mut rec.pupil,
+            &mut rec.supplier,
         ] {
             *column = Some(TEXT.into());
         }
@@ -926,9 +953,38 @@ mod tests {
         rec.detail = TEXT.into();
         let row = StoredRow::from_owned(rec, 1, "0");
         let html = record_details(&example_set(), &row).into_string();
-        // The nine columns above, reason, rules, both field lists, detail,
+        // The ten columns above, reason, rules, both field lists, detail,
         // request id, trace id and policy version.
-        hostile::assert_escaped(&html, 17);
+        hostile::assert_escaped(&html, 18);
+    }
+
+    /// The record view names the supplier a request came through: by its
+    /// registry name, by id once the registry no longer lists it, and `-`
+    /// for an organisation's own request.
+    #[test]
+    fn record_details_name_the_supplier() {
+        let set = example_set();
+        let row_via = |supplier: Option<&str>| {
+            let mut rec = AuditRecord::new("test-1", "r1", &"0".repeat(32));
+            rec.org = Some("vo-noorderlicht".into());
+            rec.supplier = supplier.map(str::to_owned);
+            StoredRow::from_owned(rec, 1, "0")
+        };
+        let shown = |supplier: Option<&str>| {
+            let html = record_details(&set, &row_via(supplier)).into_string();
+            let at = html.find("<dt>Leverancier</dt><dd>").unwrap() + 24;
+            html[at..at + html[at..].find("</dd>").unwrap()].to_owned()
+        };
+        let name = &set.mandates.suppliers["las-leverancier"].name;
+        assert_eq!(
+            shown(Some("las-leverancier")),
+            format!("{name} (<code>las-leverancier</code>)")
+        );
+        assert_eq!(
+            shown(Some("vertrokken-leverancier")),
+            "<code>vertrokken-leverancier</code>"
+        );
+        assert_eq!(shown(None), "-");
     }
 
     #[test]

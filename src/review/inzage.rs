@@ -60,6 +60,14 @@ pub struct Disclosure {
     pub role_name: String,
     pub grondslag: String,
     pub fields: Vec<FieldView>,
+    /// The software supplier the caller's request came through, under the
+    /// caller's mandate (`None` when the organisation connected itself).
+    pub supplier_id: Option<String>,
+    /// Its name in the partner registry, or its id when no longer listed.
+    pub supplier_name: Option<String>,
+    /// The sentence the report shows for it: "ontvangen door X, via
+    /// leverancier Y" (or "aangeleverd door ..." for a delivery to a bron).
+    pub via: Option<String>,
     /// `instance#seq` of the audit record, for the FG.
     pub record: String,
 }
@@ -71,6 +79,8 @@ pub struct DeniedAttempt {
     pub when: String,
     pub requester_id: String,
     pub requester_name: String,
+    /// The supplier the request came through, by name (or id).
+    pub supplier_name: Option<String>,
     pub overleg_name: String,
     pub purpose_text: String,
     pub reason: String,
@@ -238,6 +248,12 @@ pub fn explain_reason(code: &str) -> &'static str {
         "unknown-purpose" | "purpose-required" => "er was geen geldig doel opgegeven",
         "role-required" => "de organisatie gaf niet aan in welke rol zij vroeg",
         "method-not-allowed" => "deze handeling is bij deze bron niet toegestaan",
+        "no-mandate" => {
+            "de softwareleverancier had geen geldige machtiging van de organisatie voor dit overleg"
+        }
+        "principal-required" | "principal-malformed" | "principal-not-allowed" => {
+            "niet duidelijk was namens welke organisatie de softwareleverancier vroeg"
+        }
         _ => "het verzoek voldeed niet aan de afspraken",
     }
 }
@@ -256,6 +272,14 @@ fn org_name(set: &PolicySet, id: &str) -> String {
         .get(id)
         .map(|o| o.name.clone())
         .unwrap_or_else(|| format!("{id} (niet meer in het partnerregister)"))
+}
+
+/// A supplier's name in the registry, or its id when no longer listed.
+fn supplier_name(set: &PolicySet, id: &str) -> String {
+    set.mandates
+        .suppliers
+        .get(id)
+        .map_or_else(|| id.to_owned(), |s| s.name.clone())
 }
 
 fn disclosure(set: &PolicySet, r: &StoredRow) -> Disclosure {
@@ -296,6 +320,19 @@ fn disclosure(set: &PolicySet, r: &StoredRow) -> Disclosure {
         })
         .collect();
     let purpose_id = r.purpose.clone().unwrap_or_default();
+    let supplier = r.supplier.as_deref().map(|id| supplier_name(set, id));
+    // The supplier acted for the caller: it received the data for it (a
+    // read) or delivered the caller's data (a write).
+    let via = supplier.as_ref().map(|name| {
+        let verb = match act {
+            Act::Read => "ontvangen",
+            Act::Write => "aangeleverd",
+        };
+        format!(
+            "{verb} door {}, via leverancier {name}",
+            org_name(set, &caller)
+        )
+    });
     Disclosure {
         time: r.time.clone(),
         when: when::dutch_readable(&r.time),
@@ -322,6 +359,9 @@ fn disclosure(set: &PolicySet, r: &StoredRow) -> Disclosure {
             .unwrap_or_else(|| r.role.clone().unwrap_or_default()),
         grondslag: r.grondslag.clone().unwrap_or_default(),
         fields,
+        supplier_id: r.supplier.clone(),
+        supplier_name: supplier,
+        via,
         record: format!("{}#{}", r.instance, r.seq),
     }
 }
@@ -330,10 +370,18 @@ fn denied(set: &PolicySet, r: &StoredRow) -> DeniedAttempt {
     let requester = r.org.clone().unwrap_or_default();
     let overleg = r.overleg.as_deref().and_then(|o| set.overleggen.get(o));
     let purpose = r.purpose.clone().unwrap_or_default();
+    let supplier = r.supplier.as_deref().map(|id| supplier_name(set, id));
+    // A supplier refused before it could act for anyone names no organisation.
+    let requester_name = match (&r.org, &supplier) {
+        (None, Some(s)) => format!("leverancier {s}"),
+        (Some(_), Some(s)) => format!("{}, via leverancier {s}", org_name(set, &requester)),
+        _ => org_name(set, &requester),
+    };
     DeniedAttempt {
         time: r.time.clone(),
         when: when::dutch_readable(&r.time),
-        requester_name: org_name(set, &requester),
+        requester_name,
+        supplier_name: supplier,
         requester_id: requester,
         overleg_name: overleg
             .map(|o| o.name.clone())
@@ -430,6 +478,9 @@ impl Inzage {
                 ". Opgesteld op " (when::dutch_readable(&self.generated_at)) "."
             } "\n"
             p { "Dit overzicht laat zien welke gegevens over deze leerling via Poortwachter zijn gedeeld tussen de partners van het privacyconvenant: met welke organisatie, wanneer, waarvoor (het doel) en op welke wettelijke grondslag. Poortwachter legt elke verstrekking vast voordat de gegevens worden doorgegeven; dit overzicht is daaruit samengesteld." } "\n"
+            @if self.disclosures.iter().any(|d| d.via.is_some()) {
+                p { "Sommige organisaties laten hun softwareleverancier (bijvoorbeeld de leverancier van de leerlingadministratie) de gegevens voor hen ophalen of aanleveren. De leverancier doet dat als verwerker in opdracht van die organisatie en alleen met haar machtiging; de organisatie blijft verantwoordelijk. Bij zo'n verstrekking staat hieronder via welke leverancier dat ging." } "\n"
+            }
             (self.disclosures_html())
             @if self.include_denied { (self.denied_html()) }
             (self.consent_html())
@@ -527,6 +578,7 @@ fn disclosure_html(n: usize, d: &Disclosure) -> Markup {
             dl.kenmerken {
                 dt { "Datum" } dd { (d.when) }
                 dt { "Ontvanger" } dd { (d.recipient_name) " (als " (d.role_name) ")" }
+                @if let Some(via) = &d.via { dt { "Via leverancier" } dd { (via) } }
                 dt { "Overleg" } dd { (d.overleg_name) }
                 dt { "Doel" } dd { (d.purpose_text) }
                 dt { "Grondslag" } dd { (d.grondslag) }
@@ -585,6 +637,9 @@ mod tests {
                 role_name: TEXT.into(),
                 grondslag: TEXT.into(),
                 fields: vec![field("normal"), field("health")],
+                supplier_id: Some(TEXT.into()),
+                supplier_name: Some(TEXT.into()),
+                via: Some(TEXT.into()),
                 record: TEXT.into(),
             }],
             denied: vec![DeniedAttempt {
@@ -592,6 +647,7 @@ mod tests {
                 when: TEXT.into(),
                 requester_id: TEXT.into(),
                 requester_name: TEXT.into(),
+                supplier_name: Some(TEXT.into()),
                 overleg_name: TEXT.into(),
                 purpose_text: TEXT.into(),
                 reason: TEXT.into(),
@@ -616,9 +672,10 @@ mod tests {
     fn every_text_of_the_report_is_escaped() {
         let html = hostile_report().html();
         // Title and heading (pupil); disclosure: heading (2), date,
-        // recipient, role, overleg, purpose, grondslag, bron, two fields
-        // (label and kind each), record; denial: 5 columns; consent: 4.
-        hostile::assert_escaped(&html, 25);
+        // recipient, role, via supplier, overleg, purpose, grondslag, bron,
+        // two fields (label and kind each), record; denial: 5 columns;
+        // consent: 4.
+        hostile::assert_escaped(&html, 26);
         assert!(html.contains("<tr class=\"bijzonder\"><td>"));
         assert!(html.contains(&format!(
             "<span class=\"markering\">{}</span>",

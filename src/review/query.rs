@@ -27,6 +27,9 @@ pub struct Filter {
     pub to: Option<String>,
     pub overleg: Option<String>,
     pub org: Option<String>,
+    /// The software supplier the requests came through (`audit query
+    /// --via`), under a mandate of `org`.
+    pub supplier: Option<String>,
     pub role: Option<String>,
     pub purpose: Option<String>,
     /// A catalogue field path that was *shared*, e.g. `verzuim.meldingen[].datum`.
@@ -55,6 +58,8 @@ pub struct FilterInput {
     pub to: Option<String>,
     pub overleg: Option<String>,
     pub org: Option<String>,
+    /// Supplier id (`--via`).
+    pub via: Option<String>,
     pub role: Option<String>,
     pub purpose: Option<String>,
     pub field: Option<String>,
@@ -138,6 +143,7 @@ impl FilterInput {
                 .transpose()?,
             overleg: ident("overleg", &self.overleg)?,
             org: ident("organisation", &self.org)?,
+            supplier: ident("via (supplier)", &self.via)?,
             role: ident("role", &self.role)?,
             purpose: ident("purpose", &self.purpose)?,
             field,
@@ -175,6 +181,7 @@ fn where_clause(filter: &Filter) -> (String, Vec<String>) {
     eq(&mut sql, &mut binds, "kind", &filter.kind);
     eq(&mut sql, &mut binds, "overleg", &filter.overleg);
     eq(&mut sql, &mut binds, "org", &filter.org);
+    eq(&mut sql, &mut binds, "supplier", &filter.supplier);
     eq(&mut sql, &mut binds, "role", &filter.role);
     eq(&mut sql, &mut binds, "purpose", &filter.purpose);
     eq(&mut sql, &mut binds, "outcome", &filter.decision);
@@ -454,6 +461,10 @@ mod tests {
             ..Default::default()
         }));
         assert!(bad(FilterInput {
+            via: Some("Leverancier B.V.".into()),
+            ..Default::default()
+        }));
+        assert!(bad(FilterInput {
             decision: Some("maybe".into()),
             ..Default::default()
         }));
@@ -472,5 +483,16 @@ mod tests {
             binds.contains(&"%\"leerling.bsn\\_nummer\"%".to_owned()),
             "{binds:?}"
         );
+        // The supplier is a bound parameter on its own column.
+        let f = FilterInput {
+            via: Some(" las-leverancier ".into()),
+            ..Default::default()
+        }
+        .parse(&p)
+        .unwrap();
+        assert_eq!(f.supplier.as_deref(), Some("las-leverancier"));
+        let (sql, binds) = where_clause(&f);
+        assert!(sql.contains("AND supplier = $2"), "{sql}");
+        assert_eq!(binds, ["request", "las-leverancier"]);
     }
 }

@@ -1,7 +1,12 @@
 //! `audit rapport --van --tot`: the DPIA accountability report. Per
 //! casusoverleg: the volume over time (inline SVG), the fields shared per
-//! role, denials and their reasons, purposes and rules never used; for the
-//! whole gateway: policy changes (`kind = reload`) and anomalies. The report
+//! role, denials and their reasons, purposes and rules never used, and the
+//! requests that came through a software supplier (per supplier: requests,
+//! distinct pupils, and the mandates used, supplier → organisation); for the
+//! whole gateway: policy changes (`kind = reload`), anomalies and how many
+//! requests came through a supplier. Supplier volume is per overleg because
+//! the DPIA weighs each processing (overleg) on its own: a supplier acting
+//! for a school in one overleg says nothing about another. The report
 //! aggregates: it names organisations, roles, fields and counts, never a
 //! pupil or a pseudonym.
 
@@ -89,6 +94,27 @@ pub struct DenialCount {
     pub count: u64,
 }
 
+/// Requests of one overleg that came through one software supplier.
+#[derive(Debug, Clone, Serialize)]
+pub struct SupplierVolume {
+    pub supplier: String,
+    /// Its name in the registry, or the id when no longer listed.
+    pub supplier_name: String,
+    /// Every request it made, refused ones included.
+    pub requests: u64,
+    pub distinct_pupils: u64,
+    /// The mandates used: the organisations it acted for (sorted by id).
+    pub mandates: Vec<MandateUse>,
+}
+
+/// A mandate used in the period: supplier → organisation, and how often.
+#[derive(Debug, Clone, Serialize)]
+pub struct MandateUse {
+    pub organisation: String,
+    pub organisation_name: String,
+    pub requests: u64,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct OverlegReport {
     pub id: String,
@@ -101,6 +127,8 @@ pub struct OverlegReport {
     pub unused_purposes: Vec<String>,
     pub unused_rules: Vec<String>,
     pub anomalies: Vec<Anomaly>,
+    /// Per software supplier (sorted by id); empty when none was used.
+    pub suppliers: Vec<SupplierVolume>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -117,6 +145,9 @@ pub struct Rapport {
     pub generated_at: String,
     pub policy_version: String,
     pub total_requests: u64,
+    /// Requests that came through a software supplier (any overleg, refused
+    /// ones included).
+    pub supplier_requests: u64,
     pub overleggen: Vec<OverlegReport>,
     pub policy_changes: Vec<PolicyChange>,
     /// Requests that named no (known) overleg: identity and path refusals.
@@ -262,6 +293,7 @@ struct Acc<'a> {
     /// Per overleg of the policy set.
     overleggen: BTreeMap<String, OverlegAcc>,
     total_requests: u64,
+    supplier_requests: u64,
     policy_changes: Vec<PolicyChange>,
     outside_overleggen: u64,
     trail_accesses: u64,
@@ -285,6 +317,33 @@ struct OverlegAcc {
     daily: BTreeMap<(String, String), BTreeSet<String>>,
     /// (org, day) pairs that fall in the period.
     in_period: BTreeSet<(String, String)>,
+    /// supplier -> its requests in this overleg.
+    suppliers: BTreeMap<String, SupplierAcc>,
+}
+
+/// One supplier's aggregates in one overleg.
+#[derive(Default)]
+struct SupplierAcc {
+    requests: u64,
+    pupils: BTreeSet<String>,
+    /// organisation -> requests made for it.
+    mandates: BTreeMap<String, u64>,
+}
+
+impl OverlegAcc {
+    /// A request that came through `supplier`: counted, its pupil, and the
+    /// mandate used (a supplier refused before it could act for an
+    /// organisation used none).
+    fn supplier(&mut self, supplier: &str, r: &StoredRow) {
+        let s = self.suppliers.entry(supplier.to_owned()).or_default();
+        s.requests += 1;
+        if let Some(p) = &r.pupil {
+            s.pupils.insert(p.clone());
+        }
+        if let Some(org) = &r.org {
+            *s.mandates.entry(org.clone()).or_default() += 1;
+        }
+    }
 }
 
 impl<'a> Acc<'a> {
@@ -317,6 +376,7 @@ impl<'a> Acc<'a> {
                     outside: BTreeMap::new(),
                     daily: BTreeMap::new(),
                     in_period: BTreeSet::new(),
+                    suppliers: BTreeMap::new(),
                 };
                 (id.clone(), acc)
             })
@@ -330,6 +390,7 @@ impl<'a> Acc<'a> {
             index,
             overleggen,
             total_requests: 0,
+            supplier_requests: 0,
             policy_changes: Vec::new(),
             outside_overleggen: 0,
             trail_accesses: 0,
@@ -354,6 +415,9 @@ impl<'a> Acc<'a> {
 
     fn request(&mut self, r: &StoredRow) {
         self.total_requests += 1;
+        if r.supplier.is_some() {
+            self.supplier_requests += 1;
+        }
         let Some(o) = r
             .overleg
             .as_deref()
@@ -363,6 +427,9 @@ impl<'a> Acc<'a> {
             return;
         };
         o.requests += 1;
+        if let Some(supplier) = &r.supplier {
+            o.supplier(supplier, r);
+        }
         let day = day_of(r);
         if let Some(mut d) = day.clone() {
             if self.monthly {
@@ -450,6 +517,7 @@ impl<'a> Acc<'a> {
             generated_at: crate::audit::record::now_rfc3339(),
             policy_version: set.version.clone(),
             total_requests: self.total_requests,
+            supplier_requests: self.supplier_requests,
             overleggen,
             policy_changes: self.policy_changes,
             outside_overleggen: self.outside_overleggen,
@@ -508,8 +576,38 @@ fn overleg_report(
         unused_purposes,
         unused_rules,
         anomalies,
+        suppliers: supplier_volumes(set, o.suppliers),
         id,
     }
+}
+
+/// Each supplier's requests, distinct pupils and mandates used, with names.
+fn supplier_volumes(
+    set: &PolicySet,
+    suppliers: BTreeMap<String, SupplierAcc>,
+) -> Vec<SupplierVolume> {
+    suppliers
+        .into_iter()
+        .map(|(id, s)| SupplierVolume {
+            supplier_name: set
+                .mandates
+                .suppliers
+                .get(&id)
+                .map_or_else(|| id.clone(), |x| x.name.clone()),
+            supplier: id,
+            requests: s.requests,
+            distinct_pupils: s.pupils.len() as u64,
+            mandates: s
+                .mandates
+                .into_iter()
+                .map(|(org, requests)| MandateUse {
+                    organisation_name: org_name(set, &org),
+                    organisation: org,
+                    requests,
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 /// Requests outside office hours, and organisations refused repeatedly.
@@ -684,6 +782,7 @@ impl Rapport {
             h2 { "Samenvatting" } "\n"
             dl.kenmerken {
                 dt { "Verzoeken" } dd { (self.total_requests) }
+                dt { "Via een softwareleverancier" } dd { (self.supplier_requests) }
                 dt { "Buiten een overleg (geweigerd)" } dd { (self.outside_overleggen) }
                 dt { "Beleidswijzigingen" } dd { (self.policy_changes.len()) }
                 dt { "Inzage in het logboek" } dd { (self.trail_accesses) }
@@ -765,6 +864,12 @@ fn overleg_html(x: &OverlegReport) -> Markup {
             } @else {
                 (fields_table(&x.fields)) "\n"
             }
+            h3 { "Via softwareleveranciers" } "\n"
+            @if x.suppliers.is_empty() {
+                p { "Geen verzoeken via een softwareleverancier." } "\n"
+            } @else {
+                (suppliers_table(&x.suppliers)) "\n"
+            }
             h3 { "Weigeringen" } "\n"
             @if x.denials.is_empty() {
                 p { "Geen." } "\n"
@@ -837,6 +942,36 @@ fn fields_table(fields: &[FieldCount]) -> Markup {
     }
 }
 
+/// Per supplier: requests, distinct pupils, and for whom it acted (the
+/// mandates used, each with its requests).
+fn suppliers_table(suppliers: &[SupplierVolume]) -> Markup {
+    html! {
+        table.leveranciers {
+            thead { tr {
+                th { "Leverancier" } th.num { "Verzoeken" } th.num { "Leerlingen" }
+                th { "Namens (machtigingen gebruikt)" }
+            } }
+            tbody {
+                "\n"
+                @for s in suppliers {
+                    tr {
+                        td { (s.supplier_name) " " code { (s.supplier) } }
+                        td.num { (s.requests) }
+                        td.num { (s.distinct_pupils) }
+                        td {
+                            @if s.mandates.is_empty() { "geen (alle verzoeken geweigerd)" }
+                            @for (i, m) in s.mandates.iter().enumerate() {
+                                @if i > 0 { br; }
+                                (m.organisation_name) ": " (m.requests)
+                            }
+                        }
+                    } "\n"
+                }
+            }
+        }
+    }
+}
+
 /// Denials per reason (with its plain-Dutch explanation) and organisation.
 fn denials_table(denials: &[DenialCount]) -> Markup {
     html! {
@@ -870,6 +1005,7 @@ mod escaping {
             generated_at: "2026-11-10T09:00:00.000000Z".into(),
             policy_version: version.into(),
             total_requests: 1,
+            supplier_requests: 1,
             overleggen: vec![OverlegReport {
                 id: TEXT.into(),
                 name: TEXT.into(),
@@ -903,6 +1039,17 @@ mod escaping {
                     org: Some(TEXT.into()),
                     description: TEXT.into(),
                 }],
+                suppliers: vec![SupplierVolume {
+                    supplier: TEXT.into(),
+                    supplier_name: TEXT.into(),
+                    requests: 1,
+                    distinct_pupils: 1,
+                    mandates: vec![MandateUse {
+                        organisation: TEXT.into(),
+                        organisation_name: TEXT.into(),
+                        requests: 1,
+                    }],
+                }],
             }],
             policy_changes: vec![PolicyChange {
                 time: "2026-11-09T12:00:00.000000Z".into(),
@@ -917,9 +1064,9 @@ mod escaping {
         let html = rapport.html();
         // Summary: overleg and description; policy change: reason, trigger
         // and overleggen; section: id, heading, chart title, the bucket's
-        // tooltip and axis label, the field row (4), the denial (2) and the
-        // anomaly.
-        hostile::assert_escaped(&html, 17);
+        // tooltip and axis label, the supplier (id, name, organisation), the
+        // field row (4), the denial (2) and the anomaly.
+        hostile::assert_escaped(&html, 20);
         assert!(html.contains(&format!(
             "<section class=\"overleg\" id=\"{}\">",
             hostile::ESCAPED

@@ -8,7 +8,8 @@
 //! field of which bron. Fields are matched by catalogue *path*, since catalogue
 //! indices may differ between the two sets. Structural changes that do not
 //! show up as a field (purposes, retention, grondslag, membership, the partner
-//! register) are reported alongside.
+//! register, software suppliers and the mandates organisations gave them) are
+//! reported alongside.
 //!
 //! Everything is sorted, so the same two sets always give the same delta and
 //! the same text.
@@ -19,6 +20,7 @@ use std::fmt::Write as _;
 use super::render::{category_marker, consent_label, escape_markdown, short_version};
 use crate::policy::compile::{CompileError, GrantKey};
 use crate::policy::decision::Snapshot;
+use crate::policy::mandate::{Coverage, Direction, Mandates};
 use crate::policy::model::{
     Act, Category, Consent, Grondslag, Organisation, Overleg, PolicySet, Role,
 };
@@ -31,8 +33,52 @@ pub struct Delta {
     /// Changes to the partner register (certificate mapping decides who holds
     /// the access below), sorted by organisation id.
     pub partners: Vec<PartnerChange>,
+    /// Software suppliers added, removed or given another OIN, sorted by id.
+    pub suppliers: Vec<SupplierChange>,
+    /// Mandates gained, lost or valid on other days, sorted by supplier,
+    /// organisation, direction and coverage.
+    pub mandates: Vec<MandateChange>,
     /// Overleggen with at least one change, sorted by id.
     pub overleggen: Vec<OverlegDelta>,
+}
+
+/// A software supplier (processor) added to or removed from `partners.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SupplierChange {
+    Added {
+        id: String,
+        name: String,
+        processor_agreement: Option<String>,
+    },
+    Removed {
+        id: String,
+        name: String,
+    },
+    /// A different certificate now acts as this supplier.
+    OinChanged {
+        id: String,
+        name: String,
+        old: String,
+        new: String,
+    },
+}
+
+/// A mandate (supplier → organisation, direction, coverage) that one set
+/// has and the other lacks, or that both have for other days.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MandateChange {
+    pub supplier: String,
+    pub supplier_name: String,
+    pub organisation: String,
+    pub organisation_name: String,
+    pub direction: Direction,
+    /// The covered overleggen, sorted; `None` for all (`["*"]`).
+    pub overleggen: Option<Vec<String>>,
+    /// Its validity in the old set (`vanaf … [tot en met …]`, one per
+    /// listed mandate); empty when the mandate is gained.
+    pub old: Vec<String>,
+    /// Its validity in the new set; empty when the mandate is lost.
+    pub new: Vec<String>,
 }
 
 /// A change in `partners.toml`.
@@ -204,6 +250,8 @@ pub async fn diff(old: &PolicySet, new: &PolicySet) -> Result<Delta, CompileErro
         old_version: old.version.clone(),
         new_version: new.version.clone(),
         partners: partner_changes(&old.organisations, &new.organisations),
+        suppliers: supplier_changes(&old.mandates, &new.mandates),
+        mandates: mandate_changes(old, new),
         overleggen: overleg_deltas(old, new, access),
     })
 }
@@ -637,6 +685,98 @@ fn partner_changes(
     out
 }
 
+/// Suppliers added, removed, or mapped to another certificate, by id.
+fn supplier_changes(old: &Mandates, new: &Mandates) -> Vec<SupplierChange> {
+    let ids: BTreeSet<&String> = old.suppliers.keys().chain(new.suppliers.keys()).collect();
+    let mut out = Vec::new();
+    for id in ids {
+        match (old.suppliers.get(id), new.suppliers.get(id)) {
+            (None, Some(n)) => out.push(SupplierChange::Added {
+                id: id.clone(),
+                name: n.name.clone(),
+                processor_agreement: n.processor_agreement.clone(),
+            }),
+            (Some(o), None) => out.push(SupplierChange::Removed {
+                id: id.clone(),
+                name: o.name.clone(),
+            }),
+            (Some(o), Some(n)) if o.oin != n.oin => out.push(SupplierChange::OinChanged {
+                id: id.clone(),
+                name: n.name.clone(),
+                old: o.oin.clone(),
+                new: n.oin.clone(),
+            }),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A mandate's identity in a delta: supplier, organisation, direction and
+/// the covered overleggen (`None` for all).
+type MandateKey = (String, String, Direction, Option<Vec<String>>);
+
+/// Every mandate of `set` by key, each with its validities.
+fn mandate_map(set: &PolicySet) -> BTreeMap<MandateKey, BTreeSet<String>> {
+    let mut out: BTreeMap<MandateKey, BTreeSet<String>> = BTreeMap::new();
+    for m in &set.mandates.all {
+        let coverage = match &m.overleggen {
+            Coverage::All => None,
+            Coverage::Only(ids) => Some(ids.iter().cloned().collect()),
+        };
+        let validity = match &m.valid_until {
+            Some(until) => format!("vanaf {} tot en met {until}", m.valid_from),
+            None => format!("vanaf {}", m.valid_from),
+        };
+        out.entry((
+            m.supplier.clone(),
+            m.organisation.clone(),
+            m.direction,
+            coverage,
+        ))
+        .or_default()
+        .insert(validity);
+    }
+    out
+}
+
+/// Mandates gained, lost, or valid on other days; names from the new set
+/// where it still has them.
+fn mandate_changes(old: &PolicySet, new: &PolicySet) -> Vec<MandateChange> {
+    let (before, after) = (mandate_map(old), mandate_map(new));
+    let keys: BTreeSet<&MandateKey> = before.keys().chain(after.keys()).collect();
+    let empty = BTreeSet::new();
+    let supplier_name = |id: &str| {
+        new.mandates
+            .suppliers
+            .get(id)
+            .or_else(|| old.mandates.suppliers.get(id))
+            .map_or_else(|| id.to_owned(), |s| s.name.clone())
+    };
+    let mut out = Vec::new();
+    for key in keys {
+        let o = before.get(key).unwrap_or(&empty);
+        let n = after.get(key).unwrap_or(&empty);
+        if o == n {
+            continue;
+        }
+        let (supplier, organisation, direction, overleggen) = key.clone();
+        out.push(MandateChange {
+            supplier_name: supplier_name(&supplier),
+            organisation_name: org_name(new, &organisation)
+                .or_else(|| org_name(old, &organisation))
+                .unwrap_or_else(|| organisation.clone()),
+            supplier,
+            organisation,
+            direction,
+            overleggen,
+            old: o.iter().cloned().collect(),
+            new: n.iter().cloned().collect(),
+        });
+    }
+    out
+}
+
 // --- Rendering -----------------------------------------------------------------
 
 /// How a field is introduced in a line: path, label, category marker and any
@@ -729,6 +869,58 @@ impl PartnerChange {
     }
 }
 
+impl SupplierChange {
+    /// One Dutch sentence; `f` formats free text.
+    fn describe(&self, f: &dyn Fn(&str) -> String) -> String {
+        match self {
+            SupplierChange::Added {
+                id,
+                name,
+                processor_agreement,
+            } => format!(
+                "nieuwe leverancier (verwerker) {} ({id}), verwerkersovereenkomst {}",
+                f(name),
+                processor_agreement
+                    .as_deref()
+                    .map_or_else(|| "ontbreekt".to_owned(), f)
+            ),
+            SupplierChange::Removed { id, name } => {
+                format!("leverancier {} ({id}) verwijderd", f(name))
+            }
+            SupplierChange::OinChanged { id, name, old, new } => format!(
+                "OIN van leverancier {} ({id}) gewijzigd: {old} → {new} (een ander certificaat handelt als deze leverancier)",
+                f(name)
+            ),
+        }
+    }
+}
+
+impl MandateChange {
+    /// One Dutch sentence; `f` formats free text.
+    fn describe(&self, f: &dyn Fn(&str) -> String) -> String {
+        let coverage = match &self.overleggen {
+            None => "alle casusoverleggen".to_owned(),
+            Some(ids) => format!("overleg {}", ids.join(", ")),
+        };
+        let what = format!(
+            "{} ({}) namens {} ({}), richting {}, {coverage}",
+            f(&self.supplier_name),
+            self.supplier,
+            f(&self.organisation_name),
+            self.organisation,
+            self.direction.as_str()
+        );
+        let (old, new) = (self.old.join(" en "), self.new.join(" en "));
+        if self.old.is_empty() {
+            format!("machtiging erbij: {what}, geldig {new}")
+        } else if self.new.is_empty() {
+            format!("machtiging vervalt: {what} (was geldig {old})")
+        } else {
+            format!("geldigheid van machtiging gewijzigd: {what}: {old} → {new}")
+        }
+    }
+}
+
 impl Structural {
     /// One Dutch sentence; `f` formats free text.
     fn describe(&self, f: &dyn Fn(&str) -> String) -> String {
@@ -814,7 +1006,18 @@ impl Delta {
     /// True when the two sets grant exactly the same access and have the same
     /// structure (purposes, roles, members, grondslagen, retention, partners).
     pub fn is_empty(&self) -> bool {
-        self.partners.is_empty() && self.overleggen.is_empty()
+        self.partners.is_empty()
+            && self.suppliers.is_empty()
+            && self.mandates.is_empty()
+            && self.overleggen.is_empty()
+    }
+
+    /// The supplier and mandate changes, one sentence each.
+    fn registry_lines(&self, f: &dyn Fn(&str) -> String) -> Vec<String> {
+        let suppliers = self.suppliers.iter().map(|c| c.describe(f));
+        suppliers
+            .chain(self.mandates.iter().map(|c| c.describe(f)))
+            .collect()
     }
 
     /// Plain-text report, one sentence header per (organisation, role,
@@ -837,6 +1040,13 @@ impl Delta {
             let _ = writeln!(out, "\nPartnerregister");
             for c in &self.partners {
                 let _ = writeln!(out, "  - {}", c.describe(&plain));
+            }
+        }
+        let registry = self.registry_lines(&plain);
+        if !registry.is_empty() {
+            let _ = writeln!(out, "\nLeveranciers en machtigingen");
+            for line in registry {
+                let _ = writeln!(out, "  - {line}");
             }
         }
         for o in &self.overleggen {
@@ -909,6 +1119,14 @@ impl Delta {
             let _ = writeln!(out, "## Partnerregister\n");
             for c in &self.partners {
                 let _ = writeln!(out, "- {}", c.describe(&md));
+            }
+            out.push('\n');
+        }
+        let registry = self.registry_lines(&md);
+        if !registry.is_empty() {
+            let _ = writeln!(out, "## Leveranciers en machtigingen\n");
+            for line in registry {
+                let _ = writeln!(out, "- {line}");
             }
             out.push('\n');
         }
@@ -1156,6 +1374,89 @@ mod tests {
             assert_eq!(structural(&d), expected_structural, "{name}");
             assert_eq!(access(&d), expected_access, "{name}");
             assert_eq!(d.is_empty(), name == "nothing", "{name}");
+        }
+    }
+
+    /// A supplier with a client mandate of the school for `team`.
+    const SUPPLIER: &str = "\n[[suppliers]]\nid = \"lev\"\nname = \"Leverancier\"\noin = \"00000099000000000901\"\nprocessor_agreement = \"VWO-1\"\n\n[[mandates]]\nsupplier = \"lev\"\norganisation = \"school\"\ndirection = \"client\"\noverleggen = [\"team\"]\nvalid_from = \"2026-01-01\"\nvalid_until = \"2026-06-30\"\n";
+
+    /// Suppliers added and removed, and mandates gained, lost or valid on
+    /// other days: each reported on its own, none as an access change (a
+    /// mandate changes who may connect, not what flows).
+    #[tokio::test]
+    async fn supplier_and_mandate_changes_are_reported() {
+        const P: &str = "partners.toml";
+        let plain = Fixture::new();
+        let base = Fixture::new().append(P, SUPPLIER);
+        let what = "Leverancier (lev) namens School (school), richting client";
+        let cases: Vec<(&str, &Fixture, Fixture, Vec<String>)> = vec![
+            ("nothing", &base, base.clone(), vec![]),
+            (
+                "supplier added",
+                &plain,
+                base.clone(),
+                vec![
+                    "nieuwe leverancier (verwerker) Leverancier (lev), verwerkersovereenkomst VWO-1".into(),
+                    format!("machtiging erbij: {what}, overleg team, geldig vanaf 2026-01-01 tot en met 2026-06-30"),
+                ],
+            ),
+            (
+                "supplier removed",
+                &base,
+                plain.clone(),
+                vec![
+                    "leverancier Leverancier (lev) verwijderd".into(),
+                    format!("machtiging vervalt: {what}, overleg team (was geldig vanaf 2026-01-01 tot en met 2026-06-30)"),
+                ],
+            ),
+            (
+                "coverage",
+                &base,
+                base.clone().edit(P, "overleggen = [\"team\"]", "overleggen = [\"*\"]"),
+                vec![
+                    format!("machtiging erbij: {what}, alle casusoverleggen, geldig vanaf 2026-01-01 tot en met 2026-06-30"),
+                    format!("machtiging vervalt: {what}, overleg team (was geldig vanaf 2026-01-01 tot en met 2026-06-30)"),
+                ],
+            ),
+            (
+                "validity",
+                &base,
+                base.clone().edit(P, "valid_until = \"2026-06-30\"\n", ""),
+                vec![format!(
+                    "geldigheid van machtiging gewijzigd: {what}, overleg team: vanaf 2026-01-01 tot en met 2026-06-30 → vanaf 2026-01-01"
+                )],
+            ),
+            (
+                "direction and OIN",
+                &base,
+                base.clone()
+                    .edit(P, "direction = \"client\"", "direction = \"bron\"")
+                    .edit(P, "00000099000000000901", "00000099000000000902"),
+                vec![
+                    "OIN van leverancier Leverancier (lev) gewijzigd: 00000099000000000901 → 00000099000000000902 (een ander certificaat handelt als deze leverancier)".into(),
+                    format!("machtiging vervalt: {what}, overleg team (was geldig vanaf 2026-01-01 tot en met 2026-06-30)"),
+                    "machtiging erbij: Leverancier (lev) namens School (school), richting bron, overleg team, geldig vanaf 2026-01-01 tot en met 2026-06-30".into(),
+                ],
+            ),
+        ];
+        for (name, old, new, expected) in cases {
+            let d = diff(&old.set(), &new.set()).await.unwrap();
+            let plain_text = |s: &str| s.to_owned();
+            assert_eq!(d.registry_lines(&plain_text), expected, "{name}");
+            assert!(access(&d).is_empty() && structural(&d).is_empty(), "{name}");
+            assert_eq!(d.is_empty(), name == "nothing", "{name}");
+            if let Some(first) = expected.first() {
+                let text = d.text();
+                assert!(
+                    text.contains(&format!("\nLeveranciers en machtigingen\n  - {first}\n")),
+                    "{name}: {text}"
+                );
+                let md = d.markdown();
+                assert!(
+                    md.contains("\n## Leveranciers en machtigingen\n\n- "),
+                    "{name}: {md}"
+                );
+            }
         }
     }
 

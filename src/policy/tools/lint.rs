@@ -1,13 +1,18 @@
 //! Covenant lint rules over a validated policy set: what is well-formed but
 //! not acceptable under the covenant (AVG art. 9 and 10 data without a legal
 //! basis or consent, BSN without permission, unexplained broad globs, unused
-//! participants, duplicate and overlapping rules). Each rule has a stable
-//! code; errors fail `policy check`, warnings only report.
+//! participants, duplicate and overlapping rules, mandates that cannot be
+//! used or have ended, processors without an agreement). Each rule has a
+//! stable code; errors fail `policy check`, warnings only report.
+//!
+//! The partner registry's findings (L012-L014) point at `partners.toml` at
+//! line 1: suppliers and mandates do not keep their line in the loaded set.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use crate::policy::mandate::{self, Coverage, Direction, Mandate};
 use crate::policy::model::{Bron, Category, Consent, Overleg, PolicySet, Rule};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -77,11 +82,39 @@ pub const RULES: &[(&str, &str)] = &[
         "L011",
         "a glob that covers health, criminal-law or BSN fields: name them one by one, so a field added to the catalogue later does not flow unreviewed",
     ),
+    (
+        "L012",
+        "a mandate for an organisation that holds a role in none of the casusoverleggen it covers: the supplier can never act on it",
+    ),
+    (
+        "L013",
+        "an expired mandate (valid_until before today) still listed: remove it, so the registry shows only what holds",
+    ),
+    (
+        "L014",
+        "a supplier (processor, AVG art. 28) without a processor_agreement reference",
+    ),
 ];
 
-/// Every finding of every lint rule over `set`, sorted by file, line and code.
+/// Every finding of every lint rule over `set`, sorted by file, line and
+/// code; "today" (L013) is now.
 pub fn lint(set: &PolicySet) -> Vec<Finding> {
+    lint_at(set, mandate::now())
+}
+
+/// [`lint`] as of `now` (unix seconds).
+pub fn lint_at(set: &PolicySet, now: i64) -> Vec<Finding> {
     let mut out = Vec::new();
+    let partners = partners_file(set);
+    let mut found = Findings {
+        file: &partners,
+        out: &mut out,
+    };
+    for m in &set.mandates.all {
+        unusable_mandate(set, m, &mut found);
+        expired_mandate(m, now, &mut found);
+    }
+    processor_agreements(set, &mut found);
     for o in set.overleggen.values() {
         let mut found = Findings {
             file: &o.file,
@@ -104,7 +137,7 @@ pub fn lint(set: &PolicySet) -> Vec<Finding> {
     out
 }
 
-/// Findings of one overleg's file.
+/// Findings of one file (an overleg, or the partner registry).
 struct Findings<'a> {
     file: &'a str,
     out: &'a mut Vec<Finding>,
@@ -119,6 +152,102 @@ impl Findings<'_> {
             severity,
             message,
         });
+    }
+}
+
+/// `partners.toml` as the loader names it (beside `overleggen/`).
+fn partners_file(set: &PolicySet) -> String {
+    set.overleggen
+        .values()
+        .next()
+        .and_then(|o| {
+            let dir = std::path::Path::new(&o.file).parent()?.parent()?;
+            Some(dir.join("partners.toml").display().to_string())
+        })
+        .unwrap_or_else(|| "partners.toml".to_owned())
+}
+
+/// "mandate of `supplier` for `organisation` (direction)".
+fn mandate_name(m: &Mandate) -> String {
+    format!(
+        "mandate of `{}` for `{}` ({})",
+        m.supplier,
+        m.organisation,
+        m.direction.as_str()
+    )
+}
+
+/// L012: a mandate for an organisation that sits in none of the overleggen
+/// it covers (all overleggen for `["*"]`).
+fn unusable_mandate(set: &PolicySet, m: &Mandate, found: &mut Findings<'_>) {
+    let holds_role = |o: &Overleg| {
+        o.roles
+            .iter()
+            .any(|r| r.organisations.contains(&m.organisation))
+    };
+    let covered: Vec<&Overleg> = set
+        .overleggen
+        .values()
+        .filter(|o| m.overleggen.covers(Some(&o.id)))
+        .collect();
+    if covered.iter().any(|o| holds_role(o)) {
+        return;
+    }
+    let which = match &m.overleggen {
+        Coverage::All => "any casusoverleg".to_owned(),
+        Coverage::Only(ids) => ids
+            .iter()
+            .map(|id| format!("`{id}`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let consequence = match m.direction {
+        Direction::Client => "the supplier can never call the gateway on its behalf",
+        Direction::Bron => "no rule can read its bronnen there",
+    };
+    found.push(
+        1,
+        "L012",
+        Severity::Warning,
+        format!(
+            "{}: `{}` holds no role in {which}, so {consequence}",
+            mandate_name(m),
+            m.organisation
+        ),
+    );
+}
+
+/// L013: a mandate whose last day is before today.
+fn expired_mandate(m: &Mandate, now: i64, found: &mut Findings<'_>) {
+    if let (Some(until), Some(day)) = (m.until, &m.valid_until)
+        && until <= now
+    {
+        found.push(
+            1,
+            "L013",
+            Severity::Warning,
+            format!(
+                "{}: expired (valid until {day}) but still listed",
+                mandate_name(m)
+            ),
+        );
+    }
+}
+
+/// L014: a supplier without a processing agreement reference.
+fn processor_agreements(set: &PolicySet, found: &mut Findings<'_>) {
+    for s in set.mandates.suppliers.values() {
+        if s.processor_agreement.is_none() {
+            found.push(
+                1,
+                "L014",
+                Severity::Error,
+                format!(
+                    "supplier `{}` is a processor (AVG art. 28) but names no processor_agreement (verwerkersovereenkomst)",
+                    s.id
+                ),
+            );
+        }
     }
 }
 
@@ -407,6 +536,87 @@ mod tests {
                 "{code} is not listed in RULES"
             );
         }
+    }
+
+    /// A supplier with its agreement and a mandate of the school for `team`.
+    const SUPPLIER: &str = "\n[[suppliers]]\nid = \"lev\"\nname = \"Leverancier\"\noin = \"00000099000000000901\"\nprocessor_agreement = \"VWO-1\"\n\n[[mandates]]\nsupplier = \"lev\"\norganisation = \"school\"\ndirection = \"client\"\noverleggen = [\"team\"]\nvalid_from = \"2026-01-01\"\nvalid_until = \"2026-06-30\"\n";
+
+    /// Each rule about the partner registry fires on a minimal change of the
+    /// clean fixture with a supplier, alone, at `partners.toml`, as of
+    /// 1 March 2026 (inside the mandate's validity).
+    #[test]
+    fn each_registry_rule_fires_on_its_own_fixture() {
+        const P: &str = "partners.toml";
+        let now = mandate::day_start("2026-03-01").unwrap();
+        let base = Fixture::new().append(P, SUPPLIER);
+        assert_eq!(
+            lint_at(&base.set(), now),
+            [],
+            "the fixture with a supplier is clean"
+        );
+        let cases: Vec<(&str, Fixture, i64, &str)> = vec![
+            (
+                "L012",
+                base.clone()
+                    .edit(P, "organisation = \"school\"", "organisation = \"buiten\""),
+                now,
+                "mandate of `lev` for `buiten` (client): `buiten` holds no role in `team`",
+            ),
+            (
+                "L012",
+                base.clone()
+                    .edit(P, "organisation = \"school\"", "organisation = \"buiten\"")
+                    .edit(P, "overleggen = [\"team\"]", "overleggen = [\"*\"]")
+                    .edit(P, "direction = \"client\"", "direction = \"bron\""),
+                now,
+                "`buiten` holds no role in any casusoverleg, so no rule can read its bronnen there",
+            ),
+            (
+                "L013",
+                base.clone(),
+                mandate::day_start("2026-07-01").unwrap(),
+                "mandate of `lev` for `school` (client): expired (valid until 2026-06-30) but still listed",
+            ),
+            (
+                "L014",
+                base.clone()
+                    .edit(P, "processor_agreement = \"VWO-1\"\n", ""),
+                now,
+                "supplier `lev` is a processor (AVG art. 28) but names no processor_agreement",
+            ),
+            (
+                "L014",
+                base.clone().edit(
+                    P,
+                    "processor_agreement = \"VWO-1\"",
+                    "processor_agreement = \" \"",
+                ),
+                now,
+                "supplier `lev` is a processor",
+            ),
+        ];
+        for (code, fixture, at, says) in cases {
+            let set = fixture.set();
+            let found = lint_at(&set, at);
+            let codes: Vec<&str> = found.iter().map(|f| f.code).collect();
+            assert_eq!(codes, [code], "{found:#?}");
+            let f = &found[0];
+            assert!(f.message.contains(says), "{code}: {}", f.message);
+            assert!(f.file.ends_with("partners.toml"), "{code}: {}", f.file);
+            assert_eq!(f.line, 1, "{code}: {f}");
+            assert!(
+                RULES.iter().any(|(c, _)| *c == code),
+                "{code} is not listed in RULES"
+            );
+        }
+        // Valid on all of its last day; no end never expires.
+        let last_day = mandate::day_start("2026-06-30").unwrap() + 23 * 3600;
+        assert_eq!(lint_at(&base.set(), last_day), []);
+        let open = base.edit(P, "valid_until = \"2026-06-30\"\n", "").set();
+        assert_eq!(
+            lint_at(&open, mandate::day_start("2099-01-01").unwrap()),
+            []
+        );
     }
 
     #[test]

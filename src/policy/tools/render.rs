@@ -6,16 +6,22 @@
 //! validated [`PolicySet`] the gateway enforces means the signed text and the
 //! enforced rules cannot drift apart.
 //!
+//! After the overleggen, a last section lists per organisation its processors:
+//! the software suppliers it gave a mandate (machtiging), in which direction,
+//! for which overleggen, how long, and under which processing agreement.
+//!
 //! Both renderers are pure functions of the set and byte-for-byte stable: every
 //! list is sorted (overleggen, purposes, roles and rules by id, organisations by
-//! name, fields in catalogue order), nothing depends on the clock or on hash-map
-//! iteration, so a committed rendering can be compared with a fresh one.
+//! name, fields in catalogue order, mandates by supplier name, direction and
+//! first day), nothing depends on the clock or on hash-map iteration, so a
+//! committed rendering can be compared with a fresh one.
 
 use std::fmt::Write as _;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use crate::policy::compile::rule_direction;
+use crate::policy::mandate::{Coverage, Direction, Mandate, Supplier};
 use crate::policy::model::{
     Act, CatalogueField, Category, Consent, Overleg, PolicySet, Purpose, Role, Rule,
 };
@@ -255,11 +261,17 @@ pub fn markdown(set: &PolicySet) -> String {
             v.overleg.id
         );
     }
+    let _ = writeln!(
+        out,
+        "{}. [{PROCESSORS_TITLE}](#verwerkers)",
+        views.len() + 1
+    );
     out.push('\n');
 
     for (n, v) in views.iter().enumerate() {
         md_overleg(&mut out, n + 1, v);
     }
+    md_processors(&mut out, views.len() + 1, &processors(set));
 
     let _ = writeln!(
         out,
@@ -380,6 +392,163 @@ fn md_rule(out: &mut String, r: &RuleView<'_>) {
     out.push('\n');
 }
 
+/// One organisation's processors: the mandates it gave, resolved once so
+/// the Markdown and HTML renderings cannot disagree.
+struct ProcessorsView<'a> {
+    org_id: &'a str,
+    /// The registry name (the id if the registry lacks it).
+    org_name: &'a str,
+    mandates: Vec<MandateView<'a>>,
+}
+
+struct MandateView<'a> {
+    mandate: &'a Mandate,
+    supplier: Option<&'a Supplier>,
+    /// The covered overleggen as (id, name), sorted by id; empty for all.
+    overleggen: Vec<(&'a str, &'a str)>,
+}
+
+const PROCESSORS_TITLE: &str = "Verwerkers: softwareleveranciers per organisatie";
+
+const PROCESSORS_INTRO: &str = "Een organisatie kan een softwareleverancier machtigen om namens haar gegevens via de gateway op te vragen of aan te leveren (richting client), of om haar bronnen te hosten (richting bron). De leverancier is dan verwerker (art. 28 AVG) van de organisatie, die verwerkingsverantwoordelijke blijft; de gateway laat de leverancier alleen toe binnen een geldige machtiging hieronder, en het logboek noemt bij elk verzoek de organisatie én de leverancier.";
+
+/// How a supplier acts for the organisation, in Dutch.
+fn direction_label(d: Direction) -> &'static str {
+    match d {
+        Direction::Client => "client: vraagt op en levert aan namens de organisatie",
+        Direction::Bron => "bron: host de bronnen van de organisatie",
+    }
+}
+
+/// "vanaf <day>" or "vanaf <day> tot en met <day>".
+fn validity_label(m: &Mandate) -> String {
+    match &m.valid_until {
+        Some(until) => format!("vanaf {} tot en met {until}", m.valid_from),
+        None => format!("vanaf {}", m.valid_from),
+    }
+}
+
+/// Every organisation with at least one mandate, sorted by name (then id),
+/// its mandates by supplier name, direction and first day.
+fn processors(set: &PolicySet) -> Vec<ProcessorsView<'_>> {
+    let mut by_org: std::collections::BTreeMap<&str, Vec<MandateView<'_>>> =
+        std::collections::BTreeMap::new();
+    for m in &set.mandates.all {
+        let overleggen = match &m.overleggen {
+            Coverage::All => Vec::new(),
+            Coverage::Only(ids) => ids
+                .iter()
+                .map(|id| {
+                    let name = set
+                        .overleggen
+                        .get(id)
+                        .map_or(id.as_str(), |o| o.name.as_str());
+                    (id.as_str(), name)
+                })
+                .collect(),
+        };
+        by_org
+            .entry(m.organisation.as_str())
+            .or_default()
+            .push(MandateView {
+                mandate: m,
+                supplier: set.mandates.suppliers.get(&m.supplier),
+                overleggen,
+            });
+    }
+    let mut out: Vec<ProcessorsView<'_>> = by_org
+        .into_iter()
+        .map(|(org_id, mut mandates)| {
+            mandates.sort_by(|a, b| {
+                (
+                    supplier_name(a),
+                    &a.mandate.supplier,
+                    a.mandate.direction,
+                    &a.mandate.valid_from,
+                )
+                    .cmp(&(
+                        supplier_name(b),
+                        &b.mandate.supplier,
+                        b.mandate.direction,
+                        &b.mandate.valid_from,
+                    ))
+            });
+            ProcessorsView {
+                org_id,
+                org_name: set
+                    .organisations
+                    .get(org_id)
+                    .map_or(org_id, |o| o.name.as_str()),
+                mandates,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (a.org_name, a.org_id).cmp(&(b.org_name, b.org_id)));
+    out
+}
+
+/// A mandate's supplier name (its id if the registry lacks it).
+fn supplier_name<'a>(m: &MandateView<'a>) -> &'a str {
+    m.supplier
+        .map_or(m.mandate.supplier.as_str(), |s| s.name.as_str())
+}
+
+/// The processing agreement reference, or that it is missing.
+fn agreement_label<'a>(m: &MandateView<'a>) -> &'a str {
+    m.supplier
+        .and_then(|s| s.processor_agreement.as_deref())
+        .unwrap_or("ontbreekt")
+}
+
+/// The processors section in Markdown, numbered `n`.
+fn md_processors(out: &mut String, n: usize, views: &[ProcessorsView<'_>]) {
+    let _ = writeln!(out, "<a id=\"verwerkers\"></a>\n");
+    let _ = writeln!(out, "## {n}. {PROCESSORS_TITLE}\n");
+    let _ = writeln!(out, "{PROCESSORS_INTRO}\n");
+    if views.is_empty() {
+        let _ = writeln!(
+            out,
+            "Geen organisatie heeft een softwareleverancier gemachtigd.\n"
+        );
+        return;
+    }
+    for v in views {
+        let _ = writeln!(
+            out,
+            "### {} (`{}`)\n",
+            escape_markdown(v.org_name),
+            v.org_id
+        );
+        let _ = writeln!(
+            out,
+            "| Leverancier | Richting | Overleggen | Geldig | Verwerkersovereenkomst |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|");
+        for m in &v.mandates {
+            let overleggen = if m.overleggen.is_empty() {
+                "alle casusoverleggen".to_owned()
+            } else {
+                m.overleggen
+                    .iter()
+                    .map(|(id, name)| format!("{} (`{id}`)", escape_markdown(name)))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let _ = writeln!(
+                out,
+                "| {} (`{}`) | {} | {} | {} | {} |",
+                escape_markdown(supplier_name(m)),
+                m.mandate.supplier,
+                direction_label(m.mandate.direction),
+                overleggen,
+                validity_label(m.mandate),
+                escape_markdown(agreement_label(m))
+            );
+        }
+        out.push('\n');
+    }
+}
+
 const CSS: &str = r#"
 :root { color-scheme: light; }
 body { font-family: "Segoe UI", "Helvetica Neue", Arial, sans-serif; font-size: 11pt; line-height: 1.45; color: #1a1a1a; max-width: 60rem; margin: 2rem auto; padding: 0 1.5rem; }
@@ -450,6 +619,7 @@ pub fn html(set: &PolicySet) -> String {
                 main {
                     "\n"
                     @for (n, v) in views.iter().enumerate() { (html_overleg(n + 1, v)) "\n" }
+                    (html_processors(views.len() + 1, &processors(set))) "\n"
                 }
                 "\n"
                 (html_footer(&set.version)) "\n"
@@ -488,6 +658,7 @@ fn html_contents(views: &[OverlegView<'_>]) -> Markup {
                         " (" code { (v.overleg.id) } ")"
                     } "\n"
                 }
+                li { a href="#verwerkers" { (PROCESSORS_TITLE) } } "\n"
             } "\n"
         }
     }
@@ -596,6 +767,48 @@ fn html_fields(fields: &[&CatalogueField]) -> Markup {
                     } "\n"
                 }
             } "\n"
+        }
+    }
+}
+
+/// The processors section, numbered `n`: per organisation the suppliers it
+/// gave a mandate.
+fn html_processors(n: usize, views: &[ProcessorsView<'_>]) -> Markup {
+    html! {
+        section.overleg id="verwerkers" {
+            "\n" h2 { (n) ". " (PROCESSORS_TITLE) } "\n"
+            p { (PROCESSORS_INTRO) } "\n"
+            @if views.is_empty() {
+                p { "Geen organisatie heeft een softwareleverancier gemachtigd." } "\n"
+            }
+            @for v in views {
+                h3 { (v.org_name) " (" code { (v.org_id) } ")" } "\n"
+                table.verwerkers {
+                    "\n"
+                    thead { tr {
+                        th { "Leverancier" } th { "Richting" } th { "Overleggen" } th { "Geldig" }
+                        th { "Verwerkersovereenkomst" }
+                    } } "\n"
+                    tbody {
+                        "\n"
+                        @for m in &v.mandates {
+                            tr {
+                                td { (supplier_name(m)) " (" code { (m.mandate.supplier) } ")" }
+                                td { (direction_label(m.mandate.direction)) }
+                                td {
+                                    @if m.overleggen.is_empty() { "alle casusoverleggen" }
+                                    @for (i, (id, name)) in m.overleggen.iter().enumerate() {
+                                        @if i > 0 { br; }
+                                        (name) " (" code { (id) } ")"
+                                    }
+                                }
+                                td { (validity_label(m.mandate)) }
+                                td { (agreement_label(m)) }
+                            } "\n"
+                        }
+                    } "\n"
+                } "\n"
+            }
         }
     }
 }

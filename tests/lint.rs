@@ -115,7 +115,7 @@ fn registry_lint_rules_catch_their_cases() {
         ),
         (
             "L013",
-            "valid_from = \"2026-08-01\"\nvalid_until = \"2027-07-31\"",
+            "valid_from = \"2026-08-01\"\nvalid_until = \"2031-07-31\"",
             "valid_from = \"2019-08-01\"\nvalid_until = \"2020-07-31\"",
             "expired (valid until 2020-07-31) but still listed",
         ),
@@ -132,6 +132,15 @@ fn registry_lint_rules_catch_their_cases() {
         assert_eq!(found[0].code, code);
         assert!(found[0].message.contains(says), "{}", found[0].message);
         assert_eq!(found[0].file, "policies/partners.toml");
+        // The finding points at the supplier's or mandate's own table.
+        let text = std::fs::read_to_string(Path::new(POLICIES).join("partners.toml")).unwrap();
+        let header = if code == "L014" {
+            "[[suppliers]]"
+        } else {
+            "[[mandates]]"
+        };
+        let line = text.lines().nth(found[0].line - 1).unwrap_or("");
+        assert_eq!(line, header, "{code} at line {}", found[0].line);
     }
 
     // An error: `policy check` fails on it.

@@ -253,7 +253,7 @@ async fn mandate_validity_and_direction_are_enforced() {
     };
     edit(
         &partners,
-        "valid_from = \"2026-08-01\"\nvalid_until = \"2027-07-31\"",
+        "valid_from = \"2026-08-01\"\nvalid_until = \"2031-07-31\"",
         &format!("valid_from = \"2026-01-01\"\nvalid_until = \"{}\"", day(-1)),
     );
     edit(

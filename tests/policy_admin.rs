@@ -523,8 +523,8 @@ async fn mandate_and_supplier_changes_are_reported() {
     let expected = [
         "nieuwe leverancier (verwerker) Ander Pakket B.V. (demo) (ander-pakket), verwerkersovereenkomst VWO-2026-AP-007".to_owned(),
         "machtiging erbij: Ander Pakket B.V. (demo) (ander-pakket) namens Basisschool De Wadden (demo PO) (po-de-wadden), richting client, alle casusoverleggen, geldig vanaf 2026-09-01".to_owned(),
-        format!("machtiging vervalt: {las}, overleg aoj-vo-noorderlicht (was geldig vanaf 2026-08-01 tot en met 2027-07-31)"),
-        format!("machtiging erbij: {las}, overleg aoj-vo-noorderlicht, mazl, geldig vanaf 2026-08-01 tot en met 2027-07-31"),
+        format!("machtiging vervalt: {las}, overleg aoj-vo-noorderlicht (was geldig vanaf 2026-08-01 tot en met 2031-07-31)"),
+        format!("machtiging erbij: {las}, overleg aoj-vo-noorderlicht, mazl, geldig vanaf 2026-08-01 tot en met 2031-07-31"),
     ];
     let text = d.text();
     let section: String = expected.iter().map(|l| format!("  - {l}\n")).collect();

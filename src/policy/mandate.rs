@@ -30,6 +30,8 @@ pub struct Supplier {
     /// The reference of the processing agreement (verwerkersovereenkomst)
     /// with the organisations it acts for; the lint flags a supplier without.
     pub processor_agreement: Option<String>,
+    /// Line in `partners.toml`, for findings.
+    pub line: usize,
 }
 
 /// In which direction a supplier acts for an organisation.
@@ -89,6 +91,8 @@ pub struct Mandate {
     /// Unix seconds: valid from `from` (inclusive) until `until` (exclusive).
     pub from: i64,
     pub until: Option<i64>,
+    /// Line in `partners.toml`, for findings.
+    pub line: usize,
 }
 
 impl Mandate {
@@ -305,6 +309,7 @@ mod tests {
             valid_until: until.map(str::to_owned),
             from: day_start(from).unwrap(),
             until: until.map(|u| day_end(u).unwrap()),
+            line: 1,
         }
     }
 

@@ -75,6 +75,7 @@ pub(super) fn suppliers(
                 oin,
                 fingerprints,
                 processor_agreement,
+                line: src.line_of(at),
             },
         );
     }
@@ -149,6 +150,7 @@ pub(super) fn mandates(
                 valid_until: m.valid_until,
                 from,
                 until,
+                line: src.line_of(at),
             });
         }
     }

@@ -5,8 +5,8 @@
 //! used or have ended, processors without an agreement). Each rule has a
 //! stable code; errors fail `policy check`, warnings only report.
 //!
-//! The partner registry's findings (L012-L014) point at `partners.toml` at
-//! line 1: suppliers and mandates do not keep their line in the loaded set.
+//! The partner registry's findings (L012-L014) point at the supplier's or
+//! mandate's line in `partners.toml`.
 
 use std::collections::BTreeSet;
 
@@ -206,7 +206,7 @@ fn unusable_mandate(set: &PolicySet, m: &Mandate, found: &mut Findings<'_>) {
         Direction::Bron => "no rule can read its bronnen there",
     };
     found.push(
-        1,
+        m.line,
         "L012",
         Severity::Warning,
         format!(
@@ -223,7 +223,7 @@ fn expired_mandate(m: &Mandate, now: i64, found: &mut Findings<'_>) {
         && until <= now
     {
         found.push(
-            1,
+            m.line,
             "L013",
             Severity::Warning,
             format!(
@@ -239,7 +239,7 @@ fn processor_agreements(set: &PolicySet, found: &mut Findings<'_>) {
     for s in set.mandates.suppliers.values() {
         if s.processor_agreement.is_none() {
             found.push(
-                1,
+                s.line,
                 "L014",
                 Severity::Error,
                 format!(

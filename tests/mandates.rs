@@ -402,3 +402,37 @@ async fn cli_register_via_a_supplier_needs_the_mandate() {
     assert_eq!(changes[0].supplier.as_deref(), Some("las-leverancier"));
     assert_eq!(changes[0].org.as_deref(), Some("po-de-wadden"));
 }
+
+/// A supplier's revoked certificate ends at the handshake, whatever it
+/// names; its other certificate keeps working under the same mandate.
+#[tokio::test]
+async fn a_revoked_supplier_certificate_is_refused_at_the_handshake() {
+    let mut gw = TestGateway::start().await;
+    let revoked = gw.pki.client_for("las-leverancier");
+    let other = gw.pki.client_for("las-leverancier");
+    let crl = gw.pki.ca.current_crl(&[revoked.serial]).unwrap();
+    std::fs::write(gw.pki.dir.join("crl.pem"), crl).unwrap();
+    gw.tls.reload().unwrap();
+    let named = [
+        ("x-doelbinding", "aanpak-verzuim"),
+        ("x-namens", NOORDERLICHT),
+    ];
+    let r = gw
+        .client_with(Some(&revoked), false)
+        .request(Method::GET, ZAAK, &named, None)
+        .await;
+    assert!(r.is_err(), "a revoked certificate got an HTTP answer");
+    let r = gw
+        .client_with(Some(&other), false)
+        .request(Method::GET, ZAAK, &named, None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Nothing about the revoked connection claims a disclosure.
+    let rows = gw.audit_rows().await;
+    let shared = rows
+        .iter()
+        .filter(|r| r.kind == "request" && r.status == 200)
+        .count();
+    assert_eq!(shared, 1);
+}

@@ -79,6 +79,18 @@ async fn the_printed_demo_commands_work() {
     assert!(dashboard.contains(&format!("https://localhost:{admin_port}/zoeken")));
     assert!(traffic >= 5);
     assert!(tmp.path().join("certs/ca.pem").exists());
+    // The PKIoverheid shape: each client file holds the chain it presents
+    // (end entity, TSP CA, domain CA) under the one root the gateway trusts.
+    for holder in ["gemeente-groningen", "las-leverancier"] {
+        let pem = std::fs::read_to_string(tmp.path().join(format!("certs/{holder}.pem"))).unwrap();
+        assert_eq!(pem.matches("BEGIN CERTIFICATE").count(), 3, "{holder}");
+    }
+    let crls = std::fs::read_to_string(tmp.path().join("certs/crl.pem")).unwrap();
+    assert_eq!(
+        crls.matches("BEGIN X509 CRL").count(),
+        4,
+        "root, domain, two TSPs"
+    );
     assert!(tmp.path().join("data/pseudonym.key").exists());
 
     let mut outputs = Vec::new();

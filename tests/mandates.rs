@@ -225,6 +225,22 @@ async fn bad_principals_are_refused_and_recorded() {
         .filter(|r| r.supplier.as_deref() == Some("las-leverancier"))
         .count();
     assert_eq!(by_supplier, n - 2);
+    // An unknown peer is refused as unknown before its headers are read.
+    let stranger = gw
+        .pki
+        .ca
+        .client(&poortwachter::dev::certs::ClientSpec::new(
+            "stranger",
+            Some("00000099000000008888"),
+        ))
+        .unwrap();
+    let r = get_as(
+        &gw.client_with(Some(&stranger), false),
+        ZAAK,
+        &[("x-namens", "not-an-oin")],
+    )
+    .await;
+    assert_eq!(r.problem_type(), "unknown-organisation");
     // The detail says why (closest reason), without naming data.
     let r = get_as(&supplier, other_overleg, &[("x-namens", NOORDERLICHT)]).await;
     assert!(

@@ -512,6 +512,10 @@ fn identify(
         .map_err(|e| ProxyError::Identity(e.clone()))?;
     // A supplier is recorded as who connected, also when it is refused.
     rec.supplier = identity::supplier_for(&snapshot.set, cert).ok().flatten();
+    if rec.supplier.is_none() {
+        // An unknown peer is refused before any header is read.
+        identity::organisation_for(&snapshot.set, cert)?;
+    }
     let principal = identity::principal(req.headers())?;
     let overleg = overleg_of(req.uri());
     let now = crate::policy::mandate::now();

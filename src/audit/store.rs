@@ -409,6 +409,18 @@ impl Store {
         Ok(())
     }
 
+    /// The last position of every chain, by instance: what a verification
+    /// walks (records appended later are a write in progress, not part of
+    /// what it checks).
+    pub async fn heads(&self) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
+        let rows = sqlx::query("SELECT instance, MAX(seq) FROM audit_records GROUP BY instance")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect()
+    }
+
     /// Every checkpoint, ordered by instance and number.
     pub async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
         let rows = sqlx::query(

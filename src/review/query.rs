@@ -246,9 +246,21 @@ pub async fn for_each(
     mut f: impl FnMut(&StoredRow) -> ControlFlow<()>,
 ) -> Result<(), ReviewError> {
     let page = page.max(1);
-    let (clause, binds) = where_clause(filter);
     let mut after: Option<(String, String, i64)> = None;
     loop {
+        // From the second page on, the period starts at the last row's time:
+        // the store then starts its index range there instead of at `from`
+        // and filtering every earlier row again (on SQLite that made a walk
+        // quadratic: 360,000 rows in pages of 1,000 took 26.6 s, now 1.2 s;
+        // see benches/RESULTS.md). The keyset condition below handles rows
+        // that share that time.
+        let (clause, binds) = match &after {
+            None => where_clause(filter),
+            Some((time, _, _)) => where_clause(&Filter {
+                from: Some(time.clone()),
+                ..filter.clone()
+            }),
+        };
         let mut sql = format!(
             "SELECT {} FROM audit_records{clause}",
             crate::audit::store::COLUMNS

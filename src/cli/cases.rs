@@ -164,21 +164,12 @@ impl Opened {
     /// under an active client mandate for the overleg (the lookup serving
     /// does for X-Namens).
     fn actor(&self, overleg: &str, a: &Actor) -> anyhow::Result<Who> {
-        use poortwachter::policy::mandate::{self, Direction};
+        use poortwachter::policy::mandate;
         let set = &self.session.set;
         let mut origin = CLI_ORIGIN.clone();
         if let Some(supplier) = &a.via {
-            if !set.mandates.suppliers.contains_key(supplier) {
-                anyhow::bail!("`{supplier}` is not a supplier in partners.toml");
-            }
             set.mandates
-                .find(
-                    supplier,
-                    &a.org,
-                    Direction::Client,
-                    Some(overleg),
-                    mandate::now(),
-                )
+                .acting_for(supplier, &a.org, Some(overleg), mandate::now())
                 .map_err(|why| anyhow::anyhow!("no mandate: {}", why.as_str()))?;
             origin.supplier = Some(supplier.clone());
         }

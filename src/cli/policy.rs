@@ -235,20 +235,11 @@ fn mandate_of(
     org: &str,
     overleg: &str,
 ) -> Result<serde_json::Value, String> {
-    use poortwachter::policy::mandate::{self, Direction};
-    if !snap.set.mandates.suppliers.contains_key(supplier) {
-        return Err(format!("`{supplier}` is not a supplier in partners.toml"));
-    }
+    use poortwachter::policy::mandate;
     let m = snap
         .set
         .mandates
-        .find(
-            supplier,
-            org,
-            Direction::Client,
-            Some(overleg),
-            mandate::now(),
-        )
+        .acting_for(supplier, org, Some(overleg), mandate::now())
         .map_err(|why| format!("no mandate: {}", why.as_str()))?;
     Ok(serde_json::json!({
         "supplier": m.supplier,

@@ -11,7 +11,7 @@ use ring::digest;
 use rustls::pki_types::CertificateDer;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::policy::mandate::{Direction, Missing};
+use crate::policy::mandate::Missing;
 use crate::policy::model::PolicySet;
 
 /// The request header naming the organisation a supplier acts for: its
@@ -97,26 +97,49 @@ pub fn principal(headers: &HeaderMap) -> Result<Option<String>, IdentityError> {
     Ok(Some(oin))
 }
 
+/// Whom a verified certificate belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    Organisation(String),
+    Supplier(String),
+}
+
+/// The organisation or the software supplier `cert` belongs to: exactly
+/// one, or refused (unknown, or matching several).
+pub fn holder(set: &PolicySet, cert: &PeerCert) -> Result<Holder, IdentityError> {
+    let supplier = set.mandates.suppliers.values().find(|s| {
+        cert.serial_number.as_deref() == Some(s.oin.as_str())
+            && (s.fingerprints.is_empty() || s.fingerprints.contains(&cert.fingerprint))
+    });
+    match (supplier, organisation_for(set, cert)) {
+        (None, org) => org.map(Holder::Organisation),
+        (Some(s), Err(_)) => Ok(Holder::Supplier(s.id.clone())),
+        (Some(s), Ok(org)) => Err(IdentityError::Ambiguous(vec![org, s.id.clone()])),
+    }
+}
+
 /// Who is calling, for a request about `overleg` (when the path names one)
-/// at `now` (unix seconds): the certificate's organisation, or the
-/// organisation named in `X-Namens` when the certificate is a supplier's
-/// and an active client mandate covers the overleg.
-pub fn caller(
+/// at `now` (unix seconds): an organisation for itself (refused when it
+/// names a principal), or a supplier for the principal named in
+/// `X-Namens` while an active client mandate covers the overleg.
+pub fn act_for(
     set: &PolicySet,
-    cert: &PeerCert,
+    holder: Holder,
     principal: Option<&str>,
     overleg: Option<&str>,
     now: i64,
 ) -> Result<Caller, IdentityError> {
-    let Some(supplier) = supplier_for(set, cert)? else {
-        let org = organisation_for(set, cert)?;
-        if principal.is_some() {
+    let supplier = match holder {
+        Holder::Organisation(_) if principal.is_some() => {
             return Err(IdentityError::PrincipalNotAllowed);
         }
-        return Ok(Caller {
-            org,
-            supplier: None,
-        });
+        Holder::Organisation(org) => {
+            return Ok(Caller {
+                org,
+                supplier: None,
+            });
+        }
+        Holder::Supplier(s) => s,
     };
     let oin = principal.ok_or(IdentityError::PrincipalRequired)?;
     let org = set
@@ -124,7 +147,7 @@ pub fn caller(
         .principal(oin)
         .ok_or(IdentityError::NoMandate(Missing::UnknownPrincipal))?;
     set.mandates
-        .find(&supplier, org, Direction::Client, overleg, now)
+        .acting_for(&supplier, org, overleg, now)
         .map_err(IdentityError::NoMandate)?;
     Ok(Caller {
         org: org.to_owned(),
@@ -132,20 +155,15 @@ pub fn caller(
     })
 }
 
-/// The supplier the certificate belongs to, if it is a supplier's; a
-/// certificate that matches a supplier and an organisation is ambiguous.
-pub fn supplier_for(set: &PolicySet, cert: &PeerCert) -> Result<Option<String>, IdentityError> {
-    let supplier = set.mandates.suppliers.values().find(|s| {
-        cert.serial_number.as_deref() == Some(s.oin.as_str())
-            && (s.fingerprints.is_empty() || s.fingerprints.contains(&cert.fingerprint))
-    });
-    let Some(s) = supplier else {
-        return Ok(None);
-    };
-    match organisation_for(set, cert) {
-        Ok(org) => Err(IdentityError::Ambiguous(vec![org, s.id.clone()])),
-        Err(_) => Ok(Some(s.id.clone())),
-    }
+/// [`holder`] then [`act_for`].
+pub fn caller(
+    set: &PolicySet,
+    cert: &PeerCert,
+    principal: Option<&str>,
+    overleg: Option<&str>,
+    now: i64,
+) -> Result<Caller, IdentityError> {
+    act_for(set, holder(set, cert)?, principal, overleg, now)
 }
 
 /// Reads the end-entity certificate of a verified chain.

@@ -510,16 +510,16 @@ fn identify(
         .cert
         .as_ref()
         .map_err(|e| ProxyError::Identity(e.clone()))?;
-    // A supplier is recorded as who connected, also when it is refused.
-    rec.supplier = identity::supplier_for(&snapshot.set, cert).ok().flatten();
-    if rec.supplier.is_none() {
-        // An unknown peer is refused before any header is read.
-        identity::organisation_for(&snapshot.set, cert)?;
+    // An unknown peer is refused before any header is read; a supplier is
+    // recorded as who connected, also when it is refused.
+    let holder = identity::holder(&snapshot.set, cert)?;
+    if let identity::Holder::Supplier(s) = &holder {
+        rec.supplier = Some(s.clone());
     }
     let principal = identity::principal(req.headers())?;
     let overleg = overleg_of(req.uri());
     let now = crate::policy::mandate::now();
-    let caller = identity::caller(&snapshot.set, cert, principal.as_deref(), overleg, now)?;
+    let caller = identity::act_for(&snapshot.set, holder, principal.as_deref(), overleg, now)?;
     rec.org = Some(caller.org.clone());
     rec.supplier = caller.supplier;
     Ok((snapshot, caller.org))

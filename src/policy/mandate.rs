@@ -107,6 +107,9 @@ impl Mandate {
 pub enum Missing {
     /// The named principal is not an organisation of the registry.
     UnknownPrincipal,
+    /// The named supplier is not in the registry (CLI and explain only: a
+    /// certificate is a supplier's only when the registry lists it).
+    UnknownSupplier,
     /// No mandate of this supplier for this organisation at all.
     None,
     /// Mandates exist, but for the other direction only.
@@ -123,6 +126,7 @@ impl Missing {
     pub fn as_str(self) -> &'static str {
         match self {
             Missing::UnknownPrincipal => "the principal is not in the partner registry",
+            Missing::UnknownSupplier => "the supplier is not in the partner registry",
             Missing::None => "the supplier holds no mandate of this organisation",
             Missing::OtherDirection => "the supplier's mandate is for the other direction",
             Missing::OtherOverleg => "the supplier's mandate does not cover this casusoverleg",
@@ -217,6 +221,22 @@ impl Mandates {
         Err(why)
     }
 
+    /// The active client mandate that lets `supplier` act for
+    /// `organisation` in `overleg` at `now`: the one lookup behind X-Namens,
+    /// `policy explain --via` and `cases --via`.
+    pub fn acting_for(
+        &self,
+        supplier: &str,
+        organisation: &str,
+        overleg: Option<&str>,
+        now: i64,
+    ) -> Result<&Mandate, Missing> {
+        if !self.suppliers.contains_key(supplier) {
+            return Err(Missing::UnknownSupplier);
+        }
+        self.find(supplier, organisation, Direction::Client, overleg, now)
+    }
+
     /// Every organisation `supplier` holds a mandate of (any direction,
     /// any time), for the registry's views.
     pub fn organisations_of(&self, supplier: &str) -> BTreeSet<&str> {
@@ -231,7 +251,7 @@ impl Mandates {
 impl Missing {
     fn rank(self) -> u8 {
         match self {
-            Missing::UnknownPrincipal => 0,
+            Missing::UnknownPrincipal | Missing::UnknownSupplier => 0,
             Missing::None => 1,
             Missing::OtherDirection => 2,
             Missing::OtherOverleg => 3,
@@ -251,32 +271,27 @@ impl Missing {
 /// Unix seconds at which Dutch calendar day `day` (`YYYY-MM-DD`) begins, or
 /// `None` when it is not such a day.
 pub fn day_start(day: &str) -> Option<i64> {
-    if day.len() != 10 {
-        return None;
-    }
-    let date: jiff::civil::Date = day.parse().ok()?;
-    Some(
-        date.to_zoned_datetime(AMSTERDAM.clone())
-            .ok()?
-            .timestamp()
-            .as_second(),
-    )
+    starts_at(civil_day(day)?)
 }
 
 /// Unix seconds at which the day after Dutch calendar day `day` begins: a
 /// mandate valid until `day` is valid on all of that day.
 pub fn day_end(day: &str) -> Option<i64> {
+    starts_at(civil_day(day)?.tomorrow().ok()?)
+}
+
+/// `YYYY-MM-DD` exactly (no time, no other form jiff would accept).
+fn civil_day(day: &str) -> Option<jiff::civil::Date> {
     if day.len() != 10 {
         return None;
     }
-    let date: jiff::civil::Date = day.parse().ok()?;
-    let next = date.tomorrow().ok()?;
-    Some(
-        next.to_zoned_datetime(AMSTERDAM.clone())
-            .ok()?
-            .timestamp()
-            .as_second(),
-    )
+    day.parse().ok()
+}
+
+/// Unix seconds at which `date` begins in the Netherlands.
+fn starts_at(date: jiff::civil::Date) -> Option<i64> {
+    let zoned = date.to_zoned_datetime(AMSTERDAM.clone()).ok()?;
+    Some(zoned.timestamp().as_second())
 }
 
 /// Now, in unix seconds.

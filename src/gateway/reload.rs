@@ -156,7 +156,9 @@ pub struct WatchError {
 
 /// Watches the policy directory and the TLS files; after a burst of changes
 /// has been quiet for `debounce`, reloads what changed. The returned watcher
-/// must be kept alive; dropping it stops watching.
+/// must be kept alive; dropping it stops watching. Over 80 lines with its
+/// comments (77 of code): the watcher's callback and the debounce task share
+/// one set of captured state, read together.
 pub fn watch(w: Watched) -> Result<notify::RecommendedWatcher, WatchError> {
     use notify::{RecursiveMode, Watcher};
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();

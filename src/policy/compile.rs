@@ -421,6 +421,31 @@ impl Grant {
     }
 }
 
+/// casbin's `enforce()` for one field of a table entry: the request in the
+/// order of the model's `request_definition`.
+pub fn enforce(
+    e: &Enforcer,
+    overleg: &str,
+    key: &GrantKey,
+    field: &str,
+    consent: Consent,
+) -> Result<bool, CompileError> {
+    e.enforce((
+        key.org.as_str(),
+        key.role.as_str(),
+        key.overleg.as_str(),
+        key.purpose.as_str(),
+        key.bron.as_str(),
+        key.act.as_str(),
+        field,
+        consent.as_str(),
+    ))
+    .map_err(|err| CompileError::Casbin {
+        overleg: overleg.to_owned(),
+        message: err.to_string(),
+    })
+}
+
 /// Checks every field of one table entry with casbin's `enforce()`.
 fn verify(
     e: &Enforcer,
@@ -434,22 +459,7 @@ fn verify(
             continue;
         };
         let field = field.path.as_str();
-        let ok = e
-            .enforce((
-                key.org.as_str(),
-                key.role.as_str(),
-                key.overleg.as_str(),
-                key.purpose.as_str(),
-                key.bron.as_str(),
-                key.act.as_str(),
-                field,
-                fg.consent.as_str(),
-            ))
-            .map_err(|err| CompileError::Casbin {
-                overleg: overleg.to_owned(),
-                message: err.to_string(),
-            })?;
-        if !ok {
+        if !enforce(e, overleg, key, field, fg.consent)? {
             return Err(CompileError::Disagreement {
                 key: key.to_string(),
                 field: field.to_owned(),

@@ -282,6 +282,37 @@ fn supplier_name(set: &PolicySet, id: &str) -> String {
         .map_or_else(|| id.to_owned(), |s| s.name.clone())
 }
 
+/// The shared fields of a record, with the catalogue's label and category.
+fn field_views(bron: Option<&crate::policy::model::Bron>, shared: &str) -> Vec<FieldView> {
+    query::list(shared)
+        .into_iter()
+        .map(|path| {
+            let entry = bron.and_then(|b| b.field_index(&path).map(|i| &b.catalogue[i]));
+            let (category, category_label) = entry
+                .map(|f| category_view(f.category))
+                .unwrap_or_else(|| ("unknown".into(), "onbekend".into()));
+            FieldView {
+                label: entry
+                    .map(|f| f.label.clone())
+                    .unwrap_or_else(|| path.clone()),
+                path,
+                category,
+                category_label,
+            }
+        })
+        .collect()
+}
+
+/// The supplier acted for the caller: it received the data for it (a read)
+/// or delivered the caller's data (a write).
+fn via_text(act: Act, caller_name: &str, supplier_name: &str) -> String {
+    let verb = match act {
+        Act::Read => "ontvangen",
+        Act::Write => "aangeleverd",
+    };
+    format!("{verb} door {caller_name}, via leverancier {supplier_name}")
+}
+
 fn disclosure(set: &PolicySet, r: &StoredRow) -> Disclosure {
     let caller = r.org.clone().unwrap_or_default();
     let overleg = r.overleg.as_deref().and_then(|o| set.overleggen.get(o));
@@ -302,37 +333,12 @@ fn disclosure(set: &PolicySet, r: &StoredRow) -> Disclosure {
         Act::Read => (caller.clone(), owner),
         Act::Write => (owner, caller.clone()),
     };
-    let fields = query::list(&r.fields_shared)
-        .into_iter()
-        .map(|path| {
-            let entry = bron.and_then(|b| b.field_index(&path).map(|i| &b.catalogue[i]));
-            let (category, category_label) = entry
-                .map(|f| category_view(f.category))
-                .unwrap_or_else(|| ("unknown".into(), "onbekend".into()));
-            FieldView {
-                label: entry
-                    .map(|f| f.label.clone())
-                    .unwrap_or_else(|| path.clone()),
-                path,
-                category,
-                category_label,
-            }
-        })
-        .collect();
+    let fields = field_views(bron.map(AsRef::as_ref), &r.fields_shared);
     let purpose_id = r.purpose.clone().unwrap_or_default();
     let supplier = r.supplier.as_deref().map(|id| supplier_name(set, id));
-    // The supplier acted for the caller: it received the data for it (a
-    // read) or delivered the caller's data (a write).
-    let via = supplier.as_ref().map(|name| {
-        let verb = match act {
-            Act::Read => "ontvangen",
-            Act::Write => "aangeleverd",
-        };
-        format!(
-            "{verb} door {}, via leverancier {name}",
-            org_name(set, &caller)
-        )
-    });
+    let via = supplier
+        .as_deref()
+        .map(|name| via_text(act, &org_name(set, &caller), name));
     Disclosure {
         time: r.time.clone(),
         when: when::dutch_readable(&r.time),

@@ -14,7 +14,6 @@ use crate::policy::decision::{DecisionContext, Denial, Permit, RouteRequest, Sna
 use crate::policy::model::{Act, Bron, Consent, Overleg, Resource, Rule};
 use crate::policy::template::TemplateSegment;
 use crate::registers::{ActiveConsent, CaseStatus, GivenBy};
-use casbin::CoreApi;
 
 /// The question: may `org` (as `role`) in `overleg`, for `purpose`,
 /// receive (or send) `field` of `bron`?
@@ -286,22 +285,8 @@ async fn casbin_agrees(
         .remove(&key.role)
         .unwrap_or_default();
     let e = compile::enforcer(&overleg.id, rows, compile::g_rows(overleg, &key.role)).await?;
-    let allowed = e
-        .enforce((
-            key.org.as_str(),
-            key.role.as_str(),
-            key.overleg.as_str(),
-            key.purpose.as_str(),
-            key.bron.as_str(),
-            key.act.as_str(),
-            field,
-            consent.unwrap_or(Consent::None).as_str(),
-        ))
-        .map_err(|err| CompileError::Casbin {
-            overleg: overleg.id.clone(),
-            message: err.to_string(),
-        })?;
-    Ok(allowed)
+    let consent = consent.unwrap_or(Consent::None);
+    Ok(compile::enforce(&e, &overleg.id, key, field, consent)?)
 }
 
 /// The request a question becomes: a resource of the bron that serves the

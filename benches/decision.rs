@@ -79,6 +79,8 @@ fn main() {
         act: Act::Read,
         purpose: Some("p"),
         role: None,
+        owner: None,
+        now: 0,
     };
     // org-2-0 (role r2) may receive groups 2..11: of these 30 fields 10 pass
     // and 20 are withheld, so the filter does real work.
@@ -195,6 +197,8 @@ fn mandates(
         act: Act::Read,
         purpose: Some("p"),
         role: None,
+        owner: None,
+        now: 0,
     };
     let now = poortwachter::policy::mandate::now();
     let run = |peer: &PeerCert, principal: Option<&str>| {

@@ -48,7 +48,7 @@ async fn the_printed_demo_commands_work() {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line.trim_start().starts_with("curl ") {
                 commands.push(line.trim().to_owned());
-                if commands.len() == 10 {
+                if commands.len() == 12 {
                     break;
                 }
             }
@@ -57,7 +57,7 @@ async fn the_printed_demo_commands_work() {
     tokio::time::timeout(Duration::from_mins(1), read)
         .await
         .expect("demo printed no commands");
-    assert_eq!(commands.len(), 10);
+    assert_eq!(commands.len(), 12);
     // The FG dashboard instructions, then the demo traffic.
     let mut dashboard = None;
     let mut traffic = 0;
@@ -152,6 +152,14 @@ async fn the_printed_demo_commands_work() {
     // 10. the supplier names nobody.
     assert!(outputs[9].starts_with("http/2 400"), "{}", outputs[9]);
     assert!(outputs[9].contains("urn:poortwachter:problem:principal-required"));
+    // 11. a bron the supplier hosts for several schools, the owner named:
+    // De Wadden's rule (mazl-08) decides, the parent's free text stays out.
+    assert!(outputs[10].starts_with("http/2 200"), "{}", outputs[10]);
+    assert!(outputs[10].contains("gemeld_door"), "{}", outputs[10]);
+    assert!(!outputs[10].contains("reden"), "{}", outputs[10]);
+    // 12. an owner that did not switch the supplier on for this overleg.
+    assert!(outputs[11].starts_with("http/2 403"), "{}", outputs[11]);
+    assert!(outputs[11].contains("urn:poortwachter:problem:no-host-mandate"));
 
     // The FG dashboard, as printed, lists the demo traffic.
     let out = tokio::process::Command::new("bash")
@@ -180,7 +188,7 @@ async fn the_printed_demo_commands_work() {
         .collect();
     // The ten printed commands (the withdrawal is a register change) and
     // the demo traffic.
-    assert_eq!(outcomes.len(), traffic + 9);
+    assert_eq!(outcomes.len(), traffic + 11);
     for o in ["allowed", "filtered", "denied"] {
         assert!(outcomes.contains(&o), "{outcomes:?}");
     }
@@ -188,8 +196,20 @@ async fn the_printed_demo_commands_work() {
         &outcomes[traffic..],
         [
             "allowed", "filtered", "denied", "denied", "filtered", "denied", "filtered", "denied",
-            "denied"
+            "denied", "filtered", "denied"
         ]
+    );
+    // The hosted bron's records name the school whose data it was, not the
+    // supplier that hosts it (nobody connected through a supplier).
+    let requests: Vec<_> = rows.iter().filter(|r| r.kind == "request").collect();
+    let hosted = &requests[requests.len() - 2..];
+    assert_eq!(hosted[0].owner.as_deref(), Some("po-de-wadden"));
+    assert_eq!(hosted[1].owner.as_deref(), Some("vso-de-borg"));
+    assert!(hosted.iter().all(|r| r.supplier.is_none()));
+    assert!(
+        requests[..requests.len() - 2]
+            .iter()
+            .all(|r| r.owner.is_none())
     );
     let register: Vec<&str> = rows
         .iter()

@@ -362,6 +362,23 @@ fn every_error() -> Vec<ProxyError> {
             purpose: s("p"),
         },
         Denial::NoFieldOfResource { resource: s("r") },
+        Denial::OwnerRequired {
+            bron: s("b"),
+            overleg: s("o"),
+            owners: vec![s("a"), s("c")],
+        },
+        Denial::OwnerUnknown {
+            bron: s("b"),
+            overleg: s("o"),
+        },
+        Denial::OwnerNotHosted { bron: s("b") },
+        Denial::NoHostMandate {
+            bron: s("b"),
+            owner: s("a"),
+            supplier: s("l"),
+            overleg: s("o"),
+            why: "expired",
+        },
     ];
     let upstream = vec![
         UpstreamError::Unreachable,
@@ -392,7 +409,7 @@ fn every_error() -> Vec<ProxyError> {
         RegisterError::Audit(poortwachter::audit::AuditError::Timeout),
         RegisterError::Timeout,
     ];
-    assert_complete("Denial", denials.iter().map(denial_index), 13);
+    assert_complete("Denial", denials.iter().map(denial_index), 17);
     assert_complete("RegisterError", register.iter().map(register_index), 9);
     assert_complete("UpstreamError", upstream.iter().map(upstream_index), 6);
 
@@ -474,6 +491,10 @@ fn denial_index(e: &Denial) -> usize {
         Denial::ConsentRequired { .. } => 10,
         Denial::NoFieldOfResource { .. } => 11,
         Denial::NotRegistered { .. } => 12,
+        Denial::OwnerRequired { .. } => 13,
+        Denial::OwnerUnknown { .. } => 14,
+        Denial::OwnerNotHosted { .. } => 15,
+        Denial::NoHostMandate { .. } => 16,
     }
 }
 

@@ -14,6 +14,8 @@ mod common;
 use common::*;
 use http::Method;
 use poortwachter::audit::StoredRow;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// The school reads its leerplicht case in its own overleg (rule aoj-…:
 /// leerplicht → school, aanpak-verzuim).
@@ -451,4 +453,151 @@ async fn a_revoked_supplier_certificate_is_refused_at_the_handshake() {
         .filter(|r| r.kind == "request" && r.status == 200)
         .count();
     assert_eq!(shared, 1);
+}
+
+/// A bron a supplier hosts for several schools (`ziekmeldingen-saas`, MAZL).
+const ZIEK: &str = "/v1/mazl/ziekmeldingen-saas/leerlingen/L1001/ziekmeldingen";
+
+/// A hosted bron (issue 15 point 3): the client names the school whose data
+/// it wants, the gateway tells the supplier's one API in its own header (the
+/// school's OIN; a client's copy of that header never passes), applies that
+/// school's rule, and records the school as owner; the upstream connection
+/// is the gateway's own.
+async fn a_hosted_bron_serves_the_owner_named_per_request(store: StoreKind) {
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let seen_in = Arc::clone(&seen);
+    let bron = spawn_upstream(Arc::new(move |_m, _p, h| {
+        let namens = h
+            .get("x-poortwachter-namens")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        seen_in.lock().unwrap().push(namens);
+        let doc = serde_json::json!({
+            "leerling": {"voornaam": "Sam", "achternaam": "Jansen", "geboortedatum": "2015-01-01"},
+            "ziekmeldingen": [{"datum": "2026-11-02", "duur_dagen": 2, "gemeld_door": "ouder", "reden": "griep"}],
+        });
+        (200, "application/json", doc.to_string().into_bytes(), Duration::ZERO)
+    }))
+    .await;
+    let mut gw = TestGateway::start_with(Options {
+        store,
+        ..Options::with_bron_url("ziekmeldingen-saas", format!("http://{bron}"))
+    })
+    .await;
+    let ggd = gw.client("ggd-groningen");
+    let ask = |owner: Option<&'static str>, smuggled: bool| {
+        let mut h = vec![("x-doelbinding", "medisch-advies")];
+        if let Some(o) = owner {
+            h.push(("x-bron-eigenaar", o));
+        }
+        if smuggled {
+            h.push(("x-poortwachter-namens", NOORDERLICHT));
+        }
+        h
+    };
+
+    // De Wadden by OIN: its rule (mazl-08) gives who reported; the parent's
+    // free text never flows.
+    let r = ggd
+        .request(Method::GET, ZIEK, &ask(Some(DE_WADDEN), true), None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let melding = &r.json()["ziekmeldingen"][0];
+    assert_eq!(melding["gemeld_door"], "ouder");
+    assert!(melding.get("reden").is_none());
+    // Noorderlicht by id: its rule (mazl-07) does not give who reported.
+    let r = ggd
+        .request(
+            Method::GET,
+            ZIEK,
+            &ask(Some("vo-noorderlicht"), false),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["ziekmeldingen"][0].get("gemeld_door").is_none());
+    // The API was told the owner's OIN each time, never the client's copy.
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [Some(DE_WADDEN.to_owned()), Some(NOORDERLICHT.to_owned())]
+    );
+
+    let rows = gw.audit_rows().await;
+    let requests: Vec<&StoredRow> = rows.iter().filter(|r| r.kind == "request").collect();
+    assert_eq!(requests[0].owner.as_deref(), Some("po-de-wadden"));
+    assert_eq!(requests[0].rules, "[\"mazl-08\"]");
+    assert!(
+        requests[0]
+            .fields_withheld
+            .contains("ziekmeldingen[].reden")
+    );
+    assert_eq!(requests[1].owner.as_deref(), Some("vo-noorderlicht"));
+    assert_eq!(requests[1].rules, "[\"mazl-07\"]");
+    assert!(
+        requests
+            .iter()
+            .all(|r| r.org.as_deref() == Some("ggd-groningen"))
+    );
+
+    // Refusals: nothing reaches the bron, each is recorded with its reason
+    // (and with the owner, once one was named).
+    let refusals: Vec<(Option<&'static str>, u16, &str, Option<&str>)> = vec![
+        (None, 400, "owner-required", None),
+        (Some("gemeente-groningen"), 403, "owner-unknown", None),
+        (Some(DE_BORG), 403, "no-host-mandate", Some("vso-de-borg")),
+    ];
+    for (owner, status, problem, recorded_owner) in refusals {
+        let r = ggd
+            .request(Method::GET, ZIEK, &ask(owner, false), None)
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status,
+            status,
+            "{problem}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.problem_type(), problem);
+        let rows = gw.audit_rows().await;
+        let rec = last_request(&rows);
+        assert_eq!(rec.reason, problem);
+        assert_eq!(rec.owner.as_deref(), recorded_owner, "{problem}");
+        assert_eq!(rec.fields_shared, "[]");
+    }
+    // X-Bron-Eigenaar for a bron with one owner of its own: refused, never
+    // ignored.
+    let r = get_as(
+        &gw.client("gemeente-groningen"),
+        ZAAK_LEERPLICHT,
+        &[("x-bron-eigenaar", NOORDERLICHT)],
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(r.problem_type(), "owner-not-hosted");
+    assert_eq!(seen.lock().unwrap().len(), 2, "no refusal reached the bron");
+
+    // The records with an owner verify (the hash covers it only when set).
+    let cfg = poortwachter::config::Config::load(&gw.config_path).unwrap();
+    let store = poortwachter::audit::Store::connect(&gw.store_url)
+        .await
+        .unwrap();
+    let report = poortwachter::audit::admin::verify(&store, &cfg.audit, None, None)
+        .await
+        .unwrap();
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+/// Leerplicht's own read in the AOJ-team (a bron with one owner).
+const ZAAK_LEERPLICHT: &str = "/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1001/verzuim";
+
+#[tokio::test]
+async fn sqlite_a_hosted_bron_serves_the_owner_named_per_request() {
+    a_hosted_bron_serves_the_owner_named_per_request(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_a_hosted_bron_serves_the_owner_named_per_request() {
+    a_hosted_bron_serves_the_owner_named_per_request(StoreKind::Postgres).await;
 }

@@ -251,8 +251,16 @@ fn bijlage3_lists_the_processors_of_each_organisation() {
                 .as_ref()
                 .map(|u| format!(" tot en met {u}"))
                 .unwrap_or_default();
+            let direction = match m.direction {
+                poortwachter::policy::mandate::Direction::Client => {
+                    "client: vraagt op en levert aan namens de organisatie"
+                }
+                poortwachter::policy::mandate::Direction::Bron => {
+                    "bron: host de bronnen van de organisatie"
+                }
+            };
             let row = format!(
-                "| {} (`{}`) | client: vraagt op en levert aan namens de organisatie | {overleggen} | vanaf {}{until} | {} |",
+                "| {} (`{}`) | {direction} | {overleggen} | vanaf {}{until} | {} |",
                 s.name,
                 s.id,
                 m.valid_from,

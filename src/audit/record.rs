@@ -45,6 +45,8 @@ pub struct AuditRecord {
     pub cert_fingerprint: Option<String>,
     /// The software supplier the request came through (see `StoredRow`).
     pub supplier: Option<String>,
+    /// The owner of the data of a bron a supplier hosts (see `StoredRow`).
+    pub owner: Option<String>,
     pub role: Option<String>,
     pub grondslag: Option<String>,
     pub overleg: Option<String>,
@@ -95,6 +97,7 @@ impl AuditRecord {
             org: None,
             cert_fingerprint: None,
             supplier: None,
+            owner: None,
             role: None,
             grondslag: None,
             overleg: None,
@@ -199,6 +202,10 @@ pub struct StoredRow {
     /// The software supplier the request came through, under a mandate of
     /// `org` (its certificate is `cert_fingerprint`).
     pub supplier: Option<String>,
+    /// For a bron a supplier hosts for several organisations: the
+    /// organisation whose data was asked for or delivered (the controller,
+    /// not the supplier). NULL for a bron of its own, whose owner is fixed.
+    pub owner: Option<String>,
 }
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -246,6 +253,9 @@ impl StoredRow {
         // hashes.
         if let Some(s) = self.supplier.as_deref() {
             c.str("supplier").str(s);
+        }
+        if let Some(o) = self.owner.as_deref() {
+            c.str("owner").str(o);
         }
         c.finish_hex()
     }
@@ -305,6 +315,7 @@ impl StoredRow {
             prev_hash: String::new(),
             hash: String::new(),
             supplier: rec.supplier,
+            owner: rec.owner,
         };
         row.personal_digest = row.compute_personal_digest();
         row

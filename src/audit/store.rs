@@ -125,7 +125,7 @@ pub enum Backend {
 /// Column list shared by every statement (a macro so statements stay `&'static str`).
 macro_rules! columns {
     () => {
-        "instance, seq, kind, time, request_id, trace_id, org, cert_fingerprint, role, grondslag, overleg, purpose, bron, resource, subject, outcome, reason, side, rules, fields_shared, fields_withheld, status, upstream_status, duration_us, policy_version, detail, personal_digest, purged_at, prev_hash, hash, supplier"
+        "instance, seq, kind, time, request_id, trace_id, org, cert_fingerprint, role, grondslag, overleg, purpose, bron, resource, subject, outcome, reason, side, rules, fields_shared, fields_withheld, status, upstream_status, duration_us, policy_version, detail, personal_digest, purged_at, prev_hash, hash, supplier, owner"
     };
 }
 
@@ -138,7 +138,7 @@ pub(crate) const COLUMNS: &str = columns!();
 /// ~20k rows/s, 256 gives ~60k. 256 × 30 parameters stays far below SQLite's
 /// limit of 32766.
 const SQLITE_CHUNK: usize = 256;
-const COLUMN_COUNT: usize = 31;
+const COLUMN_COUNT: usize = 32;
 
 /// Splits `rows` into chunks of `SQLITE_CHUNK` rows and then powers of two
 /// (335 = 256 + 64 + 8 + 4 + 2 + 1): every statement text is one of nine, so
@@ -380,7 +380,8 @@ impl Store {
                             .bind(&r.purged_at)
                             .bind(&r.prev_hash)
                             .bind(&r.hash)
-                            .bind(&r.supplier);
+                            .bind(&r.supplier)
+                            .bind(&r.owner);
                     }
                     q.execute(&mut *tx).await?;
                 }
@@ -683,5 +684,6 @@ pub(crate) fn row_from(r: &sqlx::any::AnyRow) -> Result<StoredRow, StoreError> {
         prev_hash: r.try_get(28)?,
         hash: r.try_get(29)?,
         supplier: r.try_get(30)?,
+        owner: r.try_get(31)?,
     })
 }

@@ -151,6 +151,7 @@ fn correction(row: &StoredRow, undone: bool) -> StoredRow {
     rec.org.clone_from(&row.org);
     rec.cert_fingerprint.clone_from(&row.cert_fingerprint);
     rec.supplier.clone_from(&row.supplier);
+    rec.owner.clone_from(&row.owner);
     rec.role.clone_from(&row.role);
     rec.grondslag.clone_from(&row.grondslag);
     rec.overleg.clone_from(&row.overleg);

@@ -55,7 +55,7 @@ pub enum PolicyCmd {
         format: TextOrMd,
     },
     /// Explain whether a field may flow: the rules and grondslag that decide it, confirmed by casbin.
-    Explain(ExplainArgs),
+    Explain(Box<ExplainArgs>),
     /// Validate a policy directory, run the covenant lint rules (L001-L014) and
     /// compile it through casbin; exit 1 on any problem or lint error.
     Check {
@@ -95,6 +95,10 @@ pub struct ExplainArgs {
     /// The caller sends the data (POST/PUT) instead of receiving it.
     #[arg(long)]
     write: bool,
+    /// For a bron a supplier hosts for several organisations: whose data
+    /// (id or OIN), as X-Bron-Eigenaar.
+    #[arg(long, alias = "eigenaar")]
+    owner: Option<String>,
     /// Also check this pupil's case binding and consent in the registers
     /// of --config's store (the read is recorded in the audit trail).
     #[arg(long, alias = "leerling", requires = "config")]
@@ -129,7 +133,7 @@ pub async fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PolicyCmd::Explain(args) => run_explain(args).await,
+        PolicyCmd::Explain(args) => run_explain(*args).await,
         PolicyCmd::Check {
             dir,
             format,
@@ -186,6 +190,7 @@ async fn run_explain(a: ExplainArgs) -> anyhow::Result<ExitCode> {
         bron: &a.bron,
         field: &a.field,
         act: if a.write { Act::Write } else { Act::Read },
+        owner: a.owner.as_deref(),
     };
     let via = match a.via.as_deref() {
         Some(supplier) => match mandate_of(&snap, supplier, &a.org, &a.overleg) {

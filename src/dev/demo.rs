@@ -169,7 +169,13 @@ pub async fn serve_bronnen(listener: TcpListener, set: Arc<PolicySet>) {
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<Incoming>| {
                 let set = Arc::clone(&set);
-                async move { Ok::<_, Infallible>(bron_response(&set, req.method(), req.uri().path())) }
+                async move {
+                    let namens = req
+                        .headers()
+                        .get("x-poortwachter-namens")
+                        .and_then(|v| v.to_str().ok());
+                    Ok::<_, Infallible>(bron_response(&set, req.method(), req.uri().path(), namens))
+                }
             });
             let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tcp), svc)
@@ -178,7 +184,12 @@ pub async fn serve_bronnen(listener: TcpListener, set: Arc<PolicySet>) {
     }
 }
 
-fn bron_response(set: &PolicySet, method: &Method, path: &str) -> Response<Full<Bytes>> {
+fn bron_response(
+    set: &PolicySet,
+    method: &Method,
+    path: &str,
+    namens: Option<&str>,
+) -> Response<Full<Bytes>> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let Some((bron_id, rest)) = segs.split_first() else {
         return respond(StatusCode::NOT_FOUND, &json!({}));
@@ -186,6 +197,14 @@ fn bron_response(set: &PolicySet, method: &Method, path: &str) -> Response<Full<
     let Some(bron) = set.bronnen.get(*bron_id) else {
         return respond(StatusCode::NOT_FOUND, &json!({}));
     };
+    // A supplier's API for several schools must be told whose data: the
+    // owner's OIN in X-Poortwachter-Namens, as the gateway sends it.
+    if bron.hosted_by.is_some() && !names_an_owner(set, bron, namens) {
+        return respond(
+            StatusCode::BAD_REQUEST,
+            &json!({"fout": "X-Poortwachter-Namens noemt geen school van deze bron"}),
+        );
+    }
     for (ri, r) in bron.resources.iter().enumerate() {
         if let Some(vars) = r.template.matches(rest) {
             let pupil_id = vars
@@ -206,6 +225,16 @@ fn bron_response(set: &PolicySet, method: &Method, path: &str) -> Response<Full<
         }
     }
     respond(StatusCode::NOT_FOUND, &json!({}))
+}
+
+/// Whether `namens` is the OIN (or id) of one of `bron`'s owners.
+fn names_an_owner(set: &PolicySet, bron: &Bron, namens: Option<&str>) -> bool {
+    let Some(namens) = namens else {
+        return false;
+    };
+    bron.owners.iter().any(|o| {
+        o == namens || set.organisations.get(o).and_then(|org| org.oin.as_deref()) == Some(namens)
+    })
 }
 
 /// Paths the demo uses, relative to the working directory.
@@ -482,12 +511,22 @@ pub fn curl_examples(certs: &Path, listen: SocketAddr, consent_id: &str) -> Stri
 
 10. No principal: a supplier's certificate without X-Namens is refused (400 principal-required):
    {lev} -H 'X-Doelbinding: aanpak-verzuim' {base}/aoj-vo-noorderlicht/leerplicht-register/leerlingen/L1001/zaak
+
+11. A bron the supplier hosts for several schools: the jeugdarts (MAZL) reads De Wadden's sick
+   reports from the supplier's one API and names the school in X-Bron-Eigenaar; the gateway tells
+   the API whose data in X-Poortwachter-Namens, applies De Wadden's rule (mazl-08) and records
+   De Wadden as the owner. Without X-Bron-Eigenaar it is refused (400 owner-required); naming
+   De Borg, which switched the app on only for its own CvB, gives 403 no-host-mandate:
+   {ggd} -H 'X-Bron-Eigenaar: {wadden}' -H 'X-Doelbinding: medisch-advies' {base}/mazl/ziekmeldingen-saas/leerlingen/L1001/ziekmeldingen
+   {ggd} -H 'X-Bron-Eigenaar: {borg}' -H 'X-Doelbinding: medisch-advies' {base}/mazl/ziekmeldingen-saas/leerlingen/L1001/ziekmeldingen
 "#,
         wij = curl("wij-groningen"),
         lp = curl("gemeente-groningen"),
         swv = curl("swv-po-groningen"),
         school = curl("po-de-wadden"),
         lev = curl("las-leverancier"),
+        ggd = curl("ggd-groningen"),
+        borg = "00000099000000000102",
         noorderlicht = "00000099000000000101",
         wadden = "00000099000000000103",
         unregistered = DEMO_UNREGISTERED,

@@ -181,9 +181,10 @@ impl ProxyError {
                 Denial::UnknownOverleg(_)
                 | Denial::UnknownBron(_)
                 | Denial::UndeclaredResource { .. } => StatusCode::NOT_FOUND,
-                Denial::RoleRequired { .. } | Denial::PurposeRequired { .. } => {
-                    StatusCode::BAD_REQUEST
-                }
+                Denial::RoleRequired { .. }
+                | Denial::PurposeRequired { .. }
+                | Denial::OwnerRequired { .. }
+                | Denial::OwnerNotHosted { .. } => StatusCode::BAD_REQUEST,
                 Denial::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
                 _ => StatusCode::FORBIDDEN,
             },

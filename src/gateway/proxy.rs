@@ -268,6 +268,7 @@ impl<'a> Exchange<'a> {
         rec.grondslag = ctx.grondslag;
         rec.purpose = ctx.purpose;
         rec.resource = ctx.resource_template;
+        rec.owner = ctx.owner;
         if let Some(pupil) = &ctx.pupil {
             rec.pupil = Some(self.state.audit.pseudonymise(pupil));
         }
@@ -407,6 +408,8 @@ struct Route<'r> {
     segments: Vec<&'r str>,
     purpose: Option<&'r str>,
     role: Option<&'r str>,
+    owner: Option<&'r str>,
+    now: i64,
 }
 
 impl<'r> Route<'r> {
@@ -426,6 +429,8 @@ impl<'r> Route<'r> {
             segments,
             purpose: ident_header(req.headers(), "x-doelbinding")?,
             role: ident_header(req.headers(), "x-rol")?,
+            owner: ident_header(req.headers(), "x-bron-eigenaar")?,
+            now: crate::policy::mandate::now(),
         })
     }
 
@@ -437,6 +442,8 @@ impl<'r> Route<'r> {
             act: self.act,
             purpose: self.purpose,
             role: self.role,
+            owner: self.owner,
+            now: self.now,
         }
     }
 }

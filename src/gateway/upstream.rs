@@ -111,6 +111,11 @@ impl Upstream {
         set("x-poortwachter-rol", permit.role());
         set("x-poortwachter-overleg", permit.overleg());
         set("x-poortwachter-doelbinding", permit.purpose());
+        // A bron a supplier hosts for several organisations is told whose
+        // data is asked for (the owner's OIN); a client never sets this.
+        if let Some(namens) = permit.hosted_owner_oin() {
+            set("x-poortwachter-namens", namens);
+        }
         set("x-poortwachter-instance", fwd.instance);
 
         let work = async {

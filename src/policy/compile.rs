@@ -27,10 +27,10 @@ use super::model::{Act, Bron, Consent, Overleg, PolicySet};
 /// the role-manager lookup last, because rhai evaluates `&&` lazily.
 pub const MODEL: &str = r"
 [request_definition]
-r = org, role, overleg, purpose, bron, act, field, consent
+r = org, role, overleg, purpose, bron, owner, act, field, consent
 
 [policy_definition]
-p = role, overleg, purpose, bron, act, field, consent, rule
+p = role, overleg, purpose, bron, owner, act, field, consent, rule
 
 [role_definition]
 g = _, _, _
@@ -39,11 +39,11 @@ g = _, _, _
 e = some(where (p.eft == allow))
 
 [matchers]
-m = r.field == p.field && r.purpose == p.purpose && r.bron == p.bron && r.act == p.act && r.consent == p.consent && r.role == p.role && r.overleg == p.overleg && g(r.org, p.role, r.overleg)
+m = r.field == p.field && r.purpose == p.purpose && r.bron == p.bron && r.owner == p.owner && r.act == p.act && r.consent == p.consent && r.role == p.role && r.overleg == p.overleg && g(r.org, p.role, r.overleg)
 ";
 
 /// Columns of a `p` row.
-pub const P_ARITY: usize = 8;
+pub const P_ARITY: usize = 9;
 /// Columns of a `g` row.
 pub const G_ARITY: usize = 3;
 
@@ -74,6 +74,9 @@ pub struct GrantKey {
     pub overleg: String,
     pub purpose: String,
     pub bron: String,
+    /// The organisation whose data the bron serves: its only owner, or,
+    /// for a hosted bron, the one chosen for the request.
+    pub owner: String,
     pub act: Act,
 }
 
@@ -81,8 +84,8 @@ impl std::fmt::Display for GrantKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "(org {}, role {}, overleg {}, purpose {}, bron {}, {})",
-            self.org, self.role, self.overleg, self.purpose, self.bron, self.act
+            "(org {}, role {}, overleg {}, purpose {}, bron {} of {}, {})",
+            self.org, self.role, self.overleg, self.purpose, self.bron, self.owner, self.act
         )
     }
 }
@@ -120,47 +123,67 @@ pub struct CompiledOverleg {
     pub p_rows: usize,
 }
 
-/// Which caller role and act a rule produces: read when the bron's owner
-/// holds `from` (the caller is `to`), write when it holds only `to`.
+/// Which caller role and act a rule produces for a bron owned by `owner`:
+/// read when the owner holds `from` (the caller is `to`), write when it
+/// holds only `to`, nothing when it holds neither (an owner of a hosted
+/// bron that does not take part in the rule).
 pub fn rule_direction<'a>(
     overleg: &'a Overleg,
     rule: &'a super::model::Rule,
     owner: &str,
-) -> (Act, &'a str) {
+) -> Option<(Act, &'a str)> {
     let holds = |role: &str| {
         overleg
             .role(role)
             .is_some_and(|r| r.organisations.iter().any(|o| o == owner))
     };
     if holds(&rule.from) {
-        (Act::Read, &rule.to)
+        Some((Act::Read, &rule.to))
+    } else if holds(&rule.to) {
+        Some((Act::Write, &rule.from))
     } else {
-        (Act::Write, &rule.from)
+        None
     }
 }
 
-/// The casbin `p` rows of one overleg, grouped by caller role.
+/// The act of `rule` on `bron`: the same for every owner that takes part
+/// (the loader refuses a rule that reads for one owner and writes for
+/// another, P094).
+pub fn rule_act(overleg: &Overleg, rule: &super::model::Rule, bron: &Bron) -> Act {
+    bron.owners
+        .iter()
+        .find_map(|o| rule_direction(overleg, rule, o))
+        .map_or(Act::Read, |(act, _)| act)
+}
+
+/// The casbin `p` rows of one overleg, grouped by caller role: one row per
+/// field of each rule, for each owner of the bron that takes part.
 pub fn p_rows(set: &PolicySet, overleg: &Overleg) -> BTreeMap<String, Vec<Vec<String>>> {
     let mut out: BTreeMap<String, Vec<Vec<String>>> = BTreeMap::new();
     for rule in &overleg.rules {
         let Some(bron) = set.bronnen.get(&rule.bron) else {
             continue;
         };
-        let (act, caller) = rule_direction(overleg, rule, &bron.owner);
-        for &f in &rule.fields {
-            let Some(field) = bron.catalogue.get(f) else {
+        for owner in &bron.owners {
+            let Some((act, caller)) = rule_direction(overleg, rule, owner) else {
                 continue;
             };
-            out.entry(caller.to_owned()).or_default().push(vec![
-                caller.to_owned(),
-                overleg.id.clone(),
-                rule.purpose.clone(),
-                bron.id.clone(),
-                act.as_str().to_owned(),
-                field.path.as_str().to_owned(),
-                rule.consent.as_str().to_owned(),
-                rule.id.clone(),
-            ]);
+            for &f in &rule.fields {
+                let Some(field) = bron.catalogue.get(f) else {
+                    continue;
+                };
+                out.entry(caller.to_owned()).or_default().push(vec![
+                    caller.to_owned(),
+                    overleg.id.clone(),
+                    rule.purpose.clone(),
+                    bron.id.clone(),
+                    owner.clone(),
+                    act.as_str().to_owned(),
+                    field.path.as_str().to_owned(),
+                    rule.consent.as_str().to_owned(),
+                    rule.id.clone(),
+                ]);
+            }
         }
     }
     out
@@ -287,6 +310,7 @@ fn members_of(
 struct PolicyRow<'a> {
     purpose: &'a str,
     bron: &'a Bron,
+    owner: &'a str,
     field: usize,
     act: Act,
     consent: Consent,
@@ -309,6 +333,7 @@ impl<'a> PolicyRow<'a> {
             r_overleg,
             purpose,
             bron_id,
+            owner,
             act,
             field,
             consent,
@@ -329,6 +354,9 @@ impl<'a> PolicyRow<'a> {
             .bronnen
             .get(bron_id)
             .ok_or_else(|| vocab(format!("bron {bron_id}")))?;
+        if !bron.owners.iter().any(|o| o == owner) {
+            return Err(vocab(format!("owner {owner} of bron {bron_id}")));
+        }
         let field = bron
             .field_index(field)
             .ok_or_else(|| vocab(format!("field {field} of bron {bron_id}")))?;
@@ -341,6 +369,7 @@ impl<'a> PolicyRow<'a> {
         Ok(Self {
             purpose,
             bron,
+            owner,
             field,
             act,
             consent,
@@ -355,6 +384,7 @@ impl<'a> PolicyRow<'a> {
             overleg: overleg.to_owned(),
             purpose: self.purpose.to_owned(),
             bron: self.bron.id.clone(),
+            owner: self.owner.to_owned(),
             act: self.act,
         }
     }
@@ -436,6 +466,7 @@ pub fn enforce(
         key.overleg.as_str(),
         key.purpose.as_str(),
         key.bron.as_str(),
+        key.owner.as_str(),
         key.act.as_str(),
         field,
         consent.as_str(),
@@ -539,6 +570,7 @@ mod tests {
             overleg: "team".into(),
             purpose: purpose.into(),
             bron: "las".into(),
+            owner: "school".into(),
             act,
         }
     }
@@ -698,7 +730,7 @@ mod tests {
             .rules
             .iter()
             .map(|r| {
-                let (act, caller) = rule_direction(team, r, "school");
+                let (act, caller) = rule_direction(team, r, "school").unwrap();
                 (r.id.as_str(), act, caller)
             })
             .collect();
@@ -716,6 +748,7 @@ mod tests {
                     "team",
                     "hulp",
                     "las",
+                    "school",
                     "write",
                     "notities.tekst",
                     "none",
@@ -739,8 +772,10 @@ mod tests {
         let rows = p_rows(&set, team).remove("jeugd").unwrap();
         let e = enforcer("team", rows, g_rows(team, "jeugd")).await.unwrap();
         let ask = |org, field, consent| {
-            e.enforce((org, "jeugd", "team", "hulp", "las", "read", field, consent))
-                .unwrap()
+            e.enforce((
+                org, "jeugd", "team", "hulp", "las", "school", "read", field, consent,
+            ))
+            .unwrap()
         };
         assert!(ask("wij", "verzuim.uren", "none"));
         assert!(ask("wij", "verzuim.toelichting", "parents"));
@@ -758,8 +793,8 @@ mod tests {
             matches!(
                 err,
                 CompileError::Arity {
-                    got: 7,
-                    expected: 8,
+                    got: 8,
+                    expected: 9,
                     ..
                 }
             ),
@@ -795,6 +830,7 @@ mod tests {
                 "team",
                 "hulp",
                 "las",
+                "school",
                 "read",
                 "verzuim.uren",
                 "none",
@@ -810,9 +846,10 @@ mod tests {
             (1, "ander", "ander"),
             (2, "x", "\"x\""),
             (3, "x", "bron x"),
-            (4, "delete", "act delete"),
-            (5, "verzuim.x", "field verzuim.x"),
-            (6, "ouders", "consent ouders"),
+            (4, "wij", "owner wij of bron las"),
+            (5, "delete", "act delete"),
+            (6, "verzuim.x", "field verzuim.x"),
+            (7, "ouders", "consent ouders"),
         ] {
             let err = PolicyRow::read(&set, team, "jeugd", &row(i, v))
                 .err()

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use crate::policy::bitset::BitSet;
 use crate::policy::compile::{self, CompiledOverleg, DecisionTable, Grant, GrantKey};
 use crate::policy::filter::FieldTrie;
+use crate::policy::mandate::Direction;
 use crate::policy::model::{
     Act, Bron, Consent, Grondslag, Overleg, PolicySet, Purpose, Resource, Role,
 };
@@ -26,6 +27,11 @@ pub struct RouteRequest<'a> {
     pub purpose: Option<&'a str>,
     /// Value of `X-Rol`.
     pub role: Option<&'a str>,
+    /// Value of `X-Bron-Eigenaar`: whose data a hosted bron is asked for
+    /// (an owner's id or OIN).
+    pub owner: Option<&'a str>,
+    /// The moment of the request (Unix seconds), for mandates.
+    pub now: i64,
 }
 
 /// Why a request was refused. Every variant carries what the FG needs to
@@ -83,6 +89,30 @@ pub enum Denial {
     ConsentRequired { consent: String, purpose: String },
     #[error("the rules allow no field that resource `{resource}` serves")]
     NoFieldOfResource { resource: String },
+    #[error("bron `{bron}` is hosted for several organisations in `{overleg}` ({}); say whose data in X-Bron-Eigenaar (OIN)", owners.join(", "))]
+    OwnerRequired {
+        bron: String,
+        overleg: String,
+        owners: Vec<String>,
+    },
+    #[error(
+        "X-Bron-Eigenaar does not name an owner of bron `{bron}` that takes part in `{overleg}`"
+    )]
+    OwnerUnknown { bron: String, overleg: String },
+    #[error(
+        "bron `{bron}` has one owner; X-Bron-Eigenaar is only accepted for a bron a supplier hosts"
+    )]
+    OwnerNotHosted { bron: String },
+    #[error(
+        "`{owner}` has no active mandate for supplier `{supplier}` to host its bron `{bron}` in `{overleg}` ({why})"
+    )]
+    NoHostMandate {
+        bron: String,
+        owner: String,
+        supplier: String,
+        overleg: String,
+        why: &'static str,
+    },
 }
 
 impl Denial {
@@ -102,6 +132,10 @@ impl Denial {
             Denial::NotRegistered { .. } => "not-registered",
             Denial::ConsentRequired { .. } => "consent-required",
             Denial::NoFieldOfResource { .. } => "no-field-of-resource",
+            Denial::OwnerRequired { .. } => "owner-required",
+            Denial::OwnerUnknown { .. } => "owner-unknown",
+            Denial::OwnerNotHosted { .. } => "owner-not-hosted",
+            Denial::NoHostMandate { .. } => "no-host-mandate",
         }
     }
 }
@@ -231,6 +265,11 @@ pub struct Permit {
     purpose: String,
     act: Act,
     bron: Arc<Bron>,
+    /// Whose data the bron serves for this request (see [`GrantKey::owner`]).
+    owner: String,
+    /// For a hosted bron, the owner's OIN (its id when it has none): what
+    /// the bron is told in `X-Poortwachter-Namens`.
+    owner_oin: Option<String>,
     resource: usize,
     /// Request path below the bron's base URL, rebuilt from validated segments.
     upstream_path: String,
@@ -270,6 +309,19 @@ impl Permit {
     }
     pub fn bron(&self) -> &Bron {
         &self.bron
+    }
+    /// The organisation whose data the bron serves for this request.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+    /// The owner, when the bron is hosted by a supplier for several (the
+    /// record names it; a bron of its own names its owner already).
+    pub fn hosted_owner(&self) -> Option<&str> {
+        self.bron.hosted_by.as_ref().map(|_| self.owner.as_str())
+    }
+    /// For a hosted bron, the owner's OIN (or id) the bron is told.
+    pub fn hosted_owner_oin(&self) -> Option<&str> {
+        self.owner_oin.as_deref()
     }
     /// The resource's path template (safe to log; the raw path is not).
     pub fn resource_template(&self) -> &str {
@@ -362,6 +414,8 @@ pub struct DecisionContext {
     pub purpose: Option<String>,
     pub resource_template: Option<String>,
     pub pupil: Option<String>,
+    /// The owner chosen for a hosted bron.
+    pub owner: Option<String>,
 }
 
 /// Prints in place of a clear pupil id in `Debug` output.
@@ -376,6 +430,7 @@ impl std::fmt::Debug for RouteRequest<'_> {
             .field("act", &self.act)
             .field("purpose", &self.purpose)
             .field("role", &self.role)
+            .field("owner", &self.owner)
             .finish()
     }
 }
@@ -406,6 +461,7 @@ impl std::fmt::Debug for DecisionContext {
             .field("purpose", &self.purpose)
             .field("resource_template", &self.resource_template)
             .field("pupil", &self.pupil.as_ref().map(|_| REDACTED))
+            .field("owner", &self.owner)
             .finish()
     }
 }
@@ -471,12 +527,18 @@ impl Snapshot {
         ctx.resource_template = Some(resource.template.as_str().to_owned());
         ctx.pupil = Some(pupil.clone());
         accepts(bron, resource, req.act)?;
+        let owner = self.owner_of(bron, overleg, req)?;
+        if let Some(host) = &bron.hosted_by {
+            ctx.owner = Some(owner.clone());
+            self.host_mandate(bron, host, &owner, overleg, req.now)?;
+        }
         let key = GrantKey {
             org: org.to_owned(),
             role: role.id.clone(),
             overleg: overleg.id.clone(),
             purpose: purpose.id.clone(),
             bron: bron.id.clone(),
+            owner: owner.clone(),
             act: req.act,
         };
         let grant = self.grant_serving(key, resource_idx, resource)?;
@@ -493,6 +555,11 @@ impl Snapshot {
             purpose: purpose.id.clone(),
             act: req.act,
             bron: Arc::clone(bron),
+            owner_oin: bron
+                .hosted_by
+                .as_ref()
+                .map(|_| self.oin_of(&owner).unwrap_or(&owner).to_owned()),
+            owner,
             resource: resource_idx,
             upstream_path: format!("/{}", req.segments.join("/")),
             pupil,
@@ -504,6 +571,77 @@ impl Snapshot {
             registration: String::new(),
             consents: Vec::new(),
         }))
+    }
+
+    /// Whose data `bron` serves for `req`: its only owner; for a hosted bron
+    /// the owner `X-Bron-Eigenaar` names (by id or OIN), or the only owner
+    /// taking part in the overleg.
+    fn owner_of(
+        &self,
+        bron: &Bron,
+        overleg: &Overleg,
+        req: &RouteRequest<'_>,
+    ) -> Result<String, Denial> {
+        if bron.hosted_by.is_none() {
+            return match (req.owner, bron.owners.as_slice()) {
+                (None, [only]) => Ok(only.clone()),
+                _ => Err(Denial::OwnerNotHosted {
+                    bron: bron.id.clone(),
+                }),
+            };
+        }
+        let taking_part: Vec<&String> = bron
+            .owners
+            .iter()
+            .filter(|o| overleg.roles_of(o).next().is_some())
+            .collect();
+        let owner = match (req.owner, taking_part.as_slice()) {
+            (Some(named), _) => taking_part
+                .iter()
+                .find(|o| **o == named || self.oin_of(o) == Some(named))
+                .copied()
+                .ok_or_else(|| Denial::OwnerUnknown {
+                    bron: bron.id.clone(),
+                    overleg: overleg.id.clone(),
+                })?,
+            (None, [only]) => *only,
+            (None, _) => {
+                return Err(Denial::OwnerRequired {
+                    bron: bron.id.clone(),
+                    overleg: overleg.id.clone(),
+                    owners: taking_part.iter().map(|o| (*o).clone()).collect(),
+                });
+            }
+        };
+        Ok(owner.clone())
+    }
+
+    /// The active mandate in direction `bron` that lets `host` serve
+    /// `owner`'s data in `overleg` at `now`.
+    fn host_mandate(
+        &self,
+        bron: &Bron,
+        host: &str,
+        owner: &str,
+        overleg: &Overleg,
+        now: i64,
+    ) -> Result<(), Denial> {
+        self.set
+            .mandates
+            .find(host, owner, Direction::Bron, Some(&overleg.id), now)
+            .map(|_| ())
+            .map_err(|why| Denial::NoHostMandate {
+                bron: bron.id.clone(),
+                owner: owner.to_owned(),
+                supplier: host.to_owned(),
+                overleg: overleg.id.clone(),
+                why: why.as_str(),
+            })
+    }
+
+    /// The OIN of organisation `id`.
+    fn oin_of(&self, id: &str) -> Option<&str> {
+        self.set.organisations.get(id)?.oin.as_deref()
     }
 
     /// The table entry for `key`, refused when it does not exist or allows
@@ -631,6 +769,8 @@ mod redaction_tests {
             act: Act::Read,
             purpose: Some("p"),
             role: None,
+            owner: None,
+            now: 0,
         };
         let ctx = DecisionContext {
             pupil: Some("L4242".into()),
@@ -685,6 +825,8 @@ mod tests {
             act: a.act,
             purpose: a.purpose,
             role: a.role,
+            owner: None,
+            now: 0,
         };
         snap.decide(a.org, &req, &mut DecisionContext::default())
     }
@@ -823,6 +965,8 @@ mod tests {
             act: Act::Read,
             purpose: Some("hulp"),
             role: None,
+            owner: None,
+            now: 0,
         };
         let mut ctx = DecisionContext::default();
         let denial = snap.decide("wij", &req, &mut ctx).err().unwrap();

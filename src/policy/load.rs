@@ -22,6 +22,7 @@ use super::raw::{
 };
 use super::template::PathTemplate;
 
+mod hosting;
 mod partners;
 
 /// One problem found in a policy file.
@@ -250,6 +251,7 @@ impl Loader<'_> {
     fn bronnen(
         &mut self,
         orgs: &BTreeMap<String, Organisation>,
+        mandates: &Mandates,
     ) -> Result<BTreeMap<String, Arc<Bron>>, LoadError> {
         let mut bronnen = BTreeMap::new();
         for path in toml_files(&self.dir.join("bronnen"))? {
@@ -267,7 +269,8 @@ impl Loader<'_> {
                 bronnen: &BTreeMap::new(),
                 unreadable: &self.unreadable,
             };
-            let Some(b) = validate_bron(&src, &path, raw, &defined, &mut self.problems) else {
+            let Some(b) = validate_bron(&src, &path, raw, &defined, mandates, &mut self.problems)
+            else {
                 continue;
             };
             if bronnen.contains_key(&b.id) {
@@ -372,7 +375,7 @@ pub fn load_dir(dir: &Path) -> Result<PolicySet, LoadError> {
         mandate_refs: Vec::new(),
     };
     let (organisations, mandates) = loader.partners()?;
-    let bronnen = loader.bronnen(&organisations)?;
+    let bronnen = loader.bronnen(&organisations, &mandates)?;
     let shared_hash = loader.hash();
     let overleggen = loader.overleggen(&organisations, &bronnen)?;
     loader.check_mandate_refs()?;
@@ -577,6 +580,7 @@ fn validate_bron(
     path: &Path,
     raw: BronFile,
     defined: &Defined<'_>,
+    mandates: &Mandates,
     problems: &mut Problems,
 ) -> Option<Bron> {
     let before = problems.0.len();
@@ -597,14 +601,17 @@ fn validate_bron(
             format!("bron id `{id}` must equal the file name `{}`", stem(path)),
         );
     }
-    if !defined.organisation(raw.owner.get_ref()) {
-        problems.at(
-            src,
-            raw.owner.span().start,
-            "P023",
-            format!("owner `{}` is not in partners.toml", raw.owner.get_ref()),
-        );
-    }
+    let ownership = hosting::ownership(
+        src,
+        hosting::RawOwnership {
+            owner: raw.owner,
+            hosted_by: raw.hosted_by,
+            owners: raw.owners,
+        },
+        defined,
+        mandates,
+        problems,
+    );
     let base_url = match validate_base_url(raw.base_url.get_ref()) {
         Ok(u) => u,
         Err(m) => {
@@ -628,13 +635,15 @@ fn validate_bron(
     if resources.is_empty() {
         problems.at(src, 0, "P038", format!("bron `{id}` declares no resources"));
     }
+    let ownership = ownership?;
     if problems.0.len() != before {
         return None;
     }
     Some(Bron {
         id,
         name: raw.name,
-        owner: raw.owner.into_inner(),
+        owners: ownership.owners,
+        hosted_by: ownership.hosted_by,
         base_url,
         pupil_variable,
         resources,
@@ -1163,8 +1172,21 @@ fn validate_rule(
             at,
             "P077",
             format!(
-                "rule `{}`: the owner of bron `{}` ({}) holds neither the `from` nor the `to` role",
-                r.id, r.bron, bron.owner
+                "rule `{}`: no owner of bron `{}` ({}) holds the `from` or the `to` role",
+                r.id,
+                r.bron,
+                bron.owner_names()
+            ),
+        );
+    }
+    if roles_known && !hosting::direction_agrees(scope.roles, &r.from, &r.to, &bron.owners) {
+        problems.at(
+            src,
+            at,
+            "P094",
+            format!(
+                "rule `{}`: one owner of bron `{}` gives (`from`) and another only receives (`to`); split the rule",
+                r.id, r.bron
             ),
         );
     }
@@ -1204,11 +1226,11 @@ fn rule_fields(
     (patterns, fields)
 }
 
-/// Whether the owner of `bron` is one of the organisations of `role`.
+/// Whether an owner of `bron` is one of the organisations of `role`.
 fn owner_holds(roles: &[Role], role: &str, bron: &Bron) -> bool {
     roles
         .iter()
-        .any(|x| x.id == role && x.organisations.contains(&bron.owner))
+        .any(|x| x.id == role && bron.owners.iter().any(|o| x.organisations.contains(o)))
 }
 
 /// The rule's purpose, roles and consent, checked against its overleg.

@@ -135,7 +135,13 @@ pub struct Resource {
 pub struct Bron {
     pub id: String,
     pub name: String,
-    pub owner: String,
+    /// The organisations whose data the bron holds (controllers): one for
+    /// a bron of its own, several for a bron a supplier hosts.
+    pub owners: Vec<String>,
+    /// The software supplier that hosts the bron for its `owners`, each of
+    /// which gave it a mandate in direction `bron`; the owner is chosen per
+    /// request.
+    pub hosted_by: Option<String>,
     /// `scheme://authority[/base path]` without a trailing slash; https, or
     /// http only for loopback hosts.
     pub base_url: String,
@@ -150,6 +156,11 @@ pub struct Bron {
 impl Bron {
     pub fn field_index(&self, path: &str) -> Option<usize> {
         self.catalogue.iter().position(|f| f.path.as_str() == path)
+    }
+
+    /// The owners, comma-separated, for messages and reports.
+    pub fn owner_names(&self) -> String {
+        self.owners.join(", ")
     }
 }
 

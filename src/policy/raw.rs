@@ -78,7 +78,14 @@ pub struct RawOrganisation {
 pub struct BronFile {
     pub id: Spanned<String>,
     pub name: String,
-    pub owner: Spanned<String>,
+    /// The organisation whose bron this is; or, for a bron a supplier
+    /// hosts, `hosted_by` and `owners`.
+    #[serde(default)]
+    pub owner: Option<Spanned<String>>,
+    #[serde(default)]
+    pub hosted_by: Option<Spanned<String>>,
+    #[serde(default)]
+    pub owners: Option<Spanned<Vec<String>>>,
     pub base_url: Spanned<String>,
     pub subject: Spanned<String>,
     #[serde(default)]

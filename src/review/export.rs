@@ -25,7 +25,7 @@ pub enum Format {
 
 /// Columns of the CSV export, in order (every stored column except the
 /// purge bookkeeping, which JSON lines carries).
-pub const CSV_COLUMNS: [&str; 28] = [
+pub const CSV_COLUMNS: [&str; 29] = [
     "instance",
     "seq",
     "kind",
@@ -34,6 +34,7 @@ pub const CSV_COLUMNS: [&str; 28] = [
     "trace_id",
     "org",
     "supplier",
+    "owner",
     "cert_fingerprint",
     "role",
     "grondslag",
@@ -110,6 +111,7 @@ fn csv_row(r: &StoredRow) -> [String; CSV_COLUMNS.len()] {
         r.trace_id.clone(),
         o(&r.org),
         o(&r.supplier),
+        o(&r.owner),
         o(&r.cert_fingerprint),
         o(&r.role),
         o(&r.grondslag),
@@ -205,6 +207,7 @@ fn logboek_line(r: &StoredRow) -> Option<serde_json::Value> {
             "dpl.core.data_subject_id_type": "pseudoniem",
             "dpl.core.recipient": r.org,
             "poortwachter.supplier": r.supplier,
+            "poortwachter.owner": r.owner,
             "dpl.core.role": r.role,
             "dpl.core.grondslag": r.grondslag,
             "poortwachter.outcome": r.outcome,
@@ -280,6 +283,7 @@ mod tests {
             prev_hash: s("prev"),
             hash: s("0123456789abcdef0123"),
             supplier: None,
+            owner: None,
         }
     }
 

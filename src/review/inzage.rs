@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::html;
 use super::{ReviewError, query, when};
 use crate::audit::{Pseudonymiser, Store, StoredRow};
-use crate::policy::compile::rule_direction;
+use crate::policy::compile::rule_act;
 use crate::policy::model::{Act, Category, PolicySet};
 use crate::policy::tools::render::{category_marker, short_version};
 
@@ -254,6 +254,12 @@ pub fn explain_reason(code: &str) -> &'static str {
         "principal-required" | "principal-malformed" | "principal-not-allowed" => {
             "niet duidelijk was namens welke organisatie de softwareleverancier vroeg"
         }
+        "owner-required" | "owner-unknown" | "owner-not-hosted" => {
+            "niet duidelijk was van welke organisatie de gegevens bij de leverancier werden gevraagd"
+        }
+        "no-host-mandate" => {
+            "de organisatie had de softwareleverancier niet gemachtigd haar gegevens voor dit overleg te leveren"
+        }
         _ => "het verzoek voldeed niet aan de afspraken",
     }
 }
@@ -324,11 +330,17 @@ fn disclosure(set: &PolicySet, r: &StoredRow) -> Disclosure {
         (Some(o), Some(b)) => rules
             .iter()
             .find_map(|id| o.rules.iter().find(|x| &x.id == id))
-            .map(|rule| rule_direction(o, rule, &b.owner).0)
+            .map(|rule| rule_act(o, rule, b))
             .unwrap_or(Act::Read),
         _ => Act::Read,
     };
-    let owner = bron.map(|b| b.owner.clone()).unwrap_or_default();
+    // A hosted bron's record names the owner the data was for; a bron of
+    // its own has one.
+    let owner = r
+        .owner
+        .clone()
+        .or_else(|| bron.and_then(|b| b.owners.first().cloned()))
+        .unwrap_or_default();
     let (recipient, provider) = match act {
         Act::Read => (caller.clone(), owner),
         Act::Write => (owner, caller.clone()),

@@ -320,11 +320,21 @@ fn key_delta(
     let org_name = org_name(new, &key.org)
         .or_else(|| org_name(old, &key.org))
         .unwrap_or_else(|| key.org.clone());
-    let bron_name = new
+    let bron = new
         .bronnen
         .get(&key.bron)
-        .or_else(|| old.bronnen.get(&key.bron))
-        .map_or_else(|| key.bron.clone(), |b| b.name.clone());
+        .or_else(|| old.bronnen.get(&key.bron));
+    let bron_name = match bron {
+        // A bron hosted for several owners: the change is per owner.
+        Some(b) if b.hosted_by.is_some() => {
+            let owner = self::org_name(new, &key.owner)
+                .or_else(|| self::org_name(old, &key.owner))
+                .unwrap_or_else(|| key.owner.clone());
+            format!("{} (gegevens van {owner})", b.name)
+        }
+        Some(b) => b.name.clone(),
+        None => key.bron.clone(),
+    };
     Some(AccessDelta {
         org: key.org.clone(),
         org_name,

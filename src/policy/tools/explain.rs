@@ -26,6 +26,8 @@ pub struct Question<'a> {
     pub bron: &'a str,
     pub field: &'a str,
     pub act: Act,
+    /// For a bron a supplier hosts: whose data (X-Bron-Eigenaar).
+    pub owner: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -176,12 +178,19 @@ pub async fn explain(snap: &Snapshot, q: &Question<'_>) -> Result<Explanation, E
         );
         return Ok(denied(None, reason));
     };
+    // The owner the decision chose (a hosted bron), or the bron's only one.
+    let owner = ctx
+        .owner
+        .clone()
+        .or_else(|| bron.owners.first().cloned())
+        .unwrap_or_default();
     let key = GrantKey {
         org: q.org.to_owned(),
         role,
         overleg: overleg.id.clone(),
         purpose: q.purpose.to_owned(),
         bron: bron.id.clone(),
+        owner,
         act: q.act,
     };
     let entry = snap.table.get(&key).map(|g| &**g);
@@ -220,6 +229,10 @@ fn refused_before_the_table(d: &Denial) -> bool {
             | Denial::PurposeRequired { .. }
             | Denial::UnknownPurpose { .. }
             | Denial::UnknownBron(_)
+            | Denial::OwnerRequired { .. }
+            | Denial::OwnerUnknown { .. }
+            | Denial::OwnerNotHosted { .. }
+            | Denial::NoHostMandate { .. }
     )
 }
 
@@ -367,6 +380,8 @@ impl Route {
             act: q.act,
             purpose: Some(q.purpose),
             role: q.role,
+            owner: q.owner,
+            now: crate::policy::mandate::now(),
         };
         snap.decide(q.org, &req, ctx)
     }
@@ -517,6 +532,7 @@ mod tests {
         bron: "las",
         field: "verzuim.uren",
         act: Act::Read,
+        owner: None,
     };
 
     fn ids(rules: &[RuleRef]) -> Vec<&str> {

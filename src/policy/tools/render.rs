@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
-use crate::policy::compile::rule_direction;
+use crate::policy::compile::rule_act;
 use crate::policy::mandate::{Coverage, Direction, Mandate, Supplier};
 use crate::policy::model::{
     Act, CatalogueField, Category, Consent, Overleg, PolicySet, Purpose, Role, Rule,
@@ -62,7 +62,7 @@ pub fn consent_label(consent: Consent) -> &'static str {
     }
 }
 
-/// How a rule is carried out, from the caller's side (see [`rule_direction`]).
+/// How a rule is carried out, from the caller's side (see [`rule_act`]).
 fn act_label(act: Act) -> &'static str {
     match act {
         Act::Read => "de ontvanger raadpleegt de bron (GET)",
@@ -147,6 +147,9 @@ struct RuleView<'a> {
     /// The bron's name, or its id if the set does not know it (cannot happen
     /// for a validated set, but rendering must not fail on it).
     bron_name: &'a str,
+    /// For a bron a supplier hosts: the supplier's name (or id), shown
+    /// beside the bron, since the data then comes from its API.
+    host_name: Option<&'a str>,
     act: Act,
     /// Catalogue order (the rule's indices are sorted).
     fields: Vec<&'a CatalogueField>,
@@ -192,12 +195,15 @@ fn views(set: &PolicySet) -> Vec<OverlegView<'_>> {
                 .iter()
                 .map(|rule| {
                     let bron = set.bronnen.get(&rule.bron);
-                    let act = bron.map_or(Act::Read, |b| rule_direction(overleg, rule, &b.owner).0);
+                    let act = bron.map_or(Act::Read, |b| rule_act(overleg, rule, b));
                     RuleView {
                         rule,
                         from: overleg.role(&rule.from),
                         to: overleg.role(&rule.to),
                         bron_name: bron.map_or(rule.bron.as_str(), |b| b.name.as_str()),
+                        host_name: bron
+                            .and_then(|b| b.hosted_by.as_deref())
+                            .map(|h| set.mandates.suppliers.get(h).map_or(h, |s| s.name.as_str())),
                         act,
                         fields: bron
                             .map(|b| {
@@ -363,9 +369,12 @@ fn md_rule(out: &mut String, r: &RuleView<'_>) {
     let _ = writeln!(out, "- **Doel:** `{}`", rule.purpose);
     let _ = writeln!(
         out,
-        "- **Bron:** {} (`{}`)",
+        "- **Bron:** {} (`{}`){}",
         escape_markdown(r.bron_name),
-        rule.bron
+        rule.bron,
+        r.host_name
+            .map(|h| format!(", gehost door {} (verwerker)", escape_markdown(h)))
+            .unwrap_or_default()
     );
     let _ = writeln!(out, "- **Verstrekking:** {}", act_label(r.act));
     let _ = writeln!(out, "- **Toestemming:** {}", consent_label(rule.consent));
@@ -735,7 +744,10 @@ fn html_rule(overleg: &str, r: &RuleView<'_>) -> Markup {
                 dt { "Van" } dd { (html_role(r.from, &rule.from)) } "\n"
                 dt { "Naar" } dd { (html_role(r.to, &rule.to)) } "\n"
                 dt { "Doel" } dd { code { (rule.purpose) } } "\n"
-                dt { "Bron" } dd { (r.bron_name) " (" code { (rule.bron) } ")" } "\n"
+                dt { "Bron" } dd {
+                    (r.bron_name) " (" code { (rule.bron) } ")"
+                    @if let Some(h) = r.host_name { ", gehost door " (h) " (verwerker)" }
+                } "\n"
                 dt { "Verstrekking" } dd { (act_label(r.act)) } "\n"
                 dt { "Toestemming" } dd { (consent_label(rule.consent)) } "\n"
                 dt { "Noodzaak" } dd { (rule.justification) } "\n"

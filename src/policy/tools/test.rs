@@ -56,6 +56,9 @@ struct Case {
     field: String,
     #[serde(default)]
     write: bool,
+    /// For a bron a supplier hosts: whose data (as X-Bron-Eigenaar).
+    #[serde(default)]
+    owner: Option<String>,
     expect: String,
 }
 
@@ -187,6 +190,7 @@ async fn run_case(
         bron: &c.bron,
         field: &c.field,
         act: if c.write { Act::Write } else { Act::Read },
+        owner: c.owner.as_deref(),
     };
     let e = explain(snap, &q).await?;
     let got = match (e.allowed, e.consent) {
@@ -277,6 +281,7 @@ mod tests {
             overleg: "team".into(),
             purpose: "hulp".into(),
             bron: "las".into(),
+            owner: "school".into(),
             act: Act::Read,
         };
         let bron = Arc::clone(&snap.set.bronnen["las"]);

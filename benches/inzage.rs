@@ -137,7 +137,7 @@ async fn reports(total: i64) {
     let mut bytes = 0usize;
     let mut sink = export::header(export::Format::Csv).len();
     query::for_each(&store, &filter, 10_000, |r| {
-        sink += export::line(r, export::Format::Csv).len();
+        sink += export::line(r, export::Format::Csv, &set).len();
         ControlFlow::Continue(())
     })
     .await
@@ -151,7 +151,7 @@ async fn reports(total: i64) {
     let rapport_whole = t.elapsed();
     assert_eq!(whole.total_requests, paged.total_requests);
     let t = Instant::now();
-    let csv = export::render(&period, export::Format::Csv);
+    let csv = export::render(&period, export::Format::Csv, &set);
     let export_whole = t.elapsed() + rapport_whole;
     assert_eq!(csv.len(), bytes);
     drop((csv, period));

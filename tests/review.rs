@@ -1195,3 +1195,408 @@ async fn rapport_shows_volume_per_supplier_and_the_mandates_used() {
         assert!(!text.contains("via1") && !text.contains("own4"));
     }
 }
+
+// ---------------------------------------------------------------------------
+// Issue 18 (e) and 6: `audit toestemming` and the FHIR AuditEvent export.
+
+const EPT: &str = "/registers/v1/expertteam-po";
+
+fn advies(pupil: &str) -> String {
+    format!("/v1/expertteam-po/jgz-dossier/jeugdigen/{pupil}/advies")
+}
+
+async fn post_json(c: &TestClient, path: &str, body: serde_json::Value) -> TestResponse {
+    c.request(
+        http::Method::POST,
+        path,
+        &[("content-type", "application/json")],
+        Some(body.to_string().into_bytes()),
+    )
+    .await
+    .unwrap()
+}
+
+/// The parents' consent for `pupil` (purpose passende-plek), then the SWV
+/// reads the advies, which relies on it. Returns the consent id.
+async fn consent_and_disclose(school: &TestClient, swv: &TestClient, pupil: &str) -> String {
+    let r = post_json(
+        school,
+        &format!("{EPT}/toestemmingen"),
+        serde_json::json!({"leerling": pupil, "gegeven_door": "parents", "doelen": ["passende-plek"], "formulier": "F-1"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let ok = swv.get(&advies(pupil), "passende-plek").await;
+    assert_eq!(ok.status, 200, "{}", String::from_utf8_lossy(&ok.body));
+    r.json()["id"].as_str().unwrap().to_owned()
+}
+
+/// Three consent-relying disclosures (L1001..L1003), one refusal before any
+/// consent (L1004), and L1001's consent withdrawn after its disclosure.
+/// Returns the stopped gateway's dir, config, store URL and consent ids.
+async fn consent_traffic(
+    store: StoreKind,
+) -> (tempfile::TempDir, std::path::PathBuf, String, Vec<String>) {
+    let mut gw = TestGateway::start_with(Options {
+        store,
+        server_extra: "request_timeout_ms = 1000".into(),
+        ..Options::default()
+    })
+    .await;
+    let swv = gw.client("swv-po-groningen");
+    let school = gw.client("po-de-wadden");
+    let refused = swv.get(&advies("L1004"), "passende-plek").await;
+    assert_eq!(refused.problem_type(), "consent-required");
+    let mut ids = Vec::new();
+    for p in ["L1001", "L1002", "L1003"] {
+        ids.push(consent_and_disclose(&school, &swv, p).await);
+    }
+    let r = post_json(
+        &school,
+        &format!("{EPT}/toestemmingen/{}/intrekken", ids[0]),
+        serde_json::json!({"leerling": "L1001"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let (config, url) = (gw.config_path.clone(), gw.store_url.clone());
+    let (tmp, _) = gw.stop().await;
+    (tmp, config, url, ids)
+}
+
+async fn consent_reliance(store: StoreKind) {
+    let (_tmp, config, url, ids) = consent_traffic(store).await;
+    let cfg = Config::load(&config).unwrap();
+    let s = Session::open(&cfg).await.unwrap();
+    let fmt = review::session::QueryFormat::Json;
+
+    // Relied on and active (L1001's withdrawal came after its disclosure).
+    let r = s
+        .toestemming("expertteam-po", None, None, fmt)
+        .await
+        .unwrap();
+    assert_eq!(r.disclosures, 3, "{}", r.table());
+    assert_eq!(r.lines.len(), 3);
+    assert!(r.ok(), "{}", r.table());
+    let consents: Vec<&str> = r.lines.iter().map(|l| l.consent.as_str()).collect();
+    assert_eq!(consents, ids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        r.lines
+            .iter()
+            .all(|l| l.findings.is_empty() && l.note.is_none())
+    );
+    assert!(r.lines[0].withdrawn_at.is_some());
+    // Another overleg, or a period before the traffic: nothing.
+    let other = s
+        .toestemming("aoj-vo-noorderlicht", None, None, fmt)
+        .await
+        .unwrap();
+    assert_eq!((other.disclosures, other.records_read), (0, 0));
+    let before = s
+        .toestemming("expertteam-po", Some("2020-01-01"), Some("2020-12-31"), fmt)
+        .await
+        .unwrap();
+    assert_eq!(before.disclosures, 0);
+
+    // The register manipulated: L1002's consent withdrawn before its
+    // disclosure, L1003's for another purpose only.
+    let store = Store::connect(&url).await.unwrap();
+    sqlx::query("UPDATE consents SET withdrawn_at = '2026-01-01T00:00:00.000000Z' WHERE id = $1")
+        .bind(&ids[1])
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE consents SET purposes = '[\"onderwijs-zorgarrangement\"]' WHERE id = $1")
+        .bind(&ids[2])
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let r = s
+        .toestemming("expertteam-po", None, None, fmt)
+        .await
+        .unwrap();
+    assert_eq!(r.findings, 2, "{}", r.table());
+    assert!(!r.ok());
+    assert!(r.lines[0].findings.is_empty(), "{:?}", r.lines[0]);
+    assert!(
+        r.lines[1].findings[0].contains("ingetrokken"),
+        "{:?}",
+        r.lines[1]
+    );
+    assert_eq!(r.lines[1].findings.len(), 1);
+    assert!(
+        r.lines[2].findings[0].contains("doel passende-plek"),
+        "{:?}",
+        r.lines[2]
+    );
+    let table = r.table();
+    assert!(
+        table.contains("BEVINDING") && table.contains("2 bevinding(en)"),
+        "{table}"
+    );
+    // A consent of another pupil, and one not in the register at all.
+    sqlx::query("UPDATE consents SET subject = (SELECT subject FROM consents WHERE id = $2), purposes = '[\"passende-plek\"]' WHERE id = $1")
+        .bind(&ids[2])
+        .bind(&ids[0])
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM consents WHERE id = $1")
+        .bind(&ids[1])
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let r = s
+        .toestemming("expertteam-po", None, None, fmt)
+        .await
+        .unwrap();
+    assert_eq!(r.findings, 2, "{}", r.table());
+    assert!(
+        r.lines[1].findings[0].contains("niet in het register"),
+        "{:?}",
+        r.lines[1]
+    );
+    assert!(
+        r.lines[2].findings[0].contains("andere leerling"),
+        "{:?}",
+        r.lines[2]
+    );
+    for text in [r.json(), r.csv(), r.table()] {
+        assert!(!text.contains("L100"), "no clear pupil id: {text}");
+    }
+
+    // Every run is an access, recorded on the admin chain, without a pupil.
+    s.close().await;
+    let store = Store::connect(&url).await.unwrap();
+    let accesses = review::query::all(
+        &store,
+        &review::query::Filter {
+            kind: Some("access".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mine: Vec<&StoredRow> = accesses
+        .iter()
+        .filter(|a| a.reason == "toestemming")
+        .collect();
+    assert_eq!(mine.len(), 5);
+    assert!(
+        mine.iter()
+            .all(|a| a.pupil.is_none() && a.instance.ends_with("/admin"))
+    );
+    let last: serde_json::Value = serde_json::from_str(&mine[4].detail).unwrap();
+    assert_eq!(last["parameters"]["overleg"], "expertteam-po");
+    assert_eq!(last["parameters"]["findings"], 2);
+    assert_eq!(last["records"], 3);
+    // The records and the admin chain still verify.
+    let (code, _) = cli_status(&["audit", "verify"], &config).await;
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn sqlite_consent_reliance_is_checked_against_the_register() {
+    consent_reliance(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_consent_reliance_is_checked_against_the_register() {
+    consent_reliance(StoreKind::Postgres).await;
+}
+
+async fn cli_status(args: &[&str], config: &std::path::Path) -> (i32, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+    )
+}
+
+/// The command line: exit 0 without findings, 1 with; the walk uses the
+/// partial index (SQLite's plan names it).
+#[tokio::test]
+async fn toestemming_cli_exits_non_zero_on_a_finding() {
+    let (_tmp, config, url, ids) = consent_traffic(StoreKind::Sqlite).await;
+    let args = ["audit", "toestemming", "--overleg", "expertteam-po"];
+    let (code, table) = cli_status(&args, &config).await;
+    assert_eq!(code, 0, "{table}");
+    assert!(table.contains("OK: elke toestemming was actief"), "{table}");
+    let store = Store::connect(&url).await.unwrap();
+    sqlx::query("UPDATE consents SET recorded_at = '2099-01-01T00:00:00.000000Z', valid_from = '2099-01-01T00:00:00.000000Z' WHERE id = $1")
+        .bind(&ids[2])
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let (code, json) = cli_status(
+        &[
+            "audit",
+            "toestemming",
+            "--overleg",
+            "expertteam-po",
+            "--van",
+            "2026-01-01",
+            "--format",
+            "json",
+        ],
+        &config,
+    )
+    .await;
+    assert_eq!(code, 1, "{json}");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["findings"], 1);
+    assert_eq!(
+        json["lines"][2]["findings"].as_array().unwrap().len(),
+        2,
+        "{json}"
+    );
+    let (code, csv) = cli_status(
+        &[
+            "audit",
+            "toestemming",
+            "--overleg",
+            "expertteam-po",
+            "--format",
+            "csv",
+        ],
+        &config,
+    )
+    .await;
+    assert_eq!(code, 1);
+    assert!(csv.starts_with("time,record,"), "{csv}");
+    assert_eq!(csv.lines().count(), 4);
+
+    let sql = format!(
+        "EXPLAIN QUERY PLAN SELECT * FROM audit_records WHERE overleg = $1 AND {} AND time >= $2 ORDER BY time, instance, seq",
+        review::query::CONSENT_RELIED
+    );
+    let plan: Vec<String> = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind("expertteam-po")
+        .bind("2026-01-01")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sqlx::Row::get::<String, _>(r, 3))
+        .collect();
+    assert!(
+        plan.iter()
+            .any(|p| p.contains("audit_records_consent_relied")),
+        "{plan:?}"
+    );
+}
+
+/// `audit export --format fhir`: R4 AuditEvents in IHE BALP's Privacy
+/// Disclosure shape, the pupil only as its pseudonym.
+async fn fhir_export(store: StoreKind) {
+    let (_tmp, config, _url, _ids) = consent_traffic(store).await;
+    let cfg = Config::load(&config).unwrap();
+    let s = Session::open(&cfg).await.unwrap();
+    let input = FilterInput {
+        overleg: Some("expertteam-po".into()),
+        ..Default::default()
+    };
+    let out = s
+        .export(&input, review::export::Format::Fhir)
+        .await
+        .unwrap();
+    let swv_oin = s.set.organisations["swv-po-groningen"].oin.clone();
+    let pseudonyms: Vec<String> = ["L1001", "L1002", "L1003", "L1004"]
+        .iter()
+        .map(|p| s.pseudo.pseudonymise(p))
+        .collect();
+    s.close().await;
+    assert!(!out.contains("L100"), "no clear pupil id: {out}");
+    let events: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 1 refusal + 3 disclosures (register changes are not requests).
+    assert_eq!(events.len(), 4, "{out}");
+    let outcomes: Vec<&str> = events
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["4", "0", "0", "0"]);
+    for (e, pseudonym) in events.iter().zip([
+        &pseudonyms[3],
+        &pseudonyms[0],
+        &pseudonyms[1],
+        &pseudonyms[2],
+    ]) {
+        check_audit_event(e, pseudonym, swv_oin.as_deref());
+    }
+    let policy = events[1]["agent"][1]["policy"].as_array().unwrap();
+    assert!(
+        policy[0]
+            .as_str()
+            .unwrap()
+            .starts_with("urn:poortwachter:beleid:")
+    );
+    assert!(policy.len() >= 2, "deciding rules: {policy:?}");
+}
+
+/// The required elements and codes of IHE.BasicAudit.PrivacyDisclosure.Source.
+fn check_audit_event(e: &serde_json::Value, pseudonym: &str, oin: Option<&str>) {
+    assert_eq!(e["resourceType"], "AuditEvent");
+    assert_eq!(e["meta"]["profile"][0], review::fhir::PROFILE);
+    assert_eq!(e["type"]["system"], review::fhir::DCM);
+    assert_eq!(e["type"]["code"], "110106");
+    assert_eq!(e["subtype"][0]["code"], "disclose");
+    assert_eq!(e["action"], "R");
+    assert!(e["recorded"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(e["purposeOfEvent"][0]["coding"][0]["code"], "passende-plek");
+    let agents = e["agent"].as_array().unwrap();
+    let by_code = |code: &str| {
+        agents
+            .iter()
+            .find(|a| a["type"]["coding"][0]["code"] == code)
+            .unwrap_or_else(|| panic!("agent {code} in {e}"))
+    };
+    let source = by_code("110153");
+    assert_eq!(source["who"], e["source"]["observer"], "val-audit-source");
+    assert!(source["network"]["address"].is_string());
+    let recipient = by_code("110152");
+    assert_eq!(recipient["requestor"], true);
+    assert!(
+        recipient["network"]["address"]
+            .as_str()
+            .unwrap()
+            .starts_with("nih:sha-256;")
+    );
+    let id = &recipient["who"]["identifier"];
+    match oin {
+        Some(oin) => {
+            assert_eq!(id["system"], review::fhir::OIN_SYSTEM);
+            assert_eq!(id["value"], oin);
+        }
+        None => assert_eq!(id["value"], "swv-po-groningen"),
+    }
+    assert_eq!(by_code("159541003")["requestor"], false);
+    assert!(agents.iter().all(|a| a["requestor"].is_boolean()));
+    let patient = &e["entity"][0];
+    assert_eq!(patient["type"]["code"], "1");
+    assert_eq!(patient["role"]["code"], "1");
+    assert_eq!(patient["what"]["type"], "Patient");
+    assert_eq!(
+        patient["what"]["identifier"]["system"],
+        review::fhir::PSEUDONYM_SYSTEM
+    );
+    assert_eq!(patient["what"]["identifier"]["value"], pseudonym);
+    assert!(e["entity"].as_array().unwrap().len() >= 2);
+}
+
+#[tokio::test]
+async fn sqlite_fhir_export_is_balp_shaped_and_pseudonymous() {
+    fhir_export(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_fhir_export_is_balp_shaped_and_pseudonymous() {
+    fhir_export(StoreKind::Postgres).await;
+}

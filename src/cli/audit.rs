@@ -65,7 +65,7 @@ pub enum AuditCmd {
         #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
         format: QueryFormat,
     },
-    /// Export matching records: csv, jsonl, or logboek (Logboek Dataverwerkingen: one line per data subject).
+    /// Export matching records: csv, jsonl, logboek (Logboek Dataverwerkingen: one line per data subject), or fhir (R4 AuditEvent NDJSON, IHE BALP Privacy Disclosure).
     Export {
         #[arg(long)]
         config: PathBuf,
@@ -86,6 +86,8 @@ pub enum AuditCmd {
         #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
         format: ReportFormat,
     },
+    /// Disclosures that relied on a consent, each checked against the consent register; exit 1 on any finding.
+    Toestemming(ConsentArgs),
     /// DPIA accountability report for a period: volume, fields per role, denials, policy changes, anomalies.
     Rapport {
         #[arg(long)]
@@ -99,6 +101,24 @@ pub enum AuditCmd {
         #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
         format: ReportFormat,
     },
+}
+
+/// `audit toestemming`'s arguments.
+#[derive(clap::Args)]
+pub struct ConsentArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// The casusoverleg whose disclosures are checked.
+    #[arg(long)]
+    overleg: String,
+    /// From this day (YYYY-MM-DD) or UTC time.
+    #[arg(long, alias = "van")]
+    from: Option<String>,
+    /// Up to and including this day, or before this UTC time (default: now).
+    #[arg(long, alias = "tot")]
+    to: Option<String>,
+    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+    format: QueryFormat,
 }
 
 /// Search filters shared by `audit query` and `audit export`.
@@ -185,6 +205,7 @@ pub async fn run(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AuditCmd::Keygen { dir } => keygen(&dir),
+        AuditCmd::Toestemming(args) => toestemming(args).await,
         review_cmd => review_command(review_cmd).await,
     }
 }
@@ -264,6 +285,22 @@ async fn export_cmd(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `audit toestemming`: like `audit verify`, exit 1 when there is a finding.
+async fn toestemming(a: ConsentArgs) -> anyhow::Result<ExitCode> {
+    let s = Session::open(&Config::load(&a.config)?).await?;
+    let report = s
+        .toestemming(&a.overleg, a.from.as_deref(), a.to.as_deref(), a.format)
+        .await;
+    s.close().await;
+    let report = report?;
+    out(&match a.format {
+        QueryFormat::Table => report.table(),
+        QueryFormat::Json => report.json(),
+        QueryFormat::Csv => report.csv(),
+    })?;
+    Ok(exit(report.ok()))
 }
 
 async fn verify(

@@ -7,20 +7,27 @@
 //! every request record with a subject gives one line; records without a
 //! subject (identity refusals, administrative events) are not processings of
 //! a data subject and are left out. The subject stays pseudonymised.
+//!
+//! The FHIR format writes one R4 `AuditEvent` per such record, following IHE
+//! BALP's Privacy Disclosure profile ([`super::fhir`]).
 
 use serde_json::json;
 
 use super::query;
 use crate::audit::StoredRow;
+use crate::policy::model::PolicySet;
 
-/// Export formats (`audit export --format csv|jsonl|logboek`; any other
-/// value is refused by the argument parser).
+/// Export formats (`audit export --format csv|jsonl|logboek|fhir`; any
+/// other value is refused by the argument parser).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Csv,
     #[value(name = "jsonl", alias = "json-lines")]
     JsonLines,
     Logboek,
+    /// FHIR R4 `AuditEvent` resources (IHE BALP Privacy Disclosure), NDJSON.
+    #[value(name = "fhir", alias = "fhir-ndjson")]
+    Fhir,
 }
 
 /// Columns of the CSV export, in order (every stored column except the
@@ -100,6 +107,16 @@ where
     String::from_utf8(w.into_inner().ok()?).ok()
 }
 
+/// One CSV line of `cells` (RFC 4180, CRLF, every cell defused), for other
+/// review outputs (`audit toestemming`).
+pub fn csv_line<I, S>(cells: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    csv_record(cells)
+}
+
 fn csv_row(r: &StoredRow) -> [String; CSV_COLUMNS.len()] {
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     [
@@ -137,20 +154,25 @@ fn csv_row(r: &StoredRow) -> [String; CSV_COLUMNS.len()] {
 
 /// The records as CSV with a header line.
 pub fn csv(rows: &[StoredRow]) -> String {
-    render(rows, Format::Csv)
+    let mut out = header(Format::Csv);
+    for r in rows {
+        out.push_str(&csv_record(csv_row(r)));
+    }
+    out
 }
 
 /// What precedes the records in `format` (the CSV header line).
 pub fn header(format: Format) -> String {
     match format {
         Format::Csv => csv_record(CSV_COLUMNS),
-        Format::JsonLines | Format::Logboek => String::new(),
+        Format::JsonLines | Format::Logboek | Format::Fhir => String::new(),
     }
 }
 
 /// One record in `format`, with its line ending; empty when the format has
-/// no line for it (Logboek: only requests about a data subject).
-pub fn line(r: &StoredRow, format: Format) -> String {
+/// no line for it (Logboek and FHIR: only requests about a data subject).
+/// `set` names organisations (FHIR: their OINs and bron owners).
+pub fn line(r: &StoredRow, format: Format, set: &PolicySet) -> String {
     match format {
         Format::Csv => csv_record(csv_row(r)),
         Format::JsonLines => {
@@ -161,7 +183,17 @@ pub fn line(r: &StoredRow, format: Format) -> String {
         Format::Logboek => logboek_line(r)
             .map(|l| format!("{l}\n"))
             .unwrap_or_default(),
+        Format::Fhir => super::fhir::line(set, r),
     }
+}
+
+/// Renders `rows` in `format` (header and every line).
+pub fn render(rows: &[StoredRow], format: Format, set: &PolicySet) -> String {
+    let mut out = header(format);
+    for r in rows {
+        out.push_str(&line(r, format, set));
+    }
+    out
 }
 
 /// A span id for a record: the records do not keep the span the gateway
@@ -216,15 +248,6 @@ fn logboek_line(r: &StoredRow) -> Option<serde_json::Value> {
             "poortwachter.record": format!("{}#{}", r.instance, r.seq),
         }
     }))
-}
-
-/// Renders `rows` in `format` (header and every line).
-pub fn render(rows: &[StoredRow], format: Format) -> String {
-    let mut out = header(format);
-    for r in rows {
-        out.push_str(&line(r, format));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -292,7 +315,7 @@ mod tests {
     /// the values back (formula cells with their leading `'`).
     #[test]
     fn csv_round_trips_quotes_commas_newlines_and_formulas() {
-        let out = render(&[row(), row()], Format::Csv);
+        let out = csv(&[row(), row()]);
         assert!(out.starts_with("instance,seq,kind,time,"), "{out}");
         assert!(out.ends_with("\r\n"));
         assert!(

@@ -1,6 +1,8 @@
 //! Privacy-officer review of the audit trail (issue 6): search and export
 //! ([`query`], [`export`]), the AVG art. 15 report for one pupil
-//! ([`inzage`]), the DPIA accountability report ([`rapport`]), and the
+//! ([`inzage`]), the DPIA accountability report ([`rapport`]), the check of
+//! consent-relying disclosures against the consent register
+//! ([`toestemming`]), the FHIR `AuditEvent` export ([`fhir`]), and the
 //! recording of every access to the trail ([`access`]).
 //!
 //! Everything here only *reads* `audit_records`; the single write is the
@@ -10,11 +12,13 @@
 pub mod access;
 pub mod dashboard;
 pub mod export;
+pub mod fhir;
 pub mod html;
 pub mod inzage;
 pub mod query;
 pub mod rapport;
 pub mod session;
+pub mod toestemming;
 pub mod when;
 
 use crate::audit::{AuditError, StoreError};

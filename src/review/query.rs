@@ -46,6 +46,11 @@ pub struct Filter {
     pub pseudonyms: Option<Vec<String>>,
     /// Whether the search was for one pupil (what the access record keeps).
     pub pupil: bool,
+    /// Only records whose `detail` names at least one consent relied on
+    /// (`audit toestemming`), through the partial index of
+    /// `migrations/20261203000003_consent_reliance.sql`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub consent_relied: bool,
     pub limit: usize,
     /// Newest first (the dashboard) instead of oldest first (exports).
     pub newest_first: bool,
@@ -135,6 +140,7 @@ impl FilterInput {
         let pseudonyms = nonblank(self.pupil.as_ref()).map(|p| pseudo.all_pseudonyms(p));
         Ok(Filter {
             pupil: pseudonyms.is_some(),
+            consent_relied: false,
             from: nonblank(self.from.as_ref())
                 .map(|s| when::bound(s, false))
                 .transpose()?,
@@ -168,6 +174,15 @@ fn like_escape(s: &str) -> String {
     out
 }
 
+/// The predicate of the partial index `audit_records_consent_relied`
+/// (`migrations/20261203000003_consent_reliance.sql`), character for
+/// character: SQLite and PostgreSQL use a partial index only when the query
+/// repeats its condition literally (a bound parameter would not do). It
+/// matches the proxy's `detail` of a request that relied on at least one
+/// consent, `{"aanmelding":…,"toestemmingen":["<id>",…]}` (serde_json writes
+/// no spaces); `tests/review.rs` checks that such records are found.
+pub const CONSENT_RELIED: &str = r#"detail LIKE '%"toestemmingen":["%'"#;
+
 /// The WHERE clause of `filter` and its parameters (`$1`, `$2`, ...).
 fn where_clause(filter: &Filter) -> (String, Vec<String>) {
     let mut sql = String::from(" WHERE 1=1");
@@ -185,6 +200,9 @@ fn where_clause(filter: &Filter) -> (String, Vec<String>) {
     eq(&mut sql, &mut binds, "role", &filter.role);
     eq(&mut sql, &mut binds, "purpose", &filter.purpose);
     eq(&mut sql, &mut binds, "outcome", &filter.decision);
+    if filter.consent_relied {
+        let _ = write!(sql, " AND {CONSENT_RELIED}");
+    }
     if let Some(f) = &filter.from {
         binds.push(f.clone());
         let _ = write!(sql, " AND time >= ${}", binds.len());

@@ -4,7 +4,7 @@
 //! chain for the access records and the changes it makes. [`Session::close`]
 //! lets that writer seal its chain. The review commands run on it (`audit
 //! query`, `export`, `inzage`, `rapport`): they record the access before
-//! they produce their output.
+//! they produce their output. `audit toestemming` too.
 
 use std::ops::ControlFlow;
 
@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::access::{self, Access, Viewer};
 use super::query::FilterInput;
-use super::{ReviewError, export, inzage, query, rapport, when};
+use super::{ReviewError, export, inzage, query, rapport, toestemming, when};
 use crate::audit::{Auditor, Pseudonymiser, Store, admin};
 use crate::config::Config;
 use crate::policy::model::PolicySet;
@@ -181,7 +181,7 @@ impl Session {
         }
         if failed.is_none() {
             query::for_each(&self.store, &filter, EXPORT_PAGE, |r| {
-                match out.write_all(export::line(r, format).as_bytes()) {
+                match out.write_all(export::line(r, format, &self.set).as_bytes()) {
                     Ok(()) => ControlFlow::Continue(()),
                     Err(e) => {
                         failed = Some(e);
@@ -245,6 +245,51 @@ impl Session {
             ReportFormat::Json => report.json(),
             ReportFormat::Html => report.html(),
         })
+    }
+}
+
+/// `audit toestemming`.
+impl Session {
+    /// Checks the consent-relying disclosures of `overleg` in the period
+    /// (to now when `to` is not given) against the consent register. The
+    /// access is recorded after the check (so the check never reads its own
+    /// record) and before anything is shown, with the number of findings.
+    pub async fn toestemming(
+        &self,
+        overleg: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+        format: QueryFormat,
+    ) -> Result<toestemming::Report, ReviewError> {
+        let o = query::FilterInput {
+            overleg: Some(overleg.to_owned()),
+            from: from.map(str::to_owned),
+            to: to.map(str::to_owned),
+            ..Default::default()
+        }
+        .parse(&self.pseudo)?;
+        let overleg = o.overleg.unwrap_or_default();
+        if overleg.is_empty() {
+            return Err(ReviewError::Filter("overleg is required".into()));
+        }
+        let now = crate::audit::record::now_rfc3339();
+        let to = match o.to {
+            Some(t) if t <= now => t,
+            _ => now,
+        };
+        let report = toestemming::build(&self.store, &overleg, o.from, to).await?;
+        self.record(
+            "toestemming",
+            json!({
+                "overleg": report.overleg, "from": report.from, "to": report.to,
+                "format": format!("{format:?}").to_lowercase(),
+                "disclosures": report.disclosures, "findings": report.findings,
+            }),
+            report.records_read,
+            None,
+        )
+        .await?;
+        Ok(report)
     }
 }
 

@@ -18,7 +18,8 @@
 //!   110152): the requesting organisation with its OIN (`urn:osb:oin`, the
 //!   OIN's identifier type in Digikoppeling), the requestor, with the role,
 //!   the purpose, and as `policy` the policy set version and the deciding
-//!   rules; custodian (SNOMED CT 159541003): the bron's owner; the software
+//!   rules; custodian (SNOMED CT 159541003): the bron's owner (the record's
+//!   `owner` for a hosted bron); the software
 //!   supplier, when the request came through one;
 //! - `entity` patient: the pupil as its **pseudonym** (never the clear id),
 //!   as a logical reference; data: the bron and resource template, the
@@ -132,11 +133,14 @@ fn agents(set: &PolicySet, r: &StoredRow, gateway: &Value) -> Vec<Value> {
     if let Some(org) = &r.org {
         agents.push(recipient(set, r, org));
     }
-    let owner = r
-        .bron
-        .as_deref()
-        .and_then(|b| set.bronnen.get(b))
-        .map(|b| b.owner.as_str());
+    // The record names the owner of a hosted bron; a bron of its own has one.
+    let owner = r.owner.as_deref().or_else(|| {
+        r.bron
+            .as_deref()
+            .and_then(|b| set.bronnen.get(b))
+            .and_then(|b| b.owners.first())
+            .map(String::as_str)
+    });
     if let Some(owner) = owner {
         agents.push(json!({
             "type": {"coding": [coding("http://snomed.info/sct", "159541003", "Record keeping/library clerk")]},

@@ -55,7 +55,7 @@ fn each_lint_rule_catches_its_case() {
         ("L003", rule("t-3", "jgz", "jeugdwet", "jgz-dossier", "\"leerling.bsn\"", "none", "x")),
         ("L004", rule("t-4", "school", "jeugdwet", "las-noorderlicht", "\"verzuim.**\"", "none", "")),
         ("L005", rule("t-5", "school", "jeugdwet", "las-noorderlicht", "\"leerling.voornaam\"", "none", "")),
-        ("L006", "\n[[roles]]\nid = \"stille-gast\"\nname = \"Toehoorder\"\ngrondslag = { law = \"X\", article = \"art. 1\", basis = \"AVG art. 6(1)(e)\" }\norganisations = [\"opdc-doorstart\"]\n".to_string()),
+        ("L006", "\n[[roles]]\nid = \"stille-gast\"\nname = \"Toehoorder\"\ngrondslag = { law = \"X\", article = \"art. 1\", basis = [\"6.1.e\"] }\norganisations = [\"opdc-doorstart\"]\n".to_string()),
         ("L007", "\n[[purposes]]\nid = \"ongebruikt\"\ntext = \"Een doel zonder regels.\"\n".to_string()),
         ("L008", rule("t-8a", "school", "swv", "las-noorderlicht", "\"leerling.voornaam\", \"leerling.klas\"", "none", "x")
             + rule("t-8b", "school", "swv", "las-noorderlicht", "\"leerling.klas\", \"leerling.voornaam\"", "none", "x").as_str()),

@@ -13,8 +13,8 @@ use toml::Spanned;
 use super::fieldpath::{FieldGlob, FieldPath};
 use super::mandate::Mandates;
 use super::model::{
-    Bron, CatalogueField, Category, Consent, Grondslag, Organisation, Overleg, PolicySet, Purpose,
-    Resource, Role, Rule,
+    Bron, CatalogueField, Category, Consent, Grondslag, LegalBasis, Organisation, Overleg,
+    PolicySet, Purpose, Resource, Role, Rule,
 };
 use super::raw::{
     self, BronFile, Dropped, OverlegFile, PartnersFile, RawField, RawOrganisation, RawPurpose,
@@ -1018,15 +1018,7 @@ fn validate_role(
             format!("role `{}` is declared twice", r.id),
         );
     }
-    let g = &r.grondslag;
-    if g.law.trim().is_empty() || g.article.trim().is_empty() || g.basis.trim().is_empty() {
-        problems.at(
-            src,
-            at,
-            "P059",
-            format!("role `{}`: grondslag needs law, article and basis", r.id),
-        );
-    }
+    let grondslag = validate_grondslag(src, at, r, problems);
     for o in &r.organisations {
         if !defined.organisation(o) {
             problems.at(
@@ -1051,15 +1043,76 @@ fn validate_role(
     Role {
         id: r.id.clone(),
         name: r.name.clone(),
-        grondslag: Grondslag {
-            law: g.law.clone(),
-            article: g.article.clone(),
-            basis: g.basis.clone(),
-        },
+        grondslag,
         organisations: r.organisations.clone(),
         special_categories: special_categories(src, at, r, problems),
         may_register_cases: r.may_register_cases,
         line: src.line_of(at),
+    }
+}
+
+/// A role's grondslag: law and article as text, the AVG basis as codes of
+/// [`LegalBasis`], each known (P063) and listed once (P064), with at least
+/// one ground of AVG art. 6(1) (P065): an art. 9 or 10 exception lifts a
+/// ban, it does not make processing lawful on its own.
+fn validate_grondslag(
+    src: &SourceText,
+    at: usize,
+    r: &RawRole,
+    problems: &mut Problems,
+) -> Grondslag {
+    let g = &r.grondslag;
+    if g.law.trim().is_empty() || g.article.trim().is_empty() || g.basis.is_empty() {
+        problems.at(
+            src,
+            at,
+            "P059",
+            format!("role `{}`: grondslag needs law, article and basis", r.id),
+        );
+    }
+    let mut basis = Vec::new();
+    for code in &g.basis {
+        let value_at = code.span().start;
+        let code = code.get_ref();
+        match LegalBasis::parse(code) {
+            None => problems.at(
+                src,
+                value_at,
+                "P063",
+                format!(
+                    "role `{}`: grondslag basis `{code}` is not one of {}",
+                    r.id,
+                    LegalBasis::ALL.map(LegalBasis::code).join(", ")
+                ),
+            ),
+            Some(b) if basis.contains(&b) => problems.at(
+                src,
+                value_at,
+                "P064",
+                format!("role `{}`: grondslag basis `{code}` is listed twice", r.id),
+            ),
+            Some(b) => basis.push(b),
+        }
+    }
+    // An unknown code (P063) may have been meant as the art. 6 ground.
+    let all_known = g.basis.iter().all(|c| LegalBasis::parse(c.get_ref()).is_some());
+    if all_known && !basis.is_empty() && !basis.iter().any(|b| b.is_lawful_ground()) {
+        let first = g.basis.first().map_or(at, |c| c.span().start);
+        problems.at(
+            src,
+            first,
+            "P065",
+            format!(
+                "role `{}`: grondslag basis names no ground of AVG art. 6(1) (`6.1.a` to `6.1.f`); an exception of art. 9 or 10 is not one",
+                r.id
+            ),
+        );
+    }
+    basis.sort_unstable();
+    Grondslag {
+        law: g.law.clone(),
+        article: g.article.clone(),
+        basis,
     }
 }
 

@@ -818,7 +818,7 @@ fn categories_text(c: &[Category]) -> String {
 }
 
 fn grondslag_text(g: &Grondslag) -> String {
-    format!("{}: {}; {}", g.law, g.article, g.basis)
+    format!("{}: {}; {}", g.law, g.article, g.basis_text())
 }
 
 /// Verb phrases for one access group: (gained, lost, consent changed,

@@ -480,7 +480,7 @@ mod tests {
                 "L006",
                 base.clone().append(
                     TEAM,
-                    "\n[[roles]]\nid = \"toeschouwer\"\nname = \"T\"\ngrondslag = { law = \"W\", article = \"a\", basis = \"b\" }\norganisations = [\"buiten\"]\n",
+                    "\n[[roles]]\nid = \"toeschouwer\"\nname = \"T\"\ngrondslag = { law = \"W\", article = \"a\", basis = [\"6.1.e\"] }\norganisations = [\"buiten\"]\n",
                 ),
                 "id = \"toeschouwer\"",
                 "role `toeschouwer` takes part in `team` but neither gives nor receives anything",

@@ -1095,7 +1095,10 @@ fn validate_grondslag(
         }
     }
     // An unknown code (P063) may have been meant as the art. 6 ground.
-    let all_known = g.basis.iter().all(|c| LegalBasis::parse(c.get_ref()).is_some());
+    let all_known = g
+        .basis
+        .iter()
+        .all(|c| LegalBasis::parse(c.get_ref()).is_some());
     if all_known && !basis.is_empty() && !basis.iter().any(|b| b.is_lawful_ground()) {
         let first = g.basis.first().map_or(at, |c| c.span().start);
         problems.at(
@@ -1523,6 +1526,36 @@ mod tests {
                 "id = \"t-06\"",
                 false,
             ),
+            (
+                base.clone().edit(TEAM, "basis = [\"6.1.c\"]", "basis = []"),
+                "P059",
+                TEAM,
+                "id = \"leerplicht\"",
+                false,
+            ),
+            (
+                base.clone().edit(TEAM, "\"9.2.h\"]", "\"9(2)(h)\"]"),
+                "P063",
+                TEAM,
+                "9(2)(h)",
+                true,
+            ),
+            (
+                base.clone()
+                    .edit(TEAM, "[\"6.1.c\"]", "[\"6.1.c\", \"6.1.c\"]"),
+                "P064",
+                TEAM,
+                "[\"6.1.c\", \"6.1.c\"]",
+                true,
+            ),
+            (
+                base.clone()
+                    .edit(TEAM, "[\"6.1.e\", \"9.2.h\"]", "[\"9.2.h\"]"),
+                "P065",
+                TEAM,
+                "[\"9.2.h\"]",
+                true,
+            ),
         ];
         for (fixture, code, file, anchor, top) in cases {
             let tmp = fixture.write();
@@ -1546,6 +1579,67 @@ mod tests {
                 found[0]
             );
         }
+    }
+
+    /// Every unknown or repeated basis value is reported at its own line
+    /// (an array may span lines), all at once; the known ones are kept and
+    /// ordered as the law orders them.
+    #[test]
+    fn every_basis_value_is_checked_at_its_own_line() {
+        let fixture = Fixture::new()
+            .edit(
+                TEAM,
+                "basis = [\"6.1.e\", \"9.2.h\"]",
+                "basis = [\n  \"9.2.h\",\n  \"AVG art. 6(1)(e)\",\n  \"6.1.e\",\n  \"9.2.h\",\n]",
+            )
+            .edit(
+                TEAM,
+                "basis = [\"6.1.c\"]",
+                "basis = [\"6.1.c\", \"6.1.g\"]",
+            );
+        let Err(LoadError::Invalid(problems)) = fixture.load() else {
+            panic!("loaded");
+        };
+        let text = fixture.write();
+        let text = std::fs::read_to_string(text.path().join(TEAM)).unwrap();
+        let line_of = |s: &str| line_at(&text, text.find(s).unwrap());
+        let got: Vec<(usize, &str)> = problems.iter().map(|p| (p.line, p.code)).collect();
+        assert_eq!(
+            got,
+            [
+                (line_of("\"AVG art. 6(1)(e)\""), "P063"),
+                (line_at(&text, text.rfind("\"9.2.h\"").unwrap()), "P064"),
+                (line_of("\"6.1.g\""), "P063"),
+            ],
+            "{problems:#?}"
+        );
+        // The values of the code are named in the message.
+        assert!(
+            problems[0]
+                .message
+                .contains("`AVG art. 6(1)(e)` is not one of 6.1.a, 6.1.b")
+        );
+        assert!(
+            problems[0]
+                .message
+                .contains("9.2.j, 10, uavg.30.2.a, uavg.30.3.a")
+        );
+        let good = Fixture::new()
+            .edit(
+                TEAM,
+                "basis = [\"6.1.e\", \"9.2.h\"]",
+                "basis = [\"9.2.h\", \"6.1.e\"]",
+            )
+            .set();
+        let jgz = good.overleggen["team"].role("jgz").unwrap();
+        assert_eq!(
+            jgz.grondslag.basis,
+            [LegalBasis::PublicTask, LegalBasis::HealthCare]
+        );
+        assert_eq!(
+            jgz.grondslag.to_string(),
+            "Wpg (art. 5; AVG art. 6(1)(e); art. 9(2)(h))"
+        );
     }
 
     /// Problems in several files are reported together, sorted, and a set

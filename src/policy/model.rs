@@ -251,7 +251,11 @@ impl LegalBasis {
     fn texts(self) -> (&'static str, &'static str, &'static str) {
         match self {
             Self::Consent => ("6.1.a", "AVG art. 6(1)(a)", "toestemming"),
-            Self::Contract => ("6.1.b", "AVG art. 6(1)(b)", "uitvoering van een overeenkomst"),
+            Self::Contract => (
+                "6.1.b",
+                "AVG art. 6(1)(b)",
+                "uitvoering van een overeenkomst",
+            ),
             Self::LegalObligation => ("6.1.c", "AVG art. 6(1)(c)", "wettelijke verplichting"),
             Self::VitalInterests => ("6.1.d", "AVG art. 6(1)(d)", "vitaal belang"),
             Self::PublicTask => (
@@ -281,7 +285,11 @@ impl LegalBasis {
                 "AVG art. 9(2)(e)",
                 "door betrokkene openbaar gemaakt",
             ),
-            Self::LegalClaims => ("9.2.f", "AVG art. 9(2)(f)", "rechtsvordering of rechtspraak"),
+            Self::LegalClaims => (
+                "9.2.f",
+                "AVG art. 9(2)(f)",
+                "rechtsvordering of rechtspraak",
+            ),
             Self::SubstantialPublicInterest => (
                 "9.2.g",
                 "AVG art. 9(2)(g)",
@@ -493,5 +501,86 @@ impl PolicySet {
             .values()
             .map(|s| (s.id.clone(), Some(s.oin.clone())));
         orgs.chain(suppliers).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_reads_back_and_cites_its_provision() {
+        for b in LegalBasis::ALL {
+            assert_eq!(LegalBasis::parse(b.code()), Some(b), "{b}");
+            assert!(!b.label().is_empty());
+        }
+        assert_eq!(LegalBasis::parse("6.1.e"), Some(LegalBasis::PublicTask));
+        assert_eq!(LegalBasis::parse("9.2.h"), Some(LegalBasis::HealthCare));
+        assert_eq!(LegalBasis::parse("10"), Some(LegalBasis::CriminalData));
+        for unknown in [
+            "6.1.g",
+            "6(1)(e)",
+            "AVG art. 6(1)(e)",
+            "9.2.k",
+            "",
+            " 6.1.e",
+        ] {
+            assert_eq!(LegalBasis::parse(unknown), None, "{unknown}");
+        }
+        assert_eq!(LegalBasis::LegalObligation.to_string(), "AVG art. 6(1)(c)");
+        assert_eq!(LegalBasis::ExplicitConsent.to_string(), "AVG art. 9(2)(a)");
+        assert_eq!(LegalBasis::CriminalData.to_string(), "AVG art. 10");
+        assert_eq!(LegalBasis::UavgSchools.to_string(), "UAVG art. 30(2)(a)");
+    }
+
+    #[test]
+    fn only_public_task_and_legitimate_interests_are_objectable() {
+        let objectable: Vec<&str> = LegalBasis::ALL
+            .into_iter()
+            .filter(|b| b.objectable())
+            .map(LegalBasis::code)
+            .collect();
+        assert_eq!(objectable, ["6.1.e", "6.1.f"]);
+        let g = |basis: &[LegalBasis]| Grondslag {
+            law: "Wet".into(),
+            article: "art. 1".into(),
+            basis: basis.to_vec(),
+        };
+        use LegalBasis::{HealthCare, LegalObligation, LegitimateInterests, PublicTask};
+        assert!(g(&[PublicTask]).objectable());
+        assert!(g(&[PublicTask, HealthCare]).objectable());
+        assert!(g(&[LegitimateInterests]).objectable());
+        assert!(!g(&[LegalObligation]).objectable());
+        // What a law obliges, an objection cannot stop.
+        assert!(!g(&[LegalObligation, PublicTask]).objectable());
+        assert!(!g(&[LegalBasis::Consent]).objectable());
+    }
+
+    #[test]
+    fn the_basis_reads_as_cited_with_each_law_named_once() {
+        let g = |basis: &[LegalBasis]| {
+            Grondslag {
+                law: "Wpg".into(),
+                article: "art. 5".into(),
+                basis: basis.to_vec(),
+            }
+            .to_string()
+        };
+        use LegalBasis::{
+            CriminalData, HealthCare, LegalObligation, PublicTask, UavgCareProviders,
+        };
+        assert_eq!(g(&[PublicTask]), "Wpg (art. 5; AVG art. 6(1)(e))");
+        assert_eq!(
+            g(&[PublicTask, HealthCare]),
+            "Wpg (art. 5; AVG art. 6(1)(e); art. 9(2)(h))"
+        );
+        assert_eq!(
+            g(&[LegalObligation, PublicTask, CriminalData]),
+            "Wpg (art. 5; AVG art. 6(1)(c); art. 6(1)(e); art. 10)"
+        );
+        assert_eq!(
+            g(&[PublicTask, UavgCareProviders]),
+            "Wpg (art. 5; AVG art. 6(1)(e); UAVG art. 30(3)(a))"
+        );
     }
 }

@@ -55,13 +55,18 @@ fn each_lint_rule_catches_its_case() {
         ("L003", rule("t-3", "jgz", "jeugdwet", "jgz-dossier", "\"leerling.bsn\"", "none", "x")),
         ("L004", rule("t-4", "school", "jeugdwet", "las-noorderlicht", "\"verzuim.**\"", "none", "")),
         ("L005", rule("t-5", "school", "jeugdwet", "las-noorderlicht", "\"leerling.voornaam\"", "none", "")),
-        ("L006", "\n[[roles]]\nid = \"stille-gast\"\nname = \"Toehoorder\"\ngrondslag = { law = \"X\", article = \"art. 1\", basis = \"AVG art. 6(1)(e)\" }\norganisations = [\"opdc-doorstart\"]\n".to_string()),
+        ("L006", "\n[[roles]]\nid = \"stille-gast\"\nname = \"Toehoorder\"\ngrondslag = { law = \"X\", article = \"art. 1\", basis = [\"6.1.e\"] }\norganisations = [\"opdc-doorstart\"]\n".to_string()),
         ("L007", "\n[[purposes]]\nid = \"ongebruikt\"\ntext = \"Een doel zonder regels.\"\n".to_string()),
         ("L008", rule("t-8a", "school", "swv", "las-noorderlicht", "\"leerling.voornaam\", \"leerling.klas\"", "none", "x")
             + rule("t-8b", "school", "swv", "las-noorderlicht", "\"leerling.klas\", \"leerling.voornaam\"", "none", "x").as_str()),
         ("L009", rule("t-9a", "school", "swv", "las-noorderlicht", "\"leerling.voornaam\", \"leerling.klas\"", "none", "x")
             + rule("t-9b", "school", "swv", "las-noorderlicht", "\"leerling.klas\", \"leerling.leerjaar\"", "none", "x").as_str()),
         ("L011", rule("t-11", "school", "leerplicht", "leerplicht-register", "\"melding.*\"", "none", "x")),
+        // Allowed health data, but the basis lifts no art. 9 ban.
+        ("L015", "\n[[roles]]\nid = \"zorg\"\nname = \"Zorg\"\ngrondslag = { law = \"X\", article = \"art. 1\", basis = [\"6.1.e\"] }\norganisations = [\"opdc-doorstart\"]\nspecial_categories = [\"health\"]\n".to_string()),
+        // Consent is the role's only ground, and the rule asks none.
+        ("L016", "\n[[roles]]\nid = \"vrijwillig\"\nname = \"Vrijwillig\"\ngrondslag = { law = \"X\", article = \"art. 1\", basis = [\"6.1.a\"] }\norganisations = [\"opdc-doorstart\"]\n".to_string()
+            + rule("t-16", "school", "vrijwillig", "las-noorderlicht", "\"leerling.voornaam\"", "none", "x").as_str()),
     ];
     for (code, append) in cases {
         let codes = codes_after(&append);
@@ -78,6 +83,12 @@ fn each_lint_rule_catches_its_case() {
         "x",
     ));
     assert!(!codes.contains(&"L001"), "{codes:?}");
+    // With consent, a role whose only ground is consent may receive.
+    let codes = codes_after(
+        &("\n[[roles]]\nid = \"vrijwillig\"\nname = \"Vrijwillig\"\ngrondslag = { law = \"X\", article = \"art. 1\", basis = [\"6.1.a\"] }\norganisations = [\"opdc-doorstart\"]\n".to_string()
+            + rule("t-16", "school", "vrijwillig", "las-noorderlicht", "\"leerling.voornaam\"", "parents-and-youth", "x").as_str()),
+    );
+    assert!(codes.is_empty(), "{codes:?}");
     // L010: an overleg where nobody may register cases.
     let (_tmp, dir) = copy_policies();
     let aoj = dir.join("overleggen/aoj-vo-noorderlicht.toml");
@@ -92,7 +103,7 @@ fn each_lint_rule_catches_its_case() {
     let codes: Vec<&str> = lint::lint(&set).into_iter().map(|f| f.code).collect();
     assert_eq!(codes, ["L010"]);
     // Every rule code is documented.
-    assert_eq!(lint::RULES.len(), 14);
+    assert_eq!(lint::RULES.len(), 16);
 }
 
 /// The partner registry's rules on a copy of the example registry: a

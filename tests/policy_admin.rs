@@ -563,7 +563,7 @@ fn cli(args: &[&str]) -> std::process::Output {
 
 /// Every command that takes `--format`: the command, the other arguments it
 /// needs to parse, and the values it accepts, as clap lists them.
-const FORMAT_COMMANDS: [(&str, &[&str], &str); 11] = [
+const FORMAT_COMMANDS: [(&str, &[&str], &str); 12] = [
     ("policy test", &[], "text, json"),
     ("policy render", &[], "md, html"),
     ("policy diff", &["old", "new"], "text, md"),
@@ -593,7 +593,12 @@ const FORMAT_COMMANDS: [(&str, &[&str], &str); 11] = [
     (
         "audit export",
         &["--config", "absent.toml"],
-        "csv, jsonl, logboek",
+        "csv, jsonl, logboek, fhir",
+    ),
+    (
+        "audit toestemming",
+        &["--config", "absent.toml", "--overleg", "mazl"],
+        "table, json, csv",
     ),
     (
         "audit inzage",

@@ -56,7 +56,7 @@ pub enum PolicyCmd {
     },
     /// Explain whether a field may flow: the rules and grondslag that decide it, confirmed by casbin.
     Explain(Box<ExplainArgs>),
-    /// Validate a policy directory, run the covenant lint rules (L001-L014) and
+    /// Validate a policy directory, run the covenant lint rules (L001-L016) and
     /// compile it through casbin; exit 1 on any problem or lint error.
     Check {
         #[arg(long, default_value = "policies")]

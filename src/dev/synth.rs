@@ -94,7 +94,7 @@ pub fn write_overleg(
     marker: &str,
 ) -> std::io::Result<()> {
     let mut s = format!(
-        "id = \"synth-{o}\"\nname = \"Synthetic overleg {o}{marker}\"\nretention_days = 730\n\n[[purposes]]\nid = \"p\"\ntext = \"Synthetic purpose\"\n\n[[roles]]\nid = \"owner\"\nname = \"Owner\"\ngrondslag = {{ law = \"X\", article = \"art. 1\", basis = \"AVG art. 6(1)(e)\" }}\norganisations = [\"bron-owner\"]\nmay_register_cases = true\n\n"
+        "id = \"synth-{o}\"\nname = \"Synthetic overleg {o}{marker}\"\nretention_days = 730\n\n[[purposes]]\nid = \"p\"\ntext = \"Synthetic purpose\"\n\n[[roles]]\nid = \"owner\"\nname = \"Owner\"\ngrondslag = {{ law = \"X\", article = \"art. 1\", basis = [\"6.1.e\"] }}\norganisations = [\"bron-owner\"]\nmay_register_cases = true\n\n"
     );
     for r in 0..spec.rules_per_overleg {
         let orgs: Vec<String> = (0..spec.orgs_per_role)
@@ -102,7 +102,7 @@ pub fn write_overleg(
             .collect();
         let _ = writeln!(
             s,
-            "[[roles]]\nid = \"r{r}\"\nname = \"Role {r}\"\ngrondslag = {{ law = \"X\", article = \"art. 2\", basis = \"AVG art. 6(1)(e)\" }}\norganisations = [{}]\n",
+            "[[roles]]\nid = \"r{r}\"\nname = \"Role {r}\"\ngrondslag = {{ law = \"X\", article = \"art. 2\", basis = [\"6.1.e\"] }}\norganisations = [{}]\n",
             orgs.join(", ")
         );
     }

@@ -126,34 +126,34 @@ text = "Leerplicht handhaven"
 [[roles]]
 id = "school"
 name = "School"
-grondslag = { law = "WVO", article = "art. 8", basis = "AVG art. 6(1)(e)" }
+grondslag = { law = "WVO", article = "art. 8", basis = ["6.1.e"] }
 organisations = ["school"]
 may_register_cases = true
 
 [[roles]]
 id = "jeugd"
 name = "Jeugdhulp"
-grondslag = { law = "Jeugdwet", article = "art. 2.1", basis = "AVG art. 6(1)(e)" }
+grondslag = { law = "Jeugdwet", article = "art. 2.1", basis = ["6.1.e"] }
 organisations = ["wij"]
 
 [[roles]]
 id = "jgz"
 name = "Jeugdarts"
-grondslag = { law = "Wpg", article = "art. 5", basis = "AVG art. 9(2)(h)" }
+grondslag = { law = "Wpg", article = "art. 5", basis = ["6.1.e", "9.2.h"] }
 organisations = ["ggd"]
 special_categories = ["health"]
 
 [[roles]]
 id = "leerplicht"
 name = "Leerplicht"
-grondslag = { law = "Leerplichtwet 1969", article = "art. 16", basis = "AVG art. 6(1)(c)" }
+grondslag = { law = "Leerplichtwet 1969", article = "art. 16", basis = ["6.1.c"] }
 organisations = ["gemeente"]
 special_categories = ["bsn"]
 
 [[roles]]
 id = "rmc"
 name = "RMC"
-grondslag = { law = "RMC-wet", article = "art. 8", basis = "AVG art. 6(1)(e)" }
+grondslag = { law = "RMC-wet", article = "art. 8", basis = ["6.1.e"] }
 organisations = ["gemeente"]
 
 [[rules]]

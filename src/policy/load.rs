@@ -13,8 +13,8 @@ use toml::Spanned;
 use super::fieldpath::{FieldGlob, FieldPath};
 use super::mandate::Mandates;
 use super::model::{
-    Bron, CatalogueField, Category, Consent, Grondslag, Organisation, Overleg, PolicySet, Purpose,
-    Resource, Role, Rule,
+    Bron, CatalogueField, Category, Consent, Grondslag, LegalBasis, Organisation, Overleg,
+    PolicySet, Purpose, Resource, Role, Rule,
 };
 use super::raw::{
     self, BronFile, Dropped, OverlegFile, PartnersFile, RawField, RawOrganisation, RawPurpose,
@@ -1027,15 +1027,7 @@ fn validate_role(
             format!("role `{}` is declared twice", r.id),
         );
     }
-    let g = &r.grondslag;
-    if g.law.trim().is_empty() || g.article.trim().is_empty() || g.basis.trim().is_empty() {
-        problems.at(
-            src,
-            at,
-            "P059",
-            format!("role `{}`: grondslag needs law, article and basis", r.id),
-        );
-    }
+    let grondslag = validate_grondslag(src, at, r, problems);
     for o in &r.organisations {
         if !defined.organisation(o) {
             problems.at(
@@ -1060,15 +1052,79 @@ fn validate_role(
     Role {
         id: r.id.clone(),
         name: r.name.clone(),
-        grondslag: Grondslag {
-            law: g.law.clone(),
-            article: g.article.clone(),
-            basis: g.basis.clone(),
-        },
+        grondslag,
         organisations: r.organisations.clone(),
         special_categories: special_categories(src, at, r, problems),
         may_register_cases: r.may_register_cases,
         line: src.line_of(at),
+    }
+}
+
+/// A role's grondslag: law and article as text, the AVG basis as codes of
+/// [`LegalBasis`], each known (P063) and listed once (P064), with at least
+/// one ground of AVG art. 6(1) (P065): an art. 9 or 10 exception lifts a
+/// ban, it does not make processing lawful on its own.
+fn validate_grondslag(
+    src: &SourceText,
+    at: usize,
+    r: &RawRole,
+    problems: &mut Problems,
+) -> Grondslag {
+    let g = &r.grondslag;
+    if g.law.trim().is_empty() || g.article.trim().is_empty() || g.basis.is_empty() {
+        problems.at(
+            src,
+            at,
+            "P059",
+            format!("role `{}`: grondslag needs law, article and basis", r.id),
+        );
+    }
+    let mut basis = Vec::new();
+    for code in &g.basis {
+        let value_at = code.span().start;
+        let code = code.get_ref();
+        match LegalBasis::parse(code) {
+            None => problems.at(
+                src,
+                value_at,
+                "P063",
+                format!(
+                    "role `{}`: grondslag basis `{code}` is not one of {}",
+                    r.id,
+                    LegalBasis::ALL.map(LegalBasis::code).join(", ")
+                ),
+            ),
+            Some(b) if basis.contains(&b) => problems.at(
+                src,
+                value_at,
+                "P064",
+                format!("role `{}`: grondslag basis `{code}` is listed twice", r.id),
+            ),
+            Some(b) => basis.push(b),
+        }
+    }
+    // An unknown code (P063) may have been meant as the art. 6 ground.
+    let all_known = g
+        .basis
+        .iter()
+        .all(|c| LegalBasis::parse(c.get_ref()).is_some());
+    if all_known && !basis.is_empty() && !basis.iter().any(|b| b.is_lawful_ground()) {
+        let first = g.basis.first().map_or(at, |c| c.span().start);
+        problems.at(
+            src,
+            first,
+            "P065",
+            format!(
+                "role `{}`: grondslag basis names no ground of AVG art. 6(1) (`6.1.a` to `6.1.f`); an exception of art. 9 or 10 is not one",
+                r.id
+            ),
+        );
+    }
+    basis.sort_unstable();
+    Grondslag {
+        law: g.law.clone(),
+        article: g.article.clone(),
+        basis,
     }
 }
 
@@ -1492,6 +1548,36 @@ mod tests {
                 "id = \"t-06\"",
                 false,
             ),
+            (
+                base.clone().edit(TEAM, "basis = [\"6.1.c\"]", "basis = []"),
+                "P059",
+                TEAM,
+                "id = \"leerplicht\"",
+                false,
+            ),
+            (
+                base.clone().edit(TEAM, "\"9.2.h\"]", "\"9(2)(h)\"]"),
+                "P063",
+                TEAM,
+                "9(2)(h)",
+                true,
+            ),
+            (
+                base.clone()
+                    .edit(TEAM, "[\"6.1.c\"]", "[\"6.1.c\", \"6.1.c\"]"),
+                "P064",
+                TEAM,
+                "[\"6.1.c\", \"6.1.c\"]",
+                true,
+            ),
+            (
+                base.clone()
+                    .edit(TEAM, "[\"6.1.e\", \"9.2.h\"]", "[\"9.2.h\"]"),
+                "P065",
+                TEAM,
+                "[\"9.2.h\"]",
+                true,
+            ),
         ];
         for (fixture, code, file, anchor, top) in cases {
             let tmp = fixture.write();
@@ -1515,6 +1601,67 @@ mod tests {
                 found[0]
             );
         }
+    }
+
+    /// Every unknown or repeated basis value is reported at its own line
+    /// (an array may span lines), all at once; the known ones are kept and
+    /// ordered as the law orders them.
+    #[test]
+    fn every_basis_value_is_checked_at_its_own_line() {
+        let fixture = Fixture::new()
+            .edit(
+                TEAM,
+                "basis = [\"6.1.e\", \"9.2.h\"]",
+                "basis = [\n  \"9.2.h\",\n  \"AVG art. 6(1)(e)\",\n  \"6.1.e\",\n  \"9.2.h\",\n]",
+            )
+            .edit(
+                TEAM,
+                "basis = [\"6.1.c\"]",
+                "basis = [\"6.1.c\", \"6.1.g\"]",
+            );
+        let Err(LoadError::Invalid(problems)) = fixture.load() else {
+            panic!("loaded");
+        };
+        let text = fixture.write();
+        let text = std::fs::read_to_string(text.path().join(TEAM)).unwrap();
+        let line_of = |s: &str| line_at(&text, text.find(s).unwrap());
+        let got: Vec<(usize, &str)> = problems.iter().map(|p| (p.line, p.code)).collect();
+        assert_eq!(
+            got,
+            [
+                (line_of("\"AVG art. 6(1)(e)\""), "P063"),
+                (line_at(&text, text.rfind("\"9.2.h\"").unwrap()), "P064"),
+                (line_of("\"6.1.g\""), "P063"),
+            ],
+            "{problems:#?}"
+        );
+        // The values of the code are named in the message.
+        assert!(
+            problems[0]
+                .message
+                .contains("`AVG art. 6(1)(e)` is not one of 6.1.a, 6.1.b")
+        );
+        assert!(
+            problems[0]
+                .message
+                .contains("9.2.j, 10, uavg.30.2.a, uavg.30.3.a")
+        );
+        let good = Fixture::new()
+            .edit(
+                TEAM,
+                "basis = [\"6.1.e\", \"9.2.h\"]",
+                "basis = [\"9.2.h\", \"6.1.e\"]",
+            )
+            .set();
+        let jgz = good.overleggen["team"].role("jgz").unwrap();
+        assert_eq!(
+            jgz.grondslag.basis,
+            [LegalBasis::PublicTask, LegalBasis::HealthCare]
+        );
+        assert_eq!(
+            jgz.grondslag.to_string(),
+            "Wpg (art. 5; AVG art. 6(1)(e); art. 9(2)(h))"
+        );
     }
 
     /// Problems in several files are reported together, sorted, and a set

@@ -164,16 +164,259 @@ impl Bron {
     }
 }
 
+/// The legal basis of a role, as the policy files name it: the AVG's
+/// grounds for lawful processing (art. 6(1)), the exceptions to the ban on
+/// special-category data (art. 9(2), and UAVG art. 30 for health data),
+/// and art. 10 for criminal-law data. Written in the files as short codes
+/// (`6.1.e`, `9.2.h`, `10`, `uavg.30.2.a`), see [`LegalBasis::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LegalBasis {
+    /// AVG art. 6(1)(a): consent.
+    Consent,
+    /// AVG art. 6(1)(b): performance of a contract.
+    Contract,
+    /// AVG art. 6(1)(c): a legal obligation of the controller.
+    LegalObligation,
+    /// AVG art. 6(1)(d): vital interests.
+    VitalInterests,
+    /// AVG art. 6(1)(e): a task in the public interest or official authority.
+    PublicTask,
+    /// AVG art. 6(1)(f): legitimate interests.
+    LegitimateInterests,
+    /// AVG art. 9(2)(a): explicit consent.
+    ExplicitConsent,
+    /// AVG art. 9(2)(b): employment and social security law.
+    Employment,
+    /// AVG art. 9(2)(c): vital interests where consent cannot be given.
+    VitalInterestsNoConsent,
+    /// AVG art. 9(2)(d): a not-for-profit body, about its members.
+    NotForProfit,
+    /// AVG art. 9(2)(e): made public by the data subject.
+    MadePublic,
+    /// AVG art. 9(2)(f): legal claims, courts.
+    LegalClaims,
+    /// AVG art. 9(2)(g): substantial public interest, on the basis of law.
+    SubstantialPublicInterest,
+    /// AVG art. 9(2)(h): health or social care, under professional secrecy.
+    HealthCare,
+    /// AVG art. 9(2)(i): public health.
+    PublicHealth,
+    /// AVG art. 9(2)(j): archiving, research, statistics.
+    Research,
+    /// AVG art. 10: criminal-law data under official authority or as a law
+    /// allows (UAVG art. 31-33).
+    CriminalData,
+    /// UAVG art. 30(2)(a) (under AVG art. 9(2)(g)): health data processed by
+    /// schools for special guidance of pupils or special arrangements.
+    UavgSchools,
+    /// UAVG art. 30(3)(a) (under AVG art. 9(2)(h)): health data processed by
+    /// care providers and social services for good treatment or care.
+    UavgCareProviders,
+}
+
+impl LegalBasis {
+    /// Every value, in the order of the law.
+    pub const ALL: [LegalBasis; 19] = [
+        Self::Consent,
+        Self::Contract,
+        Self::LegalObligation,
+        Self::VitalInterests,
+        Self::PublicTask,
+        Self::LegitimateInterests,
+        Self::ExplicitConsent,
+        Self::Employment,
+        Self::VitalInterestsNoConsent,
+        Self::NotForProfit,
+        Self::MadePublic,
+        Self::LegalClaims,
+        Self::SubstantialPublicInterest,
+        Self::HealthCare,
+        Self::PublicHealth,
+        Self::Research,
+        Self::CriminalData,
+        Self::UavgSchools,
+        Self::UavgCareProviders,
+    ];
+
+    /// The code the policy files use.
+    pub fn code(self) -> &'static str {
+        self.texts().0
+    }
+
+    /// The value a policy file's code names.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|b| b.code() == code)
+    }
+
+    /// The provision as a person cites it, e.g. `AVG art. 6(1)(e)`.
+    pub fn citation(self) -> &'static str {
+        self.texts().1
+    }
+
+    /// What the provision allows, in Dutch (Bijlage 3).
+    pub fn label(self) -> &'static str {
+        self.texts().2
+    }
+
+    /// Code, citation and Dutch label.
+    fn texts(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::Consent => ("6.1.a", "AVG art. 6(1)(a)", "toestemming"),
+            Self::Contract => (
+                "6.1.b",
+                "AVG art. 6(1)(b)",
+                "uitvoering van een overeenkomst",
+            ),
+            Self::LegalObligation => ("6.1.c", "AVG art. 6(1)(c)", "wettelijke verplichting"),
+            Self::VitalInterests => ("6.1.d", "AVG art. 6(1)(d)", "vitaal belang"),
+            Self::PublicTask => (
+                "6.1.e",
+                "AVG art. 6(1)(e)",
+                "taak van algemeen belang of openbaar gezag",
+            ),
+            Self::LegitimateInterests => ("6.1.f", "AVG art. 6(1)(f)", "gerechtvaardigd belang"),
+            Self::ExplicitConsent => ("9.2.a", "AVG art. 9(2)(a)", "uitdrukkelijke toestemming"),
+            Self::Employment => (
+                "9.2.b",
+                "AVG art. 9(2)(b)",
+                "arbeidsrecht en sociale zekerheid",
+            ),
+            Self::VitalInterestsNoConsent => (
+                "9.2.c",
+                "AVG art. 9(2)(c)",
+                "vitaal belang, betrokkene kan geen toestemming geven",
+            ),
+            Self::NotForProfit => (
+                "9.2.d",
+                "AVG art. 9(2)(d)",
+                "instantie zonder winstoogmerk, over haar leden",
+            ),
+            Self::MadePublic => (
+                "9.2.e",
+                "AVG art. 9(2)(e)",
+                "door betrokkene openbaar gemaakt",
+            ),
+            Self::LegalClaims => (
+                "9.2.f",
+                "AVG art. 9(2)(f)",
+                "rechtsvordering of rechtspraak",
+            ),
+            Self::SubstantialPublicInterest => (
+                "9.2.g",
+                "AVG art. 9(2)(g)",
+                "zwaarwegend algemeen belang, bij wet geregeld",
+            ),
+            Self::HealthCare => (
+                "9.2.h",
+                "AVG art. 9(2)(h)",
+                "gezondheidszorg of sociale diensten, onder beroepsgeheim",
+            ),
+            Self::PublicHealth => ("9.2.i", "AVG art. 9(2)(i)", "volksgezondheid"),
+            Self::Research => (
+                "9.2.j",
+                "AVG art. 9(2)(j)",
+                "archivering, wetenschappelijk of historisch onderzoek, statistiek",
+            ),
+            Self::CriminalData => (
+                "10",
+                "AVG art. 10",
+                "strafrechtelijke gegevens, onder toezicht van de overheid of bij wet toegestaan",
+            ),
+            Self::UavgSchools => (
+                "uavg.30.2.a",
+                "UAVG art. 30(2)(a)",
+                "gezondheidsgegevens door scholen, voor speciale begeleiding of bijzondere voorzieningen",
+            ),
+            Self::UavgCareProviders => (
+                "uavg.30.3.a",
+                "UAVG art. 30(3)(a)",
+                "gezondheidsgegevens door hulpverleners en instellingen voor zorg of maatschappelijke dienstverlening",
+            ),
+        }
+    }
+
+    /// A ground for lawful processing (AVG art. 6(1)); every role needs one.
+    pub fn is_lawful_ground(self) -> bool {
+        matches!(
+            self,
+            Self::Consent
+                | Self::Contract
+                | Self::LegalObligation
+                | Self::VitalInterests
+                | Self::PublicTask
+                | Self::LegitimateInterests
+        )
+    }
+
+    /// An exception to the ban on special-category data (AVG art. 9(2), or
+    /// UAVG art. 30 for health data).
+    pub fn is_special_category_exception(self) -> bool {
+        !self.is_lawful_ground() && self != Self::CriminalData
+    }
+
+    /// Whether the betrokkene may object to processing on this ground (AVG
+    /// art. 21(1)): only against 6(1)(e) and 6(1)(f). Not against a legal
+    /// obligation (6(1)(c)); consent is withdrawn rather than objected to.
+    pub fn objectable(self) -> bool {
+        matches!(self, Self::PublicTask | Self::LegitimateInterests)
+    }
+}
+
+impl fmt::Display for LegalBasis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.citation())
+    }
+}
+
+/// The legal task a role takes part under: the law and article, as text,
+/// and its AVG basis as values.
 #[derive(Debug, Clone)]
 pub struct Grondslag {
     pub law: String,
     pub article: String,
-    pub basis: String,
+    /// At least one art. 6(1) ground, then any exceptions; sorted, unique.
+    pub basis: Vec<LegalBasis>,
+}
+
+impl Grondslag {
+    /// Whether an objection (AVG art. 21) applies to what this role
+    /// receives: its grounds include 6(1)(e) or (f) and no legal obligation
+    /// (6(1)(c)). A role that also names 6(1)(c) processes what a law
+    /// obliges it to, which an objection cannot stop.
+    pub fn objectable(&self) -> bool {
+        self.basis.iter().any(|b| b.objectable())
+            && !self.basis.contains(&LegalBasis::LegalObligation)
+    }
+
+    /// Whether `basis` is among the role's grounds and exceptions.
+    pub fn names(&self, basis: LegalBasis) -> bool {
+        self.basis.contains(&basis)
+    }
+
+    /// The basis as a person cites it: `AVG art. 6(1)(e); art. 9(2)(h)`
+    /// (the law named once per run of provisions of the same law).
+    pub fn basis_text(&self) -> String {
+        let mut out = String::new();
+        let mut law = "";
+        for b in &self.basis {
+            let (this_law, provision) = b.citation().split_once(' ').unwrap_or(("", b.citation()));
+            if !out.is_empty() {
+                out.push_str("; ");
+            }
+            if this_law != law {
+                out.push_str(this_law);
+                out.push(' ');
+                law = this_law;
+            }
+            out.push_str(provision);
+        }
+        out
+    }
 }
 
 impl fmt::Display for Grondslag {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}; {})", self.law, self.article, self.basis)
+        write!(f, "{} ({}; {})", self.law, self.article, self.basis_text())
     }
 }
 
@@ -269,5 +512,86 @@ impl PolicySet {
             .values()
             .map(|s| (s.id.clone(), Some(s.oin.clone())));
         orgs.chain(suppliers).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_reads_back_and_cites_its_provision() {
+        for b in LegalBasis::ALL {
+            assert_eq!(LegalBasis::parse(b.code()), Some(b), "{b}");
+            assert!(!b.label().is_empty());
+        }
+        assert_eq!(LegalBasis::parse("6.1.e"), Some(LegalBasis::PublicTask));
+        assert_eq!(LegalBasis::parse("9.2.h"), Some(LegalBasis::HealthCare));
+        assert_eq!(LegalBasis::parse("10"), Some(LegalBasis::CriminalData));
+        for unknown in [
+            "6.1.g",
+            "6(1)(e)",
+            "AVG art. 6(1)(e)",
+            "9.2.k",
+            "",
+            " 6.1.e",
+        ] {
+            assert_eq!(LegalBasis::parse(unknown), None, "{unknown}");
+        }
+        assert_eq!(LegalBasis::LegalObligation.to_string(), "AVG art. 6(1)(c)");
+        assert_eq!(LegalBasis::ExplicitConsent.to_string(), "AVG art. 9(2)(a)");
+        assert_eq!(LegalBasis::CriminalData.to_string(), "AVG art. 10");
+        assert_eq!(LegalBasis::UavgSchools.to_string(), "UAVG art. 30(2)(a)");
+    }
+
+    #[test]
+    fn only_public_task_and_legitimate_interests_are_objectable() {
+        let objectable: Vec<&str> = LegalBasis::ALL
+            .into_iter()
+            .filter(|b| b.objectable())
+            .map(LegalBasis::code)
+            .collect();
+        assert_eq!(objectable, ["6.1.e", "6.1.f"]);
+        let g = |basis: &[LegalBasis]| Grondslag {
+            law: "Wet".into(),
+            article: "art. 1".into(),
+            basis: basis.to_vec(),
+        };
+        use LegalBasis::{HealthCare, LegalObligation, LegitimateInterests, PublicTask};
+        assert!(g(&[PublicTask]).objectable());
+        assert!(g(&[PublicTask, HealthCare]).objectable());
+        assert!(g(&[LegitimateInterests]).objectable());
+        assert!(!g(&[LegalObligation]).objectable());
+        // What a law obliges, an objection cannot stop.
+        assert!(!g(&[LegalObligation, PublicTask]).objectable());
+        assert!(!g(&[LegalBasis::Consent]).objectable());
+    }
+
+    #[test]
+    fn the_basis_reads_as_cited_with_each_law_named_once() {
+        let g = |basis: &[LegalBasis]| {
+            Grondslag {
+                law: "Wpg".into(),
+                article: "art. 5".into(),
+                basis: basis.to_vec(),
+            }
+            .to_string()
+        };
+        use LegalBasis::{
+            CriminalData, HealthCare, LegalObligation, PublicTask, UavgCareProviders,
+        };
+        assert_eq!(g(&[PublicTask]), "Wpg (art. 5; AVG art. 6(1)(e))");
+        assert_eq!(
+            g(&[PublicTask, HealthCare]),
+            "Wpg (art. 5; AVG art. 6(1)(e); art. 9(2)(h))"
+        );
+        assert_eq!(
+            g(&[LegalObligation, PublicTask, CriminalData]),
+            "Wpg (art. 5; AVG art. 6(1)(c); art. 6(1)(e); art. 10)"
+        );
+        assert_eq!(
+            g(&[PublicTask, UavgCareProviders]),
+            "Wpg (art. 5; AVG art. 6(1)(e); UAVG art. 30(3)(a))"
+        );
     }
 }

@@ -154,7 +154,9 @@ pub struct RawRole {
 pub struct RawGrondslag {
     pub law: String,
     pub article: String,
-    pub basis: String,
+    /// Codes of the AVG basis: `6.1.a`..`6.1.f`, `9.2.a`..`9.2.j`, `10`,
+    /// `uavg.30.2.a`, `uavg.30.3.a` (validated in [`super::load`]).
+    pub basis: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -724,7 +726,7 @@ text = "P"
 id = "a"
 name = "A"
 organisations = ["o"]
-grondslag = { law = "l", article = "a", basis = "b" }
+grondslag = { law = "l", article = "a", basis = ["6.1.e"] }
 
 [[rules]]
 id = "r1"
@@ -751,7 +753,9 @@ consent = "none"
         assert!(r.problems.is_empty(), "{:?}", r.problems);
         let f = r.value.unwrap();
         assert_eq!(f.rules.len(), 1);
-        assert_eq!(f.roles[0].get_ref().grondslag.basis, "b");
+        let basis = &f.roles[0].get_ref().grondslag.basis;
+        assert_eq!(basis.len(), 1);
+        assert_eq!(basis[0].get_ref(), "6.1.e");
     }
 
     #[test]
@@ -759,7 +763,7 @@ consent = "none"
         let text = OVERLEG_OK
             .replace("retention_days = 30", "retention_days = 30\nbewaar = 1")
             .replace("text = \"P\"", "text = \"P\"\ntekst = \"P\"")
-            .replace("basis = \"b\" }", "basis = \"b\", wet = 1 }")
+            .replace("basis = [\"6.1.e\"] }", "basis = [\"6.1.e\"], wet = 1 }")
             .replace(
                 "consent = \"none\"",
                 "consent = \"none\"\ntoestemming = \"geen\"",
@@ -786,7 +790,7 @@ consent = "none"
     #[test]
     fn an_entry_of_the_wrong_type_is_left_out_and_named() {
         let text = format!(
-            "{OVERLEG_OK}\n[[roles]]\nid = \"b\"\nname = \"B\"\norganisations = \"o\"\ngrondslag = {{ law = \"l\", article = \"a\", basis = \"b\" }}\n"
+            "{OVERLEG_OK}\n[[roles]]\nid = \"b\"\nname = \"B\"\norganisations = \"o\"\ngrondslag = {{ law = \"l\", article = \"a\", basis = [\"6.1.e\"] }}\n"
         );
         let r = read::<OverlegFile>(&text, &OVERLEG);
         let got = lines(&text, &r.problems);
@@ -814,7 +818,7 @@ consent = "none"
     fn an_entry_with_a_wrong_value_anywhere_is_left_out() {
         let text = OVERLEG_OK
             .replace("fields = [\"f\"]", "fields = [\"f\", 3, \"g\"]")
-            .replace("basis = \"b\" }", "basis = 4 }");
+            .replace("basis = [\"6.1.e\"] }", "basis = 4 }");
         let r = read::<OverlegFile>(&text, &OVERLEG);
         let got = lines(&text, &r.problems);
         assert_eq!(got.len(), 2, "{got:#?}");

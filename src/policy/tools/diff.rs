@@ -828,7 +828,7 @@ fn categories_text(c: &[Category]) -> String {
 }
 
 fn grondslag_text(g: &Grondslag) -> String {
-    format!("{}: {}; {}", g.law, g.article, g.basis)
+    format!("{}: {}; {}", g.law, g.article, g.basis_text())
 }
 
 /// Verb phrases for one access group: (gained, lost, consent changed,
@@ -1313,6 +1313,18 @@ mod tests {
                 vec![],
             ),
             (
+                "legal basis",
+                base.clone().edit(
+                    TEAM,
+                    "basis = [\"6.1.c\"]",
+                    "basis = [\"6.1.e\", \"6.1.c\"]",
+                ),
+                vec![
+                    "team: grondslag van rol leerplicht gewijzigd: Leerplichtwet 1969: art. 16; AVG art. 6(1)(c) → Leerplichtwet 1969: art. 16; AVG art. 6(1)(c); art. 6(1)(e)",
+                ],
+                vec![],
+            ),
+            (
                 "may register cases",
                 base.clone().edit(
                     TEAM,
@@ -1498,7 +1510,7 @@ mod tests {
                 "ander: doel hulp toegevoegd: \"Hulp bieden\"",
                 "ander: rol jeugd (Jeugdhulp) toegevoegd; grondslag Jeugdwet: art. 2.1; AVG art. 6(1)(e); bijzondere gegevens toegestaan: geen",
                 "ander: WIJ (wij) neemt deel als jeugd",
-                "ander: rol jgz (Jeugdarts) toegevoegd; grondslag Wpg: art. 5; AVG art. 9(2)(h); bijzondere gegevens toegestaan: bijzonder persoonsgegeven, art. 9 AVG",
+                "ander: rol jgz (Jeugdarts) toegevoegd; grondslag Wpg: art. 5; AVG art. 6(1)(e); art. 9(2)(h); bijzondere gegevens toegestaan: bijzonder persoonsgegeven, art. 9 AVG",
                 "ander: GGD (ggd) neemt deel als jgz",
                 "ander: rol leerplicht (Leerplicht) toegevoegd; grondslag Leerplichtwet 1969: art. 16; AVG art. 6(1)(c); bijzondere gegevens toegestaan: BSN",
                 "ander: Gemeente (gemeente) neemt deel als leerplicht",

@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use crate::policy::mandate::{self, Coverage, Direction, Mandate};
-use crate::policy::model::{Bron, Category, Consent, Overleg, PolicySet, Rule};
+use crate::policy::model::{Bron, Category, Consent, LegalBasis, Overleg, PolicySet, Role, Rule};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -94,6 +94,14 @@ pub const RULES: &[(&str, &str)] = &[
         "L014",
         "a supplier (processor, AVG art. 28) without a processor_agreement reference",
     ),
+    (
+        "L015",
+        "a role allowed health data (special_categories contains \"health\") whose grondslag basis names no exception of AVG art. 9(2) (or UAVG art. 30), or allowed criminal-law data without AVG art. 10",
+    ),
+    (
+        "L016",
+        "a rule without consent to a role that relies on consent: its only ground is AVG art. 6(1)(a), or (for health data) its only art. 9 exception is 9(2)(a)",
+    ),
 ];
 
 /// Every finding of every lint rule over `set`, sorted by file, line and
@@ -120,11 +128,15 @@ pub fn lint_at(set: &PolicySet, now: i64) -> Vec<Finding> {
             file: &o.file,
             out: &mut out,
         };
+        for role in &o.roles {
+            exceptions_named(role, &mut found);
+        }
         for r in &o.rules {
             let Some(bron) = set.bronnen.get(&r.bron) else {
                 continue;
             };
             special_categories(o, r, bron, &mut found);
+            consent_grounds(o, r, bron, &mut found);
             special_globs(r, bron, &mut found);
             justification(r, &mut found);
         }
@@ -287,6 +299,94 @@ fn special_categories(o: &Overleg, r: &Rule, bron: &Bron, found: &mut Findings<'
         };
         found.push(r.line, code, Severity::Error, what);
     }
+}
+
+/// L015: a role the covenant allows health or criminal-law data names the
+/// provision that lifts the ban on it: an exception of AVG art. 9(2) (or
+/// UAVG art. 30) for health, art. 10 for criminal-law data.
+fn exceptions_named(role: &Role, found: &mut Findings<'_>) {
+    let g = &role.grondslag;
+    let missing = [
+        (
+            Category::Health,
+            g.basis.iter().any(|b| b.is_special_category_exception()),
+            "exception of AVG art. 9(2) (e.g. `9.2.h`, `9.2.a`) or UAVG art. 30",
+        ),
+        (
+            Category::Criminal,
+            g.names(LegalBasis::CriminalData),
+            "AVG art. 10 (`10`)",
+        ),
+    ];
+    for (category, named, needs) in missing {
+        if role.special_categories.contains(&category) && !named {
+            found.push(
+                role.line,
+                "L015",
+                Severity::Error,
+                format!(
+                    "role `{}` may receive {} data, but its grondslag basis ({}) names no {needs}",
+                    role.id,
+                    category.as_str(),
+                    g.basis_text()
+                ),
+            );
+        }
+    }
+}
+
+/// L016: a rule without consent to a role whose only ground for it is
+/// consent: AVG art. 6(1)(a) as its only art. 6 ground, or, for health data,
+/// explicit consent (art. 9(2)(a)) as its only art. 9 exception.
+fn consent_grounds(o: &Overleg, r: &Rule, bron: &Bron, found: &mut Findings<'_>) {
+    let Some(receiver) = o.role(&r.to) else {
+        return;
+    };
+    if r.consent != Consent::None {
+        return;
+    }
+    let only = |pick: fn(LegalBasis) -> bool, b: LegalBasis| {
+        let picked: Vec<LegalBasis> = receiver
+            .grondslag
+            .basis
+            .iter()
+            .copied()
+            .filter(|x| pick(*x))
+            .collect();
+        picked == [b]
+    };
+    let health = r
+        .fields
+        .iter()
+        .filter_map(|&i| bron.catalogue.get(i))
+        .find(|f| f.category == Category::Health);
+    let (what, why) = if only(LegalBasis::is_lawful_ground, LegalBasis::Consent) {
+        (
+            "data".to_owned(),
+            "its only ground is consent (AVG art. 6(1)(a))",
+        )
+    } else if let Some(f) = health
+        && only(
+            LegalBasis::is_special_category_exception,
+            LegalBasis::ExplicitConsent,
+        )
+    {
+        (
+            format!("health data `{}`", f.path),
+            "its only art. 9 exception is explicit consent (AVG art. 9(2)(a))",
+        )
+    } else {
+        return;
+    };
+    found.push(
+        r.line,
+        "L016",
+        Severity::Error,
+        format!(
+            "rule `{}` gives {what} to role `{}` without consent, but {why}: the rule needs `consent`",
+            r.id, receiver.id
+        ),
+    );
 }
 
 /// L011: a glob that covers health, criminal-law or BSN fields.
@@ -480,7 +580,7 @@ mod tests {
                 "L006",
                 base.clone().append(
                     TEAM,
-                    "\n[[roles]]\nid = \"toeschouwer\"\nname = \"T\"\ngrondslag = { law = \"W\", article = \"a\", basis = \"b\" }\norganisations = [\"buiten\"]\n",
+                    "\n[[roles]]\nid = \"toeschouwer\"\nname = \"T\"\ngrondslag = { law = \"W\", article = \"a\", basis = [\"6.1.e\"] }\norganisations = [\"buiten\"]\n",
                 ),
                 "id = \"toeschouwer\"",
                 "role `toeschouwer` takes part in `team` but neither gives nor receives anything",
@@ -514,6 +614,32 @@ mod tests {
                 base.clone().edit(TEAM, "\"leerling.naam\", \"leerling.bsn\", \"verzuim.*\"", "\"leerling.*\", \"verzuim.*\""),
                 "id = \"t-04\"",
                 "through the glob `leerling.*` (leerling.bsn)",
+            ),
+            (
+                "L015",
+                base.clone().edit(TEAM, "[\"6.1.e\", \"9.2.h\"]", "[\"6.1.e\"]"),
+                "id = \"jgz\"",
+                "role `jgz` may receive health data, but its grondslag basis (AVG art. 6(1)(e)) names no exception of AVG art. 9(2)",
+            ),
+            (
+                "L015",
+                base.clone().edit(TEAM, "special_categories = [\"bsn\"]", "special_categories = [\"bsn\", \"criminal\"]"),
+                "id = \"leerplicht\"",
+                "role `leerplicht` may receive criminal data, but its grondslag basis (AVG art. 6(1)(c)) names no AVG art. 10",
+            ),
+            (
+                "L016",
+                base.clone().edit(TEAM, "basis = [\"6.1.e\"] }\norganisations = [\"gemeente\"]", "basis = [\"6.1.a\"] }\norganisations = [\"gemeente\"]"),
+                "id = \"t-06\"",
+                "rule `t-06` gives data to role `rmc` without consent, but its only ground is consent (AVG art. 6(1)(a))",
+            ),
+            (
+                "L016",
+                base.clone()
+                    .edit(TEAM, "[\"6.1.e\", \"9.2.h\"]", "[\"6.1.e\", \"9.2.a\"]")
+                    .edit(TEAM, "consent = \"parents-and-youth\"", "consent = \"none\""),
+                "id = \"t-03\"",
+                "rule `t-03` gives health data `zorg.diagnose` to role `jgz` without consent, but its only art. 9 exception is explicit consent (AVG art. 9(2)(a))",
             ),
         ];
         for (code, fixture, at, says) in cases {

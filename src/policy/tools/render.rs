@@ -23,7 +23,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use crate::policy::compile::rule_act;
 use crate::policy::mandate::{Coverage, Direction, Mandate, Supplier};
 use crate::policy::model::{
-    Act, CatalogueField, Category, Consent, Overleg, PolicySet, Purpose, Role, Rule,
+    Act, CatalogueField, Category, Consent, Grondslag, Overleg, PolicySet, Purpose, Role, Rule,
 };
 
 /// Marker for a catalogue category that needs extra care, in the covenant's
@@ -353,11 +353,20 @@ fn md_participants(out: &mut String, roles: &[RoleView<'_>]) {
                 .join("; "),
             escape_markdown(&g.law),
             escape_markdown(&g.article),
-            escape_markdown(&g.basis),
+            escape_markdown(&basis_lines(g).join("; ")),
             special
         );
     }
     out.push('\n');
+}
+
+/// Each AVG ground and exception of a grondslag, cited and explained:
+/// `AVG art. 6(1)(e) (taak van algemeen belang of openbaar gezag)`.
+fn basis_lines(g: &Grondslag) -> Vec<String> {
+    g.basis
+        .iter()
+        .map(|b| format!("{} ({})", b.citation(), b.label()))
+        .collect()
 }
 
 /// One rule: its particulars and the table of its fields.
@@ -717,7 +726,10 @@ fn html_participants(roles: &[RoleView<'_>]) -> Markup {
                         td { code { (r.role.id) } }
                         td { (r.role.name) }
                         td { @for (i, org) in r.organisations.iter().enumerate() { @if i > 0 { br; } (org) } }
-                        td { strong { (g.law) } br; (g.article) br; (g.basis) }
+                        td {
+                            strong { (g.law) } br; (g.article)
+                            @for line in basis_lines(g) { br; (line) }
+                        }
                         td {
                             @if r.special.is_empty() { "geen" }
                             @for (i, c) in r.special.iter().enumerate() {

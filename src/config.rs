@@ -286,6 +286,8 @@ pub struct PolicyConfig {
     pub watch: bool,
     /// Quiet time after the last change before a reload starts.
     pub watch_debounce_ms: u64,
+    /// `[policy.approval]`: approvals a set needs before it is served.
+    pub approval: crate::policy::approval::ApprovalConfig,
 }
 
 impl Default for PolicyConfig {
@@ -294,6 +296,7 @@ impl Default for PolicyConfig {
             dir: PathBuf::from("policies"),
             watch: true,
             watch_debounce_ms: 500,
+            approval: crate::policy::approval::ApprovalConfig::default(),
         }
     }
 }
@@ -391,6 +394,7 @@ impl Config {
             r(p);
         }
         r(&mut self.policy.dir);
+        self.policy.approval.keys.values_mut().for_each(r);
         for url in self.upstream.base_urls.values_mut() {
             let trimmed = url.trim_end_matches('/').len();
             url.truncate(trimmed);
@@ -414,7 +418,23 @@ impl Config {
         p.extend(self.server_problems());
         p.extend(self.admin_problems());
         p.extend(self.upstream.base_url_problems());
+        p.extend(self.approval_problems());
         p
+    }
+
+    /// Every required approver has a public key.
+    fn approval_problems(&self) -> Vec<Problem> {
+        let a = &self.policy.approval;
+        a.required
+            .iter()
+            .filter(|id| !a.keys.contains_key(*id))
+            .map(|id| {
+                problem(
+                    &["policy", "approval", "required"],
+                    format!("policy.approval.required names `{id}`, which has no key in policy.approval.keys"),
+                )
+            })
+            .collect()
     }
 
     /// Limits that must be greater than 0 (or, for headers, at least 8 KiB).

@@ -26,6 +26,7 @@ use crate::gateway::server;
 use crate::gateway::state::AppState;
 use crate::gateway::tls::{ServerTls, TlsError, TlsRefusal};
 use crate::gateway::upstream::Upstream;
+use crate::policy::approval::Approvers;
 use crate::policy::{PolicyStore, ReloadError};
 use crate::registers::Registers;
 use crate::review::dashboard::{self, Dashboard, DashboardError};
@@ -52,6 +53,37 @@ pub enum AppError {
     },
     #[error("upstream.base_urls names bronnen that the policy set does not declare: {0}")]
     UnknownBron(String),
+    #[error("policy approval keys")]
+    ApprovalKeys(#[source] crate::audit::checkpoint::SigningKeyError),
+}
+
+/// An unapproved policy set at start: the refusal is recorded in the trail
+/// (as a reload would record it) before the gateway gives up, so the FG sees
+/// that an unapproved version was tried. Returns the refusal.
+async fn refuse_unapproved(cfg: &Config, refusal: ReloadError) -> AppError {
+    let recorded = async {
+        let pseudo = Pseudonymiser::from_file(&cfg.audit.pseudonym_key)?;
+        let store = Store::connect(&cfg.audit.store)
+            .await
+            .map_err(AuditError::Store)?;
+        let signer = Signer::from_file(&cfg.audit.signing_key).map_err(AuditError::SigningKey)?;
+        let (audit, writer) =
+            Auditor::start(store, &cfg.server.instance, pseudo, signer, &cfg.audit).await?;
+        audit
+            .event(
+                "reload",
+                "policy-refused-unapproved",
+                reload::refusal_detail("start", &refusal),
+            )
+            .await?;
+        drop(audit);
+        let _ = writer.await;
+        Ok::<(), AppError>(())
+    };
+    if let Err(e) = recorded.await {
+        tracing::error!(error = %e, "could not record the refused policy set in the audit trail");
+    }
+    AppError::Policy(refusal)
 }
 
 /// The sockets the gateway serves on, bound before it starts.
@@ -227,7 +259,12 @@ impl Running {
 }
 
 async fn build(cfg: &Config) -> Result<Built, AppError> {
-    let policy = Arc::new(PolicyStore::open(&cfg.policy.dir).await?);
+    let approvers = Approvers::from_config(&cfg.policy.approval).map_err(AppError::ApprovalKeys)?;
+    let policy = match PolicyStore::open(&cfg.policy.dir, approvers).await {
+        Ok(p) => Arc::new(p),
+        Err(e @ ReloadError::Unapproved { .. }) => return Err(refuse_unapproved(cfg, e).await),
+        Err(e) => return Err(e.into()),
+    };
     check_base_urls(cfg, &policy)?;
     let (refusals_tx, refusals) = tokio::sync::mpsc::channel(1024);
     let tls = Arc::new(ServerTls::with_refusals(

@@ -229,7 +229,9 @@ fn an_unreadable_definition_is_reported_once_not_at_every_reference() {
 #[tokio::test]
 async fn a_broken_reload_keeps_the_old_snapshot() {
     let (_tmp, dir) = copy_policies();
-    let store = PolicyStore::open(&dir).await.unwrap();
+    let store = PolicyStore::open(&dir, poortwachter::policy::approval::Approvers::default())
+        .await
+        .unwrap();
     let before = store.current().version.clone();
     let aoj = dir.join("overleggen/aoj-vo-noorderlicht.toml");
     edit(&aoj, "consent = \"none\"", "consent = \"maybe\"");
@@ -246,7 +248,9 @@ async fn a_broken_reload_keeps_the_old_snapshot() {
 #[tokio::test]
 async fn a_good_reload_publishes_and_reuses_unchanged_overleggen() {
     let (_tmp, dir) = copy_policies();
-    let store = PolicyStore::open(&dir).await.unwrap();
+    let store = PolicyStore::open(&dir, poortwachter::policy::approval::Approvers::default())
+        .await
+        .unwrap();
     let before = store.current();
     let aoj = dir.join("overleggen/aoj-vo-noorderlicht.toml");
     edit(&aoj, "name = \"", "name = \"(herzien) ");

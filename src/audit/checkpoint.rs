@@ -128,6 +128,11 @@ impl Signer {
         key_id(self.pair.public_key().as_ref())
     }
 
+    /// Signs `msg` (hex signature); callers separate their domain in `msg`.
+    pub fn sign_bytes(&self, msg: &[u8]) -> String {
+        hex(self.pair.sign(msg).as_ref())
+    }
+
     pub fn sign(&self, instance: &str, ck_no: i64, seq: i64, hash: &str, time: &str) -> Checkpoint {
         let msg = Checkpoint::message(instance, ck_no, seq, hash, time);
         Checkpoint {

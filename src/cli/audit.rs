@@ -88,6 +88,19 @@ pub enum AuditCmd {
     },
     /// Disclosures that relied on a consent, each checked against the consent register; exit 1 on any finding.
     Toestemming(ConsentArgs),
+    /// Every policy change in a period: reloads and refusals, access delta, who approved the version.
+    Wijzigingen {
+        #[arg(long)]
+        config: PathBuf,
+        /// From this day (YYYY-MM-DD) or UTC time.
+        #[arg(long, alias = "van")]
+        from: Option<String>,
+        /// Up to and including this day, or before this UTC time.
+        #[arg(long, alias = "tot")]
+        to: Option<String>,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
     /// DPIA accountability report for a period: volume, fields per role, denials, policy changes, anomalies.
     Rapport {
         #[arg(long)]
@@ -206,6 +219,12 @@ pub async fn run(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         }
         AuditCmd::Keygen { dir } => keygen(&dir),
         AuditCmd::Toestemming(args) => toestemming(args).await,
+        AuditCmd::Wijzigingen {
+            config,
+            from,
+            to,
+            format,
+        } => changes(&config, from.as_deref(), to.as_deref(), format).await,
         review_cmd => review_command(review_cmd).await,
     }
 }
@@ -301,6 +320,23 @@ async fn toestemming(a: ConsentArgs) -> anyhow::Result<ExitCode> {
         QueryFormat::Csv => report.csv(),
     })?;
     Ok(exit(report.ok()))
+}
+
+async fn changes(
+    config: &std::path::Path,
+    from: Option<&str>,
+    to: Option<&str>,
+    format: TextOrJson,
+) -> anyhow::Result<ExitCode> {
+    let s = Session::open(&Config::load(config)?).await?;
+    let changes = s.changes(from, to).await;
+    s.close().await;
+    let changes = changes?;
+    match format {
+        TextOrJson::Json => out_json(&changes)?,
+        TextOrJson::Text => out(&poortwachter::review::changes::table(&changes))?,
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn verify(

@@ -1,4 +1,4 @@
-//! `policy check|test|render|diff|explain`: the administrators' tools (the
+//! `policy check|test|render|diff|explain|approve|keygen`: the administrators' tools (the
 //! library's `policy::tools`). Operator output is English; the rendered
 //! Bijlage 3 and the access delta (`diff`, for the FG to approve) are Dutch
 //! documents.
@@ -53,6 +53,28 @@ pub enum PolicyCmd {
         new: String,
         #[arg(long, value_enum, default_value_t = TextOrMd::Text)]
         format: TextOrMd,
+        /// The gateway configuration whose `[policy.approval]` keys verify
+        /// the approvals of the new version (without it they are listed
+        /// unverified).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Approve the policy set version of a directory: sign its version hash
+    /// with an approver's Ed25519 key into <dir>/goedkeuringen/.
+    Approve {
+        #[arg(long, default_value = "policies")]
+        dir: PathBuf,
+        /// The approver's private key (from `policy keygen`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The approver's id, as in `[policy.approval] keys`.
+        #[arg(long, alias = "goedkeurder")]
+        approver: String,
+    },
+    /// Create an approver's Ed25519 key pair (<out> and <out>.pub; give the .pub to the gateway's operators).
+    Keygen {
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Explain whether a field may flow: the rules and grondslag that decide it, confirmed by casbin.
     Explain(Box<ExplainArgs>),
@@ -121,7 +143,12 @@ pub async fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        PolicyCmd::Diff { old, new, format } => {
+        PolicyCmd::Diff {
+            old,
+            new,
+            format,
+            config,
+        } => {
             let (_old_tmp, old_dir) = policy_source(&old)?;
             let (_new_tmp, new_dir) = policy_source(&new)?;
             let old_set = policy::load_dir(&old_dir)?;
@@ -131,6 +158,21 @@ pub async fn run(cmd: PolicyCmd) -> anyhow::Result<ExitCode> {
                 TextOrMd::Md => out(&delta.markdown())?,
                 TextOrMd::Text => out(&delta.text())?,
             }
+            out(&approvals_text(
+                &new_dir,
+                &new_set.version,
+                config.as_deref(),
+            )?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        PolicyCmd::Approve { dir, key, approver } => approve(&dir, &key, &approver),
+        PolicyCmd::Keygen { out: path } => {
+            poortwachter::audit::Signer::generate_file(&path)
+                .with_context(|| path.display().to_string())?;
+            outln(&format!(
+                "wrote {0} and {0}.pub (the .pub goes into [policy.approval] keys)",
+                path.display()
+            ))?;
             Ok(ExitCode::SUCCESS)
         }
         PolicyCmd::Explain(args) => run_explain(*args).await,
@@ -294,6 +336,65 @@ fn print_explanation(e: &explain::Explanation) -> anyhow::Result<()> {
 
 /// A policy directory, or `git:<rev>`: `policies/` at that revision of the
 /// repository in the working directory, extracted into a temporary directory.
+/// Signs the version of `dir` as `approver`.
+fn approve(dir: &Path, key: &Path, approver: &str) -> anyhow::Result<ExitCode> {
+    use poortwachter::policy::approval::{self, Approval};
+    let set = policy::load_dir(dir)?;
+    let signer = poortwachter::audit::Signer::from_file(key)?;
+    let time = poortwachter::audit::record::now_rfc3339();
+    let a = Approval::sign(&signer, &set.version, approver, &time);
+    let path = approval::write(dir, &a)?;
+    outln(&format!(
+        "approved policy version {} as {approver} (key {}): {}",
+        &set.version[..16.min(set.version.len())],
+        a.key_id,
+        path.display()
+    ))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The approvals of `version` in `dir`, verified with the keys of
+/// `config` when given, for the end of `policy diff`.
+fn approvals_text(dir: &Path, version: &str, config: Option<&Path>) -> anyhow::Result<String> {
+    use poortwachter::policy::approval::{self, Approvers};
+    let short = &version[..16.min(version.len())];
+    let mut text = format!("\nGoedkeuringen van versie {short}:\n");
+    let Some(config) = config else {
+        let found: Vec<_> = approval::read_dir(dir)
+            .into_iter()
+            .filter(|a| a.version == version)
+            .collect();
+        if found.is_empty() {
+            text.push_str("  geen\n");
+        }
+        for a in found {
+            text.push_str(&format!(
+                "  {} op {} (handtekening niet gecontroleerd: geef --config)\n",
+                a.approver, a.time
+            ));
+        }
+        return Ok(text);
+    };
+    let cfg = poortwachter::config::Config::load(config)?;
+    let standing = Approvers::from_config(&cfg.policy.approval)?.standing(dir, version);
+    if standing.valid.is_empty() {
+        text.push_str("  geen geldige\n");
+    }
+    for a in &standing.valid {
+        text.push_str(&format!(
+            "  {} op {} (sleutel {}, geldig)\n",
+            a.approver, a.time, a.key_id
+        ));
+    }
+    if !standing.missing.is_empty() {
+        text.push_str(&format!(
+            "  ontbreekt (vereist): {}\n",
+            standing.missing.join(", ")
+        ));
+    }
+    Ok(text)
+}
+
 fn policy_source(spec: &str) -> anyhow::Result<(Option<tempfile::TempDir>, PathBuf)> {
     let Some(rev) = spec.strip_prefix("git:") else {
         return Ok((None, PathBuf::from(spec)));

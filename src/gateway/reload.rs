@@ -14,8 +14,8 @@ use serde_json::json;
 
 use crate::audit::WeakAuditor;
 use crate::gateway::tls::ServerTls;
-use crate::policy::PolicyStore;
 use crate::policy::decision::Snapshot;
+use crate::policy::{PolicyStore, ReloadError};
 
 /// Counters for operations (and later the metrics endpoint).
 #[derive(Debug, Default)]
@@ -84,8 +84,15 @@ pub async fn reload_policy(
             (
                 true,
                 "policy-reloaded",
-                json!({"trigger": trigger, "old_version": r.old_version, "new_version": r.new_version, "delta": delta(&old, &new)}),
+                json!({"trigger": trigger, "old_version": r.old_version, "new_version": r.new_version, "delta": delta(&old, &new), "approvals": r.approvals.summary()}),
             )
+        }
+        Err(e @ ReloadError::Unapproved { .. }) => {
+            stats.policy_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(trigger, error = %e, "policy set not approved; the current set stays in force");
+            let mut detail = refusal_detail(trigger, &e);
+            detail["kept_version"] = json!(&*old.version);
+            (false, "policy-refused-unapproved", detail)
         }
         Err(e) => {
             stats.policy_failed.fetch_add(1, Ordering::Relaxed);
@@ -103,6 +110,16 @@ pub async fn reload_policy(
         tracing::error!(error = %e, "could not record the reload in the audit trail");
     }
     ok
+}
+
+/// What the trail records about a set refused for missing approvals.
+pub fn refusal_detail(trigger: &str, e: &ReloadError) -> serde_json::Value {
+    match e {
+        ReloadError::Unapproved { version, missing } => {
+            json!({"trigger": trigger, "refused_version": version, "missing_approvals": missing, "error": e.to_string()})
+        }
+        other => json!({"trigger": trigger, "error": other.to_string()}),
+    }
 }
 
 /// Reloads certificates, trust anchors and CRLs and records the outcome.

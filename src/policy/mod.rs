@@ -5,6 +5,7 @@
 //! ([`store`]). [`tools`] holds the administrators' tooling (check and lint,
 //! explain, diff, render, expected-decision tests).
 
+pub mod approval;
 pub mod bitset;
 pub mod compile;
 pub mod decision;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use tokio::sync::Mutex;
 
+use super::approval::{Approvers, Standing};
 use super::compile;
 use super::decision::Snapshot;
 use super::load::{LoadError, load_dir};
@@ -16,6 +17,17 @@ pub enum ReloadError {
     Load(#[from] LoadError),
     #[error(transparent)]
     Compile(#[from] compile::CompileError),
+    /// `[policy.approval] required` names approvers without a valid
+    /// approval of this version.
+    #[error("policy version {} is not approved by {} (policy approve; [policy.approval])", short(.version), .missing.join(", "))]
+    Unapproved {
+        version: String,
+        missing: Vec<String>,
+    },
+}
+
+fn short(version: &str) -> &str {
+    version.get(..16).unwrap_or(version)
 }
 
 /// Outcome of a successful (re)load.
@@ -23,6 +35,8 @@ pub enum ReloadError {
 pub struct Reloaded {
     pub old_version: String,
     pub new_version: String,
+    /// The valid approvals of the new version.
+    pub approvals: Standing,
 }
 
 /// The published policy snapshot. Readers take a cheap `Arc` with
@@ -31,21 +45,30 @@ pub struct Reloaded {
 /// a half-loaded set, and a failing reload leaves the old one serving.
 pub struct PolicyStore {
     dir: PathBuf,
+    approvers: Approvers,
     current: ArcSwap<Snapshot>,
     /// Serialises reloads (SIGHUP and file events may race).
     reload_lock: Mutex<()>,
 }
 
 impl PolicyStore {
-    /// Loads and compiles `dir`; fails if the set is invalid.
-    pub async fn open(dir: &Path) -> Result<Self, ReloadError> {
+    /// Loads and compiles `dir`; fails if the set is invalid, or when
+    /// `approvers` require approvals it does not have.
+    pub async fn open(dir: &Path, approvers: Approvers) -> Result<Self, ReloadError> {
         let set = load_dir(dir)?;
         let snap = Snapshot::build(set, None).await?;
+        approved(&approvers, dir, &snap)?;
         Ok(Self {
             dir: dir.to_owned(),
+            approvers,
             current: ArcSwap::from_pointee(snap),
             reload_lock: Mutex::new(()),
         })
+    }
+
+    /// The valid approvals of the serving version.
+    pub fn approvals(&self) -> Standing {
+        self.approvers.standing(&self.dir, &self.current().version)
     }
 
     pub fn current(&self) -> Arc<Snapshot> {
@@ -62,11 +85,26 @@ impl PolicyStore {
         let old = self.current();
         let set = load_dir(&self.dir)?;
         let snap = Snapshot::build(set, Some(&old)).await?;
+        let approvals = approved(&self.approvers, &self.dir, &snap)?;
         let new_version = snap.version.to_string();
         self.current.store(Arc::new(snap));
         Ok(Reloaded {
             old_version: old.version.to_string(),
             new_version,
+            approvals,
         })
     }
+}
+
+/// The approvals of `snap`'s version, or the refusal when required ones are
+/// missing.
+fn approved(approvers: &Approvers, dir: &Path, snap: &Snapshot) -> Result<Standing, ReloadError> {
+    let standing = approvers.standing(dir, &snap.version);
+    if approvers.enforced() && !standing.missing.is_empty() {
+        return Err(ReloadError::Unapproved {
+            version: snap.version.to_string(),
+            missing: standing.missing,
+        });
+    }
+    Ok(standing)
 }

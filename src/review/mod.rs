@@ -10,6 +10,7 @@
 //! the ordinary audit writer (and so into a hash chain).
 
 pub mod access;
+pub mod changes;
 pub mod dashboard;
 pub mod export;
 pub mod fhir;

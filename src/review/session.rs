@@ -291,6 +291,30 @@ impl Session {
         .await?;
         Ok(report)
     }
+
+    /// `audit wijzigingen`: the policy changes of a period, with their
+    /// access delta and approvals.
+    pub async fn changes(
+        &self,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<Vec<super::changes::PolicyChange>, ReviewError> {
+        let filter = query::FilterInput {
+            from: from.map(str::to_owned),
+            to: to.map(str::to_owned),
+            ..Default::default()
+        }
+        .parse(&self.pseudo)?;
+        let (changes, read) = super::changes::list(&self.store, &filter).await?;
+        self.record(
+            "wijzigingen",
+            json!({"from": filter.from, "to": filter.to, "changes": changes.len()}),
+            read,
+            None,
+        )
+        .await?;
+        Ok(changes)
+    }
 }
 
 /// Records per page while `audit export` walks the trail.

@@ -138,6 +138,8 @@ pub struct Options {
     pub admin: bool,
     /// `policy.watch`: reload on file changes (off in tests unless asked).
     pub watch: bool,
+    /// Extra TOML after the `[policy]` keys (e.g. a `[policy.approval]` table).
+    pub policy_extra: String,
 }
 
 /// Pupils the fixture registers in every overleg: the demo pupils and one
@@ -170,6 +172,7 @@ impl Default for Options {
             seed_cases: true,
             admin: false,
             watch: false,
+            policy_extra: String::new(),
         }
     }
 }
@@ -184,6 +187,10 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    #[allow(
+        clippy::too_many_lines,
+        reason = "test harness: the configuration template is one literal, read at once"
+    )]
     pub async fn new(opts: Options, listen: &str) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let pki = Pki::new(tmp.path());
@@ -241,6 +248,7 @@ response_timeout_ms = 1500
 [policy]
 dir = "{policies}"
 watch = {watch}
+{policy_extra}
 
 [audit]
 store = "{store_url}"
@@ -261,6 +269,7 @@ signing_key = "signing.key"
             tls_extra = opts.tls_extra,
             upstream_extra = opts.upstream_extra,
             audit_extra = opts.audit_extra,
+            policy_extra = opts.policy_extra,
             policies = opts.policies.display(),
         );
         let config_path = tmp.path().join("poortwachter.toml");

@@ -176,6 +176,31 @@ async fn verify_memory(label: &str, url: &str, auditor: &Auditor, cfg: &AuditCon
         (paged_peak - base).max(0.0),
         (whole_peak - base).max(0.0)
     );
+    // Incremental (`audit verify --state`): 10% growth after the witnessed
+    // heads, verified from them, against a full run over the grown trail.
+    while count().await < n + 30_000 {
+        one_task(auditor).await;
+    }
+    auditor.checkpoint().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let grown = count().await;
+    let t = Instant::now();
+    let inc = poortwachter::audit::admin::verify_from(&store, cfg, None, &paged.witness)
+        .await
+        .unwrap();
+    let inc_s = t.elapsed().as_secs_f64();
+    assert!(inc.ok(), "{inc}");
+    let t = Instant::now();
+    let full = poortwachter::audit::admin::verify(&store, cfg, None, None)
+        .await
+        .unwrap();
+    let full_s = t.elapsed().as_secs_f64();
+    assert_eq!(inc.witness, full.witness);
+    let read: usize = inc.chains.iter().map(|c| c.records).sum();
+    println!(
+        "{label:<36} verify --state after +{} records: incremental {inc_s:.2} s ({read} records read); full {full_s:.1} s ({grown} records)",
+        grown - n
+    );
 }
 
 /// The disk's own floor, measured in the same run: one 8 KiB overwrite plus

@@ -463,8 +463,15 @@ async fn a_client_disconnect_mid_request_leaves_a_complete_record() {
         assert!(r.is_err(), "the client should have given up");
         drop(c);
     }
-    tokio::time::sleep(std::time::Duration::from_millis(900)).await;
-    let rows = gw.audit_rows().await;
+    // Each request ends about 400 ms after it started; wait for the five
+    // records (polling, so a loaded machine does not fail the test; a
+    // missing record still does, after 10 s).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut rows = gw.audit_rows().await;
+    while rows.len() < 5 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        rows = gw.audit_rows().await;
+    }
     assert_eq!(rows.len(), 5);
     for r in &rows {
         assert_eq!(r.upstream_status, Some(200));

@@ -18,7 +18,7 @@ const VERZUIM: &str = "/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1001
 
 /// A trail with three signed checkpoints, on a stopped gateway.
 struct Trail {
-    _tmp: tempfile::TempDir,
+    tmp: tempfile::TempDir,
     cfg: Config,
     store: Store,
     export: std::path::PathBuf,
@@ -47,7 +47,7 @@ async fn build_trail(store: StoreKind) -> Trail {
     let export = tmp.path().join("checkpoints.jsonl");
     std::fs::write(&export, admin::export(&store).await.unwrap()).unwrap();
     Trail {
-        _tmp: tmp,
+        tmp,
         cfg,
         store,
         export,
@@ -480,4 +480,193 @@ async fn sqlite_verify_during_load_finds_nothing() {
 #[tokio::test]
 async fn postgres_verify_during_load_finds_nothing() {
     verify_during_load_finds_nothing(StoreKind::Postgres).await;
+}
+
+/// `audit verify --state` (issue 18 point 4): a run from the heads the last
+/// verification witnessed reads only what was appended since, ends where a
+/// full verification ends, and still catches a rewrite of the growth or of
+/// the witnessed head itself (a rewrite before the head is the full run's
+/// job, and the test shows the difference).
+async fn incremental_verification_checks_the_growth(kind: StoreKind) {
+    let mut gw = TestGateway::start_with(Options {
+        store: kind,
+        audit_extra: "checkpoint_interval_ms = 100".into(),
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    let traffic = |n| {
+        let lp = &lp;
+        async move {
+            for _ in 0..n {
+                assert_eq!(lp.get(VERZUIM, "aanpak-verzuim").await.status, 200);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+        }
+    };
+    traffic(8).await;
+    let cfg = Config::load(&gw.config_path).unwrap();
+    let s = Store::connect(&gw.store_url).await.unwrap();
+    let first = admin::verify(&s, &cfg.audit, None, None).await.unwrap();
+    assert!(first.ok(), "{first}");
+    let witness = first.witness.clone();
+    let head = witness["test-1"].clone();
+    assert!(head.ck_no >= 1, "{head:?}");
+
+    traffic(8).await;
+    let config_path = gw.config_path.clone();
+    let (tmp, _url) = gw.stop().await;
+    let inc = admin::verify_from(&s, &cfg.audit, None, &witness)
+        .await
+        .unwrap();
+    assert!(inc.ok(), "{inc}");
+    let full = admin::verify(&s, &cfg.audit, None, None).await.unwrap();
+    assert!(full.ok(), "{full}");
+    // The same end state, reached by reading only the growth.
+    assert_eq!(inc.witness, full.witness);
+    let grown = full.chains[0].last_seq - head.seq;
+    assert_eq!(inc.chains[0].records as i64, grown);
+    assert!(grown >= 8 && full.chains[0].records as i64 > grown);
+    assert!(inc.witness["test-1"].ck_no > head.ck_no);
+
+    let exec = |sql: String| {
+        let s = &s;
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(s.pool())
+                .await
+                .unwrap();
+        }
+    };
+    let incremental = || async {
+        admin::verify_from(&s, &cfg.audit, None, &witness)
+            .await
+            .unwrap()
+    };
+    // A rewrite in the growth.
+    let after = head.seq + 2;
+    exec(format!(
+        "UPDATE audit_records SET org = 'wij-groningen' WHERE seq = {after}"
+    ))
+    .await;
+    assert!(incremental().await.findings.contains(&Finding::Altered {
+        instance: "test-1".into(),
+        seq: after
+    }));
+    exec(format!(
+        "UPDATE audit_records SET org = 'gemeente-groningen' WHERE seq = {after}"
+    ))
+    .await;
+    assert!(incremental().await.ok());
+    // The witnessed head rewritten, then removed.
+    let changed = Finding::WitnessedHeadChanged {
+        instance: "test-1".into(),
+        seq: head.seq,
+    };
+    exec(format!(
+        "UPDATE audit_records SET reason = 'x' WHERE seq = {}",
+        head.seq
+    ))
+    .await;
+    assert!(incremental().await.findings.contains(&changed));
+    exec(format!(
+        "DELETE FROM audit_records WHERE seq = {}",
+        head.seq
+    ))
+    .await;
+    assert!(incremental().await.findings.contains(&changed));
+    // A rewrite before the witnessed head is outside an incremental run
+    // (it was verified then); the full run reads it.
+    let before = head.seq - 3;
+    exec(format!(
+        "UPDATE audit_records SET org = 'wij-groningen' WHERE seq = {before}"
+    ))
+    .await;
+    let inc = incremental().await;
+    assert!(
+        !inc.findings
+            .iter()
+            .any(|f| matches!(f, Finding::Altered { seq, .. } if *seq == before))
+    );
+    let full = admin::verify(&s, &cfg.audit, None, None).await.unwrap();
+    assert!(full.findings.contains(&Finding::Removed {
+        instance: "test-1".into(),
+        from: head.seq,
+        to: head.seq
+    }));
+    assert!(full.findings.contains(&Finding::Altered {
+        instance: "test-1".into(),
+        seq: before
+    }));
+
+    // The CLI keeps the state file: the first run writes it, the next runs
+    // incrementally from it (and a run with findings leaves it alone).
+    let state = tmp.path().join("verify-state.json");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let config = config_path.to_str().unwrap();
+    let out = run(&[
+        "audit",
+        "verify",
+        "--config",
+        config,
+        "--state",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "the trail has findings now");
+    assert!(!state.exists(), "no state is written after findings");
+}
+
+#[tokio::test]
+async fn sqlite_incremental_verification_checks_the_growth() {
+    incremental_verification_checks_the_growth(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_incremental_verification_checks_the_growth() {
+    incremental_verification_checks_the_growth(StoreKind::Postgres).await;
+}
+
+/// The CLI's state file on an untouched trail: written by the first run,
+/// used by the second.
+#[tokio::test]
+async fn verify_state_file_makes_the_next_run_incremental() {
+    let t = build_trail(StoreKind::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let config = t.tmp.path().join("poortwachter.toml");
+    let run = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+            .args(["audit", "verify", "--config", config.to_str().unwrap()])
+            .args(["--state", state.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let first = run();
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&first.stdout).contains("incremental"));
+    let witness: std::collections::BTreeMap<String, poortwachter::audit::verify::Anchor> =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(witness["test-1"].seq > 20);
+    let second = run();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stdout)
+    );
+    assert!(String::from_utf8_lossy(&second.stdout).contains("incremental"));
+    // The first run's access record is new growth: the second verified it.
+    let again: std::collections::BTreeMap<String, poortwachter::audit::verify::Anchor> =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(
+        again.values().map(|a| a.seq).sum::<i64>() > witness.values().map(|a| a.seq).sum::<i64>()
+    );
 }

@@ -1,14 +1,14 @@
 //! Administrative operations on the trail, shared by the CLI and `serve`:
 //! verify, export checkpoints, purge (recorded in the chain).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use time::OffsetDateTime;
 
 use super::checkpoint::{self, Checkpoint, Signer};
 use super::purge::{self, PurgeReport};
-use super::verify::{self, Report};
+use super::verify::{self, Anchor, Finding, Report};
 use super::{AuditConfig, AuditError, Auditor, Pseudonymiser, Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -101,23 +101,51 @@ pub async fn verify_paged(
     key: Option<&Path>,
     page: i64,
 ) -> Result<Report, AdminError> {
-    let page = page.max(1);
-    let public = public_key(cfg, key)?;
     let exported = match exported {
         Some(p) => read_export(p)?,
         None => Vec::new(),
     };
-    // The heads, the checkpoints, the heads again; the walk stops at the
-    // first heads: what the gateway writes meanwhile is a write in progress,
-    // not a finding. A checkpoint and its chain record land in one
-    // transaction, after the records it seals. So a checkpoint that seals a
-    // position past the first head was written during the run exactly when
-    // its chain record is there by the second read: it is left out, and its
-    // chain record is not walked. One that seals past the head with nothing
-    // after it is a removed tail, and is reported. (Checkpoints of an
-    // instance without records are kept: a removed chain must still show.)
+    let public = public_key(cfg, key)?;
+    verify_run(store, &public, &exported, &BTreeMap::new(), page.max(1)).await
+}
+
+/// `audit verify --state`: verifies only what each chain appended after
+/// the head a previous run witnessed (`anchors`, kept by the FG outside the
+/// database), after checking that head is still there unchanged; chains the
+/// anchors do not know are verified from genesis. Reads the records and
+/// checkpoints after the anchors only, so its cost is the growth since.
+pub async fn verify_from(
+    store: &Store,
+    cfg: &AuditConfig,
+    key: Option<&Path>,
+    anchors: &BTreeMap<String, Anchor>,
+) -> Result<Report, AdminError> {
+    let public = public_key(cfg, key)?;
+    let mut report = verify_run(store, &public, &[], anchors, VERIFY_PAGE).await?;
+    let mut changed = witnessed_heads(store, anchors).await?;
+    changed.append(&mut report.findings);
+    report.findings = changed;
+    Ok(report)
+}
+
+/// The walk behind both: the heads, the checkpoints, the heads again; the
+/// walk stops at the first heads: what the gateway writes meanwhile is a
+/// write in progress, not a finding. A checkpoint and its chain record land
+/// in one transaction, after the records it seals. So a checkpoint that
+/// seals a position past the first head was written during the run exactly
+/// when its chain record is there by the second read: it is left out, and
+/// its chain record is not walked. One that seals past the head with nothing
+/// after it is a removed tail, and is reported. (Checkpoints of an instance
+/// without records are kept: a removed chain must still show.)
+async fn verify_run(
+    store: &Store,
+    public: &[u8],
+    exported: &[Checkpoint],
+    anchors: &BTreeMap<String, Anchor>,
+    page: i64,
+) -> Result<Report, AdminError> {
     let heads = store.heads().await?;
-    let all_cks = store.checkpoints().await?;
+    let all_cks = checkpoints_from(store, anchors, &heads).await?;
     let heads_after = store.heads().await?;
     let cks: Vec<_> = all_cks
         .into_iter()
@@ -127,26 +155,81 @@ pub async fn verify_paged(
             !written_during
         })
         .collect();
-    let mut verifier = verify::Verifier::new(&cks, &exported, &public);
-    let mut after: Option<(String, i64)> = None;
-    loop {
-        let rows = store
-            .rows_after(after.as_ref().map(|(i, s)| (i.as_str(), *s)), page)
-            .await?;
-        let before_heads = rows
-            .iter()
-            .filter(|r| heads.get(&r.instance).is_some_and(|h| r.seq <= *h));
-        for r in before_heads {
-            verifier.push(r);
-        }
-        match rows.last() {
-            Some(last) if i64::try_from(rows.len()).is_ok_and(|n| n == page) => {
-                after = Some((last.instance.clone(), last.seq));
-            }
-            _ => break,
-        }
+    let mut verifier = verify::Verifier::new(&cks, exported, public).anchored(anchors.clone());
+    for (instance, head) in &heads {
+        let start = anchors.get(instance).map_or(0, |a| a.seq);
+        walk_chain(store, &mut verifier, instance, start, *head, page).await?;
     }
     Ok(verifier.finish())
+}
+
+/// Every checkpoint (no anchors), or those after each anchor's.
+async fn checkpoints_from(
+    store: &Store,
+    anchors: &BTreeMap<String, Anchor>,
+    heads: &BTreeMap<String, i64>,
+) -> Result<Vec<Checkpoint>, AdminError> {
+    if anchors.is_empty() {
+        return Ok(store.checkpoints().await?);
+    }
+    let instances: BTreeSet<&String> = heads.keys().chain(anchors.keys()).collect();
+    let mut out = Vec::new();
+    for i in instances {
+        let after = anchors.get(i).map_or(0, |a| a.ck_no);
+        out.extend(store.checkpoints_after(i, after).await?);
+    }
+    Ok(out)
+}
+
+/// Feeds `instance`'s records after `start` up to `head` to the verifier.
+async fn walk_chain(
+    store: &Store,
+    verifier: &mut verify::Verifier<'_>,
+    instance: &str,
+    start: i64,
+    head: i64,
+    page: i64,
+) -> Result<(), AdminError> {
+    let mut after = start;
+    loop {
+        let rows = store.rows_after(Some((instance, after)), page).await?;
+        let full = i64::try_from(rows.len()).is_ok_and(|n| n == page);
+        for r in &rows {
+            if r.instance != instance || r.seq > head {
+                return Ok(());
+            }
+            verifier.push(r);
+            after = r.seq;
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
+
+/// Each anchor's record must still be there, with the witnessed hash, and
+/// hash to it.
+async fn witnessed_heads(
+    store: &Store,
+    anchors: &BTreeMap<String, Anchor>,
+) -> Result<Vec<Finding>, AdminError> {
+    let mut out = Vec::new();
+    for (instance, a) in anchors.iter().filter(|(_, a)| a.seq > 0) {
+        let rows = store.rows_after(Some((instance, a.seq - 1)), 1).await?;
+        let intact = rows.first().is_some_and(|r| {
+            &r.instance == instance
+                && r.seq == a.seq
+                && r.hash == a.hash
+                && r.compute_hash() == r.hash
+        });
+        if !intact {
+            out.push(Finding::WitnessedHeadChanged {
+                instance: instance.clone(),
+                seq: a.seq,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Rows per page when `verify` walks the trail: bounds its memory whatever

@@ -431,19 +431,24 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Checkpoint {
-                    instance: r.try_get(0)?,
-                    ck_no: r.try_get(1)?,
-                    seq: r.try_get(2)?,
-                    hash: r.try_get(3)?,
-                    time: r.try_get(4)?,
-                    key_id: r.try_get(5)?,
-                    signature: r.try_get(6)?,
-                })
-            })
-            .collect()
+        checkpoint_rows(&rows)
+    }
+
+    /// The checkpoints of `instance` numbered after `ck_no`, in order (what
+    /// an incremental verification has not seen yet).
+    pub async fn checkpoints_after(
+        &self,
+        instance: &str,
+        ck_no: i64,
+    ) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT instance, ck_no, seq, hash, time, key_id, signature FROM audit_checkpoints WHERE instance = $1 AND ck_no > $2 ORDER BY ck_no",
+        )
+        .bind(instance)
+        .bind(ck_no)
+        .fetch_all(&self.pool)
+        .await?;
+        checkpoint_rows(&rows)
     }
 
     /// The last checkpoint of an instance: (ck_no, seq of its chain record).
@@ -686,4 +691,21 @@ pub(crate) fn row_from(r: &sqlx::any::AnyRow) -> Result<StoredRow, StoreError> {
         supplier: r.try_get(30)?,
         owner: r.try_get(31)?,
     })
+}
+
+/// Checkpoint rows (instance, ck_no, seq, hash, time, key_id, signature).
+fn checkpoint_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Checkpoint>, StoreError> {
+    rows.iter()
+        .map(|r| {
+            Ok(Checkpoint {
+                instance: r.try_get(0)?,
+                ck_no: r.try_get(1)?,
+                seq: r.try_get(2)?,
+                hash: r.try_get(3)?,
+                time: r.try_get(4)?,
+                key_id: r.try_get(5)?,
+                signature: r.try_get(6)?,
+            })
+        })
+        .collect()
 }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Checkpoint;
 use super::record::{GENESIS, StoredRow};
@@ -58,6 +58,23 @@ pub enum Finding {
     ExportedCheckpointMismatch { instance: String, ck_no: i64 },
     /// An exported checkpoint names an instance that has no records at all.
     ChainMissing { instance: String },
+    /// The head a previous verification witnessed is gone or changed: the
+    /// trail was rewritten at or before it since that run.
+    WitnessedHeadChanged { instance: String, seq: i64 },
+}
+
+/// Where a verification of one chain starts: the head a previous run
+/// verified, which the FG keeps outside the database (`audit verify
+/// --state`), with the last checkpoint that sealed the chain by then.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Anchor {
+    pub seq: i64,
+    pub hash: String,
+    /// The last valid checkpoint's number (0: none yet) and the position it
+    /// sealed.
+    pub ck_no: i64,
+    pub ck_seq: i64,
 }
 
 impl fmt::Display for Finding {
@@ -116,6 +133,10 @@ impl fmt::Display for Finding {
                 f,
                 "{instance}: exported checkpoints exist but the chain has no records"
             ),
+            Finding::WitnessedHeadChanged { instance, seq } => write!(
+                f,
+                "{instance} #{seq}: the head a previous verification witnessed is gone or changed (rewritten since)"
+            ),
         }
     }
 }
@@ -135,6 +156,9 @@ pub struct ChainSummary {
 pub struct Report {
     pub chains: Vec<ChainSummary>,
     pub findings: Vec<Finding>,
+    /// Per chain, where the next (incremental) run can start: the verified
+    /// head and the last valid checkpoint. Meaningful only without findings.
+    pub witness: BTreeMap<String, Anchor>,
 }
 
 impl Report {
@@ -205,6 +229,10 @@ pub fn verify(
 pub struct Verifier<'a> {
     /// Checkpoints by instance, in `ck_no` order (consumed per chain).
     cks: BTreeMap<String, Vec<Checkpoint>>,
+    /// Chains verified from a witnessed head rather than from genesis.
+    anchors: BTreeMap<String, Anchor>,
+    /// Where each chain ends up: the next run's anchors.
+    witness: BTreeMap<String, Anchor>,
     exported: &'a [Checkpoint],
     public_key: &'a [u8],
     chain: Option<ChainState>,
@@ -245,6 +273,8 @@ impl<'a> Verifier<'a> {
         }
         Self {
             cks,
+            anchors: BTreeMap::new(),
+            witness: BTreeMap::new(),
             exported,
             public_key,
             chain: None,
@@ -254,6 +284,25 @@ impl<'a> Verifier<'a> {
     }
 
     /// Checks one row against its own hash and its predecessor.
+    /// Starts the chains named in `anchors` after their witnessed heads:
+    /// the checkpoints given must then be those after the anchor's.
+    #[must_use]
+    pub fn anchored(mut self, anchors: BTreeMap<String, Anchor>) -> Self {
+        self.anchors = anchors;
+        self
+    }
+
+    /// A chain's state before its first record: at genesis, or at its anchor.
+    fn start(&self, instance: &str, hash_at: BTreeMap<i64, Option<String>>) -> ChainState {
+        let mut c = ChainState::new(instance, hash_at);
+        if let Some(a) = self.anchors.get(instance) {
+            c.expected_seq = a.seq + 1;
+            c.prev_hash.clone_from(&a.hash);
+            c.last_seq = a.seq;
+        }
+        c
+    }
+
     pub fn push(&mut self, r: &StoredRow) {
         if self.chain.as_ref().is_none_or(|c| c.instance != r.instance) {
             if let Some(done) = self.chain.take() {
@@ -264,7 +313,7 @@ impl<'a> Verifier<'a> {
                 .get(&r.instance)
                 .map(|l| l.iter().map(|c| (c.seq, None)).collect())
                 .unwrap_or_default();
-            self.chain = Some(ChainState::new(&r.instance, hash_at));
+            self.chain = Some(self.start(&r.instance, hash_at));
         }
         if let Some(chain) = self.chain.as_mut() {
             chain.push(r);
@@ -278,9 +327,19 @@ impl<'a> Verifier<'a> {
             self.close(done);
         }
         // Instances with checkpoints but no records at all.
-        let rest: Vec<String> = self.cks.keys().cloned().collect();
+        // Chains with checkpoints but no record walked, and anchored chains
+        // that did not grow.
+        let seen: BTreeSet<String> = self.chains.iter().map(|c| c.instance.clone()).collect();
+        let rest: BTreeSet<String> = self
+            .cks
+            .keys()
+            .chain(self.anchors.keys())
+            .filter(|i| !seen.contains(*i))
+            .cloned()
+            .collect();
         for inst in rest {
-            self.close(ChainState::new(&inst, BTreeMap::new()));
+            let chain = self.start(&inst, BTreeMap::new());
+            self.close(chain);
         }
         self.chains.sort_by(|a, b| a.instance.cmp(&b.instance));
         let mut findings: Vec<Finding> = std::mem::take(&mut self.findings)
@@ -299,14 +358,25 @@ impl<'a> Verifier<'a> {
         Report {
             chains: self.chains,
             findings,
+            witness: self.witness,
         }
     }
 
     fn close(&mut self, mut chain: ChainState) {
         let list = self.cks.remove(&chain.instance).unwrap_or_default();
         let mut findings = std::mem::take(&mut chain.findings);
-        let (sealed_through, valid) = self.check_checkpoints(&chain, &list, &mut findings);
+        let (sealed_through, valid, last_good) =
+            self.check_checkpoints(&chain, &list, &mut findings);
         self.check_exported(&chain, &list, &valid, &mut findings);
+        self.witness.insert(
+            chain.instance.clone(),
+            Anchor {
+                seq: chain.last_seq,
+                hash: chain.prev_hash.clone(),
+                ck_no: last_good.0,
+                ck_seq: last_good.1,
+            },
+        );
         let ChainState {
             instance,
             records,
@@ -332,13 +402,17 @@ impl<'a> Verifier<'a> {
         chain: &ChainState,
         list: &[Checkpoint],
         findings: &mut Vec<Finding>,
-    ) -> (i64, BTreeSet<i64>) {
+    ) -> (i64, BTreeSet<i64>, (i64, i64)) {
         let inst = chain.instance.as_str();
         let last_seq = chain.last_seq;
         let mut valid = BTreeSet::new();
-        let mut sealed_through = 0;
-        let mut expected_ck = 1;
-        let mut last_good_seq = 0;
+        // From genesis, or from the anchor's last checkpoint.
+        let (mut last_good_ck, mut last_good_seq) = self
+            .anchors
+            .get(inst)
+            .map_or((0, 0), |a| (a.ck_no, a.ck_seq));
+        let mut sealed_through = last_good_seq;
+        let mut expected_ck = last_good_ck + 1;
         for c in list {
             if c.ck_no > expected_ck {
                 findings.push(Finding::CheckpointGap {
@@ -360,6 +434,7 @@ impl<'a> Verifier<'a> {
                 Some(h) if h == c.hash => {
                     sealed_through = sealed_through.max(c.seq);
                     last_good_seq = c.seq;
+                    last_good_ck = c.ck_no;
                 }
                 Some(_) => findings.push(Finding::CheckpointMismatch {
                     instance: inst.into(),
@@ -394,7 +469,7 @@ impl<'a> Verifier<'a> {
                 ck_no: *n,
             });
         }
-        (sealed_through, valid)
+        (sealed_through, valid, (last_good_ck, last_good_seq))
     }
 
     /// Checks the exported checkpoints of one chain: each must be in the

@@ -28,6 +28,12 @@ pub enum AuditCmd {
         /// Public key (hex) to verify checkpoint signatures with.
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// Incremental: the file (kept outside the database) with the heads
+        /// the last run verified. When it exists only what was appended since
+        /// is verified, after checking those heads are unchanged; after a run
+        /// without findings it holds the new heads.
+        #[arg(long, conflicts_with = "checkpoints")]
+        state: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
     },
@@ -194,8 +200,16 @@ pub async fn run(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             config,
             checkpoints,
             public_key,
+            state,
             format,
-        } => verify(&config, checkpoints, public_key, format).await,
+        } => {
+            let files = VerifyFiles {
+                checkpoints,
+                public_key,
+                state,
+            };
+            verify(&config, files, format).await
+        }
         AuditCmd::Checkpoints { config } => {
             let s = Session::open(&Config::load(&config)?).await?;
             let text = admin::export(&s.store).await;
@@ -339,28 +353,38 @@ async fn changes(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn verify(
-    config: &std::path::Path,
+/// The files `audit verify` reads (and, for `--state`, writes).
+struct VerifyFiles {
     checkpoints: Option<PathBuf>,
     public_key: Option<PathBuf>,
+    state: Option<PathBuf>,
+}
+
+async fn verify(
+    config: &std::path::Path,
+    files: VerifyFiles,
     format: TextOrJson,
 ) -> anyhow::Result<ExitCode> {
     let cfg = Config::load(config)?;
+    let anchors = match &files.state {
+        Some(p) if p.exists() => Some(read_state(p)?),
+        _ => None,
+    };
     let s = Session::open(&cfg).await?;
-    let report = admin::verify(
-        &s.store,
-        &cfg.audit,
-        checkpoints.as_deref(),
-        public_key.as_deref(),
-    )
-    .await;
-    // Verification reads the whole trail: an access, recorded (after the
+    let report = match &anchors {
+        Some(a) => admin::verify_from(&s.store, &cfg.audit, files.public_key.as_deref(), a).await,
+        None => {
+            let (ck, key) = (files.checkpoints.as_deref(), files.public_key.as_deref());
+            admin::verify(&s.store, &cfg.audit, ck, key).await
+        }
+    };
+    // Verification reads the trail: an access, recorded (after the
     // verification, so it does not change what was verified) before the
     // result is shown.
     let recorded = match &report {
         Ok(r) => {
             let records: usize = r.chains.iter().map(|c| c.records).sum();
-            let params = serde_json::json!({ "ok": r.ok(), "findings": r.findings.len() });
+            let params = serde_json::json!({ "ok": r.ok(), "findings": r.findings.len(), "incremental": anchors.is_some() });
             s.record("verify", params, records, None).await
         }
         Err(_) => Ok(()),
@@ -371,9 +395,38 @@ async fn verify(
     if format == TextOrJson::Json {
         out_json(&report)?;
     } else {
+        if anchors.is_some() {
+            outln("incremental: from the heads the last verification witnessed")?;
+        }
         out(&report.to_string())?;
     }
+    if let Some(p) = files.state.as_deref().filter(|_| report.ok()) {
+        write_state(p, &report.witness)?;
+    }
     Ok(exit(report.ok()))
+}
+
+/// The witnessed heads of the last verification.
+fn read_state(
+    path: &std::path::Path,
+) -> anyhow::Result<std::collections::BTreeMap<String, poortwachter::audit::verify::Anchor>> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a verification state", path.display()))
+}
+
+/// Replaces the state file atomically (a crash leaves the old one).
+fn write_state(
+    path: &std::path::Path,
+    witness: &std::collections::BTreeMap<String, poortwachter::audit::verify::Anchor>,
+) -> anyhow::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, serde_json::to_string_pretty(witness)?)
+        .with_context(|| tmp.display().to_string())?;
+    std::fs::rename(&tmp, path).with_context(|| path.display().to_string())?;
+    Ok(())
 }
 
 async fn purge(config: &std::path::Path) -> anyhow::Result<ExitCode> {

@@ -563,7 +563,7 @@ fn cli(args: &[&str]) -> std::process::Output {
 
 /// Every command that takes `--format`: the command, the other arguments it
 /// needs to parse, and the values it accepts, as clap lists them.
-const FORMAT_COMMANDS: [(&str, &[&str], &str); 12] = [
+const FORMAT_COMMANDS: [(&str, &[&str], &str); 13] = [
     ("policy test", &[], "text, json"),
     ("policy render", &[], "md, html"),
     ("policy diff", &["old", "new"], "text, md"),
@@ -599,6 +599,11 @@ const FORMAT_COMMANDS: [(&str, &[&str], &str); 12] = [
         "audit toestemming",
         &["--config", "absent.toml", "--overleg", "mazl"],
         "table, json, csv",
+    ),
+    (
+        "audit wijzigingen",
+        &["--config", "absent.toml"],
+        "text, json",
     ),
     (
         "audit inzage",

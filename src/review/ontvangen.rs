@@ -144,6 +144,20 @@ impl<'a> Counter<'a> {
             }
             return;
         }
+        // Cheap test first: the organisation called, or owns the bron (a
+        // delivery to it); most records of a busy overleg are neither.
+        let owns = |b: &str| {
+            self.set
+                .bronnen
+                .get(b)
+                .is_some_and(|b| b.owners.iter().any(|o| o == self.org))
+        };
+        if r.org.as_deref() != Some(self.org)
+            && r.owner.as_deref() != Some(self.org)
+            && !r.bron.as_deref().is_some_and(owns)
+        {
+            return;
+        }
         let parties = inzage::parties(self.set, r);
         if parties.recipient != self.org {
             return;

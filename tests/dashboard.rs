@@ -463,3 +463,151 @@ async fn the_inzage_page_never_echoes_the_pupil_id() {
     assert_eq!(inz.header("cache-control"), Some("no-store"));
     gw.stop().await;
 }
+
+/// `/ontvangen` (what an organisation received per field) and
+/// `/kennisgevingen` (open notifications until every recipient is marked),
+/// each view recorded; the kennisgeving is registered and marked with the
+/// CLI's session while the gateway serves.
+async fn received_and_open_notifications(store: StoreKind) {
+    let mut gw = TestGateway::start_with(Options {
+        admin: true,
+        store,
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    let wij = gw.client("wij-groningen");
+    for p in ["L1001", "L1002", "L1002"] {
+        assert_eq!(lp.get(&verzuim(p), "aanpak-verzuim").await.status, 200);
+    }
+    assert_eq!(
+        wij.get(&verzuim("L1001"), "afstemming-ondersteuning")
+            .await
+            .status,
+        200
+    );
+    let fg = gw.admin_client("fg-convenant");
+
+    let form = text(&get(&fg, "/ontvangen").await);
+    assert!(form.contains("<select name=\"org\">"), "{form}");
+    assert!(!form.contains("id=\"samenvatting\""));
+    let page = text(
+        &get(
+            &fg,
+            "/ontvangen?org=gemeente-groningen&overleg=aoj-vo-noorderlicht&van=2020-01-01&tot=2999-12-31",
+        )
+        .await,
+    );
+    assert!(
+        page.contains("<strong>3 verstrekking(en)</strong> over <strong>2 leerling(en)</strong>"),
+        "{page}"
+    );
+    assert!(page.contains("Ongeoorloofd verzuim dit schooljaar (uren)"));
+    assert!(page.contains("<option value=\"gemeente-groningen\" selected>"));
+    assert!(!page.contains("k1:"), "counts only, no pseudonyms");
+    let bad = get(&fg, "/ontvangen?org=Geen+id&overleg=aoj-vo-noorderlicht").await;
+    assert_eq!(bad.status, 400);
+
+    let open = |page: &str, n: usize| {
+        page.contains(&format!(
+            "<p id=\"open\">{n} kennisgeving(en) nog niet afgerond"
+        ))
+    };
+    let empty = text(&get(&fg, "/kennisgevingen").await);
+    assert!(
+        empty.contains("<h1>Kennisgevingen: nog te melden</h1>"),
+        "{empty}"
+    );
+    assert!(open(&empty, 0), "{empty}");
+
+    let cfg = poortwachter::config::Config::load(&gw.config_path).unwrap();
+    let s = poortwachter::review::session::Session::open(&cfg)
+        .await
+        .unwrap();
+    let k = s
+        .kennisgeving(
+            "L1001",
+            "2020-01-01",
+            &[],
+            true,
+            poortwachter::review::session::ReportFormat::Json,
+        )
+        .await
+        .unwrap();
+    let id = k.id.clone().unwrap();
+    let listed = text(&get(&fg, "/kennisgevingen").await);
+    assert!(open(&listed, 1), "{listed}");
+    assert!(listed.contains(&format!("<code>{id}</code>")));
+    assert!(
+        listed.contains(
+            "<li>Gemeente Groningen, Leerplicht/RMC (demo) <code>gemeente-groningen</code></li>"
+        ),
+        "{listed}"
+    );
+    assert!(listed.contains("<li>WIJ Groningen (demo) <code>wij-groningen</code></li>"));
+    assert!(listed.contains(&gw.pseudonym("L1001")[..11]));
+    assert!(!listed.contains("L1001"));
+
+    s.kennisgeving_gemeld(&id, "gemeente-groningen", "brief 2026-118")
+        .await
+        .unwrap();
+    let half = text(&get(&fg, "/kennisgevingen").await);
+    assert!(open(&half, 1), "{half}");
+    assert!(half.contains("<li>WIJ Groningen (demo) <code>wij-groningen</code></li>"));
+    assert!(!half.contains("<li>Gemeente Groningen, Leerplicht/RMC (demo) <code>"));
+    assert!(half.contains("(brief 2026-118)"), "{half}");
+
+    s.kennisgeving_gemeld(&id, "wij-groningen", "mail 12")
+        .await
+        .unwrap();
+    s.close().await;
+    let done = text(&get(&fg, "/kennisgevingen").await);
+    assert!(
+        done.contains("<p id=\"open\">0 kennisgeving(en) nog niet afgerond; 1 afgerond."),
+        "{done}"
+    );
+    assert!(!done.contains(&id));
+
+    // Other organisations see neither page.
+    let other = gw.admin_client("wij-groningen");
+    for path in ["/ontvangen", "/kennisgevingen"] {
+        assert_eq!(get(&other, path).await.status, 403);
+    }
+    let rows = gw.audit_rows().await;
+    let views: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.kind == "access" && r.org.as_deref() == Some("fg-convenant"))
+        .map(|r| r.reason.as_str())
+        .collect();
+    assert_eq!(
+        views,
+        [
+            "dashboard",
+            "ontvangen",
+            "kennisgevingen",
+            "kennisgevingen",
+            "kennisgevingen",
+            "kennisgevingen"
+        ]
+    );
+    let seen = rows
+        .iter()
+        .find(|r| r.kind == "access" && r.reason == "ontvangen")
+        .unwrap();
+    assert!(seen.detail.contains("\"disclosures\":3"), "{}", seen.detail);
+    assert!(
+        rows.iter()
+            .all(|r| !serde_json::to_string(r).unwrap().contains("L1001"))
+    );
+    gw.stop().await;
+}
+
+#[tokio::test]
+async fn sqlite_the_fg_sees_what_was_received_and_the_open_notifications() {
+    received_and_open_notifications(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_the_fg_sees_what_was_received_and_the_open_notifications() {
+    received_and_open_notifications(StoreKind::Postgres).await;
+}

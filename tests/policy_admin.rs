@@ -563,7 +563,7 @@ fn cli(args: &[&str]) -> std::process::Output {
 
 /// Every command that takes `--format`: the command, the other arguments it
 /// needs to parse, and the values it accepts, as clap lists them.
-const FORMAT_COMMANDS: [(&str, &[&str], &str); 13] = [
+const FORMAT_COMMANDS: [(&str, &[&str], &str); 15] = [
     ("policy test", &[], "text, json"),
     ("policy render", &[], "md, html"),
     ("policy diff", &["old", "new"], "text, md"),
@@ -608,6 +608,34 @@ const FORMAT_COMMANDS: [(&str, &[&str], &str); 13] = [
     (
         "audit inzage",
         &["--config", "absent.toml", "--leerling", "L1001"],
+        "html, json",
+    ),
+    (
+        "audit ontvangen",
+        &[
+            "--config",
+            "absent.toml",
+            "--org",
+            "o",
+            "--overleg",
+            "x",
+            "--van",
+            "2026-01-01",
+            "--tot",
+            "2026-01-31",
+        ],
+        "table, json, csv",
+    ),
+    (
+        "audit kennisgeving",
+        &[
+            "--config",
+            "absent.toml",
+            "--leerling",
+            "L1001",
+            "--sinds",
+            "2026-01-01",
+        ],
         "html, json",
     ),
     (

@@ -1600,3 +1600,490 @@ async fn sqlite_fhir_export_is_balp_shaped_and_pseudonymous() {
 async fn postgres_fhir_export_is_balp_shaped_and_pseudonymous() {
     fhir_export(StoreKind::Postgres).await;
 }
+
+// ---------------------------------------------------------------------------
+// Issue 18 (b): `audit ontvangen`; issue 16 point 3: `audit kennisgeving`
+// and the tracking of its notifications.
+
+/// `audit ontvangen` against the trail itself: per field, the number of
+/// disclosures to the organisation that shared it and their distinct
+/// pupils; refusals not counted; the access recorded.
+async fn ontvangen_counts(store: StoreKind) {
+    let (_tmp, config, pseudonyms) = traffic(store).await;
+    let cfg = Config::load(&config).unwrap();
+    let s = Session::open(&cfg).await.unwrap();
+    let rows = s.store.all_rows().await.unwrap();
+    let fmt = review::session::QueryFormat::Json;
+    for org in ["gemeente-groningen", "wij-groningen"] {
+        let r = s
+            .ontvangen(org, "aoj-vo-noorderlicht", "2020-01-01", "2999-12-31", fmt)
+            .await
+            .unwrap();
+        // What the trail says the organisation received.
+        let mine: Vec<&StoredRow> = rows
+            .iter()
+            .filter(|x| {
+                x.kind == "request"
+                    && x.org.as_deref() == Some(org)
+                    && matches!(x.outcome.as_str(), "allowed" | "filtered")
+            })
+            .collect();
+        let (expected, refused) = if org == "gemeente-groningen" {
+            (10, 4)
+        } else {
+            (4, 0)
+        };
+        assert_eq!(mine.len(), expected);
+        assert_eq!(r.disclosures, expected as u64, "{}", r.table());
+        assert_eq!(
+            (r.pupils, r.refused, r.corrected, r.purged),
+            (4, refused, 0, 0)
+        );
+        assert_eq!(r.records_read, 18);
+        let mut paths: Vec<String> = mine
+            .iter()
+            .flat_map(|x| review::query::list(&x.fields_shared))
+            .collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(r.fields.len(), paths.len(), "{}", r.table());
+        for line in &r.fields {
+            let with: Vec<&&StoredRow> = mine
+                .iter()
+                .filter(|x| review::query::list(&x.fields_shared).contains(&line.path))
+                .collect();
+            let pupils: std::collections::BTreeSet<&str> =
+                with.iter().filter_map(|x| x.pupil.as_deref()).collect();
+            assert_eq!(line.times, with.len() as u64, "{}", line.path);
+            assert_eq!(line.pupils, pupils.len(), "{}", line.path);
+            assert_eq!(line.grondslag.len(), 1);
+            assert!(!line.rules.is_empty());
+        }
+        if org == "gemeente-groningen" {
+            let uren = r
+                .fields
+                .iter()
+                .find(|l| l.path == "verzuim.ongeoorloofd_uren")
+                .unwrap();
+            assert_eq!((uren.times, uren.pupils), (10, 4));
+            assert_eq!(uren.role, "leerplicht");
+            assert_eq!(uren.rules, ["aoj-03"]);
+            assert!(uren.grondslag[0].starts_with("Leerplichtwet 1969"));
+            assert_eq!(uren.label, "Ongeoorloofd verzuim dit schooljaar (uren)");
+        } else {
+            assert!(
+                r.fields
+                    .iter()
+                    .all(|l| l.path != "verzuim.ongeoorloofd_uren")
+            );
+        }
+        // No pupil or pseudonym in any output: only counts.
+        for text in [r.table(), r.json(), r.csv()] {
+            assert!(!text.contains("k1:") && !text.contains("L100"), "{text}");
+        }
+    }
+    let before = s
+        .ontvangen(
+            "gemeente-groningen",
+            "aoj-vo-noorderlicht",
+            "2020-01-01",
+            "2020-12-31",
+            fmt,
+        )
+        .await
+        .unwrap();
+    assert_eq!((before.disclosures, before.records_read), (0, 0));
+    assert!(before.fields.is_empty());
+    assert!(
+        s.ontvangen(
+            "x' OR 1=1",
+            "aoj-vo-noorderlicht",
+            "2020-01-01",
+            "2020-12-31",
+            fmt
+        )
+        .await
+        .is_err()
+    );
+    s.close().await;
+    let rows = Store::connect(&cfg.audit.store)
+        .await
+        .unwrap()
+        .all_rows()
+        .await
+        .unwrap();
+    let access: Vec<&StoredRow> = rows.iter().filter(|r| r.kind == "access").collect();
+    let reasons: Vec<&str> = access.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["ontvangen", "ontvangen", "ontvangen"],
+        "the refused one records nothing"
+    );
+    assert!(
+        access
+            .iter()
+            .all(|r| r.pupil.is_none() && r.instance == "test-1/admin")
+    );
+    assert!(
+        access[0].detail.contains("\"org\":\"gemeente-groningen\""),
+        "{}",
+        access[0].detail
+    );
+    assert!(
+        access[0].detail.contains("\"disclosures\":10"),
+        "{}",
+        access[0].detail
+    );
+    assert!(
+        access[0].detail.contains("\"records\":18"),
+        "{}",
+        access[0].detail
+    );
+    drop(pseudonyms);
+}
+
+#[tokio::test]
+async fn sqlite_ontvangen_counts_per_field_what_the_trail_holds() {
+    ontvangen_counts(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_ontvangen_counts_per_field_what_the_trail_holds() {
+    ontvangen_counts(StoreKind::Postgres).await;
+}
+
+/// `audit ontvangen` through the binary, with the Dutch flag names.
+#[tokio::test]
+async fn ontvangen_cli_prints_table_json_and_csv() {
+    let (_tmp, config, _pseudonyms) = traffic(StoreKind::Sqlite).await;
+    let args = |format: &'static str| {
+        [
+            "audit",
+            "ontvangen",
+            "--organisatie",
+            "wij-groningen",
+            "--overleg",
+            "aoj-vo-noorderlicht",
+            "--van",
+            "2020-01-01",
+            "--tot",
+            "2999-12-31",
+            "--format",
+            format,
+        ]
+    };
+    let table = cli_ok(&args("table"), &config).await;
+    assert!(table.starts_with("role "), "{table}");
+    assert!(
+        table.contains("ontving in aoj-vo-noorderlicht van 1 januari 2020, 00:00 tot 1 januari 3000, 00:00: 4 verstrekking(en) over 4 leerling(en)"),
+        "{table}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&cli_ok(&args("json"), &config).await).unwrap();
+    assert_eq!(json["disclosures"], 4);
+    let csv = cli_ok(&args("csv"), &config).await;
+    assert_eq!(
+        csv.lines().count(),
+        json["fields"].as_array().unwrap().len() + 1
+    );
+    assert!(csv.starts_with("role,bron,path,label,category,times,pupils,rules,grondslag\r\n"));
+}
+
+/// Traffic about L1001 before and after a moment, and about L1002:
+/// Leerplicht reads L1001 before `since`; after it WIJ reads L1001
+/// (filtered), Leerplicht is refused L1001's JGZ dossier, Leerplicht reads
+/// L1001 and L1002 again. Returns the stopped gateway's dir, config and
+/// the moment.
+async fn notice_traffic(store: StoreKind) -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let mut gw = TestGateway::start_with(Options {
+        store,
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    let wij = gw.client("wij-groningen");
+    assert_eq!(
+        lp.get(&verzuim("L1001"), "aanpak-verzuim").await.status,
+        200
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let since = poortwachter::audit::record::now_rfc3339();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(
+        wij.get(&verzuim("L1001"), "afstemming-ondersteuning")
+            .await
+            .status,
+        200
+    );
+    assert_eq!(lp.get(&jgz("L1001"), "aanpak-verzuim").await.status, 403);
+    assert_eq!(
+        lp.get(&verzuim("L1001"), "aanpak-verzuim").await.status,
+        200
+    );
+    assert_eq!(
+        lp.get(&verzuim("L1002"), "aanpak-verzuim").await.status,
+        200
+    );
+    let config = gw.config_path.clone();
+    let (tmp, _) = gw.stop().await;
+    (tmp, config, since)
+}
+
+async fn kennisgeving_lists_and_tracks(store: StoreKind) {
+    let (_tmp, config, since) = notice_traffic(store).await;
+    let cfg = Config::load(&config).unwrap();
+    let s = Session::open(&cfg).await.unwrap();
+    let pseudonym = s.pseudo.pseudonymise("L1001");
+    let html = review::session::ReportFormat::Html;
+    let orgs = |k: &review::kennisgeving::Kennisgeving| k.recipient_ids();
+
+    // Since the start: both recipients, by name; Leerplicht twice.
+    let all = s
+        .kennisgeving("L1001", "2020-01-01", &[], false, html)
+        .await
+        .unwrap();
+    assert_eq!(orgs(&all), ["gemeente-groningen", "wij-groningen"]);
+    assert_eq!(
+        all.recipients[0].name,
+        "Gemeente Groningen, Leerplicht/RMC (demo)"
+    );
+    let lp = &all.recipients[0].receipts;
+    assert_eq!(lp.len(), 1);
+    assert_eq!(lp[0].disclosures, 2, "the refusal is no disclosure");
+    assert_eq!(lp[0].overleg_name, "AOJ-team Noorderlicht College");
+    assert_eq!(lp[0].role_name, "Leerplichtambtenaar gemeente Groningen");
+    assert!(lp[0].grondslag.starts_with("Leerplichtwet 1969"));
+    assert!(lp[0].first < lp[0].last);
+    assert!(
+        lp[0]
+            .fields
+            .iter()
+            .any(|f| f.path == "verzuim.ongeoorloofd_uren")
+    );
+    // Since the moment: Leerplicht's first read is out, both still in.
+    let later = s
+        .kennisgeving("L1001", &since, &[], false, html)
+        .await
+        .unwrap();
+    assert_eq!(orgs(&later), ["gemeente-groningen", "wij-groningen"]);
+    assert_eq!(later.recipients[0].receipts[0].disclosures, 1);
+    assert!(later.recipients[0].receipts[0].first > since);
+    // Only records that shared a field WIJ never receives: Leerplicht only,
+    // and only that field listed.
+    let uren = vec!["verzuim.ongeoorloofd_uren".to_owned()];
+    let by_field = s
+        .kennisgeving("L1001", "2020-01-01", &uren, false, html)
+        .await
+        .unwrap();
+    assert_eq!(orgs(&by_field), ["gemeente-groningen"]);
+    let paths: Vec<&str> = by_field.recipients[0].receipts[0]
+        .fields
+        .iter()
+        .map(|f| f.path.as_str())
+        .collect();
+    assert_eq!(paths, ["verzuim.ongeoorloofd_uren"]);
+    // Nothing since a later day.
+    let none = s
+        .kennisgeving("L1001", "2999-01-01", &[], false, html)
+        .await
+        .unwrap();
+    assert!(none.recipients.is_empty());
+    // The pupil only as pseudonym, in every format.
+    for text in [all.html(), all.json()] {
+        assert!(!text.contains("L1001") && !text.contains("L1002"), "{text}");
+        assert!(text.contains(&pseudonym));
+    }
+    assert!(!all.html().contains(&s.pseudo.pseudonymise("L1002")));
+
+    // Registered: open until each recipient is marked notified.
+    let reg = s
+        .kennisgeving("L1001", "2020-01-01", &[], true, html)
+        .await
+        .unwrap();
+    let id = reg.id.clone().unwrap();
+    assert!(reg.html().contains(&format!("--kennisgeving {id}")));
+    let (statuses, _) = review::kennisgeving::statuses(&s.store).await.unwrap();
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0].open, ["gemeente-groningen", "wij-groningen"]);
+    assert_eq!(
+        statuses[0].kennisgeving.subject.as_deref(),
+        Some(pseudonym.as_str())
+    );
+    let st = s
+        .kennisgeving_gemeld(&id, "gemeente-groningen", "brief 2026-118")
+        .await
+        .unwrap();
+    assert_eq!(st.open, ["wij-groningen"]);
+    // Refused: twice, not a recipient, unknown id, bad reference.
+    for (kid, org, reference) in [
+        (id.as_str(), "gemeente-groningen", "nog eens"),
+        (id.as_str(), "ggd-groningen", "brief"),
+        (
+            "8351c7a9-ab56-4080-b2fc-04a8856e447a",
+            "wij-groningen",
+            "brief",
+        ),
+        ("geen-id", "wij-groningen", "brief"),
+        (id.as_str(), "wij-groningen", "a\nb"),
+    ] {
+        assert!(
+            s.kennisgeving_gemeld(kid, org, reference).await.is_err(),
+            "{kid} {org} {reference}"
+        );
+    }
+    let (statuses, _) = review::kennisgeving::statuses(&s.store).await.unwrap();
+    assert_eq!(statuses[0].open, ["wij-groningen"]);
+    assert_eq!(statuses[0].notified[0].reference, "brief 2026-118");
+    let st = s
+        .kennisgeving_gemeld(&id, "wij-groningen", "mail 12")
+        .await
+        .unwrap();
+    assert!(st.open.is_empty());
+    let (statuses, read) = review::kennisgeving::statuses(&s.store).await.unwrap();
+    assert!(statuses[0].open.is_empty());
+    assert_eq!(read, 3);
+    s.close().await;
+
+    // The records: notification records carry the pupil only as its
+    // pseudonym in `subject`; no record holds the clear id anywhere.
+    let rows = Store::connect(&cfg.audit.store)
+        .await
+        .unwrap()
+        .all_rows()
+        .await
+        .unwrap();
+    for r in &rows {
+        let text = serde_json::to_string(r).unwrap();
+        assert!(!text.contains("L1001") && !text.contains("L1002"), "{text}");
+    }
+    let notes: Vec<&StoredRow> = rows.iter().filter(|r| r.kind == "notification").collect();
+    let reasons: Vec<&str> = notes.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        ["kennisgeving", "recipient-notified", "recipient-notified"]
+    );
+    assert!(
+        notes
+            .iter()
+            .all(|r| r.pupil.as_deref() == Some(pseudonym.as_str()))
+    );
+    assert!(notes.iter().all(|r| !r.detail.contains("k1:")));
+    assert!(
+        notes[0]
+            .detail
+            .contains("\"recipients\":[\"gemeente-groningen\",\"wij-groningen\"]")
+    );
+    let access: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.kind == "access")
+        .map(|r| r.reason.as_str())
+        .collect();
+    assert_eq!(
+        access,
+        [
+            "kennisgeving",
+            "kennisgeving",
+            "kennisgeving",
+            "kennisgeving",
+            "kennisgeving",
+            "kennisgeving-gemeld",
+            "kennisgeving-gemeld"
+        ],
+        "refused markings record nothing"
+    );
+    assert!(
+        rows.iter()
+            .filter(|r| r.kind == "access")
+            .all(|r| r.pupil.as_deref() == Some(pseudonym.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn sqlite_kennisgeving_lists_the_recipients_and_tracks_their_notification() {
+    kennisgeving_lists_and_tracks(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_kennisgeving_lists_the_recipients_and_tracks_their_notification() {
+    kennisgeving_lists_and_tracks(StoreKind::Postgres).await;
+}
+
+/// `audit kennisgeving` and `kennisgeving-gemeld` through the binary.
+#[tokio::test]
+async fn kennisgeving_cli_registers_and_marks() {
+    let (_tmp, config, _since) = notice_traffic(StoreKind::Sqlite).await;
+    let json = cli_ok(
+        &[
+            "audit",
+            "kennisgeving",
+            "--leerling",
+            "L1001",
+            "--sinds",
+            "2020-01-01",
+            "--veld",
+            "verzuim.ongeoorloofd_uren",
+            "--veld",
+            "leerling.voornaam",
+            "--registreer",
+            "--format",
+            "json",
+        ],
+        &config,
+    )
+    .await;
+    assert!(!json.contains("L1001"));
+    let k: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let id = k["id"].as_str().unwrap().to_owned();
+    assert_eq!(k["recipients"].as_array().unwrap().len(), 2);
+    let html = cli_ok(
+        &[
+            "audit",
+            "kennisgeving",
+            "--leerling",
+            "L1001",
+            "--sinds",
+            "2020-01-01",
+        ],
+        &config,
+    )
+    .await;
+    assert!(html.starts_with("<!DOCTYPE html>") && !html.contains("L1001"));
+    assert!(html.contains("WIJ Groningen (demo)"));
+    let first = cli_ok(
+        &[
+            "audit",
+            "kennisgeving-gemeld",
+            "--kennisgeving",
+            &id,
+            "--org",
+            "wij-groningen",
+            "--referentie",
+            "brief 7",
+        ],
+        &config,
+    )
+    .await;
+    assert!(
+        first.contains(
+            "nog te melden: Gemeente Groningen, Leerplicht/RMC (demo) (gemeente-groningen)"
+        ),
+        "{first}"
+    );
+    let last = cli_ok(
+        &[
+            "audit",
+            "kennisgeving-gemeld",
+            "--kennisgeving",
+            &id,
+            "--org",
+            "gemeente-groningen",
+            "--referentie",
+            "brief 8",
+        ],
+        &config,
+    )
+    .await;
+    assert!(last.contains("alle ontvangers zijn gemeld"), "{last}");
+    // The admin chain with the new records verifies.
+    cli_ok(&["audit", "verify"], &config).await;
+}

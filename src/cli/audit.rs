@@ -107,6 +107,12 @@ pub enum AuditCmd {
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
     },
+    /// What an organisation received in a casusoverleg in a period, per field: how often, about how many pupils, under which rules and grondslag.
+    Ontvangen(ReceivedArgs),
+    /// AVG art. 19: every organisation that received a pupil's data since a date (by name, with overleg, role, dates and fields); --registreer tracks their notification.
+    Kennisgeving(NoticeArgs),
+    /// Record that a recipient of a registered kennisgeving was notified (shown on the dashboard until every recipient is).
+    KennisgevingGemeld(NotifiedArgs),
     /// DPIA accountability report for a period: volume, fields per role, denials, policy changes, anomalies.
     Rapport {
         #[arg(long)]
@@ -138,6 +144,63 @@ pub struct ConsentArgs {
     to: Option<String>,
     #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
     format: QueryFormat,
+}
+
+/// `audit ontvangen`'s arguments.
+#[derive(clap::Args)]
+pub struct ReceivedArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// The organisation that received the data.
+    #[arg(long, alias = "organisatie")]
+    org: String,
+    #[arg(long)]
+    overleg: String,
+    /// From this day (YYYY-MM-DD) or UTC time.
+    #[arg(long, alias = "van")]
+    from: String,
+    /// Up to and including this day, or before this UTC time.
+    #[arg(long, alias = "tot")]
+    to: String,
+    #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+    format: QueryFormat,
+}
+
+/// `audit kennisgeving`'s arguments.
+#[derive(clap::Args)]
+pub struct NoticeArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// Pupil id: searched as its pseudonym under every key version; the output names only the pseudonym.
+    #[arg(long, alias = "leerling")]
+    pupil: String,
+    /// Disclosures from this day (YYYY-MM-DD) or UTC time on.
+    #[arg(long, alias = "sinds")]
+    since: String,
+    /// Only records that shared this catalogue path (repeatable); only these fields are listed.
+    #[arg(long = "field", alias = "veld")]
+    fields: Vec<String>,
+    /// Register the kennisgeving: its recipients stay on the dashboard until each is marked notified.
+    #[arg(long, alias = "registreer")]
+    register: bool,
+    #[arg(long, value_enum, default_value_t = ReportFormat::Html)]
+    format: ReportFormat,
+}
+
+/// `audit kennisgeving-gemeld`'s arguments.
+#[derive(clap::Args)]
+pub struct NotifiedArgs {
+    #[arg(long)]
+    config: PathBuf,
+    /// The id `audit kennisgeving --registreer` printed.
+    #[arg(long)]
+    kennisgeving: String,
+    /// The recipient organisation that was notified.
+    #[arg(long, alias = "organisatie")]
+    org: String,
+    /// How it was notified (letter, case number); never the pupil's name.
+    #[arg(long, alias = "referentie")]
+    reference: String,
 }
 
 /// Search filters shared by `audit query` and `audit export`.
@@ -239,6 +302,9 @@ pub async fn run(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
             to,
             format,
         } => changes(&config, from.as_deref(), to.as_deref(), format).await,
+        AuditCmd::Ontvangen(args) => ontvangen(args).await,
+        AuditCmd::Kennisgeving(args) => kennisgeving(args).await,
+        AuditCmd::KennisgevingGemeld(args) => kennisgeving_gemeld(args).await,
         review_cmd => review_command(review_cmd).await,
     }
 }
@@ -334,6 +400,76 @@ async fn toestemming(a: ConsentArgs) -> anyhow::Result<ExitCode> {
         QueryFormat::Csv => report.csv(),
     })?;
     Ok(exit(report.ok()))
+}
+
+/// `audit ontvangen`.
+async fn ontvangen(a: ReceivedArgs) -> anyhow::Result<ExitCode> {
+    let s = Session::open(&Config::load(&a.config)?).await?;
+    let report = s
+        .ontvangen(&a.org, &a.overleg, &a.from, &a.to, a.format)
+        .await;
+    s.close().await;
+    let report = report?;
+    out(&match a.format {
+        QueryFormat::Table => report.table(),
+        QueryFormat::Json => report.json(),
+        QueryFormat::Csv => report.csv(),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit kennisgeving`: the document on stdout; with `--registreer` the
+/// id to mark recipients with on stderr too.
+async fn kennisgeving(a: NoticeArgs) -> anyhow::Result<ExitCode> {
+    let s = Session::open(&Config::load(&a.config)?).await?;
+    let k = s
+        .kennisgeving(&a.pupil, &a.since, &a.fields, a.register, a.format)
+        .await;
+    s.close().await;
+    let k = k?;
+    out(&match a.format {
+        ReportFormat::Html => k.html(),
+        ReportFormat::Json => k.json(),
+    })?;
+    if let Some(id) = &k.id {
+        eprintln!(
+            "kennisgeving {id} geregistreerd: {} ontvanger(s) te melden",
+            k.recipients.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit kennisgeving-gemeld`: what is still to be notified.
+async fn kennisgeving_gemeld(a: NotifiedArgs) -> anyhow::Result<ExitCode> {
+    let s = Session::open(&Config::load(&a.config)?).await?;
+    let status = s
+        .kennisgeving_gemeld(&a.kennisgeving, &a.org, &a.reference)
+        .await;
+    let name = |id: &str| {
+        s.set
+            .organisations
+            .get(id)
+            .map_or_else(|| id.to_owned(), |o| format!("{} ({id})", o.name))
+    };
+    let text = status.map(|st| {
+        let mut text = format!(
+            "kennisgeving {}: {} gemeld (referentie {})\n",
+            st.kennisgeving.id,
+            name(a.org.trim()),
+            a.reference.trim()
+        );
+        if st.open.is_empty() {
+            text.push_str("alle ontvangers zijn gemeld; de kennisgeving is afgerond\n");
+        } else {
+            let open: Vec<String> = st.open.iter().map(|o| name(o)).collect();
+            text.push_str(&format!("nog te melden: {}\n", open.join(", ")));
+        }
+        text
+    });
+    s.close().await;
+    out(&text?)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn changes(

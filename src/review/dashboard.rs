@@ -4,7 +4,9 @@
 //! - the privacy officer's **read-only dashboard**, server-rendered HTML
 //!   without scripts or external assets, only for client certificates of an
 //!   organisation with `privacy_officer = true` (others get 403): search and
-//!   record detail, inzage for a pupil, the DPIA report, chain verification.
+//!   record detail, inzage for a pupil, what an organisation received per
+//!   field, the kennisgevingen still to be notified, the DPIA report, chain
+//!   verification.
 //!   Every page view is recorded in the audit trail (`kind = access`) before
 //!   the page is sent; if it cannot be recorded, the page is not shown.
 //! - **operations endpoints** for any verified client certificate:
@@ -46,7 +48,7 @@ use crate::policy::model::{Bron, PolicySet};
 use crate::review::access::{self, Access, Viewer};
 use crate::review::html;
 use crate::review::query::{self, FilterInput};
-use crate::review::{ReviewError, inzage, rapport, when};
+use crate::review::{ReviewError, inzage, kennisgeving, ontvangen, rapport, when};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
@@ -359,6 +361,8 @@ async fn route(
         "/zoeken" => search(dash, set, params).await,
         "/record" => record(dash, set, params).await,
         "/inzage" => inzage_page(dash, set, params).await,
+        "/ontvangen" => ontvangen_page(dash, set, params).await,
+        "/kennisgevingen" => kennisgevingen_page(dash, set).await,
         "/rapport" => rapport_page(dash, set, params).await,
         "/verificatie" => verification(dash).await,
         _ => {
@@ -416,6 +420,8 @@ fn chrome(org_name: &str, body: Markup) -> Markup {
             a href="/" { "Start" }
             a href="/zoeken" { "Zoeken" }
             a href="/inzage" { "Inzage" }
+            a href="/ontvangen" { "Ontvangen" }
+            a href="/kennisgevingen" { "Kennisgevingen" }
             a href="/rapport" { "Rapport" }
             a href="/verificatie" { "Ketenverificatie" }
             span.meta { "Ingelogd als " (org_name) }
@@ -488,6 +494,8 @@ fn home(set: &PolicySet, org: &str) -> Shown {
             "\n"
             li { a href="/zoeken" { "Zoeken in het logboek" } ": per periode, overleg, organisatie, leverancier, rol, doel, gegeven, besluit of leerling." } "\n"
             li { a href="/inzage" { "Inzage voor een leerling" } " (artikel 15 AVG): alle verstrekkingen met ontvanger, doel en grondslag." } "\n"
+            li { a href="/ontvangen" { "Ontvangen per gegeven" } ": wat een organisatie in een overleg over een periode ontving, hoe vaak en over hoeveel leerlingen." } "\n"
+            li { a href="/kennisgevingen" { "Kennisgevingen: nog te melden" } " (artikel 19 AVG): ontvangers die nog moeten horen van een rectificatie, wissing of beperking." } "\n"
             li { a href="/rapport" { "Verantwoordingsrapportage" } " (DPIA) over een periode, met opvallendheden." } "\n"
             li { a href="/verificatie" { "Ketenverificatie" } ": is het logboek ongeschonden?" } "\n"
         }
@@ -610,7 +618,8 @@ fn search_form(set: &PolicySet, inp: &FilterInput) -> Markup {
         .map(|s| (s.id.clone(), s.name.clone()))
         .collect();
     let outcomes = pairs(&query::OUTCOMES);
-    let kinds = pairs(&["all", "reload", "purge", "access", "checkpoint"]);
+    let mut kinds = pairs(&query::KINDS);
+    kinds.insert(0, ("all".into(), "all".into()));
     html! {
         form.zoeken method="post" action="/zoeken" {
             (input("van", "Van (JJJJ-MM-DD)", inp.from.as_deref(), "text"))
@@ -820,6 +829,139 @@ async fn inzage_page(
         parameters: json!({"include_denied": opts.include_denied}),
         records: report.records_read,
         pupil: Some(pseudonym),
+    })
+}
+
+/// What an organisation received in an overleg over a period, per field
+/// (`audit ontvangen`); the form alone until organisation and overleg are
+/// chosen.
+async fn ontvangen_page(
+    dash: &Dashboard,
+    set: &PolicySet,
+    params: &BTreeMap<String, String>,
+) -> Result<Shown, ReviewError> {
+    let today = time::OffsetDateTime::now_utc();
+    let van =
+        get(params, "van").unwrap_or_else(|| when::dutch_day(today - time::Duration::days(30)));
+    let tot = get(params, "tot").unwrap_or_else(|| when::dutch_day(today));
+    let (org, overleg) = (get(params, "org"), get(params, "overleg"));
+    let form = ontvangen_form(set, org.as_deref(), overleg.as_deref(), &van, &tot);
+    let heading = html! { h1 { "Ontvangen per gegeven" } "\n" };
+    let (Some(org), Some(overleg)) = (org, overleg) else {
+        return Ok(Shown {
+            title: "Ontvangen per gegeven".into(),
+            body: html! {
+                (heading)
+                p { "Kies een organisatie, een overleg en een periode: per gegeven ziet u hoe vaak de organisatie het ontving, over hoeveel leerlingen, volgens welke regels en op welke grondslag." }
+                (form)
+            },
+            action: "dashboard",
+            parameters: json!({"page": "/ontvangen"}),
+            records: 0,
+            pupil: None,
+        });
+    };
+    let f = FilterInput {
+        org: Some(org),
+        overleg: Some(overleg),
+        from: Some(van.clone()),
+        to: Some(tot.clone()),
+        ..Default::default()
+    }
+    .parse(&dash.pseudo)?;
+    let (Some(org), Some(overleg), Some(from), Some(to)) = (f.org, f.overleg, f.from, f.to) else {
+        return Err(ReviewError::Filter(
+            "organisatie en overleg zijn nodig".into(),
+        ));
+    };
+    let report = ontvangen::build(&dash.store, set, &org, &overleg, from, to).await?;
+    Ok(Shown {
+        title: format!(
+            "Ontvangen door {} van {van} tot en met {tot}",
+            report.org_name
+        ),
+        body: html! { (heading) (form) "\n" (report.html_body()) },
+        action: "ontvangen",
+        parameters: json!({
+            "org": report.org, "overleg": report.overleg, "from": report.from, "to": report.to,
+            "disclosures": report.disclosures, "fields": report.fields.len(),
+        }),
+        records: report.records_read,
+        pupil: None,
+    })
+}
+
+fn ontvangen_form(
+    set: &PolicySet,
+    org: Option<&str>,
+    overleg: Option<&str>,
+    van: &str,
+    tot: &str,
+) -> Markup {
+    let orgs: Vec<(String, String)> = set
+        .organisations
+        .values()
+        .map(|o| (o.id.clone(), o.name.clone()))
+        .collect();
+    let overleggen: Vec<(String, String)> = set
+        .overleggen
+        .values()
+        .map(|o| (o.id.clone(), o.name.clone()))
+        .collect();
+    html! {
+        form.zoeken method="get" action="/ontvangen" {
+            (select("org", "Organisatie", org, &orgs))
+            (select("overleg", "Overleg", overleg, &overleggen))
+            (input("van", "Van (JJJJ-MM-DD)", Some(van), "text"))
+            (input("tot", "Tot en met", Some(tot), "text"))
+            label { (NBSP) button type="submit" id="toon-ontvangen" { "Tonen" } }
+        }
+    }
+}
+
+/// The registered kennisgevingen whose recipients are not all marked
+/// notified yet (`audit kennisgeving --registreer`, `audit
+/// kennisgeving-gemeld`).
+async fn kennisgevingen_page(dash: &Dashboard, set: &PolicySet) -> Result<Shown, ReviewError> {
+    let (all, read) = kennisgeving::statuses(&dash.store).await?;
+    let (open, done): (Vec<_>, Vec<_>) = all.into_iter().partition(|s| !s.open.is_empty());
+    let name = |id: &str| inzage::org_name(set, id);
+    let body = html! {
+        h1 { "Kennisgevingen: nog te melden" } "\n"
+        p { "Na een rectificatie, wissing of beperking moet elke ontvanger van de gegevens het horen (artikel 19 AVG). Een kennisgeving staat hier tot elke ontvanger als gemeld is vastgelegd met " code { "poortwachter audit kennisgeving-gemeld" } "." } "\n"
+        p id="open" { (open.len()) " kennisgeving(en) nog niet afgerond; " (done.len()) " afgerond." } "\n"
+        @if !open.is_empty() {
+            table id="kennisgevingen" {
+                thead { tr {
+                    th { "Kennisgeving" } th { "Opgesteld" } th { "Leerling" } th { "Sinds" }
+                    th { "Nog te melden" } th { "Gemeld" }
+                } }
+                tbody {
+                    "\n"
+                    @for s in &open {
+                        @let k = &s.kennisgeving;
+                        tr {
+                            td { code { (k.id) } }
+                            td { (when::dutch_readable(&k.time)) }
+                            td { code { (k.subject.as_deref().map(query::short_subject).unwrap_or_else(|| "-".into())) } }
+                            td { (when::dutch_readable(&k.since)) }
+                            td { ul { @for o in &s.open { li { (name(o)) " " code { (o) } } } } }
+                            td { ul { @for n in &s.notified {
+                                li { (name(&n.org)) ", " (when::dutch_readable(&n.time)) " (" (n.reference) ")" }
+                            } } }
+                        } "\n"
+                    }
+                }
+            }
+        }
+    };
+    Ok(Shown {
+        title: "Kennisgevingen: nog te melden".into(),
+        body,
+        action: "kennisgevingen",
+        parameters: json!({"open": open.len(), "done": done.len()}),
+        records: read,
+        pupil: None,
     })
 }
 

@@ -273,7 +273,7 @@ fn category_view(c: Category) -> (String, String) {
     )
 }
 
-fn org_name(set: &PolicySet, id: &str) -> String {
+pub fn org_name(set: &PolicySet, id: &str) -> String {
     set.organisations
         .get(id)
         .map(|o| o.name.clone())
@@ -289,24 +289,28 @@ fn supplier_name(set: &PolicySet, id: &str) -> String {
 }
 
 /// The shared fields of a record, with the catalogue's label and category.
-fn field_views(bron: Option<&crate::policy::model::Bron>, shared: &str) -> Vec<FieldView> {
+pub fn field_views(bron: Option<&crate::policy::model::Bron>, shared: &str) -> Vec<FieldView> {
     query::list(shared)
         .into_iter()
-        .map(|path| {
-            let entry = bron.and_then(|b| b.field_index(&path).map(|i| &b.catalogue[i]));
-            let (category, category_label) = entry
-                .map(|f| category_view(f.category))
-                .unwrap_or_else(|| ("unknown".into(), "onbekend".into()));
-            FieldView {
-                label: entry
-                    .map(|f| f.label.clone())
-                    .unwrap_or_else(|| path.clone()),
-                path,
-                category,
-                category_label,
-            }
-        })
+        .map(|path| field_view(bron, path))
         .collect()
+}
+
+/// One field path with the catalogue's label and category (the path and
+/// "onbekend" when the bron no longer lists it).
+pub fn field_view(bron: Option<&crate::policy::model::Bron>, path: String) -> FieldView {
+    let entry = bron.and_then(|b| b.field_index(&path).map(|i| &b.catalogue[i]));
+    let (category, category_label) = entry
+        .map(|f| category_view(f.category))
+        .unwrap_or_else(|| ("unknown".into(), "onbekend".into()));
+    FieldView {
+        label: entry
+            .map(|f| f.label.clone())
+            .unwrap_or_else(|| path.clone()),
+        path,
+        category,
+        category_label,
+    }
 }
 
 /// The supplier acted for the caller: it received the data for it (a read)
@@ -319,15 +323,27 @@ fn via_text(act: Act, caller_name: &str, supplier_name: &str) -> String {
     format!("{verb} door {caller_name}, via leverancier {supplier_name}")
 }
 
-fn disclosure(set: &PolicySet, r: &StoredRow) -> Disclosure {
+/// Who received the data of a disclosure record and who provided it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parties {
+    /// Read: the caller received data from the bron; write: the caller
+    /// delivered data to the bron's owner.
+    pub act: Act,
+    pub recipient: String,
+    pub provider: String,
+}
+
+/// The recipient and the provider of record `r` (also used by `audit
+/// ontvangen` and `audit kennisgeving`, so every review command agrees on
+/// who received what).
+pub fn parties(set: &PolicySet, r: &StoredRow) -> Parties {
     let caller = r.org.clone().unwrap_or_default();
     let overleg = r.overleg.as_deref().and_then(|o| set.overleggen.get(o));
     let bron = r.bron.as_deref().and_then(|b| set.bronnen.get(b));
-    let rules = query::list(&r.rules);
     // Direction from the deciding rule: a caller who holds the rule's `to`
     // role received the data; otherwise it delivered data to the bron.
     let act = match (overleg, bron) {
-        (Some(o), Some(b)) => rules
+        (Some(o), Some(b)) => query::list(&r.rules)
             .iter()
             .find_map(|id| o.rules.iter().find(|x| &x.id == id))
             .map(|rule| rule_act(o, rule, b))
@@ -342,9 +358,26 @@ fn disclosure(set: &PolicySet, r: &StoredRow) -> Disclosure {
         .or_else(|| bron.and_then(|b| b.owners.first().cloned()))
         .unwrap_or_default();
     let (recipient, provider) = match act {
-        Act::Read => (caller.clone(), owner),
-        Act::Write => (owner, caller.clone()),
+        Act::Read => (caller, owner),
+        Act::Write => (owner, caller),
     };
+    Parties {
+        act,
+        recipient,
+        provider,
+    }
+}
+
+/// The disclosure that record `r` (allowed or filtered) describes.
+pub fn disclosure(set: &PolicySet, r: &StoredRow) -> Disclosure {
+    let caller = r.org.clone().unwrap_or_default();
+    let overleg = r.overleg.as_deref().and_then(|o| set.overleggen.get(o));
+    let bron = r.bron.as_deref().and_then(|b| set.bronnen.get(b));
+    let Parties {
+        act,
+        recipient,
+        provider,
+    } = parties(set, r);
     let fields = field_views(bron.map(AsRef::as_ref), &r.fields_shared);
     let purpose_id = r.purpose.clone().unwrap_or_default();
     let supplier = r.supplier.as_deref().map(|id| supplier_name(set, id));

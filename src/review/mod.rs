@@ -2,12 +2,16 @@
 //! ([`query`], [`export`]), the AVG art. 15 report for one pupil
 //! ([`inzage`]), the DPIA accountability report ([`rapport`]), the check of
 //! consent-relying disclosures against the consent register
-//! ([`toestemming`]), the FHIR `AuditEvent` export ([`fhir`]), and the
-//! recording of every access to the trail ([`access`]).
+//! ([`toestemming`]), the FHIR `AuditEvent` export ([`fhir`]), what an
+//! organisation received per field ([`ontvangen`]), the recipients to
+//! notify after a rectification, erasure or restriction and the tracking of
+//! their notification ([`kennisgeving`]), and the recording of every access
+//! to the trail ([`access`]).
 //!
-//! Everything here only *reads* `audit_records`; the single write is the
-//! `kind = access` event that records who looked at what, which goes through
-//! the ordinary audit writer (and so into a hash chain).
+//! Everything here only *reads* `audit_records`; the writes are the
+//! `kind = access` event that records who looked at what and the FG's
+//! `kind = notification` records of a kennisgeving, which go through the
+//! ordinary audit writer (and so into a hash chain).
 
 pub mod access;
 pub mod changes;
@@ -16,6 +20,8 @@ pub mod export;
 pub mod fhir;
 pub mod html;
 pub mod inzage;
+pub mod kennisgeving;
+pub mod ontvangen;
 pub mod query;
 pub mod rapport;
 pub mod session;
@@ -41,6 +47,10 @@ pub enum ReviewError {
     Policy(#[from] crate::policy::LoadError),
     #[error("reading the registers")]
     Registers(#[from] crate::registers::RegisterError),
+    /// A kennisgeving cannot be marked as asked (unknown, not a
+    /// recipient, already marked).
+    #[error("kennisgeving: {0}")]
+    Notification(String),
     /// Writing an export failed (disk full, closed pipe): the output is incomplete.
     #[error("writing the output: {0}")]
     Output(#[from] std::io::Error),

@@ -18,6 +18,17 @@ pub const DEFAULT_LIMIT: usize = 1_000;
 /// Outcomes a record can have (the `decision` filter).
 pub const OUTCOMES: [&str; 5] = ["allowed", "filtered", "denied", "error", "event"];
 
+/// Record kinds besides `request` that a search can select (`--kind`).
+pub const KINDS: [&str; 7] = [
+    "register",
+    "reload",
+    "purge",
+    "access",
+    "checkpoint",
+    "correction",
+    "notification",
+];
+
 /// A validated search. `None` means "any".
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Filter {
@@ -84,6 +95,16 @@ fn is_ident(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
+/// A catalogue field path as filters accept it (`verzuim.meldingen[].datum`):
+/// letters, digits and `._-[]`, at most 256 bytes, so it can be matched
+/// inside a JSON field list without escaping.
+pub fn is_field_path(f: &str) -> bool {
+    !f.is_empty()
+        && f.len() <= 256
+        && f.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-[]".contains(&b))
+}
+
 fn nonblank(v: Option<&String>) -> Option<&str> {
     v.map(|s| s.trim()).filter(|s| !s.is_empty())
 }
@@ -102,13 +123,7 @@ impl FilterInput {
         };
         let field = match nonblank(self.field.as_ref()) {
             None => None,
-            Some(f)
-                if f.len() <= 256
-                    && f.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"._-[]".contains(&b)) =>
-            {
-                Some(f.to_owned())
-            }
+            Some(f) if is_field_path(f) => Some(f.to_owned()),
             Some(_) => {
                 return Err(ReviewError::Filter(
                     "field must be a catalogue path such as verzuim.meldingen[].datum".into(),
@@ -128,13 +143,12 @@ impl FilterInput {
         let kind = match nonblank(self.kind.as_ref()) {
             None | Some("request") => Some("request".to_owned()),
             Some("all") => None,
-            Some(k) if ["reload", "purge", "access", "checkpoint"].contains(&k) => {
-                Some(k.to_owned())
-            }
+            Some(k) if KINDS.contains(&k) => Some(k.to_owned()),
             Some(_) => {
-                return Err(ReviewError::Filter(
-                    "kind must be request, reload, purge, access, checkpoint or all".into(),
-                ));
+                return Err(ReviewError::Filter(format!(
+                    "kind must be request, {} or all",
+                    KINDS.join(", ")
+                )));
             }
         };
         let pseudonyms = nonblank(self.pupil.as_ref()).map(|p| pseudo.all_pseudonyms(p));

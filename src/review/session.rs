@@ -4,7 +4,8 @@
 //! chain for the access records and the changes it makes. [`Session::close`]
 //! lets that writer seal its chain. The review commands run on it (`audit
 //! query`, `export`, `inzage`, `rapport`): they record the access before
-//! they produce their output. `audit toestemming` too.
+//! they produce their output. `audit toestemming`, `ontvangen`,
+//! `kennisgeving` and `kennisgeving-gemeld` too.
 
 use std::ops::ControlFlow;
 
@@ -12,8 +13,10 @@ use serde_json::json;
 
 use super::access::{self, Access, Viewer};
 use super::query::FilterInput;
-use super::{ReviewError, export, inzage, query, rapport, toestemming, when};
-use crate::audit::{Auditor, Pseudonymiser, Store, admin};
+use super::{
+    ReviewError, export, inzage, kennisgeving, ontvangen, query, rapport, toestemming, when,
+};
+use crate::audit::{AuditRecord, Auditor, Outcome, Pseudonymiser, Store, admin};
 use crate::config::Config;
 use crate::policy::model::PolicySet;
 
@@ -314,6 +317,172 @@ impl Session {
         )
         .await?;
         Ok(changes)
+    }
+}
+
+/// `audit ontvangen`, `audit kennisgeving` and `audit kennisgeving-gemeld`.
+impl Session {
+    /// What `org` received in `overleg` in the period, per field. The
+    /// access is recorded before anything is shown.
+    pub async fn ontvangen(
+        &self,
+        org: &str,
+        overleg: &str,
+        from: &str,
+        to: &str,
+        format: QueryFormat,
+    ) -> Result<ontvangen::Report, ReviewError> {
+        let f = query::FilterInput {
+            org: Some(org.to_owned()),
+            overleg: Some(overleg.to_owned()),
+            from: Some(from.to_owned()),
+            to: Some(to.to_owned()),
+            ..Default::default()
+        }
+        .parse(&self.pseudo)?;
+        let (Some(org), Some(overleg), Some(from), Some(to)) = (f.org, f.overleg, f.from, f.to)
+        else {
+            return Err(ReviewError::Filter(
+                "org, overleg, van and tot are required".into(),
+            ));
+        };
+        let report = ontvangen::build(&self.store, &self.set, &org, &overleg, from, to).await?;
+        self.record(
+            "ontvangen",
+            json!({
+                "org": report.org, "overleg": report.overleg, "from": report.from, "to": report.to,
+                "format": format!("{format:?}").to_lowercase(),
+                "disclosures": report.disclosures, "fields": report.fields.len(),
+            }),
+            report.records_read,
+            None,
+        )
+        .await?;
+        Ok(report)
+    }
+
+    /// The recipients of `pupil`'s data since `since`; with `register`,
+    /// also registered for notification tracking (a `notification`
+    /// record listing the recipients). Both records are durable before
+    /// anything is shown.
+    pub async fn kennisgeving(
+        &self,
+        pupil: &str,
+        since: &str,
+        fields: &[String],
+        register: bool,
+        format: ReportFormat,
+    ) -> Result<kennisgeving::Kennisgeving, ReviewError> {
+        let mut k =
+            kennisgeving::build(&self.store, &self.set, &self.pseudo, pupil, since, fields).await?;
+        if register {
+            let id = uuid::Uuid::new_v4().to_string();
+            let detail = json!({
+                "kennisgeving": id, "since": k.since, "fields": k.fields,
+                "recipients": k.recipient_ids(), "viewer": self.viewer_name(),
+            });
+            self.notification(kennisgeving::REGISTERED, Some(k.subject.clone()), &detail)
+                .await?;
+            k.id = Some(id);
+        }
+        self.record(
+            "kennisgeving",
+            json!({
+                "since": k.since, "fields": k.fields, "format": format.name(),
+                "registered": k.id, "recipients": k.recipients.len(),
+            }),
+            k.records_read,
+            Some(k.subject.clone()),
+        )
+        .await?;
+        Ok(k)
+    }
+
+    /// Records that recipient `org` of kennisgeving `id` was notified,
+    /// under the FG's `reference`; returns the kennisgeving's status after
+    /// it. Refused for an unknown kennisgeving, an organisation it does not
+    /// list, or one already marked.
+    pub async fn kennisgeving_gemeld(
+        &self,
+        id: &str,
+        org: &str,
+        reference: &str,
+    ) -> Result<kennisgeving::Status, ReviewError> {
+        let (id, org, reference) = (id.trim(), org.trim(), reference.trim());
+        if !kennisgeving::is_id(id) {
+            return Err(ReviewError::Filter(
+                "kennisgeving: the id that --registreer printed".into(),
+            ));
+        }
+        kennisgeving::check_reference(reference)?;
+        let (all, read) = kennisgeving::statuses(&self.store).await?;
+        let mut status = all
+            .into_iter()
+            .find(|s| s.kennisgeving.id == id)
+            .ok_or_else(|| ReviewError::Notification(format!("{id} is not registered")))?;
+        if !status.kennisgeving.recipients.iter().any(|o| o == org) {
+            return Err(ReviewError::Notification(format!(
+                "{org} is not a recipient of {id} (recipients: {})",
+                status.kennisgeving.recipients.join(", ")
+            )));
+        }
+        if let Some(n) = status.notified.iter().find(|n| n.org == org) {
+            return Err(ReviewError::Notification(format!(
+                "{org} was already marked notified on {} (reference {})",
+                n.time, n.reference
+            )));
+        }
+        let subject = status.kennisgeving.subject.clone();
+        let detail = json!({
+            "kennisgeving": id, "org": org, "referentie": reference, "viewer": self.viewer_name(),
+        });
+        self.notification(kennisgeving::NOTIFIED, subject.clone(), &detail)
+            .await?;
+        self.record(
+            "kennisgeving-gemeld",
+            json!({"kennisgeving": id, "org": org}),
+            read,
+            subject,
+        )
+        .await?;
+        status.open.retain(|o| o != org);
+        status.notified.push(kennisgeving::Notified {
+            org: org.to_owned(),
+            time: crate::audit::record::now_rfc3339(),
+            reference: reference.to_owned(),
+            record: String::new(),
+        });
+        Ok(status)
+    }
+
+    /// Who is looking, as the records name them.
+    fn viewer_name(&self) -> String {
+        match &self.viewer {
+            Viewer::Cli { user } => user.clone(),
+            Viewer::Dashboard { org, .. } => org.clone(),
+        }
+    }
+
+    /// Commits a `notification` record on the admin chain.
+    async fn notification(
+        &self,
+        reason: &str,
+        pupil: Option<String>,
+        detail: &serde_json::Value,
+    ) -> Result<(), ReviewError> {
+        let id = uuid::Uuid::new_v4();
+        let mut rec = AuditRecord::new(
+            self.auditor.instance(),
+            &id.to_string(),
+            &id.simple().to_string(),
+        );
+        rec.kind = kennisgeving::KIND;
+        rec.outcome = Outcome::Event;
+        rec.reason = reason.to_owned();
+        rec.pupil = pupil;
+        rec.detail = detail.to_string();
+        self.auditor.commit(rec).await?;
+        Ok(())
     }
 }
 

@@ -611,3 +611,110 @@ async fn sqlite_the_fg_sees_what_was_received_and_the_open_notifications() {
 async fn postgres_the_fg_sees_what_was_received_and_the_open_notifications() {
     received_and_open_notifications(StoreKind::Postgres).await;
 }
+
+/// Issue 18: the verification page runs a verification in the background
+/// (incremental from the last verified heads, or full) without holding the
+/// request, and shows its outcome when it is done; the policy changes page
+/// lists reloads with their approvals; every view and every run is recorded.
+#[tokio::test]
+async fn verification_runs_in_the_background_and_policy_changes_are_listed() {
+    let mut gw = gateway_with_traffic().await;
+    let fg = gw.admin_client("fg-convenant");
+    // The first visit runs a full verification, as before.
+    let first = get(&fg, "/verificatie").await;
+    assert_eq!(first.status, 200);
+    assert!(
+        text(&first).contains("id=\"status\">In orde"),
+        "{}",
+        text(&first)
+    );
+    assert!(text(&first).contains("(volledig)"));
+    // More traffic, then an incremental run started from the form.
+    let lp = gw.client("gemeente-groningen");
+    for _ in 0..3 {
+        assert_eq!(
+            lp.get(&verzuim("L1003"), "aanpak-verzuim").await.status,
+            200
+        );
+    }
+    let started = post(&fg, "/verificatie", "soort=incrementeel").await;
+    assert_eq!(started.status, 200);
+    assert!(
+        text(&started).contains("id=\"bezig\""),
+        "{}",
+        text(&started)
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let done = loop {
+        let page = get(&fg, "/verificatie").await;
+        let t = text(&page);
+        if !t.contains("id=\"bezig\"") && t.contains("(incrementeel") {
+            break t;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the background verification did not finish: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(done.contains("id=\"status\">In orde"), "{done}");
+
+    // A reload, then the changes page.
+    let stats = poortwachter::gateway::reload::ReloadStats::default();
+    let audit = gw.state.audit.downgrade();
+    assert!(
+        poortwachter::gateway::reload::reload_policy(&gw.state.policy, &audit, &stats, "test")
+            .await
+    );
+    let changes = get(&fg, "/wijzigingen").await;
+    assert_eq!(changes.status, 200);
+    assert!(
+        text(&changes).contains("policy-reloaded"),
+        "{}",
+        text(&changes)
+    );
+    assert!(text(&changes).contains("1 wijziging(en)"));
+
+    let rows = gw.audit_rows().await;
+    let access: Vec<(&str, serde_json::Value)> = rows
+        .iter()
+        .filter(|r| r.kind == "access")
+        .map(|r| (r.reason.as_str(), serde_json::from_str(&r.detail).unwrap()))
+        .collect();
+    let actions: Vec<&str> = access.iter().map(|a| a.0).collect();
+    for a in ["verify", "verify-start", "verify-status", "wijzigingen"] {
+        assert!(actions.contains(&a), "{a} not in {actions:?}");
+    }
+    let background = access
+        .iter()
+        .find(|a| a.0 == "verify" && a.1["parameters"]["background"] == true)
+        .unwrap_or_else(|| panic!("no background run recorded: {access:?}"));
+    assert_eq!(background.1["parameters"]["incremental"], true);
+}
+
+/// Issue 18: a page that cannot be made before the deadline stops, answers
+/// 503, and its access record says it was not shown (nothing read for the
+/// FG), instead of working on and recording a page nobody saw.
+#[tokio::test]
+async fn a_page_that_times_out_is_recorded_as_not_shown() {
+    let mut gw = TestGateway::start_with(Options {
+        admin: true,
+        // The page's own deadline is 250 ms before this: none at all.
+        admin_extra: "request_timeout_ms = 250".into(),
+        ..Options::default()
+    })
+    .await;
+    let fg = gw.admin_client("fg-convenant");
+    let r = get(&fg, "/verificatie").await;
+    assert_eq!(r.status, 503);
+    assert!(text(&r).contains("niets getoond"), "{}", text(&r));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rows = gw.audit_rows().await;
+    let access: Vec<_> = rows.iter().filter(|r| r.kind == "access").collect();
+    assert_eq!(access.len(), 1, "{access:?}");
+    assert_eq!(access[0].reason, "page-timeout");
+    let d: serde_json::Value = serde_json::from_str(&access[0].detail).unwrap();
+    assert_eq!(d["parameters"]["shown"], false);
+    assert_eq!(d["parameters"]["page"], "/verificatie");
+    assert_eq!(d["records"], 0);
+}

@@ -76,6 +76,21 @@ pub struct Dashboard {
     reloads: Arc<ReloadStats>,
     /// (name, file) of certificates whose expiry `/metrics` exports.
     certificates: Vec<(String, PathBuf)>,
+    /// The last chain verification the dashboard ran, and whether one runs.
+    verification: tokio::sync::Mutex<Verification>,
+}
+
+/// The dashboard's verifications: one at a time, in the background.
+#[derive(Default)]
+struct Verification {
+    running: bool,
+    last: Option<LastVerification>,
+}
+
+struct LastVerification {
+    at: String,
+    incremental: bool,
+    report: crate::audit::verify::Report,
 }
 
 impl Dashboard {
@@ -104,6 +119,7 @@ impl Dashboard {
             metrics,
             reloads,
             certificates,
+            verification: tokio::sync::Mutex::default(),
         })
     }
 }
@@ -266,14 +282,20 @@ async fn handle(
         Ok(params) => params,
         Err(refused) => return refused,
     };
-    let mut shown = match route(&dash, set, &org, &path, &params).await {
-        Ok(shown) => shown,
-        Err(refused) => return refused,
-    };
     let viewer = Viewer::Dashboard {
         org: org.clone(),
         fingerprint,
     };
+    // The page's work stops at the deadline (a little before the
+    // listener's own, so its access record is written first): a page that
+    // was not shown is recorded as not shown, with nothing read for the FG.
+    let deadline = Duration::from_millis(dash.cfg.request_timeout_ms).saturating_sub(PAGE_MARGIN);
+    let mut shown =
+        match tokio::time::timeout(deadline, route(&dash, set, &viewer, &path, &params)).await {
+            Ok(Ok(shown)) => shown,
+            Ok(Err(refused)) => return refused,
+            Err(_) => return timed_out(&dash, &viewer, &path).await,
+        };
     if let Err(e) = record_view(&dash, &viewer, &mut shown).await {
         tracing::error!(error = %e, "dashboard access not recorded; page withheld");
         return page_error(
@@ -291,6 +313,32 @@ async fn handle(
         StatusCode::OK,
         "text/html; charset=utf-8",
         html::page(&shown.title, chrome(org_name, shown.body)),
+    )
+}
+
+/// How much earlier than the listener's deadline a page's work stops, so
+/// that its access record is durable before the listener answers 503.
+const PAGE_MARGIN: Duration = Duration::from_millis(250);
+
+/// A page whose work did not finish in time: the access is recorded as a
+/// page that was requested and not shown (nothing of it reached the FG),
+/// and the FG gets a 503.
+async fn timed_out(dash: &Dashboard, viewer: &Viewer, path: &str) -> Response<Full<Bytes>> {
+    let mut shown = Shown {
+        title: String::new(),
+        body: html! {},
+        action: "page-timeout",
+        parameters: json!({"page": path, "shown": false, "reason": "timeout"}),
+        records: 0,
+        pupil: None,
+    };
+    if let Err(e) = record_view(dash, viewer, &mut shown).await {
+        tracing::error!(error = %e, "dashboard timeout not recorded");
+    }
+    page_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Niet gelukt",
+        "De pagina kon niet op tijd worden gemaakt; er is niets getoond.",
     )
 }
 
@@ -350,12 +398,19 @@ async fn form_parameters(
 
 /// The page at `path`, or the error page to answer with instead.
 async fn route(
-    dash: &Dashboard,
+    dash: &Arc<Dashboard>,
     set: &PolicySet,
-    org: &str,
+    viewer: &Viewer,
     path: &str,
     params: &BTreeMap<String, String>,
 ) -> Result<Shown, Response<Full<Bytes>>> {
+    let Viewer::Dashboard { org, .. } = viewer else {
+        return Err(page_error(
+            StatusCode::FORBIDDEN,
+            "Geen toegang",
+            "Alleen het dashboard.",
+        ));
+    };
     let result = match path {
         "/" => Ok(home(set, org)),
         "/zoeken" => search(dash, set, params).await,
@@ -364,7 +419,8 @@ async fn route(
         "/ontvangen" => ontvangen_page(dash, set, params).await,
         "/kennisgevingen" => kennisgevingen_page(dash, set).await,
         "/rapport" => rapport_page(dash, set, params).await,
-        "/verificatie" => verification(dash).await,
+        "/verificatie" => verification(dash, viewer, params).await,
+        "/wijzigingen" => changes_page(dash, params).await,
         _ => {
             return Err(page_error(
                 StatusCode::NOT_FOUND,
@@ -423,6 +479,7 @@ fn chrome(org_name: &str, body: Markup) -> Markup {
             a href="/ontvangen" { "Ontvangen" }
             a href="/kennisgevingen" { "Kennisgevingen" }
             a href="/rapport" { "Rapport" }
+            a href="/wijzigingen" { "Wijzigingen" }
             a href="/verificatie" { "Ketenverificatie" }
             span.meta { "Ingelogd als " (org_name) }
         }
@@ -497,6 +554,7 @@ fn home(set: &PolicySet, org: &str) -> Shown {
             li { a href="/ontvangen" { "Ontvangen per gegeven" } ": wat een organisatie in een overleg over een periode ontving, hoe vaak en over hoeveel leerlingen." } "\n"
             li { a href="/kennisgevingen" { "Kennisgevingen: nog te melden" } " (artikel 19 AVG): ontvangers die nog moeten horen van een rectificatie, wissing of beperking." } "\n"
             li { a href="/rapport" { "Verantwoordingsrapportage" } " (DPIA) over een periode, met opvallendheden." } "\n"
+            li { a href="/wijzigingen" { "Policywijzigingen" } ": elke herlading en weigering, met de toegangsverandering en wie de versie goedkeurde." } "\n"
             li { a href="/verificatie" { "Ketenverificatie" } ": is het logboek ongeschonden?" } "\n"
         }
     };
@@ -995,10 +1053,119 @@ async fn rapport_page(
     })
 }
 
-async fn verification(dash: &Dashboard) -> Result<Shown, ReviewError> {
-    let report = admin::verify(&dash.store, &dash.audit_cfg, None, None).await?;
+/// `/verificatie`: the last verification the dashboard ran (the first
+/// visit runs a full one), and a form that starts an incremental (from the
+/// last verified heads) or full verification in the background, so the
+/// listener never waits for a walk of the trail. The run records its own
+/// access when it ends.
+async fn verification(
+    dash: &Arc<Dashboard>,
+    viewer: &Viewer,
+    params: &BTreeMap<String, String>,
+) -> Result<Shown, ReviewError> {
+    let kind = get(params, "soort");
+    let first = dash.verification.lock().await.last.is_none();
+    if let Some(kind) = kind {
+        let started = start_verification(dash, viewer, kind == "incrementeel").await;
+        return Ok(verification_page(dash, started, "verify-start", 0).await);
+    }
+    if first {
+        let report = admin::verify(&dash.store, &dash.audit_cfg, None, None).await?;
+        let records = report.chains.iter().map(|c| c.records).sum();
+        let mut v = dash.verification.lock().await;
+        v.last = Some(LastVerification {
+            at: crate::audit::record::now_rfc3339(),
+            incremental: false,
+            report,
+        });
+        drop(v);
+        return Ok(verification_page(dash, false, "verify", records).await);
+    }
+    Ok(verification_page(dash, false, "verify-status", 0).await)
+}
+
+/// Starts a verification in its own task unless one runs; whether it did.
+async fn start_verification(dash: &Arc<Dashboard>, viewer: &Viewer, incremental: bool) -> bool {
+    let mut v = dash.verification.lock().await;
+    if v.running {
+        return false;
+    }
+    v.running = true;
+    let anchors = v
+        .last
+        .as_ref()
+        .filter(|l| incremental && l.report.ok())
+        .map(|l| l.report.witness.clone());
+    drop(v);
+    let (dash, viewer) = (Arc::clone(dash), viewer.clone());
+    tokio::spawn(async move {
+        let result = match &anchors {
+            Some(a) => admin::verify_from(&dash.store, &dash.audit_cfg, None, a).await,
+            None => admin::verify(&dash.store, &dash.audit_cfg, None, None).await,
+        };
+        let mut v = dash.verification.lock().await;
+        v.running = false;
+        let Ok(report) = result else {
+            tracing::error!("background verification could not read the trail");
+            return;
+        };
+        let mut shown = Shown {
+            title: String::new(),
+            body: html! {},
+            action: "verify",
+            parameters: json!({"ok": report.ok(), "findings": report.findings.len(), "incremental": anchors.is_some(), "background": true}),
+            records: report.chains.iter().map(|c| c.records).sum(),
+            pupil: None,
+        };
+        if let Err(e) = record_view(&dash, &viewer, &mut shown).await {
+            tracing::error!(error = %e, "background verification not recorded; result discarded");
+            return;
+        }
+        v.last = Some(LastVerification {
+            at: crate::audit::record::now_rfc3339(),
+            incremental: anchors.is_some(),
+            report,
+        });
+    });
+    true
+}
+
+/// The verification page: status, the last result, the start form.
+async fn verification_page(
+    dash: &Dashboard,
+    started: bool,
+    action: &'static str,
+    records: usize,
+) -> Shown {
+    let v = dash.verification.lock().await;
     let body = html! {
         h1 { "Ketenverificatie" } "\n"
+        @if v.running || started {
+            p.meta #bezig { "Er loopt een verificatie; ververs deze pagina voor de uitkomst." } "\n"
+        }
+        @if let Some(last) = &v.last {
+            p.meta { "Laatste verificatie: " (when::dutch_readable(&last.at))
+                @if last.incremental { " (incrementeel, vanaf de vorige verificatie)" } @else { " (volledig)" } } "\n"
+            (verification_result(&last.report))
+        }
+        form.zoeken method="post" action="/verificatie" {
+            button type="submit" name="soort" value="incrementeel" { "Incrementeel verifiëren" } " "
+            button type="submit" name="soort" value="volledig" { "Volledig verifiëren" }
+        } "\n"
+    };
+    let ok = v.last.as_ref().map(|l| l.report.ok());
+    Shown {
+        title: "Ketenverificatie".into(),
+        body,
+        action,
+        parameters: json!({"ok": ok, "started": started}),
+        records,
+        pupil: None,
+    }
+}
+
+fn verification_result(report: &crate::audit::verify::Report) -> Markup {
+    html! {
         @if report.ok() {
             p.ok #status { "In orde: elke hash klopt, elke keten sluit aan, elk ondertekend controlepunt is geldig." } "\n"
         } @else {
@@ -1007,7 +1174,7 @@ async fn verification(dash: &Dashboard) -> Result<Shown, ReviewError> {
         }
         table {
             thead { tr {
-                th { "Keten" } th.num { "Vastleggingen" } th.num { "Laatste" }
+                th { "Keten" } th.num { "Gecontroleerd" } th.num { "Laatste" }
                 th.num { "Controlepunten" } th.num { "Verzegeld t/m" }
             } }
             tbody {
@@ -1021,13 +1188,59 @@ async fn verification(dash: &Dashboard) -> Result<Shown, ReviewError> {
             }
         }
         p.meta { "Vastleggingen na het laatste controlepunt zijn nog niet verzegeld; het volgende controlepunt dekt ze." } "\n"
+    }
+}
+
+/// `/wijzigingen`: the policy changes of a period (default: everything),
+/// with their access delta and approvals, as `audit wijzigingen`.
+async fn changes_page(
+    dash: &Dashboard,
+    params: &BTreeMap<String, String>,
+) -> Result<Shown, ReviewError> {
+    let filter = FilterInput {
+        from: get(params, "van"),
+        to: get(params, "tot"),
+        ..Default::default()
+    }
+    .parse(&dash.pseudo)?;
+    let (changes, read) = crate::review::changes::list(&dash.store, &filter).await?;
+    let short = |v: &str| v.get(..16).unwrap_or(v).to_owned();
+    let body = html! {
+        h1 { "Policywijzigingen" } "\n"
+        form.zoeken method="get" action="/wijzigingen" {
+            (input("van", "Van", get(params, "van").as_deref(), "date"))
+            (input("tot", "Tot en met", get(params, "tot").as_deref(), "date"))
+            button type="submit" { "Toon" }
+        } "\n"
+        table {
+            thead { tr {
+                th { "Tijd" } th { "Uitkomst" } th { "Aanleiding" } th { "Oud" } th { "Nieuw" }
+                th.num { "Erbij" } th.num { "Eraf of gewijzigd" } th { "Goedgekeurd door" }
+            } }
+            tbody {
+                "\n"
+                @for c in &changes {
+                    tr {
+                        td { (when::dutch_readable(&c.time)) } td { (c.outcome) } td { (c.trigger) }
+                        td { code { (short(&c.old_version)) } } td { code { (short(&c.new_version)) } }
+                        td.num { (c.fields_gained.map_or("-".to_owned(), |n| n.to_string())) }
+                        td.num { (c.fields_lost_or_changed.map_or("-".to_owned(), |n| n.to_string())) }
+                        td {
+                            @if c.missing_approvals.is_empty() { (c.approved_by.join(", ")) }
+                            @else { strong { "ontbreekt: " (c.missing_approvals.join(", ")) } }
+                        }
+                    } "\n"
+                }
+            }
+        }
+        p.meta { (changes.len()) " wijziging(en)." } "\n"
     };
     Ok(Shown {
-        title: "Ketenverificatie".into(),
+        title: "Policywijzigingen".into(),
         body,
-        action: "verify",
-        parameters: json!({"ok": report.ok(), "findings": report.findings.len()}),
-        records: report.chains.iter().map(|c| c.records).sum(),
+        action: "wijzigingen",
+        parameters: json!({"page": "/wijzigingen", "from": filter.from, "to": filter.to, "changes": changes.len()}),
+        records: read,
         pupil: None,
     })
 }

@@ -140,6 +140,8 @@ pub struct Options {
     pub watch: bool,
     /// Extra TOML after the `[policy]` keys (e.g. a `[policy.approval]` table).
     pub policy_extra: String,
+    /// Extra TOML in the `[admin]` section (with `admin`).
+    pub admin_extra: String,
 }
 
 /// Pupils the fixture registers in every overleg: the demo pupils and one
@@ -173,6 +175,7 @@ impl Default for Options {
             admin: false,
             watch: false,
             policy_extra: String::new(),
+            admin_extra: String::new(),
         }
     }
 }
@@ -258,9 +261,9 @@ signing_key = "signing.key"
 {admin}
 "#,
             admin = if opts.admin {
-                "[admin]\nlisten = \"127.0.0.1:0\"\n"
+                format!("[admin]\nlisten = \"127.0.0.1:0\"\n{}\n", opts.admin_extra)
             } else {
-                ""
+                String::new()
             },
             server_extra = opts.server_extra,
             watch = opts.watch,

@@ -89,7 +89,7 @@ fn main() {
     // by the end-to-end harness; here the decision itself.
     let registered = poortwachter::registers::CaseStatus {
         registration: Some("bench".into()),
-        consents: Vec::new(),
+        ..Default::default()
     };
     let body = serde_json::to_vec(&doc).unwrap();
     const N: usize = 200_000;

@@ -13,6 +13,7 @@ use crate::policy::model::{
     Act, Bron, Consent, Grondslag, Overleg, PolicySet, Purpose, Resource, Role,
 };
 use crate::registers::CaseStatus;
+use crate::registers::rights::restriction_covers;
 
 /// A request as the router parsed it (already checked for traversal tricks).
 /// Its `Debug` leaves out the path segments, which name the pupil.
@@ -89,6 +90,19 @@ pub enum Denial {
     ConsentRequired { consent: String, purpose: String },
     #[error("the rules allow no field that resource `{resource}` serves")]
     NoFieldOfResource { resource: String },
+    #[error(
+        "an objection (bezwaar, AVG art. 21) against this processing of the pupil's data in `{overleg}` for purpose `{purpose}` is lodged or upheld, and role `{role}` receives on a ground open to objection ({basis})"
+    )]
+    Objection {
+        overleg: String,
+        purpose: String,
+        role: String,
+        basis: String,
+    },
+    #[error(
+        "every field of resource `{resource}` the rules allow is restricted (beperking, AVG art. 18) for this pupil"
+    )]
+    Restricted { resource: String },
     #[error("bron `{bron}` is hosted for several organisations in `{overleg}` ({}); say whose data in X-Bron-Eigenaar (OIN)", owners.join(", "))]
     OwnerRequired {
         bron: String,
@@ -132,6 +146,8 @@ impl Denial {
             Denial::NotRegistered { .. } => "not-registered",
             Denial::ConsentRequired { .. } => "consent-required",
             Denial::NoFieldOfResource { .. } => "no-field-of-resource",
+            Denial::Objection { .. } => "objection",
+            Denial::Restricted { .. } => "restricted",
             Denial::OwnerRequired { .. } => "owner-required",
             Denial::OwnerUnknown { .. } => "owner-unknown",
             Denial::OwnerNotHosted { .. } => "owner-not-hosted",
@@ -159,9 +175,12 @@ impl Tentative {
         &self.0.pupil
     }
 
-    /// Applies case binding and consent. Fields whose rule needs consent are
-    /// added only when `status` holds an active consent of the right kind for
-    /// this purpose; the others stay withheld.
+    /// Applies case binding, objections, consent and restrictions, in the
+    /// precedence README's table gives: no registration, nothing; an
+    /// objection that applies stops everything (consent or not); fields
+    /// whose rule needs consent are added only when `status` holds an
+    /// active consent of the right kind for this purpose; a restriction
+    /// takes its fields away whatever else allows them.
     pub fn bind(self, status: &CaseStatus) -> Result<Permit, Denial> {
         let mut p = self.0;
         let Some(registration) = &status.registration else {
@@ -170,40 +189,170 @@ impl Tentative {
             });
         };
         p.registration.clone_from(registration);
+        p.objections = weigh_objections(&p, status)?;
         let Some((unconditional, needs)) = p.grant.per_resource.get(p.resource) else {
             return Err(Denial::NoFieldOfResource {
                 resource: p.resource_id().to_owned(),
             });
         };
-        if !needs.is_empty() {
-            let check = ConsentCheck::of(&p.grant, needs, &p.purpose, status);
-            p.consents = check.used;
-            if !check.consented.is_empty() {
-                let mut effective = unconditional.clone();
-                for i in check.consented.iter() {
-                    effective.insert(i);
-                }
-                p.effective = Some(effective);
+        let (restricted, restrictions) = restricted_of(&p, unconditional, needs, status);
+        let check =
+            (!needs.is_empty()).then(|| ConsentCheck::of(&p.grant, needs, &p.purpose, status));
+        if let Some(check) = &check {
+            p.consents.clone_from(&check.used);
+        }
+        let consented = check.as_ref().is_some_and(|c| !c.consented.is_empty());
+        if consented || !restricted.is_empty() {
+            let mut effective = unconditional.clone();
+            if let Some(check) = &check {
+                effective.union_with(&check.consented);
             }
-            if p.allowed().is_empty() {
-                return Err(Denial::ConsentRequired {
-                    consent: check
-                        .strictest_missing
-                        .unwrap_or(Consent::Parents)
-                        .as_str()
-                        .to_owned(),
-                    purpose: p.purpose.clone(),
-                });
-            }
-            p.consent_missing = Some(check.missing);
+            effective.subtract(&restricted);
+            p.effective = Some(effective);
         }
         if p.allowed().is_empty() {
-            return Err(Denial::NoFieldOfResource {
-                resource: p.resource_id().to_owned(),
-            });
+            return Err(nothing_left(
+                &p,
+                unconditional,
+                needs,
+                &restricted,
+                check.as_ref(),
+            ));
         }
+        if let Some(mut check) = check {
+            check.missing.subtract(&restricted);
+            p.consent_missing = Some(check.missing);
+        }
+        p.restricted = restricted;
+        p.restrictions = restrictions;
         Ok(p)
     }
+}
+
+/// Why nothing is left of a request: every field that could flow is
+/// restricted (`restricted`), or consent would unlock some
+/// (`consent-required`), or the resource has none at all.
+fn nothing_left(
+    p: &Permit,
+    unconditional: &BitSet,
+    needs: &BitSet,
+    restricted: &BitSet,
+    check: Option<&ConsentCheck>,
+) -> Denial {
+    let mut could = unconditional.clone();
+    could.union_with(needs);
+    let any_at_all = !could.is_empty();
+    could.subtract(restricted);
+    if any_at_all && could.is_empty() {
+        return Denial::Restricted {
+            resource: p.resource_id().to_owned(),
+        };
+    }
+    match check {
+        Some(check) => Denial::ConsentRequired {
+            consent: check
+                .strictest_missing
+                .unwrap_or(Consent::Parents)
+                .as_str()
+                .to_owned(),
+            purpose: p.purpose.clone(),
+        },
+        None => Denial::NoFieldOfResource {
+            resource: p.resource_id().to_owned(),
+        },
+    }
+}
+
+/// The objections that cover this request (its overleg, and its purpose
+/// when they name one): an error when the receiving role's ground is open
+/// to objection (AVG art. 6(1)(e)/(f) without (c)); otherwise the ids that
+/// did not apply, for the record.
+fn weigh_objections(p: &Permit, status: &CaseStatus) -> Result<Vec<String>, Denial> {
+    let covering: Vec<&str> = status
+        .objections
+        .iter()
+        .filter(|o| o.state.stops() && o.covers(&p.purpose))
+        .map(|o| o.id.as_str())
+        .collect();
+    if covering.is_empty() {
+        return Ok(Vec::new());
+    }
+    if p.grondslag.objectable() {
+        return Err(Denial::Objection {
+            overleg: p.overleg.clone(),
+            purpose: p.purpose.clone(),
+            role: p.role.clone(),
+            basis: basis_codes(&p.grondslag),
+        });
+    }
+    let mut ids: Vec<String> = covering.into_iter().map(str::to_owned).collect();
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The role's art. 6(1) grounds as codes, e.g. `6.1.c, 6.1.e`.
+fn basis_codes(g: &Grondslag) -> String {
+    g.basis
+        .iter()
+        .filter(|b| b.code().starts_with("6.1."))
+        .map(|b| b.code())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why an objection did not apply to a role on `g` (Dutch, for the record
+/// and the FG).
+pub fn objection_not_applied_reason(g: &Grondslag) -> String {
+    if g.names(crate::policy::model::LegalBasis::LegalObligation) {
+        "grondslag 6.1.c: wettelijke plicht; tegen een wettelijke plicht is geen bezwaar mogelijk (AVG art. 21 lid 1)".to_owned()
+    } else {
+        format!(
+            "grondslag {}: geen 6.1.e of 6.1.f, dus geen recht van bezwaar (AVG art. 21 lid 1)",
+            basis_codes(g)
+        )
+    }
+}
+
+/// The fields of this request's resource (those the rules could let flow)
+/// that an active restriction covers, and the restrictions that covered
+/// at least one, sorted.
+fn restricted_of(
+    p: &Permit,
+    unconditional: &BitSet,
+    needs: &BitSet,
+    status: &CaseStatus,
+) -> (BitSet, Vec<String>) {
+    let len = p.grant.fields.len();
+    let mut restricted = BitSet::new(len);
+    let mut ids = Vec::new();
+    if status.restrictions.is_empty() {
+        return (restricted, ids);
+    }
+    let cat = &p.bron.catalogue;
+    for r in &status.restrictions {
+        let mut hit = false;
+        for i in unconditional.iter().chain(needs.iter()) {
+            let covered = match &r.fields {
+                None => true,
+                Some(entries) => cat.get(i).is_some_and(|f| {
+                    entries
+                        .iter()
+                        .any(|e| restriction_covers(e, &p.bron.id, &f.path))
+                }),
+            };
+            if covered {
+                restricted.insert(i);
+                hit = true;
+            }
+        }
+        if hit {
+            ids.push(r.id.clone());
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    (restricted, ids)
 }
 
 /// Which consent-requiring fields an active consent unlocks.
@@ -286,6 +435,13 @@ pub struct Permit {
     registration: String,
     /// Consent ids the request relies on.
     consents: Vec<String>,
+    /// Objections that cover the request but did not apply (the role's
+    /// ground is not open to objection).
+    objections: Vec<String>,
+    /// Fields the rules allow that a restriction withholds.
+    restricted: BitSet,
+    /// Restrictions that withheld at least one field.
+    restrictions: Vec<String>,
 }
 
 impl Permit {
@@ -371,6 +527,21 @@ impl Permit {
     /// The consents this request relies on (empty when it needs none).
     pub fn consents(&self) -> &[String] {
         &self.consents
+    }
+    /// Objections that cover this request but did not apply, because the
+    /// role's ground is not open to objection (see
+    /// [`objection_not_applied_reason`]).
+    pub fn objections_not_applied(&self) -> &[String] {
+        &self.objections
+    }
+    /// Fields the rules (and consent) would let flow that a restriction
+    /// withholds.
+    pub fn restricted(&self) -> &BitSet {
+        &self.restricted
+    }
+    /// The restrictions that withheld at least one field.
+    pub fn restrictions(&self) -> &[String] {
+        &self.restrictions
     }
     pub fn trie(&self) -> &FieldTrie {
         &self.trie
@@ -570,6 +741,9 @@ impl Snapshot {
             consent_missing: None,
             registration: String::new(),
             consents: Vec::new(),
+            objections: Vec::new(),
+            restricted: BitSet::EMPTY,
+            restrictions: Vec::new(),
         }))
     }
 
@@ -842,6 +1016,7 @@ mod tests {
                     purposes: vec![(*purpose).to_owned()],
                 })
                 .collect(),
+            ..CaseStatus::default()
         }
     }
 
@@ -1170,6 +1345,7 @@ mod tests {
         let not_registered = CaseStatus {
             registration: None,
             consents: registered(&[("c-1", GivenBy::ParentsAndYouth, "hulp")]).consents,
+            ..CaseStatus::default()
         };
         let cases: [(&Ask<'_>, CaseStatus, &str, &str); 4] = [
             (

@@ -965,7 +965,7 @@ mod redaction_tests {
 mod tests {
     use super::*;
     use crate::policy::fixture::Fixture;
-    use crate::registers::{ActiveConsent, GivenBy};
+    use crate::registers::{ActiveConsent, GivenBy, ObjectionState};
 
     /// A request as the router would hand it over.
     #[derive(Clone, Copy)]
@@ -1433,5 +1433,268 @@ mod tests {
             .unwrap();
         assert_eq!(paths(&permit, permit.allowed()), ["extra.f69"]);
         assert_eq!(paths(&permit, permit.consent_withheld()), ["zorg.diagnose"]);
+    }
+
+    /// One row of README's precedence table (Case binding and consent).
+    struct Row {
+        name: &'static str,
+        /// `false`: WIJ (jeugd, 6.1.e) for `hulp`; `true`: the gemeente as
+        /// leerplicht (6.1.c) for `handhaving`.
+        legal_obligation: bool,
+        registered: bool,
+        consent: bool,
+        /// (state, purpose) of one objection.
+        objection: Option<(ObjectionState, Option<&'static str>)>,
+        /// `Some(None)`: every field; `Some(Some(paths))`: those.
+        restriction: Option<Option<&'static [&'static str]>>,
+        /// The fields that flow, or the denial's code.
+        expect: Result<&'static [&'static str], &'static str>,
+        /// Whether the record notes an objection that did not apply.
+        noted: bool,
+    }
+
+    /// The precedence between case binding, consent, objection and
+    /// restriction, as README's table states it, row by row.
+    #[tokio::test]
+    async fn precedence_of_consent_objection_and_restriction() {
+        use ObjectionState::{Lodged, Rejected, Upheld};
+        const BASE: &[&str] = &["leerling.naam", "verzuim.uren"];
+        const ALL: &[&str] = &["leerling.naam", "verzuim.uren", "verzuim.toelichting"];
+        let row = |name, legal_obligation, consent, objection, restriction, expect, noted| Row {
+            name,
+            legal_obligation,
+            registered: true,
+            consent,
+            objection,
+            restriction,
+            expect,
+            noted,
+        };
+        let rows = [
+            row(
+                "nothing registered but the case",
+                false,
+                false,
+                None,
+                None,
+                Ok(BASE),
+                false,
+            ),
+            row(
+                "consent unlocks its fields",
+                false,
+                true,
+                None,
+                None,
+                Ok(ALL),
+                false,
+            ),
+            row(
+                "a lodged objection stops a 6.1.e flow",
+                false,
+                false,
+                Some((Lodged, None)),
+                None,
+                Err("objection"),
+                false,
+            ),
+            row(
+                "an objection wins over consent",
+                false,
+                true,
+                Some((Lodged, None)),
+                None,
+                Err("objection"),
+                false,
+            ),
+            row(
+                "an upheld objection keeps stopping it",
+                false,
+                true,
+                Some((Upheld, None)),
+                None,
+                Err("objection"),
+                false,
+            ),
+            row(
+                "a rejected objection does nothing",
+                false,
+                true,
+                Some((Rejected, None)),
+                None,
+                Ok(ALL),
+                false,
+            ),
+            row(
+                "an objection for another purpose does not cover it",
+                false,
+                false,
+                Some((Lodged, Some("handhaving"))),
+                None,
+                Ok(BASE),
+                false,
+            ),
+            row(
+                "an objection for this purpose covers it",
+                false,
+                false,
+                Some((Lodged, Some("hulp"))),
+                None,
+                Err("objection"),
+                false,
+            ),
+            row(
+                "an objection never stops a 6.1.c flow (noted)",
+                true,
+                false,
+                Some((Upheld, None)),
+                None,
+                Ok(ALL),
+                true,
+            ),
+            row(
+                "a restriction wins over consent for its fields",
+                false,
+                true,
+                None,
+                Some(Some(&["las:verzuim.toelichting"][..])),
+                Ok(BASE),
+                false,
+            ),
+            row(
+                "a restricted container covers its fields",
+                false,
+                true,
+                None,
+                Some(Some(&["las:verzuim"][..])),
+                Ok(&["leerling.naam"]),
+                false,
+            ),
+            row(
+                "a restriction of everything: nothing left",
+                false,
+                true,
+                None,
+                Some(None),
+                Err("restricted"),
+                false,
+            ),
+            row(
+                "a restriction applies to a 6.1.c flow as well",
+                true,
+                false,
+                Some((Lodged, None)),
+                Some(Some(&["las:verzuim.uren"][..])),
+                Ok(&["leerling.naam", "verzuim.toelichting"]),
+                true,
+            ),
+            row(
+                "consent still missing where it would help",
+                false,
+                false,
+                None,
+                Some(Some(&["las:leerling.naam", "las:verzuim.uren"][..])),
+                Err("consent-required"),
+                false,
+            ),
+            row(
+                "a restriction of another bron's field changes nothing",
+                false,
+                false,
+                None,
+                Some(Some(&["wij-dossier:verzuim.uren"][..])),
+                Ok(BASE),
+                false,
+            ),
+            Row {
+                registered: false,
+                ..row(
+                    "no registration: nothing, objection or not",
+                    true,
+                    true,
+                    Some((Lodged, None)),
+                    None,
+                    Err("not-registered"),
+                    false,
+                )
+            },
+        ];
+        let snap = Fixture::new().snapshot().await;
+        for r in rows {
+            let ask = if r.legal_obligation {
+                Ask {
+                    org: "gemeente",
+                    role: Some("leerplicht"),
+                    purpose: Some("handhaving"),
+                    ..WIJ_VERZUIM
+                }
+            } else {
+                WIJ_VERZUIM
+            };
+            let purpose = ask.purpose.unwrap();
+            let mut status = if r.consent {
+                registered(&[("c-1", GivenBy::Parents, purpose)])
+            } else {
+                registered(&[])
+            };
+            if !r.registered {
+                status.registration = None;
+            }
+            if let Some((state, purpose)) = r.objection {
+                status.objections.push(crate::registers::ActiveObjection {
+                    id: "b-1".into(),
+                    purpose: purpose.map(str::to_owned),
+                    state,
+                });
+                // What the store hands over: only objections that stop.
+                status.objections.retain(|o| o.state.stops());
+            }
+            if let Some(fields) = r.restriction {
+                status
+                    .restrictions
+                    .push(crate::registers::ActiveRestriction {
+                        id: "p-1".into(),
+                        fields: fields.map(|f| f.iter().map(|s| (*s).to_owned()).collect()),
+                    });
+            }
+            let got = decide(&snap, &ask).unwrap().bind(&status);
+            match (r.expect, got) {
+                (Ok(fields), Ok(p)) => {
+                    assert_eq!(paths(&p, p.allowed()), fields, "{}", r.name);
+                    assert_eq!(
+                        !p.objections_not_applied().is_empty(),
+                        r.noted,
+                        "{}",
+                        r.name
+                    );
+                }
+                (Err(code), Err(d)) => assert_eq!(d.code(), code, "{}", r.name),
+                (want, got) => panic!(
+                    "{}: expected {want:?}, got {:?}",
+                    r.name,
+                    got.map(|p| paths(&p, p.allowed()))
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn the_record_says_why_an_objection_did_not_apply() {
+        let g = |basis: &[crate::policy::model::LegalBasis]| Grondslag {
+            law: "Leerplichtwet 1969".into(),
+            article: "art. 16".into(),
+            basis: basis.to_vec(),
+        };
+        use crate::policy::model::LegalBasis::{
+            Consent as ConsentBasis, LegalObligation, PublicTask,
+        };
+        assert!(
+            objection_not_applied_reason(&g(&[LegalObligation, PublicTask]))
+                .starts_with("grondslag 6.1.c: wettelijke plicht")
+        );
+        assert!(
+            objection_not_applied_reason(&g(&[ConsentBasis]))
+                .starts_with("grondslag 6.1.a: geen 6.1.e of 6.1.f")
+        );
     }
 }

@@ -581,10 +581,10 @@ fn record_fields(rec: &mut AuditRecord, permit: &Permit, outcome: &FilterOutcome
     // A restricted field is named as withheld even when the document
     // lacked it: the FG sees what the restriction kept back.
     for i in permit.restricted().iter() {
-        if !outcome.withheld.contains(i) {
-            if let Some(f) = cat.get(i) {
-                withheld.push(f.path.to_string());
-            }
+        if !outcome.withheld.contains(i)
+            && let Some(f) = cat.get(i)
+        {
+            withheld.push(f.path.to_string());
         }
     }
     withheld.extend(

@@ -1435,7 +1435,19 @@ mod tests {
         assert_eq!(paths(&permit, permit.consent_withheld()), ["zorg.diagnose"]);
     }
 
+    /// What a row restricts.
+    #[derive(Clone, Copy)]
+    enum Restrict {
+        Nothing,
+        Everything,
+        Fields(&'static [&'static str]),
+    }
+
     /// One row of README's precedence table (Case binding and consent).
+    #[allow(
+        clippy::struct_excessive_bools,
+        reason = "a table row: each bool is one column"
+    )]
     struct Row {
         name: &'static str,
         /// `false`: WIJ (jeugd, 6.1.e) for `hulp`; `true`: the gemeente as
@@ -1445,8 +1457,7 @@ mod tests {
         consent: bool,
         /// (state, purpose) of one objection.
         objection: Option<(ObjectionState, Option<&'static str>)>,
-        /// `Some(None)`: every field; `Some(Some(paths))`: those.
-        restriction: Option<Option<&'static [&'static str]>>,
+        restriction: Restrict,
         /// The fields that flow, or the denial's code.
         expect: Result<&'static [&'static str], &'static str>,
         /// Whether the record notes an objection that did not apply.
@@ -1476,7 +1487,7 @@ mod tests {
                 false,
                 false,
                 None,
-                None,
+                Restrict::Nothing,
                 Ok(BASE),
                 false,
             ),
@@ -1485,7 +1496,7 @@ mod tests {
                 false,
                 true,
                 None,
-                None,
+                Restrict::Nothing,
                 Ok(ALL),
                 false,
             ),
@@ -1494,7 +1505,7 @@ mod tests {
                 false,
                 false,
                 Some((Lodged, None)),
-                None,
+                Restrict::Nothing,
                 Err("objection"),
                 false,
             ),
@@ -1503,7 +1514,7 @@ mod tests {
                 false,
                 true,
                 Some((Lodged, None)),
-                None,
+                Restrict::Nothing,
                 Err("objection"),
                 false,
             ),
@@ -1512,7 +1523,7 @@ mod tests {
                 false,
                 true,
                 Some((Upheld, None)),
-                None,
+                Restrict::Nothing,
                 Err("objection"),
                 false,
             ),
@@ -1521,7 +1532,7 @@ mod tests {
                 false,
                 true,
                 Some((Rejected, None)),
-                None,
+                Restrict::Nothing,
                 Ok(ALL),
                 false,
             ),
@@ -1530,7 +1541,7 @@ mod tests {
                 false,
                 false,
                 Some((Lodged, Some("handhaving"))),
-                None,
+                Restrict::Nothing,
                 Ok(BASE),
                 false,
             ),
@@ -1539,7 +1550,7 @@ mod tests {
                 false,
                 false,
                 Some((Lodged, Some("hulp"))),
-                None,
+                Restrict::Nothing,
                 Err("objection"),
                 false,
             ),
@@ -1548,7 +1559,7 @@ mod tests {
                 true,
                 false,
                 Some((Upheld, None)),
-                None,
+                Restrict::Nothing,
                 Ok(ALL),
                 true,
             ),
@@ -1557,7 +1568,7 @@ mod tests {
                 false,
                 true,
                 None,
-                Some(Some(&["las:verzuim.toelichting"][..])),
+                Restrict::Fields(&["las:verzuim.toelichting"][..]),
                 Ok(BASE),
                 false,
             ),
@@ -1566,7 +1577,7 @@ mod tests {
                 false,
                 true,
                 None,
-                Some(Some(&["las:verzuim"][..])),
+                Restrict::Fields(&["las:verzuim"][..]),
                 Ok(&["leerling.naam"]),
                 false,
             ),
@@ -1575,7 +1586,7 @@ mod tests {
                 false,
                 true,
                 None,
-                Some(None),
+                Restrict::Everything,
                 Err("restricted"),
                 false,
             ),
@@ -1584,7 +1595,7 @@ mod tests {
                 true,
                 false,
                 Some((Lodged, None)),
-                Some(Some(&["las:verzuim.uren"][..])),
+                Restrict::Fields(&["las:verzuim.uren"][..]),
                 Ok(&["leerling.naam", "verzuim.toelichting"]),
                 true,
             ),
@@ -1593,7 +1604,7 @@ mod tests {
                 false,
                 false,
                 None,
-                Some(Some(&["las:leerling.naam", "las:verzuim.uren"][..])),
+                Restrict::Fields(&["las:leerling.naam", "las:verzuim.uren"][..]),
                 Err("consent-required"),
                 false,
             ),
@@ -1602,7 +1613,7 @@ mod tests {
                 false,
                 false,
                 None,
-                Some(Some(&["wij-dossier:verzuim.uren"][..])),
+                Restrict::Fields(&["wij-dossier:verzuim.uren"][..]),
                 Ok(BASE),
                 false,
             ),
@@ -1613,7 +1624,7 @@ mod tests {
                     true,
                     true,
                     Some((Lodged, None)),
-                    None,
+                    Restrict::Nothing,
                     Err("not-registered"),
                     false,
                 )
@@ -1649,12 +1660,17 @@ mod tests {
                 // What the store hands over: only objections that stop.
                 status.objections.retain(|o| o.state.stops());
             }
-            if let Some(fields) = r.restriction {
+            let fields = match r.restriction {
+                Restrict::Nothing => None,
+                Restrict::Everything => Some(None),
+                Restrict::Fields(f) => Some(Some(f.iter().map(|s| (*s).to_owned()).collect())),
+            };
+            if let Some(fields) = fields {
                 status
                     .restrictions
                     .push(crate::registers::ActiveRestriction {
                         id: "p-1".into(),
-                        fields: fields.map(|f| f.iter().map(|s| (*s).to_owned()).collect()),
+                        fields,
                     });
             }
             let got = decide(&snap, &ask).unwrap().bind(&status);

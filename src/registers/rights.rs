@@ -35,13 +35,13 @@ impl Registers {
         let o = overleg_of(cx.set, cx.overleg)?;
         check_pupil(&new.pupil)?;
         check_reference("referentie", &new.reference)?;
-        if let Some(p) = &new.purpose {
-            if o.purpose(p).is_none() {
-                return Err(RegisterError::Invalid(format!(
-                    "doel: `{p}` is not a purpose of casusoverleg `{}`",
-                    o.id
-                )));
-            }
+        if let Some(p) = &new.purpose
+            && o.purpose(p).is_none()
+        {
+            return Err(RegisterError::Invalid(format!(
+                "doel: `{p}` is not a purpose of casusoverleg `{}`",
+                o.id
+            )));
         }
         let now = now_rfc3339();
         let lodged = match &new.lodged_at {

@@ -531,3 +531,194 @@ async fn sqlite_restrictions() {
 async fn postgres_restrictions() {
     restrictions(StoreKind::Postgres).await;
 }
+
+/// `poortwachter cases object|decide|restrict|lift|list` next to a running
+/// gateway: the same registers, the same refusals, recorded in the trail.
+#[tokio::test]
+async fn cli_objections_and_restrictions() {
+    let (url, hits) = counting_las().await;
+    let mut gw = TestGateway::start_with(Options {
+        server_extra: "request_timeout_ms = 500".into(),
+        ..Options::with_bron_url("las-noorderlicht", url)
+    })
+    .await;
+    let cfg = gw.config_path.clone();
+    let run = |args: &[&str]| {
+        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+        let cfg = cfg.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+                .arg("cases")
+                .args(&args)
+                .arg("--config")
+                .arg(&cfg)
+                .output()
+                .await
+                .unwrap()
+        }
+    };
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let o = "aoj-vo-noorderlicht";
+    // WIJ may not record an objection.
+    let out = run(&[
+        "object",
+        "--overleg",
+        o,
+        "--leerling",
+        "L1001",
+        "--door",
+        "wij-groningen",
+        "--referentie",
+        "B-1",
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("may_record_objections"));
+    let b = ok(run(&[
+        "object",
+        "--overleg",
+        o,
+        "--leerling",
+        "L1001",
+        "--door",
+        "vo-noorderlicht",
+        "--referentie",
+        "B-1",
+        "--doel",
+        "aanpak-verzuim",
+    ])
+    .await);
+    assert_eq!(b["status"], "ingediend");
+    let wij = gw.client("wij-groningen");
+    assert_eq!(
+        wij.get(&verzuim("L1001"), "aanpak-verzuim")
+            .await
+            .problem_type(),
+        "objection"
+    );
+    let id = b["id"].as_str().unwrap();
+    let b = ok(run(&[
+        "decide",
+        "--overleg",
+        o,
+        "--id",
+        id,
+        "--leerling",
+        "L1001",
+        "--door",
+        "vo-noorderlicht",
+        "--besluit",
+        "afgewezen",
+        "--referentie",
+        "BSL-9",
+    ])
+    .await);
+    assert_eq!(b["status"], "afgewezen");
+    let out = run(&[
+        "decide",
+        "--overleg",
+        o,
+        "--id",
+        id,
+        "--leerling",
+        "L1001",
+        "--door",
+        "vo-noorderlicht",
+        "--besluit",
+        "toegewezen",
+        "--referentie",
+        "BSL-9",
+    ])
+    .await;
+    assert!(!out.status.success(), "decided twice");
+    assert_eq!(
+        wij.get(&verzuim("L1001"), "aanpak-verzuim").await.status,
+        200
+    );
+
+    let out = run(&[
+        "restrict",
+        "--overleg",
+        o,
+        "--leerling",
+        "L1002",
+        "--door",
+        "vo-noorderlicht",
+        "--reden",
+        "juistheid-betwist",
+        "--referentie",
+        "P-1",
+        "--veld",
+        "bestaat.niet",
+    ])
+    .await;
+    assert!(!out.status.success());
+    let p = ok(run(&[
+        "restrict",
+        "--overleg",
+        o,
+        "--leerling",
+        "L1002",
+        "--door",
+        "vo-noorderlicht",
+        "--reden",
+        "juistheid-betwist",
+        "--referentie",
+        "P-1",
+    ])
+    .await);
+    let n = hits.load(Ordering::SeqCst);
+    assert_eq!(
+        wij.get(&verzuim("L1002"), "aanpak-verzuim")
+            .await
+            .problem_type(),
+        "restricted"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), n);
+    let id = p["id"].as_str().unwrap();
+    ok(run(&[
+        "lift",
+        "--overleg",
+        o,
+        "--id",
+        id,
+        "--leerling",
+        "L1002",
+        "--door",
+        "vo-noorderlicht",
+    ])
+    .await);
+    assert_eq!(
+        wij.get(&verzuim("L1002"), "aanpak-verzuim").await.status,
+        200
+    );
+
+    let h = ok(run(&[
+        "list",
+        "--leerling",
+        "L1002",
+        "--overleg",
+        o,
+        "--format",
+        "json",
+    ])
+    .await);
+    assert_eq!(h["beperkingen"][0]["actief"], false);
+    let rows = gw.audit_rows().await;
+    for reason in [
+        "objection-lodged",
+        "objection-rejected",
+        "restriction-set",
+        "restriction-lifted",
+    ] {
+        assert_eq!(records(&rows, reason).len(), 1, "{reason}");
+    }
+    verify_trail(&gw).await;
+}

@@ -336,7 +336,7 @@ pub async fn cases(cmd: CasesCmd) -> anyhow::Result<ExitCode> {
         cmd @ (CasesCmd::Object { .. }
         | CasesCmd::Decide { .. }
         | CasesCmd::Restrict { .. }
-        | CasesCmd::Lift { .. }) => objections(cmd).await?,
+        | CasesCmd::Lift { .. }) => Box::pin(objections(cmd)).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -393,7 +393,7 @@ async fn objections(cmd: CasesCmd) -> anyhow::Result<()> {
             o.close().await;
             out_json(&r?)?;
         }
-        other => restrictions(other).await?,
+        other => Box::pin(restrictions(other)).await?,
     }
     Ok(())
 }

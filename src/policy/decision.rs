@@ -13,7 +13,7 @@ use crate::policy::model::{
     Act, Bron, Consent, Grondslag, Overleg, PolicySet, Purpose, Resource, Role,
 };
 use crate::registers::CaseStatus;
-use crate::registers::rights::restriction_covers;
+use crate::registers::rights::path_covers;
 
 /// A request as the router parsed it (already checked for traversal tricks).
 /// Its `Debug` leaves out the path segments, which name the pupil.
@@ -329,21 +329,33 @@ fn restricted_of(
     if status.restrictions.is_empty() {
         return (restricted, ids);
     }
+    let mut could = unconditional.clone();
+    could.union_with(needs);
     let cat = &p.bron.catalogue;
+    let bron = p.bron.id.as_str();
     for r in &status.restrictions {
         let mut hit = false;
-        for i in unconditional.iter().chain(needs.iter()) {
-            let covered = match &r.fields {
-                None => true,
-                Some(entries) => cat.get(i).is_some_and(|f| {
-                    entries
-                        .iter()
-                        .any(|e| restriction_covers(e, &p.bron.id, &f.path))
-                }),
-            };
-            if covered {
-                restricted.insert(i);
-                hit = true;
+        match &r.fields {
+            None => {
+                restricted.union_with(&could);
+                hit = !could.is_empty();
+            }
+            Some(entries) => {
+                // Only this bron's entries; each is split once.
+                let paths = entries
+                    .iter()
+                    .filter_map(|e| e.strip_prefix(bron)?.strip_prefix(':'));
+                for path in paths {
+                    for i in could.iter() {
+                        if cat
+                            .get(i)
+                            .is_some_and(|f| path_covers(path, f.path.as_str()))
+                        {
+                            restricted.insert(i);
+                            hit = true;
+                        }
+                    }
+                }
             }
         }
         if hit {

@@ -393,18 +393,55 @@ pub fn restricted_fields(
     Ok(out.into_iter().collect())
 }
 
-/// Whether the restricted entry `entry` (`bron:path`) covers catalogue
-/// field `field` of `bron`: the same path, or a container of it.
-pub fn restriction_covers(entry: &str, bron: &str, field: &FieldPath) -> bool {
-    let Some((b, p)) = entry.split_once(':') else {
-        return false;
-    };
-    if b != bron {
-        return false;
+/// Whether a restricted `path` covers the catalogue field at `field`: the
+/// same path, or a container of it (`verzuim` covers `verzuim.uren` and
+/// `verzuim.meldingen[].datum`; `verzuim.meldingen` covers the latter too).
+pub fn path_covers(path: &str, field: &str) -> bool {
+    field == path
+        || (field.len() > path.len()
+            && field.starts_with(path)
+            && matches!(field.as_bytes().get(path.len()), Some(b'.' | b'[')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::fixture::Fixture;
+
+    #[test]
+    fn a_path_covers_itself_and_what_lies_below_it() {
+        assert!(path_covers("verzuim", "verzuim.uren"));
+        assert!(path_covers(
+            "verzuim.meldingen",
+            "verzuim.meldingen[].datum"
+        ));
+        assert!(path_covers("verzuim.uren", "verzuim.uren"));
+        assert!(!path_covers("verzuim", "verzuimx.uren"));
+        assert!(!path_covers("verzuim.uren", "verzuim"));
     }
-    let f = field.as_str();
-    f == p
-        || (f.len() > p.len()
-            && f.starts_with(p)
-            && matches!(f.as_bytes().get(p.len()), Some(b'.' | b'[')))
+
+    #[test]
+    fn restricted_fields_are_checked_against_the_overlegs_bronnen() {
+        let set = Fixture::new().set();
+        let o = &set.overleggen["team"];
+        let named = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            restricted_fields(
+                &set,
+                o,
+                &named(&["verzuim", "las:zorg.diagnose", "verzuim"])
+            )
+            .unwrap(),
+            ["las:verzuim", "las:zorg.diagnose"]
+        );
+        for bad in [
+            &["nope"][..],
+            &["las:nope"],
+            &["elders:verzuim"],
+            &["Verzuim"],
+            &[],
+        ] {
+            assert!(restricted_fields(&set, o, &named(bad)).is_err(), "{bad:?}");
+        }
+    }
 }

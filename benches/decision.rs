@@ -89,7 +89,7 @@ fn main() {
     // by the end-to-end harness; here the decision itself.
     let registered = poortwachter::registers::CaseStatus {
         registration: Some("bench".into()),
-        consents: Vec::new(),
+        ..Default::default()
     };
     let body = serde_json::to_vec(&doc).unwrap();
     const N: usize = 200_000;
@@ -119,6 +119,36 @@ fn main() {
         v.push(t.elapsed());
     }
     report("decide (50k lines)", v);
+
+    // Issue 16: the same with an objection on the pupil's file (for another
+    // purpose, so it is weighed but does not stop) and a restriction of two
+    // of the shared fields (resolved against the catalogue on every bind).
+    let with_rights = poortwachter::registers::CaseStatus {
+        registration: Some("bench".into()),
+        objections: vec![poortwachter::registers::ActiveObjection {
+            id: "bench-bezwaar".into(),
+            purpose: Some("other".into()),
+            state: poortwachter::registers::ObjectionState::Lodged,
+        }],
+        restrictions: vec![poortwachter::registers::ActiveRestriction {
+            id: "bench-beperking".into(),
+            fields: Some(vec!["synth:g2[].f20".into(), "synth:g2[].f21".into()]),
+        }],
+        ..Default::default()
+    };
+    let mut v = Vec::with_capacity(N);
+    for _ in 0..N {
+        let t = Instant::now();
+        let mut ctx = DecisionContext::default();
+        let permit = snap
+            .decide("org-2-0", &route, &mut ctx)
+            .unwrap()
+            .bind(&with_rights)
+            .unwrap();
+        std::hint::black_box(&permit);
+        v.push(t.elapsed());
+    }
+    report("decide + bind with an objection and a restriction", v);
 
     let mut v = Vec::with_capacity(N);
     for _ in 0..N {

@@ -362,6 +362,13 @@ fn every_error() -> Vec<ProxyError> {
             purpose: s("p"),
         },
         Denial::NoFieldOfResource { resource: s("r") },
+        Denial::Objection {
+            overleg: s("o"),
+            purpose: s("p"),
+            role: s("r"),
+            basis: s("6.1.e"),
+        },
+        Denial::Restricted { resource: s("r") },
         Denial::OwnerRequired {
             bron: s("b"),
             overleg: s("o"),
@@ -397,6 +404,7 @@ fn every_error() -> Vec<ProxyError> {
         RegisterError::NotAllowed {
             org: s("org"),
             overleg: s("o"),
+            what: "record objections",
         },
         RegisterError::RoleRequired {
             org: s("org"),
@@ -405,12 +413,13 @@ fn every_error() -> Vec<ProxyError> {
         },
         RegisterError::NotFound("consent"),
         RegisterError::Closed("consent"),
+        RegisterError::AlreadyDecided("toegewezen"),
         RegisterError::Store(poortwachter::audit::StoreError::Url),
         RegisterError::Audit(poortwachter::audit::AuditError::Timeout),
         RegisterError::Timeout,
     ];
-    assert_complete("Denial", denials.iter().map(denial_index), 17);
-    assert_complete("RegisterError", register.iter().map(register_index), 9);
+    assert_complete("Denial", denials.iter().map(denial_index), 19);
+    assert_complete("RegisterError", register.iter().map(register_index), 10);
     assert_complete("UpstreamError", upstream.iter().map(upstream_index), 6);
 
     let mut all: Vec<ProxyError> = Vec::new();
@@ -495,6 +504,8 @@ fn denial_index(e: &Denial) -> usize {
         Denial::OwnerUnknown { .. } => 14,
         Denial::OwnerNotHosted { .. } => 15,
         Denial::NoHostMandate { .. } => 16,
+        Denial::Objection { .. } => 17,
+        Denial::Restricted { .. } => 18,
     }
 }
 
@@ -509,6 +520,7 @@ fn register_index(e: &RegisterError) -> usize {
         RegisterError::Store(_) => 6,
         RegisterError::Audit(_) => 7,
         RegisterError::Timeout => 8,
+        RegisterError::AlreadyDecided(_) => 9,
     }
 }
 
@@ -625,7 +637,7 @@ fn openapi_lists_exactly_the_problem_types_of_the_code() {
                 .map(move |m| (p.as_str(), m.as_str()))
         })
         .collect();
-    assert_eq!(register_paths.len(), 5, "the five register operations");
+    assert_eq!(register_paths.len(), 9, "the nine register operations");
     for (p, method) in register_paths {
         let responses = doc["paths"][p][method]["responses"]
             .as_object()

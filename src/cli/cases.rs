@@ -1,4 +1,5 @@
-//! `poortwachter cases …` and `poortwachter consent …`: the registers from
+//! `poortwachter cases …` and `poortwachter consent …`: the registers
+//! (registrations, consent, objections and restrictions) from
 //! the command line, on the store of a configuration file. Changes are made
 //! on behalf of an organisation in a role the policy lets register (`--org`,
 //! `--role`), and recorded in the `<instance>/admin` audit chain.
@@ -13,7 +14,8 @@ use super::{TextOrJson, out_json, outln};
 use poortwachter::audit::Store;
 use poortwachter::config::Config;
 use poortwachter::registers::{
-    self, ChangeContext, GivenBy, History, NewConsent, NewRegistration, Origin, Registers,
+    self, Capability, ChangeContext, GivenBy, History, NewConsent, NewObjection, NewRegistration,
+    NewRestriction, ObjectionState, Origin, Registers, RestrictionReason,
 };
 use poortwachter::review::session::Session;
 
@@ -82,7 +84,84 @@ pub enum CasesCmd {
         #[command(flatten)]
         actor: Actor,
     },
-    /// Registrations and consents of a pupil (this read is recorded in the trail).
+    /// Record an objection (bezwaar, AVG art. 21); the role needs may_record_objections.
+    Object {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        overleg: String,
+        #[arg(long, alias = "leerling")]
+        pupil: String,
+        #[command(flatten)]
+        actor: Actor,
+        /// The objection's reference (letter, form, note).
+        #[arg(long, alias = "referentie")]
+        reference: String,
+        /// The one purpose of the overleg it is against; default every purpose.
+        #[arg(long, alias = "doel")]
+        purpose: Option<String>,
+        /// When it was lodged (YYYY-MM-DD or RFC 3339); default now.
+        #[arg(long, alias = "ingediend-op")]
+        lodged: Option<String>,
+    },
+    /// Decide a lodged objection: upheld (toegewezen) or rejected (afgewezen), once.
+    Decide {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        overleg: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long, alias = "leerling")]
+        pupil: String,
+        #[command(flatten)]
+        actor: Actor,
+        /// upheld (toegewezen) or rejected (afgewezen)
+        #[arg(long, alias = "besluit")]
+        decision: String,
+        /// Reference to the decision.
+        #[arg(long, alias = "referentie")]
+        reference: String,
+    },
+    /// Record a restriction (beperking, AVG art. 18); the role needs may_record_restrictions.
+    Restrict {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        overleg: String,
+        #[arg(long, alias = "leerling")]
+        pupil: String,
+        #[command(flatten)]
+        actor: Actor,
+        /// Catalogue path (`path` or `bron:path`); repeat for several; none: every field.
+        #[arg(long = "field", alias = "veld")]
+        fields: Vec<String>,
+        /// juistheid-betwist, onrechtmatige-verwerking, rechtsvordering or bezwaar-in-behandeling
+        #[arg(long, alias = "reden")]
+        reason: String,
+        #[arg(long, alias = "referentie")]
+        reference: String,
+        #[arg(long)]
+        begin: Option<String>,
+        #[arg(long, alias = "einde")]
+        end: Option<String>,
+    },
+    /// Lift a restriction now (opheffen).
+    Lift {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        overleg: String,
+        #[arg(long)]
+        id: String,
+        #[arg(long, alias = "leerling")]
+        pupil: String,
+        #[command(flatten)]
+        actor: Actor,
+        #[arg(long, alias = "referentie")]
+        reference: Option<String>,
+    },
+    /// Registrations, consents, objections and restrictions of a pupil (this read is recorded in the trail).
     List {
         #[arg(long)]
         config: PathBuf,
@@ -164,6 +243,11 @@ impl Opened {
     /// under an active client mandate for the overleg (the lookup serving
     /// does for X-Namens).
     fn actor(&self, overleg: &str, a: &Actor) -> anyhow::Result<Who> {
+        self.actor_for(overleg, a, Capability::Cases)
+    }
+
+    /// [`Self::actor`] in a role that may do `what`.
+    fn actor_for(&self, overleg: &str, a: &Actor, what: Capability) -> anyhow::Result<Who> {
         use poortwachter::policy::mandate;
         let set = &self.session.set;
         let mut origin = CLI_ORIGIN.clone();
@@ -173,7 +257,7 @@ impl Opened {
                 .map_err(|why| anyhow::anyhow!("no mandate: {}", why.as_str()))?;
             origin.supplier = Some(supplier.clone());
         }
-        let actor = registers::actor(set, overleg, &a.org, a.role.as_deref())?;
+        let actor = registers::actor_for(set, overleg, &a.org, a.role.as_deref(), what)?;
         Ok(Who { actor, origin })
     }
 
@@ -249,8 +333,121 @@ pub async fn cases(cmd: CasesCmd) -> anyhow::Result<ExitCode> {
             overleg,
             format,
         } => list(&config, &pupil, overleg.as_deref(), format).await?,
+        cmd @ (CasesCmd::Object { .. }
+        | CasesCmd::Decide { .. }
+        | CasesCmd::Restrict { .. }
+        | CasesCmd::Lift { .. }) => Box::pin(objections(cmd)).await?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `cases object` and `cases decide`; the restriction commands go on to
+/// [`restrictions`].
+async fn objections(cmd: CasesCmd) -> anyhow::Result<()> {
+    match cmd {
+        CasesCmd::Object {
+            config,
+            overleg,
+            pupil,
+            actor,
+            reference,
+            purpose,
+            lodged,
+        } => {
+            let o = Opened::open(&config).await?;
+            let who = o.actor_for(&overleg, &actor, Capability::Objections)?;
+            announce_grace(o.regs.grace());
+            let new = NewObjection {
+                pupil,
+                purpose,
+                reference,
+                lodged_at: lodged,
+            };
+            let r = o.regs.lodge_objection(&o.cx(&overleg, &who), new).await;
+            o.close().await;
+            out_json(&r?)?;
+        }
+        CasesCmd::Decide {
+            config,
+            overleg,
+            id,
+            pupil,
+            actor,
+            decision,
+            reference,
+        } => {
+            let decision = match decision.as_str() {
+                "upheld" | "toegewezen" => ObjectionState::Upheld,
+                "rejected" | "afgewezen" => ObjectionState::Rejected,
+                _ => {
+                    anyhow::bail!("--decision must be upheld (toegewezen) or rejected (afgewezen)")
+                }
+            };
+            let o = Opened::open(&config).await?;
+            let who = o.actor_for(&overleg, &actor, Capability::Objections)?;
+            let cx = o.cx(&overleg, &who);
+            let r = o
+                .regs
+                .decide_objection(&cx, &id, &pupil, decision, reference)
+                .await;
+            o.close().await;
+            out_json(&r?)?;
+        }
+        other => Box::pin(restrictions(other)).await?,
+    }
+    Ok(())
+}
+
+/// `cases restrict` and `cases lift`.
+async fn restrictions(cmd: CasesCmd) -> anyhow::Result<()> {
+    match cmd {
+        CasesCmd::Restrict {
+            config,
+            overleg,
+            pupil,
+            actor,
+            fields,
+            reason,
+            reference,
+            begin,
+            end,
+        } => {
+            let reason = RestrictionReason::parse(&reason).ok_or_else(|| {
+                anyhow::anyhow!("--reason must be juistheid-betwist, onrechtmatige-verwerking, rechtsvordering or bezwaar-in-behandeling")
+            })?;
+            let o = Opened::open(&config).await?;
+            let who = o.actor_for(&overleg, &actor, Capability::Restrictions)?;
+            announce_grace(o.regs.grace());
+            let new = NewRestriction {
+                pupil,
+                fields: (!fields.is_empty()).then_some(fields),
+                reason,
+                reference,
+                begins_at: begin,
+                ends_at: end,
+            };
+            let r = o.regs.restrict(&o.cx(&overleg, &who), new).await;
+            o.close().await;
+            out_json(&r?)?;
+        }
+        CasesCmd::Lift {
+            config,
+            overleg,
+            id,
+            pupil,
+            actor,
+            reference,
+        } => {
+            let o = Opened::open(&config).await?;
+            let who = o.actor_for(&overleg, &actor, Capability::Restrictions)?;
+            let cx = o.cx(&overleg, &who);
+            let r = o.regs.lift_restriction(&cx, &id, &pupil, reference).await;
+            o.close().await;
+            out_json(&r?)?;
+        }
+        _ => anyhow::bail!("not a restriction command"),
+    }
+    Ok(())
 }
 
 pub async fn consent(cmd: ConsentCmd) -> anyhow::Result<ExitCode> {
@@ -390,6 +587,45 @@ fn print_text(h: &History) -> anyhow::Result<()> {
             c.valid_until.as_deref().unwrap_or("-"),
             c.form,
             withdrawn.unwrap_or_default()
+        ))?;
+    }
+    print_rights(h)
+}
+
+fn print_rights(h: &History) -> anyhow::Result<()> {
+    outln(&format!("objections ({}):", h.objections.len()))?;
+    for b in &h.objections {
+        let decided = b.decided_at.as_deref().map(|t| format!(", decided {t}"));
+        outln(&format!(
+            "  {} {} [{}] {} for {} lodged {} ref {} by {} ({}){}",
+            b.id,
+            b.overleg,
+            active(b.active),
+            b.state.dutch(),
+            b.purpose.as_deref().unwrap_or("every purpose"),
+            b.lodged_at,
+            b.reference,
+            b.recorded_by,
+            b.role,
+            decided.unwrap_or_default()
+        ))?;
+    }
+    outln(&format!("restrictions ({}):", h.restrictions.len()))?;
+    for r in &h.restrictions {
+        let lifted = r.lifted_at.as_deref().map(|t| format!(", lifted {t}"));
+        outln(&format!(
+            "  {} {} [{}] {} of {} from {} until {} ref {}{}",
+            r.id,
+            r.overleg,
+            active(r.active),
+            r.reason.as_str(),
+            r.fields
+                .as_ref()
+                .map_or_else(|| "every field".to_owned(), |f| f.join(", ")),
+            r.begin,
+            r.end.as_deref().unwrap_or("-"),
+            r.reference,
+            lifted.unwrap_or_default()
         ))?;
     }
     Ok(())

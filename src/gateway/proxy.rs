@@ -20,7 +20,9 @@ use crate::gateway::problem::{self, ClientError, ProxyError, UpstreamError};
 use crate::gateway::registers_api;
 use crate::gateway::state::{AppState, Peer};
 use crate::gateway::upstream::{ForwardHeaders, UpstreamResponse};
-use crate::policy::decision::{DecisionContext, Denial, Permit, RouteRequest, Snapshot};
+use crate::policy::decision::{
+    DecisionContext, Denial, Permit, RouteRequest, Snapshot, objection_not_applied_reason,
+};
 use crate::policy::filter::FilterOutcome;
 use crate::policy::model::Act;
 use crate::registers::Origin;
@@ -243,10 +245,12 @@ impl<'a> Exchange<'a> {
         } else {
             Outcome::Filtered
         };
-        self.rec.reason = if permit.consent_withheld().is_empty() {
-            "allowed".into()
-        } else {
+        self.rec.reason = if !permit.consent_withheld().is_empty() {
             "consent-required-for-some-fields".into()
+        } else if !permit.restricted().is_empty() {
+            "restricted-fields".into()
+        } else {
+            "allowed".into()
         };
         Ok(json_response(up.status, body, withheld))
     }
@@ -282,11 +286,7 @@ impl<'a> Exchange<'a> {
         })?;
         let permit = tentative.bind(&status)?;
         self.rec.rules = permit.deciding_rules();
-        self.rec.detail = serde_json::json!({
-            "aanmelding": permit.registration(),
-            "toestemmingen": permit.consents(),
-        })
-        .to_string();
+        self.rec.detail = reliance_detail(&permit).to_string();
         Ok(permit)
     }
 
@@ -532,6 +532,37 @@ fn identify(
     Ok((snapshot, caller.org))
 }
 
+/// What a shared response relied on, for its record's `detail`: the
+/// registration and consents; objections that covered it but did not apply
+/// (and why); restrictions that withheld fields (and which).
+fn reliance_detail(permit: &Permit) -> serde_json::Value {
+    let mut detail = serde_json::json!({
+        "aanmelding": permit.registration(),
+        "toestemmingen": permit.consents(),
+    });
+    if !permit.objections_not_applied().is_empty() {
+        let reason = objection_not_applied_reason(permit.grondslag());
+        detail["bezwaren"] = permit
+            .objections_not_applied()
+            .iter()
+            .map(|id| serde_json::json!({"id": id, "toegepast": false, "reden": reason}))
+            .collect();
+    }
+    if !permit.restrictions().is_empty() {
+        let cat = &permit.bron().catalogue;
+        let fields: Vec<&str> = permit
+            .restricted()
+            .iter()
+            .filter_map(|i| cat.get(i).map(|f| f.path.as_str()))
+            .collect();
+        detail["beperkingen"] = serde_json::json!({
+            "ids": permit.restrictions(),
+            "velden": fields,
+        });
+    }
+    detail
+}
+
 /// Field names (never values) for the audit record. Consent-withheld fields
 /// count as withheld even when the document lacked them: the FG wants to see
 /// what consent would have unlocked.
@@ -547,6 +578,15 @@ fn record_fields(rec: &mut AuditRecord, permit: &Permit, outcome: &FilterOutcome
         .iter()
         .filter_map(|i| cat.get(i).map(|f| f.path.to_string()))
         .collect();
+    // A restricted field is named as withheld even when the document
+    // lacked it: the FG sees what the restriction kept back.
+    for i in permit.restricted().iter() {
+        if !outcome.withheld.contains(i)
+            && let Some(f) = cat.get(i)
+        {
+            withheld.push(f.path.to_string());
+        }
+    }
     withheld.extend(
         outcome
             .undeclared

@@ -1,11 +1,18 @@
 //! The register API on the gateway's mTLS listener. Who may call it is
-//! decided by the policy: a role with `may_register_cases` in the overleg.
+//! decided by the policy: a role with `may_register_cases` in the overleg
+//! (registrations, consent, reading a pupil's registers),
+//! `may_record_objections` (objections) or `may_record_restrictions`
+//! (restrictions).
 //!
 //! ```text
 //! POST /registers/v1/{overleg}/aanmeldingen                     register a pupil      201
 //! POST /registers/v1/{overleg}/aanmeldingen/{id}/beeindigen     end a registration    200
 //! POST /registers/v1/{overleg}/toestemmingen                    record consent        201
 //! POST /registers/v1/{overleg}/toestemmingen/{id}/intrekken     withdraw consent      200
+//! POST /registers/v1/{overleg}/bezwaren                         record an objection   201
+//! POST /registers/v1/{overleg}/bezwaren/{id}/besluit            decide it             200
+//! POST /registers/v1/{overleg}/beperkingen                      record a restriction  201
+//! POST /registers/v1/{overleg}/beperkingen/{id}/opheffen        lift it               200
 //! GET  /registers/v1/{overleg}/leerlingen/{leerling}            a pupil's registers   200
 //! ```
 //!
@@ -26,7 +33,8 @@ use crate::gateway::http::{ident_header, read_json_body, safe_segments};
 use crate::gateway::problem::{self, ClientError, ProxyError};
 use crate::gateway::state::AppState;
 use crate::registers::{
-    ChangeContext, GivenBy, NewConsent, NewRegistration, Origin, RegisterError, actor, check_pupil,
+    Capability, ChangeContext, GivenBy, NewConsent, NewObjection, NewRegistration, NewRestriction,
+    ObjectionState, Origin, RegisterError, RestrictionReason, actor_for, check_pupil,
 };
 
 /// Path prefix of the register API.
@@ -87,12 +95,71 @@ impl ConsentBody {
     }
 }
 
+/// `POST …/bezwaren`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ObjectionBody {
+    #[serde(rename = "leerling")]
+    pupil: String,
+    #[serde(default, rename = "doel")]
+    purpose: Option<String>,
+    #[serde(rename = "referentie")]
+    reference: String,
+    #[serde(default, rename = "ingediend_op")]
+    lodged_at: Option<String>,
+}
+
+/// `POST …/bezwaren/{id}/besluit`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    #[serde(rename = "leerling")]
+    pupil: String,
+    #[serde(rename = "besluit")]
+    decision: ObjectionState,
+    #[serde(rename = "referentie")]
+    reference: String,
+}
+
+/// `POST …/beperkingen`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestrictionBody {
+    #[serde(rename = "leerling")]
+    pupil: String,
+    #[serde(default, rename = "velden")]
+    fields: Option<Vec<String>>,
+    #[serde(rename = "reden")]
+    reason: RestrictionReason,
+    #[serde(rename = "referentie")]
+    reference: String,
+    #[serde(default)]
+    begin: Option<String>,
+    #[serde(default, rename = "einde")]
+    end: Option<String>,
+}
+
 enum Route<'a> {
     Register,
     End(&'a str),
     Consent,
     Withdraw(&'a str),
+    Object,
+    Decide(&'a str),
+    Restrict,
+    Lift(&'a str),
     Status(&'a str),
+}
+
+impl Route<'_> {
+    /// What the caller's role must be allowed to do.
+    fn capability(&self) -> Capability {
+        match self {
+            Route::Object | Route::Decide(_) => Capability::Objections,
+            Route::Restrict | Route::Lift(_) => Capability::Restrictions,
+            _ => Capability::Cases,
+        }
+    }
 }
 
 fn route<'a>(method: &Method, segs: &[&'a str]) -> Result<Route<'a>, ProxyError> {
@@ -101,6 +168,10 @@ fn route<'a>(method: &Method, segs: &[&'a str]) -> Result<Route<'a>, ProxyError>
         ["aanmeldingen", id, "beeindigen"] => (Method::POST, Route::End(id)),
         ["toestemmingen"] => (Method::POST, Route::Consent),
         ["toestemmingen", id, "intrekken"] => (Method::POST, Route::Withdraw(id)),
+        ["bezwaren"] => (Method::POST, Route::Object),
+        ["bezwaren", id, "besluit"] => (Method::POST, Route::Decide(id)),
+        ["beperkingen"] => (Method::POST, Route::Restrict),
+        ["beperkingen", id, "opheffen"] => (Method::POST, Route::Lift(id)),
         ["leerlingen", l] => (Method::GET, Route::Status(l)),
         _ => return Err(ClientError::BadPath.into()),
     };
@@ -193,7 +264,7 @@ async fn serve(
     let snapshot = state.policy.current();
     rec.policy_version = snapshot.version.to_string();
     let wanted = ident_header(req.headers(), "x-rol")?;
-    let who = actor(&snapshot.set, overleg, call.org, wanted)?;
+    let who = actor_for(&snapshot.set, overleg, call.org, wanted, route.capability())?;
     rec.role = Some(who.role.clone());
     rec.grondslag = Some(who.grondslag.clone());
     let cx = ChangeContext {
@@ -291,6 +362,9 @@ impl Api<'_> {
                     json(serde_json::to_vec(&writer_owns(c, recorded)?))?,
                 ))
             }
+            Route::Object | Route::Decide(_) | Route::Restrict | Route::Lift(_) => {
+                self.rights(route, req, rec, recorded).await
+            }
             Route::Status(pupil) => {
                 drop(req);
                 check_pupil(pupil)?;
@@ -303,6 +377,71 @@ impl Api<'_> {
                 rec.reason = "register-read".into();
                 Ok((StatusCode::OK, json(serde_json::to_vec(&h))?))
             }
+        }
+    }
+}
+
+impl Api<'_> {
+    /// The objection and restriction routes.
+    async fn rights(
+        &self,
+        route: Route<'_>,
+        req: Request<Incoming>,
+        rec: &mut AuditRecord,
+        recorded: &mut bool,
+    ) -> Result<(StatusCode, Vec<u8>), ProxyError> {
+        let regs = &self.state.registers;
+        let json = |v: Result<Vec<u8>, serde_json::Error>| v.map_err(|_| ProxyError::Internal);
+        match route {
+            Route::Object => {
+                let b: ObjectionBody = self.body(req).await?;
+                self.pupil(rec, &b.pupil);
+                let new = NewObjection {
+                    pupil: b.pupil,
+                    purpose: b.purpose,
+                    reference: b.reference,
+                    lodged_at: b.lodged_at,
+                };
+                let o = writer_owns(regs.lodge_objection(self.cx, new).await, recorded)?;
+                Ok((StatusCode::CREATED, json(serde_json::to_vec(&o))?))
+            }
+            Route::Decide(id) => {
+                let b: DecisionBody = self.body(req).await?;
+                self.pupil(rec, &b.pupil);
+                let o = regs
+                    .decide_objection(self.cx, id, &b.pupil, b.decision, b.reference)
+                    .await;
+                Ok((
+                    StatusCode::OK,
+                    json(serde_json::to_vec(&writer_owns(o, recorded)?))?,
+                ))
+            }
+            Route::Restrict => {
+                let b: RestrictionBody = self.body(req).await?;
+                self.pupil(rec, &b.pupil);
+                let new = NewRestriction {
+                    pupil: b.pupil,
+                    fields: b.fields,
+                    reason: b.reason,
+                    reference: b.reference,
+                    begins_at: b.begin,
+                    ends_at: b.end,
+                };
+                let r = writer_owns(regs.restrict(self.cx, new).await, recorded)?;
+                Ok((StatusCode::CREATED, json(serde_json::to_vec(&r))?))
+            }
+            Route::Lift(id) => {
+                let b: PupilBody = self.body(req).await?;
+                self.pupil(rec, &b.pupil);
+                let r = regs
+                    .lift_restriction(self.cx, id, &b.pupil, b.reference)
+                    .await;
+                Ok((
+                    StatusCode::OK,
+                    json(serde_json::to_vec(&writer_owns(r, recorded)?))?,
+                ))
+            }
+            _ => Err(ClientError::BadPath.into()),
         }
     }
 }

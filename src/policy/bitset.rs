@@ -44,6 +44,18 @@ impl BitSet {
             *w &= other.words.get(i).copied().unwrap_or(0);
         }
     }
+    /// Removes every index that is in `other`.
+    pub fn subtract(&mut self, other: &BitSet) {
+        for (i, w) in self.words.iter_mut().enumerate() {
+            *w &= !other.words.get(i).copied().unwrap_or(0);
+        }
+    }
+    /// Adds every index of `other` (within this set's size).
+    pub fn union_with(&mut self, other: &BitSet) {
+        for (i, w) in self.words.iter_mut().enumerate() {
+            *w |= other.words.get(i).copied().unwrap_or(0);
+        }
+    }
     pub fn from_indices(len: usize, idx: impl IntoIterator<Item = usize>) -> Self {
         let mut s = Self::new(len);
         for i in idx {
@@ -64,6 +76,11 @@ mod tests {
         assert_eq!(a.iter().collect::<Vec<_>>(), vec![0, 63, 64, 129]);
         a.intersect_with(&BitSet::from_indices(130, [63, 129]));
         assert_eq!(a.iter().collect::<Vec<_>>(), vec![63, 129]);
+        let mut b = BitSet::from_indices(130, [1, 63, 129]);
+        b.subtract(&BitSet::from_indices(130, [63]));
+        assert_eq!(b.iter().collect::<Vec<_>>(), vec![1, 129]);
+        b.union_with(&BitSet::from_indices(130, [2]));
+        assert_eq!(b.iter().collect::<Vec<_>>(), vec![1, 2, 129]);
         a.insert(500); // out of range: ignored, never panics
         assert!(!a.contains(500));
     }

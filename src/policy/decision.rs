@@ -13,6 +13,7 @@ use crate::policy::model::{
     Act, Bron, Consent, Grondslag, Overleg, PolicySet, Purpose, Resource, Role,
 };
 use crate::registers::CaseStatus;
+use crate::registers::rights::path_covers;
 
 /// A request as the router parsed it (already checked for traversal tricks).
 /// Its `Debug` leaves out the path segments, which name the pupil.
@@ -89,6 +90,19 @@ pub enum Denial {
     ConsentRequired { consent: String, purpose: String },
     #[error("the rules allow no field that resource `{resource}` serves")]
     NoFieldOfResource { resource: String },
+    #[error(
+        "an objection (bezwaar, AVG art. 21) against this processing of the pupil's data in `{overleg}` for purpose `{purpose}` is lodged or upheld, and role `{role}` receives on a ground open to objection ({basis})"
+    )]
+    Objection {
+        overleg: String,
+        purpose: String,
+        role: String,
+        basis: String,
+    },
+    #[error(
+        "every field of resource `{resource}` the rules allow is restricted (beperking, AVG art. 18) for this pupil"
+    )]
+    Restricted { resource: String },
     #[error("bron `{bron}` is hosted for several organisations in `{overleg}` ({}); say whose data in X-Bron-Eigenaar (OIN)", owners.join(", "))]
     OwnerRequired {
         bron: String,
@@ -132,6 +146,8 @@ impl Denial {
             Denial::NotRegistered { .. } => "not-registered",
             Denial::ConsentRequired { .. } => "consent-required",
             Denial::NoFieldOfResource { .. } => "no-field-of-resource",
+            Denial::Objection { .. } => "objection",
+            Denial::Restricted { .. } => "restricted",
             Denial::OwnerRequired { .. } => "owner-required",
             Denial::OwnerUnknown { .. } => "owner-unknown",
             Denial::OwnerNotHosted { .. } => "owner-not-hosted",
@@ -159,9 +175,12 @@ impl Tentative {
         &self.0.pupil
     }
 
-    /// Applies case binding and consent. Fields whose rule needs consent are
-    /// added only when `status` holds an active consent of the right kind for
-    /// this purpose; the others stay withheld.
+    /// Applies case binding, objections, consent and restrictions, in the
+    /// precedence README's table gives: no registration, nothing; an
+    /// objection that applies stops everything (consent or not); fields
+    /// whose rule needs consent are added only when `status` holds an
+    /// active consent of the right kind for this purpose; a restriction
+    /// takes its fields away whatever else allows them.
     pub fn bind(self, status: &CaseStatus) -> Result<Permit, Denial> {
         let mut p = self.0;
         let Some(registration) = &status.registration else {
@@ -170,40 +189,182 @@ impl Tentative {
             });
         };
         p.registration.clone_from(registration);
+        p.objections = weigh_objections(&p, status)?;
         let Some((unconditional, needs)) = p.grant.per_resource.get(p.resource) else {
             return Err(Denial::NoFieldOfResource {
                 resource: p.resource_id().to_owned(),
             });
         };
-        if !needs.is_empty() {
-            let check = ConsentCheck::of(&p.grant, needs, &p.purpose, status);
-            p.consents = check.used;
-            if !check.consented.is_empty() {
-                let mut effective = unconditional.clone();
-                for i in check.consented.iter() {
-                    effective.insert(i);
-                }
-                p.effective = Some(effective);
+        let (restricted, restrictions) = restricted_of(&p, unconditional, needs, status);
+        let check =
+            (!needs.is_empty()).then(|| ConsentCheck::of(&p.grant, needs, &p.purpose, status));
+        if let Some(check) = &check {
+            p.consents.clone_from(&check.used);
+        }
+        let consented = check.as_ref().is_some_and(|c| !c.consented.is_empty());
+        if consented || !restricted.is_empty() {
+            let mut effective = unconditional.clone();
+            if let Some(check) = &check {
+                effective.union_with(&check.consented);
             }
-            if p.allowed().is_empty() {
-                return Err(Denial::ConsentRequired {
-                    consent: check
-                        .strictest_missing
-                        .unwrap_or(Consent::Parents)
-                        .as_str()
-                        .to_owned(),
-                    purpose: p.purpose.clone(),
-                });
-            }
-            p.consent_missing = Some(check.missing);
+            effective.subtract(&restricted);
+            p.effective = Some(effective);
         }
         if p.allowed().is_empty() {
-            return Err(Denial::NoFieldOfResource {
-                resource: p.resource_id().to_owned(),
-            });
+            return Err(nothing_left(
+                &p,
+                unconditional,
+                needs,
+                &restricted,
+                check.as_ref(),
+            ));
         }
+        if let Some(mut check) = check {
+            check.missing.subtract(&restricted);
+            p.consent_missing = Some(check.missing);
+        }
+        p.restricted = restricted;
+        p.restrictions = restrictions;
         Ok(p)
     }
+}
+
+/// Why nothing is left of a request: every field that could flow is
+/// restricted (`restricted`), or consent would unlock some
+/// (`consent-required`), or the resource has none at all.
+fn nothing_left(
+    p: &Permit,
+    unconditional: &BitSet,
+    needs: &BitSet,
+    restricted: &BitSet,
+    check: Option<&ConsentCheck>,
+) -> Denial {
+    let mut could = unconditional.clone();
+    could.union_with(needs);
+    let any_at_all = !could.is_empty();
+    could.subtract(restricted);
+    if any_at_all && could.is_empty() {
+        return Denial::Restricted {
+            resource: p.resource_id().to_owned(),
+        };
+    }
+    match check {
+        Some(check) => Denial::ConsentRequired {
+            consent: check
+                .strictest_missing
+                .unwrap_or(Consent::Parents)
+                .as_str()
+                .to_owned(),
+            purpose: p.purpose.clone(),
+        },
+        None => Denial::NoFieldOfResource {
+            resource: p.resource_id().to_owned(),
+        },
+    }
+}
+
+/// The objections that cover this request (its overleg, and its purpose
+/// when they name one): an error when the receiving role's ground is open
+/// to objection (AVG art. 6(1)(e)/(f) without (c)); otherwise the ids that
+/// did not apply, for the record.
+fn weigh_objections(p: &Permit, status: &CaseStatus) -> Result<Vec<String>, Denial> {
+    let covering: Vec<&str> = status
+        .objections
+        .iter()
+        .filter(|o| o.state.stops() && o.covers(&p.purpose))
+        .map(|o| o.id.as_str())
+        .collect();
+    if covering.is_empty() {
+        return Ok(Vec::new());
+    }
+    if p.grondslag.objectable() {
+        return Err(Denial::Objection {
+            overleg: p.overleg.clone(),
+            purpose: p.purpose.clone(),
+            role: p.role.clone(),
+            basis: basis_codes(&p.grondslag),
+        });
+    }
+    let mut ids: Vec<String> = covering.into_iter().map(str::to_owned).collect();
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The role's art. 6(1) grounds as codes, e.g. `6.1.c, 6.1.e`.
+fn basis_codes(g: &Grondslag) -> String {
+    g.basis
+        .iter()
+        .filter(|b| b.code().starts_with("6.1."))
+        .map(|b| b.code())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Why an objection did not apply to a role on `g` (Dutch, for the record
+/// and the FG).
+pub fn objection_not_applied_reason(g: &Grondslag) -> String {
+    if g.names(crate::policy::model::LegalBasis::LegalObligation) {
+        "grondslag 6.1.c: wettelijke plicht; tegen een wettelijke plicht is geen bezwaar mogelijk (AVG art. 21 lid 1)".to_owned()
+    } else {
+        format!(
+            "grondslag {}: geen 6.1.e of 6.1.f, dus geen recht van bezwaar (AVG art. 21 lid 1)",
+            basis_codes(g)
+        )
+    }
+}
+
+/// The fields of this request's resource (those the rules could let flow)
+/// that an active restriction covers, and the restrictions that covered
+/// at least one, sorted.
+fn restricted_of(
+    p: &Permit,
+    unconditional: &BitSet,
+    needs: &BitSet,
+    status: &CaseStatus,
+) -> (BitSet, Vec<String>) {
+    let len = p.grant.fields.len();
+    let mut restricted = BitSet::new(len);
+    let mut ids = Vec::new();
+    if status.restrictions.is_empty() {
+        return (restricted, ids);
+    }
+    let mut could = unconditional.clone();
+    could.union_with(needs);
+    let cat = &p.bron.catalogue;
+    let bron = p.bron.id.as_str();
+    for r in &status.restrictions {
+        let mut hit = false;
+        match &r.fields {
+            None => {
+                restricted.union_with(&could);
+                hit = !could.is_empty();
+            }
+            Some(entries) => {
+                // Only this bron's entries; each is split once.
+                let paths = entries
+                    .iter()
+                    .filter_map(|e| e.strip_prefix(bron)?.strip_prefix(':'));
+                for path in paths {
+                    for i in could.iter() {
+                        if cat
+                            .get(i)
+                            .is_some_and(|f| path_covers(path, f.path.as_str()))
+                        {
+                            restricted.insert(i);
+                            hit = true;
+                        }
+                    }
+                }
+            }
+        }
+        if hit {
+            ids.push(r.id.clone());
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    (restricted, ids)
 }
 
 /// Which consent-requiring fields an active consent unlocks.
@@ -286,6 +447,13 @@ pub struct Permit {
     registration: String,
     /// Consent ids the request relies on.
     consents: Vec<String>,
+    /// Objections that cover the request but did not apply (the role's
+    /// ground is not open to objection).
+    objections: Vec<String>,
+    /// Fields the rules allow that a restriction withholds.
+    restricted: BitSet,
+    /// Restrictions that withheld at least one field.
+    restrictions: Vec<String>,
 }
 
 impl Permit {
@@ -371,6 +539,21 @@ impl Permit {
     /// The consents this request relies on (empty when it needs none).
     pub fn consents(&self) -> &[String] {
         &self.consents
+    }
+    /// Objections that cover this request but did not apply, because the
+    /// role's ground is not open to objection (see
+    /// [`objection_not_applied_reason`]).
+    pub fn objections_not_applied(&self) -> &[String] {
+        &self.objections
+    }
+    /// Fields the rules (and consent) would let flow that a restriction
+    /// withholds.
+    pub fn restricted(&self) -> &BitSet {
+        &self.restricted
+    }
+    /// The restrictions that withheld at least one field.
+    pub fn restrictions(&self) -> &[String] {
+        &self.restrictions
     }
     pub fn trie(&self) -> &FieldTrie {
         &self.trie
@@ -570,6 +753,9 @@ impl Snapshot {
             consent_missing: None,
             registration: String::new(),
             consents: Vec::new(),
+            objections: Vec::new(),
+            restricted: BitSet::EMPTY,
+            restrictions: Vec::new(),
         }))
     }
 
@@ -791,7 +977,7 @@ mod redaction_tests {
 mod tests {
     use super::*;
     use crate::policy::fixture::Fixture;
-    use crate::registers::{ActiveConsent, GivenBy};
+    use crate::registers::{ActiveConsent, GivenBy, ObjectionState};
 
     /// A request as the router would hand it over.
     #[derive(Clone, Copy)]
@@ -842,6 +1028,7 @@ mod tests {
                     purposes: vec![(*purpose).to_owned()],
                 })
                 .collect(),
+            ..CaseStatus::default()
         }
     }
 
@@ -1170,6 +1357,7 @@ mod tests {
         let not_registered = CaseStatus {
             registration: None,
             consents: registered(&[("c-1", GivenBy::ParentsAndYouth, "hulp")]).consents,
+            ..CaseStatus::default()
         };
         let cases: [(&Ask<'_>, CaseStatus, &str, &str); 4] = [
             (
@@ -1257,5 +1445,284 @@ mod tests {
             .unwrap();
         assert_eq!(paths(&permit, permit.allowed()), ["extra.f69"]);
         assert_eq!(paths(&permit, permit.consent_withheld()), ["zorg.diagnose"]);
+    }
+
+    /// What a row restricts.
+    #[derive(Clone, Copy)]
+    enum Restrict {
+        Nothing,
+        Everything,
+        Fields(&'static [&'static str]),
+    }
+
+    /// One row of README's precedence table (Case binding and consent).
+    #[allow(
+        clippy::struct_excessive_bools,
+        reason = "a table row: each bool is one column"
+    )]
+    struct Row {
+        name: &'static str,
+        /// `false`: WIJ (jeugd, 6.1.e) for `hulp`; `true`: the gemeente as
+        /// leerplicht (6.1.c) for `handhaving`.
+        legal_obligation: bool,
+        registered: bool,
+        consent: bool,
+        /// (state, purpose) of one objection.
+        objection: Option<(ObjectionState, Option<&'static str>)>,
+        restriction: Restrict,
+        /// The fields that flow, or the denial's code.
+        expect: Result<&'static [&'static str], &'static str>,
+        /// Whether the record notes an objection that did not apply.
+        noted: bool,
+    }
+
+    /// The precedence between case binding, consent, objection and
+    /// restriction, as README's table states it, row by row.
+    #[tokio::test]
+    async fn precedence_of_consent_objection_and_restriction() {
+        use ObjectionState::{Lodged, Rejected, Upheld};
+        const BASE: &[&str] = &["leerling.naam", "verzuim.uren"];
+        const ALL: &[&str] = &["leerling.naam", "verzuim.uren", "verzuim.toelichting"];
+        let row = |name, legal_obligation, consent, objection, restriction, expect, noted| Row {
+            name,
+            legal_obligation,
+            registered: true,
+            consent,
+            objection,
+            restriction,
+            expect,
+            noted,
+        };
+        let rows = [
+            row(
+                "nothing registered but the case",
+                false,
+                false,
+                None,
+                Restrict::Nothing,
+                Ok(BASE),
+                false,
+            ),
+            row(
+                "consent unlocks its fields",
+                false,
+                true,
+                None,
+                Restrict::Nothing,
+                Ok(ALL),
+                false,
+            ),
+            row(
+                "a lodged objection stops a 6.1.e flow",
+                false,
+                false,
+                Some((Lodged, None)),
+                Restrict::Nothing,
+                Err("objection"),
+                false,
+            ),
+            row(
+                "an objection wins over consent",
+                false,
+                true,
+                Some((Lodged, None)),
+                Restrict::Nothing,
+                Err("objection"),
+                false,
+            ),
+            row(
+                "an upheld objection keeps stopping it",
+                false,
+                true,
+                Some((Upheld, None)),
+                Restrict::Nothing,
+                Err("objection"),
+                false,
+            ),
+            row(
+                "a rejected objection does nothing",
+                false,
+                true,
+                Some((Rejected, None)),
+                Restrict::Nothing,
+                Ok(ALL),
+                false,
+            ),
+            row(
+                "an objection for another purpose does not cover it",
+                false,
+                false,
+                Some((Lodged, Some("handhaving"))),
+                Restrict::Nothing,
+                Ok(BASE),
+                false,
+            ),
+            row(
+                "an objection for this purpose covers it",
+                false,
+                false,
+                Some((Lodged, Some("hulp"))),
+                Restrict::Nothing,
+                Err("objection"),
+                false,
+            ),
+            row(
+                "an objection never stops a 6.1.c flow (noted)",
+                true,
+                false,
+                Some((Upheld, None)),
+                Restrict::Nothing,
+                Ok(ALL),
+                true,
+            ),
+            row(
+                "a restriction wins over consent for its fields",
+                false,
+                true,
+                None,
+                Restrict::Fields(&["las:verzuim.toelichting"][..]),
+                Ok(BASE),
+                false,
+            ),
+            row(
+                "a restricted container covers its fields",
+                false,
+                true,
+                None,
+                Restrict::Fields(&["las:verzuim"][..]),
+                Ok(&["leerling.naam"]),
+                false,
+            ),
+            row(
+                "a restriction of everything: nothing left",
+                false,
+                true,
+                None,
+                Restrict::Everything,
+                Err("restricted"),
+                false,
+            ),
+            row(
+                "a restriction applies to a 6.1.c flow as well",
+                true,
+                false,
+                Some((Lodged, None)),
+                Restrict::Fields(&["las:verzuim.uren"][..]),
+                Ok(&["leerling.naam", "verzuim.toelichting"]),
+                true,
+            ),
+            row(
+                "consent still missing where it would help",
+                false,
+                false,
+                None,
+                Restrict::Fields(&["las:leerling.naam", "las:verzuim.uren"][..]),
+                Err("consent-required"),
+                false,
+            ),
+            row(
+                "a restriction of another bron's field changes nothing",
+                false,
+                false,
+                None,
+                Restrict::Fields(&["wij-dossier:verzuim.uren"][..]),
+                Ok(BASE),
+                false,
+            ),
+            Row {
+                registered: false,
+                ..row(
+                    "no registration: nothing, objection or not",
+                    true,
+                    true,
+                    Some((Lodged, None)),
+                    Restrict::Nothing,
+                    Err("not-registered"),
+                    false,
+                )
+            },
+        ];
+        let snap = Fixture::new().snapshot().await;
+        for r in rows {
+            let ask = if r.legal_obligation {
+                Ask {
+                    org: "gemeente",
+                    role: Some("leerplicht"),
+                    purpose: Some("handhaving"),
+                    ..WIJ_VERZUIM
+                }
+            } else {
+                WIJ_VERZUIM
+            };
+            let purpose = ask.purpose.unwrap();
+            let mut status = if r.consent {
+                registered(&[("c-1", GivenBy::Parents, purpose)])
+            } else {
+                registered(&[])
+            };
+            if !r.registered {
+                status.registration = None;
+            }
+            if let Some((state, purpose)) = r.objection {
+                status.objections.push(crate::registers::ActiveObjection {
+                    id: "b-1".into(),
+                    purpose: purpose.map(str::to_owned),
+                    state,
+                });
+                // What the store hands over: only objections that stop.
+                status.objections.retain(|o| o.state.stops());
+            }
+            let fields = match r.restriction {
+                Restrict::Nothing => None,
+                Restrict::Everything => Some(None),
+                Restrict::Fields(f) => Some(Some(f.iter().map(|s| (*s).to_owned()).collect())),
+            };
+            if let Some(fields) = fields {
+                status
+                    .restrictions
+                    .push(crate::registers::ActiveRestriction {
+                        id: "p-1".into(),
+                        fields,
+                    });
+            }
+            let got = decide(&snap, &ask).unwrap().bind(&status);
+            match (r.expect, got) {
+                (Ok(fields), Ok(p)) => {
+                    assert_eq!(paths(&p, p.allowed()), fields, "{}", r.name);
+                    assert_eq!(
+                        !p.objections_not_applied().is_empty(),
+                        r.noted,
+                        "{}",
+                        r.name
+                    );
+                }
+                (Err(code), Err(d)) => assert_eq!(d.code(), code, "{}", r.name),
+                (want, got) => panic!(
+                    "{}: expected {want:?}, got {:?}",
+                    r.name,
+                    got.map(|p| paths(&p, p.allowed()))
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn the_record_says_why_an_objection_did_not_apply() {
+        let g = |basis: &[crate::policy::model::LegalBasis]| Grondslag {
+            law: "Leerplichtwet 1969".into(),
+            article: "art. 16".into(),
+            basis: basis.to_vec(),
+        };
+        use crate::policy::model::LegalBasis::{
+            Consent as ConsentBasis, LegalObligation, PublicTask,
+        };
+        assert!(
+            objection_not_applied_reason(&g(&[LegalObligation, PublicTask]))
+                .starts_with("grondslag 6.1.c: wettelijke plicht")
+        );
+        assert!(
+            objection_not_applied_reason(&g(&[ConsentBasis]))
+                .starts_with("grondslag 6.1.a: geen 6.1.e of 6.1.f")
+        );
     }
 }

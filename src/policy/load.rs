@@ -1056,6 +1056,8 @@ fn validate_role(
         organisations: r.organisations.clone(),
         special_categories: special_categories(src, at, r, problems),
         may_register_cases: r.may_register_cases,
+        may_record_objections: r.may_record_objections,
+        may_record_restrictions: r.may_record_restrictions,
         line: src.line_of(at),
     }
 }

@@ -428,6 +428,10 @@ pub struct Role {
     pub organisations: Vec<String>,
     pub special_categories: Vec<Category>,
     pub may_register_cases: bool,
+    /// May record objections (bezwaren) and decide on them.
+    pub may_record_objections: bool,
+    /// May record and lift restrictions (beperkingen).
+    pub may_record_restrictions: bool,
     pub line: usize,
 }
 

@@ -147,6 +147,14 @@ pub struct RawRole {
     /// Whether this role may register (aanmelden) pupils in the overleg.
     #[serde(default)]
     pub may_register_cases: bool,
+    /// Whether this role may record objections (bezwaren, AVG art. 21)
+    /// and decide on them.
+    #[serde(default)]
+    pub may_record_objections: bool,
+    /// Whether this role may record and lift restrictions (beperkingen,
+    /// AVG art. 18).
+    #[serde(default)]
+    pub may_record_restrictions: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,4 +1,6 @@
-//! Case binding (aanmeldingen) and the consent register (toestemmingen).
+//! Case binding (aanmeldingen), the consent register (toestemmingen), and
+//! the objection and restriction registers (bezwaren, beperkingen: see
+//! [`rights`]).
 //!
 //! Contracts:
 //! - A request about a betrokkene is served only while that pupil has an
@@ -19,6 +21,7 @@
 //!   acknowledging: no request outlives `request_timeout + commit_timeout`.
 
 mod lock;
+pub mod rights;
 mod sql;
 mod types;
 
@@ -29,8 +32,9 @@ use tokio::sync::OwnedRwLockReadGuard;
 
 pub use sql::{history_of, status_of};
 pub use types::{
-    ActiveConsent, Actor, CaseStatus, ConsentEntry, GivenBy, History, NewConsent, NewRegistration,
-    Origin, RegisterError, Registration,
+    ActiveConsent, ActiveObjection, ActiveRestriction, Actor, CaseStatus, ConsentEntry, GivenBy,
+    History, NewConsent, NewObjection, NewRegistration, NewRestriction, ObjectionEntry,
+    ObjectionState, Origin, RegisterError, Registration, RestrictionEntry, RestrictionReason,
 };
 
 use lock::Stripes;
@@ -532,6 +536,34 @@ fn overleg_of<'a>(set: &'a PolicySet, id: &str) -> Result<&'a Overleg, RegisterE
         .ok_or_else(|| RegisterError::UnknownOverleg(id.to_owned()))
 }
 
+/// What a role may change in the registers of its overleg (policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    /// Registrations and consent: `may_register_cases`.
+    Cases,
+    /// Objections, and deciding them: `may_record_objections`.
+    Objections,
+    /// Restrictions, and lifting them: `may_record_restrictions`.
+    Restrictions,
+}
+
+impl Capability {
+    fn held_by(self, role: &Role) -> bool {
+        match self {
+            Self::Cases => role.may_register_cases,
+            Self::Objections => role.may_record_objections,
+            Self::Restrictions => role.may_record_restrictions,
+        }
+    }
+    fn text(self) -> &'static str {
+        match self {
+            Self::Cases => "register cases or consent",
+            Self::Objections => "record objections (may_record_objections)",
+            Self::Restrictions => "record restrictions (may_record_restrictions)",
+        }
+    }
+}
+
 /// The role in which `org` registers in `overleg`: one of its roles with
 /// `may_register_cases`; `wanted` picks one when it holds several.
 pub fn registering_role<'a>(
@@ -540,15 +572,28 @@ pub fn registering_role<'a>(
     org: &str,
     wanted: Option<&str>,
 ) -> Result<&'a Role, RegisterError> {
+    role_for(set, overleg, org, wanted, Capability::Cases)
+}
+
+/// The role in which `org` may do `what` in `overleg`: one of its roles
+/// that holds the capability; `wanted` picks one when it holds several.
+pub fn role_for<'a>(
+    set: &'a PolicySet,
+    overleg: &str,
+    org: &str,
+    wanted: Option<&str>,
+    what: Capability,
+) -> Result<&'a Role, RegisterError> {
     let o = overleg_of(set, overleg)?;
     let may: Vec<&'a Role> = o
         .roles
         .iter()
-        .filter(|r| r.may_register_cases && r.organisations.iter().any(|x| x == org))
+        .filter(|r| what.held_by(r) && r.organisations.iter().any(|x| x == org))
         .collect();
     let not_allowed = || RegisterError::NotAllowed {
         org: org.to_owned(),
         overleg: o.id.clone(),
+        what: what.text(),
     };
     match (wanted, may.as_slice()) {
         (_, []) => Err(not_allowed()),
@@ -573,7 +618,18 @@ pub fn actor(
     org: &str,
     wanted: Option<&str>,
 ) -> Result<Actor, RegisterError> {
-    let role = registering_role(set, overleg, org, wanted)?;
+    actor_for(set, overleg, org, wanted, Capability::Cases)
+}
+
+/// An [`Actor`] for `org` in a role that may do `what`.
+pub fn actor_for(
+    set: &PolicySet,
+    overleg: &str,
+    org: &str,
+    wanted: Option<&str>,
+    what: Capability,
+) -> Result<Actor, RegisterError> {
+    let role = role_for(set, overleg, org, wanted, what)?;
     Ok(Actor {
         org: org.to_owned(),
         role: role.id.clone(),
@@ -675,6 +731,8 @@ mod tests {
     fn status(consents: &[(&str, GivenBy, &[&str])]) -> CaseStatus {
         CaseStatus {
             registration: Some("r".into()),
+            objections: Vec::new(),
+            restrictions: Vec::new(),
             consents: consents
                 .iter()
                 .map(|(id, g, p)| ActiveConsent {

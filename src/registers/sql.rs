@@ -5,7 +5,9 @@
 use sqlx::Row;
 
 use super::types::{
-    ActiveConsent, CaseStatus, ConsentEntry, GivenBy, History, RegisterError, Registration,
+    ActiveConsent, ActiveObjection, ActiveRestriction, CaseStatus, ConsentEntry, GivenBy, History,
+    ObjectionEntry, ObjectionState, RegisterError, Registration, RestrictionEntry,
+    RestrictionReason,
 };
 use crate::audit::record::now_rfc3339;
 use crate::audit::{Store, StoreError};
@@ -15,14 +17,24 @@ const STATUS_SQL: &str = "SELECT 'case' AS k, id, '' AS given_by, '' AS purposes
      UNION ALL \
      SELECT 'consent' AS k, id, given_by, purposes FROM consents \
      WHERE overleg = $1 AND subject = $2 AND valid_from <= $3 AND (valid_until IS NULL OR valid_until > $3) \
-     AND withdrawn_at IS NULL";
+     AND withdrawn_at IS NULL \
+     UNION ALL \
+     SELECT 'objection' AS k, id, state AS given_by, COALESCE(purpose, '') AS purposes FROM objections \
+     WHERE overleg = $1 AND subject = $2 AND state IN ('lodged', 'upheld') \
+     UNION ALL \
+     SELECT 'restriction' AS k, id, reason AS given_by, COALESCE(fields, '') AS purposes FROM restrictions \
+     WHERE overleg = $1 AND subject = $2 AND begins_at <= $3 AND (ends_at IS NULL OR ends_at > $3) \
+     AND lifted_at IS NULL";
 
 pub(super) const REG_COLUMNS: &str = "id, overleg, reference, begins_at, ends_at, registered_by, registered_role, registered_at, ended_at, ended_by, subject";
 pub(super) const CONSENT_COLUMNS: &str = "id, overleg, given_by, purposes, valid_from, valid_until, form_reference, recorded_by, recorded_role, recorded_at, withdrawn_at, withdrawn_by, withdrawal_reference, subject";
+pub(super) const OBJECTION_COLUMNS: &str = "id, overleg, subject, purpose, state, reference, lodged_at, recorded_by, recorded_role, decided_at, decided_by, decided_role, decision_reference";
+pub(super) const RESTRICTION_COLUMNS: &str = "id, overleg, subject, fields, reason, reference, begins_at, ends_at, recorded_by, recorded_role, recorded_at, lifted_at, lifted_by, lift_reference";
 
 /// The status now of the pupil stored under any of `subjects` (its
-/// pseudonyms under each key version) in `overleg`: one indexed query per
-/// key version, on every request.
+/// pseudonyms under each key version) in `overleg`: registration, consents,
+/// objections and restrictions in one indexed query per key version, on
+/// every request.
 pub async fn status_of(
     store: &Store,
     pseudonyms: &[String],
@@ -40,26 +52,57 @@ pub async fn status_of(
         for r in rows {
             let kind: String = r.try_get(0)?;
             let id: String = r.try_get(1)?;
-            if kind == "case" {
-                status.registration.get_or_insert(id);
-            } else {
-                let given: String = r.try_get(2)?;
-                let purposes: String = r.try_get(3)?;
-                // An unreadable row grants nothing (fail closed).
-                if let (Some(given_by), Ok(purposes)) = (
-                    GivenBy::parse(&given),
-                    serde_json::from_str::<Vec<String>>(&purposes),
-                ) {
-                    status.consents.push(ActiveConsent {
-                        id,
-                        given_by,
-                        purposes,
-                    });
-                }
-            }
+            let a: String = r.try_get(2)?;
+            let b: String = r.try_get(3)?;
+            add_status_row(&mut status, &kind, id, &a, &b)?;
         }
     }
     Ok(status)
+}
+
+/// One row of [`STATUS_SQL`] into `status`. An unreadable consent grants
+/// nothing; an unreadable objection or restriction is an error (it could
+/// only stop something, so it must not be skipped: fail closed).
+fn add_status_row(
+    status: &mut CaseStatus,
+    kind: &str,
+    id: String,
+    a: &str,
+    b: &str,
+) -> Result<(), StoreError> {
+    let bad = |what: &str| StoreError::Invalid(format!("unreadable {what} {id}"));
+    match kind {
+        "case" => {
+            status.registration.get_or_insert(id);
+        }
+        "consent" => {
+            if let (Some(given_by), Ok(purposes)) =
+                (GivenBy::parse(a), serde_json::from_str::<Vec<String>>(b))
+            {
+                status.consents.push(ActiveConsent {
+                    id,
+                    given_by,
+                    purposes,
+                });
+            }
+        }
+        "objection" => {
+            let state = ObjectionState::parse(a).ok_or_else(|| bad("objection"))?;
+            let purpose = (!b.is_empty()).then(|| b.to_owned());
+            status
+                .objections
+                .push(ActiveObjection { id, purpose, state });
+        }
+        _ => {
+            let fields = if b.is_empty() {
+                None
+            } else {
+                Some(serde_json::from_str::<Vec<String>>(b).map_err(|_| bad("restriction"))?)
+            };
+            status.restrictions.push(ActiveRestriction { id, fields });
+        }
+    }
+    Ok(())
 }
 
 /// Every registration and consent stored under any of `subjects` (the
@@ -98,8 +141,14 @@ pub async fn history_of(
             }
         }
     }
+    for pseudonym in pseudonyms {
+        rights_of(store, pseudonym, overleg, &now, &mut h).await?;
+    }
     h.registrations
         .sort_by(|a, b| a.registered_at.cmp(&b.registered_at));
+    h.objections.sort_by(|a, b| a.lodged_at.cmp(&b.lodged_at));
+    h.restrictions
+        .sort_by(|a, b| a.recorded_at.cmp(&b.recorded_at));
     h.consents.sort_by(|a, b| a.recorded_at.cmp(&b.recorded_at));
     Ok(h)
 }
@@ -155,6 +204,99 @@ pub(super) fn consent_from(
         withdrawn_at,
         withdrawn_by: r.try_get("withdrawn_by")?,
         withdrawal_reference: r.try_get("withdrawal_reference")?,
+        active,
+    })
+}
+
+/// The objections and restrictions stored under `pseudonym` (in `overleg`
+/// if given) into `h`.
+async fn rights_of(
+    store: &Store,
+    pseudonym: &str,
+    overleg: Option<&str>,
+    now: &str,
+    h: &mut History,
+) -> Result<(), RegisterError> {
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {OBJECTION_COLUMNS} FROM objections WHERE subject = $1 ORDER BY lodged_at, id"
+    )))
+    .bind(pseudonym)
+    .fetch_all(store.pool())
+    .await?;
+    for r in &rows {
+        let o = objection_from(r)?;
+        if overleg.is_none_or(|x| x == o.overleg) {
+            h.objections.push(o);
+        }
+    }
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {RESTRICTION_COLUMNS} FROM restrictions WHERE subject = $1 ORDER BY recorded_at, id"
+    )))
+    .bind(pseudonym)
+    .fetch_all(store.pool())
+    .await?;
+    for r in &rows {
+        let x = restriction_from(r, now)?;
+        if overleg.is_none_or(|o| o == x.overleg) {
+            h.restrictions.push(x);
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn objection_from(r: &sqlx::any::AnyRow) -> Result<ObjectionEntry, RegisterError> {
+    let state: String = r.try_get("state")?;
+    let state = ObjectionState::parse(&state).ok_or_else(|| {
+        RegisterError::Store(StoreError::Invalid(format!("unknown state `{state}`")))
+    })?;
+    Ok(ObjectionEntry {
+        id: r.try_get("id")?,
+        overleg: r.try_get("overleg")?,
+        purpose: r.try_get("purpose")?,
+        state,
+        reference: r.try_get("reference")?,
+        lodged_at: r.try_get("lodged_at")?,
+        recorded_by: r.try_get("recorded_by")?,
+        role: r.try_get("recorded_role")?,
+        decided_at: r.try_get("decided_at")?,
+        decided_by: r.try_get("decided_by")?,
+        decision_reference: r.try_get("decision_reference")?,
+        active: state.stops(),
+    })
+}
+
+pub(super) fn restriction_from(
+    r: &sqlx::any::AnyRow,
+    now: &str,
+) -> Result<RestrictionEntry, RegisterError> {
+    let invalid = |m: String| RegisterError::Store(StoreError::Invalid(m));
+    let reason: String = r.try_get("reason")?;
+    let reason = RestrictionReason::parse(&reason)
+        .ok_or_else(|| invalid(format!("unknown restriction reason `{reason}`")))?;
+    let fields: Option<String> = r.try_get("fields")?;
+    let fields = fields
+        .map(|f| serde_json::from_str::<Vec<String>>(&f))
+        .transpose()
+        .map_err(|_| invalid("unreadable restriction fields".into()))?;
+    let begin: String = r.try_get("begins_at")?;
+    let end: Option<String> = r.try_get("ends_at")?;
+    let lifted_at: Option<String> = r.try_get("lifted_at")?;
+    let active =
+        lifted_at.is_none() && begin.as_str() <= now && end.as_deref().is_none_or(|e| e > now);
+    Ok(RestrictionEntry {
+        id: r.try_get("id")?,
+        overleg: r.try_get("overleg")?,
+        fields,
+        reason,
+        reference: r.try_get("reference")?,
+        begin,
+        end,
+        recorded_by: r.try_get("recorded_by")?,
+        role: r.try_get("recorded_role")?,
+        recorded_at: r.try_get("recorded_at")?,
+        lifted_at,
+        lifted_by: r.try_get("lifted_by")?,
+        lift_reference: r.try_get("lift_reference")?,
         active,
     })
 }

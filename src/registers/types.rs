@@ -13,11 +13,14 @@ pub enum RegisterError {
     Invalid(String),
     #[error("casusoverleg `{0}` does not exist")]
     UnknownOverleg(String),
-    #[error(
-        "organisation `{org}` holds no role in casusoverleg `{overleg}` that may register cases or consent"
-    )]
-    NotAllowed { org: String, overleg: String },
-    #[error("organisation `{org}` holds several roles in `{overleg}` that may register ({}); say which one in X-Rol", roles.join(", "))]
+    #[error("organisation `{org}` holds no role in casusoverleg `{overleg}` that may {what}")]
+    NotAllowed {
+        org: String,
+        overleg: String,
+        /// What it may not do, e.g. `register cases or consent`.
+        what: &'static str,
+    },
+    #[error("organisation `{org}` holds several roles in `{overleg}` that may do this ({}); say which one in X-Rol", roles.join(", "))]
     RoleRequired {
         org: String,
         overleg: String,
@@ -27,6 +30,8 @@ pub enum RegisterError {
     NotFound(&'static str),
     #[error("this {0} has already ended or been withdrawn")]
     Closed(&'static str),
+    #[error("this objection has already been decided ({0}); a decision is final")]
+    AlreadyDecided(&'static str),
     #[error("the request's deadline passed before the change was made")]
     Timeout,
     #[error(transparent)]
@@ -50,7 +55,7 @@ impl RegisterError {
             RegisterError::NotAllowed { .. } => "may-not-register",
             RegisterError::RoleRequired { .. } => "role-required",
             RegisterError::NotFound(_) => "register-entry-not-found",
-            RegisterError::Closed(_) => "register-entry-closed",
+            RegisterError::Closed(_) | RegisterError::AlreadyDecided(_) => "register-entry-closed",
             RegisterError::Timeout => "request-timeout",
             RegisterError::Store(_) | RegisterError::Audit(_) => "register-unavailable",
         }
@@ -113,12 +118,122 @@ pub struct ActiveConsent {
     pub purposes: Vec<String>,
 }
 
+/// The state of an objection (bezwaar, AVG art. 21): lodged, then upheld
+/// or rejected once. Dutch on the wire, English in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ObjectionState {
+    #[serde(rename = "ingediend")]
+    Lodged,
+    #[serde(rename = "toegewezen")]
+    Upheld,
+    #[serde(rename = "afgewezen")]
+    Rejected,
+}
+
+impl ObjectionState {
+    /// The value in the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lodged => "lodged",
+            Self::Upheld => "upheld",
+            Self::Rejected => "rejected",
+        }
+    }
+    /// From the store's value.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "lodged" => Self::Lodged,
+            "upheld" => Self::Upheld,
+            "rejected" => Self::Rejected,
+            _ => return None,
+        })
+    }
+    /// The value on the wire.
+    pub fn dutch(self) -> &'static str {
+        match self {
+            Self::Lodged => "ingediend",
+            Self::Upheld => "toegewezen",
+            Self::Rejected => "afgewezen",
+        }
+    }
+    /// Whether the objection stops processing it covers (lodged: while it
+    /// is weighed; upheld: for good).
+    pub fn stops(self) -> bool {
+        matches!(self, Self::Lodged | Self::Upheld)
+    }
+}
+
+/// Why data is restricted (AVG art. 18(1) a-d). Dutch on the wire and in
+/// the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestrictionReason {
+    /// (a) the accuracy is contested, while it is verified.
+    JuistheidBetwist,
+    /// (b) the processing is unlawful and the pupil wants restriction.
+    OnrechtmatigeVerwerking,
+    /// (c) needed for a legal claim.
+    Rechtsvordering,
+    /// (d) an objection is being weighed.
+    BezwaarInBehandeling,
+}
+
+impl RestrictionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::JuistheidBetwist => "juistheid-betwist",
+            Self::OnrechtmatigeVerwerking => "onrechtmatige-verwerking",
+            Self::Rechtsvordering => "rechtsvordering",
+            Self::BezwaarInBehandeling => "bezwaar-in-behandeling",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "juistheid-betwist" => Self::JuistheidBetwist,
+            "onrechtmatige-verwerking" => Self::OnrechtmatigeVerwerking,
+            "rechtsvordering" => Self::Rechtsvordering,
+            "bezwaar-in-behandeling" => Self::BezwaarInBehandeling,
+            _ => return None,
+        })
+    }
+}
+
+/// One objection that stops processing (lodged or upheld), as a decision
+/// sees it.
+#[derive(Debug, Clone)]
+pub struct ActiveObjection {
+    pub id: String,
+    /// The one purpose it is against; `None`: every purpose of the overleg.
+    pub purpose: Option<String>,
+    pub state: ObjectionState,
+}
+
+impl ActiveObjection {
+    /// Whether it covers a request for `purpose`.
+    pub fn covers(&self, purpose: &str) -> bool {
+        self.purpose.as_deref().is_none_or(|p| p == purpose)
+    }
+}
+
+/// One active restriction, as a decision sees it.
+#[derive(Debug, Clone)]
+pub struct ActiveRestriction {
+    pub id: String,
+    /// `bron:field.path` entries (a path covers the fields under it);
+    /// `None`: every field.
+    pub fields: Option<Vec<String>>,
+}
+
 /// What the registers say about one pupil in one casusoverleg, now.
 #[derive(Debug, Clone, Default)]
 pub struct CaseStatus {
     /// Id of an active registration, if any.
     pub registration: Option<String>,
     pub consents: Vec<ActiveConsent>,
+    /// Objections that stop processing (lodged or upheld).
+    pub objections: Vec<ActiveObjection>,
+    /// Restrictions in force.
+    pub restrictions: Vec<ActiveRestriction>,
 }
 
 impl CaseStatus {
@@ -199,6 +314,66 @@ pub struct ConsentEntry {
     pub active: bool,
 }
 
+/// An objection (bezwaar) as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ObjectionEntry {
+    pub id: String,
+    pub overleg: String,
+    /// The one purpose it is against; absent: every purpose.
+    #[serde(rename = "doel")]
+    pub purpose: Option<String>,
+    #[serde(rename = "status")]
+    pub state: ObjectionState,
+    #[serde(rename = "referentie")]
+    pub reference: String,
+    #[serde(rename = "ingediend_op")]
+    pub lodged_at: String,
+    #[serde(rename = "vastgelegd_door")]
+    pub recorded_by: String,
+    #[serde(rename = "rol")]
+    pub role: String,
+    #[serde(rename = "besloten_op")]
+    pub decided_at: Option<String>,
+    #[serde(rename = "besloten_door")]
+    pub decided_by: Option<String>,
+    #[serde(rename = "besluit_referentie")]
+    pub decision_reference: Option<String>,
+    /// Whether it stops processing (lodged or upheld).
+    #[serde(rename = "actief")]
+    pub active: bool,
+}
+
+/// A restriction (beperking) as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestrictionEntry {
+    pub id: String,
+    pub overleg: String,
+    /// `bron:field.path` entries; absent: every field.
+    #[serde(rename = "velden")]
+    pub fields: Option<Vec<String>>,
+    #[serde(rename = "reden")]
+    pub reason: RestrictionReason,
+    #[serde(rename = "referentie")]
+    pub reference: String,
+    pub begin: String,
+    #[serde(rename = "einde")]
+    pub end: Option<String>,
+    #[serde(rename = "vastgelegd_door")]
+    pub recorded_by: String,
+    #[serde(rename = "rol")]
+    pub role: String,
+    #[serde(rename = "vastgelegd_op")]
+    pub recorded_at: String,
+    #[serde(rename = "opgeheven_op")]
+    pub lifted_at: Option<String>,
+    #[serde(rename = "opgeheven_door")]
+    pub lifted_by: Option<String>,
+    #[serde(rename = "opheffing_referentie")]
+    pub lift_reference: Option<String>,
+    #[serde(rename = "actief")]
+    pub active: bool,
+}
+
 /// Everything the registers hold about one pupil (optionally in one overleg).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct History {
@@ -206,6 +381,10 @@ pub struct History {
     pub registrations: Vec<Registration>,
     #[serde(rename = "toestemmingen")]
     pub consents: Vec<ConsentEntry>,
+    #[serde(rename = "bezwaren")]
+    pub objections: Vec<ObjectionEntry>,
+    #[serde(rename = "beperkingen")]
+    pub restrictions: Vec<RestrictionEntry>,
 }
 
 /// A new registration, validated. Its `Debug` does not print the pupil.
@@ -249,6 +428,54 @@ impl std::fmt::Debug for NewConsent {
             .field("valid_from", &self.valid_from)
             .field("valid_until", &self.valid_until)
             .field("form_reference", &self.form_reference)
+            .finish()
+    }
+}
+
+/// A new objection, validated against the overleg's purposes on use. Its
+/// `Debug` does not print the pupil.
+#[derive(Clone)]
+pub struct NewObjection {
+    pub pupil: String,
+    pub purpose: Option<String>,
+    pub reference: String,
+    /// When it was lodged (default: now).
+    pub lodged_at: Option<String>,
+}
+
+impl std::fmt::Debug for NewObjection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewObjection")
+            .field("pupil", &"(redacted)")
+            .field("purpose", &self.purpose)
+            .field("reference", &self.reference)
+            .field("lodged_at", &self.lodged_at)
+            .finish()
+    }
+}
+
+/// A new restriction, validated against the overleg's bronnen on use. Its
+/// `Debug` does not print the pupil.
+#[derive(Clone)]
+pub struct NewRestriction {
+    pub pupil: String,
+    /// Field paths (`path` or `bron:path`); `None`: every field.
+    pub fields: Option<Vec<String>>,
+    pub reason: RestrictionReason,
+    pub reference: String,
+    pub begins_at: Option<String>,
+    pub ends_at: Option<String>,
+}
+
+impl std::fmt::Debug for NewRestriction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewRestriction")
+            .field("pupil", &"(redacted)")
+            .field("fields", &self.fields)
+            .field("reason", &self.reason)
+            .field("reference", &self.reference)
+            .field("begins_at", &self.begins_at)
+            .field("ends_at", &self.ends_at)
             .finish()
     }
 }

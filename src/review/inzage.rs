@@ -243,6 +243,12 @@ pub fn explain_reason(code: &str) -> &'static str {
         "no-rule" => "het convenant staat deze verstrekking voor dit doel niet toe",
         "consent-required" => "hiervoor is toestemming nodig, en die was er niet",
         "no-field-of-resource" => "geen van de gevraagde gegevens mocht worden verstrekt",
+        "objection" => {
+            "er was bezwaar gemaakt tegen deze verwerking (AVG art. 21), en de ontvanger verwerkt op een grondslag waartegen bezwaar mogelijk is"
+        }
+        "restricted" => {
+            "de verwerking van deze gegevens was beperkt (AVG art. 18), bijvoorbeeld omdat de juistheid werd betwist"
+        }
         "not-a-participant" => "de organisatie neemt niet deel aan dit overleg",
         "role-not-held" => "de organisatie heeft deze rol niet in dit overleg",
         "unknown-purpose" | "purpose-required" => "er was geen geldig doel opgegeven",

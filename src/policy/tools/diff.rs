@@ -190,6 +190,14 @@ pub enum Structural {
         role: String,
         may: bool,
     },
+    /// `may_record_objections` or `may_record_restrictions` changed: who may
+    /// record (and decide or lift) what stops data from flowing.
+    RightsRecordingChanged {
+        role: String,
+        /// `bezwaar` or `beperking`.
+        what: &'static str,
+        may: bool,
+    },
     OrganisationJoined {
         role: String,
         org: String,
@@ -588,9 +596,25 @@ fn role_changes(id: &str, o: Option<&Role>, n: Option<&Role>, out: &mut Vec<Stru
             }
             if o.may_register_cases != n.may_register_cases {
                 out.push(Structural::CaseRegistrationChanged {
-                    role,
+                    role: role.clone(),
                     may: n.may_register_cases,
                 });
+            }
+            for (what, old, new) in [
+                ("bezwaar", o.may_record_objections, n.may_record_objections),
+                (
+                    "beperking",
+                    o.may_record_restrictions,
+                    n.may_record_restrictions,
+                ),
+            ] {
+                if old != new {
+                    out.push(Structural::RightsRecordingChanged {
+                        role: role.clone(),
+                        what,
+                        may: new,
+                    });
+                }
             }
         }
         (None, None) => {}
@@ -998,6 +1022,10 @@ impl Structural {
             Structural::CaseRegistrationChanged { role, may: false } => format!(
                 "rol {role} mag niet meer leerlingen aanmelden of afmelden, of toestemming vastleggen of intrekken"
             ),
+            Structural::RightsRecordingChanged { role, what, may } => format!(
+                "rol {role} mag {}{what} vastleggen",
+                if *may { "nu " } else { "niet meer " }
+            ),
             Structural::OrganisationJoined {
                 role,
                 org,
@@ -1345,6 +1373,19 @@ mod tests {
                 ),
                 vec![
                     "team: rol jeugd mag nu leerlingen aanmelden en afmelden en toestemming vastleggen en intrekken",
+                ],
+                vec![],
+            ),
+            (
+                "may record objections and restrictions, given",
+                base.clone().edit(
+                    TEAM,
+                    "organisations = [\"wij\"]",
+                    "organisations = [\"wij\"]\nmay_record_objections = true\nmay_record_restrictions = true",
+                ),
+                vec![
+                    "team: rol jeugd mag nu bezwaar vastleggen",
+                    "team: rol jeugd mag nu beperking vastleggen",
                 ],
                 vec![],
             ),

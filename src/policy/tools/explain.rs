@@ -279,6 +279,7 @@ fn least_consent_that_flows(
                 })
                 .into_iter()
                 .collect(),
+            ..CaseStatus::default()
         };
         let permit: Permit = route.decide(snap, q).and_then(|t| t.bind(&status)).ok()?;
         permit.allowed().contains(field).then_some(*consent)
@@ -725,6 +726,7 @@ mod tests {
                     purposes: vec!["hulp".to_owned()],
                 })
                 .collect(),
+            ..CaseStatus::default()
         };
         let cases = [
             (
@@ -822,7 +824,7 @@ mod tests {
         );
         let registered = CaseStatus {
             registration: Some("a-1".into()),
-            consents: Vec::new(),
+            ..CaseStatus::default()
         };
         let case = e.with_case(&snap, &q, &registered).case.unwrap();
         assert!(

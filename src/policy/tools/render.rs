@@ -126,10 +126,30 @@ fn registering_sentence(roles: &[RoleView<'_>]) -> String {
     if ids.is_empty() {
         return "Geen rol mag leerlingen in dit overleg aanmelden; er worden dus geen gegevens gedeeld.".to_owned();
     }
-    format!(
+    let mut out = format!(
         "Alleen over leerlingen die in dit overleg zijn aangemeld worden gegevens gedeeld. Aanmelden en toestemming vastleggen: {}.",
         ids.join(", ")
-    )
+    );
+    for (what, may) in [
+        (
+            "Bezwaar (AVG art. 21) vastleggen en erover besluiten",
+            (|r: &Role| r.may_record_objections) as fn(&Role) -> bool,
+        ),
+        (
+            "Beperking (AVG art. 18) vastleggen en opheffen",
+            |r: &Role| r.may_record_restrictions,
+        ),
+    ] {
+        let ids: Vec<&str> = roles
+            .iter()
+            .filter(|r| may(r.role))
+            .map(|r| r.role.id.as_str())
+            .collect();
+        if !ids.is_empty() {
+            let _ = write!(out, " {what}: {}.", ids.join(", "));
+        }
+    }
+    out
 }
 
 struct RoleView<'a> {

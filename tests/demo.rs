@@ -48,7 +48,7 @@ async fn the_printed_demo_commands_work() {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line.trim_start().starts_with("curl ") {
                 commands.push(line.trim().to_owned());
-                if commands.len() == 12 {
+                if commands.len() == 15 {
                     break;
                 }
             }
@@ -57,7 +57,7 @@ async fn the_printed_demo_commands_work() {
     tokio::time::timeout(Duration::from_mins(1), read)
         .await
         .expect("demo printed no commands");
-    assert_eq!(commands.len(), 12);
+    assert_eq!(commands.len(), 15);
     // The FG dashboard instructions, then the demo traffic.
     let mut dashboard = None;
     let mut traffic = 0;
@@ -160,6 +160,12 @@ async fn the_printed_demo_commands_work() {
     // 12. an owner that did not switch the supplier on for this overleg.
     assert!(outputs[11].starts_with("http/2 403"), "{}", outputs[11]);
     assert!(outputs[11].contains("urn:poortwachter:problem:no-host-mandate"));
+    // 13. an objection recorded; 14. it stops WIJ's 6(1)(e) flow; 15. not
+    // leerplicht's 6(1)(c) one.
+    assert!(outputs[12].starts_with("http/2 201"), "{}", outputs[12]);
+    assert!(outputs[13].starts_with("http/2 403"), "{}", outputs[13]);
+    assert!(outputs[13].contains("urn:poortwachter:problem:objection"));
+    assert!(outputs[14].starts_with("http/2 200"), "{}", outputs[14]);
 
     // The FG dashboard, as printed, lists the demo traffic.
     let out = tokio::process::Command::new("bash")
@@ -173,7 +179,7 @@ async fn the_printed_demo_commands_work() {
 
     child.start_kill().unwrap();
     let _ = child.wait().await;
-    // All seven were audited, besides the demo's own register changes.
+    // All were audited, besides the demo's own register changes.
     let store = poortwachter::audit::Store::connect(&format!(
         "sqlite://{}/data/audit.db",
         tmp.path().display()
@@ -186,9 +192,10 @@ async fn the_printed_demo_commands_work() {
         .filter(|r| r.kind == "request")
         .map(|r| r.outcome.as_str())
         .collect();
-    // The ten printed commands (the withdrawal is a register change) and
+    // The fifteen printed commands (the withdrawal and the objection are
+    // register changes) and
     // the demo traffic.
-    assert_eq!(outcomes.len(), traffic + 11);
+    assert_eq!(outcomes.len(), traffic + 13);
     for o in ["allowed", "filtered", "denied"] {
         assert!(outcomes.contains(&o), "{outcomes:?}");
     }
@@ -196,20 +203,25 @@ async fn the_printed_demo_commands_work() {
         &outcomes[traffic..],
         [
             "allowed", "filtered", "denied", "denied", "filtered", "denied", "filtered", "denied",
-            "denied", "filtered", "denied"
+            "denied", "filtered", "denied", "denied", "allowed"
         ]
     );
     // The hosted bron's records name the school whose data it was, not the
     // supplier that hosts it (nobody connected through a supplier).
     let requests: Vec<_> = rows.iter().filter(|r| r.kind == "request").collect();
-    let hosted = &requests[requests.len() - 2..];
+    let n = requests.len();
+    let hosted = &requests[n - 4..n - 2];
     assert_eq!(hosted[0].owner.as_deref(), Some("po-de-wadden"));
     assert_eq!(hosted[1].owner.as_deref(), Some("vso-de-borg"));
     assert!(hosted.iter().all(|r| r.supplier.is_none()));
+    assert!(requests[..n - 4].iter().all(|r| r.owner.is_none()));
+    // The objection: WIJ refused with it, leerplicht's record says why it
+    // did not apply.
+    assert_eq!(requests[n - 2].reason, "objection");
     assert!(
-        requests[..requests.len() - 2]
-            .iter()
-            .all(|r| r.owner.is_none())
+        requests[n - 1].detail.contains("6.1.c"),
+        "{}",
+        requests[n - 1].detail
     );
     let register: Vec<&str> = rows
         .iter()
@@ -217,7 +229,8 @@ async fn the_printed_demo_commands_work() {
         .map(|r| r.reason.as_str())
         .collect();
     assert!(register.contains(&"case-registered"));
-    assert_eq!(register.last(), Some(&"consent-withdrawn"));
+    assert_eq!(register.last(), Some(&"objection-lodged"));
+    assert!(register.contains(&"consent-withdrawn"));
     // The dashboard view is itself in the trail.
     assert!(
         rows.iter()

@@ -519,6 +519,17 @@ pub fn curl_examples(certs: &Path, listen: SocketAddr, consent_id: &str) -> Stri
    De Borg, which switched the app on only for its own CvB, gives 403 no-host-mandate:
    {ggd} -H 'X-Bron-Eigenaar: {wadden}' -H 'X-Doelbinding: medisch-advies' {base}/mazl/ziekmeldingen-saas/leerlingen/L1001/ziekmeldingen
    {ggd} -H 'X-Bron-Eigenaar: {borg}' -H 'X-Doelbinding: medisch-advies' {base}/mazl/ziekmeldingen-saas/leerlingen/L1001/ziekmeldingen
+
+13. Bezwaar (AVG art. 21): the parents of L1002 object; Noorderlicht records it in the AOJ-team:
+   {noorderlicht_school} -H 'Content-Type: application/json' -d '{{"leerling":"L1002","referentie":"demo: ouders maken bezwaar"}}' {registers}/aoj-vo-noorderlicht/bezwaren
+
+14. The objection stops a public-task flow: WIJ (Jeugdwet, AVG 6(1)(e)) no longer receives L1002's data
+   (403 objection):
+   {wij} -H 'X-Doelbinding: afstemming-ondersteuning' {base}/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1002/verzuim
+
+15. but not a legal obligation: Leerplicht (Leerplichtwet, 6(1)(c)) still receives it, and the record
+   says why the objection did not apply:
+   {lp} -H 'X-Doelbinding: aanpak-verzuim' {base}/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1002/verzuim
 "#,
         wij = curl("wij-groningen"),
         lp = curl("gemeente-groningen"),
@@ -526,6 +537,7 @@ pub fn curl_examples(certs: &Path, listen: SocketAddr, consent_id: &str) -> Stri
         school = curl("po-de-wadden"),
         lev = curl("las-leverancier"),
         ggd = curl("ggd-groningen"),
+        noorderlicht_school = curl("vo-noorderlicht"),
         borg = "00000099000000000102",
         noorderlicht = "00000099000000000101",
         wadden = "00000099000000000103",

@@ -765,3 +765,133 @@ async fn cli_registers_and_withdraws_next_to_a_running_gateway() {
             .collect::<Vec<_>>()
     );
 }
+
+/// Issue 16 point 4 (AVG art. 13/14): a registration records when and how
+/// the pupil and parents were informed; the DPIA report lists disclosures
+/// before that moment (or without a recorded informing) as an anomaly; the
+/// inzage report shows it.
+async fn informing_is_recorded_and_reported(store: StoreKind) {
+    let mut gw = TestGateway::start_with(Options {
+        store,
+        seed_cases: false,
+        ..Options::default()
+    })
+    .await;
+    let lp = gw.client("gemeente-groningen");
+    let school = gw.client("vo-noorderlicht");
+    let base = "/registers/v1/aoj-vo-noorderlicht/aanmeldingen";
+    // Bad input: one without the other, or a moment in the future.
+    for bad in [
+        json!({"leerling": "L1001", "referentie": "x", "geinformeerd_op": "2026-01-01"}),
+        json!({"leerling": "L1001", "referentie": "x", "geinformeerd_hoe": "brief"}),
+        json!({"leerling": "L1001", "referentie": "x", "geinformeerd_op": "2099-01-01", "geinformeerd_hoe": "brief"}),
+    ] {
+        let r = post(&school, base, bad.clone()).await;
+        assert_eq!(r.status, 400, "{bad}: {}", String::from_utf8_lossy(&r.body));
+    }
+    // Informed before (L1001), not recorded (L1002), informed later (L1003).
+    let informed = json!({"leerling": "L1001", "referentie": "AOJ-1", "geinformeerd_op": "2026-01-05", "geinformeerd_hoe": "brief aan ouders en leerling"});
+    let r = post(&school, base, informed).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["geinformeerd_hoe"], "brief aan ouders en leerling");
+    for (pupil, reference) in [("L1002", "AOJ-2"), ("L1003", "AOJ-3")] {
+        let r = post(
+            &school,
+            base,
+            json!({"leerling": pupil, "referentie": reference}),
+        )
+        .await;
+        assert_eq!(r.status, 201);
+    }
+    for pupil in ["L1001", "L1002", "L1003"] {
+        let path = format!("/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/{pupil}/verzuim");
+        assert_eq!(lp.get(&path, "aanpak-verzuim").await.status, 200);
+    }
+    // L1003's parents were informed only after the disclosure.
+    let s = poortwachter::audit::Store::connect(&gw.store_url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE case_registrations SET informed_at = '2099-01-01T00:00:00.000000Z', informed_how = 'gesprek' WHERE reference = 'AOJ-3'")
+        .execute(s.pool())
+        .await
+        .unwrap();
+
+    let cfg = poortwachter::config::Config::load(&gw.config_path).unwrap();
+    let set = poortwachter::policy::load_dir(&cfg.policy.dir).unwrap();
+    let (from, to) = (
+        poortwachter::review::when::bound("2026-01-01", false).unwrap(),
+        poortwachter::review::when::bound("2099-12-31", true).unwrap(),
+    );
+    let r = poortwachter::review::rapport::build(
+        &s,
+        &set,
+        &from,
+        &to,
+        poortwachter::review::rapport::Thresholds::default(),
+    )
+    .await
+    .unwrap();
+    let aoj = r
+        .overleggen
+        .iter()
+        .find(|o| o.id == "aoj-vo-noorderlicht")
+        .unwrap();
+    let a = aoj
+        .anomalies
+        .iter()
+        .find(|a| a.kind == "before-informing")
+        .unwrap_or_else(|| panic!("{:?}", aoj.anomalies));
+    assert!(
+        a.description
+            .starts_with("1 leerling(en) kregen een verstrekking voordat"),
+        "{}",
+        a.description
+    );
+    assert!(
+        a.description.contains("bij 1 is niet vastgelegd"),
+        "{}",
+        a.description
+    );
+
+    // The inzage report shows it.
+    let session = poortwachter::review::session::Session::open(&cfg)
+        .await
+        .unwrap();
+    let opts = poortwachter::review::inzage::Options {
+        include_denied: false,
+    };
+    let shown = |pupil: &'static str| {
+        let session = &session;
+        async move {
+            session
+                .inzage(
+                    pupil,
+                    opts,
+                    poortwachter::review::session::ReportFormat::Json,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        shown("L1001")
+            .await
+            .contains("leerling en ouders geïnformeerd")
+    );
+    assert!(
+        shown("L1002")
+            .await
+            .contains("niet vastgelegd dat leerling en ouders zijn geïnformeerd")
+    );
+    session.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_informing_is_recorded_and_reported() {
+    informing_is_recorded_and_reported(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_informing_is_recorded_and_reported() {
+    informing_is_recorded_and_reported(StoreKind::Postgres).await;
+}

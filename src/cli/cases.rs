@@ -307,6 +307,8 @@ pub async fn cases(cmd: CasesCmd) -> anyhow::Result<ExitCode> {
                 reference,
                 begins_at: begin,
                 ends_at: end,
+                informed_at: None,
+                informed_how: None,
             };
             let r = o.regs.register(&o.cx(&overleg, &who), new).await;
             o.close().await;

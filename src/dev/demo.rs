@@ -406,6 +406,8 @@ async fn register_demo_pupils(
                 reference: format!("demo-{}-{pupil}", o.id),
                 begins_at: None,
                 ends_at: None,
+                informed_at: None,
+                informed_how: None,
             };
             state.registers.register(&cx, new).await?;
         }

@@ -52,6 +52,10 @@ struct RegistrationBody {
     begin: Option<String>,
     #[serde(default, rename = "einde")]
     end: Option<String>,
+    #[serde(default, rename = "geinformeerd_op")]
+    informed_at: Option<String>,
+    #[serde(default, rename = "geinformeerd_hoe")]
+    informed_how: Option<String>,
 }
 
 /// `POST …/{id}/beeindigen` and `…/{id}/intrekken`.
@@ -332,6 +336,8 @@ impl Api<'_> {
                     reference: b.reference,
                     begins_at: b.begin,
                     ends_at: b.end,
+                    informed_at: b.informed_at,
+                    informed_how: b.informed_how,
                 };
                 let r = writer_owns(regs.register(self.cx, new).await, recorded)?;
                 Ok((StatusCode::CREATED, json(serde_json::to_vec(&r))?))

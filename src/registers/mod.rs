@@ -180,11 +180,12 @@ impl Registers {
         if ends.as_deref().is_some_and(|e| e <= begins.as_str()) {
             return Err(RegisterError::Invalid("einde must be after begin".into()));
         }
+        let (informed_at, informed_how) = informing(&new, &now)?;
         let id = uuid::Uuid::new_v4().to_string();
         let pseudonym = self.audit.pseudonymise(&new.pupil);
         let side = SideWrite {
             apply: Statement {
-                sql: "INSERT INTO case_registrations (id, overleg, subject, reference, begins_at, ends_at, registered_by, registered_role, registered_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)",
+                sql: "INSERT INTO case_registrations (id, overleg, subject, reference, begins_at, ends_at, registered_by, registered_role, registered_at, informed_at, informed_how) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
                 binds: vec![
                     Some(id.clone()),
                     Some(o.id.clone()),
@@ -195,6 +196,8 @@ impl Registers {
                     Some(cx.actor.org.clone()),
                     Some(cx.actor.role.clone()),
                     Some(now.clone()),
+                    informed_at.clone(),
+                    informed_how.clone(),
                 ],
             },
             undo: Statement {
@@ -205,6 +208,7 @@ impl Registers {
         let detail = serde_json::json!({
             "register": "aanmelding", "id": id, "referentie": new.reference,
             "begin": begins, "einde": ends,
+            "geinformeerd_op": informed_at, "geinformeerd_hoe": informed_how,
         });
         let rec = self.change_record(cx, o, &pseudonym, "case-registered", 201, &detail);
         self.audit.commit_with(rec, side).await?;
@@ -222,6 +226,8 @@ impl Registers {
             registered_at: now,
             ended_at: None,
             ended_by: None,
+            informed_at,
+            informed_how,
             active,
         })
     }
@@ -566,6 +572,31 @@ impl Capability {
 
 /// The role in which `org` registers in `overleg`: one of its roles with
 /// `may_register_cases`; `wanted` picks one when it holds several.
+/// When and how the pupil and parents were informed (AVG art. 13/14), as
+/// a registration records it: a time not in the future, with how; or
+/// neither.
+fn informing(
+    new: &NewRegistration,
+    now: &str,
+) -> Result<(Option<String>, Option<String>), RegisterError> {
+    match (&new.informed_at, &new.informed_how) {
+        (None, None) => Ok((None, None)),
+        (Some(at), Some(how)) => {
+            let at = parse_time("geinformeerd_op", at)?;
+            if at.as_str() > now {
+                return Err(RegisterError::Invalid(
+                    "geinformeerd_op lies in the future".into(),
+                ));
+            }
+            check_reference("geinformeerd_hoe", how)?;
+            Ok((Some(at), Some(how.clone())))
+        }
+        _ => Err(RegisterError::Invalid(
+            "geinformeerd_op and geinformeerd_hoe go together".into(),
+        )),
+    }
+}
+
 pub fn registering_role<'a>(
     set: &'a PolicySet,
     overleg: &str,

@@ -26,7 +26,7 @@ const STATUS_SQL: &str = "SELECT 'case' AS k, id, '' AS given_by, '' AS purposes
      WHERE overleg = $1 AND subject = $2 AND begins_at <= $3 AND (ends_at IS NULL OR ends_at > $3) \
      AND lifted_at IS NULL";
 
-pub(super) const REG_COLUMNS: &str = "id, overleg, reference, begins_at, ends_at, registered_by, registered_role, registered_at, ended_at, ended_by, subject";
+pub(super) const REG_COLUMNS: &str = "id, overleg, reference, begins_at, ends_at, registered_by, registered_role, registered_at, ended_at, ended_by, subject, informed_at, informed_how";
 pub(super) const CONSENT_COLUMNS: &str = "id, overleg, given_by, purposes, valid_from, valid_until, form_reference, recorded_by, recorded_role, recorded_at, withdrawn_at, withdrawn_by, withdrawal_reference, subject";
 pub(super) const OBJECTION_COLUMNS: &str = "id, overleg, subject, purpose, state, reference, lodged_at, recorded_by, recorded_role, decided_at, decided_by, decided_role, decision_reference";
 pub(super) const RESTRICTION_COLUMNS: &str = "id, overleg, subject, fields, reason, reference, begins_at, ends_at, recorded_by, recorded_role, recorded_at, lifted_at, lifted_by, lift_reference";
@@ -172,6 +172,8 @@ pub(super) fn registration_from(
         registered_at: r.try_get("registered_at")?,
         ended_at,
         ended_by: r.try_get("ended_by")?,
+        informed_at: r.try_get("informed_at")?,
+        informed_how: r.try_get("informed_how")?,
         active,
     })
 }

@@ -279,6 +279,12 @@ pub struct Registration {
     pub ended_at: Option<String>,
     #[serde(rename = "beeindigd_door")]
     pub ended_by: Option<String>,
+    /// When the pupil and parents were informed (AVG art. 13/14).
+    #[serde(rename = "geinformeerd_op")]
+    pub informed_at: Option<String>,
+    /// How (letter, conversation, reference to the privacy statement).
+    #[serde(rename = "geinformeerd_hoe")]
+    pub informed_how: Option<String>,
     #[serde(rename = "actief")]
     pub active: bool,
 }
@@ -394,6 +400,9 @@ pub struct NewRegistration {
     pub reference: String,
     pub begins_at: Option<String>,
     pub ends_at: Option<String>,
+    /// When and how the pupil and parents were informed, if already.
+    pub informed_at: Option<String>,
+    pub informed_how: Option<String>,
 }
 
 impl std::fmt::Debug for NewRegistration {
@@ -403,6 +412,8 @@ impl std::fmt::Debug for NewRegistration {
             .field("reference", &self.reference)
             .field("begins_at", &self.begins_at)
             .field("ends_at", &self.ends_at)
+            .field("informed_at", &self.informed_at)
+            .field("informed_how", &self.informed_how)
             .finish()
     }
 }

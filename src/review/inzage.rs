@@ -164,6 +164,23 @@ fn registration_entries(
             by: name(&r.registered_by),
             scope: period_text(&r.begin, r.end.as_deref()),
         });
+        // AVG art. 13/14: when and how the pupil and parents were informed.
+        entries.push(match (&r.informed_at, &r.informed_how) {
+            (Some(t), how) => ConsentEntry {
+                time: t.clone(),
+                overleg_name: overleg_name(set, &r.overleg),
+                change: "leerling en ouders geïnformeerd".into(),
+                by: name(&r.registered_by),
+                scope: how.clone().unwrap_or_default(),
+            },
+            (None, _) => ConsentEntry {
+                time: r.registered_at.clone(),
+                overleg_name: overleg_name(set, &r.overleg),
+                change: "niet vastgelegd dat leerling en ouders zijn geïnformeerd".into(),
+                by: name(&r.registered_by),
+                scope: String::new(),
+            },
+        });
         if let Some(t) = &r.ended_at {
             entries.push(ConsentEntry {
                 time: t.clone(),

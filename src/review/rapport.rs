@@ -260,8 +260,21 @@ pub async fn build_paged(
         ControlFlow::Continue(())
     })
     .await?;
+    acc.informing(store).await?;
     Ok(acc.finish())
 }
+
+/// The registration a disclosure relied on (`detail.aanmelding`).
+fn registration_of(r: &StoredRow) -> Option<String> {
+    let d: serde_json::Value = serde_json::from_str(&r.detail).ok()?;
+    d["aanmelding"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+/// Registrations looked up per statement.
+const INFORMING_BATCH: usize = 500;
 
 /// The report from the records of the period and of the baseline window before it.
 pub fn from_rows(
@@ -319,6 +332,13 @@ struct OverlegAcc {
     in_period: BTreeSet<(String, String)>,
     /// supplier -> its requests in this overleg.
     suppliers: BTreeMap<String, SupplierAcc>,
+    /// registration id -> its earliest disclosure in the period (for the
+    /// informing anomaly, AVG art. 13/14).
+    first_disclosure: BTreeMap<String, String>,
+    /// Disclosures before the pupil and parents were informed, and those
+    /// whose registration records no informing (set by the store path).
+    before_informing: u64,
+    not_informed: u64,
 }
 
 /// One supplier's aggregates in one overleg.
@@ -377,6 +397,9 @@ impl<'a> Acc<'a> {
                     daily: BTreeMap::new(),
                     in_period: BTreeSet::new(),
                     suppliers: BTreeMap::new(),
+                    first_disclosure: BTreeMap::new(),
+                    before_informing: 0,
+                    not_informed: 0,
                 };
                 (id.clone(), acc)
             })
@@ -455,6 +478,16 @@ impl<'a> Acc<'a> {
         let org = r.org.clone().unwrap_or_else(|| "-".into());
         match r.outcome.as_str() {
             "allowed" | "filtered" => {
+                if let Some(id) = registration_of(r) {
+                    o.first_disclosure
+                        .entry(id)
+                        .and_modify(|t| {
+                            if r.time < *t {
+                                t.clone_from(&r.time);
+                            }
+                        })
+                        .or_insert_with(|| r.time.clone());
+                }
                 let role = r.role.clone().unwrap_or_else(|| "-".into());
                 for f in query::list(&r.fields_shared) {
                     *o.fields.entry((role.clone(), f)).or_default() += 1;
@@ -499,6 +532,48 @@ impl<'a> Acc<'a> {
                 .or_default()
                 .insert(s.clone());
         }
+    }
+
+    /// Counts, per overleg, the pupils (registrations) with a disclosure
+    /// before they and their parents were informed, or without a recorded
+    /// informing (AVG art. 13/14: no later than the first disclosure).
+    async fn informing(&mut self, store: &Store) -> Result<(), ReviewError> {
+        for o in self.overleggen.values_mut() {
+            let ids: Vec<&String> = o.first_disclosure.keys().collect();
+            let mut informed: BTreeMap<String, Option<String>> = BTreeMap::new();
+            for chunk in ids.chunks(INFORMING_BATCH) {
+                let marks = (1..=chunk.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>();
+                let sql = format!(
+                    "SELECT id, informed_at FROM case_registrations WHERE id IN ({})",
+                    marks.join(",")
+                );
+                let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for id in chunk {
+                    q = q.bind((*id).clone());
+                }
+                for row in q
+                    .fetch_all(store.pool())
+                    .await
+                    .map_err(crate::audit::StoreError::from)?
+                {
+                    use sqlx::Row as _;
+                    let id: String = row.try_get(0).map_err(crate::audit::StoreError::from)?;
+                    let at: Option<String> =
+                        row.try_get(1).map_err(crate::audit::StoreError::from)?;
+                    informed.insert(id, at);
+                }
+            }
+            for (id, first) in &o.first_disclosure {
+                match informed.get(id) {
+                    Some(Some(at)) if at > first => o.before_informing += 1,
+                    Some(None) => o.not_informed += 1,
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
     }
 
     fn finish(self) -> Rapport {
@@ -562,6 +637,7 @@ fn overleg_report(
         &unused_purposes,
         &unused_rules,
     ));
+    anomalies.extend(informing_anomaly(&id, &o));
     OverlegReport {
         name: overleg.name.clone(),
         requests: o.requests,
@@ -1075,8 +1151,25 @@ mod escaping {
     }
 }
 
+/// Pupils with a disclosure before (or without) a recorded informing.
+fn informing_anomaly(id: &str, o: &OverlegAcc) -> Option<Anomaly> {
+    if o.before_informing == 0 && o.not_informed == 0 {
+        return None;
+    }
+    Some(Anomaly {
+        kind: "before-informing",
+        overleg: id.to_owned(),
+        org: None,
+        description: format!(
+            "{} leerling(en) kregen een verstrekking voordat zij en hun ouders waren geïnformeerd; bij {} is niet vastgelegd dat zij zijn geïnformeerd (AVG art. 13/14: uiterlijk bij de eerste verstrekking)",
+            o.before_informing, o.not_informed
+        ),
+    })
+}
+
 fn anomaly_label(kind: &str) -> &'static str {
     match kind {
+        "before-informing" => "Verstrekt vóór informeren",
         "surge" => "Ongewoon veel leerlingen",
         "outside-office-hours" => "Buiten kantoortijd",
         "repeated-denials" => "Herhaalde weigeringen",

@@ -891,6 +891,63 @@ async fn sqlite_informing_is_recorded_and_reported() {
     informing_is_recorded_and_reported(StoreKind::Sqlite).await;
 }
 
+/// `cases register --informed-at --informed-how` records informing too;
+/// one without the other is refused by the argument parser.
+#[tokio::test]
+async fn cli_register_records_informing() {
+    let gw = TestGateway::start_with(Options {
+        seed_cases: false,
+        ..Options::default()
+    })
+    .await;
+    let run = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+            .args(["cases", "register", "--overleg", "aoj-vo-noorderlicht"])
+            .args(["--pupil", "L1004", "--org", "vo-noorderlicht"])
+            .args(["--reference", "AOJ-CLI", "--config"])
+            .arg(&gw.config_path)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let half = run(&["--informed-at", "2026-02-01"]);
+    assert_eq!(
+        half.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&half.stderr)
+    );
+    let ok = run(&[
+        "--informed-at",
+        "2026-02-01",
+        "--informed-how",
+        "brief aan ouders",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let s = poortwachter::audit::Store::connect(&gw.store_url)
+        .await
+        .unwrap();
+    let (at, how): (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT informed_at, informed_how FROM case_registrations WHERE reference = 'AOJ-CLI'",
+    )
+    .fetch_one(s.pool())
+    .await
+    .unwrap();
+    assert!(at.unwrap().starts_with("2026-0"), "stored as a UTC time");
+    assert_eq!(how.as_deref(), Some("brief aan ouders"));
+    let rows = gw.audit_rows().await;
+    let rec = rows
+        .iter()
+        .rev()
+        .find(|r| r.reason == "case-registered")
+        .unwrap();
+    assert!(rec.detail.contains("brief aan ouders"), "{}", rec.detail);
+}
+
 #[tokio::test]
 async fn postgres_informing_is_recorded_and_reported() {
     informing_is_recorded_and_reported(StoreKind::Postgres).await;

@@ -70,6 +70,13 @@ pub enum CasesCmd {
         /// Planned end, exclusive (YYYY-MM-DD or RFC 3339); default open.
         #[arg(long, alias = "einde")]
         end: Option<String>,
+        /// When the pupil and parents were informed (AVG art. 13/14), with
+        /// --informed-how.
+        #[arg(long, alias = "geinformeerd-op", requires = "informed_how")]
+        informed_at: Option<String>,
+        /// How they were informed (a reference, e.g. "brief 2026-09-02").
+        #[arg(long, alias = "geinformeerd-hoe", requires = "informed_at")]
+        informed_how: Option<String>,
     },
     /// End a registration now.
     End {
@@ -299,6 +306,8 @@ pub async fn cases(cmd: CasesCmd) -> anyhow::Result<ExitCode> {
             reference,
             begin,
             end,
+            informed_at,
+            informed_how,
         } => {
             let o = Opened::open(&config).await?;
             let who = o.actor(&overleg, &actor)?;
@@ -307,8 +316,8 @@ pub async fn cases(cmd: CasesCmd) -> anyhow::Result<ExitCode> {
                 reference,
                 begins_at: begin,
                 ends_at: end,
-                informed_at: None,
-                informed_how: None,
+                informed_at,
+                informed_how,
             };
             let r = o.regs.register(&o.cx(&overleg, &who), new).await;
             o.close().await;

@@ -465,6 +465,8 @@ async fn demo_consent(
     Ok(state.registers.give_consent(&cx, new).await?.id)
 }
 
+// Over 80 lines: one literal, the numbered commands the demo prints, read
+// at once like the output it produces.
 pub fn curl_examples(certs: &Path, listen: SocketAddr, consent_id: &str) -> String {
     let c = certs.display();
     let port = listen.port();

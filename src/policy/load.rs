@@ -1216,38 +1216,7 @@ fn validate_rule(
         );
         return None;
     };
-    // With a role unknown (reported above) or unreadable, who holds what
-    // cannot be judged.
-    let roles_known = [&r.from, &r.to]
-        .iter()
-        .all(|x| scope.roles.iter().any(|role| &role.id == *x));
-    if roles_known
-        && !owner_holds(scope.roles, &r.from, bron)
-        && !owner_holds(scope.roles, &r.to, bron)
-    {
-        problems.at(
-            src,
-            at,
-            "P077",
-            format!(
-                "rule `{}`: no owner of bron `{}` ({}) holds the `from` or the `to` role",
-                r.id,
-                r.bron,
-                bron.owner_names()
-            ),
-        );
-    }
-    if roles_known && !hosting::direction_agrees(scope.roles, &r.from, &r.to, &bron.owners) {
-        problems.at(
-            src,
-            at,
-            "P094",
-            format!(
-                "rule `{}`: one owner of bron `{}` gives (`from`) and another only receives (`to`); split the rule",
-                r.id, r.bron
-            ),
-        );
-    }
+    rule_owners(src, at, r, bron, scope.roles, problems);
     let (patterns, fields) = rule_fields(src, at, r, bron, problems);
     Some(Rule {
         id: r.id.clone(),
@@ -1261,6 +1230,47 @@ fn validate_rule(
         justification: r.justification.clone(),
         line: src.line_of(at),
     })
+}
+
+/// P077 and P094: an owner of the rule's bron gives (`from`) or receives
+/// (`to`), and for a hosted bron all owners that take part agree on which.
+fn rule_owners(
+    src: &SourceText,
+    at: usize,
+    r: &RawRule,
+    bron: &Bron,
+    roles: &[Role],
+    problems: &mut Problems,
+) {
+    // With a role unknown (reported above) or unreadable, who holds what
+    // cannot be judged.
+    let roles_known = [&r.from, &r.to]
+        .iter()
+        .all(|x| roles.iter().any(|role| &role.id == *x));
+    if roles_known && !owner_holds(roles, &r.from, bron) && !owner_holds(roles, &r.to, bron) {
+        problems.at(
+            src,
+            at,
+            "P077",
+            format!(
+                "rule `{}`: no owner of bron `{}` ({}) holds the `from` or the `to` role",
+                r.id,
+                r.bron,
+                bron.owner_names()
+            ),
+        );
+    }
+    if roles_known && !hosting::direction_agrees(roles, &r.from, &r.to, &bron.owners) {
+        problems.at(
+            src,
+            at,
+            "P094",
+            format!(
+                "rule `{}`: one owner of bron `{}` gives (`from`) and another only receives (`to`); split the rule",
+                r.id, r.bron
+            ),
+        );
+    }
 }
 
 /// The rule's field patterns and the catalogue fields they expand to.

@@ -168,18 +168,12 @@ impl Registers {
         check_pupil(&new.pupil)?;
         check_reference("referentie", &new.reference)?;
         let now = now_rfc3339();
-        let begins = match &new.begins_at {
-            Some(t) => parse_time("begin", t)?,
-            None => now.clone(),
-        };
-        let ends = new
-            .ends_at
-            .as_deref()
-            .map(|t| parse_time("einde", t))
-            .transpose()?;
-        if ends.as_deref().is_some_and(|e| e <= begins.as_str()) {
-            return Err(RegisterError::Invalid("einde must be after begin".into()));
-        }
+        let (begins, ends) = period(
+            ("begin", "einde"),
+            new.begins_at.as_deref(),
+            new.ends_at.as_deref(),
+            &now,
+        )?;
         let (informed_at, informed_how) = informing(&new, &now)?;
         let id = uuid::Uuid::new_v4().to_string();
         let pseudonym = self.audit.pseudonymise(&new.pupil);
@@ -737,19 +731,33 @@ fn consent_validity(
     new: &NewConsent,
     now: &str,
 ) -> Result<(String, Option<String>), RegisterError> {
-    let from = match &new.valid_from {
-        Some(t) => parse_time("geldig_van", t)?,
+    period(
+        ("geldig_van", "geldig_tot"),
+        new.valid_from.as_deref(),
+        new.valid_until.as_deref(),
+        now,
+    )
+}
+
+/// A register entry's period: from `begin` (default now) until `end`
+/// (default open), the end after the start; `names` are the wire names of
+/// the two, for the messages.
+pub(super) fn period(
+    names: (&str, &str),
+    begin: Option<&str>,
+    end: Option<&str>,
+    now: &str,
+) -> Result<(String, Option<String>), RegisterError> {
+    let from = match begin {
+        Some(t) => parse_time(names.0, t)?,
         None => now.to_owned(),
     };
-    let until = new
-        .valid_until
-        .as_deref()
-        .map(|t| parse_time("geldig_tot", t))
-        .transpose()?;
+    let until = end.map(|t| parse_time(names.1, t)).transpose()?;
     if until.as_deref().is_some_and(|u| u <= from.as_str()) {
-        return Err(RegisterError::Invalid(
-            "geldig_tot must be after geldig_van".into(),
-        ));
+        return Err(RegisterError::Invalid(format!(
+            "{} must be after {}",
+            names.1, names.0
+        )));
     }
     Ok((from, until))
 }

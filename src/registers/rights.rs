@@ -15,7 +15,9 @@ use super::sql::{OBJECTION_COLUMNS, RESTRICTION_COLUMNS, objection_from, restric
 use super::types::{
     NewObjection, NewRestriction, ObjectionEntry, ObjectionState, RegisterError, RestrictionEntry,
 };
-use super::{ChangeContext, Registers, check_pupil, check_reference, overleg_of, parse_time};
+use super::{
+    ChangeContext, Registers, check_pupil, check_reference, overleg_of, parse_time, period,
+};
 use crate::audit::record::now_rfc3339;
 use crate::audit::{SideWrite, Statement};
 use crate::policy::fieldpath::FieldPath;
@@ -183,18 +185,12 @@ impl Registers {
             .map(|f| restricted_fields(cx.set, o, f))
             .transpose()?;
         let now = now_rfc3339();
-        let begins = match &new.begins_at {
-            Some(t) => parse_time("begin", t)?,
-            None => now.clone(),
-        };
-        let ends = new
-            .ends_at
-            .as_deref()
-            .map(|t| parse_time("einde", t))
-            .transpose()?;
-        if ends.as_deref().is_some_and(|e| e <= begins.as_str()) {
-            return Err(RegisterError::Invalid("einde must be after begin".into()));
-        }
+        let (begins, ends) = period(
+            ("begin", "einde"),
+            new.begins_at.as_deref(),
+            new.ends_at.as_deref(),
+            &now,
+        )?;
         let guard = cx
             .before_commit(self.stripes.write(&o.id, &new.pupil))
             .await?;

@@ -81,6 +81,7 @@ fn main() {
         role: None,
         owner: None,
         now: 0,
+        emergency: None,
     };
     // org-2-0 (role r2) may receive groups 2..11: of these 30 fields 10 pass
     // and 20 are withheld, so the filter does real work.
@@ -229,6 +230,7 @@ fn mandates(
         role: None,
         owner: None,
         now: 0,
+        emergency: None,
     };
     let now = poortwachter::policy::mandate::now();
     let run = |peer: &PeerCert, principal: Option<&str>| {

@@ -116,10 +116,31 @@ pub struct RegistersConfig {
     /// `register-unavailable`) instead of waiting for the store's pool.
     #[serde(default = "default_lookup_timeout")]
     pub lookup_timeout_ms: u64,
+    /// How long an emergency window (spoed) lasts, per pupil and receiving
+    /// organisation, from its first disclosure (1 to 720).
+    #[serde(default = "default_emergency_window_hours")]
+    pub emergency_window_hours: u64,
+    /// Longest `X-Spoed-Toelichting` accepted (characters; 10 to 2000).
+    #[serde(default = "default_max_emergency_justification")]
+    pub max_emergency_justification_chars: usize,
 }
 
 fn default_lookup_timeout() -> u64 {
     1_000
+}
+
+fn default_emergency_window_hours() -> u64 {
+    72
+}
+
+fn default_max_emergency_justification() -> usize {
+    500
+}
+
+impl RegistersConfig {
+    pub fn emergency_window(&self) -> Duration {
+        Duration::from_secs(self.emergency_window_hours.saturating_mul(3600))
+    }
 }
 
 impl Default for RegistersConfig {
@@ -127,6 +148,8 @@ impl Default for RegistersConfig {
         Self {
             revocation_grace_ms: None,
             lookup_timeout_ms: default_lookup_timeout(),
+            emergency_window_hours: default_emergency_window_hours(),
+            max_emergency_justification_chars: default_max_emergency_justification(),
         }
     }
 }
@@ -419,6 +442,26 @@ impl Config {
         p.extend(self.admin_problems());
         p.extend(self.upstream.base_url_problems());
         p.extend(self.approval_problems());
+        p.extend(self.emergency_problems());
+        p
+    }
+
+    /// The emergency window and justification limits lie in their ranges.
+    fn emergency_problems(&self) -> Vec<Problem> {
+        let r = &self.registers;
+        let mut p = Vec::new();
+        if !(1..=720).contains(&r.emergency_window_hours) {
+            p.push(problem(
+                &["registers", "emergency_window_hours"],
+                "registers.emergency_window_hours must be between 1 and 720".into(),
+            ));
+        }
+        if !(10..=2000).contains(&r.max_emergency_justification_chars) {
+            p.push(problem(
+                &["registers", "max_emergency_justification_chars"],
+                "registers.max_emergency_justification_chars must be between 10 and 2000".into(),
+            ));
+        }
         p
     }
 

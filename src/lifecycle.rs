@@ -291,6 +291,10 @@ async fn build(cfg: &Config) -> Result<Built, AppError> {
         cfg.revocation_grace(),
         cfg.request_lifetime(),
         Duration::from_millis(cfg.registers.lookup_timeout_ms),
+    )
+    .with_emergency(
+        cfg.registers.emergency_window(),
+        cfg.registers.max_emergency_justification_chars,
     );
     tokio::spawn(record_tls_refusals(
         refusals,

@@ -1,7 +1,8 @@
 //! End-to-end: the FG dashboard in Debian's headless Chromium, driven by
 //! playwright-core (which never downloads a browser) with a client
 //! certificate per browser context. Logs in as the privacy officer, runs a
-//! search and an inzage and checks what the pages show; another
+//! search and an inzage, reviews and releases an emergency window in the
+//! "Te beoordelen" queue, and checks what the pages show; another
 //! organisation's certificate is refused.
 //!
 //! Needs `chromium` (Debian package) and `node`; installs playwright-core
@@ -68,6 +69,24 @@ async fn fg_uses_the_dashboard_in_chromium_and_others_are_refused() {
     );
     let denied = "/v1/aoj-vo-noorderlicht/jgz-dossier/jeugdigen/L1002/advies";
     assert_eq!(lp.get(denied, "aanpak-verzuim").await.status, 403);
+    // An emergency disclosure (spoed) for the FG's review queue.
+    let spoed = wij
+        .request(
+            http::Method::GET,
+            "/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1004",
+            &[
+                ("x-doelbinding", "spoed-veiligheid"),
+                ("x-spoed-reden", "meldcode"),
+                (
+                    "x-spoed-toelichting",
+                    "signalen van mishandeling; ouders onbereikbaar",
+                ),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(spoed.status, 200);
 
     let dir = gw.tmp.path().to_owned();
     let fg = gw.pki.client_for("fg-convenant");
@@ -157,6 +176,35 @@ async fn fg_uses_the_dashboard_in_chromium_and_others_are_refused() {
         s("verify_status")
     );
     assert!(v["rapport_svgs"].as_u64().unwrap() >= 1);
+    // The review queue: one window to review; reviewed (with the form's
+    // radio and note), then released.
+    assert_eq!(
+        s("spoed_before"),
+        "1 te beoordelen; 0 beoordeeld en nog achtergehouden."
+    );
+    assert_eq!(s("spoed_status"), "te beoordelen");
+    assert_eq!(
+        s("spoed_why"),
+        "signalen van mishandeling; ouders onbereikbaar"
+    );
+    assert!(
+        s("spoed_reviewed").ends_with("beoordeeld."),
+        "{}",
+        s("spoed_reviewed")
+    );
+    assert_eq!(
+        s("spoed_after_review"),
+        "0 te beoordelen; 1 beoordeeld en nog achtergehouden."
+    );
+    assert_eq!(
+        s("spoed_verdict"),
+        "gerechtvaardigd: acuut gevaar bevestigd door Veilig Thuis"
+    );
+    assert!(s("spoed_released").ends_with("vrijgegeven voor inzage."));
+    assert_eq!(
+        s("spoed_after_release"),
+        "0 te beoordelen; 0 beoordeeld en nog achtergehouden."
+    );
     // Another organisation: refused.
     assert_eq!(v["other_status"], 403);
     assert!(s("other_text").contains("Geen toegang"));
@@ -179,8 +227,17 @@ async fn fg_uses_the_dashboard_in_chromium_and_others_are_refused() {
             "dashboard",
             "inzage",
             "verify",
-            "rapport"
+            "rapport",
+            "spoed",
+            "spoed",
+            "spoed"
         ]
     );
+    let reviews: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.kind == "register" && r.org.as_deref() == Some("fg-convenant"))
+        .map(|r| r.reason.as_str())
+        .collect();
+    assert_eq!(reviews, ["emergency-reviewed", "emergency-released"]);
     gw.stop().await;
 }

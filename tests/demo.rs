@@ -48,7 +48,7 @@ async fn the_printed_demo_commands_work() {
         while let Some(line) = lines.next_line().await.unwrap() {
             if line.trim_start().starts_with("curl ") {
                 commands.push(line.trim().to_owned());
-                if commands.len() == 15 {
+                if commands.len() == 16 {
                     break;
                 }
             }
@@ -57,7 +57,7 @@ async fn the_printed_demo_commands_work() {
     tokio::time::timeout(Duration::from_mins(1), read)
         .await
         .expect("demo printed no commands");
-    assert_eq!(commands.len(), 15);
+    assert_eq!(commands.len(), 16);
     // The FG dashboard instructions, then the demo traffic.
     let mut dashboard = None;
     let mut traffic = 0;
@@ -166,6 +166,11 @@ async fn the_printed_demo_commands_work() {
     assert!(outputs[13].starts_with("http/2 403"), "{}", outputs[13]);
     assert!(outputs[13].contains("urn:poortwachter:problem:objection"));
     assert!(outputs[14].starts_with("http/2 200"), "{}", outputs[14]);
+    // 16. an emergency disclosure about the unregistered pupil: the
+    // parents' phone, nothing outside the emergency rule.
+    assert!(outputs[15].starts_with("http/2 200"), "{}", outputs[15]);
+    assert!(outputs[15].contains("telefoon"), "{}", outputs[15]);
+    assert!(!outputs[15].contains("verzuim"), "{}", outputs[15]);
 
     // The FG dashboard, as printed, lists the demo traffic.
     let out = tokio::process::Command::new("bash")
@@ -176,6 +181,15 @@ async fn the_printed_demo_commands_work() {
     let page = String::from_utf8_lossy(&out.stdout);
     assert!(page.contains("<h1>Zoeken in het logboek</h1>"), "{page}");
     assert!(page.contains("gemeente-groningen"));
+    // ... and its review queue has command 16's window, to review.
+    let out = tokio::process::Command::new("bash")
+        .args(["-c", &dashboard.replace("/zoeken", "/spoed")])
+        .output()
+        .await
+        .unwrap();
+    let queue = String::from_utf8_lossy(&out.stdout);
+    assert!(queue.contains("1 te beoordelen"), "{queue}");
+    assert!(queue.contains("mentor ongerust"), "{queue}");
 
     child.start_kill().unwrap();
     let _ = child.wait().await;
@@ -192,10 +206,9 @@ async fn the_printed_demo_commands_work() {
         .filter(|r| r.kind == "request")
         .map(|r| r.outcome.as_str())
         .collect();
-    // The fifteen printed commands (the withdrawal and the objection are
-    // register changes) and
-    // the demo traffic.
-    assert_eq!(outcomes.len(), traffic + 13);
+    // The sixteen printed commands (the withdrawal and the objection are
+    // register changes) and the demo traffic.
+    assert_eq!(outcomes.len(), traffic + 14);
     for o in ["allowed", "filtered", "denied"] {
         assert!(outcomes.contains(&o), "{outcomes:?}");
     }
@@ -203,12 +216,20 @@ async fn the_printed_demo_commands_work() {
         &outcomes[traffic..],
         [
             "allowed", "filtered", "denied", "denied", "filtered", "denied", "filtered", "denied",
-            "denied", "filtered", "denied", "denied", "allowed"
+            "denied", "filtered", "denied", "denied", "allowed", "filtered"
         ]
     );
     // The hosted bron's records name the school whose data it was, not the
     // supplier that hosts it (nobody connected through a supplier).
-    let requests: Vec<_> = rows.iter().filter(|r| r.kind == "request").collect();
+    let mut requests: Vec<_> = rows.iter().filter(|r| r.kind == "request").collect();
+    // The emergency disclosure: a record of its own, opening the window.
+    let spoed = requests.pop().unwrap();
+    assert_eq!(spoed.reason, "emergency-window-opened");
+    assert!(
+        spoed.detail.contains("\"reden\":\"acuut-gevaar\""),
+        "{}",
+        spoed.detail
+    );
     let n = requests.len();
     let hosted = &requests[n - 4..n - 2];
     assert_eq!(hosted[0].owner.as_deref(), Some("po-de-wadden"));

@@ -171,7 +171,12 @@ fn example_config_lists_every_option() {
         ),
         (
             "registers",
-            &["revocation_grace_ms", "lookup_timeout_ms"][..],
+            &[
+                "revocation_grace_ms",
+                "lookup_timeout_ms",
+                "emergency_window_hours",
+                "max_emergency_justification_chars",
+            ][..],
         ),
         ("log", &["format", "filter"][..]),
         (
@@ -386,6 +391,19 @@ fn every_error() -> Vec<ProxyError> {
             overleg: s("o"),
             why: "expired",
         },
+        Denial::EmergencyNotApplicable { purpose: s("p") },
+        Denial::EmergencyReasonRequired {
+            purpose: s("p"),
+            reasons: vec![s("meldcode")],
+        },
+        Denial::EmergencyReasonUnknown,
+        Denial::EmergencyReasonNotAllowed {
+            purpose: s("p"),
+            reason: s("meldcode"),
+            allowed: vec![s("acuut-gevaar")],
+        },
+        Denial::EmergencyJustification("x"),
+        Denial::EmergencyWindowEnded { ends_at: s("t") },
     ];
     let upstream = vec![
         UpstreamError::Unreachable,
@@ -418,7 +436,7 @@ fn every_error() -> Vec<ProxyError> {
         RegisterError::Audit(poortwachter::audit::AuditError::Timeout),
         RegisterError::Timeout,
     ];
-    assert_complete("Denial", denials.iter().map(denial_index), 19);
+    assert_complete("Denial", denials.iter().map(denial_index), 25);
     assert_complete("RegisterError", register.iter().map(register_index), 10);
     assert_complete("UpstreamError", upstream.iter().map(upstream_index), 6);
 
@@ -506,6 +524,12 @@ fn denial_index(e: &Denial) -> usize {
         Denial::NoHostMandate { .. } => 16,
         Denial::Objection { .. } => 17,
         Denial::Restricted { .. } => 18,
+        Denial::EmergencyNotApplicable { .. } => 19,
+        Denial::EmergencyReasonRequired { .. } => 20,
+        Denial::EmergencyReasonUnknown => 21,
+        Denial::EmergencyReasonNotAllowed { .. } => 22,
+        Denial::EmergencyJustification(_) => 23,
+        Denial::EmergencyWindowEnded { .. } => 24,
     }
 }
 

@@ -485,6 +485,12 @@ async fn explain_agrees_with_every_decision() {
                 act: key.act,
                 // Named only where a supplier hosts the bron for several.
                 owner: bron.hosted_by.as_ref().map(|_| key.owner.as_str()),
+                // An emergency purpose is asked with one of its reasons.
+                emergency: set.overleggen[&key.overleg]
+                    .purpose(&key.purpose)
+                    .and_then(|p| p.emergency.as_ref())
+                    .and_then(|t| t.reasons.first())
+                    .map(|r| r.code()),
             };
             let e = explain(&snap, &q).await.unwrap();
             assert_eq!(e.allowed, grant.fields[idx].is_some(), "{key} {}", f.path);

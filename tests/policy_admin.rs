@@ -177,10 +177,10 @@ fn bijlage3_html_escapes_organisation_names_and_field_labels() {
     assert!(!html.contains("<script"), "unescaped markup in the HTML");
     // Every occurrence escaped: the school's name where it fills a role
     // (six overleggen, once next to another school) and as the heading of
-    // its processors, and the label wherever the first name flows (eleven
+    // its processors, and the label wherever the first name flows (twelve
     // rules).
-    assert_eq!(html.matches("alert(1)").count(), 18);
-    assert_eq!(html.matches(escaped).count(), 18);
+    assert_eq!(html.matches("alert(1)").count(), 19);
+    assert_eq!(html.matches(escaped).count(), 19);
     assert!(html.contains(&format!("<td>{escaped}</td><td><strong>WVO</strong>")));
     assert!(html.contains(&format!("<td>{escaped}<br>De Borg (demo VSO-school)</td>")));
     assert!(html.contains(&format!(
@@ -563,7 +563,7 @@ fn cli(args: &[&str]) -> std::process::Output {
 
 /// Every command that takes `--format`: the command, the other arguments it
 /// needs to parse, and the values it accepts, as clap lists them.
-const FORMAT_COMMANDS: [(&str, &[&str], &str); 15] = [
+const FORMAT_COMMANDS: [(&str, &[&str], &str); 16] = [
     ("policy test", &[], "text, json"),
     ("policy render", &[], "md, html"),
     ("policy diff", &["old", "new"], "text, md"),
@@ -585,6 +585,7 @@ const FORMAT_COMMANDS: [(&str, &[&str], &str); 15] = [
     ),
     ("policy check", &[], "text, json"),
     ("audit verify", &["--config", "absent.toml"], "text, json"),
+    ("audit spoed", &["--config", "absent.toml"], "text, json"),
     (
         "audit query",
         &["--config", "absent.toml"],

@@ -314,7 +314,7 @@ async fn inzage_is_complete_for_the_pupil_and_about_nobody_else() {
         let json = report.json();
         assert!(html.contains("WIJ Groningen (demo)"));
         assert!(html.contains("geweigerd"));
-        assert!(html.contains("Aanmeldingen en toestemmingen"));
+        assert!(html.contains("Aanmeldingen, toestemmingen, bezwaren en beperkingen"));
         // Consent history: complete for this pupil, nobody else's.
         let changes: Vec<&str> = report
             .consent

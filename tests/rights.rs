@@ -512,6 +512,115 @@ async fn assert_no_clear_ids(store_url: &str, pupils: &[&str]) {
     }
 }
 
+/// An objection against every casusoverleg (`alle_overleggen`), recorded in
+/// the AOJ-team, stops WIJ's 6(1)(e) flow in the Thuiszittersteam too,
+/// leaves leerplicht's 6(1)(c) flow, shows in the other overleg's register
+/// view and in the inzage report, and stops nothing once rejected.
+async fn objection_against_every_overleg(store: StoreKind) {
+    let (url, hits) = counting_las().await;
+    let mut gw = TestGateway::start_with(Options {
+        store,
+        server_extra: "request_timeout_ms = 1000".into(),
+        ..Options::with_bron_url("las-noorderlicht", url)
+    })
+    .await;
+    let school = gw.client("vo-noorderlicht");
+    let wij = gw.client("wij-groningen");
+    let lp = gw.client("gemeente-groningen");
+    let tzt = "/v1/thuiszittersteam/las-noorderlicht/leerlingen/L1003/verzuim";
+    assert_eq!(wij.get(tzt, "terugleiding").await.status, 200);
+
+    // Not with a purpose: purposes belong to one overleg.
+    let body = json!({"leerling": "L1003", "referentie": "BZW-2026-9", "alle_overleggen": true});
+    let mut with_purpose = body.clone();
+    with_purpose["doel"] = json!("aanpak-verzuim");
+    let r = post(&school, &format!("{BASE}/bezwaren"), with_purpose).await;
+    assert_eq!(r.status, 400, "{}", text(&r));
+    let r = post(&school, &format!("{BASE}/bezwaren"), body).await;
+    assert_eq!(r.status, 201, "{}", text(&r));
+    assert_eq!(r.json()["overleg"], "*");
+    let id = id_of(&r);
+
+    // It covers the Thuiszittersteam, where it was not recorded.
+    let before = hits.load(Ordering::SeqCst);
+    let r = wij.get(tzt, "terugleiding").await;
+    assert_eq!(r.status, 403, "{}", text(&r));
+    assert_eq!(r.problem_type(), "objection");
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        before,
+        "nothing reached the bron"
+    );
+    // And the AOJ-team: WIJ stopped, leerplicht (6.1.c) not.
+    let r = wij.get(&verzuim("L1003"), "aanpak-verzuim").await;
+    assert_eq!(r.problem_type(), "objection");
+    let r = lp.get(&verzuim("L1003"), "aanpak-verzuim").await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    // The Thuiszittersteam's register view lists it (for a role there that
+    // may register: the school).
+    let r = school
+        .request(
+            Method::GET,
+            "/registers/v1/thuiszittersteam/leerlingen/L1003",
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert_eq!(r.json()["bezwaren"][0]["id"], id.as_str());
+    assert_eq!(r.json()["bezwaren"][0]["overleg"], "*");
+
+    // Rejected (through the AOJ-team, where the school may decide): WIJ
+    // receives again in both overleggen.
+    let r = post(
+        &school,
+        &format!("{BASE}/bezwaren/{id}/besluit"),
+        json!({"leerling": "L1003", "besluit": "afgewezen", "referentie": "BSL-2026-9"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    assert_eq!(wij.get(tzt, "terugleiding").await.status, 200);
+    assert_eq!(
+        wij.get(&verzuim("L1003"), "aanpak-verzuim").await.status,
+        200
+    );
+
+    // The inzage report shows the objection and the decision.
+    let store = poortwachter::audit::Store::connect(&gw.store_url)
+        .await
+        .unwrap();
+    let set = gw.state.policy.current().set.clone();
+    let report = poortwachter::review::inzage::build(
+        &store,
+        &set,
+        gw.state.audit.pseudonymiser(),
+        "L1003",
+        poortwachter::review::inzage::Options::default(),
+    )
+    .await
+    .unwrap();
+    let html = report.html();
+    assert!(html.contains("bezwaar gemaakt (artikel 21 AVG)"), "{html}");
+    assert!(html.contains("bezwaar afgewezen"));
+    assert!(html.contains("alle casusoverleggen"));
+    let rows = gw.audit_rows().await;
+    let lodged = records(&rows, "objection-lodged");
+    assert_eq!(lodged.len(), 1);
+    assert!(lodged[0].detail.contains("\"alle_overleggen\":true"));
+    verify_trail(&gw).await;
+}
+
+#[tokio::test]
+async fn sqlite_an_objection_against_every_overleg() {
+    objection_against_every_overleg(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_an_objection_against_every_overleg() {
+    objection_against_every_overleg(StoreKind::Postgres).await;
+}
+
 #[tokio::test]
 async fn sqlite_objections() {
     objections(StoreKind::Sqlite).await;

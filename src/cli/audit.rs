@@ -3,7 +3,7 @@
 //! `<instance>/admin` chain (through a `review::session::Session`) before
 //! it shows anything.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -113,6 +113,34 @@ pub enum AuditCmd {
     Kennisgeving(NoticeArgs),
     /// Record that a recipient of a registered kennisgeving was notified (shown on the dashboard until every recipient is).
     KennisgevingGemeld(NotifiedArgs),
+    /// The FG's review queue of emergency disclosures (spoed): windows to review, and reviewed ones still held back from inzage.
+    Spoed {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
+    /// Record the FG's review of an emergency window (gerechtvaardigd / niet-gerechtvaardigd, with a note); closes the window.
+    SpoedBeoordelen {
+        #[arg(long)]
+        config: PathBuf,
+        /// The window id `audit spoed` shows.
+        #[arg(long, alias = "venster")]
+        window: String,
+        /// gerechtvaardigd or niet-gerechtvaardigd.
+        #[arg(long, alias = "oordeel")]
+        verdict: String,
+        /// The FG's reasons; never the pupil's name.
+        #[arg(long, alias = "notitie")]
+        note: String,
+    },
+    /// Release a reviewed emergency window: its disclosures then appear in the pupil's inzage report.
+    SpoedVrijgeven {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, alias = "venster")]
+        window: String,
+    },
     /// DPIA accountability report for a period: volume, fields per role, denials, policy changes, anomalies.
     Rapport {
         #[arg(long)]
@@ -305,6 +333,14 @@ pub async fn run(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         AuditCmd::Ontvangen(args) => ontvangen(args).await,
         AuditCmd::Kennisgeving(args) => kennisgeving(args).await,
         AuditCmd::KennisgevingGemeld(args) => kennisgeving_gemeld(args).await,
+        AuditCmd::Spoed { config, format } => spoed_queue(&config, format).await,
+        AuditCmd::SpoedBeoordelen {
+            config,
+            window,
+            verdict,
+            note,
+        } => spoed_change(&config, &window, Some((&verdict, &note))).await,
+        AuditCmd::SpoedVrijgeven { config, window } => spoed_change(&config, &window, None).await,
         review_cmd => review_command(review_cmd).await,
     }
 }
@@ -437,6 +473,48 @@ async fn kennisgeving(a: NoticeArgs) -> anyhow::Result<ExitCode> {
             k.recipients.len()
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit spoed`: the queue, as text or JSON.
+async fn spoed_queue(config: &Path, format: TextOrJson) -> anyhow::Result<ExitCode> {
+    let s = Session::open(&Config::load(config)?).await?;
+    let queue = s.spoed().await;
+    s.close().await;
+    let queue = queue?;
+    out(&match format {
+        TextOrJson::Text => queue.table(),
+        TextOrJson::Json => queue.json(),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `audit spoed-beoordelen` (with a verdict and note) or `audit
+/// spoed-vrijgeven` (without).
+async fn spoed_change(
+    config: &Path,
+    window: &str,
+    review: Option<(&str, &str)>,
+) -> anyhow::Result<ExitCode> {
+    let s = Session::open(&Config::load(config)?).await?;
+    let done = match review {
+        Some((verdict, note)) => s.spoed_review(window, verdict, note).await,
+        None => s.spoed_release(window).await,
+    };
+    s.close().await;
+    let w = done?;
+    let text = match (review, w.review) {
+        (Some(_), Some(r)) => format!(
+            "spoedvenster {}: beoordeeld als {}; het venster is gesloten en blijft achtergehouden tot het wordt vrijgegeven\n",
+            w.id,
+            r.dutch()
+        ),
+        _ => format!(
+            "spoedvenster {}: vrijgegeven; de verstrekkingen staan vanaf nu in het inzageoverzicht\n",
+            w.id
+        ),
+    };
+    out(&text)?;
     Ok(ExitCode::SUCCESS)
 }
 

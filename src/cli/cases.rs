@@ -110,6 +110,9 @@ pub enum CasesCmd {
         /// When it was lodged (YYYY-MM-DD or RFC 3339); default now.
         #[arg(long, alias = "ingediend-op")]
         lodged: Option<String>,
+        /// Against every casusoverleg, not only --overleg (no --purpose then).
+        #[arg(long, alias = "alle-overleggen", conflicts_with = "purpose")]
+        all_overleggen: bool,
     },
     /// Decide a lodged objection: upheld (toegewezen) or rejected (afgewezen), once.
     Decide {
@@ -364,6 +367,7 @@ async fn objections(cmd: CasesCmd) -> anyhow::Result<()> {
             reference,
             purpose,
             lodged,
+            all_overleggen,
         } => {
             let o = Opened::open(&config).await?;
             let who = o.actor_for(&overleg, &actor, Capability::Objections)?;
@@ -373,6 +377,7 @@ async fn objections(cmd: CasesCmd) -> anyhow::Result<()> {
                 purpose,
                 reference,
                 lodged_at: lodged,
+                all_overleggen,
             };
             let r = o.regs.lodge_objection(&o.cx(&overleg, &who), new).await;
             o.close().await;

@@ -121,6 +121,11 @@ pub struct ExplainArgs {
     /// (id or OIN), as X-Bron-Eigenaar.
     #[arg(long, alias = "eigenaar")]
     owner: Option<String>,
+    /// For an emergency purpose (spoed): the reason code, as X-Spoed-Reden
+    /// (meldcode, veilig-thuis, acuut-gevaar). Not with --pupil: a pupil's
+    /// emergency window is only looked up by a request.
+    #[arg(long, alias = "spoed", conflicts_with = "pupil")]
+    emergency: Option<String>,
     /// Also check this pupil's case binding and consent in the registers
     /// of --config's store (the read is recorded in the audit trail).
     #[arg(long, alias = "leerling", requires = "config")]
@@ -233,6 +238,7 @@ async fn run_explain(a: ExplainArgs) -> anyhow::Result<ExitCode> {
         field: &a.field,
         act: if a.write { Act::Write } else { Act::Read },
         owner: a.owner.as_deref(),
+        emergency: a.emergency.as_deref(),
     };
     let via = match a.via.as_deref() {
         Some(supplier) => match mandate_of(&snap, supplier, &a.org, &a.overleg) {

@@ -534,6 +534,13 @@ pub fn curl_examples(certs: &Path, listen: SocketAddr, consent_id: &str) -> Stri
 15. but not a legal obligation: Leerplicht (Leerplichtwet, 6(1)(c)) still receives it, and the record
    says why the objection did not apply:
    {lp} -H 'X-Doelbinding: aanpak-verzuim' {base}/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1002/verzuim
+
+16. Spoed (Meldcode, Veilig Thuis, acute danger): WIJ reaches {unregistered}'s parents at once, although
+   the pupil is not registered in the AOJ-team, under the emergency rule with a reason and a
+   justification (never the pupil's name). It opens a 72-hour window for WIJ and this pupil, is a
+   record of its own (emergency-window-opened), and waits in the FG's queue ("Te beoordelen", /spoed
+   on the admin listener) to be reviewed; until the FG releases it, inzage holds it back:
+   {wij} -H 'X-Doelbinding: spoed-veiligheid' -H 'X-Spoed-Reden: acuut-gevaar' -H 'X-Spoed-Toelichting: leerling meldt geweld thuis, mentor ongerust' {base}/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/{unregistered}
 "#,
         wij = curl("wij-groningen"),
         lp = curl("gemeente-groningen"),
@@ -566,6 +573,7 @@ pub fn dashboard_instructions(certs: &Path, admin: SocketAddr, set: &PolicySet) 
    in a browser: openssl pkcs12 -export -in {c}/{id}.pem -inkey {c}/{id}-key.pem -out {id}.p12 -passout pass:demo
                  then import {id}.p12 (password "demo") as your certificate and {c}/ca.pem as a trusted authority
    operations:   curl -sS --cacert {c}/ca.pem --cert {c}/{id}.pem --key {c}/{id}-key.pem https://localhost:{port}/metrics   (also /health, /ready)
+   review queue: https://localhost:{port}/spoed   (emergency disclosures to review and release, e.g. after command 16)
 "#,
         name = fg.name,
     )

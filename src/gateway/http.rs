@@ -78,6 +78,23 @@ pub(crate) fn ident_header<'a>(
     Ok(Some(s))
 }
 
+/// Reads a free-text header (UTF-8, one value, trimmed); absent is `None`,
+/// repeated or not UTF-8 is an error.
+pub(crate) fn text_header<'a>(
+    h: &'a HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'a str>, ProxyError> {
+    let mut values = h.get_all(name).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ClientError::BadHeader(name).into());
+    }
+    let s = std::str::from_utf8(v.as_bytes()).map_err(|_| ClientError::BadHeader(name))?;
+    Ok(Some(s.trim()))
+}
+
 /// Splits `/v1/{overleg}/{bron}/{resource...}`. Refuses anything that could be
 /// read two ways: percent-escapes (incl. encoded slashes and double encoding),
 /// backslashes, dot segments, empty segments, and query strings.

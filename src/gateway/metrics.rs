@@ -40,6 +40,13 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EmergencyLabels {
+    reason: &'static str,
+    /// `opened` or `used`.
+    window: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReloadLabels {
     kind: &'static str,
     result: &'static str,
@@ -60,11 +67,14 @@ pub struct Metrics {
     request_latency: Histogram,
     commit_latency: Histogram,
     commit_failures: Counter,
+    /// (reason, window) -> emergency disclosures (spoed).
+    emergencies: Family<EmergencyLabels, Counter>,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         Self {
+            emergencies: Family::default(),
             requests: Family::default(),
             request_latency: Histogram::new(REQUEST_BUCKETS),
             commit_latency: Histogram::new(COMMIT_BUCKETS),
@@ -80,6 +90,15 @@ impl Metrics {
         self.request_latency.observe(duration.as_secs_f64());
         self.requests
             .get_or_create(&RequestLabels { decision, overleg })
+            .inc();
+    }
+
+    /// Counts one emergency disclosure (its record is durable): the
+    /// reason code, and whether it opened a window or used an open one.
+    pub fn observe_emergency(&self, reason: &'static str, opened: bool) {
+        let window = if opened { "opened" } else { "used" };
+        self.emergencies
+            .get_or_create(&EmergencyLabels { reason, window })
             .inc();
     }
 
@@ -143,6 +162,11 @@ fn registry(m: &Metrics, g: &Gauges<'_>) -> Registry {
         "poortwachter_audit_commit_failures",
         "Audit records not durable in time (answered 503)",
         m.commit_failures.clone(),
+    );
+    r.register(
+        "poortwachter_emergency_disclosures",
+        "Emergency disclosures (spoed) by reason and whether they opened a window or used an open one",
+        m.emergencies.clone(),
     );
     if let Some(n) = g.audit_unwritten {
         r.register(

@@ -184,7 +184,11 @@ impl ProxyError {
                 Denial::RoleRequired { .. }
                 | Denial::PurposeRequired { .. }
                 | Denial::OwnerRequired { .. }
-                | Denial::OwnerNotHosted { .. } => StatusCode::BAD_REQUEST,
+                | Denial::OwnerNotHosted { .. }
+                | Denial::EmergencyNotApplicable { .. }
+                | Denial::EmergencyReasonRequired { .. }
+                | Denial::EmergencyReasonUnknown
+                | Denial::EmergencyJustification(_) => StatusCode::BAD_REQUEST,
                 Denial::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
                 _ => StatusCode::FORBIDDEN,
             },

@@ -11,21 +11,25 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-use tokio::sync::OwnedRwLockReadGuard;
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard};
 
-use crate::audit::{AuditError, AuditRecord, Outcome};
-use crate::gateway::http::{TraceContext, ident_header, overleg_of, parse_path, read_json_body};
+use crate::audit::{AuditError, AuditRecord, Outcome, SideWrite};
+use crate::gateway::http::{
+    TraceContext, ident_header, overleg_of, parse_path, read_json_body, text_header,
+};
 use crate::gateway::identity;
 use crate::gateway::problem::{self, ClientError, ProxyError, UpstreamError};
 use crate::gateway::registers_api;
 use crate::gateway::state::{AppState, Peer};
 use crate::gateway::upstream::{ForwardHeaders, UpstreamResponse};
 use crate::policy::decision::{
-    DecisionContext, Denial, Permit, RouteRequest, Snapshot, objection_not_applied_reason,
+    DecisionContext, Denial, EmergencyClaim, OBJECTION_EMERGENCY_REASON, Permit, RouteRequest,
+    Snapshot, objection_not_applied_reason,
 };
 use crate::policy::filter::FilterOutcome;
 use crate::policy::model::Act;
 use crate::registers::Origin;
+use crate::registers::emergency::{self, WindowState};
 
 /// What a request holds on to until its response is handed over.
 #[derive(Default)]
@@ -35,6 +39,14 @@ struct Flow {
     guard: Option<OwnedRwLockReadGuard<()>>,
     /// The audit record was already committed (with a register change).
     recorded: bool,
+    /// An emergency request's guard on its organisation and pupil: no
+    /// other emergency request of theirs looks the window up until this
+    /// one's record is committed.
+    emergency_guard: Option<OwnedRwLockWriteGuard<()>>,
+    /// The emergency window row a disclosure commits with its record.
+    side: Option<SideWrite>,
+    /// (reason, opened) of an emergency disclosure, for the metric.
+    emergency: Option<(&'static str, bool)>,
 }
 
 /// Header naming how many fields were withheld from the response body.
@@ -223,6 +235,15 @@ impl<'a> Exchange<'a> {
         let route = Route::of(&req)?;
         self.rec.overleg = Some(route.overleg.to_owned());
         self.rec.bron = Some(route.bron.to_owned());
+        if let Some(claim) = &route.emergency {
+            // Flagged as an emergency request whatever is decided: inzage
+            // holds it back until the FG releases it.
+            self.rec.detail = serde_json::json!({"spoed": {"gevraagd": true}}).to_string();
+            let max = self.state.registers.max_justification();
+            if claim.justification.is_some_and(|j| j.chars().count() > max) {
+                return Err(ClientError::BadHeader("x-spoed-toelichting").into());
+            }
+        }
         let permit = self.authorise(snapshot, org, &route.request()).await?;
         let act = route.act;
         let method = req.method().clone();
@@ -252,7 +273,45 @@ impl<'a> Exchange<'a> {
         } else {
             "allowed".into()
         };
+        self.emergency_disclosure(&permit);
         Ok(json_response(up.status, body, withheld))
+    }
+
+    /// An emergency disclosure is a record of its own kind of reason
+    /// (`emergency-window-opened` or `-used`), committed with the window
+    /// row it opens or counts.
+    fn emergency_disclosure(&mut self, permit: &Permit) {
+        let Some(e) = permit.emergency() else {
+            return;
+        };
+        let (reason, side, opened) = match &e.window {
+            Some(WindowState::Opens { id, ends_at }) => {
+                let opening = emergency::Opening {
+                    id,
+                    org: permit.org(),
+                    subject: self.rec.pupil.as_deref().unwrap_or_default(),
+                    overleg: permit.overleg(),
+                    role: permit.role(),
+                    reason: e.reason.code(),
+                    justification: &e.justification,
+                    request_id: &self.request_id,
+                    ends_at,
+                };
+                (
+                    "emergency-window-opened",
+                    emergency::opening_write(&opening),
+                    true,
+                )
+            }
+            Some(WindowState::Open { id, .. }) => {
+                ("emergency-window-used", emergency::use_write(id), false)
+            }
+            // `bind` refuses an ended or missing window.
+            _ => return,
+        };
+        self.rec.reason = reason.to_owned();
+        self.flow.side = Some(side);
+        self.flow.emergency = Some((e.reason.code(), opened));
     }
 
     /// The policy decision, then case binding and consent. The register
@@ -270,20 +329,37 @@ impl<'a> Exchange<'a> {
         let rec = &mut self.rec;
         rec.role = ctx.role;
         rec.grondslag = ctx.grondslag;
+        let ctx_purpose = ctx.purpose.clone();
         rec.purpose = ctx.purpose;
         rec.resource = ctx.resource_template;
         rec.owner = ctx.owner;
         if let Some(pupil) = &ctx.pupil {
             rec.pupil = Some(self.state.audit.pseudonymise(pupil));
         }
+        if !rec.detail.contains("\"spoed\"")
+            && emergency_purpose(snapshot, ctx_purpose.as_deref(), route)
+        {
+            rec.detail = serde_json::json!({"spoed": {"gevraagd": true}}).to_string();
+        }
         let tentative = decided?;
         let registers = &self.state.registers;
         let (overleg, pupil) = (tentative.overleg(), tentative.pupil());
+        if tentative.is_emergency() {
+            self.flow.emergency_guard = Some(registers.emergency_guard(org, pupil).await);
+        }
         self.flow.guard = Some(registers.read_guard(overleg, pupil).await);
-        let status = registers.status(overleg, pupil).await.map_err(|e| {
+        let unavailable = |e: crate::audit::StoreError| {
             tracing::error!(error = %e, "register lookup failed; refusing");
             ProxyError::RegistersUnavailable
-        })?;
+        };
+        let mut status = registers
+            .status(overleg, pupil)
+            .await
+            .map_err(unavailable)?;
+        if tentative.is_emergency() {
+            let window = registers.emergency_window(org, pupil).await;
+            status.emergency = Some(window.map_err(unavailable)?);
+        }
         let permit = tentative.bind(&status)?;
         self.rec.rules = permit.deciding_rules();
         self.rec.detail = reliance_detail(&permit).to_string();
@@ -368,6 +444,9 @@ impl<'a> Exchange<'a> {
         let mut resp = match result {
             Ok(resp) => resp,
             Err(err) => {
+                // Nothing was disclosed: no window opens or counts.
+                self.flow.side = None;
+                self.flow.emergency = None;
                 let rec = &mut self.rec;
                 rec.outcome = match err {
                     ProxyError::Denied(_) | ProxyError::Identity(_) | ProxyError::Register(_) => {
@@ -387,12 +466,17 @@ impl<'a> Exchange<'a> {
         if self.flow.recorded {
             let overleg = self.rec.overleg.as_deref();
             observe_recorded(state, Outcome::Event.as_str(), overleg, elapsed);
-        } else if commit_observed(state, self.rec).await.is_err() {
+        } else if commit_observed(state, self.rec, self.flow.side.take())
+            .await
+            .is_err()
+        {
             tracing::error!(
                 request_id = self.request_id,
                 "audit commit failed; answering 503"
             );
             resp = problem::response(&ProxyError::AuditUnavailable, &self.request_id);
+        } else if let Some((reason, opened)) = self.flow.emergency {
+            state.metrics.observe_emergency(reason, opened);
         }
         set_ids(resp.headers_mut(), &self.request_id, &self.trace);
         drop(self.flow);
@@ -410,6 +494,7 @@ struct Route<'r> {
     role: Option<&'r str>,
     owner: Option<&'r str>,
     now: i64,
+    emergency: Option<EmergencyClaim<'r>>,
 }
 
 impl<'r> Route<'r> {
@@ -422,6 +507,12 @@ impl<'r> Route<'r> {
             }
         };
         let (overleg, bron, segments) = parse_path(req.uri())?;
+        let reason = ident_header(req.headers(), "x-spoed-reden")?;
+        let justification = text_header(req.headers(), "x-spoed-toelichting")?;
+        let emergency = (reason.is_some() || justification.is_some()).then_some(EmergencyClaim {
+            reason,
+            justification,
+        });
         Ok(Self {
             act,
             overleg,
@@ -431,6 +522,7 @@ impl<'r> Route<'r> {
             role: ident_header(req.headers(), "x-rol")?,
             owner: ident_header(req.headers(), "x-bron-eigenaar")?,
             now: crate::policy::mandate::now(),
+            emergency,
         })
     }
 
@@ -444,6 +536,7 @@ impl<'r> Route<'r> {
             role: self.role,
             owner: self.owner,
             now: self.now,
+            emergency: self.emergency,
         }
     }
 }
@@ -464,12 +557,19 @@ fn json_response(status: StatusCode, body: Bytes, withheld: usize) -> Response<F
 /// Commits a request's audit record (see [`crate::audit::Auditor::commit`]),
 /// the commit the response waits for, and counts the request, its latency
 /// and the commit latency.
-async fn commit_observed(state: &AppState, rec: AuditRecord) -> Result<(), AuditError> {
+async fn commit_observed(
+    state: &AppState,
+    rec: AuditRecord,
+    side: Option<SideWrite>,
+) -> Result<(), AuditError> {
     let decision = rec.outcome.as_str();
     let overleg = overleg_label(state, rec.overleg.as_deref());
     let duration = Duration::from_micros(rec.duration_us);
     let started = Instant::now();
-    let result = state.audit.commit(rec).await;
+    let result = match side {
+        Some(side) => state.audit.commit_with(rec, side).await,
+        None => state.audit.commit(rec).await,
+    };
     let commit = started.elapsed();
     state.metrics.observe_commit(commit, result.is_ok());
     state
@@ -532,6 +632,15 @@ fn identify(
     Ok((snapshot, caller.org))
 }
 
+/// Whether the request named an emergency purpose of its overleg: its
+/// record is flagged as an emergency request (held back from inzage) even
+/// when it carried no emergency header.
+fn emergency_purpose(snapshot: &Snapshot, purpose: Option<&str>, route: &RouteRequest<'_>) -> bool {
+    purpose
+        .and_then(|p| snapshot.set.overleggen.get(route.overleg)?.purpose(p))
+        .is_some_and(|p| p.emergency.is_some())
+}
+
 /// What a shared response relied on, for its record's `detail`: the
 /// registration and consents; objections that covered it but did not apply
 /// (and why); restrictions that withheld fields (and which).
@@ -541,7 +650,11 @@ fn reliance_detail(permit: &Permit) -> serde_json::Value {
         "toestemmingen": permit.consents(),
     });
     if !permit.objections_not_applied().is_empty() {
-        let reason = objection_not_applied_reason(permit.grondslag());
+        let reason = if permit.emergency().is_some() {
+            OBJECTION_EMERGENCY_REASON.to_owned()
+        } else {
+            objection_not_applied_reason(permit.grondslag())
+        };
         detail["bezwaren"] = permit
             .objections_not_applied()
             .iter()
@@ -558,6 +671,16 @@ fn reliance_detail(permit: &Permit) -> serde_json::Value {
         detail["beperkingen"] = serde_json::json!({
             "ids": permit.restrictions(),
             "velden": fields,
+        });
+    }
+    if let Some(e) = permit.emergency() {
+        detail["spoed"] = serde_json::json!({
+            "venster": e.window.as_ref().map(WindowState::id),
+            "start": matches!(e.window, Some(WindowState::Opens { .. })),
+            "einde": e.window.as_ref().map(WindowState::ends_at),
+            "reden": e.reason.code(),
+            "toelichting": e.justification,
+            "aanmelding_vereist": e.case_binding,
         });
     }
     detail

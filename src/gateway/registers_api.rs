@@ -111,6 +111,9 @@ struct ObjectionBody {
     reference: String,
     #[serde(default, rename = "ingediend_op")]
     lodged_at: Option<String>,
+    /// Against every casusoverleg, not only this one.
+    #[serde(default, rename = "alle_overleggen")]
+    all_overleggen: bool,
 }
 
 /// `POST …/bezwaren/{id}/besluit`.
@@ -407,6 +410,7 @@ impl Api<'_> {
                     purpose: b.purpose,
                     reference: b.reference,
                     lodged_at: b.lodged_at,
+                    all_overleggen: b.all_overleggen,
                 };
                 let o = writer_owns(regs.lodge_objection(self.cx, new).await, recorded)?;
                 Ok((StatusCode::CREATED, json(serde_json::to_vec(&o))?))

@@ -10,9 +10,10 @@ use crate::policy::compile::{self, CompiledOverleg, DecisionTable, Grant, GrantK
 use crate::policy::filter::FieldTrie;
 use crate::policy::mandate::Direction;
 use crate::policy::model::{
-    Act, Bron, Consent, Grondslag, Overleg, PolicySet, Purpose, Resource, Role,
+    Act, Bron, Consent, EmergencyReason, Grondslag, Overleg, PolicySet, Purpose, Resource, Role,
 };
 use crate::registers::CaseStatus;
+use crate::registers::emergency::WindowState;
 use crate::registers::rights::path_covers;
 
 /// A request as the router parsed it (already checked for traversal tricks).
@@ -33,6 +34,27 @@ pub struct RouteRequest<'a> {
     pub owner: Option<&'a str>,
     /// The moment of the request (Unix seconds), for mandates.
     pub now: i64,
+    /// `X-Spoed-Reden` and `X-Spoed-Toelichting`: the request invokes the
+    /// emergency path.
+    pub emergency: Option<EmergencyClaim<'a>>,
+}
+
+/// What an emergency request claims, as the headers say it (checked by
+/// [`Snapshot::decide`]). The justification is free text by a
+/// professional: it is recorded, so it must not name the pupil.
+#[derive(Clone, Copy)]
+pub struct EmergencyClaim<'a> {
+    pub reason: Option<&'a str>,
+    pub justification: Option<&'a str>,
+}
+
+impl std::fmt::Debug for EmergencyClaim<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmergencyClaim")
+            .field("reason", &self.reason)
+            .field("justification", &self.justification.map(|_| REDACTED))
+            .finish()
+    }
 }
 
 /// Why a request was refused. Every variant carries what the FG needs to
@@ -103,6 +125,32 @@ pub enum Denial {
         "every field of resource `{resource}` the rules allow is restricted (beperking, AVG art. 18) for this pupil"
     )]
     Restricted { resource: String },
+    #[error(
+        "purpose `{purpose}` is not an emergency purpose; X-Spoed-Reden is only accepted for one"
+    )]
+    EmergencyNotApplicable { purpose: String },
+    #[error("purpose `{purpose}` is an emergency purpose: send X-Spoed-Reden with one of {}, and X-Spoed-Toelichting", reasons.join(", "))]
+    EmergencyReasonRequired {
+        purpose: String,
+        reasons: Vec<String>,
+    },
+    #[error(
+        "X-Spoed-Reden is not one of {}",
+        crate::policy::model::EmergencyReason::all_codes()
+    )]
+    EmergencyReasonUnknown,
+    #[error("purpose `{purpose}` may not be invoked for reason `{reason}` (it may for {})", allowed.join(", "))]
+    EmergencyReasonNotAllowed {
+        purpose: String,
+        reason: String,
+        allowed: Vec<String>,
+    },
+    #[error("{0}")]
+    EmergencyJustification(&'static str),
+    #[error(
+        "the emergency window of this organisation for this pupil ended at {ends_at}; it stays closed until the FG has reviewed it"
+    )]
+    EmergencyWindowEnded { ends_at: String },
     #[error("bron `{bron}` is hosted for several organisations in `{overleg}` ({}); say whose data in X-Bron-Eigenaar (OIN)", owners.join(", "))]
     OwnerRequired {
         bron: String,
@@ -152,6 +200,12 @@ impl Denial {
             Denial::OwnerUnknown { .. } => "owner-unknown",
             Denial::OwnerNotHosted { .. } => "owner-not-hosted",
             Denial::NoHostMandate { .. } => "no-host-mandate",
+            Denial::EmergencyNotApplicable { .. } => "emergency-not-applicable",
+            Denial::EmergencyReasonRequired { .. } => "emergency-reason-required",
+            Denial::EmergencyReasonUnknown => "emergency-reason-unknown",
+            Denial::EmergencyReasonNotAllowed { .. } => "emergency-reason-not-allowed",
+            Denial::EmergencyJustification(_) => "emergency-justification",
+            Denial::EmergencyWindowEnded { .. } => "emergency-window-ended",
         }
     }
 }
@@ -174,22 +228,36 @@ impl Tentative {
     pub fn pupil(&self) -> &str {
         &self.0.pupil
     }
+    /// Whether the request invokes the emergency path: [`Tentative::bind`]
+    /// then needs the window state in the status.
+    pub fn is_emergency(&self) -> bool {
+        self.0.emergency.is_some()
+    }
 
     /// Applies case binding, objections, consent and restrictions, in the
-    /// precedence README's table gives: no registration, nothing; an
-    /// objection that applies stops everything (consent or not); fields
+    /// precedence README's table gives: no registration, nothing (unless
+    /// an emergency purpose waives case binding); an objection that
+    /// applies stops everything (consent or not; an emergency disclosure
+    /// records it as not applied); an emergency needs a window that is
+    /// open or may open; fields
     /// whose rule needs consent are added only when `status` holds an
     /// active consent of the right kind for this purpose; a restriction
     /// takes its fields away whatever else allows them.
     pub fn bind(self, status: &CaseStatus) -> Result<Permit, Denial> {
         let mut p = self.0;
-        let Some(registration) = &status.registration else {
-            return Err(Denial::NotRegistered {
-                overleg: p.overleg.clone(),
-            });
-        };
-        p.registration.clone_from(registration);
+        match (&status.registration, &p.emergency) {
+            (Some(registration), _) => p.registration.clone_from(registration),
+            (None, Some(e)) if !e.case_binding => {}
+            (None, _) => {
+                return Err(Denial::NotRegistered {
+                    overleg: p.overleg.clone(),
+                });
+            }
+        }
         p.objections = weigh_objections(&p, status)?;
+        if let Some(e) = &mut p.emergency {
+            e.window = Some(window_of(status)?);
+        }
         let Some((unconditional, needs)) = p.grant.per_resource.get(p.resource) else {
             return Err(Denial::NoFieldOfResource {
                 resource: p.resource_id().to_owned(),
@@ -277,7 +345,7 @@ fn weigh_objections(p: &Permit, status: &CaseStatus) -> Result<Vec<String>, Deni
     if covering.is_empty() {
         return Ok(Vec::new());
     }
-    if p.grondslag.objectable() {
+    if p.grondslag.objectable() && p.emergency.is_none() {
         return Err(Denial::Objection {
             overleg: p.overleg.clone(),
             purpose: p.purpose.clone(),
@@ -289,6 +357,110 @@ fn weigh_objections(p: &Permit, status: &CaseStatus) -> Result<Vec<String>, Deni
     ids.sort();
     ids.dedup();
     Ok(ids)
+}
+
+/// The emergency window a disclosure uses: the open one, or a new one;
+/// refused when the last one ended and the FG has not reviewed it. A status
+/// without a window lookup fails closed.
+fn window_of(status: &CaseStatus) -> Result<WindowState, Denial> {
+    match &status.emergency {
+        Some(WindowState::Ended { ends_at, .. }) => Err(Denial::EmergencyWindowEnded {
+            ends_at: ends_at.clone(),
+        }),
+        Some(w) => Ok(w.clone()),
+        None => Err(Denial::EmergencyWindowEnded {
+            ends_at: "(not looked up)".to_owned(),
+        }),
+    }
+}
+
+/// Why an objection did not stop an emergency disclosure (Dutch, for the
+/// record and the FG, who reviews the disclosure).
+pub const OBJECTION_EMERGENCY_REASON: &str = "spoed: bij acuut gevaar of een vermoeden van huiselijk geweld of kindermishandeling gaat de bescherming van de leerling voor (AVG art. 21 lid 1, dwingende gerechtvaardigde gronden); de FG beoordeelt deze verstrekking";
+
+/// The emergency a request invokes, checked against its purpose: the
+/// headers only for an emergency purpose (refused, never ignored, for any
+/// other), a reason from the fixed list that the purpose allows.
+fn claimed_emergency(
+    purpose: &Purpose,
+    claim: Option<EmergencyClaim<'_>>,
+) -> Result<Option<EmergencyUse>, Denial> {
+    let terms = match (&purpose.emergency, claim) {
+        (None, None) => return Ok(None),
+        (None, Some(_)) => {
+            return Err(Denial::EmergencyNotApplicable {
+                purpose: purpose.id.clone(),
+            });
+        }
+        (Some(terms), _) => terms,
+    };
+    let allowed = || terms.reasons.iter().map(|r| r.code().to_owned()).collect();
+    let Some(code) = claim.and_then(|c| c.reason) else {
+        return Err(Denial::EmergencyReasonRequired {
+            purpose: purpose.id.clone(),
+            reasons: allowed(),
+        });
+    };
+    let reason = EmergencyReason::parse(code).ok_or(Denial::EmergencyReasonUnknown)?;
+    if !terms.reasons.contains(&reason) {
+        return Err(Denial::EmergencyReasonNotAllowed {
+            purpose: purpose.id.clone(),
+            reason: reason.code().to_owned(),
+            allowed: allowed(),
+        });
+    }
+    Ok(Some(EmergencyUse {
+        reason,
+        justification: claim
+            .and_then(|c| c.justification)
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        case_binding: terms.case_binding,
+        window: None,
+    }))
+}
+
+/// Fewest characters of an emergency justification.
+pub const MIN_JUSTIFICATION_CHARS: usize = 10;
+/// A run of this many digits in a justification may be a BSN or another
+/// identifying number: refused.
+const MAX_DIGIT_RUN: usize = 7;
+
+/// The justification is recorded and shown to the FG: it must say why,
+/// and must not identify the pupil (its id from the path, a long number).
+fn check_justification(text: &str, pupil: &str) -> Result<(), Denial> {
+    if text.chars().count() < MIN_JUSTIFICATION_CHARS || text.chars().any(char::is_control) {
+        return Err(Denial::EmergencyJustification(
+            "X-Spoed-Toelichting is required: at least 10 printable characters saying why, without the pupil's name or id",
+        ));
+    }
+    if !pupil.is_empty() && text.to_lowercase().contains(&pupil.to_lowercase()) {
+        return Err(Denial::EmergencyJustification(
+            "X-Spoed-Toelichting must not contain the pupil's id: it is recorded in the trail",
+        ));
+    }
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c.is_ascii_digit() { run + 1 } else { 0 };
+        if run > MAX_DIGIT_RUN {
+            return Err(Denial::EmergencyJustification(
+                "X-Spoed-Toelichting must not contain a BSN or another long number: it is recorded in the trail",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An emergency disclosure's terms, as the permit carries them.
+#[derive(Debug, Clone)]
+pub struct EmergencyUse {
+    pub reason: EmergencyReason,
+    /// Checked free text (see `check_justification`); recorded, never logged.
+    pub justification: String,
+    pub case_binding: bool,
+    /// The window it opens or uses; set by [`Tentative::bind`].
+    pub window: Option<WindowState>,
 }
 
 /// The role's art. 6(1) grounds as codes, e.g. `6.1.c, 6.1.e`.
@@ -454,9 +626,15 @@ pub struct Permit {
     restricted: BitSet,
     /// Restrictions that withheld at least one field.
     restrictions: Vec<String>,
+    /// The emergency this disclosure is made under, if any.
+    emergency: Option<EmergencyUse>,
 }
 
 impl Permit {
+    /// The emergency this disclosure is made under (spoed), with its window.
+    pub fn emergency(&self) -> Option<&EmergencyUse> {
+        self.emergency.as_ref()
+    }
     pub fn org(&self) -> &str {
         &self.org
     }
@@ -701,6 +879,7 @@ impl Snapshot {
         ctx.grondslag = Some(role.grondslag.to_string());
         let purpose = named_purpose(overleg, req.purpose)?;
         ctx.purpose = Some(purpose.id.clone());
+        let emergency = claimed_emergency(purpose, req.emergency)?;
         let bron = self
             .set
             .bronnen
@@ -710,6 +889,9 @@ impl Snapshot {
         ctx.resource_template = Some(resource.template.as_str().to_owned());
         ctx.pupil = Some(pupil.clone());
         accepts(bron, resource, req.act)?;
+        if let Some(e) = &emergency {
+            check_justification(&e.justification, &pupil)?;
+        }
         let owner = self.owner_of(bron, overleg, req)?;
         if let Some(host) = &bron.hosted_by {
             ctx.owner = Some(owner.clone());
@@ -756,6 +938,7 @@ impl Snapshot {
             objections: Vec::new(),
             restricted: BitSet::EMPTY,
             restrictions: Vec::new(),
+            emergency,
         }))
     }
 
@@ -957,6 +1140,7 @@ mod redaction_tests {
             role: None,
             owner: None,
             now: 0,
+            emergency: None,
         };
         let ctx = DecisionContext {
             pupil: Some("L4242".into()),
@@ -1013,6 +1197,7 @@ mod tests {
             role: a.role,
             owner: None,
             now: 0,
+            emergency: None,
         };
         snap.decide(a.org, &req, &mut DecisionContext::default())
     }
@@ -1154,6 +1339,7 @@ mod tests {
             role: None,
             owner: None,
             now: 0,
+            emergency: None,
         };
         let mut ctx = DecisionContext::default();
         let denial = snap.decide("wij", &req, &mut ctx).err().unwrap();

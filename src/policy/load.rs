@@ -13,8 +13,8 @@ use toml::Spanned;
 use super::fieldpath::{FieldGlob, FieldPath};
 use super::mandate::Mandates;
 use super::model::{
-    Bron, CatalogueField, Category, Consent, Grondslag, LegalBasis, Organisation, Overleg,
-    PolicySet, Purpose, Resource, Role, Rule,
+    Bron, CatalogueField, Category, Consent, EmergencyReason, EmergencyTerms, Grondslag,
+    LegalBasis, Organisation, Overleg, PolicySet, Purpose, Resource, Role, Rule,
 };
 use super::raw::{
     self, BronFile, Dropped, OverlegFile, PartnersFile, RawField, RawOrganisation, RawPurpose,
@@ -986,9 +986,14 @@ fn validate_purposes(
                 format!("purpose `{}` is declared twice", p.id),
             );
         }
+        let emergency = p
+            .emergency
+            .as_ref()
+            .map(|e| emergency_terms(src, at, &p.id, e, problems));
         purposes.push(Purpose {
             id: p.id.clone(),
             text: p.text.clone(),
+            emergency,
         });
     }
     if purposes.is_empty() {
@@ -1000,6 +1005,49 @@ fn validate_purposes(
         );
     }
     purposes
+}
+
+/// P095: the reasons of an emergency purpose, each from the fixed list, at
+/// least one.
+fn emergency_terms(
+    src: &SourceText,
+    at: usize,
+    purpose: &str,
+    raw: &crate::policy::raw::RawEmergency,
+    problems: &mut Problems,
+) -> EmergencyTerms {
+    let mut reasons = Vec::new();
+    for code in &raw.reasons {
+        match EmergencyReason::parse(code) {
+            Some(r) => reasons.push(r),
+            None => problems.at(
+                src,
+                at,
+                "P095",
+                format!(
+                    "purpose `{purpose}`: emergency reason `{code}` is not one of {}",
+                    EmergencyReason::all_codes()
+                ),
+            ),
+        }
+    }
+    if raw.reasons.is_empty() {
+        problems.at(
+            src,
+            at,
+            "P095",
+            format!(
+                "purpose `{purpose}` is an emergency purpose without reasons: name at least one of {}",
+                EmergencyReason::all_codes()
+            ),
+        );
+    }
+    reasons.sort();
+    reasons.dedup();
+    EmergencyTerms {
+        reasons,
+        case_binding: raw.case_binding,
+    }
 }
 
 fn validate_role(
@@ -1217,6 +1265,7 @@ fn validate_rule(
         return None;
     };
     rule_owners(src, at, r, bron, scope.roles, problems);
+    rule_emergency(src, at, r, scope, problems);
     let (patterns, fields) = rule_fields(src, at, r, bron, problems);
     Some(Rule {
         id: r.id.clone(),
@@ -1228,8 +1277,36 @@ fn validate_rule(
         fields,
         consent,
         justification: r.justification.clone(),
+        emergency: r.emergency,
         line: src.line_of(at),
     })
+}
+
+/// P096: a rule is an emergency rule exactly when its purpose is an
+/// emergency purpose, and says so (`emergency = true`), so that a reader of
+/// the rule sees it and no purpose mixes emergency and ordinary rules.
+fn rule_emergency(
+    src: &SourceText,
+    at: usize,
+    r: &RawRule,
+    scope: &OverlegScope<'_>,
+    problems: &mut Problems,
+) {
+    let Some(purpose) = scope.purposes.iter().find(|p| p.id == r.purpose) else {
+        return;
+    };
+    let message = match (purpose.emergency.is_some(), r.emergency) {
+        (true, false) => format!(
+            "rule `{}`: purpose `{}` is an emergency purpose; mark the rule `emergency = true`",
+            r.id, r.purpose
+        ),
+        (false, true) => format!(
+            "rule `{}` is an emergency rule, but purpose `{}` is not an emergency purpose (give it `emergency = {{ reasons = [...] }}`)",
+            r.id, r.purpose
+        ),
+        _ => return,
+    };
+    problems.at(src, at, "P096", message);
 }
 
 /// P077 and P094: an owner of the rule's bron gives (`from`) or receives

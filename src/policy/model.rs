@@ -439,6 +439,64 @@ pub struct Role {
 pub struct Purpose {
     pub id: String,
     pub text: String,
+    /// Set for an emergency purpose (spoed): its rules are emergency rules,
+    /// used only with a reason code and a justification (see
+    /// [`EmergencyTerms`]).
+    pub emergency: Option<EmergencyTerms>,
+}
+
+/// Why a professional invokes the emergency path (spoed), from a fixed
+/// list: the request names one in `X-Spoed-Reden`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EmergencyReason {
+    /// Meldcode huiselijk geweld en kindermishandeling (Wmo 2015 art. 5.2.6).
+    Meldcode,
+    /// A report to or consultation of Veilig Thuis (Jeugdwet art. 7.1.4.1,
+    /// Wmo 2015 art. 4.1.1).
+    VeiligThuis,
+    /// Acute danger for the pupil or others.
+    AcuutGevaar,
+}
+
+impl EmergencyReason {
+    pub const ALL: [EmergencyReason; 3] = [Self::Meldcode, Self::VeiligThuis, Self::AcuutGevaar];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == s)
+    }
+
+    /// The code on the wire and in the policy files.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Meldcode => "meldcode",
+            Self::VeiligThuis => "veilig-thuis",
+            Self::AcuutGevaar => "acuut-gevaar",
+        }
+    }
+
+    /// What it means, in Dutch, for reports.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Meldcode => "Meldcode huiselijk geweld en kindermishandeling",
+            Self::VeiligThuis => "melding aan of advies van Veilig Thuis",
+            Self::AcuutGevaar => "acuut gevaar voor de leerling of anderen",
+        }
+    }
+
+    /// The codes, comma-separated, for messages.
+    pub fn all_codes() -> String {
+        Self::ALL.map(Self::code).join(", ")
+    }
+}
+
+/// The terms of an emergency purpose: which reasons may invoke it, and
+/// whether a disclosure needs the pupil's registration in the overleg.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmergencyTerms {
+    /// Sorted, unique, not empty.
+    pub reasons: Vec<EmergencyReason>,
+    /// `false`: the pupil need not be registered (aangemeld) in the overleg.
+    pub case_binding: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -453,6 +511,8 @@ pub struct Rule {
     pub fields: Vec<usize>,
     pub consent: Consent,
     pub justification: String,
+    /// An emergency rule (its purpose is an emergency purpose).
+    pub emergency: bool,
     pub line: usize,
 }
 

@@ -133,6 +133,25 @@ pub struct OverlegFile {
 pub struct RawPurpose {
     pub id: String,
     pub text: String,
+    /// Makes this an emergency purpose (spoed): its rules must say
+    /// `emergency = true`.
+    #[serde(default)]
+    pub emergency: Option<RawEmergency>,
+}
+
+/// `emergency = { reasons = [...], case_binding = false }` of a purpose.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmergency {
+    /// Codes from [`super::model::EmergencyReason`].
+    pub reasons: Vec<String>,
+    /// Whether the pupil must be registered in the overleg (default true).
+    #[serde(default = "yes")]
+    pub case_binding: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Deserialize)]
@@ -179,6 +198,9 @@ pub struct RawRule {
     pub consent: String,
     #[serde(default)]
     pub justification: String,
+    /// Marks an emergency rule; its purpose must be an emergency purpose.
+    #[serde(default)]
+    pub emergency: bool,
 }
 
 /// `partners.toml`.
@@ -199,7 +221,13 @@ pub static BRON: Shape = Shape::of::<BronFile>(&[
 
 /// `overleggen/<id>.toml`.
 pub static OVERLEG: Shape = Shape::of::<OverlegFile>(&[
-    ("purposes", Nested::Tables(&Shape::of::<RawPurpose>(&[]))),
+    (
+        "purposes",
+        Nested::Tables(&Shape::of::<RawPurpose>(&[(
+            "emergency",
+            Nested::Table(&Shape::of::<RawEmergency>(&[])),
+        )])),
+    ),
     (
         "roles",
         Nested::Tables(&Shape::of::<RawRole>(&[(

@@ -23,11 +23,14 @@ impl Stripes {
         Self(stripes.into())
     }
 
-    fn stripe(&self, overleg: &str, pupil: &str) -> Arc<RwLock<()>> {
+    fn index(&self, overleg: &str, pupil: &str) -> usize {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         (overleg, pupil).hash(&mut h);
-        let i = usize::try_from(h.finish() % STRIPES as u64).unwrap_or(0);
-        Arc::clone(&self.0[i % self.0.len()])
+        usize::try_from(h.finish() % STRIPES as u64).unwrap_or(0) % self.0.len()
+    }
+
+    fn stripe(&self, overleg: &str, pupil: &str) -> Arc<RwLock<()>> {
+        Arc::clone(&self.0[self.index(overleg, pupil)])
     }
 
     /// Held by a request about `pupil` in `overleg`.
@@ -38,5 +41,24 @@ impl Stripes {
     /// Held by a revocation about `pupil` in `overleg` until it is committed.
     pub(super) async fn write(&self, overleg: &str, pupil: &str) -> OwnedRwLockWriteGuard<()> {
         self.stripe(overleg, pupil).write_owned().await
+    }
+
+    /// The write guards of `pupil` in every one of `overleggen` (a change
+    /// that covers them all), each stripe once and in index order, so two
+    /// such changes cannot deadlock and a stripe two overleggen share is
+    /// not locked twice.
+    pub(super) async fn write_all<'a>(
+        &self,
+        overleggen: impl Iterator<Item = &'a str>,
+        pupil: &str,
+    ) -> Vec<OwnedRwLockWriteGuard<()>> {
+        let mut indices: Vec<usize> = overleggen.map(|o| self.index(o, pupil)).collect();
+        indices.sort_unstable();
+        indices.dedup();
+        let mut guards = Vec::with_capacity(indices.len());
+        for i in indices {
+            guards.push(Arc::clone(&self.0[i]).write_owned().await);
+        }
+        guards
     }
 }

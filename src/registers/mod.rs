@@ -20,6 +20,7 @@
 //!   a running gateway) are covered by waiting `revocation_grace` before
 //!   acknowledging: no request outlives `request_timeout + commit_timeout`.
 
+pub mod emergency;
 mod lock;
 pub mod rights;
 mod sql;
@@ -30,7 +31,7 @@ use std::time::Duration;
 use sqlx::Row;
 use tokio::sync::OwnedRwLockReadGuard;
 
-pub use sql::{history_of, status_of};
+pub use sql::{ALL_OVERLEGGEN, history_of, status_of};
 pub use types::{
     ActiveConsent, ActiveObjection, ActiveRestriction, Actor, CaseStatus, ConsentEntry, GivenBy,
     History, NewConsent, NewObjection, NewRegistration, NewRestriction, ObjectionEntry,
@@ -50,6 +51,8 @@ use crate::policy::model::{Overleg, PolicySet, Role};
 const MAX_REFERENCE: usize = 200;
 /// Longest pupil identifier accepted.
 const MAX_PUPIL_ID: usize = 64;
+/// Default length of an emergency window (`emergency.window_hours`).
+pub const DEFAULT_EMERGENCY_WINDOW: Duration = Duration::from_hours(72);
 
 /// The registers of one store, shared by the gateway's proxy, its register
 /// API and the CLI.
@@ -64,6 +67,13 @@ pub struct Registers {
     drain: Duration,
     /// Deadline for [`Registers::status`] (`registers.lookup_timeout_ms`).
     lookup_timeout: Duration,
+    /// How long an emergency window lasts (`emergency.window_hours`).
+    emergency_window: Duration,
+    /// `registers.max_emergency_justification_chars`.
+    max_justification: usize,
+    /// Serialises emergency requests per organisation and pupil in this
+    /// process, so two of them cannot both open a window.
+    emergency_stripes: Stripes,
 }
 
 impl std::fmt::Debug for Registers {
@@ -120,7 +130,34 @@ impl Registers {
             grace,
             drain,
             lookup_timeout,
+            emergency_window: DEFAULT_EMERGENCY_WINDOW,
+            max_justification: 500,
+            emergency_stripes: Stripes::new(),
         }
+    }
+
+    /// With emergency windows of `length` (default 72 hours) and
+    /// justifications of at most `max_chars` characters (default 500).
+    #[must_use]
+    pub fn with_emergency(mut self, length: Duration, max_chars: usize) -> Self {
+        self.emergency_window = length;
+        self.max_justification = max_chars;
+        self
+    }
+
+    /// Longest emergency justification accepted (characters).
+    pub fn max_justification(&self) -> usize {
+        self.max_justification
+    }
+
+    /// Held by an emergency request of `org` about `pupil` from its window
+    /// lookup until its response is handed over.
+    pub async fn emergency_guard(
+        &self,
+        org: &str,
+        pupil: &str,
+    ) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.emergency_stripes.write(org, pupil).await
     }
 
     /// The store the registers live in (the audit store).
@@ -772,6 +809,7 @@ mod tests {
             registration: Some("r".into()),
             objections: Vec::new(),
             restrictions: Vec::new(),
+            emergency: None,
             consents: consents
                 .iter()
                 .map(|(id, g, p)| ActiveConsent {

@@ -11,7 +11,9 @@
 
 use std::collections::BTreeSet;
 
-use super::sql::{OBJECTION_COLUMNS, RESTRICTION_COLUMNS, objection_from, restriction_from};
+use super::sql::{
+    ALL_OVERLEGGEN, OBJECTION_COLUMNS, RESTRICTION_COLUMNS, objection_from, restriction_from,
+};
 use super::types::{
     NewObjection, NewRestriction, ObjectionEntry, ObjectionState, RegisterError, RestrictionEntry,
 };
@@ -35,29 +37,21 @@ impl Registers {
         new: NewObjection,
     ) -> Result<ObjectionEntry, RegisterError> {
         let o = overleg_of(cx.set, cx.overleg)?;
-        check_pupil(&new.pupil)?;
-        check_reference("referentie", &new.reference)?;
-        if let Some(p) = &new.purpose
-            && o.purpose(p).is_none()
-        {
-            return Err(RegisterError::Invalid(format!(
-                "doel: `{p}` is not a purpose of casusoverleg `{}`",
-                o.id
-            )));
-        }
-        let now = now_rfc3339();
-        let lodged = match &new.lodged_at {
-            Some(t) => parse_time("ingediend_op", t)?,
-            None => now.clone(),
+        let lodged = checked_objection(o, &new)?;
+        // Against every overleg: drain the requests about the pupil in each.
+        let scope: Vec<&str> = if new.all_overleggen {
+            cx.set.overleggen.keys().map(String::as_str).collect()
+        } else {
+            vec![o.id.as_str()]
         };
-        if lodged > now {
-            return Err(RegisterError::Invalid(
-                "ingediend_op may not lie in the future".into(),
-            ));
-        }
         let guard = cx
-            .before_commit(self.stripes.write(&o.id, &new.pupil))
+            .before_commit(self.stripes.write_all(scope.into_iter(), &new.pupil))
             .await?;
+        let stored_overleg = if new.all_overleggen {
+            ALL_OVERLEGGEN.to_owned()
+        } else {
+            o.id.clone()
+        };
         let id = uuid::Uuid::new_v4().to_string();
         let pseudonym = self.audit.pseudonymise(&new.pupil);
         let side = SideWrite {
@@ -65,7 +59,7 @@ impl Registers {
                 sql: "INSERT INTO objections (id, overleg, subject, purpose, state, reference, lodged_at, recorded_by, recorded_role) VALUES ($1,$2,$3,$4,'lodged',$5,$6,$7,$8)",
                 binds: vec![
                     Some(id.clone()),
-                    Some(o.id.clone()),
+                    Some(stored_overleg.clone()),
                     Some(pseudonym.clone()),
                     new.purpose.clone(),
                     Some(new.reference.clone()),
@@ -82,6 +76,7 @@ impl Registers {
         let detail = serde_json::json!({
             "register": "bezwaar", "id": id, "doel": new.purpose, "status": "ingediend",
             "referentie": new.reference, "ingediend_op": lodged,
+            "alle_overleggen": new.all_overleggen,
         });
         let rec = self.change_record(cx, o, &pseudonym, "objection-lodged", 201, &detail);
         self.audit.commit_with(rec, side).await?;
@@ -89,7 +84,7 @@ impl Registers {
         self.wait_grace().await;
         Ok(ObjectionEntry {
             id,
-            overleg: o.id.clone(),
+            overleg: stored_overleg,
             purpose: new.purpose,
             state: ObjectionState::Lodged,
             reference: new.reference,
@@ -121,7 +116,10 @@ impl Registers {
                 "besluit: `toegewezen` or `afgewezen`".into(),
             ));
         }
-        let guard = cx.before_commit(self.stripes.write(&o.id, pupil)).await?;
+        // The objection may cover every overleg: serialise with the
+        // requests about the pupil in each (deciding is rare).
+        let all = cx.set.overleggen.keys().map(String::as_str);
+        let guard = cx.before_commit(self.stripes.write_all(all, pupil)).await?;
         let current = cx
             .before_commit(self.objection(id, o, pupil))
             .await??
@@ -310,8 +308,11 @@ impl Registers {
         o: &Overleg,
         pupil: &str,
     ) -> Result<Option<ObjectionEntry>, RegisterError> {
-        let sql =
-            format!("SELECT {OBJECTION_COLUMNS} FROM objections WHERE id = $1 AND overleg = $2");
+        // Recorded in this overleg, or against every overleg (`*`): found
+        // through any overleg the deciding role may decide in.
+        let sql = format!(
+            "SELECT {OBJECTION_COLUMNS} FROM objections WHERE id = $1 AND (overleg = $2 OR overleg = '{ALL_OVERLEGGEN}')"
+        );
         match self.pupils_row(sql, id, o, pupil).await? {
             Some(row) => Ok(Some(objection_from(&row)?)),
             None => Ok(None),
@@ -333,6 +334,38 @@ impl Registers {
             None => Ok(None),
         }
     }
+}
+
+/// A new objection's pupil, reference and purpose checked (a purpose of
+/// the overleg; none against every overleg); its lodging time, not in the
+/// future (default now).
+fn checked_objection(o: &Overleg, new: &NewObjection) -> Result<String, RegisterError> {
+    check_pupil(&new.pupil)?;
+    check_reference("referentie", &new.reference)?;
+    if new.all_overleggen && new.purpose.is_some() {
+        return Err(RegisterError::Invalid(
+            "doel: an objection against every casusoverleg names no purpose (purposes belong to one overleg)".into(),
+        ));
+    }
+    if let Some(p) = &new.purpose
+        && o.purpose(p).is_none()
+    {
+        return Err(RegisterError::Invalid(format!(
+            "doel: `{p}` is not a purpose of casusoverleg `{}`",
+            o.id
+        )));
+    }
+    let now = now_rfc3339();
+    let lodged = match &new.lodged_at {
+        Some(t) => parse_time("ingediend_op", t)?,
+        None => now.clone(),
+    };
+    if lodged > now {
+        return Err(RegisterError::Invalid(
+            "ingediend_op may not lie in the future".into(),
+        ));
+    }
+    Ok(lodged)
 }
 
 /// The fields a restriction names, each as `bron:path`: a `bron:path` names

@@ -20,11 +20,14 @@ const STATUS_SQL: &str = "SELECT 'case' AS k, id, '' AS given_by, '' AS purposes
      AND withdrawn_at IS NULL \
      UNION ALL \
      SELECT 'objection' AS k, id, state AS given_by, COALESCE(purpose, '') AS purposes FROM objections \
-     WHERE overleg = $1 AND subject = $2 AND state IN ('lodged', 'upheld') \
+     WHERE (overleg = $1 OR overleg = '*') AND subject = $2 AND state IN ('lodged', 'upheld') \
      UNION ALL \
      SELECT 'restriction' AS k, id, reason AS given_by, COALESCE(fields, '') AS purposes FROM restrictions \
      WHERE overleg = $1 AND subject = $2 AND begins_at <= $3 AND (ends_at IS NULL OR ends_at > $3) \
      AND lifted_at IS NULL";
+
+/// The `overleg` of an objection against every casusoverleg.
+pub const ALL_OVERLEGGEN: &str = "*";
 
 pub(super) const REG_COLUMNS: &str = "id, overleg, reference, begins_at, ends_at, registered_by, registered_role, registered_at, ended_at, ended_by, subject, informed_at, informed_how";
 pub(super) const CONSENT_COLUMNS: &str = "id, overleg, given_by, purposes, valid_from, valid_until, form_reference, recorded_by, recorded_role, recorded_at, withdrawn_at, withdrawn_by, withdrawal_reference, subject";
@@ -227,7 +230,7 @@ async fn rights_of(
     .await?;
     for r in &rows {
         let o = objection_from(r)?;
-        if overleg.is_none_or(|x| x == o.overleg) {
+        if overleg.is_none_or(|x| x == o.overleg || o.overleg == ALL_OVERLEGGEN) {
             h.objections.push(o);
         }
     }

@@ -234,6 +234,9 @@ pub struct CaseStatus {
     pub objections: Vec<ActiveObjection>,
     /// Restrictions in force.
     pub restrictions: Vec<ActiveRestriction>,
+    /// For an emergency request: the window of the receiving organisation
+    /// for this pupil (see [`super::emergency`]).
+    pub emergency: Option<super::emergency::WindowState>,
 }
 
 impl CaseStatus {
@@ -452,6 +455,9 @@ pub struct NewObjection {
     pub reference: String,
     /// When it was lodged (default: now).
     pub lodged_at: Option<String>,
+    /// Against every casusoverleg, not only the one it is recorded in
+    /// (stored with overleg `*`; no purpose then).
+    pub all_overleggen: bool,
 }
 
 impl std::fmt::Debug for NewObjection {
@@ -461,6 +467,7 @@ impl std::fmt::Debug for NewObjection {
             .field("purpose", &self.purpose)
             .field("reference", &self.reference)
             .field("lodged_at", &self.lodged_at)
+            .field("all_overleggen", &self.all_overleggen)
             .finish()
     }
 }

@@ -48,7 +48,7 @@ use crate::policy::model::{Bron, PolicySet};
 use crate::review::access::{self, Access, Viewer};
 use crate::review::html;
 use crate::review::query::{self, FilterInput};
-use crate::review::{ReviewError, inzage, kennisgeving, ontvangen, rapport, when};
+use crate::review::{ReviewError, inzage, kennisgeving, ontvangen, rapport, spoed, when};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DashboardError {
@@ -278,6 +278,17 @@ async fn handle(
         Ok(who) => who,
         Err(why) => return page_error(StatusCode::FORBIDDEN, "Geen toegang", why),
     };
+    if method == Method::POST && !same_origin(&req) {
+        tracing::info!(
+            org,
+            "dashboard form refused: not sent from the dashboard itself"
+        );
+        return page_error(
+            StatusCode::FORBIDDEN,
+            "Geen toegang",
+            "Dit formulier kan alleen vanaf het dashboard zelf worden verstuurd.",
+        );
+    }
     let params = match form_parameters(&dash, req).await {
         Ok(params) => params,
         Err(refused) => return refused,
@@ -368,6 +379,27 @@ fn privacy_officer(
     }
 }
 
+/// Whether a form was sent by a page of the dashboard itself: a browser
+/// says where a request comes from (`Sec-Fetch-Site`; older ones only
+/// `Origin`, which is `null` under the dashboard's `no-referrer` policy);
+/// a form of another site, sent with the FG's certificate, is refused (no
+/// change made on the FG's authority by someone else's page). Clients that
+/// send neither header (curl, scripts with the FG's certificate) pass.
+fn same_origin<B>(req: &Request<B>) -> bool {
+    let h = req.headers();
+    let header = |name: &str| h.get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
+    }
+    // HTTP/1.1 names the host in `Host`, HTTP/2 in `:authority` (the URI).
+    let host = header("host").or_else(|| req.uri().authority().map(http::uri::Authority::as_str));
+    match (header("origin"), host) {
+        (Some(origin), Some(host)) => origin.strip_prefix("https://").is_some_and(|o| o == host),
+        (Some(_), None) => false,
+        (None, _) => true,
+    }
+}
+
 /// The parameters of the query string and, for a POST, of the form body.
 /// A pupil id only counts in a POST body: never from a URL.
 async fn form_parameters(
@@ -418,6 +450,7 @@ async fn route(
         "/inzage" => inzage_page(dash, set, params).await,
         "/ontvangen" => ontvangen_page(dash, set, params).await,
         "/kennisgevingen" => kennisgevingen_page(dash, set).await,
+        "/spoed" => spoed_page(dash, set, viewer, params).await,
         "/rapport" => rapport_page(dash, set, params).await,
         "/verificatie" => verification(dash, viewer, params).await,
         "/wijzigingen" => changes_page(dash, params).await,
@@ -431,6 +464,7 @@ async fn route(
     };
     result.map_err(|e| match e {
         ReviewError::Filter(m) => page_error(StatusCode::BAD_REQUEST, "Ongeldige invoer", &m),
+        ReviewError::Emergency(m) => page_error(StatusCode::CONFLICT, "Niet mogelijk", &m),
         e => {
             tracing::error!(error = %e, "dashboard page failed");
             page_error(
@@ -478,6 +512,7 @@ fn chrome(org_name: &str, body: Markup) -> Markup {
             a href="/inzage" { "Inzage" }
             a href="/ontvangen" { "Ontvangen" }
             a href="/kennisgevingen" { "Kennisgevingen" }
+            a href="/spoed" { "Te beoordelen" }
             a href="/rapport" { "Rapport" }
             a href="/wijzigingen" { "Wijzigingen" }
             a href="/verificatie" { "Ketenverificatie" }
@@ -553,6 +588,7 @@ fn home(set: &PolicySet, org: &str) -> Shown {
             li { a href="/inzage" { "Inzage voor een leerling" } " (artikel 15 AVG): alle verstrekkingen met ontvanger, doel en grondslag." } "\n"
             li { a href="/ontvangen" { "Ontvangen per gegeven" } ": wat een organisatie in een overleg over een periode ontving, hoe vaak en over hoeveel leerlingen." } "\n"
             li { a href="/kennisgevingen" { "Kennisgevingen: nog te melden" } " (artikel 19 AVG): ontvangers die nog moeten horen van een rectificatie, wissing of beperking." } "\n"
+            li { a href="/spoed" { "Te beoordelen: spoedverstrekkingen" } " (Meldcode, Veilig Thuis, acuut gevaar): beoordelen en vrijgeven voor inzage." } "\n"
             li { a href="/rapport" { "Verantwoordingsrapportage" } " (DPIA) over een periode, met opvallendheden." } "\n"
             li { a href="/wijzigingen" { "Policywijzigingen" } ": elke herlading en weigering, met de toegangsverandering en wie de versie goedkeurde." } "\n"
             li { a href="/verificatie" { "Ketenverificatie" } ": is het logboek ongeschonden?" } "\n"
@@ -1019,6 +1055,60 @@ async fn kennisgevingen_page(dash: &Dashboard, set: &PolicySet) -> Result<Shown,
         action: "kennisgevingen",
         parameters: json!({"open": open.len(), "done": done.len()}),
         records: read,
+        pupil: None,
+    })
+}
+
+/// "Te beoordelen": the emergency review queue, and the FG's review or
+/// release of one window when the form was sent (POST `actie`,
+/// `venster`, `oordeel`, `notitie`). The change is recorded with its
+/// register change; the page view as ever.
+async fn spoed_page(
+    dash: &Dashboard,
+    set: &PolicySet,
+    viewer: &Viewer,
+    params: &BTreeMap<String, String>,
+) -> Result<Shown, ReviewError> {
+    let action = get(params, "actie");
+    let done = match action.as_deref() {
+        None => None,
+        Some(a) => {
+            let Some(auditor) = dash.audit.upgrade() else {
+                return Err(ReviewError::Access(crate::audit::AuditError::WriterGone));
+            };
+            let id = get(params, "venster").unwrap_or_default();
+            let w = match a {
+                "beoordelen" => {
+                    let verdict = get(params, "oordeel")
+                        .as_deref()
+                        .and_then(crate::registers::emergency::Review::parse)
+                        .ok_or_else(|| {
+                            ReviewError::Filter(
+                                "kies gerechtvaardigd of niet gerechtvaardigd".into(),
+                            )
+                        })?;
+                    let note = get(params, "notitie").unwrap_or_default();
+                    spoed::review(&dash.store, &auditor, viewer, set, &id, verdict, &note).await?
+                }
+                "vrijgeven" => spoed::release(&dash.store, &auditor, viewer, set, &id).await?,
+                _ => return Err(ReviewError::Filter("actie: beoordelen of vrijgeven".into())),
+            };
+            Some((a.to_owned(), w.id))
+        }
+    };
+    let queue = spoed::queue(&dash.store, set).await?;
+    let body = html! {
+        @if let Some((a, id)) = &done {
+            p.gedaan id="gedaan" { "Vastgelegd: venster " code { (id) } (if a == "beoordelen" { " beoordeeld." } else { " vrijgegeven voor inzage." }) } "\n"
+        }
+        (queue.html_body())
+    };
+    Ok(Shown {
+        title: "Te beoordelen: spoedverstrekkingen".into(),
+        body,
+        action: "spoed",
+        parameters: json!({"page": "/spoed", "actie": done.as_ref().map(|d| &d.0), "venster": done.as_ref().map(|d| &d.1), "windows": queue.entries.len()}),
+        records: queue.entries.len(),
         pupil: None,
     })
 }

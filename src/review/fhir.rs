@@ -25,6 +25,11 @@
 //!   as a logical reference; data: the bron and resource template, the
 //!   grondslag and the fields shared and withheld (names, never values).
 //!
+//! An emergency disclosure (spoed: reason `emergency-window-opened` or
+//! `-used`) adds `purposeOfEvent` v3-ActReason `BTG` "break the glass",
+//! and the one that opened its window the `subtype` DICOM 110127
+//! "Emergency Override Started" (NEN 7513 logs the emergency procedure).
+//!
 //! Records without a subject (identity refusals, events, purged records)
 //! describe no disclosure about a patient and are left out, as in the
 //! Logboek format. The trail keeps no client network address, so
@@ -211,18 +216,36 @@ pub fn audit_event(set: &PolicySet, r: &StoredRow) -> Option<Value> {
         "display": format!("Poortwachter {}", r.instance),
     });
     let id: String = r.hash.chars().take(32).collect();
+    let mut subtype = vec![coding(
+        "http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle",
+        "disclose",
+        "Disclose Record Lifecycle Event",
+    )];
+    let mut purpose = purpose_of_use(set, r);
+    if r.reason.starts_with("emergency-window-") {
+        if r.reason == "emergency-window-opened" {
+            subtype.push(coding(DCM, "110127", "Emergency Override Started"));
+        }
+        if let Some(p) = purpose.as_array_mut() {
+            p.push(json!({"coding": [coding(
+                "http://terminology.hl7.org/CodeSystem/v3-ActReason",
+                "BTG",
+                "break the glass",
+            )]}));
+        }
+    }
     Some(json!({
         "resourceType": "AuditEvent",
         "id": format!("pw-{id}"),
         "meta": {"profile": [PROFILE]},
         "type": coding(DCM, "110106", "Export"),
-        "subtype": [coding("http://terminology.hl7.org/CodeSystem/iso-21089-lifecycle", "disclose", "Disclose Record Lifecycle Event")],
+        "subtype": subtype,
         "action": "R",
         "period": {"start": r.time, "end": end.unwrap_or_else(|| r.time.clone())},
         "recorded": r.time,
         "outcome": outcome_code(&r.outcome, r.status),
         "outcomeDesc": format!("{} ({})", r.outcome, r.reason),
-        "purposeOfEvent": purpose_of_use(set, r),
+        "purposeOfEvent": purpose,
         "agent": agents(set, r, &gateway),
         "source": {
             "site": "poortwachter",

@@ -121,6 +121,8 @@ pub async fn consent_history(
     let h = crate::registers::history_of(store, pseudonyms, None).await?;
     let mut entries = registration_entries(set, &h.registrations);
     entries.extend(consent_entries(set, &h.consents));
+    entries.extend(objection_entries(set, &h.objections));
+    entries.extend(restriction_entries(set, &h.restrictions));
     entries.sort_by(|a, b| a.time.cmp(&b.time));
     Ok(ConsentHistory {
         available: true,
@@ -129,6 +131,9 @@ pub async fn consent_history(
 }
 
 fn overleg_name(set: &PolicySet, id: &str) -> String {
+    if id == crate::registers::ALL_OVERLEGGEN {
+        return "alle casusoverleggen".to_owned();
+    }
     set.overleggen
         .get(id)
         .map_or_else(|| id.to_owned(), |o| o.name.clone())
@@ -195,6 +200,72 @@ fn registration_entries(
 }
 
 /// Each consent given, and its withdrawal.
+/// Each objection (bezwaar, AVG art. 21) and the decision on it.
+fn objection_entries(
+    set: &PolicySet,
+    objections: &[crate::registers::ObjectionEntry],
+) -> Vec<ConsentEntry> {
+    let mut entries = Vec::new();
+    for o in objections {
+        let scope = match &o.purpose {
+            Some(p) => set
+                .overleggen
+                .get(&o.overleg)
+                .and_then(|x| x.purpose(p))
+                .map_or_else(|| p.clone(), |x| x.text.clone()),
+            None => "alle doelen".to_owned(),
+        };
+        entries.push(ConsentEntry {
+            time: o.lodged_at.clone(),
+            overleg_name: overleg_name(set, &o.overleg),
+            change: "bezwaar gemaakt (artikel 21 AVG)".into(),
+            by: org_name(set, &o.recorded_by),
+            scope: scope.clone(),
+        });
+        if let (Some(t), Some(by)) = (&o.decided_at, &o.decided_by) {
+            entries.push(ConsentEntry {
+                time: t.clone(),
+                overleg_name: overleg_name(set, &o.overleg),
+                change: format!("bezwaar {}", o.state.dutch()),
+                by: org_name(set, by),
+                scope,
+            });
+        }
+    }
+    entries
+}
+
+/// Each restriction (beperking, AVG art. 18) and its lifting.
+fn restriction_entries(
+    set: &PolicySet,
+    restrictions: &[crate::registers::RestrictionEntry],
+) -> Vec<ConsentEntry> {
+    let mut entries = Vec::new();
+    for r in restrictions {
+        let fields = r
+            .fields
+            .as_ref()
+            .map_or_else(|| "alle gegevens".to_owned(), |f| f.join(", "));
+        entries.push(ConsentEntry {
+            time: r.recorded_at.clone(),
+            overleg_name: overleg_name(set, &r.overleg),
+            change: "verwerking beperkt (artikel 18 AVG)".into(),
+            by: org_name(set, &r.recorded_by),
+            scope: format!("{fields} ({})", period_text(&r.begin, r.end.as_deref())),
+        });
+        if let (Some(t), Some(by)) = (&r.lifted_at, &r.lifted_by) {
+            entries.push(ConsentEntry {
+                time: t.clone(),
+                overleg_name: overleg_name(set, &r.overleg),
+                change: "beperking opgeheven".into(),
+                by: org_name(set, by),
+                scope: fields,
+            });
+        }
+    }
+    entries
+}
+
 fn consent_entries(
     set: &PolicySet,
     consents: &[crate::registers::ConsentEntry],
@@ -249,6 +320,11 @@ pub struct Inzage {
     pub disclosures: Vec<Disclosure>,
     pub denied: Vec<DeniedAttempt>,
     pub consent: ConsentHistory,
+    /// Emergency disclosures (spoed) the FG has not released are left
+    /// out; the report then says that something is held back (AVG art. 15
+    /// with UAVG art. 41), never what, when or to whom.
+    #[serde(rename = "achtergehouden")]
+    pub held_back: bool,
     /// How many audit records about the pupil were read (for the access record).
     #[serde(skip)]
     pub records_read: usize,
@@ -488,7 +564,39 @@ pub async fn build(
     let mut rows = store.rows_for_subject(&pseudonyms).await?;
     rows.sort_by(|a, b| (&a.time, &a.instance, a.seq).cmp(&(&b.time, &b.instance, b.seq)));
     let consent = consent_history(store, set, &pseudonyms).await?;
-    Ok(from_rows(set, pupil, &rows, opts, consent))
+    let released = crate::registers::emergency::released(store, &pseudonyms).await?;
+    let held_back = hold_back(&mut rows, &released, opts.include_denied);
+    let mut report = from_rows(set, pupil, &rows, opts, consent);
+    report.held_back = held_back;
+    Ok(report)
+}
+
+/// Leaves out every request record made on the emergency path (its
+/// `detail` has `spoed`) unless its window was released by the FG; a
+/// refused emergency request has no window and always stays out. Returns
+/// whether anything the report would have shown was left out (a refusal
+/// counts only when refusals are asked for).
+pub fn hold_back<S: std::hash::BuildHasher>(
+    rows: &mut Vec<StoredRow>,
+    released: &std::collections::HashSet<String, S>,
+    include_denied: bool,
+) -> bool {
+    let mut held = false;
+    rows.retain(|r| {
+        if r.kind != "request" || !r.detail.contains("\"spoed\"") {
+            return true;
+        }
+        let d: serde_json::Value = serde_json::from_str(&r.detail).unwrap_or_default();
+        let keep = match d.get("spoed") {
+            None => true,
+            Some(s) => s["venster"].as_str().is_some_and(|w| released.contains(w)),
+        };
+        if !keep {
+            held |= r.outcome != "denied" || include_denied;
+        }
+        keep
+    });
+    held
 }
 
 /// The report from already selected records (all of them about `pupil`).
@@ -532,6 +640,7 @@ pub fn from_rows(
         disclosures,
         denied: refused,
         consent,
+        held_back: false,
         records_read: rows.len(),
     }
 }
@@ -554,6 +663,9 @@ impl Inzage {
             p { "Dit overzicht laat zien welke gegevens over deze leerling via Poortwachter zijn gedeeld tussen de partners van het privacyconvenant: met welke organisatie, wanneer, waarvoor (het doel) en op welke wettelijke grondslag. Poortwachter legt elke verstrekking vast voordat de gegevens worden doorgegeven; dit overzicht is daaruit samengesteld." } "\n"
             @if self.disclosures.iter().any(|d| d.via.is_some()) {
                 p { "Sommige organisaties laten hun softwareleverancier (bijvoorbeeld de leverancier van de leerlingadministratie) de gegevens voor hen ophalen of aanleveren. De leverancier doet dat als verwerker in opdracht van die organisatie en alleen met haar machtiging; de organisatie blijft verantwoordelijk. Bij zo'n verstrekking staat hieronder via welke leverancier dat ging." } "\n"
+            }
+            @if self.held_back {
+                p.achtergehouden { "Niet alle verstrekkingen staan in dit overzicht. Sommige gegevens worden op grond van artikel 41 van de Uitvoeringswet AVG op dit moment niet getoond; de functionaris gegevensbescherming beoordeelt wanneer dat wel kan. U kunt daarover contact met hem of haar opnemen." } "\n"
             }
             (self.disclosures_html())
             @if self.include_denied { (self.denied_html()) }
@@ -612,11 +724,11 @@ impl Inzage {
     /// Registrations in casusoverleggen and consents given or withdrawn.
     fn consent_html(&self) -> Markup {
         html! {
-            h2 { "Aanmeldingen en toestemmingen" } "\n"
+            h2 { "Aanmeldingen, toestemmingen, bezwaren en beperkingen" } "\n"
             @if !self.consent.available {
                 p { "Poortwachter houdt nog geen register van toestemmingen bij. Gegevens waarvoor toestemming nodig is, zijn daarom niet verstrekt." } "\n"
             } @else if self.consent.entries.is_empty() {
-                p { "Er is geen toestemming gegeven of ingetrokken, en de leerling is in geen overleg aangemeld." } "\n"
+                p { "Er is geen toestemming gegeven of ingetrokken, geen bezwaar gemaakt of beperking vastgelegd, en de leerling is in geen overleg aangemeld." } "\n"
             } @else {
                 table {
                     thead { tr { th { "Datum" } th { "Overleg" } th { "Wijziging" } th { "Door" } th { "Waarvoor" } } }
@@ -696,6 +808,7 @@ mod tests {
             generated_at: "2026-11-10T09:00:00.000000Z".into(),
             policy_version: "0123456789abcdef0123456789abcdef".into(),
             include_denied: true,
+            held_back: true,
             disclosures: vec![Disclosure {
                 time: "2026-11-10T09:00:00.000000Z".into(),
                 when: TEXT.into(),

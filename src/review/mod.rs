@@ -25,6 +25,7 @@ pub mod ontvangen;
 pub mod query;
 pub mod rapport;
 pub mod session;
+pub mod spoed;
 pub mod toestemming;
 pub mod when;
 
@@ -51,6 +52,10 @@ pub enum ReviewError {
     /// recipient, already marked).
     #[error("kennisgeving: {0}")]
     Notification(String),
+    /// An emergency window cannot be reviewed or released (unknown, out
+    /// of order).
+    #[error("spoed: {0}")]
+    Emergency(String),
     /// Writing an export failed (disk full, closed pipe): the output is incomplete.
     #[error("writing the output: {0}")]
     Output(#[from] std::io::Error),

@@ -154,8 +154,49 @@ pub struct Rapport {
     pub outside_overleggen: u64,
     /// Accesses to the trail itself in the period.
     pub trail_accesses: u64,
+    /// Emergency use (spoed) per receiving organisation: windows opened in
+    /// the period, their disclosures, and the FG's review outcomes.
+    pub emergency: Vec<EmergencyUse>,
     #[serde(skip)]
     pub records_read: usize,
+}
+
+/// One organisation's emergency use in the period.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EmergencyUse {
+    pub org: String,
+    pub org_name: String,
+    /// Windows opened in the period.
+    pub windows: u64,
+    /// Disclosures in those windows.
+    pub disclosures: i64,
+    pub justified: u64,
+    pub not_justified: u64,
+    pub to_review: u64,
+}
+
+/// Emergency use per organisation, from the windows opened in the period.
+fn emergency_use(
+    set: &PolicySet,
+    windows: &[crate::registers::emergency::Window],
+) -> Vec<EmergencyUse> {
+    use crate::registers::emergency::Review;
+    let mut by_org: BTreeMap<&str, EmergencyUse> = BTreeMap::new();
+    for w in windows {
+        let e = by_org.entry(&w.org).or_insert_with(|| EmergencyUse {
+            org: w.org.clone(),
+            org_name: super::inzage::org_name(set, &w.org),
+            ..EmergencyUse::default()
+        });
+        e.windows += 1;
+        e.disclosures += w.uses;
+        match w.review {
+            Some(Review::Justified) => e.justified += 1,
+            Some(Review::NotJustified) => e.not_justified += 1,
+            None => e.to_review += 1,
+        }
+    }
+    by_org.into_values().collect()
 }
 
 fn day_of(r: &StoredRow) -> Option<String> {
@@ -261,7 +302,14 @@ pub async fn build_paged(
     })
     .await?;
     acc.informing(store).await?;
-    Ok(acc.finish())
+    let windows = crate::registers::emergency::windows(
+        store,
+        crate::registers::emergency::Listing::Opened { from, to },
+    )
+    .await?;
+    let mut report = acc.finish();
+    report.emergency = emergency_use(set, &windows);
+    Ok(report)
 }
 
 /// The registration a disclosure relied on (`detail.aanmelding`).
@@ -597,6 +645,7 @@ impl<'a> Acc<'a> {
             policy_changes: self.policy_changes,
             outside_overleggen: self.outside_overleggen,
             trail_accesses: self.trail_accesses,
+            emergency: Vec::new(),
             records_read: self.records_read,
         }
     }
@@ -841,6 +890,7 @@ impl Rapport {
             } "\n"
             (self.summary_html())
             (self.policy_changes_html())
+            (self.emergency_html())
             @for x in &self.overleggen { (overleg_html(x)) "\n" }
         }
     }
@@ -872,6 +922,29 @@ impl Rapport {
                             li { strong { (anomaly_label(a.kind)) } " (" (a.overleg) "): " (a.description) } "\n"
                         }
                     }
+                } "\n"
+            }
+        }
+    }
+
+    /// Emergency use per organisation and review outcome.
+    fn emergency_html(&self) -> Markup {
+        html! {
+            h2 { "Spoedverstrekkingen (Meldcode, Veilig Thuis, acuut gevaar)" } "\n"
+            @if self.emergency.is_empty() {
+                p { "Geen spoedvensters geopend in de periode." } "\n"
+            } @else {
+                table id="spoed" {
+                    thead { tr {
+                        th { "Organisatie" } th { "Vensters" } th { "Verstrekkingen" }
+                        th { "Gerechtvaardigd" } th { "Niet gerechtvaardigd" } th { "Te beoordelen" }
+                    } }
+                    tbody { "\n" @for e in &self.emergency {
+                        tr {
+                            td { (e.org_name) } td { (e.windows) } td { (e.disclosures) }
+                            td { (e.justified) } td { (e.not_justified) } td { (e.to_review) }
+                        } "\n"
+                    } }
                 } "\n"
             }
         }
@@ -1135,6 +1208,7 @@ mod escaping {
             }],
             outside_overleggen: 0,
             trail_accesses: 0,
+            emergency: Vec::new(),
             records_read: 3,
         };
         let html = rapport.html();

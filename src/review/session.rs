@@ -14,7 +14,7 @@ use serde_json::json;
 use super::access::{self, Access, Viewer};
 use super::query::FilterInput;
 use super::{
-    ReviewError, export, inzage, kennisgeving, ontvangen, query, rapport, toestemming, when,
+    ReviewError, export, inzage, kennisgeving, ontvangen, query, rapport, spoed, toestemming, when,
 };
 use crate::audit::{AuditRecord, Auditor, Outcome, Pseudonymiser, Store, admin};
 use crate::config::Config;
@@ -453,6 +453,52 @@ impl Session {
             record: String::new(),
         });
         Ok(status)
+    }
+
+    /// The emergency review queue (`audit spoed`); the access is recorded
+    /// first.
+    pub async fn spoed(&self) -> Result<spoed::Queue, ReviewError> {
+        let queue = spoed::queue(&self.store, &self.set).await?;
+        self.record(
+            "spoed",
+            json!({"windows": queue.entries.len()}),
+            queue.entries.len(),
+            None,
+        )
+        .await?;
+        Ok(queue)
+    }
+
+    /// Records the FG's review of an emergency window (`audit
+    /// spoed-beoordelen`).
+    pub async fn spoed_review(
+        &self,
+        id: &str,
+        verdict: &str,
+        note: &str,
+    ) -> Result<crate::registers::emergency::Window, ReviewError> {
+        let verdict = crate::registers::emergency::Review::parse(verdict).ok_or_else(|| {
+            ReviewError::Filter("oordeel: gerechtvaardigd or niet-gerechtvaardigd".into())
+        })?;
+        spoed::review(
+            &self.store,
+            &self.auditor,
+            &self.viewer,
+            &self.set,
+            id,
+            verdict,
+            note,
+        )
+        .await
+    }
+
+    /// Releases a reviewed emergency window for inzage (`audit
+    /// spoed-vrijgeven`).
+    pub async fn spoed_release(
+        &self,
+        id: &str,
+    ) -> Result<crate::registers::emergency::Window, ReviewError> {
+        spoed::release(&self.store, &self.auditor, &self.viewer, &self.set, id).await
     }
 
     /// Who is looking, as the records name them.

@@ -64,6 +64,22 @@ try {
   await page.goto(`${base}/rapport`);
   out.rapport_svgs = await page.locator('svg').count();
   if (shots) await page.screenshot({ path: `${shots}/dashboard-rapport.png`, fullPage: false });
+
+  // The emergency review queue: review the window, then release it.
+  await page.goto(`${base}/spoed`);
+  out.spoed_before = await page.locator('#aantal').innerText();
+  out.spoed_status = await page.locator('section.venster td.status').first().innerText();
+  out.spoed_why = await page.locator('section.venster td.toelichting').first().innerText();
+  await page.check('form.beoordelen input[value="gerechtvaardigd"]');
+  await page.fill('form.beoordelen textarea[name="notitie"]', 'acuut gevaar bevestigd door Veilig Thuis');
+  await Promise.all([page.waitForNavigation(), page.click('form.beoordelen button')]);
+  out.spoed_reviewed = await page.locator('#gedaan').innerText();
+  out.spoed_after_review = await page.locator('#aantal').innerText();
+  out.spoed_verdict = await page.locator('section.venster td.oordeel').first().innerText();
+  if (shots) await page.screenshot({ path: `${shots}/dashboard-spoed.png`, fullPage: true });
+  await Promise.all([page.waitForNavigation(), page.click('form.vrijgeven button')]);
+  out.spoed_released = await page.locator('#gedaan').innerText();
+  out.spoed_after_release = await page.locator('#aantal').innerText();
   await fg.close();
 
   // Any other organisation is refused.

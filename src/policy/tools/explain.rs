@@ -10,9 +10,12 @@
 use serde::Serialize;
 
 use crate::policy::compile::{self, CompileError, Grant, GrantKey};
-use crate::policy::decision::{DecisionContext, Denial, Permit, RouteRequest, Snapshot, Tentative};
+use crate::policy::decision::{
+    DecisionContext, Denial, EmergencyClaim, Permit, RouteRequest, Snapshot, Tentative,
+};
 use crate::policy::model::{Act, Bron, Consent, Overleg, Resource, Rule};
 use crate::policy::template::TemplateSegment;
+use crate::registers::emergency::WindowState;
 use crate::registers::{ActiveConsent, CaseStatus, GivenBy};
 
 /// The question: may `org` (as `role`) in `overleg`, for `purpose`,
@@ -28,7 +31,14 @@ pub struct Question<'a> {
     pub act: Act,
     /// For a bron a supplier hosts: whose data (X-Bron-Eigenaar).
     pub owner: Option<&'a str>,
+    /// For an emergency purpose: the reason code (X-Spoed-Reden); the
+    /// question is then asked with a stand-in justification and a window
+    /// that may open.
+    pub emergency: Option<&'a str>,
 }
+
+/// The justification an explained emergency request carries.
+const EXPLAIN_JUSTIFICATION: &str = "voorbeeld van een spoedverzoek";
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RuleRef {
@@ -233,6 +243,11 @@ fn refused_before_the_table(d: &Denial) -> bool {
             | Denial::OwnerUnknown { .. }
             | Denial::OwnerNotHosted { .. }
             | Denial::NoHostMandate { .. }
+            | Denial::EmergencyNotApplicable { .. }
+            | Denial::EmergencyReasonRequired { .. }
+            | Denial::EmergencyReasonUnknown
+            | Denial::EmergencyReasonNotAllowed { .. }
+            | Denial::EmergencyJustification(_)
     )
 }
 
@@ -279,11 +294,20 @@ fn least_consent_that_flows(
                 })
                 .into_iter()
                 .collect(),
+            emergency: q.emergency.map(|_| stand_in_window()),
             ..CaseStatus::default()
         };
         let permit: Permit = route.decide(snap, q).and_then(|t| t.bind(&status)).ok()?;
         permit.allowed().contains(field).then_some(*consent)
     })
+}
+
+/// The window an explained emergency request finds: one that may open.
+fn stand_in_window() -> WindowState {
+    WindowState::Opens {
+        id: "explain".to_owned(),
+        ends_at: String::new(),
+    }
 }
 
 /// casbin's `enforce()` on exactly the rows the compiler produces for the
@@ -383,6 +407,10 @@ impl Route {
             role: q.role,
             owner: q.owner,
             now: crate::policy::mandate::now(),
+            emergency: q.emergency.map(|reason| EmergencyClaim {
+                reason: Some(reason),
+                justification: Some(EXPLAIN_JUSTIFICATION),
+            }),
         };
         snap.decide(q.org, &req, ctx)
     }
@@ -534,6 +562,7 @@ mod tests {
         field: "verzuim.uren",
         act: Act::Read,
         owner: None,
+        emergency: None,
     };
 
     fn ids(rules: &[RuleRef]) -> Vec<&str> {

@@ -324,7 +324,16 @@ fn md_overleg(out: &mut String, n: usize, v: &OverlegView<'_>) {
 
     let _ = writeln!(out, "### Doelen\n");
     for p in &v.purposes {
-        let _ = writeln!(out, "- **`{}`**: {}", p.id, escape_markdown(&p.text));
+        let _ = writeln!(
+            out,
+            "- **`{}`**: {}{}",
+            p.id,
+            escape_markdown(&p.text),
+            p.emergency
+                .as_ref()
+                .map(|t| format!(" *{}*", emergency_sentence(t)))
+                .unwrap_or_default()
+        );
     }
     out.push('\n');
 
@@ -389,13 +398,32 @@ fn basis_lines(g: &Grondslag) -> Vec<String> {
         .collect()
 }
 
+/// What an emergency purpose allows, in one Dutch sentence.
+fn emergency_sentence(t: &crate::policy::model::EmergencyTerms) -> String {
+    let reasons: Vec<&str> = t.reasons.iter().map(|r| r.label()).collect();
+    format!(
+        "Spoeddoel: alleen met een reden ({}) en een toelichting, binnen een venster per leerling en organisatie, achteraf beoordeeld door de FG{}.",
+        reasons.join("; "),
+        if t.case_binding {
+            ""
+        } else {
+            "; aanmelding in het overleg niet vereist"
+        }
+    )
+}
+
 /// One rule: its particulars and the table of its fields.
 fn md_rule(out: &mut String, r: &RuleView<'_>) {
     let rule = r.rule;
     let _ = writeln!(out, "#### {}: `{}` → `{}`\n", rule.id, rule.from, rule.to);
     let _ = writeln!(out, "- **Van:** {}", md_role(r.from, &rule.from));
     let _ = writeln!(out, "- **Naar:** {}", md_role(r.to, &rule.to));
-    let _ = writeln!(out, "- **Doel:** `{}`", rule.purpose);
+    let _ = writeln!(
+        out,
+        "- **Doel:** `{}`{}",
+        rule.purpose,
+        if rule.emergency { " (spoedregel)" } else { "" }
+    );
     let _ = writeln!(
         out,
         "- **Bron:** {} (`{}`){}",
@@ -717,7 +745,13 @@ fn html_overleg(n: usize, v: &OverlegView<'_>) -> Markup {
             h3 { "Doelen" } "\n"
             dl.doelen {
                 "\n"
-                @for p in &v.purposes { dt { code { (p.id) } } dd { (p.text) } "\n" }
+                @for p in &v.purposes {
+                    dt { code { (p.id) } }
+                    dd {
+                        (p.text)
+                        @if let Some(t) = &p.emergency { " " em.spoed { (emergency_sentence(t)) } }
+                    } "\n"
+                }
             } "\n"
             h3 { "Deelnemers" } "\n"
             (html_participants(&v.roles)) "\n"
@@ -775,7 +809,7 @@ fn html_rule(overleg: &str, r: &RuleView<'_>) -> Markup {
                 "\n"
                 dt { "Van" } dd { (html_role(r.from, &rule.from)) } "\n"
                 dt { "Naar" } dd { (html_role(r.to, &rule.to)) } "\n"
-                dt { "Doel" } dd { code { (rule.purpose) } } "\n"
+                dt { "Doel" } dd { code { (rule.purpose) } @if rule.emergency { " (spoedregel)" } } "\n"
                 dt { "Bron" } dd {
                     (r.bron_name) " (" code { (rule.bron) } ")"
                     @if let Some(h) = r.host_name { ", gehost door " (h) " (verwerker)" }

@@ -59,6 +59,9 @@ struct Case {
     /// For a bron a supplier hosts: whose data (as X-Bron-Eigenaar).
     #[serde(default)]
     owner: Option<String>,
+    /// For an emergency purpose: the reason code (as X-Spoed-Reden).
+    #[serde(default)]
+    emergency: Option<String>,
     expect: String,
 }
 
@@ -191,6 +194,7 @@ async fn run_case(
         field: &c.field,
         act: if c.write { Act::Write } else { Act::Read },
         owner: c.owner.as_deref(),
+        emergency: c.emergency.as_deref(),
     };
     let e = explain(snap, &q).await?;
     let got = match (e.allowed, e.consent) {

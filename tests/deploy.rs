@@ -432,12 +432,13 @@ fn every_error() -> Vec<ProxyError> {
         RegisterError::NotFound("consent"),
         RegisterError::Closed("consent"),
         RegisterError::AlreadyDecided("toegewezen"),
+        RegisterError::AlreadyRecorded("informing"),
         RegisterError::Store(poortwachter::audit::StoreError::Url),
         RegisterError::Audit(poortwachter::audit::AuditError::Timeout),
         RegisterError::Timeout,
     ];
     assert_complete("Denial", denials.iter().map(denial_index), 25);
-    assert_complete("RegisterError", register.iter().map(register_index), 10);
+    assert_complete("RegisterError", register.iter().map(register_index), 11);
     assert_complete("UpstreamError", upstream.iter().map(upstream_index), 6);
 
     let mut all: Vec<ProxyError> = Vec::new();
@@ -545,6 +546,7 @@ fn register_index(e: &RegisterError) -> usize {
         RegisterError::Audit(_) => 7,
         RegisterError::Timeout => 8,
         RegisterError::AlreadyDecided(_) => 9,
+        RegisterError::AlreadyRecorded(_) => 10,
     }
 }
 
@@ -661,7 +663,7 @@ fn openapi_lists_exactly_the_problem_types_of_the_code() {
                 .map(move |m| (p.as_str(), m.as_str()))
         })
         .collect();
-    assert_eq!(register_paths.len(), 9, "the nine register operations");
+    assert_eq!(register_paths.len(), 10, "the ten register operations");
     for (p, method) in register_paths {
         let responses = doc["paths"][p][method]["responses"]
             .as_object()

@@ -794,6 +794,7 @@ async fn informing_is_recorded_and_reported(store: StoreKind) {
     let r = post(&school, base, informed).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["geinformeerd_hoe"], "brief aan ouders en leerling");
+    let mut ids = Vec::new();
     for (pupil, reference) in [("L1002", "AOJ-2"), ("L1003", "AOJ-3")] {
         let r = post(
             &school,
@@ -802,6 +803,7 @@ async fn informing_is_recorded_and_reported(store: StoreKind) {
         )
         .await;
         assert_eq!(r.status, 201);
+        ids.push(r.json()["id"].as_str().unwrap().to_owned());
     }
     for pupil in ["L1001", "L1002", "L1003"] {
         let path = format!("/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/{pupil}/verzuim");
@@ -883,6 +885,46 @@ async fn informing_is_recorded_and_reported(store: StoreKind) {
             .await
             .contains("niet vastgelegd dat leerling en ouders zijn geïnformeerd")
     );
+
+    // Informing recorded after the registration (…/geinformeerd): bad
+    // input refused, another pupil's registration not found, once only;
+    // recorded, and then the inzage report shows it.
+    let informed = format!("{base}/{}/geinformeerd", ids[0]);
+    let body = |pupil: &str, at: &str| json!({"leerling": pupil, "geinformeerd_op": at, "geinformeerd_hoe": "gesprek met ouders"});
+    let r = post(
+        &school,
+        &informed,
+        json!({"leerling": "L1002", "geinformeerd_op": "2026-02-01"}),
+    )
+    .await;
+    assert_eq!(r.status, 400);
+    let r = post(&school, &informed, body("L1002", "2099-01-01")).await;
+    assert_eq!(r.status, 400);
+    let r = post(&school, &informed, body("L1003", "2026-02-01")).await;
+    assert_eq!(r.status, 404);
+    let r = post(
+        &lp,
+        &format!("{base}/{}/geinformeerd", ids[0]),
+        body("L1002", "2026-02-01"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "leerplicht registers in the AOJ-team too");
+    assert_eq!(r.json()["geinformeerd_hoe"], "gesprek met ouders");
+    let r = post(&school, &informed, body("L1002", "2026-02-02")).await;
+    assert_eq!(r.status, 409, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.problem_type(), "register-entry-closed");
+    assert!(
+        shown("L1002")
+            .await
+            .contains("leerling en ouders geïnformeerd")
+    );
+    let rows = gw.audit_rows().await;
+    let changes: Vec<_> = rows
+        .iter()
+        .filter(|r| r.reason == "case-informed")
+        .collect();
+    assert_eq!(changes.len(), 1);
+    assert!(changes[0].detail.contains("gesprek met ouders"));
     session.close().await;
 }
 

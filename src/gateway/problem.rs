@@ -205,7 +205,9 @@ impl ProxyError {
                     StatusCode::NOT_FOUND
                 }
                 RegisterError::NotAllowed { .. } => StatusCode::FORBIDDEN,
-                RegisterError::Closed(_) | RegisterError::AlreadyDecided(_) => StatusCode::CONFLICT,
+                RegisterError::Closed(_)
+                | RegisterError::AlreadyDecided(_)
+                | RegisterError::AlreadyRecorded(_) => StatusCode::CONFLICT,
                 // Not constructed (see `From<RegisterError>`); fail as the gateway.
                 RegisterError::Store(_) | RegisterError::Audit(_) | RegisterError::Timeout => {
                     StatusCode::SERVICE_UNAVAILABLE

@@ -7,6 +7,7 @@
 //! ```text
 //! POST /registers/v1/{overleg}/aanmeldingen                     register a pupil      201
 //! POST /registers/v1/{overleg}/aanmeldingen/{id}/beeindigen     end a registration    200
+//! POST /registers/v1/{overleg}/aanmeldingen/{id}/geinformeerd   informing (art. 13/14) 200
 //! POST /registers/v1/{overleg}/toestemmingen                    record consent        201
 //! POST /registers/v1/{overleg}/toestemmingen/{id}/intrekken     withdraw consent      200
 //! POST /registers/v1/{overleg}/bezwaren                         record an objection   201
@@ -56,6 +57,18 @@ struct RegistrationBody {
     informed_at: Option<String>,
     #[serde(default, rename = "geinformeerd_hoe")]
     informed_how: Option<String>,
+}
+
+/// `POST …/aanmeldingen/{id}/geinformeerd`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InformedBody {
+    #[serde(rename = "leerling")]
+    pupil: String,
+    #[serde(rename = "geinformeerd_op")]
+    at: String,
+    #[serde(rename = "geinformeerd_hoe")]
+    how: String,
 }
 
 /// `POST …/{id}/beeindigen` and `…/{id}/intrekken`.
@@ -149,6 +162,7 @@ struct RestrictionBody {
 enum Route<'a> {
     Register,
     End(&'a str),
+    Informed(&'a str),
     Consent,
     Withdraw(&'a str),
     Object,
@@ -173,6 +187,7 @@ fn route<'a>(method: &Method, segs: &[&'a str]) -> Result<Route<'a>, ProxyError>
     let r = match segs {
         ["aanmeldingen"] => (Method::POST, Route::Register),
         ["aanmeldingen", id, "beeindigen"] => (Method::POST, Route::End(id)),
+        ["aanmeldingen", id, "geinformeerd"] => (Method::POST, Route::Informed(id)),
         ["toestemmingen"] => (Method::POST, Route::Consent),
         ["toestemmingen", id, "intrekken"] => (Method::POST, Route::Withdraw(id)),
         ["bezwaren"] => (Method::POST, Route::Object),
@@ -349,6 +364,17 @@ impl Api<'_> {
                 let b: PupilBody = self.body(req).await?;
                 self.pupil(rec, &b.pupil);
                 let r = regs.end_registration(self.cx, id, &b.pupil).await;
+                Ok((
+                    StatusCode::OK,
+                    json(serde_json::to_vec(&writer_owns(r, recorded)?))?,
+                ))
+            }
+            Route::Informed(id) => {
+                let b: InformedBody = self.body(req).await?;
+                self.pupil(rec, &b.pupil);
+                let r = regs
+                    .record_informing(self.cx, id, &b.pupil, &b.at, &b.how)
+                    .await;
                 Ok((
                     StatusCode::OK,
                     json(serde_json::to_vec(&writer_owns(r, recorded)?))?,

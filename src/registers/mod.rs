@@ -313,6 +313,60 @@ impl Registers {
         })
     }
 
+    /// Records when and how the pupil and parents were informed (AVG art.
+    /// 13/14) on a registration that does not say so yet, once (409 after).
+    /// It takes nothing away, so it waits for no request and no grace.
+    pub async fn record_informing(
+        &self,
+        cx: &ChangeContext<'_>,
+        id: &str,
+        pupil: &str,
+        at: &str,
+        how: &str,
+    ) -> Result<Registration, RegisterError> {
+        let o = overleg_of(cx.set, cx.overleg)?;
+        check_pupil(pupil)?;
+        let now = now_rfc3339();
+        let (Some(at), Some(how)) = informing_of(Some(at), Some(how), &now)? else {
+            return Err(RegisterError::Invalid(
+                "geinformeerd_op and geinformeerd_hoe are needed".into(),
+            ));
+        };
+        let guard = cx.before_commit(self.stripes.write(&o.id, pupil)).await?;
+        let current = cx
+            .before_commit(self.registration(id, o, pupil))
+            .await??
+            .ok_or(RegisterError::NotFound("registration"))?;
+        if current.informed_at.is_some() {
+            return Err(RegisterError::AlreadyRecorded(
+                "informing (geinformeerd_op)",
+            ));
+        }
+        let side = SideWrite {
+            apply: Statement {
+                sql: "UPDATE case_registrations SET informed_at = $1, informed_how = $2 WHERE id = $3 AND informed_at IS NULL",
+                binds: vec![Some(at.clone()), Some(how.clone()), Some(id.to_owned())],
+            },
+            undo: Statement {
+                sql: "UPDATE case_registrations SET informed_at = NULL, informed_how = NULL WHERE id = $1 AND informed_at = $2",
+                binds: vec![Some(id.to_owned()), Some(at.clone())],
+            },
+        };
+        let detail = serde_json::json!({
+            "register": "aanmelding", "id": id, "referentie": current.reference,
+            "geinformeerd_op": at, "geinformeerd_hoe": how,
+        });
+        let pseudonym = self.audit.pseudonymise(pupil);
+        let rec = self.change_record(cx, o, &pseudonym, "case-informed", 200, &detail);
+        self.audit.commit_with(rec, side).await?;
+        drop(guard);
+        Ok(Registration {
+            informed_at: Some(at),
+            informed_how: Some(how),
+            ..current
+        })
+    }
+
     /// Records a consent.
     pub async fn give_consent(
         &self,
@@ -601,8 +655,6 @@ impl Capability {
     }
 }
 
-/// The role in which `org` registers in `overleg`: one of its roles with
-/// `may_register_cases`; `wanted` picks one when it holds several.
 /// When and how the pupil and parents were informed (AVG art. 13/14), as
 /// a registration records it: a time not in the future, with how; or
 /// neither.
@@ -610,7 +662,16 @@ fn informing(
     new: &NewRegistration,
     now: &str,
 ) -> Result<(Option<String>, Option<String>), RegisterError> {
-    match (&new.informed_at, &new.informed_how) {
+    informing_of(new.informed_at.as_deref(), new.informed_how.as_deref(), now)
+}
+
+/// [`informing`] of two optional values.
+fn informing_of(
+    at: Option<&str>,
+    how: Option<&str>,
+    now: &str,
+) -> Result<(Option<String>, Option<String>), RegisterError> {
+    match (at, how) {
         (None, None) => Ok((None, None)),
         (Some(at), Some(how)) => {
             let at = parse_time("geinformeerd_op", at)?;
@@ -620,7 +681,7 @@ fn informing(
                 ));
             }
             check_reference("geinformeerd_hoe", how)?;
-            Ok((Some(at), Some(how.clone())))
+            Ok((Some(at), Some(how.to_owned())))
         }
         _ => Err(RegisterError::Invalid(
             "geinformeerd_op and geinformeerd_hoe go together".into(),
@@ -628,6 +689,8 @@ fn informing(
     }
 }
 
+/// The role in which `org` registers in `overleg`: one of its roles with
+/// `may_register_cases`; `wanted` picks one when it holds several.
 pub fn registering_role<'a>(
     set: &'a PolicySet,
     overleg: &str,

@@ -32,6 +32,8 @@ pub enum RegisterError {
     Closed(&'static str),
     #[error("this objection has already been decided ({0}); a decision is final")]
     AlreadyDecided(&'static str),
+    #[error("{0} was already recorded for this registration")]
+    AlreadyRecorded(&'static str),
     #[error("the request's deadline passed before the change was made")]
     Timeout,
     #[error(transparent)]
@@ -55,7 +57,9 @@ impl RegisterError {
             RegisterError::NotAllowed { .. } => "may-not-register",
             RegisterError::RoleRequired { .. } => "role-required",
             RegisterError::NotFound(_) => "register-entry-not-found",
-            RegisterError::Closed(_) | RegisterError::AlreadyDecided(_) => "register-entry-closed",
+            RegisterError::Closed(_)
+            | RegisterError::AlreadyDecided(_)
+            | RegisterError::AlreadyRecorded(_) => "register-entry-closed",
             RegisterError::Timeout => "request-timeout",
             RegisterError::Store(_) | RegisterError::Audit(_) => "register-unavailable",
         }

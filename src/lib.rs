@@ -36,6 +36,7 @@
 pub mod audit;
 pub mod config;
 pub mod dev;
+pub mod dutch_time;
 pub mod gateway;
 pub mod hex;
 pub mod lifecycle;

@@ -1,6 +1,7 @@
 //! Reliability of the real `poortwachter serve` process (issue 4):
 //! - kill -9 under load, repeatedly: every response a client received has its
-//!   audit record, and the chains verify;
+//!   audit record, the chains verify, and the aggregates equal a walk of the
+//!   records;
 //! - clients that abort mid-request (partial head, partial body, gone before
 //!   the answer): no half records, and every request that reached the bron
 //!   has exactly one complete record;
@@ -212,6 +213,12 @@ async fn kill_under_load(kind: StoreKind, cycles: usize) {
         &missing[..missing.len().min(5)]
     );
     assert!(report.ok(), "{report}");
+    // The aggregates were written in the transactions of their records:
+    // killed mid-batch, they still equal a walk of what is in the trail.
+    let (check, _) = poortwachter::review::aggregates::check(&store)
+        .await
+        .unwrap();
+    assert!(check.ok(), "aggregates after kill -9: {}", check.text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

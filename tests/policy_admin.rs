@@ -563,7 +563,7 @@ fn cli(args: &[&str]) -> std::process::Output {
 
 /// Every command that takes `--format`: the command, the other arguments it
 /// needs to parse, and the values it accepts, as clap lists them.
-const FORMAT_COMMANDS: [(&str, &[&str], &str); 16] = [
+const FORMAT_COMMANDS: [(&str, &[&str], &str); 17] = [
     ("policy test", &[], "text, json"),
     ("policy render", &[], "md, html"),
     ("policy diff", &["old", "new"], "text, md"),
@@ -586,6 +586,11 @@ const FORMAT_COMMANDS: [(&str, &[&str], &str); 16] = [
     ("policy check", &[], "text, json"),
     ("audit verify", &["--config", "absent.toml"], "text, json"),
     ("audit spoed", &["--config", "absent.toml"], "text, json"),
+    (
+        "audit aggregates",
+        &["--config", "absent.toml"],
+        "text, json",
+    ),
     (
         "audit query",
         &["--config", "absent.toml"],

@@ -10,6 +10,7 @@
 //! (when the chain grew) and one when it stops.
 
 pub mod admin;
+pub mod aggregate;
 pub mod checkpoint;
 pub mod pseudonym;
 pub mod purge;

@@ -198,12 +198,128 @@ const PG_INSERT: &str = concat!(
     " FROM json_populate_recordset(NULL::audit_records, $1::json)"
 );
 
-/// The PostgreSQL batch insert with its one parameter bound.
-fn pg_insert(
+/// The SQLite batch insert: multi-row statements of the sizes
+/// [`pow2_chunks`] gives.
+async fn sqlite_insert(conn: &mut AnyConnection, rows: &[StoredRow]) -> Result<(), StoreError> {
+    for chunk in pow2_chunks(rows) {
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sqlite_insert_sql(chunk.len())));
+        for r in chunk {
+            q = q
+                .bind(&r.instance)
+                .bind(r.seq)
+                .bind(&r.kind)
+                .bind(&r.time)
+                .bind(&r.request_id)
+                .bind(&r.trace_id)
+                .bind(&r.org)
+                .bind(&r.cert_fingerprint)
+                .bind(&r.role)
+                .bind(&r.grondslag)
+                .bind(&r.overleg)
+                .bind(&r.purpose)
+                .bind(&r.bron)
+                .bind(&r.resource)
+                .bind(&r.pupil)
+                .bind(&r.outcome)
+                .bind(&r.reason)
+                .bind(&r.side)
+                .bind(&r.rules)
+                .bind(&r.fields_shared)
+                .bind(&r.fields_withheld)
+                .bind(r.status)
+                .bind(r.upstream_status)
+                .bind(r.duration_us)
+                .bind(&r.policy_version)
+                .bind(&r.detail)
+                .bind(&r.personal_digest)
+                .bind(&r.purged_at)
+                .bind(&r.prev_hash)
+                .bind(&r.hash)
+                .bind(&r.supplier)
+                .bind(&r.owner);
+        }
+        q.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Records purged per transaction.
+const PURGE_PAGE: usize = 2_000;
+
+/// The page's records grouped by instance: (instance, seqs).
+fn by_instance(page: &[StoredRow]) -> Vec<(String, Vec<i64>)> {
+    let mut out: std::collections::BTreeMap<String, Vec<i64>> = std::collections::BTreeMap::new();
+    for r in page {
+        out.entry(r.instance.clone()).or_default().push(r.seq);
+    }
+    out.into_iter().collect()
+}
+
+/// Erases the personal columns of `instance`'s records `seqs` that are not
+/// purged yet; returns those it erased.
+async fn erase(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    instance: &str,
+    seqs: &[i64],
+    now: &str,
+) -> Result<Vec<(String, i64)>, StoreError> {
+    let mut out = Vec::new();
+    for chunk in seqs.chunks(500) {
+        let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "UPDATE audit_records SET subject = NULL, fields_shared = '[]', fields_withheld = '[]', purged_at = $1 WHERE purged_at IS NULL AND instance = $2 AND seq IN ({}) RETURNING seq",
+            marks.join(",")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(instance);
+        for s in chunk {
+            q = q.bind(*s);
+        }
+        for r in q.fetch_all(&mut **tx).await? {
+            out.push((instance.to_owned(), r.try_get::<i64, _>(0)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Records, once, from when the aggregates are complete: from the start
+/// for an empty trail, from now for a trail that existed before them (see
+/// `audit aggregates --recompute`). Two processes connecting at once agree:
+/// the first row wins.
+async fn aggregates_since_first_connect(pool: &AnyPool) -> Result<(), StoreError> {
+    let any: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM audit_records LIMIT 1) AS one")
+            .fetch_one(pool)
+            .await?;
+    let since = if any == 0 {
+        String::new()
+    } else {
+        super::record::now_rfc3339()
+    };
+    sqlx::query(
+        "INSERT INTO audit_aggregates_since (id, since) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(since)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The PostgreSQL batch insert together with its aggregates, as one
+/// statement (a data-modifying CTE: both or neither, one round trip).
+fn pg_insert_with_aggregates(
     rows: &[StoredRow],
+    sums: &super::aggregate::Sums,
 ) -> Result<sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>, StoreError> {
-    let json = serde_json::to_string(rows).map_err(StoreError::Encode)?;
-    Ok(sqlx::query(PG_INSERT).bind(json))
+    let records = serde_json::to_string(rows).map_err(StoreError::Encode)?;
+    let sql = format!(
+        "WITH records AS ({PG_INSERT}) {}",
+        super::aggregate::pg_upsert_sql(2)
+    );
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(records)
+        .bind(super::aggregate::pg_json(sums)?))
 }
 
 impl Store {
@@ -247,6 +363,7 @@ impl Store {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
+        aggregates_since_first_connect(&pool).await?;
         let sqlite_path = match backend {
             Backend::Sqlite => url
                 .strip_prefix("sqlite://")
@@ -322,8 +439,8 @@ impl Store {
     }
 
     /// [`Store::insert_batch`] on a given connection (the writer's own).
-    /// Over 80 lines with its comments (75 of code): one transaction's
-    /// statements per store, kept together so their order is read at once.
+    /// One transaction: the records, their aggregates, the register change
+    /// and the checkpoint, kept together so their order is read at once.
     pub async fn insert_batch_on(
         &self,
         conn: &mut AnyConnection,
@@ -331,11 +448,15 @@ impl Store {
         side_writes: &[Statement],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
+        // What the batch adds to the aggregates, in the same transaction.
+        let sums = super::aggregate::sums_of(rows);
         if self.backend == Backend::Postgres && side_writes.is_empty() && checkpoint.is_none() {
             // One statement is atomic on its own: in autocommit mode the
             // batch is one round trip (and one WAL flush) instead of three
             // (BEGIN, INSERT, COMMIT).
-            pg_insert(rows)?.execute(&mut *conn).await?;
+            pg_insert_with_aggregates(rows, &sums)?
+                .execute(&mut *conn)
+                .await?;
             return Ok(());
         }
         let mut tx = sqlx::Connection::begin(conn).await?;
@@ -343,48 +464,13 @@ impl Store {
             // PostgreSQL: the whole batch travels as ONE JSON parameter and
             // `json_populate_recordset` unpacks it server-side (one round trip).
             Backend::Postgres => {
-                pg_insert(rows)?.execute(&mut *tx).await?;
+                pg_insert_with_aggregates(rows, &sums)?
+                    .execute(&mut *tx)
+                    .await?;
             }
             Backend::Sqlite => {
-                for chunk in pow2_chunks(rows) {
-                    let mut q = sqlx::query(sqlx::AssertSqlSafe(sqlite_insert_sql(chunk.len())));
-                    for r in chunk {
-                        q = q
-                            .bind(&r.instance)
-                            .bind(r.seq)
-                            .bind(&r.kind)
-                            .bind(&r.time)
-                            .bind(&r.request_id)
-                            .bind(&r.trace_id)
-                            .bind(&r.org)
-                            .bind(&r.cert_fingerprint)
-                            .bind(&r.role)
-                            .bind(&r.grondslag)
-                            .bind(&r.overleg)
-                            .bind(&r.purpose)
-                            .bind(&r.bron)
-                            .bind(&r.resource)
-                            .bind(&r.pupil)
-                            .bind(&r.outcome)
-                            .bind(&r.reason)
-                            .bind(&r.side)
-                            .bind(&r.rules)
-                            .bind(&r.fields_shared)
-                            .bind(&r.fields_withheld)
-                            .bind(r.status)
-                            .bind(r.upstream_status)
-                            .bind(r.duration_us)
-                            .bind(&r.policy_version)
-                            .bind(&r.detail)
-                            .bind(&r.personal_digest)
-                            .bind(&r.purged_at)
-                            .bind(&r.prev_hash)
-                            .bind(&r.hash)
-                            .bind(&r.supplier)
-                            .bind(&r.owner);
-                    }
-                    q.execute(&mut *tx).await?;
-                }
+                sqlite_insert(&mut tx, rows).await?;
+                super::aggregate::upsert(&mut tx, self.backend, &sums).await?;
             }
         }
         for w in side_writes {
@@ -468,27 +554,74 @@ impl Store {
 
     /// Erases the personal columns of request records of `overleg` (or of
     /// records without an overleg when `None`) older than `cutoff`, keeping
-    /// their personal digest so the chain still verifies. Returns the count.
+    /// their personal digest so the chain still verifies, and takes what it
+    /// erases out of the aggregates in the same transaction (a page of
+    /// `PURGE_PAGE` records at a time). Returns the count.
     pub async fn purge(
         &self,
         overleg: Option<&str>,
         cutoff: &str,
         now: &str,
     ) -> Result<u64, StoreError> {
-        let q = match overleg {
-            Some(o) => sqlx::query(
-                "UPDATE audit_records SET subject = NULL, fields_shared = '[]', fields_withheld = '[]', purged_at = $1 WHERE purged_at IS NULL AND kind = 'request' AND overleg = $2 AND time < $3",
-            )
-            .bind(now)
-            .bind(o)
-            .bind(cutoff),
-            None => sqlx::query(
-                "UPDATE audit_records SET subject = NULL, fields_shared = '[]', fields_withheld = '[]', purged_at = $1 WHERE purged_at IS NULL AND kind = 'request' AND overleg IS NULL AND time < $2",
-            )
-            .bind(now)
-            .bind(cutoff),
-        };
-        Ok(q.execute(&self.pool).await?.rows_affected())
+        let mut total = 0;
+        loop {
+            let n = self.purge_page(overleg, cutoff, now).await?;
+            total += n;
+            if n == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// One page of [`Store::purge`]: the records are read and erased in one
+    /// transaction that takes the write lock first (SQLite) or erases only
+    /// what is still unpurged (`RETURNING`, PostgreSQL), so two purges never
+    /// take the same record out of the aggregates twice. Returns how many
+    /// records it erased; 0 when none was left.
+    async fn purge_page(
+        &self,
+        overleg: Option<&str>,
+        cutoff: &str,
+        now: &str,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        if self.backend == Backend::Sqlite {
+            sqlx::query("UPDATE audit_aggregates_since SET since = since WHERE id = 1")
+                .execute(&mut *tx)
+                .await?;
+        }
+        let select = format!(
+            "SELECT {} FROM audit_records WHERE purged_at IS NULL AND kind = 'request' AND {} AND time < $1 ORDER BY time, instance, seq LIMIT {PURGE_PAGE}",
+            columns!(),
+            if overleg.is_some() {
+                "overleg = $2"
+            } else {
+                "overleg IS NULL"
+            }
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(select)).bind(cutoff);
+        if let Some(o) = overleg {
+            q = q.bind(o);
+        }
+        let page: Vec<StoredRow> = q
+            .fetch_all(&mut *tx)
+            .await?
+            .iter()
+            .map(row_from)
+            .collect::<Result<_, _>>()?;
+        let mut erased = Vec::with_capacity(page.len());
+        for (instance, seqs) in by_instance(&page) {
+            erased.extend(erase(&mut tx, &instance, &seqs, now).await?);
+        }
+        let erased: std::collections::HashSet<(String, i64)> = erased.into_iter().collect();
+        let gone: Vec<StoredRow> = page
+            .into_iter()
+            .filter(|r| erased.contains(&(r.instance.clone(), r.seq)))
+            .collect();
+        super::aggregate::upsert(&mut tx, self.backend, &super::aggregate::purged(&gone)).await?;
+        tx.commit().await?;
+        Ok(gone.len() as u64)
     }
 
     /// Overleggen that occur in the trail (for retention of removed overleggen).

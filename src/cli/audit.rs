@@ -113,6 +113,15 @@ pub enum AuditCmd {
     Kennisgeving(NoticeArgs),
     /// Record that a recipient of a registered kennisgeving was notified (shown on the dashboard until every recipient is).
     KennisgevingGemeld(NotifiedArgs),
+    /// Check the aggregates the DPIA report reads against a walk of every record (exit 1 on a difference); --recompute replaces them with the walk's (gateways stopped).
+    Aggregates {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        recompute: bool,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
+    },
     /// The FG's review queue of emergency disclosures (spoed): windows to review, and reviewed ones still held back from inzage.
     Spoed {
         #[arg(long)]
@@ -334,6 +343,11 @@ pub async fn run(cmd: AuditCmd) -> anyhow::Result<ExitCode> {
         AuditCmd::Kennisgeving(args) => kennisgeving(args).await,
         AuditCmd::KennisgevingGemeld(args) => kennisgeving_gemeld(args).await,
         AuditCmd::Spoed { config, format } => spoed_queue(&config, format).await,
+        AuditCmd::Aggregates {
+            config,
+            recompute,
+            format,
+        } => aggregates(&config, recompute, format).await,
         AuditCmd::SpoedBeoordelen {
             config,
             window,
@@ -474,6 +488,28 @@ async fn kennisgeving(a: NoticeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `audit aggregates`: exit 1 when the table differs from the walk (after
+/// `--recompute` it no longer does).
+async fn aggregates(
+    config: &Path,
+    recompute: bool,
+    format: TextOrJson,
+) -> anyhow::Result<ExitCode> {
+    let s = Session::open(&Config::load(config)?).await?;
+    let check = s.aggregates(recompute).await;
+    s.close().await;
+    let check = check?;
+    out(&match format {
+        TextOrJson::Text => check.text(),
+        TextOrJson::Json => serde_json::to_string_pretty(&check)?,
+    })?;
+    if recompute {
+        out("recomputed: the table now equals the walk and is complete from the start\n")?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(exit(check.ok()))
 }
 
 /// `audit spoed`: the queue, as text or JSON.

@@ -14,6 +14,7 @@
 //! ordinary audit writer (and so into a hash chain).
 
 pub mod access;
+pub mod aggregates;
 pub mod changes;
 pub mod dashboard;
 pub mod export;

@@ -11,6 +11,8 @@
 //! pupil or a pseudonym.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use crate::audit::aggregate::{self, Cell, Key, Sums};
 use std::ops::ControlFlow;
 
 use maud::{Markup, html};
@@ -199,10 +201,6 @@ fn emergency_use(
     by_org.into_values().collect()
 }
 
-fn day_of(r: &StoredRow) -> Option<String> {
-    when::parse_stored(&r.time).map(when::dutch_day)
-}
-
 fn median(mut v: Vec<u64>) -> u64 {
     if v.is_empty() {
         return 0;
@@ -255,6 +253,12 @@ const PAGE: usize = 10_000;
 /// day, field and reason; distinct pseudonyms per overleg and per
 /// organisation-day), so its memory follows the period's variety, not its
 /// volume.
+///
+/// Reads the aggregates the audit writer keeps (`audit_aggregates`) when
+/// they can answer: the period runs from a Dutch midnight to a Dutch
+/// midnight and the aggregates are complete from before its baseline
+/// window. Otherwise it walks the records ([`build_paged`]); both paths
+/// apply the same contributions ([`aggregate::add`]).
 pub async fn build(
     store: &Store,
     set: &PolicySet,
@@ -262,7 +266,96 @@ pub async fn build(
     to: &str,
     th: Thresholds,
 ) -> Result<Rapport, ReviewError> {
+    if let Some(report) = build_from_aggregates(store, set, from, to, th).await? {
+        return Ok(report);
+    }
     build_paged(store, set, from, to, th, PAGE).await
+}
+
+/// The Dutch calendar day that begins at `stored`, when it is a Dutch
+/// midnight.
+fn dutch_midnight_day(stored: &str) -> Option<String> {
+    let t = when::parse_stored(stored)?;
+    let d = crate::dutch_time::dutch(t);
+    (d.time() == time::Time::MIDNIGHT).then(|| crate::dutch_time::dutch_day(t))
+}
+
+/// The report from the aggregates, or `None` when they cannot answer for
+/// this period (see [`build`]).
+pub async fn build_from_aggregates(
+    store: &Store,
+    set: &PolicySet,
+    from: &str,
+    to: &str,
+    th: Thresholds,
+) -> Result<Option<Rapport>, ReviewError> {
+    let baseline_from = when::parse_stored(from)
+        .map(|t| when::stored(t - time::Duration::days(th.baseline_days)))
+        .unwrap_or_else(|| from.to_owned());
+    let (Some(from_day), Some(to_day), Some(baseline_day)) = (
+        dutch_midnight_day(from),
+        dutch_midnight_day(to),
+        dutch_midnight_day(&baseline_from),
+    ) else {
+        return Ok(None);
+    };
+    let since: Option<String> =
+        sqlx::query_scalar("SELECT since FROM audit_aggregates_since WHERE id = 1")
+            .fetch_optional(store.pool())
+            .await?;
+    if since.is_none_or(|s| s.as_str() > baseline_from.as_str()) {
+        return Ok(None);
+    }
+    let mut acc = Acc::new(set, from, to, th);
+    let changes = Filter {
+        from: Some(from.to_owned()),
+        to: Some(to.to_owned()),
+        kind: Some("reload".into()),
+        ..Default::default()
+    };
+    query::for_each(store, &changes, PAGE, |r| {
+        acc.records_read += 1;
+        acc.policy_change(r);
+        ControlFlow::Continue(())
+    })
+    .await?;
+    let cols = aggregate::COLUMNS;
+    for (sql, lo, hi, span) in [
+        (
+            format!("SELECT {cols} FROM audit_aggregates WHERE day >= $1 AND day < $2"),
+            &from_day,
+            &to_day,
+            Span::Period,
+        ),
+        (
+            format!(
+                "SELECT {cols} FROM audit_aggregates WHERE day >= $1 AND day < $2 AND kind = 'pupil'"
+            ),
+            &baseline_day,
+            &from_day,
+            Span::Baseline,
+        ),
+    ] {
+        // Streamed: memory follows the report's variety, not the table.
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(lo)
+            .bind(hi)
+            .fetch(store.pool());
+        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+            let (k, c) = aggregate::cell_from(&r)?;
+            acc.records_read += 1;
+            acc.apply(&k, &c, span);
+        }
+    }
+    acc.informing(store).await?;
+    let windows = crate::registers::emergency::windows(
+        store,
+        crate::registers::emergency::Listing::Opened { from, to },
+    )
+    .await?;
+    let mut report = acc.finish();
+    report.emergency = emergency_use(set, &windows);
+    Ok(Some(report))
 }
 
 /// [`build`], fetching `page` records at a time (the report does not depend
@@ -310,15 +403,6 @@ pub async fn build_paged(
     let mut report = acc.finish();
     report.emergency = emergency_use(set, &windows);
     Ok(report)
-}
-
-/// The registration a disclosure relied on (`detail.aanmelding`).
-fn registration_of(r: &StoredRow) -> Option<String> {
-    let d: serde_json::Value = serde_json::from_str(&r.detail).ok()?;
-    d["aanmelding"]
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
 }
 
 /// Registrations looked up per statement.
@@ -399,19 +483,86 @@ struct SupplierAcc {
 }
 
 impl OverlegAcc {
-    /// A request that came through `supplier`: counted, its pupil, and the
-    /// mandate used (a supplier refused before it could act for an
-    /// organisation used none).
-    fn supplier(&mut self, supplier: &str, r: &StoredRow) {
-        let s = self.suppliers.entry(supplier.to_owned()).or_default();
-        s.requests += 1;
-        if let Some(p) = &r.pupil {
-            s.pupils.insert(p.clone());
+    /// A `pupil` aggregate: the overleg's distinct pupils and the
+    /// supplier's (period), and the pupils per organisation and day (period
+    /// and baseline, for surges).
+    fn pupil(&mut self, k: &Key, span: Span) {
+        let (org, supplier, pupil) = (&k.k1, &k.k2, &k.k3);
+        if span == Span::Period {
+            self.pupils.insert(pupil.clone());
+            if !supplier.is_empty() {
+                self.suppliers
+                    .entry(supplier.clone())
+                    .or_default()
+                    .pupils
+                    .insert(pupil.clone());
+            }
         }
-        if let Some(org) = &r.org {
-            *s.mandates.entry(org.clone()).or_default() += 1;
+        if !org.is_empty() && !k.day.is_empty() {
+            self.daily
+                .entry((org.clone(), k.day.clone()))
+                .or_default()
+                .insert(pupil.clone());
         }
     }
+
+    /// The other aggregates of the period: office hours, purposes and rules
+    /// used, fields shared, first disclosures per registration.
+    fn apply(&mut self, k: &Key, c: &Cell, n: u64, th: Thresholds) {
+        let or_dash = |s: &str| {
+            if s.is_empty() {
+                "-".to_owned()
+            } else {
+                s.to_owned()
+            }
+        };
+        match k.kind.as_str() {
+            aggregate::HOUR => {
+                let hour = k.k2.parse::<u8>().unwrap_or(0);
+                if !k.day.is_empty()
+                    && !crate::dutch_time::office_hours_on(
+                        &k.day,
+                        hour,
+                        th.office_start_hour,
+                        th.office_end_hour,
+                    )
+                {
+                    *self.outside.entry(or_dash(&k.k1)).or_default() += n;
+                }
+            }
+            aggregate::PURPOSE => {
+                self.used_purposes.insert(k.k1.clone());
+            }
+            aggregate::RULE => {
+                self.used_rules.insert(k.k1.clone());
+            }
+            aggregate::FIELD => {
+                *self
+                    .fields
+                    .entry((or_dash(&k.k1), k.k2.clone()))
+                    .or_default() += n;
+            }
+            aggregate::FIRST => {
+                self.first_disclosure
+                    .entry(k.k1.clone())
+                    .and_modify(|t| {
+                        if c.t < *t {
+                            t.clone_from(&c.t);
+                        }
+                    })
+                    .or_insert_with(|| c.t.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Whether an aggregate belongs to the report's period or to the baseline
+/// window before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Span {
+    Period,
+    Baseline,
 }
 
 impl<'a> Acc<'a> {
@@ -469,116 +620,102 @@ impl<'a> Acc<'a> {
         }
     }
 
-    /// A record of the period (any kind).
+    /// A record of the period (any kind): what it adds to the aggregates
+    /// ([`aggregate::add`], the writer's own definition), applied.
     fn period(&mut self, r: &StoredRow) {
         self.records_read += 1;
-        match r.kind.as_str() {
-            "reload" => self.policy_changes.push(PolicyChange {
-                time: r.time.clone(),
-                reason: r.reason.clone(),
-                detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
-            }),
-            "access" => self.trail_accesses += 1,
-            "request" => self.request(r),
-            _ => {}
+        if r.kind == "reload" {
+            self.policy_change(r);
+        }
+        let mut sums = Sums::new();
+        aggregate::add(r, &mut sums);
+        for (k, c) in &sums {
+            self.apply(k, c, Span::Period);
         }
     }
 
-    fn request(&mut self, r: &StoredRow) {
-        self.total_requests += 1;
-        if r.supplier.is_some() {
-            self.supplier_requests += 1;
-        }
-        let Some(o) = r
-            .overleg
-            .as_deref()
-            .and_then(|id| self.overleggen.get_mut(id))
-        else {
-            self.outside_overleggen += 1;
-            return;
-        };
-        o.requests += 1;
-        if let Some(supplier) = &r.supplier {
-            o.supplier(supplier, r);
-        }
-        let day = day_of(r);
-        if let Some(mut d) = day.clone() {
-            if self.monthly {
-                d.truncate(7);
-            }
-            if let Some(&i) = self.index.get(d.as_str()) {
-                let v = match r.outcome.as_str() {
-                    "allowed" => &mut o.volume.allowed,
-                    "filtered" => &mut o.volume.filtered,
-                    "denied" => &mut o.volume.denied,
-                    _ => &mut o.volume.error,
-                };
-                v[i] += 1;
-            }
-        }
-        if let Some(s) = &r.pupil {
-            o.pupils.insert(s.clone());
-        }
-        if let Some(p) = &r.purpose {
-            o.used_purposes.insert(p.clone());
-        }
-        o.used_rules.extend(query::list(&r.rules));
-        let org = r.org.clone().unwrap_or_else(|| "-".into());
-        match r.outcome.as_str() {
-            "allowed" | "filtered" => {
-                if let Some(id) = registration_of(r) {
-                    o.first_disclosure
-                        .entry(id)
-                        .and_modify(|t| {
-                            if r.time < *t {
-                                t.clone_from(&r.time);
-                            }
-                        })
-                        .or_insert_with(|| r.time.clone());
-                }
-                let role = r.role.clone().unwrap_or_else(|| "-".into());
-                for f in query::list(&r.fields_shared) {
-                    *o.fields.entry((role.clone(), f)).or_default() += 1;
-                }
-            }
-            "denied" => {
-                *o.denials
-                    .entry((r.reason.clone(), org.clone()))
-                    .or_default() += 1;
-            }
-            _ => {}
-        }
-        if let Some(t) = when::parse_stored(&r.time)
-            && !when::in_office_hours(t, self.th.office_start_hour, self.th.office_end_hour)
-        {
-            *o.outside.entry(org).or_default() += 1;
-        }
-        if let (Some(org), Some(day)) = (&r.org, day) {
-            o.in_period.insert((org.clone(), day.clone()));
-            if let Some(s) = &r.pupil {
-                o.daily
-                    .entry((org.clone(), day))
-                    .or_default()
-                    .insert(s.clone());
-            }
-        }
+    /// A reload (or refused reload) record: a policy change of the period.
+    fn policy_change(&mut self, r: &StoredRow) {
+        self.policy_changes.push(PolicyChange {
+            time: r.time.clone(),
+            reason: r.reason.clone(),
+            detail: serde_json::from_str(&r.detail).unwrap_or(serde_json::Value::Null),
+        });
     }
 
     /// A request of the baseline window before the period.
     fn history(&mut self, r: &StoredRow) {
         self.records_read += 1;
-        let Some(o) = r
-            .overleg
-            .as_deref()
-            .and_then(|id| self.overleggen.get_mut(id))
-        else {
+        let mut sums = Sums::new();
+        aggregate::add(r, &mut sums);
+        for (k, c) in &sums {
+            self.apply(k, c, Span::Baseline);
+        }
+    }
+
+    /// One aggregate (from the table, or from one record) into the report.
+    /// The baseline contributes only its pupils per organisation and day.
+    fn apply(&mut self, k: &Key, c: &Cell, span: Span) {
+        let n = u64::try_from(c.n).unwrap_or(0);
+        match (k.kind.as_str(), span) {
+            (aggregate::EVENT, Span::Period) if k.k1 == "access" => self.trail_accesses += n,
+            (aggregate::REQUEST, Span::Period) => self.request(k, n),
+            (aggregate::PUPIL, _) => {
+                let Some(o) = self.overleggen.get_mut(&k.overleg) else {
+                    return;
+                };
+                o.pupil(k, span);
+            }
+            (_, Span::Period) => {
+                let th = self.th;
+                let Some(o) = self.overleggen.get_mut(&k.overleg) else {
+                    return;
+                };
+                o.apply(k, c, n, th);
+            }
+            _ => {}
+        }
+    }
+
+    /// A `request` aggregate: totals, volume per bucket, denials, suppliers
+    /// and the organisation-days of the period.
+    fn request(&mut self, k: &Key, n: u64) {
+        self.total_requests += n;
+        let (org, supplier) = (k.k1.as_str(), k.k2.as_str());
+        if !supplier.is_empty() {
+            self.supplier_requests += n;
+        }
+        let Some(o) = self.overleggen.get_mut(&k.overleg) else {
+            self.outside_overleggen += n;
             return;
         };
-        if let (Some(org), Some(day), Some(s)) = (&r.org, day_of(r), &r.pupil) {
-            o.daily
-                .entry((org.clone(), day))
-                .or_default()
-                .insert(s.clone());
+        o.requests += n;
+        if !supplier.is_empty() {
+            let s = o.suppliers.entry(supplier.to_owned()).or_default();
+            s.requests += n;
+            if !org.is_empty() {
+                *s.mandates.entry(org.to_owned()).or_default() += n;
+            }
+        }
+        let mut bucket = k.day.clone();
+        if self.monthly {
+            bucket.truncate(7);
+        }
+        if let Some(&i) = self.index.get(bucket.as_str()) {
+            let v = match k.k3.as_str() {
+                "allowed" => &mut o.volume.allowed,
+                "filtered" => &mut o.volume.filtered,
+                "denied" => &mut o.volume.denied,
+                _ => &mut o.volume.error,
+            };
+            v[i] += n;
+        }
+        if k.k3 == "denied" {
+            let who = if org.is_empty() { "-" } else { org };
+            *o.denials.entry((k.k4.clone(), who.to_owned())).or_default() += n;
+        }
+        if !org.is_empty() && !k.day.is_empty() {
+            o.in_period.insert((org.to_owned(), k.day.clone()));
         }
     }
 

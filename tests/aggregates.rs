@@ -1,0 +1,242 @@
+//! The aggregates the DPIA report reads (issue 18 point 1), on both stores:
+//! after varied traffic through the gateway (allowed, filtered, denied,
+//! through a supplier, an emergency disclosure, register changes, dashboard
+//! views) the table equals a walk of every record; the report from the
+//! aggregates equals the report from the walk; a purge that erases every
+//! record's personal columns takes the same out of both; a batch whose
+//! commit fails leaves neither its records nor its aggregates; and
+//! `audit aggregates --recompute` rebuilds a table that was wrong.
+#![allow(
+    clippy::too_many_lines,
+    reason = "a scenario reads top to bottom (tests are exempt from the 80-line rule)"
+)]
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use http::Method;
+use poortwachter::audit::Store;
+use poortwachter::review::{aggregates, rapport, when};
+
+const VERZUIM: &str = "/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen";
+
+fn verzuim(pupil: &str) -> String {
+    format!("{VERZUIM}/{pupil}/verzuim")
+}
+
+/// The report as JSON without the moment it was made.
+fn comparable(r: &rapport::Rapport) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap();
+    v["generated_at"] = serde_json::Value::Null;
+    v
+}
+
+async fn traffic(gw: &mut TestGateway) {
+    let lp = gw.client("gemeente-groningen");
+    let wij = gw.client("wij-groningen");
+    let ggd = gw.client("ggd-groningen");
+    let lev = gw.client("las-leverancier");
+    for p in ["L1001", "L1002", "L1003", "L1002"] {
+        assert_eq!(lp.get(&verzuim(p), "aanpak-verzuim").await.status, 200);
+        assert_eq!(
+            wij.get(&verzuim(p), "afstemming-ondersteuning")
+                .await
+                .status,
+            200
+        );
+    }
+    // Denied: no rule, not registered, no purpose.
+    let jgz = "/v1/aoj-vo-noorderlicht/jgz-dossier/jeugdigen/L1002/advies";
+    assert_eq!(lp.get(jgz, "aanpak-verzuim").await.status, 403);
+    assert_eq!(
+        lp.get(&verzuim("L7777"), "aanpak-verzuim").await.status,
+        403
+    );
+    let r = ggd
+        .request(Method::GET, &verzuim("L1001"), &[], None)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 400);
+    // Through the school's supplier, under its mandate.
+    let r = lev
+        .request(
+            Method::GET,
+            "/v1/aoj-vo-noorderlicht/leerplicht-register/leerlingen/L1001/zaak",
+            &[
+                ("x-namens", "00000099000000000101"),
+                ("x-doelbinding", "aanpak-verzuim"),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    // An emergency disclosure.
+    let r = wij
+        .request(
+            Method::GET,
+            &format!("{VERZUIM}/L1004"),
+            &[
+                ("x-doelbinding", "spoed-veiligheid"),
+                ("x-spoed-reden", "meldcode"),
+                ("x-spoed-toelichting", "zorgen over de thuissituatie"),
+            ],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200);
+    // An outside-the-overleggen refusal and a dashboard view (an access).
+    let r = lp
+        .get(
+            "/v1/bestaat-niet/las-noorderlicht/leerlingen/L1001/verzuim",
+            "x",
+        )
+        .await;
+    assert_eq!(r.status, 404);
+    let fg = gw.admin_client("fg-convenant");
+    let r = fg.request(Method::GET, "/zoeken", &[], None).await.unwrap();
+    assert_eq!(r.status, 200);
+}
+
+async fn check_ok(store: &Store, when: &str) {
+    let (check, _) = aggregates::check(store).await.unwrap();
+    assert!(check.ok(), "{when}: {}", check.text());
+    assert!(check.aggregates > 10, "{when}: {}", check.text());
+}
+
+/// The report from the aggregates equals the report from the walk, for
+/// today (a Dutch day) and the report took the aggregates' path.
+async fn reports_agree(store: &Store, gw: &TestGateway, when_: &str) -> rapport::Rapport {
+    let set = gw.state.policy.current().set.clone();
+    let today = when::dutch_day(time::OffsetDateTime::now_utc());
+    let (from, to) = (
+        when::bound(&today, false).unwrap(),
+        when::bound(&today, true).unwrap(),
+    );
+    let th = rapport::Thresholds::default();
+    let fast = rapport::build_from_aggregates(store, &set, &from, &to, th)
+        .await
+        .unwrap()
+        .expect("the aggregates answer for a whole Dutch day");
+    let walk = rapport::build_paged(store, &set, &from, &to, th, 7)
+        .await
+        .unwrap();
+    assert_eq!(comparable(&fast), comparable(&walk), "{when_}");
+    // A period that does not start at a Dutch midnight is walked.
+    let odd = when::stored(time::OffsetDateTime::now_utc() - time::Duration::hours(1));
+    assert!(
+        rapport::build_from_aggregates(store, &set, &odd, &to, th)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    fast
+}
+
+async fn aggregates_equal_the_walk(kind: StoreKind) {
+    let mut gw = TestGateway::start_with(Options {
+        store: kind,
+        admin: true,
+        ..Options::default()
+    })
+    .await;
+    traffic(&mut gw).await;
+    let store = Store::connect(&gw.store_url).await.unwrap();
+    check_ok(&store, "after traffic").await;
+    let report = reports_agree(&store, &gw, "after traffic").await;
+    let aoj = report
+        .overleggen
+        .iter()
+        .find(|o| o.id == "aoj-vo-noorderlicht")
+        .unwrap();
+    assert!(aoj.requests >= 12 && aoj.distinct_pupils >= 4, "{aoj:?}");
+    assert!(report.supplier_requests >= 1 && report.outside_overleggen >= 1);
+    assert!(report.trail_accesses >= 1);
+
+    // A commit that fails (PostgreSQL: the aggregates table locked while a
+    // batch commits) leaves neither the records nor their aggregates.
+    if kind == StoreKind::Postgres {
+        let lock = lock_table(&store, "audit_aggregates").await;
+        let lp = gw.client("gemeente-groningen");
+        let r = lp.get(&verzuim("L1003"), "aanpak-verzuim").await;
+        assert_eq!(r.status, 503, "the batch could not commit");
+        lock.rollback().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        check_ok(&store, "after a failed commit").await;
+    }
+
+    // Purge with every record expired: the pupils and fields go out of the
+    // records and the aggregates alike.
+    let retention: BTreeMap<String, u32> = BTreeMap::new();
+    let later = time::OffsetDateTime::now_utc() + time::Duration::days(400);
+    let purged = poortwachter::audit::purge::purge(&store, &retention, 30, later)
+        .await
+        .unwrap();
+    assert!(purged.total >= 12, "{purged:?}");
+    check_ok(&store, "after purge").await;
+    let after = reports_agree(&store, &gw, "after purge").await;
+    let aoj = after
+        .overleggen
+        .iter()
+        .find(|o| o.id == "aoj-vo-noorderlicht")
+        .unwrap();
+    assert_eq!(aoj.distinct_pupils, 0);
+    assert!(aoj.fields.is_empty());
+    let mut conn = store.pool().acquire().await.unwrap();
+    let pupils: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_aggregates WHERE kind = 'pupil'")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        pupils, 0,
+        "no pseudonym survives the purge in the aggregates"
+    );
+
+    // A wrong table is found, and --recompute mends it.
+    sqlx::query("UPDATE audit_aggregates SET n = n + 5 WHERE kind = 'request'")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    drop(conn);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+        .args(["audit", "aggregates", "--config"])
+        .arg(&gw.config_path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
+        .args(["audit", "aggregates", "--recompute", "--config"])
+        .arg(&gw.config_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check_ok(&store, "after --recompute").await;
+    let rows = gw.audit_rows().await;
+    assert!(
+        rows.iter()
+            .any(|r| r.kind == "access" && r.reason == "aggregates")
+    );
+}
+
+#[tokio::test]
+async fn sqlite_aggregates_equal_the_walk() {
+    aggregates_equal_the_walk(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_aggregates_equal_the_walk() {
+    aggregates_equal_the_walk(StoreKind::Postgres).await;
+}

@@ -240,3 +240,145 @@ async fn sqlite_aggregates_equal_the_walk() {
 async fn postgres_aggregates_equal_the_walk() {
     aggregates_equal_the_walk(StoreKind::Postgres).await;
 }
+
+/// A request record about `pupil` by `org` at `time` (the chain is not
+/// what this test is about; the aggregates and the walk read the columns).
+fn request(seq: i64, time: &str, org: &str, pupil: &str) -> poortwachter::audit::StoredRow {
+    poortwachter::audit::StoredRow {
+        instance: "agg-test".into(),
+        seq,
+        kind: "request".into(),
+        time: time.into(),
+        request_id: format!("r-{seq}"),
+        trace_id: format!("t-{seq}"),
+        org: Some(org.into()),
+        cert_fingerprint: None,
+        role: Some("leerplicht".into()),
+        grondslag: None,
+        overleg: Some("aoj-vo-noorderlicht".into()),
+        purpose: Some("aanpak-verzuim".into()),
+        bron: Some("las-noorderlicht".into()),
+        resource: None,
+        pupil: Some(format!("k1:{pupil}")),
+        outcome: "allowed".into(),
+        reason: "allowed".into(),
+        side: None,
+        rules: r#"["aoj-03"]"#.into(),
+        fields_shared: r#"["verzuim.geoorloofd_uren"]"#.into(),
+        fields_withheld: "[]".into(),
+        status: 200,
+        upstream_status: Some(200),
+        duration_us: 1000,
+        policy_version: "v".into(),
+        detail: "{}".into(),
+        personal_digest: "d".into(),
+        purged_at: None,
+        prev_hash: "p".into(),
+        hash: format!("h-{seq}"),
+        supplier: None,
+        owner: None,
+    }
+}
+
+/// Days of history and a surge, written through the writer's own batch
+/// insert: the store counts the distinct pupils per organisation and day
+/// for the aggregates' report, the walk holds the pseudonyms; both find the
+/// same surge, the same distinct counts and the same report.
+async fn distinct_counts_and_surges(url: String) {
+    let store = Store::connect(&url).await.unwrap();
+    let mut rows = Vec::new();
+    let mut seq = 0;
+    for day in 20..=24 {
+        for p in ["a", "b", "c"] {
+            seq += 1;
+            rows.push(request(
+                seq,
+                &format!("2026-11-{day}T10:00:00.000000Z"),
+                "gemeente-groningen",
+                p,
+            ));
+        }
+        // The same pupil twice on a day counts once.
+        seq += 1;
+        rows.push(request(
+            seq,
+            &format!("2026-11-{day}T11:00:00.000000Z"),
+            "gemeente-groningen",
+            "a",
+        ));
+    }
+    for i in 0..20 {
+        seq += 1;
+        rows.push(request(
+            seq,
+            "2026-11-25T09:00:00.000000Z",
+            "gemeente-groningen",
+            &format!("s{i}"),
+        ));
+        seq += 1;
+        rows.push(request(
+            seq,
+            "2026-11-25T22:30:00.000000Z",
+            "wij-groningen",
+            &format!("s{i}"),
+        ));
+    }
+    for chunk in rows.chunks(7) {
+        store.insert_batch(chunk, &[], None).await.unwrap();
+    }
+    check_ok(&store, "synthetic days").await;
+    let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
+    let th = rapport::Thresholds::default();
+    for (from, to) in [("2026-11-25", "2026-11-25"), ("2026-11-20", "2026-11-25")] {
+        let (from, to) = (
+            when::bound(from, false).unwrap(),
+            when::bound(to, true).unwrap(),
+        );
+        let since: Option<String> = sqlx::query_scalar("SELECT since FROM audit_aggregates_since")
+            .fetch_optional(store.pool())
+            .await
+            .unwrap();
+        let fast = rapport::build_from_aggregates(&store, &set, &from, &to, th)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("no aggregates path for {from} {to}, since {since:?}"));
+        let walk = rapport::build_paged(&store, &set, &from, &to, th, 5)
+            .await
+            .unwrap();
+        assert_eq!(comparable(&fast), comparable(&walk), "{from}");
+        let aoj = fast
+            .overleggen
+            .iter()
+            .find(|o| o.id == "aoj-vo-noorderlicht")
+            .unwrap();
+        let surges: Vec<_> = aoj.anomalies.iter().filter(|a| a.kind == "surge").collect();
+        assert_eq!(surges.len(), 1, "{:?}", aoj.anomalies);
+        assert!(
+            surges[0]
+                .description
+                .contains("20 verschillende leerlingen"),
+            "{}",
+            surges[0].description
+        );
+        // WIJ's requests at 23:30 Dutch time: outside office hours.
+        assert!(
+            aoj.anomalies
+                .iter()
+                .any(|a| a.kind == "outside-office-hours"
+                    && a.org.as_deref() == Some("wij-groningen")),
+            "{:?}",
+            aoj.anomalies
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_distinct_counts_and_surges_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    distinct_counts_and_surges(format!("sqlite://{}/agg.db", dir.path().display())).await;
+}
+
+#[tokio::test]
+async fn postgres_distinct_counts_and_surges_agree() {
+    distinct_counts_and_surges(fresh_pg_database().await).await;
+}

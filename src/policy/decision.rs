@@ -1662,6 +1662,113 @@ mod tests {
         noted: bool,
     }
 
+    /// The emergency rows of README's precedence table, on the example
+    /// policies' `spoed-veiligheid` (aoj-vo-noorderlicht, rule aoj-spoed-01).
+    #[tokio::test]
+    async fn precedence_on_the_emergency_path() {
+        use crate::registers::{ActiveObjection, ActiveRestriction};
+        let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies"));
+        let mut set = crate::policy::load_dir(dir).unwrap();
+        let snap = Snapshot::build(set.clone(), None).await.unwrap();
+        let segments = ["leerlingen", "L7001"];
+        let req = RouteRequest {
+            overleg: "aoj-vo-noorderlicht",
+            bron: "las-noorderlicht",
+            segments: &segments,
+            act: Act::Read,
+            purpose: Some("spoed-veiligheid"),
+            role: None,
+            owner: None,
+            now: 0,
+            emergency: Some(EmergencyClaim {
+                reason: Some("meldcode"),
+                justification: Some("zorgen over de thuissituatie"),
+            }),
+        };
+        let opens = WindowState::Opens {
+            id: "w-1".into(),
+            ends_at: "2026-12-06T00:00:00.000000Z".into(),
+        };
+        let bind = |snap: &Snapshot, status: &CaseStatus| {
+            snap.decide("wij-groningen", &req, &mut DecisionContext::default())
+                .and_then(|t| t.bind(status))
+        };
+        let paths = |p: &Permit, set: &BitSet| -> Vec<String> {
+            set.iter()
+                .filter_map(|i| p.bron().catalogue.get(i).map(|f| f.path.to_string()))
+                .collect()
+        };
+        // Not registered, case binding waived: flows, relying on no registration.
+        let unregistered = CaseStatus {
+            emergency: Some(opens.clone()),
+            ..CaseStatus::default()
+        };
+        let p = bind(&snap, &unregistered).unwrap();
+        assert_eq!(p.registration(), "");
+        assert!(paths(&p, p.allowed()).contains(&"ouders[].telefoon".to_owned()));
+        assert_eq!(p.emergency().unwrap().window, Some(opens.clone()));
+        // An objection: flows, recorded as not applied.
+        let objected = CaseStatus {
+            objections: vec![ActiveObjection {
+                id: "bz-1".into(),
+                purpose: None,
+                state: ObjectionState::Upheld,
+            }],
+            ..unregistered.clone()
+        };
+        let p = bind(&snap, &objected).unwrap();
+        assert_eq!(p.objections_not_applied(), ["bz-1"]);
+        // A restriction still withholds its fields.
+        let restricted = CaseStatus {
+            restrictions: vec![ActiveRestriction {
+                id: "bp-1".into(),
+                fields: Some(vec!["las-noorderlicht:ouders".into()]),
+            }],
+            ..unregistered.clone()
+        };
+        let p = bind(&snap, &restricted).unwrap();
+        assert!(paths(&p, p.restricted()).contains(&"ouders[].telefoon".to_owned()));
+        assert!(
+            !paths(&p, p.allowed())
+                .iter()
+                .any(|f| f.starts_with("ouders"))
+        );
+        // A window that ended unreviewed, or none looked up: refused.
+        let ended = CaseStatus {
+            emergency: Some(WindowState::Ended {
+                id: "w-0".into(),
+                ends_at: "2026-12-01T00:00:00.000000Z".into(),
+            }),
+            ..CaseStatus::default()
+        };
+        assert_eq!(
+            bind(&snap, &ended).unwrap_err().code(),
+            "emergency-window-ended"
+        );
+        assert_eq!(
+            bind(&snap, &CaseStatus::default()).unwrap_err().code(),
+            "emergency-window-ended"
+        );
+        // With case binding required, an unregistered pupil is refused.
+        set.overleggen
+            .get_mut("aoj-vo-noorderlicht")
+            .unwrap()
+            .purposes
+            .iter_mut()
+            .filter_map(|p| p.emergency.as_mut())
+            .for_each(|t| t.case_binding = true);
+        let bound = Snapshot::build(set, None).await.unwrap();
+        assert_eq!(
+            bind(&bound, &unregistered).unwrap_err().code(),
+            "not-registered"
+        );
+        let registered = CaseStatus {
+            registration: Some("a-1".into()),
+            ..unregistered.clone()
+        };
+        assert_eq!(bind(&bound, &registered).unwrap().registration(), "a-1");
+    }
+
     /// The precedence between case binding, consent, objection and
     /// restriction, as README's table states it, row by row.
     #[tokio::test]

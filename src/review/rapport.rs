@@ -272,6 +272,25 @@ pub async fn build(
     build_paged(store, set, from, to, th, PAGE).await
 }
 
+/// Where the baseline window before a period starts: `days` Dutch
+/// calendar days before a period that starts at a Dutch midnight (whole
+/// days, also across a daylight-saving switch), else `days` × 24 hours.
+fn baseline_start(from: &str, days: i64) -> String {
+    let Some(t) = when::parse_stored(from) else {
+        return from.to_owned();
+    };
+    let d = crate::dutch_time::dutch(t);
+    if d.time() == time::Time::MIDNIGHT
+        && let Some(start) = d
+            .date()
+            .checked_sub(time::Duration::days(days))
+            .and_then(when::dutch_midnight)
+    {
+        return when::stored(start);
+    }
+    when::stored(t - time::Duration::days(days))
+}
+
 /// The Dutch calendar day that begins at `stored`, when it is a Dutch
 /// midnight.
 fn dutch_midnight_day(stored: &str) -> Option<String> {
@@ -289,9 +308,7 @@ pub async fn build_from_aggregates(
     to: &str,
     th: Thresholds,
 ) -> Result<Option<Rapport>, ReviewError> {
-    let baseline_from = when::parse_stored(from)
-        .map(|t| when::stored(t - time::Duration::days(th.baseline_days)))
-        .unwrap_or_else(|| from.to_owned());
+    let baseline_from = baseline_start(from, th.baseline_days);
     let (Some(from_day), Some(to_day), Some(baseline_day)) = (
         dutch_midnight_day(from),
         dutch_midnight_day(to),
@@ -319,34 +336,24 @@ pub async fn build_from_aggregates(
         ControlFlow::Continue(())
     })
     .await?;
-    let cols = aggregate::COLUMNS;
-    for (sql, lo, hi, span) in [
-        (
-            format!("SELECT {cols} FROM audit_aggregates WHERE day >= $1 AND day < $2"),
-            &from_day,
-            &to_day,
-            Span::Period,
-        ),
-        (
-            format!(
-                "SELECT {cols} FROM audit_aggregates WHERE day >= $1 AND day < $2 AND kind = 'pupil'"
-            ),
-            &baseline_day,
-            &from_day,
-            Span::Baseline,
-        ),
-    ] {
-        // Streamed: memory follows the report's variety, not the table.
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(lo)
-            .bind(hi)
-            .fetch(store.pool());
-        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
-            let (k, c) = aggregate::cell_from(&r)?;
-            acc.records_read += 1;
-            acc.apply(&k, &c, span);
-        }
+    // Streamed: memory follows the report's variety, not the table. The
+    // pupils are counted by the store (below), not read.
+    let sql = format!(
+        "SELECT {} FROM audit_aggregates WHERE day >= $1 AND day < $2 AND kind <> 'pupil'",
+        aggregate::COLUMNS
+    );
+    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(&from_day)
+        .bind(&to_day)
+        .fetch(store.pool());
+    while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+        let (k, c) = aggregate::cell_from(&r)?;
+        acc.records_read += 1;
+        acc.apply(&k, &c, Span::Period);
     }
+    drop(rows);
+    acc.distinct_pupils(store, (&from_day, &to_day), &baseline_day)
+        .await?;
     acc.informing(store).await?;
     let windows = crate::registers::emergency::windows(
         store,
@@ -380,9 +387,7 @@ pub async fn build_paged(
         ControlFlow::Continue(())
     })
     .await?;
-    let baseline_from = when::parse_stored(from)
-        .map(|t| when::stored(t - time::Duration::days(th.baseline_days)))
-        .unwrap_or_else(|| from.to_owned());
+    let baseline_from = baseline_start(from, th.baseline_days);
     let history = Filter {
         from: Some(baseline_from),
         to: Some(from.to_owned()),
@@ -455,11 +460,11 @@ struct OverlegAcc {
     denials: BTreeMap<(String, String), u64>,
     used_purposes: BTreeSet<String>,
     used_rules: BTreeSet<String>,
-    pupils: BTreeSet<String>,
+    pupils: Distinct,
     /// org -> requests outside office hours.
     outside: BTreeMap<String, u64>,
     /// (org, day) -> distinct pseudonyms, over the period and its baseline.
-    daily: BTreeMap<(String, String), BTreeSet<String>>,
+    daily: BTreeMap<(String, String), Distinct>,
     /// (org, day) pairs that fall in the period.
     in_period: BTreeSet<(String, String)>,
     /// supplier -> its requests in this overleg.
@@ -477,9 +482,29 @@ struct OverlegAcc {
 #[derive(Default)]
 struct SupplierAcc {
     requests: u64,
-    pupils: BTreeSet<String>,
+    pupils: Distinct,
     /// organisation -> requests made for it.
     mandates: BTreeMap<String, u64>,
+}
+
+/// A distinct count of pupils: the pseudonyms themselves (a walk of the
+/// records, or the aggregates' rows), or a count the store made
+/// (`COUNT(DISTINCT ...)` over the aggregates). One report fills only one.
+#[derive(Debug, Default)]
+struct Distinct {
+    seen: BTreeSet<String>,
+    counted: u64,
+}
+
+impl Distinct {
+    fn insert(&mut self, pupil: &str) {
+        if !self.seen.contains(pupil) {
+            self.seen.insert(pupil.to_owned());
+        }
+    }
+    fn len(&self) -> u64 {
+        self.seen.len() as u64 + self.counted
+    }
 }
 
 impl OverlegAcc {
@@ -489,20 +514,20 @@ impl OverlegAcc {
     fn pupil(&mut self, k: &Key, span: Span) {
         let (org, supplier, pupil) = (&k.k1, &k.k2, &k.k3);
         if span == Span::Period {
-            self.pupils.insert(pupil.clone());
+            self.pupils.insert(pupil);
             if !supplier.is_empty() {
                 self.suppliers
                     .entry(supplier.clone())
                     .or_default()
                     .pupils
-                    .insert(pupil.clone());
+                    .insert(pupil);
             }
         }
         if !org.is_empty() && !k.day.is_empty() {
             self.daily
                 .entry((org.clone(), k.day.clone()))
                 .or_default()
-                .insert(pupil.clone());
+                .insert(pupil);
         }
     }
 
@@ -591,7 +616,7 @@ impl<'a> Acc<'a> {
                     denials: BTreeMap::new(),
                     used_purposes: BTreeSet::new(),
                     used_rules: BTreeSet::new(),
-                    pupils: BTreeSet::new(),
+                    pupils: Distinct::default(),
                     outside: BTreeMap::new(),
                     daily: BTreeMap::new(),
                     in_period: BTreeSet::new(),
@@ -719,6 +744,76 @@ impl<'a> Acc<'a> {
         }
     }
 
+    /// The distinct pupil counts of the aggregates' path, counted by the
+    /// store: per overleg and per supplier over the period, and per
+    /// organisation and day over the period and its baseline (for surges).
+    async fn distinct_pupils(
+        &mut self,
+        store: &Store,
+        (from_day, to_day): (&str, &str),
+        baseline_day: &str,
+    ) -> Result<(), ReviewError> {
+        use sqlx::Row as _;
+        let count = |sql: &'static str, lo: &str, hi: &str| {
+            sqlx::query(sql)
+                .bind(lo.to_owned())
+                .bind(hi.to_owned())
+                .fetch_all(store.pool())
+        };
+        let per_overleg = count(
+            "SELECT overleg, '', COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND day >= $1 AND day < $2 GROUP BY overleg",
+            from_day,
+            to_day,
+        )
+        .await?;
+        let per_supplier = count(
+            "SELECT overleg, k2, COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND k2 <> '' AND day >= $1 AND day < $2 GROUP BY overleg, k2",
+            from_day,
+            to_day,
+        )
+        .await?;
+        let per_day = count(
+            "SELECT overleg, k1 || ' ' || day, COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND k1 <> '' AND day >= $1 AND day < $2 GROUP BY overleg, k1, day",
+            baseline_day,
+            to_day,
+        )
+        .await?;
+        self.records_read += per_overleg.len() + per_supplier.len() + per_day.len();
+        let cell = |r: &sqlx::any::AnyRow| -> Result<(String, String, u64), ReviewError> {
+            let n: i64 = r.try_get(2).map_err(crate::audit::StoreError::from)?;
+            Ok((
+                r.try_get(0).map_err(crate::audit::StoreError::from)?,
+                r.try_get(1).map_err(crate::audit::StoreError::from)?,
+                u64::try_from(n).unwrap_or(0),
+            ))
+        };
+        for r in &per_overleg {
+            let (overleg, _, n) = cell(r)?;
+            if let Some(o) = self.overleggen.get_mut(&overleg) {
+                o.pupils.counted = n;
+            }
+        }
+        for r in &per_supplier {
+            let (overleg, supplier, n) = cell(r)?;
+            if let Some(o) = self.overleggen.get_mut(&overleg) {
+                o.suppliers.entry(supplier).or_default().pupils.counted = n;
+            }
+        }
+        for r in &per_day {
+            let (overleg, org_day, n) = cell(r)?;
+            let Some((org, day)) = org_day.rsplit_once(' ') else {
+                continue;
+            };
+            if let Some(o) = self.overleggen.get_mut(&overleg) {
+                o.daily
+                    .entry((org.to_owned(), day.to_owned()))
+                    .or_default()
+                    .counted = n;
+            }
+        }
+        Ok(())
+    }
+
     /// Counts, per overleg, the pupils (registrations) with a disclosure
     /// before they and their parents were informed, or without a recorded
     /// informing (AVG art. 13/14: no later than the first disclosure).
@@ -827,7 +922,7 @@ fn overleg_report(
     OverlegReport {
         name: overleg.name.clone(),
         requests: o.requests,
-        distinct_pupils: o.pupils.len() as u64,
+        distinct_pupils: o.pupils.len(),
         volume: o.volume,
         fields: field_counts(set, overleg, o.fields),
         denials: o
@@ -858,7 +953,7 @@ fn supplier_volumes(
                 .map_or_else(|| id.clone(), |x| x.name.clone()),
             supplier: id,
             requests: s.requests,
-            distinct_pupils: s.pupils.len() as u64,
+            distinct_pupils: s.pupils.len(),
             mandates: s
                 .mandates
                 .into_iter()
@@ -976,7 +1071,7 @@ fn field_counts(
 fn surges(
     set: &PolicySet,
     overleg: &str,
-    daily: &BTreeMap<(String, String), BTreeSet<String>>,
+    daily: &BTreeMap<(String, String), Distinct>,
     in_period: &BTreeSet<(String, String)>,
     th: Thresholds,
 ) -> Vec<Anomaly> {
@@ -988,13 +1083,13 @@ fn surges(
         let others: Vec<u64> = daily
             .iter()
             .filter(|((o, d), _)| o == org && d != day)
-            .map(|(_, s)| s.len() as u64)
+            .map(|(_, s)| s.len())
             .collect();
         if others.len() < th.baseline_min_days {
             continue;
         }
         let usual = median(others).max(1);
-        let n = pupils.len() as u64;
+        let n = pupils.len();
         if n >= usual * th.surge_factor && n >= usual + th.surge_min_extra {
             out.push(Anomaly {
                 kind: "surge",

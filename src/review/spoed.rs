@@ -29,6 +29,14 @@ pub const RELEASED: &str = "emergency-released";
 /// Longest review note (characters).
 const MAX_NOTE: usize = 2_000;
 
+/// Serialises reviews and releases in this process: each reads the window's
+/// state and commits a change guarded by it, so two at once (two tabs of the
+/// dashboard) cannot both record a review of which only one changed the
+/// window. A review from the CLI at the same moment as one on the dashboard
+/// (two processes) is not covered; the guarded `UPDATE` then leaves the
+/// first one standing and the trail holds both records.
+static CHANGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// One window as the FG sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Entry {
@@ -104,6 +112,7 @@ pub async fn review(
             "notitie: 1 to {MAX_NOTE} printable characters (the FG's reasons; never the pupil's name)"
         )));
     }
+    let _one_at_a_time = CHANGES.lock().await;
     let current = find(store, id).await?;
     if let Some(done) = current.review {
         return Err(ReviewError::Emergency(format!(
@@ -131,6 +140,7 @@ pub async fn release(
     set: &PolicySet,
     id: &str,
 ) -> Result<Window, ReviewError> {
+    let _one_at_a_time = CHANGES.lock().await;
     let current = find(store, id).await?;
     if current.review.is_none() {
         return Err(ReviewError::Emergency(format!(

@@ -129,7 +129,20 @@ pub async fn review(
     });
     let rec = change_record(auditor, viewer, set, &current, REVIEWED, &detail);
     auditor.commit_with(rec, side).await?;
-    find(store, id).await
+    // Answered from what was committed: a read-back that failed now would
+    // report a committed review as not made.
+    Ok(Window {
+        review: Some(verdict),
+        review_note: Some(note.to_owned()),
+        reviewed_by: Some(by),
+        ends_at: if current.ends_at > now {
+            now.clone()
+        } else {
+            current.ends_at.clone()
+        },
+        reviewed_at: Some(now),
+        ..current
+    })
 }
 
 /// Releases reviewed window `id` for inzage, once.
@@ -161,7 +174,11 @@ pub async fn release(
     });
     let rec = change_record(auditor, viewer, set, &current, RELEASED, &detail);
     auditor.commit_with(rec, side).await?;
-    find(store, id).await
+    Ok(Window {
+        released_at: Some(now),
+        released_by: Some(by),
+        ..current
+    })
 }
 
 async fn find(store: &Store, id: &str) -> Result<Window, ReviewError> {

@@ -288,6 +288,12 @@ async fn erase(
 /// `audit aggregates --recompute`). Two processes connecting at once agree:
 /// the first row wins.
 async fn aggregates_since_first_connect(pool: &AnyPool) -> Result<(), StoreError> {
+    let known: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_aggregates_since")
+        .fetch_one(pool)
+        .await?;
+    if known > 0 {
+        return Ok(());
+    }
     let any: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM audit_records LIMIT 1) AS one")
             .fetch_one(pool)

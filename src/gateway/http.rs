@@ -59,18 +59,27 @@ fn is_ident(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
+/// The one value of header `name`; absent is `None`, repeated an error.
+fn single_header<'a>(
+    h: &'a HeaderMap,
+    name: &'static str,
+) -> Result<Option<&'a http::HeaderValue>, ProxyError> {
+    let mut values = h.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(ClientError::BadHeader(name).into());
+    }
+    Ok(first)
+}
+
 /// Reads an identifier-valued header; absent is `None`, malformed is an error.
 pub(crate) fn ident_header<'a>(
     h: &'a HeaderMap,
     name: &'static str,
 ) -> Result<Option<&'a str>, ProxyError> {
-    let mut values = h.get_all(name).iter();
-    let Some(v) = values.next() else {
+    let Some(v) = single_header(h, name)? else {
         return Ok(None);
     };
-    if values.next().is_some() {
-        return Err(ClientError::BadHeader(name).into());
-    }
     let s = v.to_str().map_err(|_| ClientError::BadHeader(name))?.trim();
     if !is_ident(s) {
         return Err(ClientError::BadHeader(name).into());
@@ -84,13 +93,9 @@ pub(crate) fn text_header<'a>(
     h: &'a HeaderMap,
     name: &'static str,
 ) -> Result<Option<&'a str>, ProxyError> {
-    let mut values = h.get_all(name).iter();
-    let Some(v) = values.next() else {
+    let Some(v) = single_header(h, name)? else {
         return Ok(None);
     };
-    if values.next().is_some() {
-        return Err(ClientError::BadHeader(name).into());
-    }
     let s = std::str::from_utf8(v.as_bytes()).map_err(|_| ClientError::BadHeader(name))?;
     Ok(Some(s.trim()))
 }

@@ -236,9 +236,7 @@ impl<'a> Exchange<'a> {
         self.rec.overleg = Some(route.overleg.to_owned());
         self.rec.bron = Some(route.bron.to_owned());
         if let Some(claim) = &route.emergency {
-            // Flagged as an emergency request whatever is decided: inzage
-            // holds it back until the FG releases it.
-            self.rec.detail = serde_json::json!({"spoed": {"gevraagd": true}}).to_string();
+            flag_emergency(&mut self.rec);
             let max = self.state.registers.max_justification();
             if claim.justification.is_some_and(|j| j.chars().count() > max) {
                 return Err(ClientError::BadHeader("x-spoed-toelichting").into());
@@ -336,10 +334,8 @@ impl<'a> Exchange<'a> {
         if let Some(pupil) = &ctx.pupil {
             rec.pupil = Some(self.state.audit.pseudonymise(pupil));
         }
-        if !rec.detail.contains("\"spoed\"")
-            && emergency_purpose(snapshot, ctx_purpose.as_deref(), route)
-        {
-            rec.detail = serde_json::json!({"spoed": {"gevraagd": true}}).to_string();
+        if emergency_purpose(snapshot, ctx_purpose.as_deref(), route) {
+            flag_emergency(rec);
         }
         let tentative = decided?;
         let registers = &self.state.registers;
@@ -630,6 +626,13 @@ fn identify(
     rec.org = Some(caller.org.clone());
     rec.supplier = caller.supplier;
     Ok((snapshot, caller.org))
+}
+
+/// Flags a request's record as an emergency request whatever is decided:
+/// inzage holds it back until the FG releases it (a permit's
+/// `reliance_detail` replaces the flag with the full `spoed` detail).
+fn flag_emergency(rec: &mut AuditRecord) {
+    rec.detail = serde_json::json!({"spoed": {"gevraagd": true}}).to_string();
 }
 
 /// Whether the request named an emergency purpose of its overleg: its

@@ -119,11 +119,6 @@ impl Registers {
         .await
         .map_err(|_| StoreError::Deadline(self.lookup_timeout))?
     }
-
-    /// The pseudonym a new window is stored under.
-    pub fn emergency_subject(&self, pupil: &str) -> String {
-        self.audit.pseudonymise(pupil)
-    }
 }
 
 /// The latest window of `org` for the pupil under any of `pseudonyms`,

@@ -389,7 +389,7 @@ pub async fn record(
 /// Parses a stored JSON array of strings (field lists, rule ids); `[]` when
 /// the column is not one (cannot happen for rows the writer wrote).
 pub fn list(json: &str) -> Vec<String> {
-    serde_json::from_str(json).unwrap_or_default()
+    crate::audit::aggregate::list(json)
 }
 
 /// Columns of the table output, CSV and the dashboard list.

@@ -354,15 +354,7 @@ pub async fn build_from_aggregates(
     drop(rows);
     acc.distinct_pupils(store, (&from_day, &to_day), &baseline_day)
         .await?;
-    acc.informing(store).await?;
-    let windows = crate::registers::emergency::windows(
-        store,
-        crate::registers::emergency::Listing::Opened { from, to },
-    )
-    .await?;
-    let mut report = acc.finish();
-    report.emergency = emergency_use(set, &windows);
-    Ok(Some(report))
+    Ok(Some(acc.complete(store, from, to).await?))
 }
 
 /// [`build`], fetching `page` records at a time (the report does not depend
@@ -399,15 +391,7 @@ pub async fn build_paged(
         ControlFlow::Continue(())
     })
     .await?;
-    acc.informing(store).await?;
-    let windows = crate::registers::emergency::windows(
-        store,
-        crate::registers::emergency::Listing::Opened { from, to },
-    )
-    .await?;
-    let mut report = acc.finish();
-    report.emergency = emergency_use(set, &windows);
-    Ok(report)
+    acc.complete(store, from, to).await
 }
 
 /// Registrations looked up per statement.
@@ -652,11 +636,36 @@ impl<'a> Acc<'a> {
         if r.kind == "reload" {
             self.policy_change(r);
         }
+        self.apply_record(r, Span::Period);
+    }
+
+    /// What one record contributes ([`aggregate::add`]), applied.
+    fn apply_record(&mut self, r: &StoredRow, span: Span) {
         let mut sums = Sums::new();
         aggregate::add(r, &mut sums);
         for (k, c) in &sums {
-            self.apply(k, c, Span::Period);
+            self.apply(k, c, span);
         }
+    }
+
+    /// The steps after the records or aggregates are in: the informing
+    /// anomaly (registers) and the emergency use (windows).
+    async fn complete(
+        mut self,
+        store: &Store,
+        from: &str,
+        to: &str,
+    ) -> Result<Rapport, ReviewError> {
+        self.informing(store).await?;
+        let windows = crate::registers::emergency::windows(
+            store,
+            crate::registers::emergency::Listing::Opened { from, to },
+        )
+        .await?;
+        let set = self.set;
+        let mut report = self.finish();
+        report.emergency = emergency_use(set, &windows);
+        Ok(report)
     }
 
     /// A reload (or refused reload) record: a policy change of the period.
@@ -671,11 +680,7 @@ impl<'a> Acc<'a> {
     /// A request of the baseline window before the period.
     fn history(&mut self, r: &StoredRow) {
         self.records_read += 1;
-        let mut sums = Sums::new();
-        aggregate::add(r, &mut sums);
-        for (k, c) in &sums {
-            self.apply(k, c, Span::Baseline);
-        }
+        self.apply_record(r, Span::Baseline);
     }
 
     /// One aggregate (from the table, or from one record) into the report.

@@ -190,21 +190,11 @@ async fn walk_chain(
     head: i64,
     page: i64,
 ) -> Result<(), AdminError> {
-    let mut after = start;
-    loop {
-        let rows = store.rows_after(Some((instance, after)), page).await?;
-        let full = i64::try_from(rows.len()).is_ok_and(|n| n == page);
-        for r in &rows {
-            if r.instance != instance || r.seq > head {
-                return Ok(());
-            }
-            verifier.push(r);
-            after = r.seq;
-        }
-        if !full {
-            return Ok(());
-        }
-    }
+    super::walk::chain(store, instance, start, head, page, |r| {
+        verifier.push_ref(r);
+    })
+    .await?;
+    Ok(())
 }
 
 /// Each anchor's record must still be there, with the witnessed hash, and

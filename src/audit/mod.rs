@@ -17,6 +17,7 @@ pub mod purge;
 pub mod record;
 pub mod store;
 pub mod verify;
+pub mod walk;
 mod writer;
 
 use std::path::PathBuf;

@@ -31,6 +31,8 @@ pub enum StoreError {
     Unavailable,
     #[error("audit: the record's deadline passed before the writer reached it")]
     Missed,
+    #[error("audit store (SQLite reader): {0}")]
+    Reader(#[from] rusqlite::Error),
     #[error("audit store URL must start with sqlite: or postgres:")]
     Url,
     #[error(
@@ -107,10 +109,23 @@ pub struct SideWrite {
     pub undo: Statement,
 }
 
+/// A store URL, which can hold a password: never printed, not even by `Debug`.
+#[derive(Clone)]
+struct ConnectUrl(String);
+
+impl std::fmt::Debug for ConnectUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConnectUrl(..)")
+    }
+}
+
 /// A connected, migrated store.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// The URL the pool connects with, for a connection of the backend's own
+    /// driver (`audit::walk`).
+    url: ConnectUrl,
     pub backend: Backend,
     /// The database file, for SQLite (lock files live next to it).
     sqlite_path: Option<String>,
@@ -379,6 +394,7 @@ impl Store {
         };
         Ok(Self {
             pool,
+            url: ConnectUrl(url),
             backend,
             sqlite_path,
         })
@@ -386,6 +402,15 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn url(&self) -> &str {
+        &self.url.0
+    }
+
+    /// The SQLite database file (`None` on PostgreSQL).
+    pub(crate) fn sqlite_path(&self) -> Option<&str> {
+        self.sqlite_path.as_deref()
     }
 
     /// Last (seq, hash) of an instance's chain, or `None` for a new chain.

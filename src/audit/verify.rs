@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::checkpoint::Checkpoint;
-use super::record::{GENESIS, StoredRow};
+use super::record::{GENESIS, RowRef, StoredRow};
 
 /// One thing wrong with the trail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -199,7 +199,7 @@ impl fmt::Display for Report {
     }
 }
 
-fn erased(r: &StoredRow) -> bool {
+fn erased(r: &RowRef<'_>) -> bool {
     r.pupil.is_none() && r.fields_shared == "[]" && r.fields_withheld == "[]"
 }
 
@@ -304,19 +304,24 @@ impl<'a> Verifier<'a> {
     }
 
     pub fn push(&mut self, r: &StoredRow) {
+        self.push_ref(r.as_ref());
+    }
+
+    /// [`Verifier::push`] for columns borrowed from a database row.
+    pub fn push_ref(&mut self, r: RowRef<'_>) {
         if self.chain.as_ref().is_none_or(|c| c.instance != r.instance) {
             if let Some(done) = self.chain.take() {
                 self.close(done);
             }
             let hash_at = self
                 .cks
-                .get(&r.instance)
+                .get(r.instance)
                 .map(|l| l.iter().map(|c| (c.seq, None)).collect())
                 .unwrap_or_default();
-            self.chain = Some(self.start(&r.instance, hash_at));
+            self.chain = Some(self.start(r.instance, hash_at));
         }
         if let Some(chain) = self.chain.as_mut() {
-            chain.push(r);
+            chain.push(&r);
         }
     }
 
@@ -525,7 +530,7 @@ impl ChainState {
         }
     }
 
-    fn push(&mut self, r: &StoredRow) {
+    fn push(&mut self, r: &RowRef<'_>) {
         let inst = self.instance.as_str();
         if r.seq > self.expected_seq {
             self.findings.push(Finding::Removed {
@@ -535,7 +540,7 @@ impl ChainState {
             });
         }
         // Personal columns: recompute their digest unless purged.
-        let digest_ok = match &r.purged_at {
+        let digest_ok = match r.purged_at {
             None => r.compute_personal_digest() == r.personal_digest,
             Some(_) => erased(r),
         };
@@ -562,16 +567,16 @@ impl ChainState {
             });
         }
         if let Some(slot) = self.hash_at.get_mut(&r.seq) {
-            *slot = Some(r.hash.clone());
+            *slot = Some(r.hash.to_owned());
         }
         if r.kind == "checkpoint"
-            && let Some(n) = serde_json::from_str::<serde_json::Value>(&r.detail)
+            && let Some(n) = serde_json::from_str::<serde_json::Value>(r.detail)
                 .ok()
                 .and_then(|d| d["ck_no"].as_i64())
         {
             self.ck_records.insert(n);
         }
-        self.prev_hash.clone_from(&r.hash);
+        r.hash.clone_into(&mut self.prev_hash);
         self.expected_seq = r.seq + 1;
         self.records += 1;
         self.last_seq = r.seq;

@@ -1,0 +1,142 @@
+//! The verification walk: one chain's records streamed in `seq` order, each
+//! row's columns borrowed, never copied column by column. The store's pool
+//! speaks sqlx's `Any` driver, which copies every value of every row twice
+//! and gives each row its own column list; for a walk over millions of rows
+//! that was most of `audit verify`'s time (profiles in benches/RESULTS.md).
+//!
+//! - PostgreSQL: one connection of sqlx's own driver, `&str`s decoded in
+//!   place; the server reads while this task hashes.
+//! - SQLite: sqlx hands every row from its worker thread to the task, and
+//!   the two threads then wake each other (and contend for the allocator)
+//!   for nearly every row. So a blocking thread reads through rusqlite and
+//!   copies a thousand rows at a time into one buffer ([`Batch`]); this task
+//!   hashes them: two cores, one hand-off per thousand rows.
+
+use std::str::FromStr;
+
+use futures_util::TryStreamExt;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ColumnIndex, ConnectOptions, Decode, Row, Type};
+
+use super::record::RowRef;
+use super::store::{Backend, Store, StoreError};
+
+mod sqlite;
+
+/// The stored columns in [`RowRef`]'s order; the integer columns widened so
+/// both backends decode them as `i64`.
+pub(crate) const WALK_SQL: &str = "SELECT instance, seq, kind, time, request_id, trace_id, org, \
+    cert_fingerprint, role, grondslag, overleg, purpose, bron, resource, subject, outcome, \
+    reason, side, rules, fields_shared, fields_withheld, CAST(status AS BIGINT), \
+    CAST(upstream_status AS BIGINT), duration_us, policy_version, detail, personal_digest, \
+    purged_at, prev_hash, hash, supplier, owner \
+    FROM audit_records WHERE instance = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
+
+/// Feeds `instance`'s records after `after` up to and including `head` to
+/// `visit`, `page` rows per statement (so no read lasts the whole walk).
+pub async fn chain(
+    store: &Store,
+    instance: &str,
+    after: i64,
+    head: i64,
+    page: i64,
+    visit: impl FnMut(RowRef<'_>),
+) -> Result<(), StoreError> {
+    let span = Span {
+        instance,
+        after,
+        head,
+        page: page.max(1),
+    };
+    match store.backend {
+        Backend::Sqlite => {
+            let path = store.sqlite_path().ok_or(StoreError::Url)?.to_owned();
+            sqlite::chain(path, span, visit).await
+        }
+        Backend::Postgres => {
+            let mut conn = PgConnectOptions::from_str(store.url())?.connect().await?;
+            walk!(conn, span, visit)
+        }
+    }
+}
+
+/// Which records one walk reads.
+#[derive(Clone, Copy)]
+pub(crate) struct Span<'a> {
+    instance: &'a str,
+    after: i64,
+    head: i64,
+    page: i64,
+}
+
+/// The page loop, once per driver (sqlx's executor bounds do not make a
+/// generic function over both drivers any shorter than this).
+macro_rules! walk {
+    ($conn:ident, $span:ident, $visit:ident) => {{
+        let mut visit = $visit;
+        let mut last = $span.after;
+        loop {
+            let mut read = 0;
+            let mut rows = sqlx::query(WALK_SQL)
+                .bind($span.instance)
+                .bind(last)
+                .bind($span.head)
+                .bind($span.page)
+                .fetch(&mut $conn);
+            while let Some(row) = rows.try_next().await? {
+                let r = row_ref(&row)?;
+                last = r.seq;
+                read += 1;
+                visit(r);
+            }
+            if read < $span.page {
+                return Ok(());
+            }
+        }
+    }};
+}
+use walk;
+
+/// One row's columns, borrowed.
+fn row_ref<'r, R>(r: &'r R) -> Result<RowRef<'r>, sqlx::Error>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    &'r str: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+{
+    Ok(RowRef {
+        instance: r.try_get(0)?,
+        seq: r.try_get(1)?,
+        kind: r.try_get(2)?,
+        time: r.try_get(3)?,
+        request_id: r.try_get(4)?,
+        trace_id: r.try_get(5)?,
+        org: r.try_get(6)?,
+        cert_fingerprint: r.try_get(7)?,
+        role: r.try_get(8)?,
+        grondslag: r.try_get(9)?,
+        overleg: r.try_get(10)?,
+        purpose: r.try_get(11)?,
+        bron: r.try_get(12)?,
+        resource: r.try_get(13)?,
+        pupil: r.try_get(14)?,
+        outcome: r.try_get(15)?,
+        reason: r.try_get(16)?,
+        side: r.try_get(17)?,
+        rules: r.try_get(18)?,
+        fields_shared: r.try_get(19)?,
+        fields_withheld: r.try_get(20)?,
+        status: r.try_get(21)?,
+        upstream_status: r.try_get(22)?,
+        duration_us: r.try_get(23)?,
+        policy_version: r.try_get(24)?,
+        detail: r.try_get(25)?,
+        personal_digest: r.try_get(26)?,
+        purged_at: r.try_get(27)?,
+        prev_hash: r.try_get(28)?,
+        hash: r.try_get(29)?,
+        supplier: r.try_get(30)?,
+        owner: r.try_get(31)?,
+    })
+}

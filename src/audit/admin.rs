@@ -155,7 +155,7 @@ async fn verify_run(
             !written_during
         })
         .collect();
-    let mut verifier = verify::Verifier::new(&cks, exported, public).anchored(anchors.clone());
+    let mut verifier = verify::Verifier::new(cks, exported, public).anchored(anchors.clone());
     for (instance, head) in &heads {
         let start = anchors.get(instance).map_or(0, |a| a.seq);
         walk_chain(store, &mut verifier, instance, start, *head, page).await?;

@@ -169,7 +169,8 @@ async fn verify_memory(label: &str, url: &str, auditor: &Auditor, cfg: &AuditCon
     let t = Instant::now();
     let cks = store.checkpoints().await.unwrap();
     let public = poortwachter::audit::admin::public_key(cfg, None).unwrap();
-    let mut v = poortwachter::audit::verify::Verifier::new(cks, &[], &public);
+    let mut v = poortwachter::audit::verify::Verifier::new(&[], &public);
+    v.add_checkpoints(&cks);
     let mut after = None;
     loop {
         let rows = store
@@ -253,6 +254,85 @@ fn checkpoint_signatures(label: &str, cfg: &AuditConfig) {
         one_s * 1e6 / cks.len() as f64,
         one_s / all_s
     );
+}
+
+/// `audit verify` of a chain with many checkpoints (`BENCH_PHASE=checkpoints`,
+/// `CHECKPOINTS=N`, default 100,000; a year of a busy chain has up to a
+/// million): each checkpoint seals three records, all generated with valid
+/// hashes and signatures and inserted directly. Prints the verification's
+/// time and its peak RSS growth, then (same process, after it) what holding
+/// every checkpoint row costs, which the verifier did before (twice).
+async fn checkpoint_heavy(label: &str, url: &str, cfg: &AuditConfig) {
+    let n: i64 = std::env::var("CHECKPOINTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let store = Store::connect(url).await.unwrap();
+    let signer = Signer::from_file(&cfg.signing_key).unwrap();
+    let mut prev = poortwachter::audit::record::GENESIS.to_string();
+    let (mut seq, mut rows, mut cks) = (0, Vec::new(), Vec::new());
+    for ck_no in 1..=n {
+        for _ in 0..3 {
+            seq += 1;
+            let mut r = record(seq as u64);
+            r.instance = "heavy".into();
+            let row = poortwachter::audit::StoredRow::from_owned(r, seq, &prev);
+            prev.clone_from(&row.hash);
+            rows.push(row);
+        }
+        cks.push(signer.sign("heavy", ck_no, seq, &prev, "2026-12-03T12:00:00.000000Z"));
+        seq += 1;
+        let mut r = AuditRecord::new("heavy", &format!("ck-{ck_no}"), "t");
+        r.kind = "checkpoint";
+        r.detail = format!("{{\"ck_no\":{ck_no}}}");
+        let row = poortwachter::audit::StoredRow::from_owned(r, seq, &prev);
+        prev.clone_from(&row.hash);
+        rows.push(row);
+        if cks.len() == 2_000 || ck_no == n {
+            store.insert_batch(&rows, &[], None).await.unwrap();
+            insert_checkpoints(&store, &cks).await;
+            rows.clear();
+            cks.clear();
+        }
+    }
+    drop((rows, cks));
+    // Peak RSS from here on (Linux: 5 > clear_refs resets VmHWM).
+    let reset = || std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    reset();
+    let base = peak_rss_mib();
+    let t = Instant::now();
+    let report = poortwachter::audit::admin::verify(&store, cfg, None, None)
+        .await
+        .unwrap();
+    let verify_s = t.elapsed().as_secs_f64();
+    assert!(report.ok(), "{report}");
+    let verify_mib = peak_rss_mib() - base;
+    reset();
+    let base = peak_rss_mib();
+    let rows = store.checkpoints().await.unwrap();
+    let rows_mib = peak_rss_mib() - base;
+    assert_eq!(i64::try_from(rows.len()).unwrap(), n);
+    println!(
+        "{label:<36} verify {seq} records with {n} checkpoints: {verify_s:.2} s, peak RSS +{verify_mib:.0} MiB; every checkpoint row held (as before): +{rows_mib:.0} MiB"
+    );
+}
+
+async fn insert_checkpoints(store: &Store, cks: &[poortwachter::audit::checkpoint::Checkpoint]) {
+    let mut tx = store.pool().begin().await.unwrap();
+    for c in cks {
+        sqlx::query("INSERT INTO audit_checkpoints (instance, ck_no, seq, hash, time, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+            .bind(&c.instance)
+            .bind(c.ck_no)
+            .bind(c.seq)
+            .bind(&c.hash)
+            .bind(&c.time)
+            .bind(&c.key_id)
+            .bind(&c.signature)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
 }
 
 /// The disk's own floor, measured in the same run: one 8 KiB overwrite plus
@@ -422,6 +502,10 @@ async fn main() {
             continue;
         }
         let (auditor, writer, cfg) = start(&url, &dir).await;
+        if phase.as_deref() == Some("checkpoints") {
+            checkpoint_heavy(label, &url, &cfg).await;
+            continue;
+        }
         // Latency first, on a fresh store: after the throughput phase the
         // database is busy flushing and vacuuming for a while.
         if runs("latency") {

@@ -136,7 +136,9 @@ pub async fn verify_from(
 /// when its chain record is there by the second read: it is left out, and
 /// its chain record is not walked. One that seals past the head with nothing
 /// after it is a removed tail, and is reported. (Checkpoints of an instance
-/// without records are kept: a removed chain must still show.)
+/// without records are kept: a removed chain must still show.) Checkpoints
+/// are read a page at a time; only those past the first head wait for the
+/// second read.
 async fn verify_run(
     store: &Store,
     public: &[u8],
@@ -145,17 +147,20 @@ async fn verify_run(
     page: i64,
 ) -> Result<Report, AdminError> {
     let heads = store.heads().await?;
-    let all_cks = checkpoints_from(store, anchors, &heads).await?;
+    let past = |c: &Checkpoint| c.seq > heads.get(&c.instance).map_or(-1, |h| *h);
+    let mut verifier = verify::Verifier::new(exported, public).anchored(anchors.clone());
+    let mut held = Vec::new();
+    for_each_checkpoint_page(store, anchors, &heads, page, |cks| {
+        let (later, now): (Vec<_>, Vec<_>) = cks.into_iter().partition(past);
+        verifier.add_checkpoints(&now);
+        held.extend(later);
+    })
+    .await?;
     let heads_after = store.heads().await?;
-    let cks: Vec<_> = all_cks
-        .into_iter()
-        .filter(|c| {
-            let past = |h: &BTreeMap<String, i64>| h.get(&c.instance).map_or(-1, |h| *h);
-            let written_during = c.seq > past(&heads) && past(&heads_after) > c.seq;
-            !written_during
-        })
-        .collect();
-    let mut verifier = verify::Verifier::new(cks, exported, public).anchored(anchors.clone());
+    // Left out when written during the run: its chain record (past the
+    // position it seals) is there by now.
+    held.retain(|c| heads_after.get(&c.instance).map_or(-1, |h| *h) <= c.seq);
+    verifier.add_checkpoints(&held);
     for (instance, head) in &heads {
         let start = anchors.get(instance).map_or(0, |a| a.seq);
         walk_chain(store, &mut verifier, instance, start, *head, page).await?;
@@ -163,22 +168,41 @@ async fn verify_run(
     Ok(verifier.finish())
 }
 
-/// Every checkpoint (no anchors), or those after each anchor's.
-async fn checkpoints_from(
+/// Every checkpoint (no anchors), or those after each anchor's, `page` at
+/// a time.
+async fn for_each_checkpoint_page(
     store: &Store,
     anchors: &BTreeMap<String, Anchor>,
     heads: &BTreeMap<String, i64>,
-) -> Result<Vec<Checkpoint>, AdminError> {
-    if anchors.is_empty() {
-        return Ok(store.checkpoints().await?);
+    page: i64,
+    mut visit: impl FnMut(Vec<Checkpoint>),
+) -> Result<(), AdminError> {
+    let starts: Vec<(String, i64, bool)> = if anchors.is_empty() {
+        vec![(String::new(), 0, false)]
+    } else {
+        let instances: BTreeSet<&String> = heads.keys().chain(anchors.keys()).collect();
+        instances
+            .into_iter()
+            .map(|i| (i.clone(), anchors.get(i).map_or(0, |a| a.ck_no), true))
+            .collect()
+    };
+    for (mut instance, mut after, one) in starts {
+        loop {
+            let cks = store
+                .checkpoints_page((&instance, after), one, page)
+                .await?;
+            let full = i64::try_from(cks.len()).is_ok_and(|n| n == page);
+            if let Some(last) = cks.last() {
+                instance.clone_from(&last.instance);
+                after = last.ck_no;
+            }
+            visit(cks);
+            if !full {
+                break;
+            }
+        }
     }
-    let instances: BTreeSet<&String> = heads.keys().chain(anchors.keys()).collect();
-    let mut out = Vec::new();
-    for i in instances {
-        let after = anchors.get(i).map_or(0, |a| a.ck_no);
-        out.extend(store.checkpoints_after(i, after).await?);
-    }
-    Ok(out)
+    Ok(())
 }
 
 /// Feeds `instance`'s records after `start` up to `head` to the verifier.

@@ -161,7 +161,12 @@ impl Canon {
         }
     }
     pub fn finish_hex(self) -> String {
-        crate::hex::encode(digest::digest(&digest::SHA256, &self.0).as_ref())
+        crate::hex::encode(&self.finish_bytes())
+    }
+    pub fn finish_bytes(self) -> [u8; 32] {
+        let mut out = [0; 32];
+        out.copy_from_slice(digest::digest(&digest::SHA256, &self.0).as_ref());
+        out
     }
 }
 

@@ -551,6 +551,28 @@ impl Store {
         checkpoint_rows(&rows)
     }
 
+    /// Up to `limit` checkpoints after `(instance, ck_no)` in (instance,
+    /// ck_no) order; with `one_instance`, of that instance only.
+    pub async fn checkpoints_page(
+        &self,
+        (instance, ck_no): (&str, i64),
+        one_instance: bool,
+        limit: i64,
+    ) -> Result<Vec<Checkpoint>, StoreError> {
+        let sql = if one_instance {
+            "SELECT instance, ck_no, seq, hash, time, key_id, signature FROM audit_checkpoints WHERE instance = $1 AND ck_no > $2 ORDER BY ck_no LIMIT $3"
+        } else {
+            "SELECT instance, ck_no, seq, hash, time, key_id, signature FROM audit_checkpoints WHERE (instance, ck_no) > ($1, $2) ORDER BY instance, ck_no LIMIT $3"
+        };
+        let rows = sqlx::query(sql)
+            .bind(instance)
+            .bind(ck_no)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        checkpoint_rows(&rows)
+    }
+
     /// The checkpoints of `instance` numbered after `ck_no`, in order (what
     /// an incremental verification has not seen yet).
     pub async fn checkpoints_after(

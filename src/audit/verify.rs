@@ -215,20 +215,22 @@ pub fn verify(
 ) -> Report {
     let mut sorted: Vec<&StoredRow> = rows.iter().collect();
     sorted.sort_by(|a, b| (a.instance.as_str(), a.seq).cmp(&(b.instance.as_str(), b.seq)));
-    let mut v = Verifier::new(checkpoints.to_vec(), exported, public_key);
+    let mut v = Verifier::new(exported, public_key);
+    v.add_checkpoints(checkpoints);
     for r in sorted {
         v.push(r);
     }
     v.finish()
 }
 
-/// Streaming verification: memory grows with the number of checkpoints and
-/// chains, not with the trail. Feed every row with [`Verifier::push`], each
-/// instance's rows together and in `seq` order (`ORDER BY instance, seq`),
-/// then call [`Verifier::finish`].
+/// Streaming verification: memory grows with the number of chains and of
+/// checkpoints (about 100 bytes each, see [`Sealed`]), not with the trail.
+/// Give the checkpoints first ([`Verifier::add_checkpoints`]), then feed
+/// every row with [`Verifier::push`], each instance's rows together and in
+/// `seq` order (`ORDER BY instance, seq`), then call [`Verifier::finish`].
 pub struct Verifier<'a> {
-    /// Checkpoints by instance, in `ck_no` order (consumed per chain).
-    cks: BTreeMap<String, Vec<Checkpoint>>,
+    /// Checkpoints by instance (consumed per chain).
+    cks: BTreeMap<String, Vec<Sealed>>,
     /// Chains verified from a witnessed head rather than from genesis.
     anchors: BTreeMap<String, Anchor>,
     /// Where each chain ends up: the next run's anchors.
@@ -242,14 +244,64 @@ pub struct Verifier<'a> {
     chains: Vec<ChainSummary>,
 }
 
+/// What verification keeps of one checkpoint row: its signature checked
+/// when it is read, and a digest of the row for comparing exported copies,
+/// so the row itself (~500 bytes with its signature) is not held.
+struct Sealed {
+    ck_no: i64,
+    seq: i64,
+    /// The chain hash it seals (`None`: not a 32-byte hex hash).
+    hash: Option<[u8; 32]>,
+    signed: bool,
+    /// Kept only when exported copies are to be compared.
+    row: Option<[u8; 32]>,
+    /// Whether the chain's record at `seq` had that hash (`None`: no record
+    /// at `seq` streamed past).
+    matched: Option<bool>,
+}
+
+impl Sealed {
+    fn of(c: &Checkpoint, signed: bool, keep_row: bool) -> Self {
+        Self {
+            ck_no: c.ck_no,
+            seq: c.seq,
+            hash: hash_bytes(&c.hash),
+            signed,
+            row: keep_row.then(|| row_digest(c)),
+            matched: None,
+        }
+    }
+}
+
+fn hash_bytes(hex: &str) -> Option<[u8; 32]> {
+    crate::hex::decode(hex).and_then(|b| b.try_into().ok())
+}
+
+/// A digest of every column of a checkpoint row.
+fn row_digest(c: &Checkpoint) -> [u8; 32] {
+    let mut canon = super::record::Canon::new();
+    canon
+        .str(&c.instance)
+        .int(c.ck_no)
+        .int(c.seq)
+        .str(&c.hash)
+        .str(&c.time)
+        .str(&c.key_id)
+        .str(&c.signature);
+    canon.finish_bytes()
+}
+
 /// What one chain's verification keeps while its rows stream past.
 struct ChainState {
     instance: String,
-    /// The seqs that some checkpoint of this instance covers, and (once seen)
-    /// the stored hash there. Only these hashes are kept.
-    hash_at: BTreeMap<i64, Option<String>>,
+    /// The chain's checkpoints, and (by index, in `seq` order) the positions
+    /// they seal; `next` is the first not yet reached by the walk.
+    sealed: Vec<Sealed>,
+    marks: Vec<(i64, usize)>,
+    next: usize,
     /// Checkpoint numbers named by the chain's own checkpoint records.
-    ck_records: BTreeSet<i64>,
+    /// (Sorted and deduplicated when the chain closes.)
+    ck_records: Vec<i64>,
     expected_seq: i64,
     prev_hash: String,
     records: usize,
@@ -259,21 +311,11 @@ struct ChainState {
 }
 
 impl<'a> Verifier<'a> {
-    /// Takes the checkpoints (no copy: a year has up to a million).
-    pub fn new(
-        checkpoints: Vec<Checkpoint>,
-        exported: &'a [Checkpoint],
-        public_key: &'a [u8],
-    ) -> Self {
-        let mut cks: BTreeMap<String, Vec<Checkpoint>> = BTreeMap::new();
-        for c in checkpoints {
-            cks.entry(c.instance.clone()).or_default().push(c);
-        }
-        for list in cks.values_mut() {
-            list.sort_by_key(|c| c.ck_no);
-        }
+    /// A verifier without checkpoints yet: give them with
+    /// [`Verifier::add_checkpoints`] before the rows.
+    pub fn new(exported: &'a [Checkpoint], public_key: &'a [u8]) -> Self {
         Self {
-            cks,
+            cks: BTreeMap::new(),
             anchors: BTreeMap::new(),
             witness: BTreeMap::new(),
             exported,
@@ -284,7 +326,22 @@ impl<'a> Verifier<'a> {
         }
     }
 
-    /// Checks one row against its own hash and its predecessor.
+    /// Adds checkpoints from the database (any order; page by page, so a
+    /// year's million never sit in memory as rows): checks their signatures
+    /// on every core and keeps what verification needs of each.
+    pub fn add_checkpoints(&mut self, page: &[Checkpoint]) {
+        let signed = signatures_valid(page, self.public_key);
+        for (c, signed) in page.iter().zip(signed) {
+            let sealed = Sealed::of(c, signed, !self.exported.is_empty());
+            match self.cks.get_mut(&c.instance) {
+                Some(list) => list.push(sealed),
+                None => {
+                    self.cks.insert(c.instance.clone(), vec![sealed]);
+                }
+            }
+        }
+    }
+
     /// Starts the chains named in `anchors` after their witnessed heads:
     /// the checkpoints given must then be those after the anchor's.
     #[must_use]
@@ -294,8 +351,11 @@ impl<'a> Verifier<'a> {
     }
 
     /// A chain's state before its first record: at genesis, or at its anchor.
-    fn start(&self, instance: &str, hash_at: BTreeMap<i64, Option<String>>) -> ChainState {
-        let mut c = ChainState::new(instance, hash_at);
+    /// Takes the instance's checkpoints out of the map.
+    fn start(&mut self, instance: &str) -> ChainState {
+        let mut sealed = self.cks.remove(instance).unwrap_or_default();
+        sealed.sort_by_key(|c| c.ck_no);
+        let mut c = ChainState::new(instance, sealed);
         if let Some(a) = self.anchors.get(instance) {
             c.expected_seq = a.seq + 1;
             c.prev_hash.clone_from(&a.hash);
@@ -314,12 +374,7 @@ impl<'a> Verifier<'a> {
             if let Some(done) = self.chain.take() {
                 self.close(done);
             }
-            let hash_at = self
-                .cks
-                .get(r.instance)
-                .map(|l| l.iter().map(|c| (c.seq, None)).collect())
-                .unwrap_or_default();
-            self.chain = Some(self.start(r.instance, hash_at));
+            self.chain = Some(self.start(r.instance));
         }
         if let Some(chain) = self.chain.as_mut() {
             chain.push(&r);
@@ -344,7 +399,7 @@ impl<'a> Verifier<'a> {
             .cloned()
             .collect();
         for inst in rest {
-            let chain = self.start(&inst, BTreeMap::new());
+            let chain = self.start(&inst);
             self.close(chain);
         }
         self.chains.sort_by(|a, b| a.instance.cmp(&b.instance));
@@ -369,11 +424,12 @@ impl<'a> Verifier<'a> {
     }
 
     fn close(&mut self, mut chain: ChainState) {
-        let list = self.cks.remove(&chain.instance).unwrap_or_default();
+        let list = std::mem::take(&mut chain.sealed);
         let mut findings = std::mem::take(&mut chain.findings);
-        let (sealed_through, valid, last_good) =
-            self.check_checkpoints(&chain, &list, &mut findings);
-        self.check_exported(&chain, &list, &valid, &mut findings);
+        chain.ck_records.sort_unstable();
+        chain.ck_records.dedup();
+        let (sealed_through, last_good) = self.check_checkpoints(&chain, &list, &mut findings);
+        self.check_exported(&chain, &list, &mut findings);
         self.witness.insert(
             chain.instance.clone(),
             Anchor {
@@ -401,17 +457,16 @@ impl<'a> Verifier<'a> {
 
     /// Checks the database's checkpoints of one chain against its hashes:
     /// numbering, signatures, the hash each one seals, and each one's chain
-    /// record. Returns how far the chain is sealed and the numbers of the
-    /// checkpoints whose signature is valid.
+    /// record. Returns how far the chain is sealed and the last valid
+    /// checkpoint (number, position).
     fn check_checkpoints(
         &self,
         chain: &ChainState,
-        list: &[Checkpoint],
+        list: &[Sealed],
         findings: &mut Vec<Finding>,
-    ) -> (i64, BTreeSet<i64>, (i64, i64)) {
+    ) -> (i64, (i64, i64)) {
         let inst = chain.instance.as_str();
         let last_seq = chain.last_seq;
-        let mut valid = BTreeSet::new();
         // From genesis, or from the anchor's last checkpoint.
         let (mut last_good_ck, mut last_good_seq) = self
             .anchors
@@ -419,8 +474,7 @@ impl<'a> Verifier<'a> {
             .map_or((0, 0), |a| (a.ck_no, a.ck_seq));
         let mut sealed_through = last_good_seq;
         let mut expected_ck = last_good_ck + 1;
-        let signed = signatures_valid(list, self.public_key);
-        for (c, signed) in list.iter().zip(signed) {
+        for c in list {
             if c.ck_no > expected_ck {
                 findings.push(Finding::CheckpointGap {
                     instance: inst.into(),
@@ -429,21 +483,20 @@ impl<'a> Verifier<'a> {
                 });
             }
             expected_ck = c.ck_no + 1;
-            if !signed {
+            if !c.signed {
                 findings.push(Finding::CheckpointBadSignature {
                     instance: inst.into(),
                     ck_no: c.ck_no,
                 });
                 continue;
             }
-            valid.insert(c.ck_no);
-            match chain.hash_at.get(&c.seq).and_then(Option::as_deref) {
-                Some(h) if h == c.hash => {
+            match c.matched {
+                Some(true) => {
                     sealed_through = sealed_through.max(c.seq);
                     last_good_seq = c.seq;
                     last_good_ck = c.ck_no;
                 }
-                Some(_) => findings.push(Finding::CheckpointMismatch {
+                Some(false) => findings.push(Finding::CheckpointMismatch {
                     instance: inst.into(),
                     ck_no: c.ck_no,
                     seq: c.seq,
@@ -457,7 +510,7 @@ impl<'a> Verifier<'a> {
                 // Inside the chain but gone: already reported as removed.
                 None => {}
             }
-            if !chain.ck_records.contains(&c.ck_no) && c.seq < last_seq {
+            if chain.ck_records.binary_search(&c.ck_no).is_err() && c.seq < last_seq {
                 findings.push(Finding::CheckpointRecordMissing {
                     instance: inst.into(),
                     ck_no: c.ck_no,
@@ -469,41 +522,40 @@ impl<'a> Verifier<'a> {
         if chain.last_is_checkpoint && sealed_through == last_seq - 1 {
             sealed_through = last_seq;
         }
-        let rows_ck: BTreeSet<i64> = list.iter().map(|c| c.ck_no).collect();
-        for n in chain.ck_records.difference(&rows_ck) {
-            findings.push(Finding::CheckpointDropped {
-                instance: inst.into(),
-                ck_no: *n,
-            });
+        // `list` is in `ck_no` order (see `start`).
+        for n in &chain.ck_records {
+            if list.binary_search_by_key(n, |c| c.ck_no).is_err() {
+                findings.push(Finding::CheckpointDropped {
+                    instance: inst.into(),
+                    ck_no: *n,
+                });
+            }
         }
-        (sealed_through, valid, (last_good_ck, last_good_seq))
+        (sealed_through, (last_good_ck, last_good_seq))
     }
 
     /// Checks the exported checkpoints of one chain: each must be in the
     /// database unchanged, and none may seal records past the chain's end.
-    /// A lookup by number (not a scan) per exported checkpoint; a signature
-    /// already verified in the database is not verified again.
-    fn check_exported(
-        &self,
-        chain: &ChainState,
-        list: &[Checkpoint],
-        valid: &BTreeSet<i64>,
-        findings: &mut Vec<Finding>,
-    ) {
+    /// A lookup by number (not a scan) per exported checkpoint, compared by
+    /// the digest of every column; a signature already verified in the
+    /// database is not verified again.
+    fn check_exported(&self, chain: &ChainState, list: &[Sealed], findings: &mut Vec<Finding>) {
         let inst = chain.instance.as_str();
-        let by_no: BTreeMap<i64, &Checkpoint> = list.iter().map(|c| (c.ck_no, c)).collect();
+        if self.exported.is_empty() {
+            return;
+        }
+        let by_no: BTreeMap<i64, &Sealed> = list.iter().map(|c| (c.ck_no, c)).collect();
         for e in self.exported.iter().filter(|e| e.instance == inst) {
-            let stored = by_no.get(&e.ck_no).filter(|c| **c == e);
+            let stored = by_no.get(&e.ck_no).filter(|c| c.row == Some(row_digest(e)));
             if stored.is_none() {
                 findings.push(Finding::ExportedCheckpointMismatch {
                     instance: inst.into(),
                     ck_no: e.ck_no,
                 });
             }
-            let signed = if stored.is_some() {
-                valid.contains(&e.ck_no)
-            } else {
-                e.verify(self.public_key)
+            let signed = match stored {
+                Some(c) => c.signed,
+                None => e.verify(self.public_key),
             };
             // An exported checkpoint past the chain end: the newest records were removed.
             if signed && e.seq > chain.last_seq {
@@ -513,6 +565,24 @@ impl<'a> Verifier<'a> {
                     to: e.seq + 1,
                 });
             }
+        }
+    }
+}
+
+impl ChainState {
+    /// Compares the row with every checkpoint that seals its position (the
+    /// rows come in `seq` order, so the marks are passed once).
+    fn seal(&mut self, r: &RowRef<'_>) {
+        while let Some(&(seq, i)) = self.marks.get(self.next) {
+            if seq > r.seq {
+                return;
+            }
+            if seq == r.seq
+                && let Some(c) = self.sealed.get_mut(i)
+            {
+                c.matched = Some(c.hash.is_some() && c.hash == hash_bytes(r.hash));
+            }
+            self.next += 1;
         }
     }
 }
@@ -540,11 +610,16 @@ pub fn signatures_valid(list: &[Checkpoint], public_key: &[u8]) -> Vec<bool> {
 }
 
 impl ChainState {
-    fn new(instance: &str, hash_at: BTreeMap<i64, Option<String>>) -> Self {
+    fn new(instance: &str, sealed: Vec<Sealed>) -> Self {
+        let mut marks: Vec<(i64, usize)> =
+            sealed.iter().enumerate().map(|(i, c)| (c.seq, i)).collect();
+        marks.sort_unstable();
         Self {
             instance: instance.to_owned(),
-            hash_at,
-            ck_records: BTreeSet::new(),
+            sealed,
+            marks,
+            next: 0,
+            ck_records: Vec::new(),
             expected_seq: 1,
             prev_hash: GENESIS.to_owned(),
             records: 0,
@@ -590,15 +665,13 @@ impl ChainState {
                 seq: r.seq,
             });
         }
-        if let Some(slot) = self.hash_at.get_mut(&r.seq) {
-            *slot = Some(r.hash.to_owned());
-        }
+        self.seal(r);
         if r.kind == "checkpoint"
             && let Some(n) = serde_json::from_str::<serde_json::Value>(r.detail)
                 .ok()
                 .and_then(|d| d["ck_no"].as_i64())
         {
-            self.ck_records.insert(n);
+            self.ck_records.push(n);
         }
         r.hash.clone_into(&mut self.prev_hash);
         self.expected_seq = r.seq + 1;

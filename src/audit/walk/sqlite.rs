@@ -25,10 +25,12 @@ enum Cell {
     Int(i64),
 }
 
-/// A run of rows: their text in one buffer, `COLUMNS` cells per row.
+/// A run of rows: their text in one buffer, `COLUMNS` cells per row. The
+/// text is checked to be UTF-8 by the hashing task, not the reading thread
+/// (the reader is the busier of the two).
 #[derive(Default)]
 struct Batch {
-    text: String,
+    text: Vec<u8>,
     cells: Vec<Cell>,
 }
 
@@ -93,9 +95,8 @@ impl Batch {
                 ValueRef::Null => Cell::Null,
                 ValueRef::Integer(v) => Cell::Int(v),
                 ValueRef::Text(t) => {
-                    let t = std::str::from_utf8(t).map_err(|_| bad_type(i))?;
                     let start = self.text.len();
-                    self.text.push_str(t);
+                    self.text.extend_from_slice(t);
                     Cell::Text(start, self.text.len())
                 }
                 ValueRef::Real(_) | ValueRef::Blob(_) => return Err(bad_type(i)),
@@ -108,7 +109,12 @@ impl Batch {
     /// The row whose cells are `c`, borrowed from this batch's text.
     fn row<'a>(&'a self, c: &[Cell]) -> Result<RowRef<'a>, StoreError> {
         let opt = |i: usize| match c.get(i) {
-            Some(Cell::Text(a, b)) => self.text.get(*a..*b).map(Some).ok_or_else(|| bad_type(i)),
+            Some(Cell::Text(a, b)) => self
+                .text
+                .get(*a..*b)
+                .and_then(|t| std::str::from_utf8(t).ok())
+                .map(Some)
+                .ok_or_else(|| bad_type(i)),
             Some(Cell::Null) => Ok(None),
             _ => Err(bad_type(i)),
         };

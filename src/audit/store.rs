@@ -552,7 +552,8 @@ impl Store {
     }
 
     /// Up to `limit` checkpoints after `(instance, ck_no)` in (instance,
-    /// ck_no) order; with `one_instance`, of that instance only.
+    /// ck_no) order; with `one_instance`, of that instance only (what an
+    /// incremental verification has not seen yet).
     pub async fn checkpoints_page(
         &self,
         (instance, ck_no): (&str, i64),
@@ -570,23 +571,6 @@ impl Store {
             .bind(limit)
             .fetch_all(&self.pool)
             .await?;
-        checkpoint_rows(&rows)
-    }
-
-    /// The checkpoints of `instance` numbered after `ck_no`, in order (what
-    /// an incremental verification has not seen yet).
-    pub async fn checkpoints_after(
-        &self,
-        instance: &str,
-        ck_no: i64,
-    ) -> Result<Vec<Checkpoint>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT instance, ck_no, seq, hash, time, key_id, signature FROM audit_checkpoints WHERE instance = $1 AND ck_no > $2 ORDER BY ck_no",
-        )
-        .bind(instance)
-        .bind(ck_no)
-        .fetch_all(&self.pool)
-        .await?;
         checkpoint_rows(&rows)
     }
 

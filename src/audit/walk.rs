@@ -15,8 +15,8 @@
 use std::str::FromStr;
 
 use futures_util::TryStreamExt;
-use sqlx::postgres::PgConnectOptions;
-use sqlx::{ColumnIndex, ConnectOptions, Decode, Row, Type};
+use sqlx::postgres::{PgConnectOptions, PgRow};
+use sqlx::{ConnectOptions, Row};
 
 use super::record::RowRef;
 use super::store::{Backend, Store, StoreError};
@@ -53,10 +53,7 @@ pub async fn chain(
             let path = store.sqlite_path().ok_or(StoreError::Url)?.to_owned();
             sqlite::chain(path, span, visit).await
         }
-        Backend::Postgres => {
-            let mut conn = PgConnectOptions::from_str(store.url())?.connect().await?;
-            walk!(conn, span, visit)
-        }
+        Backend::Postgres => postgres(store.url(), span, visit).await,
     }
 }
 
@@ -69,42 +66,36 @@ pub(crate) struct Span<'a> {
     page: i64,
 }
 
-/// The page loop, once per driver (sqlx's executor bounds do not make a
-/// generic function over both drivers any shorter than this).
-macro_rules! walk {
-    ($conn:ident, $span:ident, $visit:ident) => {{
-        let mut visit = $visit;
-        let mut last = $span.after;
-        loop {
-            let mut read = 0;
-            let mut rows = sqlx::query(WALK_SQL)
-                .bind($span.instance)
-                .bind(last)
-                .bind($span.head)
-                .bind($span.page)
-                .fetch(&mut $conn);
-            while let Some(row) = rows.try_next().await? {
-                let r = row_ref(&row)?;
-                last = r.seq;
-                read += 1;
-                visit(r);
-            }
-            if read < $span.page {
-                return Ok(());
-            }
+/// The PostgreSQL walk: pages through one connection of sqlx's own driver.
+async fn postgres(
+    url: &str,
+    span: Span<'_>,
+    mut visit: impl FnMut(RowRef<'_>),
+) -> Result<(), StoreError> {
+    let mut conn = PgConnectOptions::from_str(url)?.connect().await?;
+    let mut last = span.after;
+    loop {
+        let mut read = 0;
+        let mut rows = sqlx::query(WALK_SQL)
+            .bind(span.instance)
+            .bind(last)
+            .bind(span.head)
+            .bind(span.page)
+            .fetch(&mut conn);
+        while let Some(row) = rows.try_next().await? {
+            let r = row_ref(&row)?;
+            last = r.seq;
+            read += 1;
+            visit(r);
         }
-    }};
+        if read < span.page {
+            return Ok(());
+        }
+    }
 }
-use walk;
 
 /// One row's columns, borrowed.
-fn row_ref<'r, R>(r: &'r R) -> Result<RowRef<'r>, sqlx::Error>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    &'r str: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-{
+fn row_ref(r: &PgRow) -> Result<RowRef<'_>, sqlx::Error> {
     Ok(RowRef {
         instance: r.try_get(0)?,
         seq: r.try_get(1)?,

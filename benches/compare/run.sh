@@ -6,6 +6,8 @@
 #   bash benches/compare/run.sh [scenario...]
 #
 # Scenarios (default: all): keepalive newconn rate1000 doc200 policy50k rss
+# instructions (the gateway under valgrind's callgrind: instructions per
+# request, a figure the machine's load does not change; valgrind from Debian)
 # Environment: STORES="sqlite postgres" (gateway audit stores; also
 # "postgres-unix": the same server over its Unix socket, and "sqlite-tmpfs":
 # a diagnostic, NOT durable store on /dev/shm), DURATION=10
@@ -23,7 +25,8 @@ WARMUP=${WARMUP:-2}
 CONCURRENCY=${CONCURRENCY:-64}
 RATE=${RATE:-1000}
 IDLE_CONNS=${IDLE_CONNS:-1000}
-SCENARIOS=${*:-keepalive newconn rate1000 doc200 policy50k rss}
+SCENARIOS=${*:-keepalive newconn rate1000 doc200 policy50k rss instructions}
+GW_WRAP= # a command the gateway runs under (callgrind for `instructions`)
 
 PW=$REPO/target/release/poortwachter
 LG=$REPO/target/release/examples/loadgen
@@ -198,7 +201,8 @@ EOF
     done
   } >"$GW_CFG"
   register_cases "$GW_CFG" "$OVERLEG" "$REG_ORG" "$REG_ROLE" "$PUPIL"
-  "$PW" serve --config "$GW_CFG" 2>"$dir/gateway.log" &
+  # shellcheck disable=SC2086 # GW_WRAP is a command with its arguments
+  $GW_WRAP "$PW" serve --config "$GW_CFG" 2>"$dir/gateway.log" &
   GW_PID=$!
   local i
   for ((i = 0; i < 600; i++)); do
@@ -265,6 +269,7 @@ run_scenario() {
     doc200) set=synth-small mode=keepalive ;;
     policy50k) set=synth-50k mode=keepalive ;;
     rss) set=example mode=idle ;;
+    instructions) set=example mode=keepalive ;;
     *) log "unknown scenario $s"; exit 2 ;;
   esac
   scenario_request "$set"
@@ -273,9 +278,15 @@ run_scenario() {
   for store in $STORES; do
     [ "$s" = rss ] && [ "$store" != sqlite ] && continue
     log "== $s, gateway audit store $store"
+    if [ "$s" = instructions ]; then
+      GW_WRAP="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$WORK/callgrind-$store.%p"
+    fi
     gateway_start "$POL" "$PKI" "$store"
+    GW_WRAP=
     if [ "$s" = rss ]; then
       measure_rss
+    elif [ "$s" = instructions ]; then
+      measure_instructions "$store"
     else
       measure "$s" "$store" "$mode"
     fi
@@ -314,6 +325,27 @@ measure_rss() {
   done
 }
 
+# Instructions per request of the gateway (every thread: TLS, policy,
+# filter, audit writer, store driver; not a PostgreSQL server's own), counted
+# by callgrind only while a keep-alive load of 8 connections runs for
+# DURATION seconds (no warm-up: the gateway answered the readiness probes).
+measure_instructions() {
+  local store=$1 out=$WORK/instr-$1.jsonl mtls=(--ca "$PKI/ca.pem" --cert "$PKI/$ORG.pem" --key "$PKI/$ORG-key.pem")
+  callgrind_control -z "$GW_PID" >/dev/null
+  callgrind_control -i on "$GW_PID" >/dev/null
+  "$LG" run --mode keepalive --concurrency 8 --duration "$DURATION" --warmup 0 --scenario instructions \
+    --store "$store" --label gateway --url "https://localhost:$GW$GW_PATH" "${mtls[@]}" \
+    --header "X-Doelbinding: $PURPOSE" --out "$out"
+  callgrind_control -i off "$GW_PID" >/dev/null
+  callgrind_control -d "$GW_PID" >/dev/null
+  local dump ir ok
+  dump=$(ls -t "$WORK"/callgrind-"$store".*.1 | head -1)
+  ir=$(grep -E '^totals:' "$dump" | head -1 | awk '{print $2}')
+  ok=$(python3 -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["ok"])' "$out")
+  log "gateway ($store): $ir instructions for $ok requests"
+  printf '{"store":"%s","instructions":%s,"requests":%s}\n' "$store" "$ir" "$ok" >>"$WORK/instructions.jsonl"
+}
+
 log "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for s in $SCENARIOS; do run_scenario "$s"; done
 nginx_stop proxy
@@ -332,6 +364,16 @@ if [ -f "$WORK/rss.jsonl" ]; then
   while read -r line; do
     echo "$line" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("| %s | %d | %.1f MiB | %.1f MiB |" % (r["label"], r["idle_conns_open"], r["rss_before_kib"]/1024, r["rss_with_conns_kib"]/1024))'
   done <"$WORK/rss.jsonl"
+fi
+if [ -f "$WORK/instructions.jsonl" ]; then
+  echo
+  echo "Instructions per request (callgrind; keep-alive, 8 connections, the gateway's every thread):"
+  echo
+  echo "| store | requests | instructions | per request |"
+  echo "|---|---:|---:|---:|"
+  while read -r line; do
+    echo "$line" | python3 -c 'import json,sys; r=json.load(sys.stdin); print("| %s | %d | %d | %.0f |" % (r["store"], r["requests"], r["instructions"], r["instructions"]/max(r["requests"],1)))'
+  done <"$WORK/instructions.jsonl"
 fi
 echo
 echo "raw results: $RESULTS"

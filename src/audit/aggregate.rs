@@ -419,10 +419,17 @@ mod tests {
     fn contributions_add_up_by_key() {
         let later = "2026-12-03T10:00:00.000000Z";
         let earlier = "2026-12-03T09:00:00.000000Z";
-        let a = disclosure(later, &["verzuim", "naam \"roep\""], r#"{"aanmelding":"A1"}"#);
+        let a = disclosure(
+            later,
+            &["verzuim", "naam \"roep\""],
+            r#"{"aanmelding":"A1"}"#,
+        );
         let b = disclosure(earlier, &["verzuim"], r#"{"aanmelding":"A1","x":[1]}"#);
         let sums = sums_of(&[a, b]);
-        assert_eq!(n(&sums, FIELD, "jeugdwet", "verzuim"), Some((2, String::new())));
+        assert_eq!(
+            n(&sums, FIELD, "jeugdwet", "verzuim"),
+            Some((2, String::new()))
+        );
         assert_eq!(
             n(&sums, FIELD, "jeugdwet", "naam \"roep\""),
             Some((1, String::new()))

@@ -320,15 +320,7 @@ async fn checkpoint_heavy(label: &str, url: &str, cfg: &AuditConfig) {
 async fn insert_checkpoints(store: &Store, cks: &[poortwachter::audit::checkpoint::Checkpoint]) {
     let mut tx = store.pool().begin().await.unwrap();
     for c in cks {
-        sqlx::query("INSERT INTO audit_checkpoints (instance, ck_no, seq, hash, time, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-            .bind(&c.instance)
-            .bind(c.ck_no)
-            .bind(c.seq)
-            .bind(&c.hash)
-            .bind(&c.time)
-            .bind(&c.key_id)
-            .bind(&c.signature)
-            .execute(&mut *tx)
+        poortwachter::audit::store::insert_checkpoint(&mut tx, c)
             .await
             .unwrap();
     }

@@ -111,7 +111,7 @@ impl Ord for dyn Columns + '_ {
 
 /// Counts one more under `columns`, keeping the earliest `t` (added when
 /// missing).
-fn bump(sums: &mut Sums, columns: &KeyRef<'_>, t: Option<&str>) {
+fn count_under(sums: &mut Sums, columns: &KeyRef<'_>, t: Option<&str>) {
     let view: &dyn Columns = columns;
     match sums.get_mut(view) {
         Some(c) => c.count(t),
@@ -158,7 +158,7 @@ pub fn add(r: &StoredRow, sums: &mut Sums) {
     let overleg = r.overleg.as_deref().unwrap_or_default();
     let mut bump = |kind: &str, keys: [&str; 4], t: Option<&str>| {
         let columns = KeyRef([&day, kind, overleg, keys[0], keys[1], keys[2], keys[3]]);
-        bump(sums, &columns, t);
+        count_under(sums, &columns, t);
     };
     match r.kind.as_str() {
         "access" | "reload" => bump(EVENT, [&r.kind, "", "", ""], None),

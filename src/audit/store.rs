@@ -512,18 +512,7 @@ impl Store {
             q.execute(&mut *tx).await?;
         }
         if let Some(c) = checkpoint {
-            sqlx::query(
-                "INSERT INTO audit_checkpoints (instance, ck_no, seq, hash, time, key_id, signature) VALUES ($1,$2,$3,$4,$5,$6,$7)",
-            )
-            .bind(&c.instance)
-            .bind(c.ck_no)
-            .bind(c.seq)
-            .bind(&c.hash)
-            .bind(&c.time)
-            .bind(&c.key_id)
-            .bind(&c.signature)
-            .execute(&mut *tx)
-            .await?;
+            insert_checkpoint(&mut tx, c).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -861,6 +850,23 @@ pub(crate) fn row_from(r: &sqlx::any::AnyRow) -> Result<StoredRow, StoreError> {
         supplier: r.try_get(30)?,
         owner: r.try_get(31)?,
     })
+}
+
+/// Inserts one checkpoint row on `conn` (inside the caller's transaction).
+pub async fn insert_checkpoint(conn: &mut AnyConnection, c: &Checkpoint) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO audit_checkpoints (instance, ck_no, seq, hash, time, key_id, signature) VALUES ($1,$2,$3,$4,$5,$6,$7)",
+    )
+    .bind(&c.instance)
+    .bind(c.ck_no)
+    .bind(c.seq)
+    .bind(&c.hash)
+    .bind(&c.time)
+    .bind(&c.key_id)
+    .bind(&c.signature)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Checkpoint rows (instance, ck_no, seq, hash, time, key_id, signature).

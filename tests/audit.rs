@@ -565,3 +565,76 @@ async fn the_verification_walk_reads_one_chain_between_bounds() {
         assert_eq!(seen, want);
     }
 }
+
+/// `review::query::for_each`, which every FG command walks a period with:
+/// on both stores (SQLite through the walk's reading thread, PostgreSQL
+/// through the pool) it yields exactly the matching records, each as
+/// stored, in (time, instance, seq) order across pages, also where records
+/// of two chains share a time, and stops when the caller breaks.
+#[tokio::test]
+async fn the_fg_walk_pages_in_time_order_and_stops_when_asked() {
+    use poortwachter::audit::record::{AuditRecord, StoredRow};
+    use poortwachter::audit::store::Store;
+    use poortwachter::review::query::{Filter, for_each};
+    use std::ops::ControlFlow;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}/q.db", dir.path().display());
+    for url in [sqlite, fresh_pg_database().await] {
+        let store = Store::connect(&url).await.unwrap();
+        let mut all = Vec::new();
+        for instance in ["b", "a"] {
+            let mut prev = GENESIS.to_owned();
+            let mut rows = Vec::new();
+            for seq in 1..=9 {
+                let mut rec = AuditRecord::new(instance, &format!("r{seq}"), "t");
+                // Two records per second: chains a and b share every time.
+                rec.time = format!("2026-03-0{}T10:00:00.000000Z", 1 + (seq - 1) / 2);
+                rec.overleg = Some(if seq == 5 { "ander" } else { "mazl" }.into());
+                rec.fields_shared = vec![format!("veld.{seq}")];
+                let row = StoredRow::from_record(&rec, seq, &prev);
+                prev.clone_from(&row.hash);
+                rows.push(row);
+            }
+            store.insert_batch(&rows, &[], None).await.unwrap();
+            all.extend(rows);
+        }
+        let filter = Filter {
+            from: Some("2026-03-02T00:00:00.000000Z".into()),
+            to: Some("2026-03-05T00:00:00.000000Z".into()),
+            overleg: Some("mazl".into()),
+            ..Default::default()
+        };
+        let mut want: Vec<StoredRow> = all
+            .into_iter()
+            .filter(|r| {
+                r.overleg.as_deref() == Some("mazl")
+                    && r.time.as_str() >= "2026-03-02"
+                    && r.time.as_str() < "2026-03-05"
+            })
+            .collect();
+        want.sort_by(|x, y| (&x.time, &x.instance, x.seq).cmp(&(&y.time, &y.instance, y.seq)));
+        assert_eq!(want.len(), 10, "{url}");
+        for page in [1, 2, 3, 100] {
+            let mut seen = Vec::new();
+            for_each(&store, &filter, page, |r| {
+                seen.push(r.clone());
+                ControlFlow::Continue(())
+            })
+            .await
+            .unwrap();
+            assert_eq!(seen, want, "{url}, pages of {page}");
+            let mut stopped = 0;
+            for_each(&store, &filter, page, |_| {
+                stopped += 1;
+                if stopped == 3 {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .await
+            .unwrap();
+            assert_eq!(stopped, 3, "{url}, pages of {page}");
+        }
+    }
+}

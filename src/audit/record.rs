@@ -258,6 +258,46 @@ pub struct RowRef<'a> {
 }
 
 impl RowRef<'_> {
+    /// The row, owned (what the FG's walks hand their callers).
+    pub fn to_stored(&self) -> StoredRow {
+        let own = |s: &str| s.to_owned();
+        let opt = |s: Option<&str>| s.map(str::to_owned);
+        StoredRow {
+            instance: own(self.instance),
+            seq: self.seq,
+            kind: own(self.kind),
+            time: own(self.time),
+            request_id: own(self.request_id),
+            trace_id: own(self.trace_id),
+            org: opt(self.org),
+            cert_fingerprint: opt(self.cert_fingerprint),
+            role: opt(self.role),
+            grondslag: opt(self.grondslag),
+            overleg: opt(self.overleg),
+            purpose: opt(self.purpose),
+            bron: opt(self.bron),
+            resource: opt(self.resource),
+            pupil: opt(self.pupil),
+            outcome: own(self.outcome),
+            reason: own(self.reason),
+            side: opt(self.side),
+            rules: own(self.rules),
+            fields_shared: own(self.fields_shared),
+            fields_withheld: own(self.fields_withheld),
+            status: self.status,
+            upstream_status: self.upstream_status,
+            duration_us: self.duration_us,
+            policy_version: own(self.policy_version),
+            detail: own(self.detail),
+            personal_digest: own(self.personal_digest),
+            purged_at: opt(self.purged_at),
+            prev_hash: own(self.prev_hash),
+            hash: own(self.hash),
+            supplier: opt(self.supplier),
+            owner: opt(self.owner),
+        }
+    }
+
     /// Digest of the personal columns; kept when a purge erases them.
     pub fn compute_personal_digest(&self) -> String {
         let mut c = Canon::new();

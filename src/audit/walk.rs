@@ -23,14 +23,29 @@ use super::store::{Backend, Store, StoreError};
 
 mod sqlite;
 
+pub(crate) use rusqlite::types::Value as SqliteValue;
+pub(crate) use sqlite::{Last, pages as sqlite_pages};
+
 /// The stored columns in [`RowRef`]'s order; the integer columns widened so
 /// both backends decode them as `i64`.
-pub(crate) const WALK_SQL: &str = "SELECT instance, seq, kind, time, request_id, trace_id, org, \
+macro_rules! row_columns {
+    () => {
+        "instance, seq, kind, time, request_id, trace_id, org, \
     cert_fingerprint, role, grondslag, overleg, purpose, bron, resource, subject, outcome, \
     reason, side, rules, fields_shared, fields_withheld, CAST(status AS BIGINT), \
     CAST(upstream_status AS BIGINT), duration_us, policy_version, detail, personal_digest, \
-    purged_at, prev_hash, hash, supplier, owner \
-    FROM audit_records WHERE instance = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4";
+    purged_at, prev_hash, hash, supplier, owner"
+    };
+}
+
+/// [`row_columns`] as a constant, for selections that feed [`RowRef`]s.
+pub(crate) const ROW_COLUMNS: &str = row_columns!();
+
+pub(crate) const WALK_SQL: &str = concat!(
+    "SELECT ",
+    row_columns!(),
+    " FROM audit_records WHERE instance = $1 AND seq > $2 AND seq <= $3 ORDER BY seq LIMIT $4"
+);
 
 /// Feeds `instance`'s records after `after` up to and including `head` to
 /// `visit`, `page` rows per statement (so no read lasts the whole walk).

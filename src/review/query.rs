@@ -10,6 +10,7 @@ use serde::Serialize;
 use sqlx::AnyPool;
 
 use super::{ReviewError, when};
+use crate::audit::walk::{self, Last, SqliteValue};
 use crate::audit::{Pseudonymiser, Store, StoredRow};
 
 /// Most rows a search returns unless the caller asks otherwise.
@@ -270,7 +271,9 @@ pub async fn count(store: &Store, filter: &Filter) -> Result<u64, ReviewError> {
 /// Calls `f` on every record matching `filter` (its limit ignored), in time
 /// order, fetching `page` records at a time (keyset on `time, instance,
 /// seq`), so the caller's memory does not grow with the number of records.
-/// Stops early when `f` breaks.
+/// Stops early when `f` breaks. On SQLite the pages are read by the walk's
+/// reading thread ([`crate::audit::walk`]): sqlx's `Any` rows cost most of
+/// a long walk (benches/RESULTS.md).
 pub async fn for_each(
     store: &Store,
     filter: &Filter,
@@ -278,43 +281,20 @@ pub async fn for_each(
     mut f: impl FnMut(&StoredRow) -> ControlFlow<()>,
 ) -> Result<(), ReviewError> {
     let page = page.max(1);
-    let mut after: Option<(String, String, i64)> = None;
-    loop {
-        // From the second page on, the period starts at the last row's time:
-        // the store then starts its index range there instead of at `from`
-        // and filtering every earlier row again (on SQLite that made a walk
-        // quadratic: 360,000 rows in pages of 1,000 took 26.6 s, now 1.2 s;
-        // see benches/RESULTS.md). The keyset condition below handles rows
-        // that share that time.
-        let (clause, binds) = match &after {
-            None => where_clause(filter),
-            Some((time, _, _)) => where_clause(&Filter {
-                from: Some(time.clone()),
-                ..filter.clone()
-            }),
+    if let Some(path) = store.sqlite_path() {
+        let filter = filter.clone();
+        let page_sql = move |after: Option<&Last>| {
+            let (sql, binds) = page_query(&filter, after, page, walk::ROW_COLUMNS);
+            (sql, binds.into_iter().map(SqliteValue::Text).collect())
         };
-        let mut sql = format!(
-            "SELECT {} FROM audit_records{clause}",
-            crate::audit::store::COLUMNS
-        );
-        let mut all = binds.clone();
-        if let Some((time, instance, seq)) = &after {
-            // Row-value comparison: both stores use the index on `time` for
-            // it. The seq travels as text (every bind here is text) and is
-            // cast back.
-            let n = all.len();
-            let _ = write!(
-                sql,
-                " AND (time, instance, seq) > (${}, ${}, CAST(${} AS BIGINT))",
-                n + 1,
-                n + 2,
-                n + 3
-            );
-            all.extend([time.clone(), instance.clone(), seq.to_string()]);
-        }
-        let _ = write!(sql, " ORDER BY time, instance, seq LIMIT {page}");
+        walk::sqlite_pages(path.to_owned(), page, page_sql, |r| f(&r.to_stored())).await?;
+        return Ok(());
+    }
+    let mut after: Option<Last> = None;
+    loop {
+        let (sql, binds) = page_query(filter, after.as_ref(), page, crate::audit::store::COLUMNS);
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in all {
+        for b in binds {
             q = q.bind(b);
         }
         let rows = q.fetch_all(store.pool()).await?;
@@ -327,10 +307,56 @@ pub async fn for_each(
             last = Some(row);
         }
         match last {
-            Some(l) if rows.len() == page => after = Some((l.time, l.instance, l.seq)),
+            Some(l) if rows.len() == page => {
+                after = Some(Last {
+                    time: l.time,
+                    instance: l.instance,
+                    seq: l.seq,
+                });
+            }
             _ => return Ok(()),
         }
     }
+}
+
+/// The statement for the page of `filter` after the row `after` (the first
+/// page when `None`), selecting `columns`, and its text parameters.
+fn page_query(
+    filter: &Filter,
+    after: Option<&Last>,
+    page: usize,
+    columns: &str,
+) -> (String, Vec<String>) {
+    // From the second page on, the period starts at the last row's time:
+    // the store then starts its index range there instead of at `from`
+    // and filtering every earlier row again (on SQLite that made a walk
+    // quadratic: 360,000 rows in pages of 1,000 took 26.6 s, now 1.2 s;
+    // see benches/RESULTS.md). The keyset condition below handles rows
+    // that share that time.
+    let (clause, mut binds) = match after {
+        None => where_clause(filter),
+        Some(l) => where_clause(&Filter {
+            from: Some(l.time.clone()),
+            ..filter.clone()
+        }),
+    };
+    let mut sql = format!("SELECT {columns} FROM audit_records{clause}");
+    if let Some(l) = after {
+        // Row-value comparison: both stores use the index on `time` for
+        // it. The seq travels as text (every bind here is text) and is
+        // cast back.
+        let n = binds.len();
+        let _ = write!(
+            sql,
+            " AND (time, instance, seq) > (${}, ${}, CAST(${} AS BIGINT))",
+            n + 1,
+            n + 2,
+            n + 3
+        );
+        binds.extend([l.time.clone(), l.instance.clone(), l.seq.to_string()]);
+    }
+    let _ = write!(sql, " ORDER BY time, instance, seq LIMIT {page}");
+    (sql, binds)
 }
 
 async fn select(

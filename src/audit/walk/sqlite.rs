@@ -2,7 +2,9 @@
 //! sends batches of rows, each batch one text buffer with the columns as
 //! ranges into it.
 
-use rusqlite::types::ValueRef;
+use std::ops::ControlFlow;
+
+use rusqlite::types::{Value, ValueRef};
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::mpsc;
 
@@ -39,13 +41,60 @@ pub(super) async fn chain(
     span: Span<'_>,
     mut visit: impl FnMut(RowRef<'_>),
 ) -> Result<(), StoreError> {
+    let (instance, after, head, page) =
+        (span.instance.to_owned(), span.after, span.head, span.page);
+    let page_sql = move |last: Option<&Last>| {
+        let from = last.map_or(after, |l| l.seq);
+        (
+            WALK_SQL.to_owned(),
+            vec![
+                Value::Text(instance.clone()),
+                Value::Integer(from),
+                Value::Integer(head),
+                Value::Integer(page),
+            ],
+        )
+    };
+    let page = usize::try_from(page).unwrap_or(usize::MAX);
+    pages(path, page, page_sql, |row| {
+        visit(row);
+        ControlFlow::Continue(())
+    })
+    .await
+}
+
+/// The last row a page read: where the next page starts.
+#[derive(Debug, Default, Clone)]
+pub struct Last {
+    pub time: String,
+    pub instance: String,
+    pub seq: i64,
+}
+
+/// Feeds `visit` every row of the pages `page_sql` describes (each page at
+/// most `page` rows; the next page's statement is made from the last row
+/// read). The statements select the columns in [`RowRef`]'s order
+/// (`super::ROW_COLUMNS`). A blocking thread reads them through rusqlite
+/// and hands them over `BATCH_ROWS` at a time; `visit` runs on this task and
+/// may stop the walk early.
+pub(crate) async fn pages<P>(
+    path: String,
+    page: usize,
+    page_sql: P,
+    mut visit: impl FnMut(RowRef<'_>) -> ControlFlow<()>,
+) -> Result<(), StoreError>
+where
+    P: FnMut(Option<&Last>) -> (String, Vec<Value>) + Send + 'static,
+{
     let (tx, mut rx) = mpsc::channel(BATCHES_AHEAD);
-    let owned = (span.instance.to_owned(), span.after, span.head, span.page);
-    let reader = tokio::task::spawn_blocking(move || read(&path, &owned, &tx));
+    let reader = tokio::task::spawn_blocking(move || read(&path, page.max(1), page_sql, &tx));
     while let Some(batch) = rx.recv().await {
         let batch: Batch = batch;
         for row in batch.cells.chunks_exact(COLUMNS) {
-            visit(batch.row(row)?);
+            if visit(batch.row(row)?).is_break() {
+                // Dropping the receiver stops the reader at its next batch.
+                return Ok(());
+            }
         }
     }
     reader
@@ -53,24 +102,30 @@ pub(super) async fn chain(
         .map_err(|e| StoreError::Invalid(format!("the SQLite reader stopped: {e}")))?
 }
 
-/// The reading thread: pages of `page` rows, sent `BATCH_ROWS` at a time.
-/// Stops early (without error) when the receiving task is gone.
+/// The reading thread: page after page until one comes back short. Stops
+/// early (without error) when the receiving task is gone.
 fn read(
     path: &str,
-    (instance, after, head, page): &(String, i64, i64, i64),
+    page: usize,
+    mut page_sql: impl FnMut(Option<&Last>) -> (String, Vec<Value>),
     tx: &mpsc::Sender<Batch>,
 ) -> Result<(), StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    let mut stmt = conn.prepare(WALK_SQL)?;
-    let mut last = *after;
+    let mut last: Option<Last> = None;
+    // The last row's key, as raw text (checked once per page, not per row).
+    let (mut time, mut instance, mut seq) = (Vec::new(), Vec::new(), 0);
     loop {
-        let mut rows = stmt.query((instance, last, head, page))?;
+        let (sql, binds) = page_sql(last.as_ref());
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(binds))?;
         let mut batch = Batch::default();
         let mut read = 0;
         while let Some(row) = rows.next()? {
-            last = row.get(1)?;
+            seq = row.get(1)?;
+            copy_text(row, 3, &mut time)?;
+            copy_text(row, 0, &mut instance)?;
             batch.push(row)?;
             read += 1;
             if batch.cells.len() == BATCH_ROWS * COLUMNS
@@ -82,9 +137,26 @@ fn read(
         if !batch.cells.is_empty() && tx.blocking_send(batch).is_err() {
             return Ok(());
         }
-        if read < *page {
+        if read < page {
             return Ok(());
         }
+        let text = |b: &[u8], i| String::from_utf8(b.to_vec()).map_err(|_| bad_type(i));
+        last = Some(Last {
+            time: text(&time, 3)?,
+            instance: text(&instance, 0)?,
+            seq,
+        });
+    }
+}
+
+fn copy_text(row: &rusqlite::Row<'_>, i: usize, to: &mut Vec<u8>) -> Result<(), StoreError> {
+    match row.get_ref(i)? {
+        ValueRef::Text(t) => {
+            to.clear();
+            to.extend_from_slice(t);
+            Ok(())
+        }
+        _ => Err(bad_type(i)),
     }
 }
 

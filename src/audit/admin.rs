@@ -165,7 +165,48 @@ async fn verify_run(
         let start = anchors.get(instance).map_or(0, |a| a.seq);
         walk_chain(store, &mut verifier, instance, start, *head, page).await?;
     }
+    for _ in 0..verify::SIGNATURE_ROUNDS {
+        let need = verifier.unsigned();
+        if need.is_empty() {
+            break;
+        }
+        check_signatures(store, &mut verifier, &need, page).await?;
+    }
     Ok(verifier.finish())
+}
+
+/// Reads the checkpoints `need` names (by instance and number, in order),
+/// a page at a time, and has the verifier check their signatures.
+async fn check_signatures(
+    store: &Store,
+    verifier: &mut verify::Verifier<'_>,
+    need: &[(String, i64)],
+    page: i64,
+) -> Result<(), AdminError> {
+    // Runs of consecutive numbers: one read per run (usually one per chain).
+    let mut runs: Vec<(&str, i64, i64)> = Vec::new();
+    for (instance, n) in need {
+        match runs.last_mut() {
+            Some((i, _, last)) if *i == instance.as_str() && *last + 1 == *n => *last = *n,
+            _ => runs.push((instance, *n, *n)),
+        }
+    }
+    for (instance, first, last) in runs {
+        let mut after = first - 1;
+        while after < last {
+            let limit = page.min(last - after);
+            let cks = store
+                .checkpoints_page((instance, after), true, limit)
+                .await?;
+            let Some(end) = cks.last().map(|c| c.ck_no) else {
+                break;
+            };
+            let wanted: Vec<Checkpoint> = cks.into_iter().filter(|c| c.ck_no <= last).collect();
+            verifier.add_signatures(&wanted);
+            after = end;
+        }
+    }
+    Ok(())
 }
 
 /// Every checkpoint (no anchors), or those after each anchor's, `page` at

@@ -594,7 +594,7 @@ impl Writer {
         rec.outcome = Outcome::Event;
         rec.reason = "checkpoint".into();
         rec.detail = serde_json::json!({
-            "ck_no": ck.ck_no, "seq": ck.seq, "hash": ck.hash, "key_id": ck.key_id, "signature": ck.signature,
+            "ck_no": ck.ck_no, "seq": ck.seq, "hash": ck.hash, "key_id": ck.key_id, "signature": ck.signature, "time": ck.time,
         })
         .to_string();
         let mut entries = vec![Entry::own(StoredRow::unlinked(rec), None)];

@@ -337,9 +337,13 @@ pub async fn build_from_aggregates(
     })
     .await?;
     // Streamed: memory follows the report's variety, not the table. The
-    // pupils are counted by the store (below), not read.
+    // pupils are counted by the store (below), not read. A registration's
+    // first disclosure is kept per day; the report needs only the earliest,
+    // which the store finds (a year has about one such row per pupil-day).
     let sql = format!(
-        "SELECT {} FROM audit_aggregates WHERE day >= $1 AND day < $2 AND kind <> 'pupil'",
+        "SELECT {} FROM audit_aggregates WHERE day >= $1 AND day < $2 AND kind NOT IN ('pupil', 'first') \
+         UNION ALL SELECT MIN(day), kind, overleg, k1, k2, k3, k4, CAST(SUM(n) AS BIGINT), MIN(t) FROM audit_aggregates \
+         WHERE kind = 'first' AND day >= $1 AND day < $2 GROUP BY kind, overleg, k1, k2, k3, k4",
         aggregate::COLUMNS
     );
     let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -554,6 +554,16 @@ impl Store {
         } else {
             "SELECT instance, ck_no, seq, hash, time, key_id, signature FROM audit_checkpoints WHERE (instance, ck_no) > ($1, $2) ORDER BY instance, ck_no LIMIT $3"
         };
+        if let Some(path) = self.sqlite_path() {
+            // As the verification walk reads records (audit::walk): sqlx's
+            // `Any` rows cost more than the checkpoints' own use here.
+            let (path, instance) = (path.to_owned(), instance.to_owned());
+            return tokio::task::spawn_blocking(move || {
+                sqlite_checkpoints(&path, sql, (&instance, ck_no, limit))
+            })
+            .await
+            .map_err(|e| StoreError::Invalid(format!("the SQLite reader stopped: {e}")))?;
+        }
         let rows = sqlx::query(sql)
             .bind(instance)
             .bind(ck_no)
@@ -870,6 +880,32 @@ pub async fn insert_checkpoint(conn: &mut AnyConnection, c: &Checkpoint) -> Resu
 }
 
 /// Checkpoint rows (instance, ck_no, seq, hash, time, key_id, signature).
+/// [`Store::checkpoints_page`] on SQLite, through rusqlite on the calling
+/// (blocking) thread.
+fn sqlite_checkpoints(
+    path: &str,
+    sql: &str,
+    (instance, ck_no, limit): (&str, i64, i64),
+) -> Result<Vec<Checkpoint>, StoreError> {
+    let flags =
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map((instance, ck_no, limit), |r| {
+        Ok(Checkpoint {
+            instance: r.get(0)?,
+            ck_no: r.get(1)?,
+            seq: r.get(2)?,
+            hash: r.get(3)?,
+            time: r.get(4)?,
+            key_id: r.get(5)?,
+            signature: r.get(6)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
 fn checkpoint_rows(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Checkpoint>, StoreError> {
     rows.iter()
         .map(|r| {

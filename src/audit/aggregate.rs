@@ -38,6 +38,9 @@ pub const RULE: &str = "rule";
 pub const FIELD: &str = "field";
 pub const FIRST: &str = "first";
 pub const EVENT: &str = "event";
+/// The kinds the DPIA report reads row by row (the pupils it has counted
+/// by the store, and the first disclosures it reads grouped).
+pub const COUNTED: [&str; 6] = [REQUEST, HOUR, PURPOSE, RULE, FIELD, EVENT];
 
 /// One aggregate's key.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

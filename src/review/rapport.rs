@@ -340,25 +340,74 @@ pub async fn build_from_aggregates(
     // pupils are counted by the store (below), not read. A registration's
     // first disclosure is kept per day; the report needs only the earliest,
     // which the store finds (a year has about one such row per pupil-day).
+    // Kinds named, not excluded: the primary key starts with the kind, so
+    // each is a range of its own.
+    let counted = aggregate::COUNTED.map(|k| format!("'{k}'")).join(", ");
     let sql = format!(
-        "SELECT {} FROM audit_aggregates WHERE day >= $1 AND day < $2 AND kind NOT IN ('pupil', 'first') \
+        "SELECT {} FROM audit_aggregates WHERE kind IN ({counted}) AND day >= $1 AND day < $2 \
          UNION ALL SELECT MIN(day), kind, overleg, k1, k2, k3, k4, CAST(SUM(n) AS BIGINT), MIN(t) FROM audit_aggregates \
          WHERE kind = 'first' AND day >= $1 AND day < $2 GROUP BY kind, overleg, k1, k2, k3, k4",
         aggregate::COLUMNS
     );
-    let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&from_day)
-        .bind(&to_day)
-        .fetch(store.pool());
-    while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
-        let (k, c) = aggregate::cell_from(&r)?;
-        acc.records_read += 1;
-        acc.apply(&k, &c, Span::Period);
-    }
-    drop(rows);
-    acc.distinct_pupils(store, (&from_day, &to_day), &baseline_day)
-        .await?;
+    // The store counts the pupils while the counts stream in.
+    let counting = pupil_counts(store, (&from_day, &to_day), &baseline_day);
+    let reading = async {
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(&from_day)
+            .bind(&to_day)
+            .fetch(store.pool());
+        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+            let (k, c) = aggregate::cell_from(&r)?;
+            acc.records_read += 1;
+            acc.apply(&k, &c, Span::Period);
+        }
+        Ok::<(), ReviewError>(())
+    };
+    let (counts, ()) = futures_util::try_join!(counting, reading)?;
+    acc.distinct_pupils(&counts)?;
     Ok(Some(acc.complete(store, from, to).await?))
+}
+
+/// The three distinct pupil counts: per overleg and per supplier over the
+/// period, per organisation and day over the period and its baseline.
+type PupilCounts = (
+    Vec<sqlx::any::AnyRow>,
+    Vec<sqlx::any::AnyRow>,
+    Vec<sqlx::any::AnyRow>,
+);
+
+/// Counts [`PupilCounts`] in the store: three scans of the period's pupil
+/// rows, run at once (each on its own pooled connection: on SQLite its own
+/// thread). The per-day one groups in the primary key's order (kind, then
+/// day), which spares SQLite a sort.
+async fn pupil_counts(
+    store: &Store,
+    (from_day, to_day): (&str, &str),
+    baseline_day: &str,
+) -> Result<PupilCounts, ReviewError> {
+    let count = |sql: &'static str, lo: &str, hi: &str| {
+        sqlx::query(sql)
+            .bind(lo.to_owned())
+            .bind(hi.to_owned())
+            .fetch_all(store.pool())
+    };
+    Ok(futures_util::try_join!(
+        count(
+            "SELECT overleg, '', COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND day >= $1 AND day < $2 GROUP BY overleg",
+            from_day,
+            to_day,
+        ),
+        count(
+            "SELECT overleg, k2, COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND k2 <> '' AND day >= $1 AND day < $2 GROUP BY overleg, k2",
+            from_day,
+            to_day,
+        ),
+        count(
+            "SELECT overleg, k1 || ' ' || day, COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND k1 <> '' AND day >= $1 AND day < $2 GROUP BY day, overleg, k1",
+            baseline_day,
+            to_day,
+        ),
+    )?)
 }
 
 /// [`build`], fetching `page` records at a time (the report does not depend
@@ -753,43 +802,10 @@ impl<'a> Acc<'a> {
         }
     }
 
-    /// The distinct pupil counts of the aggregates' path, counted by the
-    /// store: per overleg and per supplier over the period, and per
-    /// organisation and day over the period and its baseline (for surges).
-    async fn distinct_pupils(
-        &mut self,
-        store: &Store,
-        (from_day, to_day): (&str, &str),
-        baseline_day: &str,
-    ) -> Result<(), ReviewError> {
+    /// Applies the distinct pupil counts the store made ([`pupil_counts`]).
+    fn distinct_pupils(&mut self, counts: &PupilCounts) -> Result<(), ReviewError> {
         use sqlx::Row as _;
-        let count = |sql: &'static str, lo: &str, hi: &str| {
-            sqlx::query(sql)
-                .bind(lo.to_owned())
-                .bind(hi.to_owned())
-                .fetch_all(store.pool())
-        };
-        // Three scans of the period's pupil rows, run at once (each on its
-        // own pooled connection: on SQLite its own thread), so they take
-        // about as long as the longest on two cores. The per-day one groups
-        // in the primary key's order (day first), which spares SQLite a sort.
-        let (per_overleg, per_supplier, per_day) = futures_util::try_join!(
-            count(
-                "SELECT overleg, '', COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND day >= $1 AND day < $2 GROUP BY overleg",
-                from_day,
-                to_day,
-            ),
-            count(
-                "SELECT overleg, k2, COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND k2 <> '' AND day >= $1 AND day < $2 GROUP BY overleg, k2",
-                from_day,
-                to_day,
-            ),
-            count(
-                "SELECT overleg, k1 || ' ' || day, COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND k1 <> '' AND day >= $1 AND day < $2 GROUP BY day, overleg, k1",
-                baseline_day,
-                to_day,
-            ),
-        )?;
+        let (per_overleg, per_supplier, per_day) = counts;
         self.records_read += per_overleg.len() + per_supplier.len() + per_day.len();
         let cell = |r: &sqlx::any::AnyRow| -> Result<(String, String, u64), ReviewError> {
             let n: i64 = r.try_get(2).map_err(crate::audit::StoreError::from)?;
@@ -799,19 +815,19 @@ impl<'a> Acc<'a> {
                 u64::try_from(n).unwrap_or(0),
             ))
         };
-        for r in &per_overleg {
+        for r in per_overleg {
             let (overleg, _, n) = cell(r)?;
             if let Some(o) = self.overleggen.get_mut(&overleg) {
                 o.pupils.counted = n;
             }
         }
-        for r in &per_supplier {
+        for r in per_supplier {
             let (overleg, supplier, n) = cell(r)?;
             if let Some(o) = self.overleggen.get_mut(&overleg) {
                 o.suppliers.entry(supplier).or_default().pupils.counted = n;
             }
         }
-        for r in &per_day {
+        for r in per_day {
             let (overleg, org_day, n) = cell(r)?;
             let Some((org, day)) = org_day.rsplit_once(' ') else {
                 continue;

@@ -56,20 +56,7 @@ async fn start(
 ) -> (Auditor, tokio::task::JoinHandle<()>, AuditConfig) {
     Pseudonymiser::generate_file(&dir.join("p.key")).unwrap();
     Signer::generate_file(&dir.join("s.key")).unwrap();
-    let cfg = AuditConfig {
-        store: url.into(),
-        pseudonym_key: dir.join("p.key"),
-        signing_key: dir.join("s.key"),
-        verify_key: None,
-        commit_timeout_ms: 10_000,
-        queue_capacity: 16_384,
-        max_batch: 1_024,
-        transaction_timeout_ms: 5_000,
-        backlog_capacity: 16_384,
-        checkpoint_interval_ms: 10_000,
-        default_retention_days: 365,
-        purge_interval_hours: None,
-    };
+    let cfg = support::audit_config(url, dir);
     let store = Store::connect(url).await.unwrap();
     let (auditor, writer) = Auditor::start(
         store,

@@ -171,14 +171,7 @@ impl Chain {
             .sign(INSTANCE, self.ck_no + 1, self.seq, &self.hash, &time);
         self.ck_no = ck.ck_no;
         self.ck_seq = ck.seq;
-        let mut rec = AuditRecord::new(INSTANCE, &format!("ck-{}", ck.ck_no), "checkpoint");
-        rec.kind = "checkpoint";
-        rec.outcome = Outcome::Event;
-        rec.reason = "checkpoint".into();
-        rec.detail = serde_json::json!({
-            "ck_no": ck.ck_no, "seq": ck.seq, "hash": ck.hash, "key_id": ck.key_id, "signature": ck.signature, "time": ck.time,
-        })
-        .to_string();
+        let mut rec = ck.chain_record(&format!("ck-{}", ck.ck_no), "checkpoint");
         rec.time = time;
         self.checkpoints.push(ck);
         self.append(rec);
@@ -645,18 +638,8 @@ async fn main() {
         poortwachter::policy::load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")))
             .unwrap();
     let cfg = AuditConfig {
-        store: url.clone(),
-        pseudonym_key: dir.join("p.key"),
-        signing_key: dir.join("s.key"),
-        verify_key: None,
-        commit_timeout_ms: 10_000,
-        queue_capacity: 16_384,
-        max_batch: 1_024,
-        transaction_timeout_ms: 5_000,
-        backlog_capacity: 16_384,
-        checkpoint_interval_ms: 10_000,
         default_retention_days: 3_650,
-        purge_interval_hours: None,
+        ..support::audit_config(&url, &dir)
     };
     let saved = dir.join("generated.json");
     let reuse = std::fs::read_to_string(&saved)

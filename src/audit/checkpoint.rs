@@ -45,6 +45,22 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
+    /// The checkpoint's own record in its chain, as the writer appends it:
+    /// its `detail` names every column of the checkpoint row, which lets the
+    /// chain vouch for the row (`audit::verify`, `RecordedCheckpoint`).
+    pub fn chain_record(&self, request_id: &str, trace_id: &str) -> super::AuditRecord {
+        let mut rec = super::AuditRecord::new(&self.instance, request_id, trace_id);
+        rec.kind = "checkpoint";
+        rec.outcome = super::Outcome::Event;
+        rec.reason = "checkpoint".into();
+        rec.detail = serde_json::json!({
+            "ck_no": self.ck_no, "seq": self.seq, "hash": self.hash, "key_id": self.key_id,
+            "signature": self.signature, "time": self.time,
+        })
+        .to_string();
+        rec
+    }
+
     /// The exact bytes that are signed.
     pub fn message(instance: &str, ck_no: i64, seq: i64, hash: &str, time: &str) -> String {
         format!("poortwachter-checkpoint-v1\n{instance}\n{ck_no}\n{seq}\n{hash}\n{time}\n")

@@ -887,10 +887,7 @@ fn sqlite_checkpoints(
     sql: &str,
     (instance, ck_no, limit): (&str, i64, i64),
 ) -> Result<Vec<Checkpoint>, StoreError> {
-    let flags =
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = rusqlite::Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let conn = super::walk::sqlite_read_only(path)?;
     let mut stmt = conn.prepare(sql)?;
     let rows = stmt.query_map((instance, ck_no, limit), |r| {
         Ok(Checkpoint {

@@ -888,13 +888,13 @@ mod tests {
                 &rows[rows.len() - 1].hash,
                 &format!("2026-12-03T10:00:{ck_no:02}.000000Z"),
             );
-            let mut rec = AuditRecord::new("gw-1", "ck", "t");
-            rec.kind = "checkpoint";
-            let mut detail = serde_json::json!({"ck_no": ck.ck_no, "seq": ck.seq, "hash": ck.hash, "key_id": ck.key_id, "signature": ck.signature});
-            if with_time {
-                detail["time"] = ck.time.clone().into();
+            let mut rec = ck.chain_record("ck", "t");
+            if !with_time {
+                // As the writer wrote it before the record named the time.
+                let mut detail: serde_json::Value = serde_json::from_str(&rec.detail).unwrap();
+                detail.as_object_mut().unwrap().remove("time");
+                rec.detail = detail.to_string();
             }
-            rec.detail = detail.to_string();
             push(&mut rows, rec);
             cks.push(ck);
         }

@@ -24,7 +24,7 @@ use super::store::{Backend, Store, StoreError};
 mod sqlite;
 
 pub(crate) use rusqlite::types::Value as SqliteValue;
-pub(crate) use sqlite::{Last, pages as sqlite_pages};
+pub(crate) use sqlite::{Last, open_read_only as sqlite_read_only, pages as sqlite_pages};
 
 /// The stored columns in [`RowRef`]'s order; the integer columns widened so
 /// both backends decode them as `i64`.

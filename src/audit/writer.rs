@@ -585,18 +585,7 @@ impl Writer {
             &record::now_rfc3339(),
         );
         let id = uuid::Uuid::new_v4();
-        let mut rec = AuditRecord::new(
-            &self.settings.instance,
-            &id.to_string(),
-            &id.simple().to_string(),
-        );
-        rec.kind = "checkpoint";
-        rec.outcome = Outcome::Event;
-        rec.reason = "checkpoint".into();
-        rec.detail = serde_json::json!({
-            "ck_no": ck.ck_no, "seq": ck.seq, "hash": ck.hash, "key_id": ck.key_id, "signature": ck.signature, "time": ck.time,
-        })
-        .to_string();
+        let rec = ck.chain_record(&id.to_string(), &id.simple().to_string());
         let mut entries = vec![Entry::own(StoredRow::unlinked(rec), None)];
         link(&mut entries, &(self.seq, self.hash.clone()));
         match self.insert(&entries, Some(&ck)).await {

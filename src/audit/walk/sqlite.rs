@@ -110,9 +110,7 @@ fn read(
     mut page_sql: impl FnMut(Option<&Last>) -> (String, Vec<Value>),
     tx: &mpsc::Sender<Batch>,
 ) -> Result<(), StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    let conn = open_read_only(path)?;
     let mut last: Option<Last> = None;
     // The last row's key, as raw text (checked once per page, not per row).
     let (mut time, mut instance, mut seq) = (Vec::new(), Vec::new(), 0);
@@ -147,6 +145,15 @@ fn read(
             seq,
         });
     }
+}
+
+/// A read-only connection of its own on the SQLite store, for a reader on
+/// a blocking thread.
+pub(crate) fn open_read_only(path: &str) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(conn)
 }
 
 fn copy_text(row: &rusqlite::Row<'_>, i: usize, to: &mut Vec<u8>) -> Result<(), StoreError> {

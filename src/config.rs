@@ -123,6 +123,32 @@ pub struct RegistersConfig {
     /// Longest `X-Spoed-Toelichting` accepted (characters; 10 to 2000).
     #[serde(default = "default_max_emergency_justification")]
     pub max_emergency_justification_chars: usize,
+    /// Most pupil × casusoverleg statuses held in memory, so that requests
+    /// need no register query (0: every request reads the store). When
+    /// full, the cache starts afresh.
+    #[serde(default = "default_cache_entries")]
+    pub cache_entries: usize,
+    /// How often the store's register change feed is read (on PostgreSQL a
+    /// notification also wakes the reader at once).
+    #[serde(default = "default_feed_poll")]
+    pub feed_poll_ms: u64,
+    /// Held statuses are used only while the newest read of the change
+    /// feed began at most this long ago; revocations wait this long on top
+    /// of `revocation_grace_ms` (more than `feed_poll_ms`).
+    #[serde(default = "default_feed_staleness")]
+    pub feed_staleness_ms: u64,
+}
+
+fn default_cache_entries() -> usize {
+    50_000
+}
+
+fn default_feed_poll() -> u64 {
+    100
+}
+
+fn default_feed_staleness() -> u64 {
+    500
 }
 
 fn default_lookup_timeout() -> u64 {
@@ -141,6 +167,25 @@ impl RegistersConfig {
     pub fn emergency_window(&self) -> Duration {
         Duration::from_secs(self.emergency_window_hours.saturating_mul(3600))
     }
+
+    /// The status cache's limits (see [`crate::registers::cache`]).
+    pub fn cache(&self) -> crate::registers::cache::CacheLimits {
+        crate::registers::cache::CacheLimits {
+            entries: self.cache_entries,
+            poll: Duration::from_millis(self.feed_poll_ms),
+            staleness: Duration::from_millis(self.feed_staleness_ms),
+        }
+    }
+
+    /// How long another process may still use a status it held before a
+    /// change (zero with the cache off).
+    pub fn cache_staleness(&self) -> Duration {
+        if self.cache_entries == 0 {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(self.feed_staleness_ms)
+        }
+    }
 }
 
 impl Default for RegistersConfig {
@@ -150,6 +195,9 @@ impl Default for RegistersConfig {
             lookup_timeout_ms: default_lookup_timeout(),
             emergency_window_hours: default_emergency_window_hours(),
             max_emergency_justification_chars: default_max_emergency_justification(),
+            cache_entries: default_cache_entries(),
+            feed_poll_ms: default_feed_poll(),
+            feed_staleness_ms: default_feed_staleness(),
         }
     }
 }
@@ -460,6 +508,19 @@ impl Config {
             p.push(problem(
                 &["registers", "max_emergency_justification_chars"],
                 "registers.max_emergency_justification_chars must be between 10 and 2000".into(),
+            ));
+        }
+        if !(10..=10_000).contains(&r.feed_poll_ms) {
+            p.push(problem(
+                &["registers", "feed_poll_ms"],
+                "registers.feed_poll_ms must be between 10 and 10000".into(),
+            ));
+        }
+        if r.feed_staleness_ms <= r.feed_poll_ms || r.feed_staleness_ms > 60_000 {
+            p.push(problem(
+                &["registers", "feed_staleness_ms"],
+                "registers.feed_staleness_ms must be more than registers.feed_poll_ms and at most 60000"
+                    .into(),
             ));
         }
         p

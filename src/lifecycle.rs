@@ -29,6 +29,7 @@ use crate::gateway::upstream::Upstream;
 use crate::policy::approval::Approvers;
 use crate::policy::{PolicyStore, ReloadError};
 use crate::registers::Registers;
+use crate::registers::cache::StatusCache;
 use crate::review::dashboard::{self, Dashboard, DashboardError};
 
 #[derive(Debug, thiserror::Error)]
@@ -295,7 +296,8 @@ async fn build(cfg: &Config) -> Result<Built, AppError> {
     .with_emergency(
         cfg.registers.emergency_window(),
         cfg.registers.max_emergency_justification_chars,
-    );
+    )
+    .with_cache(StatusCache::new(cfg.registers.cache()));
     tokio::spawn(record_tls_refusals(
         refusals,
         audit.downgrade(),

@@ -10,7 +10,9 @@
 # request, a figure the machine's load does not change; valgrind from Debian)
 # Environment: STORES="sqlite postgres" (gateway audit stores; also
 # "postgres-unix": the same server over its Unix socket, and "sqlite-tmpfs":
-# a diagnostic, NOT durable store on /dev/shm), DURATION=10
+# a diagnostic, NOT durable store on /dev/shm; any store with the suffix
+# "-nocache", e.g. "sqlite-nocache": registers.cache_entries = 0, every
+# request reads the registers from the store), DURATION=10
 # (measured seconds per target), WARMUP=2, CONCURRENCY=64, RATE=1000,
 # IDLE_CONNS=1000, RESULTS=<file for the JSON lines> (default in the work dir).
 # Needs: nginx (installed with apt-get when missing), PostgreSQL on
@@ -149,7 +151,8 @@ EOF
 GW=$(free_port)
 # gateway_start POLICY_DIR PKI_DIR STORE -> sets GW_PID, GW_CFG; registers the scenario's pupil.
 gateway_start() {
-  local pol=$1 pki=$2 store=$3 dir url b
+  local pol=$1 pki=$2 store=${3%-nocache} dir url b registers=
+  [ "$3" != "$store" ] && registers=$'\n[registers]\ncache_entries = 0\n'
   dir=$(mktemp -d "$WORK/gw.XXXXXX")
   "$PW" audit keygen --dir "$dir/keys" >/dev/null
   case $store in
@@ -189,7 +192,7 @@ dir = "$pol"
 store = "$url"
 pseudonym_key = "$dir/keys/pseudonym.key"
 signing_key = "$dir/keys/signing.key"
-
+$registers
 [log]
 filter = "warn"
 

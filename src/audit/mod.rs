@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod aggregate;
 pub mod checkpoint;
+mod feed;
 pub mod pseudonym;
 pub mod purge;
 pub mod record;

@@ -384,6 +384,7 @@ impl Store {
             .connect_with(opts)
             .await?;
         MIGRATOR.run(&pool).await?;
+        super::feed::install(&pool, backend).await?;
         aggregates_since_first_connect(&pool).await?;
         let sqlite_path = match backend {
             Backend::Sqlite => url
@@ -503,6 +504,16 @@ impl Store {
                 sqlite_insert(&mut tx, rows).await?;
                 super::aggregate::upsert(&mut tx, self.backend, &sums).await?;
             }
+        }
+        if self.backend == Backend::Postgres && !side_writes.is_empty() {
+            // The register feed's counter row (`audit::feed`) is taken by
+            // every register change's trigger; taking it before the changes'
+            // own rows means two instances' batches never hold one each
+            // while waiting for the other's (a deadlock PostgreSQL would
+            // break by failing a batch).
+            sqlx::query("SELECT seq FROM register_feed WHERE id = 1 FOR UPDATE")
+                .execute(&mut *tx)
+                .await?;
         }
         for w in side_writes {
             let mut q = sqlx::query(w.sql);

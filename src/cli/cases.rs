@@ -239,13 +239,21 @@ impl Opened {
         let cfg = Config::load(config)?;
         let session = Session::open(&cfg).await?;
         let grace = cli_grace(&session.store, &cfg).await;
+        // A gateway may be running (a grace is due): it may still use a
+        // status it held for the feed's staleness after a change.
+        let settle = if grace.is_zero() {
+            Duration::ZERO
+        } else {
+            cfg.registers.cache_staleness()
+        };
         let regs = Registers::new(
             session.store.clone(),
             session.auditor().clone(),
             grace,
             cfg.request_lifetime(),
             Duration::from_millis(cfg.registers.lookup_timeout_ms),
-        );
+        )
+        .with_settle(settle);
         Ok(Self { session, regs })
     }
 

@@ -19,13 +19,19 @@
 //!   *other* processes (several instances on PostgreSQL, or the CLI next to
 //!   a running gateway) are covered by waiting `revocation_grace` before
 //!   acknowledging: no request outlives `request_timeout + commit_timeout`.
+//! - Statuses are served from memory when held ([`cache`]): another
+//!   process's change reaches this one within the feed's staleness, which a
+//!   revocation therefore waits on top of a non-zero grace; this process's
+//!   own changes are forgotten before the stripe is released.
 
+pub mod cache;
 pub mod emergency;
 mod lock;
 pub mod rights;
 mod sql;
 mod types;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Row;
@@ -38,8 +44,9 @@ pub use types::{
     ObjectionState, Origin, RegisterError, Registration, RestrictionEntry, RestrictionReason,
 };
 
+use cache::StatusCache;
 use lock::Stripes;
-use sql::{CONSENT_COLUMNS, REG_COLUMNS, consent_from, registration_from};
+use sql::{CONSENT_COLUMNS, REG_COLUMNS, consent_from, registration_from, status_until};
 
 use crate::audit::record::{format_rfc3339, now_rfc3339};
 use crate::audit::{
@@ -74,6 +81,10 @@ pub struct Registers {
     /// Serialises emergency requests per organisation and pupil in this
     /// process, so two of them cannot both open a window.
     emergency_stripes: Stripes,
+    /// Pupils' status in memory (`None`: every request reads the store).
+    cache: Option<Arc<StatusCache>>,
+    /// Waited after every change's commit (see [`Registers::with_settle`]).
+    settle: Duration,
 }
 
 impl std::fmt::Debug for Registers {
@@ -133,7 +144,30 @@ impl Registers {
             emergency_window: DEFAULT_EMERGENCY_WINDOW,
             max_justification: 500,
             emergency_stripes: Stripes::new(),
+            cache: None,
+            settle: Duration::ZERO,
         }
+    }
+
+    /// Every change waits `settle` after its commit before it is
+    /// acknowledged: the CLI next to a running gateway waits the gateway's
+    /// feed staleness, so that the change is in force there when the
+    /// command returns.
+    #[must_use]
+    pub fn with_settle(mut self, settle: Duration) -> Self {
+        self.settle = settle;
+        self
+    }
+
+    /// Serves statuses from `cache`, which follows the store's change feed
+    /// from now on (see [`cache`]).
+    #[must_use]
+    pub fn with_cache(mut self, cache: Option<Arc<StatusCache>>) -> Self {
+        if let Some(c) = &cache {
+            cache::follow(c, self.store.clone());
+        }
+        self.cache = cache;
+        self
     }
 
     /// With emergency windows of `length` (default 72 hours) and
@@ -182,17 +216,53 @@ impl Registers {
     }
 
     /// The pupil's status in `overleg` now, across every pseudonym key
-    /// version; `StoreError::Deadline` when the store does not answer within
+    /// version: from memory when held (see [`cache`]), else from the store,
+    /// `StoreError::Deadline` when the store does not answer within
     /// `registers.lookup_timeout_ms` (the pool would otherwise keep trying
     /// to connect to a store that is down for its whole acquire timeout).
     pub async fn status(&self, overleg: &str, pupil: &str) -> Result<CaseStatus, StoreError> {
         let pseudonyms = self.audit.pseudonymiser().all_pseudonyms(pupil);
-        tokio::time::timeout(
-            self.lookup_timeout,
-            status_of(&self.store, &pseudonyms, overleg),
-        )
-        .await
-        .map_err(|_| StoreError::Deadline(self.lookup_timeout))?
+        let Some(cache) = &self.cache else {
+            return self
+                .within_lookup(status_of(&self.store, &pseudonyms, overleg))
+                .await;
+        };
+        let now = now_rfc3339();
+        if let Some(held) = cache.get(overleg, &pseudonyms, &now) {
+            return Ok(held);
+        }
+        let ticket = cache.ticket();
+        let (status, until) = self
+            .within_lookup(status_until(&self.store, &pseudonyms, overleg, &now))
+            .await?;
+        if let Some(t) = ticket {
+            cache.insert(t, overleg, &pseudonyms, &status, until);
+        }
+        Ok(status)
+    }
+
+    async fn within_lookup<T>(
+        &self,
+        lookup: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.lookup_timeout, lookup)
+            .await
+            .map_err(|_| StoreError::Deadline(self.lookup_timeout))?
+    }
+
+    /// Commits a register change with its record, then forgets the pupil's
+    /// held status (also when the commit's outcome is unknown) and waits
+    /// the settle time, if any.
+    async fn commit_change(&self, rec: AuditRecord, side: SideWrite) -> Result<(), AuditError> {
+        let pseudonym = rec.pupil.clone();
+        let done = self.audit.commit_with(rec, side).await;
+        if let (Some(c), Some(p)) = (&self.cache, &pseudonym) {
+            c.forget(p);
+        }
+        if done.is_ok() && !self.settle.is_zero() {
+            tokio::time::sleep(self.settle).await;
+        }
+        done
     }
 
     /// Registers `new.pupil` in `overleg`.
@@ -242,7 +312,7 @@ impl Registers {
             "geinformeerd_op": informed_at, "geinformeerd_hoe": informed_how,
         });
         let rec = self.change_record(cx, o, &pseudonym, "case-registered", 201, &detail);
-        self.audit.commit_with(rec, side).await?;
+        self.commit_change(rec, side).await?;
         // Answered from what was committed: a read-back that failed now
         // would tell the client "nothing changed" about a committed change.
         let active = begins <= now && ends.as_deref().is_none_or(|e| e > now.as_str());
@@ -301,7 +371,7 @@ impl Registers {
         });
         let pseudonym = self.audit.pseudonymise(pupil);
         let rec = self.change_record(cx, o, &pseudonym, "case-ended", 200, &detail);
-        self.audit.commit_with(rec, side).await?;
+        self.commit_change(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
         Ok(Registration {
@@ -358,7 +428,7 @@ impl Registers {
         });
         let pseudonym = self.audit.pseudonymise(pupil);
         let rec = self.change_record(cx, o, &pseudonym, "case-informed", 200, &detail);
-        self.audit.commit_with(rec, side).await?;
+        self.commit_change(rec, side).await?;
         drop(guard);
         Ok(Registration {
             informed_at: Some(at),
@@ -410,7 +480,7 @@ impl Registers {
             "formulier": new.form_reference,
         });
         let rec = self.change_record(cx, o, &pseudonym, "consent-given", 201, &detail);
-        self.audit.commit_with(rec, side).await?;
+        self.commit_change(rec, side).await?;
         // Answered from what was committed (see `register`).
         let active = from <= now && until.as_deref().is_none_or(|u| u > now.as_str());
         Ok(ConsentEntry {
@@ -479,7 +549,7 @@ impl Registers {
         });
         let pseudonym = self.audit.pseudonymise(pupil);
         let rec = self.change_record(cx, o, &pseudonym, "consent-withdrawn", 200, &detail);
-        self.audit.commit_with(rec, side).await?;
+        self.commit_change(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
         Ok(ConsentEntry {
@@ -514,10 +584,21 @@ impl Registers {
         self.audit.commit(rec).await
     }
 
+    /// Waits the revocation grace; when other processes may hold the
+    /// pupil's status in memory (a grace is set), also the longest they may
+    /// use it after the change ([`cache::CacheLimits::staleness`]).
     async fn wait_grace(&self) {
         if !self.grace.is_zero() {
-            tokio::time::sleep(self.grace).await;
+            tokio::time::sleep(self.grace + self.cache_staleness()).await;
         }
+    }
+
+    /// How long another process may still use a status held before a
+    /// change (zero without a cache).
+    pub fn cache_staleness(&self) -> Duration {
+        self.cache
+            .as_ref()
+            .map_or(Duration::ZERO, |c| c.limits().staleness)
     }
 
     /// Every registration and consent of `pupil` (in `overleg` if given),

@@ -79,7 +79,7 @@ impl Registers {
             "alle_overleggen": new.all_overleggen,
         });
         let rec = self.change_record(cx, o, &pseudonym, "objection-lodged", 201, &detail);
-        self.audit.commit_with(rec, side).await?;
+        self.commit_change(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
         Ok(ObjectionEntry {
@@ -155,7 +155,7 @@ impl Registers {
         };
         let pseudonym = self.audit.pseudonymise(pupil);
         let rec = self.change_record(cx, o, &pseudonym, reason, 200, &detail);
-        self.audit.commit_with(rec, side).await?;
+        self.commit_change(rec, side).await?;
         drop(guard);
         Ok(ObjectionEntry {
             state: decision,
@@ -224,7 +224,7 @@ impl Registers {
             "referentie": new.reference, "begin": begins, "einde": ends,
         });
         let rec = self.change_record(cx, o, &pseudonym, "restriction-set", 201, &detail);
-        self.audit.commit_with(rec, side).await?;
+        self.commit_change(rec, side).await?;
         drop(guard);
         self.wait_grace().await;
         let active = begins <= now && ends.as_deref().is_none_or(|e| e > now.as_str());
@@ -289,7 +289,7 @@ impl Registers {
         });
         let pseudonym = self.audit.pseudonymise(pupil);
         let rec = self.change_record(cx, o, &pseudonym, "restriction-lifted", 200, &detail);
-        self.audit.commit_with(rec, side).await?;
+        self.commit_change(rec, side).await?;
         drop(guard);
         Ok(RestrictionEntry {
             lifted_at: Some(now),

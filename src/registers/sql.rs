@@ -12,19 +12,42 @@ use super::types::{
 use crate::audit::record::now_rfc3339;
 use crate::audit::{Store, StoreError};
 
-const STATUS_SQL: &str = "SELECT 'case' AS k, id, '' AS given_by, '' AS purposes FROM case_registrations \
-     WHERE overleg = $1 AND subject = $2 AND begins_at <= $3 AND (ends_at IS NULL OR ends_at > $3) \
-     UNION ALL \
-     SELECT 'consent' AS k, id, given_by, purposes FROM consents \
-     WHERE overleg = $1 AND subject = $2 AND valid_from <= $3 AND (valid_until IS NULL OR valid_until > $3) \
-     AND withdrawn_at IS NULL \
-     UNION ALL \
-     SELECT 'objection' AS k, id, state AS given_by, COALESCE(purpose, '') AS purposes FROM objections \
-     WHERE (overleg = $1 OR overleg = '*') AND subject = $2 AND state IN ('lodged', 'upheld') \
-     UNION ALL \
-     SELECT 'restriction' AS k, id, reason AS given_by, COALESCE(fields, '') AS purposes FROM restrictions \
-     WHERE overleg = $1 AND subject = $2 AND begins_at <= $3 AND (ends_at IS NULL OR ends_at > $3) \
-     AND lifted_at IS NULL";
+/// The pupil's active rows in one casusoverleg at `$3`.
+macro_rules! status_sql {
+    () => {
+        "SELECT 'case' AS k, id, '' AS given_by, '' AS purposes FROM case_registrations \
+         WHERE overleg = $1 AND subject = $2 AND begins_at <= $3 AND (ends_at IS NULL OR ends_at > $3) \
+         UNION ALL \
+         SELECT 'consent' AS k, id, given_by, purposes FROM consents \
+         WHERE overleg = $1 AND subject = $2 AND valid_from <= $3 AND (valid_until IS NULL OR valid_until > $3) \
+         AND withdrawn_at IS NULL \
+         UNION ALL \
+         SELECT 'objection' AS k, id, state AS given_by, COALESCE(purpose, '') AS purposes FROM objections \
+         WHERE (overleg = $1 OR overleg = '*') AND subject = $2 AND state IN ('lodged', 'upheld') \
+         UNION ALL \
+         SELECT 'restriction' AS k, id, reason AS given_by, COALESCE(fields, '') AS purposes FROM restrictions \
+         WHERE overleg = $1 AND subject = $2 AND begins_at <= $3 AND (ends_at IS NULL OR ends_at > $3) \
+         AND lifted_at IS NULL"
+    };
+}
+
+const STATUS_SQL: &str = status_sql!();
+
+/// [`STATUS_SQL`] and one more row, `next`: the first moment after `$3` at
+/// which one of those rows begins or ends ('' if none), until which the
+/// status holds by time alone (for [`super::cache`]). Objections change
+/// only by a decision, which the change feed reports.
+const STATUS_UNTIL_SQL: &str = concat!(
+    status_sql!(),
+    " UNION ALL SELECT 'next' AS k, COALESCE(MIN(t), '') AS id, '' AS given_by, '' AS purposes FROM ( \
+     SELECT begins_at AS t FROM case_registrations WHERE overleg = $1 AND subject = $2 AND begins_at > $3 \
+     UNION ALL SELECT ends_at FROM case_registrations WHERE overleg = $1 AND subject = $2 AND ends_at > $3 \
+     UNION ALL SELECT valid_from FROM consents WHERE overleg = $1 AND subject = $2 AND withdrawn_at IS NULL AND valid_from > $3 \
+     UNION ALL SELECT valid_until FROM consents WHERE overleg = $1 AND subject = $2 AND withdrawn_at IS NULL AND valid_until > $3 \
+     UNION ALL SELECT begins_at FROM restrictions WHERE overleg = $1 AND subject = $2 AND lifted_at IS NULL AND begins_at > $3 \
+     UNION ALL SELECT ends_at FROM restrictions WHERE overleg = $1 AND subject = $2 AND lifted_at IS NULL AND ends_at > $3 \
+     ) AS boundaries"
+);
 
 /// The `overleg` of an objection against every casusoverleg.
 pub const ALL_OVERLEGGEN: &str = "*";
@@ -36,31 +59,60 @@ pub(super) const RESTRICTION_COLUMNS: &str = "id, overleg, subject, fields, reas
 
 /// The status now of the pupil stored under any of `subjects` (its
 /// pseudonyms under each key version) in `overleg`: registration, consents,
-/// objections and restrictions in one indexed query per key version, on
-/// every request.
+/// objections and restrictions in one indexed query per key version.
 pub async fn status_of(
     store: &Store,
     pseudonyms: &[String],
     overleg: &str,
 ) -> Result<CaseStatus, StoreError> {
     let now = now_rfc3339();
+    Ok(status_rows(store, STATUS_SQL, pseudonyms, overleg, &now)
+        .await?
+        .0)
+}
+
+/// [`status_of`] at `now`, with the first later moment at which the status
+/// changes by time alone (`None`: only a register change changes it).
+pub(super) async fn status_until(
+    store: &Store,
+    pseudonyms: &[String],
+    overleg: &str,
+    now: &str,
+) -> Result<(CaseStatus, Option<String>), StoreError> {
+    status_rows(store, STATUS_UNTIL_SQL, pseudonyms, overleg, now).await
+}
+
+async fn status_rows(
+    store: &Store,
+    sql: &'static str,
+    pseudonyms: &[String],
+    overleg: &str,
+    now: &str,
+) -> Result<(CaseStatus, Option<String>), StoreError> {
     let mut status = CaseStatus::default();
+    let mut until: Option<String> = None;
     for pseudonym in pseudonyms {
-        let rows = sqlx::query(STATUS_SQL)
+        let rows = sqlx::query(sql)
             .bind(overleg)
             .bind(pseudonym)
-            .bind(&now)
+            .bind(now)
             .fetch_all(store.pool())
             .await?;
         for r in rows {
             let kind: String = r.try_get(0)?;
             let id: String = r.try_get(1)?;
+            if kind == "next" {
+                if !id.is_empty() && until.as_ref().is_none_or(|u| id < *u) {
+                    until = Some(id);
+                }
+                continue;
+            }
             let a: String = r.try_get(2)?;
             let b: String = r.try_get(3)?;
             add_status_row(&mut status, &kind, id, &a, &b)?;
         }
     }
-    Ok(status)
+    Ok((status, until))
 }
 
 /// One row of [`STATUS_SQL`] into `status`. An unreadable consent grants

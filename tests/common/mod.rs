@@ -131,6 +131,9 @@ pub struct Options {
     pub instance: String,
     /// Use this signing key (copied) instead of a fresh one.
     pub signing_key_from: Option<PathBuf>,
+    /// Use this pseudonym key (copied) instead of a fresh one: instances
+    /// that share a store must pseudonymise alike.
+    pub pseudonym_key_from: Option<PathBuf>,
     /// Register (aanmelden) [`SEEDED_PUPILS`] in every overleg before the
     /// gateway starts, as a fixture (directly in the store, not audited).
     pub seed_cases: bool,
@@ -171,6 +174,7 @@ impl Default for Options {
             store_url: None,
             instance: "test-1".into(),
             signing_key_from: None,
+            pseudonym_key_from: None,
             seed_cases: true,
             admin: false,
             watch: false,
@@ -215,8 +219,12 @@ impl Prepared {
             (None, StoreKind::Sqlite) => format!("sqlite://{}/audit.db", tmp.path().display()),
             (None, StoreKind::Postgres) => fresh_pg_database().await,
         };
-        poortwachter::audit::Pseudonymiser::generate_file(&tmp.path().join("pseudonym.key"))
-            .unwrap();
+        if let Some(k) = &opts.pseudonym_key_from {
+            std::fs::copy(k, tmp.path().join("pseudonym.key")).unwrap();
+        } else {
+            poortwachter::audit::Pseudonymiser::generate_file(&tmp.path().join("pseudonym.key"))
+                .unwrap();
+        }
         if let Some(k) = &opts.signing_key_from {
             std::fs::copy(k, tmp.path().join("signing.key")).unwrap();
         } else {

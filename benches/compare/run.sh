@@ -12,7 +12,9 @@
 # "postgres-unix": the same server over its Unix socket, and "sqlite-tmpfs":
 # a diagnostic, NOT durable store on /dev/shm; any store with the suffix
 # "-nocache", e.g. "sqlite-nocache": registers.cache_entries = 0, every
-# request reads the registers from the store), DURATION=10
+# request reads the registers from the store; the suffix "-alt", e.g.
+# "sqlite-alt": the gateway binary ALT_BIN instead of this build, for a
+# side-by-side of two builds in one run), DURATION=10
 # (measured seconds per target), WARMUP=2, CONCURRENCY=64, RATE=1000,
 # IDLE_CONNS=1000, RESULTS=<file for the JSON lines> (default in the work dir).
 # Needs: nginx (installed with apt-get when missing), PostgreSQL on
@@ -151,8 +153,9 @@ EOF
 GW=$(free_port)
 # gateway_start POLICY_DIR PKI_DIR STORE -> sets GW_PID, GW_CFG; registers the scenario's pupil.
 gateway_start() {
-  local pol=$1 pki=$2 store=${3%-nocache} dir url b registers=
+  local pol=$1 pki=$2 store=${3%-nocache} dir url b registers= bin=$PW
   [ "$3" != "$store" ] && registers=$'\n[registers]\ncache_entries = 0\n'
+  if [ "${store%-alt}" != "$store" ]; then store=${store%-alt} bin=${ALT_BIN:?ALT_BIN names the other build}; fi
   dir=$(mktemp -d "$WORK/gw.XXXXXX")
   "$PW" audit keygen --dir "$dir/keys" >/dev/null
   case $store in
@@ -205,7 +208,7 @@ EOF
   } >"$GW_CFG"
   register_cases "$GW_CFG" "$OVERLEG" "$REG_ORG" "$REG_ROLE" "$PUPIL"
   # shellcheck disable=SC2086 # GW_WRAP is a command with its arguments
-  $GW_WRAP "$PW" serve --config "$GW_CFG" 2>"$dir/gateway.log" &
+  $GW_WRAP "$bin" serve --config "$GW_CFG" 2>"$dir/gateway.log" &
   GW_PID=$!
   local i
   for ((i = 0; i < 600; i++)); do
@@ -279,7 +282,7 @@ run_scenario() {
   nginx_stop proxy
   proxy_start "$PKI"
   for store in $STORES; do
-    [ "$s" = rss ] && [ "$store" != sqlite ] && continue
+    [ "$s" = rss ] && [ "${store%-alt}" != sqlite ] && continue
     log "== $s, gateway audit store $store"
     if [ "$s" = instructions ]; then
       GW_WRAP="valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$WORK/callgrind-$store.%p"

@@ -487,7 +487,8 @@ async fn start_admin(
         Arc::clone(&gw.state.metrics),
         Arc::clone(&gw.reload_stats),
     )
-    .await?;
+    .await?
+    .with_status_cache(gw.state.registers.cache().cloned());
     let addr = local_addr(&listener, admin.listen)?;
     tracing::info!(%addr, "admin listener (FG dashboard, /health, /ready, /metrics)");
     let handle = tokio::spawn(dashboard::run(

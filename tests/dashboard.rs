@@ -284,6 +284,19 @@ async fn operations_endpoints_report_health_readiness_and_metrics() {
     assert!(m.contains("poortwachter_audit_queue_depth 0\n"));
     assert!(m.contains("poortwachter_audit_records_unwritten_total 0\n"));
     assert!(m.contains("poortwachter_reloads_total{kind=\"policy\",result=\"ok\"} 0\n"));
+    // Four status lookups (L1001, L1002, L1002, L1001 in one overleg): the
+    // repeats are answered from memory.
+    let lookups = |source: &str| -> u64 {
+        let prefix = format!("poortwachter_register_lookups_total{{source=\"{source}\"}} ");
+        m.lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(lookups("memory") + lookups("store"), 4, "{m}");
+    assert!(lookups("memory") >= 1, "{m}");
+    assert!(lookups("store") >= 2, "{m}");
     let expiry: i64 = m
         .lines()
         .find_map(|l| {

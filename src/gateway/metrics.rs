@@ -53,6 +53,12 @@ struct ReloadLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LookupLabels {
+    /// `memory` or `store`.
+    source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CertificateLabels {
     certificate: String,
 }
@@ -133,6 +139,9 @@ pub struct Gauges<'a> {
     /// expiry is exported.
     pub certificate_expiry: Vec<(String, i64)>,
     pub policy_version: &'a str,
+    /// (from memory, from the store) pupil status lookups, when the status
+    /// cache is on.
+    pub register_lookups: Option<(u64, u64)>,
 }
 
 /// The registry of one scrape: the process's counters and the scrape-time
@@ -187,6 +196,17 @@ fn registry(m: &Metrics, g: &Gauges<'_>) -> Registry {
         "Reloads of policies and TLS material by result",
         reloads(g.reloads),
     );
+    if let Some((memory, store)) = g.register_lookups {
+        let family = Family::<LookupLabels, Counter>::default();
+        for (source, n) in [("memory", memory), ("store", store)] {
+            family.get_or_create(&LookupLabels { source }).inc_by(n);
+        }
+        r.register(
+            "poortwachter_register_lookups",
+            "Pupil status lookups by where they were answered (status cache on)",
+            family,
+        );
+    }
     let expiry = Family::<CertificateLabels, Gauge>::default();
     for (certificate, t) in &g.certificate_expiry {
         expiry
@@ -245,6 +265,7 @@ mod tests {
             },
             certificate_expiry: vec![("gateway".into(), 1_826_871_091)],
             policy_version: "206736dd7c512ea3",
+            register_lookups: Some((40, 2)),
         }
     }
 
@@ -319,6 +340,9 @@ mod tests {
             "poortwachter_certificate_expiry_timestamp_seconds{certificate=\"gateway\"} 1826871091\n",
             "# TYPE poortwachter_policy_info gauge\n",
             "poortwachter_policy_info{version=\"206736dd7c512ea3\"} 1\n",
+            "# TYPE poortwachter_register_lookups_total counter\n",
+            "poortwachter_register_lookups_total{source=\"memory\"} 40\n",
+            "poortwachter_register_lookups_total{source=\"store\"} 2\n",
         ] {
             assert!(out.contains(line), "missing {line:?} in\n{out}");
         }

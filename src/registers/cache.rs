@@ -23,6 +23,7 @@
 //! - At most `entries` entries; when full, everything is forgotten.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -110,6 +111,9 @@ pub struct StatusCache {
     inner: Mutex<Inner>,
     limits: CacheLimits,
     wake: Notify,
+    /// Lookups answered from memory, and those that went to the store.
+    from_memory: AtomicU64,
+    from_store: AtomicU64,
 }
 
 impl std::fmt::Debug for StatusCache {
@@ -128,6 +132,8 @@ impl StatusCache {
                 inner: Mutex::new(Inner::default()),
                 limits,
                 wake: Notify::new(),
+                from_memory: AtomicU64::new(0),
+                from_store: AtomicU64::new(0),
             })
         })
     }
@@ -136,14 +142,34 @@ impl StatusCache {
         self.limits
     }
 
+    /// (lookups answered from memory, lookups that read the store).
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.from_memory.load(Ordering::Relaxed),
+            self.from_store.load(Ordering::Relaxed),
+        )
+    }
+
     /// The held status of the pupil known by `pseudonyms` (current key
-    /// last) in `overleg` at `now`, if held, valid and the feed is fresh.
+    /// last) in `overleg` at `now`, if held, valid and the feed is fresh;
+    /// counted either way.
     pub(super) fn get(
         &self,
         overleg: &str,
         pseudonyms: &[String],
         now: &str,
     ) -> Option<CaseStatus> {
+        let held = self.held(overleg, pseudonyms, now);
+        let counter = if held.is_some() {
+            &self.from_memory
+        } else {
+            &self.from_store
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        held
+    }
+
+    fn held(&self, overleg: &str, pseudonyms: &[String], now: &str) -> Option<CaseStatus> {
         let g = self.inner.lock().ok()?;
         if !g.fresh(self.limits.staleness) {
             return None;
@@ -361,6 +387,7 @@ mod tests {
         assert_eq!(held.registration.as_deref(), Some("r"));
         assert!(c.get("other", &pupil(1), NOW).is_none());
         assert!(c.get("o", &pupil(2), NOW).is_none());
+        assert_eq!(c.counts(), (1, 3));
     }
 
     #[test]

@@ -170,6 +170,11 @@ impl Registers {
         self
     }
 
+    /// The status cache, if on (for its counts on `/metrics`).
+    pub fn cache(&self) -> Option<&Arc<StatusCache>> {
+        self.cache.as_ref()
+    }
+
     /// With emergency windows of `length` (default 72 hours) and
     /// justifications of at most `max_chars` characters (default 500).
     #[must_use]

@@ -78,6 +78,8 @@ pub struct Dashboard {
     certificates: Vec<(String, PathBuf)>,
     /// The last chain verification the dashboard ran, and whether one runs.
     verification: tokio::sync::Mutex<Verification>,
+    /// The gateway's status cache, for its counts.
+    status_cache: Option<Arc<crate::registers::cache::StatusCache>>,
 }
 
 /// The dashboard's verifications: one at a time, in the background.
@@ -120,7 +122,18 @@ impl Dashboard {
             reloads,
             certificates,
             verification: tokio::sync::Mutex::default(),
+            status_cache: None,
         })
+    }
+
+    /// Exports the counts of the gateway's status cache on `/metrics`.
+    #[must_use]
+    pub fn with_status_cache(
+        mut self,
+        cache: Option<Arc<crate::registers::cache::StatusCache>>,
+    ) -> Self {
+        self.status_cache = cache;
+        self
     }
 }
 
@@ -562,6 +575,7 @@ fn metrics_page(dash: &Dashboard) -> Response<Full<Bytes>> {
             .filter_map(|(n, p)| Some((n.clone(), crate::gateway::tls::certificate_not_after(p)?)))
             .collect(),
         policy_version: &snapshot.version,
+        register_lookups: dash.status_cache.as_ref().map(|c| c.counts()),
     };
     match metrics::render(&dash.metrics, &gauges) {
         Ok(text) => respond(StatusCode::OK, metrics::CONTENT_TYPE, text),

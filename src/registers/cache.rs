@@ -60,13 +60,20 @@ struct Entry {
     until: Option<String>,
 }
 
+/// One held pupil: the pseudonyms it is known by, and its entries.
+#[derive(Default)]
+struct Pupil {
+    pseudonyms: Vec<String>,
+    overlegs: HashMap<String, Entry>,
+}
+
 #[derive(Default)]
 struct Inner {
     generation: u64,
     fresh_from: Option<Instant>,
     applied: Option<i64>,
-    /// By the pupil's pseudonym under the current key: (overleg -> entry).
-    pupils: HashMap<String, HashMap<String, Entry>>,
+    /// By the pupil's pseudonym under the current key.
+    pupils: HashMap<String, Pupil>,
     /// Every pseudonym of a held pupil -> its current pseudonym.
     aliases: HashMap<String, String>,
     entries: usize,
@@ -80,10 +87,12 @@ impl Inner {
     fn forget(&mut self, pseudonym: &str) {
         self.generation += 1;
         if let Some(current) = self.aliases.remove(pseudonym)
-            && let Some(overlegs) = self.pupils.remove(&current)
+            && let Some(pupil) = self.pupils.remove(&current)
         {
-            self.entries -= overlegs.len();
-            self.aliases.retain(|_, c| *c != current);
+            self.entries -= pupil.overlegs.len();
+            for p in &pupil.pseudonyms {
+                self.aliases.remove(p);
+            }
         }
     }
 
@@ -174,7 +183,7 @@ impl StatusCache {
         if !g.fresh(self.limits.staleness) {
             return None;
         }
-        let entry = g.pupils.get(pseudonyms.last()?)?.get(overleg)?;
+        let entry = g.pupils.get(pseudonyms.last()?)?.overlegs.get(overleg)?;
         if entry.until.as_deref().is_some_and(|u| u <= now) {
             return None;
         }
@@ -212,12 +221,11 @@ impl StatusCache {
             status: status.clone(),
             until,
         };
-        let added = g
-            .pupils
-            .entry(current.clone())
-            .or_default()
-            .insert(overleg.to_owned(), entry)
-            .is_none();
+        let pupil = g.pupils.entry(current.clone()).or_default();
+        if pupil.pseudonyms.is_empty() {
+            pupil.pseudonyms = pseudonyms.to_vec();
+        }
+        let added = pupil.overlegs.insert(overleg.to_owned(), entry).is_none();
         g.entries += usize::from(added);
     }
 
@@ -298,7 +306,10 @@ pub fn follow(cache: &Arc<StatusCache>, store: Store) {
     tokio::spawn(async move {
         let mut failing = false;
         while let Some(c) = weak.upgrade() {
-            match poll(&c, &store).await {
+            // A read that takes longer than the staleness could not make
+            // the cache fresh anyway; give up on it and read again.
+            let read = tokio::time::timeout(c.limits.staleness, poll(&c, &store)).await;
+            match read.unwrap_or(Err(StoreError::Deadline(c.limits.staleness))) {
                 Ok(()) if failing => {
                     tracing::info!("register feed readable again; cache in use");
                     failing = false;

@@ -108,7 +108,9 @@ pub struct RegistersConfig {
     /// SQLite (one gateway per store file), and
     /// `server.request_timeout_ms + audit.commit_timeout_ms + 500` on
     /// PostgreSQL, where several instances may serve. Revocations made
-    /// through the CLI while a gateway runs always wait this long.
+    /// through the CLI while a gateway runs always wait this long. With the
+    /// status cache on, a non-zero grace is followed by `feed_staleness_ms`
+    /// (other processes may use a status they held that much longer).
     #[serde(default)]
     pub revocation_grace_ms: Option<u64>,
     /// Deadline for reading a pupil's registration and consents on the

@@ -73,9 +73,12 @@ async fn until_status(
 
 /// A consent valid only from 1.5 s from now until 3.5 s from now: the held
 /// "no consent" ends when it begins, the held consent when it ends.
-#[tokio::test]
-async fn a_held_status_lasts_until_a_row_begins_or_ends() {
-    let mut gw = TestGateway::start().await;
+async fn a_held_status_lasts_until_a_row_begins_or_ends(store: StoreKind) {
+    let mut gw = TestGateway::start_with(Options {
+        store,
+        ..Options::default()
+    })
+    .await;
     let swv = gw.client("swv-po-groningen");
     let school = gw.client("po-de-wadden");
     let (from, until) = (in_secs(1.5), in_secs(3.5));
@@ -93,6 +96,16 @@ async fn a_held_status_lasts_until_a_row_begins_or_ends() {
     assert!(format_rfc3339(time::OffsetDateTime::now_utc()) >= from);
     until_status(&swv, (ADVIES, "passende-plek"), 403, Duration::from_secs(5)).await;
     assert!(format_rfc3339(time::OffsetDateTime::now_utc()) >= until);
+}
+
+#[tokio::test]
+async fn sqlite_a_held_status_lasts_until_a_row_begins_or_ends() {
+    a_held_status_lasts_until_a_row_begins_or_ends(StoreKind::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_a_held_status_lasts_until_a_row_begins_or_ends() {
+    a_held_status_lasts_until_a_row_begins_or_ends(StoreKind::Postgres).await;
 }
 
 /// With the registers' table locked, a held status still serves (no

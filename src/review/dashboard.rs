@@ -314,6 +314,11 @@ async fn handle(
     // listener's own, so its access record is written first): a page that
     // was not shown is recorded as not shown, with nothing read for the FG.
     let deadline = Duration::from_millis(dash.cfg.request_timeout_ms).saturating_sub(PAGE_MARGIN);
+    if deadline.is_zero() {
+        // No time at all: not attempted (a page whose first step happened
+        // to finish at once would otherwise be shown now and then).
+        return timed_out(&dash, &viewer, &path).await;
+    }
     let mut shown =
         match tokio::time::timeout(deadline, route(&dash, set, &viewer, &path, &params)).await {
             Ok(Ok(shown)) => shown,

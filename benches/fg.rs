@@ -34,7 +34,7 @@ use std::time::Instant;
 use support::peak_rss_mib;
 
 use poortwachter::audit::record::{GENESIS, format_rfc3339};
-use poortwachter::audit::store::insert_checkpoint;
+use poortwachter::audit::store::{Batch, WriteConnection};
 use poortwachter::audit::verify::Anchor;
 use poortwachter::audit::{
     AuditConfig, AuditRecord, Outcome, Pseudonymiser, Signer, Store, StoredRow,
@@ -186,18 +186,14 @@ impl Chain {
         }
     }
 
-    async fn flush(&mut self, store: &Store, conn: &mut sqlx::AnyConnection) {
-        store
-            .insert_batch_on(conn, &self.rows, &[], None)
-            .await
-            .unwrap();
-        let mut tx = sqlx::Connection::begin(&mut *conn).await.unwrap();
-        for c in &self.checkpoints {
-            insert_checkpoint(&mut tx, c).await.unwrap();
-        }
-        tx.commit().await.unwrap();
-        self.rows.clear();
-        self.checkpoints.clear();
+    async fn flush(&mut self, conn: &mut WriteConnection) {
+        conn.insert(Batch {
+            rows: std::mem::take(&mut self.rows),
+            sides: Vec::new(),
+            checkpoints: std::mem::take(&mut self.checkpoints),
+        })
+        .await
+        .unwrap();
     }
 }
 
@@ -304,8 +300,7 @@ fn reload(i: i64, month: i64, plan: &Plan<'_>) -> AuditRecord {
 }
 
 async fn registers(store: &Store, plan: &Plan<'_>) {
-    let mut conn = store.write_connection().await.unwrap();
-    let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
     let consent: Vec<&str> = plan
         .templates
         .iter()
@@ -342,8 +337,8 @@ async fn registers(store: &Store, plan: &Plan<'_>) {
 }
 
 async fn generate(store: &Store, plan: &Plan<'_>, signer: Signer, total: i64) -> Generated {
-    let mut conn = store.write_connection().await.unwrap();
-    sqlx::Executor::execute(&mut conn, "PRAGMA synchronous=OFF")
+    let mut conn = store
+        .write_connection(std::time::Duration::from_mins(1))
         .await
         .unwrap();
     registers(store, plan).await;
@@ -386,7 +381,7 @@ async fn generate(store: &Store, plan: &Plan<'_>, signer: Signer, total: i64) ->
         let rec = plan.request(&mut rng, i, wd);
         chain.push(rec, micros);
         if chain.rows.len() >= CHUNK {
-            chain.flush(store, &mut conn).await;
+            chain.flush(&mut conn).await;
         }
         if i > 0 && i % 1_000_000 == 0 {
             println!(
@@ -397,8 +392,10 @@ async fn generate(store: &Store, plan: &Plan<'_>, signer: Signer, total: i64) ->
         }
     }
     chain.seal((chain.interval + 1) * 10_000_000);
-    chain.flush(store, &mut conn).await;
-    sqlx::Executor::execute(&mut conn, "PRAGMA wal_checkpoint(TRUNCATE)")
+    chain.flush(&mut conn).await;
+    drop(conn);
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(store.pool())
         .await
         .unwrap();
     println!(

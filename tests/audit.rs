@@ -638,3 +638,106 @@ async fn the_fg_walk_pages_in_time_order_and_stops_when_asked() {
         }
     }
 }
+
+/// The audit writer's SQLite connection (`audit::store::WriteConnection`,
+/// rusqlite, one hand-off per batch): a batch that cannot get the write lock
+/// within its bound fails definitely (nothing landed, busy); a batch given up
+/// on while it waits (its future and connection dropped) never commits,
+/// even when the lock comes free later; a batch with a register change and
+/// a checkpoint lands whole, and the aggregates agree with the records.
+#[tokio::test]
+async fn sqlite_writer_batches_land_whole_or_not_at_all() {
+    use poortwachter::audit::Checkpoint;
+    use poortwachter::audit::record::{AuditRecord, StoredRow};
+    use poortwachter::audit::store::{Batch, Statement, Store};
+    fn rows(instance: &str, n: i64) -> Vec<StoredRow> {
+        let mut prev = GENESIS.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let rec = AuditRecord::new(instance, &format!("r{seq}"), "t");
+                let row = StoredRow::from_record(&rec, seq, &prev);
+                prev.clone_from(&row.hash);
+                row
+            })
+            .collect()
+    }
+    async fn count(store: &Store, instance: &str) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM audit_records WHERE instance = $1")
+            .bind(instance)
+            .fetch_one(store.pool())
+            .await
+            .unwrap()
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.db");
+    let store = Store::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    // Another process holds the write lock.
+    let holder = rusqlite::Connection::open(&path).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+    let mut conn = store.write_connection(Duration::from_millis(200)).await.unwrap();
+    let batch = |rows| Batch {
+        rows,
+        sides: Vec::new(),
+        checkpoints: Vec::new(),
+    };
+    let e = conn.insert(batch(rows("busy", 3))).await.unwrap_err();
+    assert!(e.is_definite() && e.is_busy(), "{e}");
+
+    // Given up on while it waits for the lock (its bound is long).
+    let mut conn = store.write_connection(Duration::from_secs(30)).await.unwrap();
+    let waiting = tokio::time::timeout(
+        Duration::from_millis(300),
+        conn.insert(batch(rows("abandoned", 3))),
+    )
+    .await;
+    assert!(waiting.is_err(), "the batch cannot have finished");
+    drop(conn);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    holder.execute_batch("COMMIT").unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(count(&store, "busy").await, 0);
+    assert_eq!(count(&store, "abandoned").await, 0);
+
+    // A whole batch: records, a register change binding `$n` by name (one
+    // used twice), a checkpoint.
+    let mut conn = store.write_connection(Duration::from_secs(5)).await.unwrap();
+    let landed = rows("whole", 4);
+    let last = landed.last().unwrap();
+    let ck = Checkpoint {
+        instance: "whole".into(),
+        ck_no: 1,
+        seq: last.seq,
+        hash: last.hash.clone(),
+        time: last.time.clone(),
+        key_id: "k".into(),
+        signature: "s".into(),
+    };
+    conn.insert(Batch {
+        rows: landed,
+        sides: vec![Statement {
+            sql: "INSERT INTO case_registrations (id, overleg, subject, reference, begins_at, ends_at, registered_by, registered_role, registered_at, informed_at, informed_how) VALUES ($1,$2,$3,$4,$5,NULL,$6,$6,$5,NULL,NULL)",
+            binds: ["reg-1", "o", "k1:ab", "ref", "2026-12-04T00:00:00.000000Z", "x"]
+                .map(|v| Some(v.to_owned()))
+                .to_vec(),
+        }],
+        checkpoints: vec![ck],
+    })
+    .await
+    .unwrap();
+    assert_eq!(count(&store, "whole").await, 4);
+    let (registered_by, registered_role): (String, String) = sqlx::query_as(
+        "SELECT registered_by, registered_role FROM case_registrations WHERE id = 'reg-1'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!((registered_by.as_str(), registered_role.as_str()), ("x", "x"));
+    assert_eq!(store.last_checkpoint("whole").await.unwrap(), Some((1, 5)));
+    let mut check = store.pool().acquire().await.unwrap();
+    let stored = poortwachter::audit::aggregate::stored(&mut *check).await.unwrap();
+    let rows_now = store.all_rows().await.unwrap();
+    assert_eq!(stored, poortwachter::audit::aggregate::sums_of(&rows_now));
+}

@@ -9,6 +9,10 @@ use sqlx::{AnyConnection, AnyPool, Executor, Row};
 use super::checkpoint::Checkpoint;
 use super::record::StoredRow;
 
+mod sqlite;
+
+pub use sqlite::{Batch, WriteConnection};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("audit store: {0}")]
@@ -33,6 +37,13 @@ pub enum StoreError {
     Missed,
     #[error("audit store (SQLite reader): {0}")]
     Reader(#[from] rusqlite::Error),
+    /// A write on the SQLite writer's connection failed before its commit
+    /// (or the commit answered busy): the transaction did not commit.
+    #[error("audit store (SQLite writer): {0}")]
+    Write(#[source] rusqlite::Error),
+    /// The SQLite commit itself failed: it may or may not have landed.
+    #[error("audit store (SQLite writer): the commit failed, outcome unknown: {0}")]
+    CommitUnknown(#[source] rusqlite::Error),
     #[error("audit store URL must start with sqlite: or postgres:")]
     Url,
     #[error(
@@ -47,7 +58,10 @@ impl StoreError {
     /// Any other failure (the connection broke, a timer fired) may have
     /// happened after the store received `COMMIT`.
     pub fn is_definite(&self) -> bool {
-        matches!(self, StoreError::Sql(sqlx::Error::Database(_)))
+        matches!(
+            self,
+            StoreError::Sql(sqlx::Error::Database(_)) | StoreError::Write(_)
+        )
     }
 
     /// The store gave up waiting (a lock it could not get within the
@@ -56,8 +70,10 @@ impl StoreError {
     /// (statement_timeout) and `55P03` (lock_timeout); SQLite `SQLITE_BUSY`
     /// and `SQLITE_LOCKED` with their extended codes.
     pub fn is_busy(&self) -> bool {
-        let StoreError::Sql(e) = self else {
-            return false;
+        let e = match self {
+            StoreError::Sql(e) => e,
+            StoreError::Write(e) => return sqlite::is_busy(e),
+            _ => return false,
         };
         let Some(code) = e
             .as_database_error()
@@ -147,60 +163,16 @@ macro_rules! columns {
 /// The column list, for read-only queries elsewhere (review, export).
 pub(crate) const COLUMNS: &str = columns!();
 
-/// Rows per multi-row INSERT statement on SQLite. sqlx runs every SQLite
-/// statement on a worker thread (~30 µs of hand-off per statement), so rows
-/// are grouped: measured on a 2-core machine, 1 row per statement gives
-/// ~20k rows/s, 256 gives ~60k. 256 × 30 parameters stays far below SQLite's
-/// limit of 32766.
-const SQLITE_CHUNK: usize = 256;
 const COLUMN_COUNT: usize = 32;
 
-/// Splits `rows` into chunks of `SQLITE_CHUNK` rows and then powers of two
-/// (335 = 256 + 64 + 8 + 4 + 2 + 1): every statement text is one of nine, so
-/// all stay in sqlx's prepared-statement cache. Arbitrary remainder sizes
-/// would prepare (and evict) a large statement on nearly every batch.
-fn pow2_chunks(rows: &[StoredRow]) -> impl Iterator<Item = &[StoredRow]> {
-    let mut rest = rows;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let mut n = SQLITE_CHUNK;
-        while n > rest.len() {
-            n /= 2;
-        }
-        let (head, tail) = rest.split_at(n);
-        rest = tail;
-        Some(head)
-    })
-}
-
-/// `INSERT ... VALUES (?,...,?), (?,...)` for `n` rows. Only
-/// placeholders are generated: no data ever enters the SQL text.
-fn sqlite_insert_sql(n: usize) -> String {
-    let mut sql = String::with_capacity(64 + n * COLUMN_COUNT * 5);
-    sql.push_str(concat!(
-        "INSERT INTO audit_records (",
-        columns!(),
-        ") VALUES "
-    ));
-    for row in 0..n {
-        if row > 0 {
-            sql.push(',');
-        }
-        sql.push('(');
-        for col in 0..COLUMN_COUNT {
-            if col > 0 {
-                sql.push(',');
-            }
-            // Anonymous `?`: sqlx-sqlite resolves named/numbered parameters
-            // by name for every bind, which grows with the statement.
-            let _ = row;
-            sql.push('?');
-        }
-        sql.push(')');
-    }
-    sql
+/// `INSERT ... VALUES (?,...,?)`: one record (placeholders only: no data
+/// ever enters the SQL text).
+fn sqlite_insert_sql() -> String {
+    let marks = vec!["?"; COLUMN_COUNT].join(",");
+    format!(
+        "INSERT INTO audit_records ({}) VALUES ({marks})",
+        columns!()
+    )
 }
 
 /// Batch insert for PostgreSQL: one JSON array parameter, unpacked by
@@ -212,51 +184,6 @@ const PG_INSERT: &str = concat!(
     columns!(),
     " FROM json_populate_recordset(NULL::audit_records, $1::json)"
 );
-
-/// The SQLite batch insert: multi-row statements of the sizes
-/// [`pow2_chunks`] gives.
-async fn sqlite_insert(conn: &mut AnyConnection, rows: &[StoredRow]) -> Result<(), StoreError> {
-    for chunk in pow2_chunks(rows) {
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sqlite_insert_sql(chunk.len())));
-        for r in chunk {
-            q = q
-                .bind(&r.instance)
-                .bind(r.seq)
-                .bind(&r.kind)
-                .bind(&r.time)
-                .bind(&r.request_id)
-                .bind(&r.trace_id)
-                .bind(&r.org)
-                .bind(&r.cert_fingerprint)
-                .bind(&r.role)
-                .bind(&r.grondslag)
-                .bind(&r.overleg)
-                .bind(&r.purpose)
-                .bind(&r.bron)
-                .bind(&r.resource)
-                .bind(&r.pupil)
-                .bind(&r.outcome)
-                .bind(&r.reason)
-                .bind(&r.side)
-                .bind(&r.rules)
-                .bind(&r.fields_shared)
-                .bind(&r.fields_withheld)
-                .bind(r.status)
-                .bind(r.upstream_status)
-                .bind(r.duration_us)
-                .bind(&r.policy_version)
-                .bind(&r.detail)
-                .bind(&r.personal_digest)
-                .bind(&r.purged_at)
-                .bind(&r.prev_hash)
-                .bind(&r.hash)
-                .bind(&r.supplier)
-                .bind(&r.owner);
-        }
-        q.execute(&mut *conn).await?;
-    }
-    Ok(())
-}
 
 /// Records purged per transaction.
 const PURGE_PAGE: usize = 2_000;
@@ -428,28 +355,48 @@ impl Store {
         })
     }
 
-    /// Inserts a batch in one transaction on a pooled connection: all rows,
-    /// side writes (and the checkpoint, if any) or none.
+    /// Inserts a batch in one transaction: all rows, side writes (and the
+    /// checkpoint, if any) or none. PostgreSQL: on a pooled connection;
+    /// SQLite: on a [`WriteConnection`] of its own (bounded at 5 s).
     pub async fn insert_batch(
         &self,
         rows: &[StoredRow],
         side_writes: &[Statement],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
-        let mut conn = self.pool.acquire().await?;
-        self.insert_batch_on(&mut conn, rows, side_writes, checkpoint)
-            .await
+        match self.backend {
+            Backend::Postgres => {
+                let mut conn = self.pool.acquire().await?;
+                self.insert_batch_on(&mut conn, rows, side_writes, checkpoint)
+                    .await
+            }
+            Backend::Sqlite => {
+                let bound = std::time::Duration::from_secs(5);
+                let mut conn = self.write_connection(bound).await?;
+                conn.insert(Batch {
+                    rows: rows.to_vec(),
+                    sides: side_writes.to_vec(),
+                    checkpoints: checkpoint.into_iter().cloned().collect(),
+                })
+                .await
+            }
+        }
     }
 
-    /// A connection of its own, outside the pool, for the audit writer.
+    /// SQLite: a connection of its own, outside the pool, for the audit
+    /// writer, its statements bounded by `bound` (`busy_timeout`).
     ///
     /// Why not the pool: the pool hands out its idle connections in turn,
     /// and on SQLite a connection whose database another connection changed
     /// must drop its whole page cache (WAL) and read the b-trees' inner
     /// pages again. One writer connection keeps them cached from batch to
-    /// batch.
-    pub async fn write_connection(&self) -> Result<AnyConnection, StoreError> {
-        Ok(self.pool.acquire().await?.detach())
+    /// batch; and it writes a batch in one hand-off (see [`WriteConnection`]).
+    pub async fn write_connection(
+        &self,
+        bound: std::time::Duration,
+    ) -> Result<WriteConnection, StoreError> {
+        let path = self.sqlite_path.clone().ok_or(StoreError::Url)?;
+        WriteConnection::open(path, bound).await
     }
 
     /// Bounds how long the store may keep a statement of `conn` waiting (on
@@ -470,9 +417,11 @@ impl Store {
         Ok(())
     }
 
-    /// [`Store::insert_batch`] on a given connection (the writer's own).
-    /// One transaction: the records, their aggregates, the register change
-    /// and the checkpoint, kept together so their order is read at once.
+    /// [`Store::insert_batch`] on a given PostgreSQL connection (the
+    /// writer's instance lock session). One transaction: the records, their
+    /// aggregates, the register change and the checkpoint, kept together so
+    /// their order is read at once. SQLite batches go through
+    /// [`WriteConnection`].
     pub async fn insert_batch_on(
         &self,
         conn: &mut AnyConnection,
@@ -480,32 +429,26 @@ impl Store {
         side_writes: &[Statement],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
-        // What the batch adds to the aggregates, in the same transaction.
+        if self.backend == Backend::Sqlite {
+            return Err(StoreError::Invalid(
+                "a SQLite batch is written through its WriteConnection".into(),
+            ));
+        }
+        // What the batch adds to the aggregates, in the same statement.
         let sums = super::aggregate::sums_of(rows);
-        if self.backend == Backend::Postgres && side_writes.is_empty() && checkpoint.is_none() {
+        let insert = pg_insert_with_aggregates(rows, &sums)?;
+        if side_writes.is_empty() && checkpoint.is_none() {
             // One statement is atomic on its own: in autocommit mode the
             // batch is one round trip (and one WAL flush) instead of three
             // (BEGIN, INSERT, COMMIT).
-            pg_insert_with_aggregates(rows, &sums)?
-                .execute(&mut *conn)
-                .await?;
+            insert.execute(&mut *conn).await?;
             return Ok(());
         }
         let mut tx = sqlx::Connection::begin(conn).await?;
-        match self.backend {
-            // PostgreSQL: the whole batch travels as ONE JSON parameter and
-            // `json_populate_recordset` unpacks it server-side (one round trip).
-            Backend::Postgres => {
-                pg_insert_with_aggregates(rows, &sums)?
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            Backend::Sqlite => {
-                sqlite_insert(&mut tx, rows).await?;
-                super::aggregate::upsert(&mut tx, self.backend, &sums).await?;
-            }
-        }
-        if self.backend == Backend::Postgres && !side_writes.is_empty() {
+        // The whole batch travels as ONE JSON parameter and
+        // `json_populate_recordset` unpacks it server-side (one round trip).
+        insert.execute(&mut *tx).await?;
+        if !side_writes.is_empty() {
             // The register feed's counter row (`audit::feed`) is taken by
             // every register change's trigger; taking it before the changes'
             // own rows means two instances' batches never hold one each

@@ -33,7 +33,7 @@ use tokio::time::Instant;
 
 use super::checkpoint::{Checkpoint, Signer};
 use super::record::{self, AuditRecord, Outcome, StoredRow};
-use super::store::{InstanceLock, SideWrite, Statement, Store, StoreError};
+use super::store::{Batch, InstanceLock, SideWrite, Statement, Store, StoreError, WriteConnection};
 
 /// What the writer tells a waiting request.
 pub(super) type Verdict = Result<(), Arc<StoreError>>;
@@ -231,7 +231,7 @@ pub(super) struct Writer {
     /// SQLite: the writer's own connection (see [`Store::write_connection`]),
     /// opened on first use and dropped after a failed transaction. PostgreSQL
     /// writes on the instance lock's session instead.
-    own_conn: Option<sqlx::AnyConnection>,
+    own_conn: Option<WriteConnection>,
     /// Set after a failure: the head in memory may be behind the store's.
     /// Cleared by [`Writer::resync`].
     stale: bool,
@@ -605,20 +605,23 @@ impl Writer {
 
     /// One transaction on the writer's connection, bounded by the store
     /// (`busy_timeout` / `statement_timeout`) and by a timer of twice that.
-    /// A failure drops the connection (it may be broken or mid-statement).
+    /// A failure drops the connection (it may be broken or mid-statement;
+    /// on SQLite dropping it interrupts a batch still on its thread).
     async fn insert(
         &mut self,
         entries: &[Entry],
         ck: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
-        let rows: Vec<StoredRow> = entries.iter().map(|e| e.row.clone()).collect();
-        let sides: Vec<Statement> = entries.iter().filter_map(|e| e.side.clone()).collect();
+        let batch = Batch {
+            rows: entries.iter().map(|e| e.row.clone()).collect(),
+            sides: entries.iter().filter_map(|e| e.side.clone()).collect(),
+            checkpoints: ck.into_iter().cloned().collect(),
+        };
         let timer = self.settings.bound * 2;
-        let result =
-            match tokio::time::timeout(timer, self.insert_on_connection(&rows, &sides, ck)).await {
-                Ok(r) => r,
-                Err(_) => Err(StoreError::Deadline(timer)),
-            };
+        let result = match tokio::time::timeout(timer, self.insert_on_connection(batch)).await {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Deadline(timer)),
+        };
         if result.is_err() {
             self.own_conn = None;
             if matches!(self.lock, InstanceLock::Postgres(_))
@@ -630,27 +633,25 @@ impl Writer {
         result
     }
 
-    async fn insert_on_connection(
-        &mut self,
-        rows: &[StoredRow],
-        sides: &[Statement],
-        ck: Option<&Checkpoint>,
-    ) -> Result<(), StoreError> {
+    async fn insert_on_connection(&mut self, batch: Batch) -> Result<(), StoreError> {
         let conn = match &mut self.lock {
-            InstanceLock::Postgres(conn) => conn,
+            InstanceLock::Postgres(conn) => {
+                let ck = batch.checkpoints.first();
+                return self
+                    .store
+                    .insert_batch_on(conn, &batch.rows, &batch.sides, ck)
+                    .await;
+            }
             InstanceLock::Lost => return Err(StoreError::Unavailable),
             InstanceLock::File(_) => match &mut self.own_conn {
                 Some(conn) => conn,
                 None => {
-                    let mut conn = self.store.write_connection().await?;
-                    self.store
-                        .bound_session(&mut conn, self.settings.bound)
-                        .await?;
+                    let conn = self.store.write_connection(self.settings.bound).await?;
                     self.own_conn.insert(conn)
                 }
             },
         };
-        self.store.insert_batch_on(conn, rows, sides, ck).await
+        conn.insert(batch).await
     }
 
     /// Continues from the head the store actually has, under an instance

@@ -217,17 +217,51 @@ pub fn check_field_filter(filters: &Filters, data: &[u8]) {
     let (bron, trie) = &bronnen[data[0] as usize % bronnen.len()];
     let max_depth = 1 + (data[1] as usize % 64);
     let mask = u64::from_le_bytes(data[2..10].try_into().expect("8 bytes"));
-    let Ok(mut doc) = serde_json::from_slice::<Value>(&data[10..]) else {
-        return;
-    };
+    let input = &data[10..];
     let n = bron.catalogue.len();
     let allowed = BitSet::from_indices(n, (0..n).filter(|i| mask & (1 << (i % 64)) != 0));
+    // The gateway's one-pass filter decides as the reference does on the
+    // parsed document (it refuses duplicate keys, which the reference
+    // resolves by keeping the last).
+    let streamed = trie.filter(input, &allowed, max_depth);
+    let Ok(mut doc) = serde_json::from_slice::<Value>(input) else {
+        assert!(
+            streamed.is_err(),
+            "the one-pass filter accepted invalid JSON"
+        );
+        return;
+    };
+    let mut reference = doc.clone();
+    match (
+        &streamed,
+        trie.filter_value(&mut reference, &allowed, max_depth),
+    ) {
+        (Ok((bytes, out)), Ok(ref_out)) => {
+            let parsed: Value = serde_json::from_slice(bytes).expect("the filter writes JSON");
+            assert_eq!(parsed, reference, "the one-pass filter kept other fields");
+            assert_eq!(out.shared, ref_out.shared);
+            assert_eq!(out.withheld, ref_out.withheld);
+            assert_eq!(out.undeclared_count, ref_out.undeclared_count);
+        }
+        (Err(poortwachter::policy::filter::FilterError::DuplicateKey), _) => {
+            assert!(
+                has_duplicate_keys(input),
+                "a duplicate key that is not there"
+            );
+        }
+        // With a key twice the reference filters another document (the
+        // last value of each key), so it may find nothing wrong.
+        (Err(_), _) if has_duplicate_keys(input) => {}
+        (Err(e), Ok(_)) => panic!("the one-pass filter refused what the reference filters: {e}"),
+        (Ok(_), Err(e)) => panic!("the one-pass filter filtered what the reference refuses: {e}"),
+        (Err(a), Err(b)) => assert_eq!(a, &b),
+    }
     let allowed_paths: BTreeSet<&str> = (0..n)
         .filter(|&i| allowed.contains(i))
         .map(|i| bron.catalogue[i].path.as_str())
         .collect();
     let was_object = doc.is_object();
-    if let Ok(out) = trie.filter(&mut doc, &allowed, max_depth) {
+    if let Ok(out) = trie.filter_value(&mut doc, &allowed, max_depth) {
         assert!(was_object);
         for i in out.shared.iter() {
             assert!(allowed.contains(i), "shared field {i} is not allowed");
@@ -243,6 +277,57 @@ pub fn check_field_filter(filters: &Filters, data: &[u8]) {
     } else {
         // Refused documents are not forwarded; nothing to check.
     }
+}
+
+/// Whether some object in the JSON document `input` has a key twice.
+fn has_duplicate_keys(input: &[u8]) -> bool {
+    struct Unique;
+    impl<'de> serde::Deserialize<'de> for Unique {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            d.deserialize_any(UniqueVisitor)
+        }
+    }
+    struct UniqueVisitor;
+    impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+        type Value = Unique;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Unique, A::Error> {
+            let mut keys = BTreeSet::new();
+            while let Some(k) = m.next_key::<String>()? {
+                if !keys.insert(k) {
+                    return Err(serde::de::Error::custom("duplicate key"));
+                }
+                m.next_value::<Unique>()?;
+            }
+            Ok(Unique)
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Unique, A::Error> {
+            while s.next_element::<Unique>()?.is_some() {}
+            Ok(Unique)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+        fn visit_unit<E>(self) -> Result<Unique, E> {
+            Ok(Unique)
+        }
+    }
+    serde_json::from_slice::<Unique>(input).is_err()
+        && serde_json::from_slice::<Value>(input).is_ok()
 }
 
 /// Every leaf left in the output must be an allowed catalogue path.

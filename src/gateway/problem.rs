@@ -45,7 +45,7 @@ pub enum ClientError {
     BadHeader(&'static str),
     #[error("the request body is larger than {0} bytes")]
     BodyTooLarge(usize),
-    #[error("the request body is not a JSON object")]
+    #[error("the request body is not one JSON object (unique keys, within the nesting limit)")]
     BadJson,
     #[error("the request body must be application/json")]
     UnsupportedMediaType,
@@ -62,7 +62,7 @@ pub enum UpstreamError {
     Timeout,
     #[error("the bron's answer is larger than allowed")]
     TooLarge,
-    #[error("the bron did not answer with a JSON object")]
+    #[error("the bron did not answer with one JSON object (unique keys, within the nesting limit)")]
     NotJson,
     #[error("the bron answered with an error (status {0})")]
     Status(u16),

@@ -417,15 +417,12 @@ impl<'a> Exchange<'a> {
         if !up.json {
             return Err(UpstreamError::NotJson.into());
         }
-        let mut doc: serde_json::Value =
-            serde_json::from_slice(&up.body).map_err(|_| UpstreamError::NotJson)?;
         let depth = self.state.server.max_json_depth;
-        let outcome = permit
+        let (body, outcome) = permit
             .trie()
-            .filter(&mut doc, permit.allowed(), depth)
+            .filter(&up.body, permit.allowed(), depth)
             .map_err(|_| UpstreamError::NotJson)?;
         record_fields(&mut self.rec, permit, &outcome);
-        let body = serde_json::to_vec(&doc).map_err(|_| ProxyError::Internal)?;
         Ok((Bytes::from(body), outcome.withheld_count()))
     }
 
@@ -728,12 +725,9 @@ async fn read_and_filter_request(
     req: Request<Incoming>,
 ) -> Result<(Bytes, FilterOutcome), ProxyError> {
     let bytes = read_json_body(req, state.server.max_request_body_bytes).await?;
-    let mut doc: serde_json::Value =
-        serde_json::from_slice(&bytes).map_err(|_| ClientError::BadJson)?;
-    let outcome = permit
+    let (out, outcome) = permit
         .trie()
-        .filter(&mut doc, permit.allowed(), state.server.max_json_depth)
+        .filter(&bytes, permit.allowed(), state.server.max_json_depth)
         .map_err(|_| ClientError::BadJson)?;
-    let out = serde_json::to_vec(&doc).map_err(|_| ProxyError::Internal)?;
     Ok((Bytes::from(out), outcome))
 }

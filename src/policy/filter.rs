@@ -5,8 +5,14 @@
 //! the document and the trie together, so no path strings are built except for
 //! undeclared keys (which are reported by name). Anything that does not fit the
 //! catalogue's shape is withheld, never passed through.
+//!
+//! The gateway filters bytes to bytes in one pass ([`FieldTrie::filter`],
+//! `stream`); [`FieldTrie::filter_value`] filters a parsed document and is
+//! the reference that pass is tested against.
 
 use std::collections::HashMap;
+
+mod stream;
 
 use serde_json::{Map, Value};
 
@@ -58,6 +64,10 @@ pub enum FilterError {
     NotAnObject,
     #[error("the document nests deeper than {0} levels")]
     TooDeep(usize),
+    #[error("the document is not JSON")]
+    NotJson,
+    #[error("the document has an object with a key twice")]
+    DuplicateKey,
 }
 
 impl FieldTrie {
@@ -81,8 +91,9 @@ impl FieldTrie {
         self.len
     }
 
-    /// Filters `doc` in place, keeping only fields in `allowed`.
-    pub fn filter(
+    /// Filters `doc` in place, keeping only fields in `allowed` (the
+    /// reference for [`FieldTrie::filter`]).
+    pub fn filter_value(
         &self,
         doc: &mut Value,
         allowed: &BitSet,
@@ -133,6 +144,34 @@ impl Walk<'_> {
                 self.out.undeclared.push(name);
             }
         }
+    }
+
+    /// Extends the path by the container `key`; returns the length to cut
+    /// it back to.
+    fn enter(&mut self, key: &str) -> usize {
+        let saved = self.prefix.len();
+        if !self.prefix.is_empty() {
+            self.prefix.push('.');
+        }
+        self.prefix.push_str(key);
+        saved
+    }
+
+    /// Decides the leaf `idx` whose value has (or lacks) the declared
+    /// shape; returns whether it is kept.
+    fn leaf(&mut self, idx: usize, shape_ok: bool) -> bool {
+        if !shape_ok {
+            // Declared as a leaf, but carries structure: it could hide
+            // anything, so it is withheld and named.
+            self.out.withheld.insert(idx);
+            return false;
+        }
+        if self.allowed.contains(idx) {
+            self.out.shared.insert(idx);
+            return true;
+        }
+        self.out.withheld.insert(idx);
+        false
     }
 
     /// Withholds everything below `node` that is in the catalogue (so the
@@ -191,25 +230,10 @@ impl Walk<'_> {
                 (true, _) => false,
                 (false, v) => is_scalar(v),
             };
-            if !shape_ok {
-                // Declared as a leaf, but carries structure: it could hide
-                // anything, so it is withheld and named.
-                self.out.withheld.insert(idx);
-                return Ok(false);
-            }
-            if self.allowed.contains(idx) {
-                self.out.shared.insert(idx);
-                return Ok(true);
-            }
-            self.out.withheld.insert(idx);
-            return Ok(false);
+            return Ok(self.leaf(idx, shape_ok));
         }
         // A container.
-        let saved = self.prefix.len();
-        if !self.prefix.is_empty() {
-            self.prefix.push('.');
-        }
-        self.prefix.push_str(key);
+        let saved = self.enter(key);
         let keep = match value {
             Value::Object(map) if !node.array => {
                 self.object(map, node, depth + 1)?;
@@ -274,17 +298,135 @@ mod tests {
         "doelen[]",                  // 5
     ];
 
+    /// Filters `doc` both ways, asserts they agree, returns the result.
     fn run(doc: Value, allowed: &[usize]) -> (Value, FilterOutcome) {
         let trie = FieldTrie::new(&catalogue(CAT));
+        let allowed = BitSet::from_indices(CAT.len(), allowed.iter().copied());
+        let bytes = serde_json::to_vec(&doc).unwrap();
         let mut doc = doc;
-        let out = trie
-            .filter(
-                &mut doc,
-                &BitSet::from_indices(CAT.len(), allowed.iter().copied()),
-                32,
-            )
-            .unwrap();
+        let out = trie.filter_value(&mut doc, &allowed, 32).unwrap();
+        let (streamed, streamed_out) = trie.filter(&bytes, &allowed, 32).unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&streamed).unwrap(), doc);
+        assert_eq!(streamed_out, out);
         (doc, out)
+    }
+
+    /// A deterministic stream of pseudo-random numbers (xorshift).
+    struct Dice(u64);
+
+    impl Dice {
+        fn roll(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// A document made of the catalogue's names, some undeclared ones, and
+    /// values of every shape, nested up to `depth`.
+    fn random_value(d: &mut Dice, depth: u32) -> Value {
+        const NAMES: &[&str] = &[
+            "leerling",
+            "naam",
+            "bsn",
+            "verzuim",
+            "uren",
+            "meldingen",
+            "datum",
+            "reden",
+            "doelen",
+            "x",
+            "geheim",
+        ];
+        let leaf = depth == 0 || d.roll(3) == 0;
+        match d.roll(if leaf { 5 } else { 7 }) {
+            0 => Value::Null,
+            1 => json!(d.roll(2) == 0),
+            2 => json!(d.roll(1000) as f64 / 7.0 - 50.0),
+            3 => json!(format!("w\"{}\u{e9}", d.roll(100))),
+            4 => json!(i64::try_from(d.roll(1 << 40)).unwrap() - (1 << 39)),
+            5 => (0..d.roll(4)).map(|_| random_value(d, depth - 1)).collect(),
+            _ => Value::Object(
+                (0..d.roll(5))
+                    .map(|_| {
+                        let name = NAMES[usize::try_from(d.roll(NAMES.len() as u64)).unwrap()];
+                        (name.to_owned(), random_value(d, depth - 1))
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    #[test]
+    fn the_one_pass_filter_decides_as_the_reference_on_random_documents() {
+        let mut d = Dice(0x9e37_79b9_7f4a_7c15);
+        let mut objects = 0;
+        for _ in 0..5_000 {
+            let doc = random_value(&mut d, 5);
+            let allowed: Vec<usize> = (0..CAT.len()).filter(|_| d.roll(2) == 0).collect();
+            if doc.is_object() {
+                objects += 1;
+                run(doc, &allowed);
+            } else {
+                let trie = FieldTrie::new(&catalogue(CAT));
+                let bytes = serde_json::to_vec(&doc).unwrap();
+                let all = BitSet::from_indices(CAT.len(), allowed.iter().copied());
+                assert_eq!(
+                    trie.filter(&bytes, &all, 32).map(|_| ()),
+                    Err(FilterError::NotAnObject)
+                );
+            }
+        }
+        assert!(objects > 300, "{objects} objects generated");
+    }
+
+    #[test]
+    fn the_one_pass_filter_keeps_the_documents_order_and_its_escapes() {
+        let trie = FieldTrie::new(&catalogue(CAT));
+        let all = BitSet::from_indices(CAT.len(), 0..CAT.len());
+        let doc = br#"{"verzuim": {"uren": 4.5}, "leerling": {"naam": "A\"\u00e9\n", "bsn": "1"}, "doelen": [1, -2, null, "z"]}"#;
+        let (out, _) = trie.filter(doc, &all, 32).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"verzuim":{"uren":4.5},"leerling":{"naam":"A\"é\n","bsn":"1"},"doelen":[1,-2,null,"z"]}"#
+        );
+    }
+
+    #[test]
+    fn the_one_pass_filter_refuses_what_is_not_one_json_object_with_unique_keys() {
+        let trie = FieldTrie::new(&catalogue(CAT));
+        let all = BitSet::from_indices(CAT.len(), 0..CAT.len());
+        let cases: &[(&[u8], FilterError)] = &[
+            (
+                br#"{"leerling": {"naam": "A", "naam": "B"}}"#,
+                FilterError::DuplicateKey,
+            ),
+            (br#"{"geheim": 1, "geheim": 2}"#, FilterError::DuplicateKey),
+            (br#"{"leerling": {"naam": "A"}} {}"#, FilterError::NotJson),
+            (br#"{"leerling": {"naam": "A"}"#, FilterError::NotJson),
+            (br#"{"doelen": [1, 2,]}"#, FilterError::NotJson),
+            (b"\"text\"", FilterError::NotAnObject),
+            (b"[{}]", FilterError::NotAnObject),
+            (b"{\"geheim\": \"\xe3(\"}", FilterError::NotJson),
+            (
+                br#"{"verzuim": {"meldingen": [{"datum": "x"}]}}"#,
+                FilterError::TooDeep(2),
+            ),
+        ];
+        for (doc, want) in cases {
+            let depth = if *want == FilterError::TooDeep(2) {
+                2
+            } else {
+                32
+            };
+            assert_eq!(
+                trie.filter(doc, &all, depth).map(|_| ()).as_ref(),
+                Err(want),
+                "{}",
+                String::from_utf8_lossy(doc)
+            );
+        }
     }
 
     #[test]
@@ -352,12 +494,12 @@ mod tests {
         let trie = FieldTrie::new(&catalogue(CAT));
         let all = BitSet::from_indices(CAT.len(), 0..CAT.len());
         assert_eq!(
-            trie.filter(&mut json!([1]), &all, 8),
+            trie.filter_value(&mut json!([1]), &all, 8),
             Err(FilterError::NotAnObject)
         );
         let mut deep = json!({"verzuim": {"meldingen": [{"datum": "x"}]}});
         assert_eq!(
-            trie.filter(&mut deep, &all, 2),
+            trie.filter_value(&mut deep, &all, 2),
             Err(FilterError::TooDeep(2))
         );
     }

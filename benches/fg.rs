@@ -188,7 +188,10 @@ impl Chain {
 
     async fn flush(&mut self, conn: &mut WriteConnection) {
         conn.insert(Batch {
-            rows: std::mem::take(&mut self.rows),
+            rows: std::mem::take(&mut self.rows)
+                .into_iter()
+                .map(std::sync::Arc::new)
+                .collect(),
             sides: Vec::new(),
             checkpoints: std::mem::take(&mut self.checkpoints),
         })

@@ -650,14 +650,14 @@ async fn sqlite_writer_batches_land_whole_or_not_at_all() {
     use poortwachter::audit::Checkpoint;
     use poortwachter::audit::record::{AuditRecord, StoredRow};
     use poortwachter::audit::store::{Batch, Statement, Store};
-    fn rows(instance: &str, n: i64) -> Vec<StoredRow> {
+    fn rows(instance: &str, n: i64) -> Vec<std::sync::Arc<StoredRow>> {
         let mut prev = GENESIS.to_owned();
         (1..=n)
             .map(|seq| {
                 let rec = AuditRecord::new(instance, &format!("r{seq}"), "t");
                 let row = StoredRow::from_record(&rec, seq, &prev);
                 prev.clone_from(&row.hash);
-                row
+                std::sync::Arc::new(row)
             })
             .collect()
     }
@@ -677,7 +677,10 @@ async fn sqlite_writer_batches_land_whole_or_not_at_all() {
     let holder = rusqlite::Connection::open(&path).unwrap();
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
 
-    let mut conn = store.write_connection(Duration::from_millis(200)).await.unwrap();
+    let mut conn = store
+        .write_connection(Duration::from_millis(200))
+        .await
+        .unwrap();
     let batch = |rows| Batch {
         rows,
         sides: Vec::new(),
@@ -687,7 +690,10 @@ async fn sqlite_writer_batches_land_whole_or_not_at_all() {
     assert!(e.is_definite() && e.is_busy(), "{e}");
 
     // Given up on while it waits for the lock (its bound is long).
-    let mut conn = store.write_connection(Duration::from_secs(30)).await.unwrap();
+    let mut conn = store
+        .write_connection(Duration::from_secs(30))
+        .await
+        .unwrap();
     let waiting = tokio::time::timeout(
         Duration::from_millis(300),
         conn.insert(batch(rows("abandoned", 3))),
@@ -703,7 +709,10 @@ async fn sqlite_writer_batches_land_whole_or_not_at_all() {
 
     // A whole batch: records, a register change binding `$n` by name (one
     // used twice), a checkpoint.
-    let mut conn = store.write_connection(Duration::from_secs(5)).await.unwrap();
+    let mut conn = store
+        .write_connection(Duration::from_secs(5))
+        .await
+        .unwrap();
     let landed = rows("whole", 4);
     let last = landed.last().unwrap();
     let ck = Checkpoint {
@@ -734,10 +743,15 @@ async fn sqlite_writer_batches_land_whole_or_not_at_all() {
     .fetch_one(store.pool())
     .await
     .unwrap();
-    assert_eq!((registered_by.as_str(), registered_role.as_str()), ("x", "x"));
+    assert_eq!(
+        (registered_by.as_str(), registered_role.as_str()),
+        ("x", "x")
+    );
     assert_eq!(store.last_checkpoint("whole").await.unwrap(), Some((1, 5)));
     let mut check = store.pool().acquire().await.unwrap();
-    let stored = poortwachter::audit::aggregate::stored(&mut *check).await.unwrap();
+    let stored = poortwachter::audit::aggregate::stored(&mut check)
+        .await
+        .unwrap();
     let rows_now = store.all_rows().await.unwrap();
     assert_eq!(stored, poortwachter::audit::aggregate::sums_of(&rows_now));
 }

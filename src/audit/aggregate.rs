@@ -199,10 +199,10 @@ fn for_each(json: &str, mut f: impl FnMut(&str)) {
 }
 
 /// What `rows` contribute.
-pub fn sums_of(rows: &[StoredRow]) -> Sums {
+pub fn sums_of<R: Borrow<StoredRow>>(rows: &[R]) -> Sums {
     let mut sums = Sums::new();
     for r in rows {
-        add(r, &mut sums);
+        add(r.borrow(), &mut sums);
     }
     sums
 }

@@ -256,11 +256,12 @@ async fn aggregates_since_first_connect(pool: &AnyPool) -> Result<(), StoreError
 
 /// The PostgreSQL batch insert together with its aggregates, as one
 /// statement (a data-modifying CTE: both or neither, one round trip).
-fn pg_insert_with_aggregates(
-    rows: &[StoredRow],
+fn pg_insert_with_aggregates<R: std::borrow::Borrow<StoredRow>>(
+    rows: &[R],
     sums: &super::aggregate::Sums,
 ) -> Result<sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>, StoreError> {
-    let records = serde_json::to_string(rows).map_err(StoreError::Encode)?;
+    let rows: Vec<&StoredRow> = rows.iter().map(std::borrow::Borrow::borrow).collect();
+    let records = serde_json::to_string(&rows).map_err(StoreError::Encode)?;
     let sql = format!(
         "WITH records AS ({PG_INSERT}) {}",
         super::aggregate::pg_upsert_sql(2)
@@ -374,7 +375,7 @@ impl Store {
                 let bound = std::time::Duration::from_secs(5);
                 let mut conn = self.write_connection(bound).await?;
                 conn.insert(Batch {
-                    rows: rows.to_vec(),
+                    rows: rows.iter().cloned().map(std::sync::Arc::new).collect(),
                     sides: side_writes.to_vec(),
                     checkpoints: checkpoint.into_iter().cloned().collect(),
                 })
@@ -422,10 +423,10 @@ impl Store {
     /// aggregates, the register change and the checkpoint, kept together so
     /// their order is read at once. SQLite batches go through
     /// [`WriteConnection`].
-    pub async fn insert_batch_on(
+    pub async fn insert_batch_on<R: std::borrow::Borrow<StoredRow>>(
         &self,
         conn: &mut AnyConnection,
-        rows: &[StoredRow],
+        rows: &[R],
         side_writes: &[Statement],
         checkpoint: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {

@@ -173,7 +173,10 @@ fn correction(row: &StoredRow, undone: bool) -> StoredRow {
 /// One record of a batch: its row (linked when the batch is committed), the
 /// register change that commits with it, and who waits for it.
 struct Entry {
-    row: StoredRow,
+    /// Shared with the transaction that writes it (no copy per batch);
+    /// changed only through `Arc::make_mut`, which copies it if that
+    /// transaction still holds it.
+    row: Arc<StoredRow>,
     side: Option<Statement>,
     /// The undo of `side`, kept for a correction.
     undo: Option<Statement>,
@@ -183,7 +186,7 @@ struct Entry {
 impl Entry {
     fn own(row: StoredRow, side: Option<Statement>) -> Self {
         Self {
-            row,
+            row: Arc::new(row),
             side,
             undo: None,
             waiter: None,
@@ -374,7 +377,7 @@ impl Writer {
             if p.slot.claim(now) {
                 let (side, undo) = p.side.map(|s| (s.apply, s.undo)).unzip();
                 entries.push(Entry {
-                    row,
+                    row: Arc::new(row),
                     side,
                     undo,
                     waiter: Some((p.slot, p.ack)),
@@ -439,7 +442,7 @@ impl Writer {
             if let Some((slot, ack)) = entry.waiter.take() {
                 slot.refuse();
                 let _ = ack.send(Err(Arc::clone(&e)));
-                abandon(&mut entry.row);
+                abandon(Arc::make_mut(&mut entry.row));
                 entry.side = None;
                 entry.undo = None;
             }
@@ -501,7 +504,7 @@ impl Writer {
     fn requeue_not_landed(&mut self, d: InDoubt) {
         for (mut e, refused) in d.entries.into_iter().zip(d.refused) {
             if refused {
-                abandon(&mut e.row);
+                abandon(Arc::make_mut(&mut e.row));
                 e.side = None;
                 e.undo = None;
             }
@@ -613,7 +616,7 @@ impl Writer {
         ck: Option<&Checkpoint>,
     ) -> Result<(), StoreError> {
         let batch = Batch {
-            rows: entries.iter().map(|e| e.row.clone()).collect(),
+            rows: entries.iter().map(|e| Arc::clone(&e.row)).collect(),
             sides: entries.iter().filter_map(|e| e.side.clone()).collect(),
             checkpoints: ck.into_iter().cloned().collect(),
         };
@@ -694,7 +697,7 @@ fn link(entries: &mut [Entry], start: &(i64, String)) {
     let (mut seq, mut prev) = (start.0, start.1.clone());
     for e in entries {
         seq += 1;
-        e.row.link(seq, &prev);
+        Arc::make_mut(&mut e.row).link(seq, &prev);
         prev.clone_from(&e.row.hash);
     }
 }

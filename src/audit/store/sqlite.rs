@@ -31,9 +31,11 @@ use crate::audit::record::StoredRow;
 const CACHE_KIB: i64 = 65_536;
 
 /// One transaction's worth of writes, owned: it crosses to the thread.
+/// The rows are shared, not copied: the writer keeps them for what follows
+/// the transaction (acknowledgements, corrections).
 #[derive(Debug, Default)]
 pub struct Batch {
-    pub rows: Vec<StoredRow>,
+    pub rows: Vec<Arc<StoredRow>>,
     pub sides: Vec<Statement>,
     /// The writer seals at most one per batch; a generator may add more.
     pub checkpoints: Vec<Checkpoint>,
@@ -162,7 +164,10 @@ const CHECKPOINT_SQL: &str = "INSERT INTO audit_checkpoints (instance, ck_no, se
 
 /// One record per statement: on this thread a statement costs no hand-off,
 /// and a cached single-row statement is prepared once per connection.
-fn insert_rows(tx: &rusqlite::Transaction<'_>, rows: &[StoredRow]) -> Result<(), rusqlite::Error> {
+fn insert_rows(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[Arc<StoredRow>],
+) -> Result<(), rusqlite::Error> {
     let mut stmt = tx.prepare_cached(&super::sqlite_insert_sql())?;
     for r in rows {
         stmt.execute(params![

@@ -341,7 +341,7 @@ async fn registers(store: &Store, plan: &Plan<'_>) {
 
 async fn generate(store: &Store, plan: &Plan<'_>, signer: Signer, total: i64) -> Generated {
     let mut conn = store
-        .write_connection(std::time::Duration::from_mins(1))
+        .write_connection(std::time::Duration::from_mins(1), 64)
         .await
         .unwrap();
     registers(store, plan).await;

@@ -574,6 +574,7 @@ impl Config {
             ("audit", "queue_capacity", a.queue_capacity as u64),
             ("audit", "max_batch", a.max_batch as u64),
             ("audit", "backlog_capacity", a.backlog_capacity as u64),
+            ("audit", "sqlite_cache_mib", u64::from(a.sqlite_cache_mib)),
         ];
         let mut p: Vec<Problem> = named
             .into_iter()
@@ -792,6 +793,7 @@ store = "sqlite://audit.db"
 pseudonym_key = "pseudonym.key"
 signing_key = "signing.key"
 commit_timout_ms = 5
+sqlite_cache_mib = 0
 
 [log]
 format = "xml"
@@ -807,7 +809,8 @@ format = "xml"
             "x.toml:9: `tls.client_ca[]`: invalid type: integer `3`",
             "x.toml:10: `tls.min_version`: unknown variant `1.1`",
             "x.toml:16: unknown key `audit.commit_timout_ms`",
-            "x.toml:19: log.format must be",
+            "x.toml:17: audit.sqlite_cache_mib must be greater than 0",
+            "x.toml:20: log.format must be",
         ];
         assert_eq!(p.len(), want.len(), "{p:#?}");
         for (got, want) in p.iter().zip(want) {

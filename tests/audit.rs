@@ -678,7 +678,7 @@ async fn sqlite_writer_batches_land_whole_or_not_at_all() {
     holder.execute_batch("BEGIN IMMEDIATE").unwrap();
 
     let mut conn = store
-        .write_connection(Duration::from_millis(200))
+        .write_connection(Duration::from_millis(200), 8)
         .await
         .unwrap();
     let batch = |rows| Batch {
@@ -691,7 +691,7 @@ async fn sqlite_writer_batches_land_whole_or_not_at_all() {
 
     // Given up on while it waits for the lock (its bound is long).
     let mut conn = store
-        .write_connection(Duration::from_secs(30))
+        .write_connection(Duration::from_secs(30), 8)
         .await
         .unwrap();
     let waiting = tokio::time::timeout(
@@ -710,7 +710,7 @@ async fn sqlite_writer_batches_land_whole_or_not_at_all() {
     // A whole batch: records, a register change binding `$n` by name (one
     // used twice), a checkpoint.
     let mut conn = store
-        .write_connection(Duration::from_secs(5))
+        .write_connection(Duration::from_secs(5), 8)
         .await
         .unwrap();
     let landed = rows("whole", 4);

@@ -167,6 +167,7 @@ fn example_config_lists_every_option() {
                 "checkpoint_interval_ms",
                 "default_retention_days",
                 "purge_interval_hours",
+                "sqlite_cache_mib",
             ][..],
         ),
         (

@@ -17,6 +17,7 @@ pub fn audit_config(url: &str, dir: &std::path::Path) -> poortwachter::audit::Au
         checkpoint_interval_ms: 10_000,
         default_retention_days: 365,
         purge_interval_hours: None,
+        sqlite_cache_mib: poortwachter::audit::DEFAULT_SQLITE_CACHE_MIB,
     }
 }
 

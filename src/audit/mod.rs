@@ -79,6 +79,17 @@ pub struct AuditConfig {
     /// When set, `serve` runs the retention purge this often.
     #[serde(default)]
     pub purge_interval_hours: Option<u64>,
+    /// SQLite: the page cache of the audit writer's connection, in MiB
+    /// (resident memory once the trail is larger than it).
+    #[serde(default = "default_sqlite_cache_mib")]
+    pub sqlite_cache_mib: u32,
+}
+
+/// The default of `audit.sqlite_cache_mib`.
+pub const DEFAULT_SQLITE_CACHE_MIB: u32 = 32;
+
+fn default_sqlite_cache_mib() -> u32 {
+    DEFAULT_SQLITE_CACHE_MIB
 }
 
 fn default_commit_timeout() -> u64 {
@@ -153,6 +164,7 @@ impl Auditor {
             max_batch: cfg.max_batch.max(1),
             bound,
             backlog_capacity: cfg.backlog_capacity,
+            sqlite_cache_mib: cfg.sqlite_cache_mib,
             unwritten: Arc::clone(&unwritten),
         };
         let writer = Writer::start(store, settings, signer, lock).await?;

@@ -300,11 +300,12 @@ impl Store {
                         conn.execute("PRAGMA journal_mode=WAL").await?;
                         conn.execute("PRAGMA synchronous=FULL").await?;
                         conn.execute("PRAGMA busy_timeout=5000").await?;
-                        // The trail grows without bound and every insert
-                        // touches four b-trees (one keyed by a random
-                        // pseudonym): a 64 MiB page cache keeps their inner
-                        // pages in memory.
-                        conn.execute("PRAGMA cache_size=-65536").await?;
+                        // The pool's connections read (registers on a
+                        // cache miss, the FG's queries) and keep SQLite's
+                        // default page cache (2 MiB): their scans are served
+                        // by the OS's page cache, and a verification ran
+                        // faster with 2 MiB than with 64 (benches/RESULTS.md).
+                        // The writer's connection has its own, configured.
                     }
                     Ok(())
                 })
@@ -373,7 +374,9 @@ impl Store {
             }
             Backend::Sqlite => {
                 let bound = std::time::Duration::from_secs(5);
-                let mut conn = self.write_connection(bound).await?;
+                let mut conn = self
+                    .write_connection(bound, super::DEFAULT_SQLITE_CACHE_MIB)
+                    .await?;
                 conn.insert(Batch {
                     rows: rows.iter().cloned().map(std::sync::Arc::new).collect(),
                     sides: side_writes.to_vec(),
@@ -385,7 +388,8 @@ impl Store {
     }
 
     /// SQLite: a connection of its own, outside the pool, for the audit
-    /// writer, its statements bounded by `bound` (`busy_timeout`).
+    /// writer, its statements bounded by `bound` (`busy_timeout`), with a
+    /// page cache of `cache_mib` MiB (`audit.sqlite_cache_mib`).
     ///
     /// Why not the pool: the pool hands out its idle connections in turn,
     /// and on SQLite a connection whose database another connection changed
@@ -395,9 +399,10 @@ impl Store {
     pub async fn write_connection(
         &self,
         bound: std::time::Duration,
+        cache_mib: u32,
     ) -> Result<WriteConnection, StoreError> {
         let path = self.sqlite_path.clone().ok_or(StoreError::Url)?;
-        WriteConnection::open(path, bound).await
+        WriteConnection::open(path, bound, cache_mib).await
     }
 
     /// Bounds how long the store may keep a statement of `conn` waiting (on

@@ -217,6 +217,8 @@ pub(super) struct WriterSettings {
     /// `transaction_timeout_ms`.
     pub bound: Duration,
     pub backlog_capacity: usize,
+    /// `sqlite_cache_mib`: the SQLite writer connection's page cache.
+    pub sqlite_cache_mib: u32,
     /// Records that could not be written at all (counted for `/metrics`).
     pub unwritten: Arc<AtomicU64>,
 }
@@ -649,7 +651,10 @@ impl Writer {
             InstanceLock::File(_) => match &mut self.own_conn {
                 Some(conn) => conn,
                 None => {
-                    let conn = self.store.write_connection(self.settings.bound).await?;
+                    let conn = self
+                        .store
+                        .write_connection(self.settings.bound, self.settings.sqlite_cache_mib)
+                        .await?;
                     self.own_conn.insert(conn)
                 }
             },
@@ -745,6 +750,7 @@ mod tests {
             max_batch: 8,
             bound: Duration::from_millis(100),
             backlog_capacity: 8,
+            sqlite_cache_mib: 8,
             unwritten: Arc::default(),
         };
         let lock = store.lock_instance("t").await.unwrap();

@@ -26,10 +26,6 @@ use crate::audit::aggregate::{self, Sums};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::record::StoredRow;
 
-/// Page cache of the writer's connection, in KiB (as the pool's): every
-/// insert touches four b-trees, one keyed by a random pseudonym.
-const CACHE_KIB: i64 = 65_536;
-
 /// One transaction's worth of writes, owned: it crosses to the thread.
 /// The rows are shared, not copied: the writer keeps them for what follows
 /// the transaction (acknowledgements, corrections).
@@ -70,10 +66,12 @@ impl Drop for WriteConnection {
 
 impl WriteConnection {
     /// Opens the database file `path` (created and migrated by the pool)
-    /// with `synchronous=FULL` and statements bounded by `bound` (SQLite's
-    /// `busy_timeout`).
-    pub async fn open(path: String, bound: Duration) -> Result<Self, StoreError> {
-        let conn = tokio::task::spawn_blocking(move || open(&path, bound))
+    /// with `synchronous=FULL`, statements bounded by `bound` (SQLite's
+    /// `busy_timeout`) and a page cache of `cache_mib` MiB (every insert
+    /// touches four b-trees, one keyed by a random pseudonym: the cache
+    /// keeps their inner pages from batch to batch).
+    pub async fn open(path: String, bound: Duration, cache_mib: u32) -> Result<Self, StoreError> {
+        let conn = tokio::task::spawn_blocking(move || open(&path, bound, cache_mib))
             .await
             .map_err(|e| StoreError::Invalid(format!("the SQLite writer thread stopped: {e}")))?
             .map_err(StoreError::Write)?;
@@ -110,12 +108,13 @@ impl WriteConnection {
     }
 }
 
-fn open(path: &str, bound: Duration) -> Result<Connection, rusqlite::Error> {
+fn open(path: &str, bound: Duration, cache_mib: u32) -> Result<Connection, rusqlite::Error> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(bound.max(Duration::from_millis(1)))?;
     conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "cache_size", -CACHE_KIB)?;
+    // Negative: a size in KiB rather than in pages.
+    conn.pragma_update(None, "cache_size", -i64::from(cache_mib.max(1)) * 1024)?;
     Ok(conn)
 }
 

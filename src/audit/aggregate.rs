@@ -149,29 +149,28 @@ fn owned(columns: &KeyRef<'_>) -> Key {
     }
 }
 
-impl Tally for Sums {
-    fn count_under(&mut self, columns: &KeyRef<'_>, t: Option<&str>) {
-        let view: &dyn Columns = columns;
-        match self.get_mut(view) {
-            Some(c) => c.count(t),
-            None => self.entry(owned(columns)).or_default().count(t),
+/// Both maps look a key up by its borrowed columns and add it owned only
+/// when it is new.
+macro_rules! tally_by_lookup {
+    ($map:ty) => {
+        impl Tally for $map {
+            fn count_under(&mut self, columns: &KeyRef<'_>, t: Option<&str>) {
+                let view: &dyn Columns = columns;
+                match self.get_mut(view) {
+                    Some(c) => c.count(t),
+                    None => self.entry(owned(columns)).or_default().count(t),
+                }
+            }
         }
-    }
+    };
 }
 
 /// A batch's sums while they are counted: foldhash, a fast hash of short
 /// strings (the keys come from the gateway's own records).
 type Counting = HashMap<Key, Cell, foldhash::fast::RandomState>;
 
-impl Tally for Counting {
-    fn count_under(&mut self, columns: &KeyRef<'_>, t: Option<&str>) {
-        let view: &dyn Columns = columns;
-        match self.get_mut(view) {
-            Some(c) => c.count(t),
-            None => self.entry(owned(columns)).or_default().count(t),
-        }
-    }
-}
+tally_by_lookup!(Sums);
+tally_by_lookup!(Counting);
 
 impl Cell {
     fn count(&mut self, t: Option<&str>) {

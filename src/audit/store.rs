@@ -166,14 +166,14 @@ pub(crate) const COLUMNS: &str = columns!();
 const COLUMN_COUNT: usize = 32;
 
 /// `INSERT ... VALUES (?,...,?)`: one record (placeholders only: no data
-/// ever enters the SQL text).
-fn sqlite_insert_sql() -> String {
+/// ever enters the SQL text). Made once.
+static SQLITE_INSERT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let marks = vec!["?"; COLUMN_COUNT].join(",");
     format!(
         "INSERT INTO audit_records ({}) VALUES ({marks})",
         columns!()
     )
-}
+});
 
 /// Batch insert for PostgreSQL: one JSON array parameter, unpacked by
 /// `json_populate_recordset` (matching keys to column names).

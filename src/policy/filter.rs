@@ -49,6 +49,16 @@ pub struct FilterOutcome {
 }
 
 impl FilterOutcome {
+    /// Nothing done yet, for a catalogue of `len` fields.
+    fn empty(len: usize) -> Self {
+        Self {
+            shared: BitSet::new(len),
+            withheld: BitSet::new(len),
+            undeclared: Vec::new(),
+            undeclared_count: 0,
+        }
+    }
+
     /// Distinct withheld fields: declared ones plus undeclared keys.
     pub fn withheld_count(&self) -> usize {
         self.withheld.len() + self.undeclared_count
@@ -102,12 +112,7 @@ impl FieldTrie {
         let Value::Object(map) = doc else {
             return Err(FilterError::NotAnObject);
         };
-        let mut out = FilterOutcome {
-            shared: BitSet::new(self.len),
-            withheld: BitSet::new(self.len),
-            undeclared: Vec::new(),
-            undeclared_count: 0,
-        };
+        let mut out = FilterOutcome::empty(self.len);
         let mut w = Walk {
             allowed,
             out: &mut out,

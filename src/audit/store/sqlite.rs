@@ -167,7 +167,7 @@ fn insert_rows(
     tx: &rusqlite::Transaction<'_>,
     rows: &[Arc<StoredRow>],
 ) -> Result<(), rusqlite::Error> {
-    let mut stmt = tx.prepare_cached(&super::sqlite_insert_sql())?;
+    let mut stmt = tx.prepare_cached(&super::SQLITE_INSERT)?;
     for r in rows {
         stmt.execute(params![
             r.instance,

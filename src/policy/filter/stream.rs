@@ -33,12 +33,7 @@ impl FieldTrie {
         allowed: &BitSet,
         max_depth: usize,
     ) -> Result<(Vec<u8>, FilterOutcome), FilterError> {
-        let mut out = FilterOutcome {
-            shared: BitSet::new(self.len),
-            withheld: BitSet::new(self.len),
-            undeclared: Vec::new(),
-            undeclared_count: 0,
-        };
+        let mut out = FilterOutcome::empty(self.len);
         let mut s = Stream {
             walk: Walk {
                 allowed,

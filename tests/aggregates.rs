@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use common::*;
 use http::Method;
 use poortwachter::audit::Store;
-use poortwachter::review::{aggregates, rapport, when};
+use poortwachter::review::{aggregates, pupil_counts, rapport, when};
 
 const VERZUIM: &str = "/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen";
 
@@ -316,12 +316,17 @@ async fn distinct_counts_and_surges(url: String) {
             &format!("s{i}"),
         ));
         seq += 1;
-        rows.push(request(
+        let mut r = request(
             seq,
             "2026-11-25T22:30:00.000000Z",
             "wij-groningen",
             &format!("s{i}"),
-        ));
+        );
+        // Some through a supplier, which has its own distinct count.
+        if i % 3 == 0 {
+            r.supplier = Some("las-leverancier".into());
+        }
+        rows.push(r);
     }
     for chunk in rows.chunks(7) {
         store.insert_batch(chunk, &[], None).await.unwrap();
@@ -330,6 +335,7 @@ async fn distinct_counts_and_surges(url: String) {
     let set = poortwachter::policy::load_dir(std::path::Path::new(POLICIES)).unwrap();
     let th = rapport::Thresholds::default();
     for (from, to) in [("2026-11-25", "2026-11-25"), ("2026-11-20", "2026-11-25")] {
+        let from_day = from.to_owned();
         let (from, to) = (
             when::bound(from, false).unwrap(),
             when::bound(to, true).unwrap(),
@@ -346,6 +352,19 @@ async fn distinct_counts_and_surges(url: String) {
             .await
             .unwrap();
         assert_eq!(comparable(&fast), comparable(&walk), "{from}");
+        // The counts the report read (on SQLite one pass of its own) are
+        // those the store's COUNT(DISTINCT) gives.
+        let days = pupil_counts::Days {
+            from: from_day,
+            to: "2026-11-26".into(),
+            baseline: "2026-10-01".into(),
+        };
+        let counts = pupil_counts::count(&store, &days).await.unwrap();
+        let reference = pupil_counts::counted_by_the_server(&store, &days)
+            .await
+            .unwrap();
+        assert_eq!(counts, reference);
+        assert!(!counts.per_supplier.is_empty() && counts.per_day.len() >= 6);
         let aoj = fast
             .overleggen
             .iter()

@@ -29,7 +29,7 @@ use std::hash::{Hash, Hasher};
 use serde::Serialize;
 
 use super::record::StoredRow;
-use super::store::{Backend, StoreError};
+use super::store::{Backend, Store, StoreError};
 
 pub const REQUEST: &str = "request";
 pub const HOUR: &str = "hour";
@@ -401,6 +401,77 @@ pub async fn upsert(
             .await?;
     }
     Ok(())
+}
+
+/// Aggregate rows a SQLite reader hands over at a time.
+const READ_BATCH: usize = 1_024;
+
+/// Feeds `visit` each row of `sql` (selecting [`COLUMNS`], two text
+/// parameters `$1`, `$2`), streamed: memory follows the batch, not the
+/// result. On SQLite a blocking thread reads through rusqlite (a year's
+/// counts are ~300,000 rows; sqlx's `Any` rows cost ~3/4 of the year's
+/// DPIA report, benches/RESULTS.md); on PostgreSQL the pool streams them.
+pub async fn for_each_row(
+    store: &Store,
+    sql: String,
+    (a, b): (&str, &str),
+    mut visit: impl FnMut(&Key, &Cell),
+) -> Result<(), StoreError> {
+    let Some(path) = store.sqlite_path() else {
+        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(a)
+            .bind(b)
+            .fetch(store.pool());
+        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
+            let (k, c) = cell_from(&r)?;
+            visit(&k, &c);
+        }
+        return Ok(());
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<(Key, Cell)>>(4);
+    let (path, a, b) = (path.to_owned(), a.to_owned(), b.to_owned());
+    let reader = tokio::task::spawn_blocking(move || {
+        let conn = super::walk::sqlite_read_only(&path)?;
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query((&a, &b))?;
+        let mut batch = Vec::with_capacity(READ_BATCH);
+        while let Some(r) = rows.next()? {
+            batch.push(sqlite_cell(r)?);
+            if batch.len() == READ_BATCH && tx.blocking_send(std::mem::take(&mut batch)).is_err() {
+                return Ok(());
+            }
+        }
+        // A closed receiver has stopped reading: nothing is lost by not sending.
+        let _ = tx.blocking_send(batch);
+        Ok::<(), StoreError>(())
+    });
+    while let Some(batch) = rx.recv().await {
+        for (k, c) in &batch {
+            visit(k, c);
+        }
+    }
+    reader
+        .await
+        .map_err(|e| StoreError::Invalid(format!("the SQLite reader stopped: {e}")))?
+}
+
+/// One rusqlite row of [`COLUMNS`] as a key and its cell.
+fn sqlite_cell(r: &rusqlite::Row<'_>) -> Result<(Key, Cell), StoreError> {
+    Ok((
+        Key {
+            day: r.get(0)?,
+            kind: r.get(1)?,
+            overleg: r.get(2)?,
+            k1: r.get(3)?,
+            k2: r.get(4)?,
+            k3: r.get(5)?,
+            k4: r.get(6)?,
+        },
+        Cell {
+            n: r.get(7)?,
+            t: r.get(8)?,
+        },
+    ))
 }
 
 /// Every aggregate in the table (tests and `--check`).

@@ -23,6 +23,7 @@ pub mod html;
 pub mod inzage;
 pub mod kennisgeving;
 pub mod ontvangen;
+pub mod pupil_counts;
 pub mod query;
 pub mod rapport;
 pub mod session;

@@ -19,6 +19,7 @@ use maud::{Markup, html};
 use serde::Serialize;
 
 use super::html::{self, Series};
+use super::pupil_counts::{self, PupilCounts};
 use super::query::{self, Filter};
 use super::{ReviewError, when};
 use crate::audit::{Store, StoredRow};
@@ -350,64 +351,19 @@ pub async fn build_from_aggregates(
         aggregate::COLUMNS
     );
     // The store counts the pupils while the counts stream in.
-    let counting = pupil_counts(store, (&from_day, &to_day), &baseline_day);
-    let reading = async {
-        let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(&from_day)
-            .bind(&to_day)
-            .fetch(store.pool());
-        while let Some(r) = futures_util::TryStreamExt::try_next(&mut rows).await? {
-            let (k, c) = aggregate::cell_from(&r)?;
-            acc.records_read += 1;
-            acc.apply(&k, &c, Span::Period);
-        }
-        Ok::<(), ReviewError>(())
+    let days = pupil_counts::Days {
+        from: from_day,
+        to: to_day,
+        baseline: baseline_day,
     };
-    let (counts, ()) = futures_util::try_join!(counting, reading)?;
-    acc.distinct_pupils(&counts)?;
+    let counting = pupil_counts::count(store, &days);
+    let reading = aggregate::for_each_row(store, sql, (&days.from, &days.to), |k, c| {
+        acc.records_read += 1;
+        acc.apply(k, c, Span::Period);
+    });
+    let (counts, ()) = futures_util::try_join!(counting, async { Ok(reading.await?) })?;
+    acc.distinct_pupils(&counts);
     Ok(Some(acc.complete(store, from, to).await?))
-}
-
-/// The three distinct pupil counts: per overleg and per supplier over the
-/// period, per organisation and day over the period and its baseline.
-type PupilCounts = (
-    Vec<sqlx::any::AnyRow>,
-    Vec<sqlx::any::AnyRow>,
-    Vec<sqlx::any::AnyRow>,
-);
-
-/// Counts [`PupilCounts`] in the store: three scans of the period's pupil
-/// rows, run at once (each on its own pooled connection: on SQLite its own
-/// thread). The per-day one groups in the primary key's order (kind, then
-/// day), which spares SQLite a sort.
-async fn pupil_counts(
-    store: &Store,
-    (from_day, to_day): (&str, &str),
-    baseline_day: &str,
-) -> Result<PupilCounts, ReviewError> {
-    let count = |sql: &'static str, lo: &str, hi: &str| {
-        sqlx::query(sql)
-            .bind(lo.to_owned())
-            .bind(hi.to_owned())
-            .fetch_all(store.pool())
-    };
-    Ok(futures_util::try_join!(
-        count(
-            "SELECT overleg, '', COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND day >= $1 AND day < $2 GROUP BY overleg",
-            from_day,
-            to_day,
-        ),
-        count(
-            "SELECT overleg, k2, COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND k2 <> '' AND day >= $1 AND day < $2 GROUP BY overleg, k2",
-            from_day,
-            to_day,
-        ),
-        count(
-            "SELECT overleg, k1 || ' ' || day, COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND k1 <> '' AND day >= $1 AND day < $2 GROUP BY day, overleg, k1",
-            baseline_day,
-            to_day,
-        ),
-    )?)
 }
 
 /// [`build`], fetching `page` records at a time (the report does not depend
@@ -803,43 +759,30 @@ impl<'a> Acc<'a> {
     }
 
     /// Applies the distinct pupil counts the store made ([`pupil_counts`]).
-    fn distinct_pupils(&mut self, counts: &PupilCounts) -> Result<(), ReviewError> {
-        use sqlx::Row as _;
-        let (per_overleg, per_supplier, per_day) = counts;
-        self.records_read += per_overleg.len() + per_supplier.len() + per_day.len();
-        let cell = |r: &sqlx::any::AnyRow| -> Result<(String, String, u64), ReviewError> {
-            let n: i64 = r.try_get(2).map_err(crate::audit::StoreError::from)?;
-            Ok((
-                r.try_get(0).map_err(crate::audit::StoreError::from)?,
-                r.try_get(1).map_err(crate::audit::StoreError::from)?,
-                u64::try_from(n).unwrap_or(0),
-            ))
-        };
-        for r in per_overleg {
-            let (overleg, _, n) = cell(r)?;
-            if let Some(o) = self.overleggen.get_mut(&overleg) {
-                o.pupils.counted = n;
+    fn distinct_pupils(&mut self, counts: &PupilCounts) {
+        self.records_read += counts.len();
+        for (overleg, n) in &counts.per_overleg {
+            if let Some(o) = self.overleggen.get_mut(overleg) {
+                o.pupils.counted = *n;
             }
         }
-        for r in per_supplier {
-            let (overleg, supplier, n) = cell(r)?;
-            if let Some(o) = self.overleggen.get_mut(&overleg) {
-                o.suppliers.entry(supplier).or_default().pupils.counted = n;
-            }
-        }
-        for r in per_day {
-            let (overleg, org_day, n) = cell(r)?;
-            let Some((org, day)) = org_day.rsplit_once(' ') else {
-                continue;
-            };
-            if let Some(o) = self.overleggen.get_mut(&overleg) {
-                o.daily
-                    .entry((org.to_owned(), day.to_owned()))
+        for ((overleg, supplier), n) in &counts.per_supplier {
+            if let Some(o) = self.overleggen.get_mut(overleg) {
+                o.suppliers
+                    .entry(supplier.clone())
                     .or_default()
-                    .counted = n;
+                    .pupils
+                    .counted = *n;
             }
         }
-        Ok(())
+        for ((overleg, org, day), n) in &counts.per_day {
+            if let Some(o) = self.overleggen.get_mut(overleg) {
+                o.daily
+                    .entry((org.clone(), day.clone()))
+                    .or_default()
+                    .counted = *n;
+            }
+        }
     }
 
     /// Counts, per overleg, the pupils (registrations) with a disclosure

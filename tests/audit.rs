@@ -529,13 +529,17 @@ async fn the_purge_scheduler_runs_at_start_and_stops_with_the_gateway() {
     );
 }
 
-/// The verification walk (`audit::walk`), pages of 2 over a chain of 7 next
-/// to another chain: exactly the rows after `after` up to `head`, each as
-/// stored, on both stores (each through its own driver's connection).
+/// The verification walk (`audit::walk::checked_chain`), blocks of 3 over
+/// a chain of 23 next to another chain: exactly the rows after `after` up
+/// to `head`, in order across the readers' blocks, each checked against its
+/// own hashes (an edited row is not `own_ok`, a deleted one is simply
+/// absent), and each chain's head, on both stores (each through its own
+/// driver's connection).
 #[tokio::test]
 async fn the_verification_walk_reads_one_chain_between_bounds() {
     use poortwachter::audit::record::{AuditRecord, StoredRow};
     use poortwachter::audit::store::Store;
+    use poortwachter::audit::verify::HashText;
     async fn chain_of(store: &Store, instance: &str, n: i64) -> Vec<StoredRow> {
         let mut prev = GENESIS.to_owned();
         let mut rows = Vec::new();
@@ -552,16 +556,33 @@ async fn the_verification_walk_reads_one_chain_between_bounds() {
     let sqlite = format!("sqlite://{}/w.db", dir.path().display());
     for url in [sqlite, fresh_pg_database().await] {
         let store = Store::connect(&url).await.unwrap();
-        let rows = chain_of(&store, "a", 7).await;
+        assert!(store.heads().await.unwrap().is_empty(), "no chain yet");
+        let rows = chain_of(&store, "a", 23).await;
         chain_of(&store, "b", 3).await;
+        chain_of(&store, "c-2", 5).await;
+        let heads: Vec<(String, i64)> = store.heads().await.unwrap().into_iter().collect();
+        let want = [("a", 23), ("b", 3), ("c-2", 5)].map(|(i, n)| (i.to_owned(), n));
+        assert_eq!(heads, want, "each chain's last position");
+        sqlx::query("DELETE FROM audit_records WHERE instance = 'a' AND seq = 10")
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit_records SET reason = 'x' WHERE instance = 'a' AND seq = 14")
+            .execute(store.pool())
+            .await
+            .unwrap();
         let mut seen = Vec::new();
-        poortwachter::audit::walk::chain(&store, "a", 2, 6, 2, |r| {
-            assert_eq!(r.compute_hash(), r.hash);
-            seen.push((r.seq, r.hash.to_owned()));
+        poortwachter::audit::walk::checked_chain(&store, "a", 2, 20, 3, |r| {
+            assert_eq!(r.own_ok, r.seq != 14, "row {}", r.seq);
+            seen.push((r.seq, r.hash, r.prev_hash));
         })
         .await
         .unwrap();
-        let want: Vec<_> = rows[2..6].iter().map(|r| (r.seq, r.hash.clone())).collect();
+        let want: Vec<_> = rows[2..20]
+            .iter()
+            .filter(|r| r.seq != 10)
+            .map(|r| (r.seq, HashText::of(&r.hash), HashText::of(&r.prev_hash)))
+            .collect();
         assert_eq!(seen, want);
     }
 }

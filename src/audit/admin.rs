@@ -255,8 +255,8 @@ async fn walk_chain(
     head: i64,
     page: i64,
 ) -> Result<(), AdminError> {
-    super::walk::chain(store, instance, start, head, page, |r| {
-        verifier.push_ref(r);
+    super::walk::checked_chain(store, instance, start, head, page, |r| {
+        verifier.push_checked(instance, r);
     })
     .await?;
     Ok(())

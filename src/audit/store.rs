@@ -482,9 +482,7 @@ impl Store {
     /// walks (records appended later are a write in progress, not part of
     /// what it checks).
     pub async fn heads(&self) -> Result<std::collections::BTreeMap<String, i64>, StoreError> {
-        let rows = sqlx::query("SELECT instance, MAX(seq) FROM audit_records GROUP BY instance")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(HEADS_SQL).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
             .collect()
@@ -838,6 +836,18 @@ pub async fn insert_checkpoint(conn: &mut AnyConnection, c: &Checkpoint) -> Resu
     .await?;
     Ok(())
 }
+
+/// Each instance's last `seq`, found by seeking the primary key once per
+/// instance (a loose index scan) rather than by `GROUP BY instance`, which
+/// both stores answer by reading every entry of the index: ~1.5 s at 10 M
+/// records on SQLite, and verification asks twice (benches/fg.rs).
+const HEADS_SQL: &str = "WITH RECURSIVE i(instance) AS ( \
+     SELECT MIN(instance) FROM audit_records \
+     UNION ALL \
+     SELECT (SELECT MIN(r.instance) FROM audit_records r WHERE r.instance > i.instance) \
+     FROM i WHERE i.instance IS NOT NULL) \
+     SELECT instance, (SELECT MAX(r.seq) FROM audit_records r WHERE r.instance = i.instance) \
+     FROM i WHERE instance IS NOT NULL";
 
 /// Checkpoint rows (instance, ck_no, seq, hash, time, key_id, signature).
 /// [`Store::checkpoints_page`] on SQLite, through rusqlite on the calling

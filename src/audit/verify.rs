@@ -307,7 +307,8 @@ impl Sealed {
 }
 
 fn hash_bytes(hex: &str) -> Option<[u8; 32]> {
-    crate::hex::decode(hex).and_then(|b| b.try_into().ok())
+    // Lower case (as written) without an allocation; either case accepted.
+    crate::hex::lower_32(hex).or_else(|| crate::hex::decode(hex).and_then(|b| b.try_into().ok()))
 }
 
 /// A digest of every column of a checkpoint row.
@@ -336,7 +337,7 @@ struct ChainState {
     /// (Sorted and deduplicated when the chain closes.)
     ck_records: Vec<i64>,
     expected_seq: i64,
-    prev_hash: String,
+    prev_hash: HashText,
     records: usize,
     last_seq: i64,
     last_is_checkpoint: bool,
@@ -434,7 +435,7 @@ impl<'a> Verifier<'a> {
         let mut c = ChainState::new(instance, sealed);
         if let Some(a) = self.anchors.get(instance) {
             c.expected_seq = a.seq + 1;
-            c.prev_hash.clone_from(&a.hash);
+            c.prev_hash = HashText::of(&a.hash);
             c.last_seq = a.seq;
         }
         c
@@ -446,14 +447,20 @@ impl<'a> Verifier<'a> {
 
     /// [`Verifier::push`] for columns borrowed from a database row.
     pub fn push_ref(&mut self, r: RowRef<'_>) {
-        if self.chain.as_ref().is_none_or(|c| c.instance != r.instance) {
+        self.push_checked(r.instance, Checked::of(&r));
+    }
+
+    /// [`Verifier::push`] for a row of `instance` whose own hashes were
+    /// checked where it was read ([`Checked::of`]).
+    pub fn push_checked(&mut self, instance: &str, r: Checked) {
+        if self.chain.as_ref().is_none_or(|c| c.instance != instance) {
             if let Some(done) = self.chain.take() {
                 self.closed.push(done);
             }
-            self.chain = Some(self.start(r.instance));
+            self.chain = Some(self.start(instance));
         }
         if let Some(chain) = self.chain.as_mut() {
-            chain.push(&r);
+            chain.push(r);
         }
     }
 
@@ -518,7 +525,7 @@ impl<'a> Verifier<'a> {
             chain.instance.clone(),
             Anchor {
                 seq: chain.last_seq,
-                hash: chain.prev_hash.clone(),
+                hash: chain.prev_hash.to_string(),
                 ck_no: last_good.0,
                 ck_seq: last_good.1,
             },
@@ -658,15 +665,15 @@ impl<'a> Verifier<'a> {
 impl ChainState {
     /// Compares the row with every checkpoint that seals its position (the
     /// rows come in `seq` order, so the marks are passed once).
-    fn seal(&mut self, r: &RowRef<'_>) {
+    fn seal(&mut self, row_seq: i64, hash: &HashText) {
         while let Some(&(seq, i)) = self.marks.get(self.next) {
-            if seq > r.seq {
+            if seq > row_seq {
                 return;
             }
-            if seq == r.seq
+            if seq == row_seq
                 && let Some(c) = self.sealed.get_mut(i)
             {
-                c.matched = Some(c.hash.is_some() && c.hash == hash_bytes(r.hash));
+                c.matched = Some(c.hash.is_some() && c.hash == hash.bytes());
             }
             self.next += 1;
         }
@@ -714,7 +721,7 @@ struct RecordedCheckpoint<'a> {
 impl ChainState {
     /// Notes where the chain records checkpoint `d.ck_no`, when the record
     /// names every column of the checkpoint's row as stored.
-    fn recorded(&mut self, r: &RowRef<'_>, d: &RecordedCheckpoint<'_>) {
+    fn recorded(&mut self, row_seq: i64, d: &RecordedCheckpoint<'_>) {
         let (Some(seq), Some(hash), Some(key_id), Some(signature), Some(time)) =
             (d.seq, &d.hash, &d.key_id, &d.signature, &d.time)
         else {
@@ -724,7 +731,7 @@ impl ChainState {
             return;
         };
         let named = Checkpoint {
-            instance: r.instance.to_owned(),
+            instance: self.instance.clone(),
             ck_no: d.ck_no,
             seq,
             hash: hash.to_string(),
@@ -735,7 +742,7 @@ impl ChainState {
         if let Some(c) = self.sealed.get_mut(i)
             && c.row == row_digest(&named)
         {
-            c.recorded_at = Some(r.seq);
+            c.recorded_at = Some(row_seq);
         }
     }
 
@@ -781,7 +788,7 @@ impl ChainState {
             next: 0,
             ck_records: Vec::new(),
             expected_seq: 1,
-            prev_hash: GENESIS.to_owned(),
+            prev_hash: HashText::of(GENESIS),
             records: 0,
             last_seq: 0,
             last_is_checkpoint: false,
@@ -790,7 +797,7 @@ impl ChainState {
         }
     }
 
-    fn push(&mut self, r: &RowRef<'_>) {
+    fn push(&mut self, r: Checked) {
         let inst = self.instance.as_str();
         if r.seq > self.expected_seq {
             self.findings.push(Finding::Removed {
@@ -799,22 +806,15 @@ impl ChainState {
                 to: r.seq - 1,
             });
         }
-        // Personal columns: recompute their digest unless purged.
-        let digest_ok = match r.purged_at {
-            None => r.compute_personal_digest() == r.personal_digest,
-            Some(_) => erased(r),
-        };
-        if r.purged_at.is_some() && !erased(r) {
+        if r.purge_inconsistent {
             self.findings.push(Finding::PurgeInconsistent {
                 instance: inst.into(),
                 seq: r.seq,
             });
         }
-        let own_ok = digest_ok && r.compute_hash() == r.hash;
-        if !own_ok {
-            if r.purged_at.is_some() && !erased(r) {
-                // Already reported as a purge inconsistency.
-            } else {
+        if !r.own_ok {
+            // A purge inconsistency is already reported.
+            if !r.purge_inconsistent {
                 self.findings.push(Finding::Altered {
                     instance: inst.into(),
                     seq: r.seq,
@@ -826,18 +826,95 @@ impl ChainState {
                 seq: r.seq,
             });
         }
-        self.seal(r);
-        if r.kind == "checkpoint"
-            && let Ok(d) = serde_json::from_str::<RecordedCheckpoint<'_>>(r.detail)
+        self.seal(r.seq, &r.hash);
+        self.last_is_checkpoint = r.checkpoint.is_some();
+        if let Some(detail) = &r.checkpoint
+            && let Ok(d) = serde_json::from_str::<RecordedCheckpoint<'_>>(detail)
         {
             self.ck_records.push(d.ck_no);
-            self.recorded(r, &d);
+            self.recorded(r.seq, &d);
         }
-        r.hash.clone_into(&mut self.prev_hash);
+        self.prev_hash = r.hash;
         self.expected_seq = r.seq + 1;
         self.records += 1;
         self.last_seq = r.seq;
-        self.last_is_checkpoint = r.kind == "checkpoint";
+    }
+}
+
+/// A stored hash's text, without an allocation when it is 64 bytes long
+/// (every hash the writer stores). Two are equal exactly when their texts
+/// are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HashText {
+    Hash([u8; 64]),
+    Other(Box<str>),
+}
+
+impl HashText {
+    pub fn of(s: &str) -> Self {
+        match <[u8; 64]>::try_from(s.as_bytes()) {
+            Ok(text) => Self::Hash(text),
+            Err(_) => Self::Other(s.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Hash(text) => std::str::from_utf8(text).unwrap_or_default(),
+            Self::Other(s) => s,
+        }
+    }
+
+    /// The hash's bytes, when its text is hex (either case).
+    fn bytes(&self) -> Option<[u8; 32]> {
+        hash_bytes(self.as_str())
+    }
+}
+
+impl fmt::Display for HashText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether `text` is the lower-case hex of `bytes`.
+fn is_hex_of(text: &str, bytes: &[u8; 32]) -> bool {
+    text.as_bytes() == crate::hex::encode_32(bytes).as_slice()
+}
+
+/// What the chain check needs of one row once the row's own hashes are
+/// checked. Checking them (two SHA-256 over every column) is the costly,
+/// order-free part of verification: [`Checked::of`] runs where the rows
+/// are read, on SQLite on every core (`audit::walk`), and the chain check
+/// ([`Verifier::push_checked`]) follows the rows in order.
+#[derive(Debug)]
+pub struct Checked {
+    pub seq: i64,
+    /// The personal digest (or, when purged, the erasure) and the record
+    /// hash both match the columns.
+    pub own_ok: bool,
+    /// Purged, but a personal column is not erased.
+    pub purge_inconsistent: bool,
+    pub hash: HashText,
+    pub prev_hash: HashText,
+    /// A checkpoint record's `detail`; `None` for any other kind.
+    pub checkpoint: Option<Box<str>>,
+}
+
+impl Checked {
+    pub fn of(r: &RowRef<'_>) -> Self {
+        let digest_ok = match r.purged_at {
+            None => is_hex_of(r.personal_digest, &r.personal_digest_bytes()),
+            Some(_) => erased(r),
+        };
+        Self {
+            seq: r.seq,
+            own_ok: digest_ok && is_hex_of(r.hash, &r.hash_bytes()),
+            purge_inconsistent: r.purged_at.is_some() && !erased(r),
+            hash: HashText::of(r.hash),
+            prev_hash: HashText::of(r.prev_hash),
+            checkpoint: (r.kind == "checkpoint").then(|| r.detail.into()),
+        }
     }
 }
 

@@ -8,9 +8,13 @@
 //!   place; the server reads while this task hashes.
 //! - SQLite: sqlx hands every row from its worker thread to the task, and
 //!   the two threads then wake each other (and contend for the allocator)
-//!   for nearly every row. So a blocking thread reads through rusqlite and
-//!   copies a thousand rows at a time into one buffer ([`Batch`]); this task
-//!   hashes them: two cores, one hand-off per thousand rows.
+//!   for nearly every row. So verification reads through rusqlite on
+//!   blocking threads, one per core and one more, each checking the rows'
+//!   own hashes where it reads them (no copy) and handing over a block of
+//!   small [`Checked`] summaries; the chain check takes the blocks in
+//!   order. The FG's period walks ([`sqlite_pages`]) read on one blocking
+//!   thread that copies a thousand rows at a time into one buffer; the
+//!   task consumes them.
 
 use std::str::FromStr;
 
@@ -20,6 +24,7 @@ use sqlx::{ConnectOptions, Row};
 
 use super::record::RowRef;
 use super::store::{Backend, Store, StoreError};
+use super::verify::Checked;
 
 mod sqlite;
 
@@ -48,14 +53,18 @@ pub(crate) const WALK_SQL: &str = concat!(
 );
 
 /// Feeds `instance`'s records after `after` up to and including `head` to
-/// `visit`, `page` rows per statement (so no read lasts the whole walk).
-pub async fn chain(
+/// `visit` in `seq` order, each as [`Checked`]: its own hashes checked
+/// where it was read. On SQLite the chain is read in blocks of `page`
+/// positions by one thread per core and one more, each reading and
+/// checking its share of the blocks, handed over in order; on PostgreSQL
+/// the server reads while this task checks.
+pub async fn checked_chain(
     store: &Store,
     instance: &str,
     after: i64,
     head: i64,
     page: i64,
-    visit: impl FnMut(RowRef<'_>),
+    mut visit: impl FnMut(Checked),
 ) -> Result<(), StoreError> {
     let span = Span {
         instance,
@@ -66,9 +75,9 @@ pub async fn chain(
     match store.backend {
         Backend::Sqlite => {
             let path = store.sqlite_path().ok_or(StoreError::Url)?.to_owned();
-            sqlite::chain(path, span, visit).await
+            sqlite::checked(path, span, visit).await
         }
-        Backend::Postgres => postgres(store.url(), span, visit).await,
+        Backend::Postgres => postgres(store.url(), span, |r| visit(Checked::of(&r))).await,
     }
 }
 

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::{Span, WALK_SQL};
 use crate::audit::record::RowRef;
 use crate::audit::store::StoreError;
+use crate::audit::verify::Checked;
 
 /// Rows per batch handed from the reading thread to the hashing task.
 const BATCH_ROWS: usize = 1_024;
@@ -36,31 +37,150 @@ struct Batch {
     cells: Vec<Cell>,
 }
 
-pub(super) async fn chain(
+/// Blocks each verification reader may be ahead of the chain check.
+const BLOCKS_AHEAD: usize = 2;
+
+/// The verification walk on SQLite (see `super::checked_chain`): block `j`
+/// (positions `after + j·page` exclusive to `after + (j+1)·page`) is read
+/// and checked by reader `j mod k` ([`readers`]), and `visit` takes
+/// the blocks in order. A reader that fails ends the walk with its error;
+/// one that stops without an error before its last block is an error too
+/// (a walk never reports fewer rows as the whole chain).
+pub(super) async fn checked(
     path: String,
     span: Span<'_>,
-    mut visit: impl FnMut(RowRef<'_>),
+    mut visit: impl FnMut(Checked),
 ) -> Result<(), StoreError> {
-    let (instance, after, head, page) =
-        (span.instance.to_owned(), span.after, span.head, span.page);
-    let page_sql = move |last: Option<&Last>| {
-        let from = last.map_or(after, |l| l.seq);
-        (
-            WALK_SQL.to_owned(),
-            vec![
-                Value::Text(instance.clone()),
-                Value::Integer(from),
-                Value::Integer(head),
-                Value::Integer(page),
-            ],
-        )
+    let block = span.page;
+    let positions = u64::try_from(span.head - span.after).unwrap_or(0);
+    let blocks = positions.div_ceil(u64::try_from(block).unwrap_or(1));
+    let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
+    let k = readers().min(blocks).max(1);
+    let mut readers = Vec::with_capacity(k);
+    let mut handles = Vec::with_capacity(k);
+    for i in 0..k {
+        let (tx, rx) = mpsc::channel(BLOCKS_AHEAD);
+        let (path, instance) = (path.clone(), span.instance.to_owned());
+        let range = (span.after, span.head, block);
+        handles.push(tokio::task::spawn_blocking(move || {
+            check_blocks(&path, &instance, range, (i, k), &tx)
+        }));
+        readers.push(rx);
+    }
+    let mut complete = true;
+    for j in 0..blocks {
+        let Some(rows) = readers.get_mut(j % k) else {
+            break;
+        };
+        let Some(rows) = rows.recv().await else {
+            complete = false;
+            break;
+        };
+        rows.into_iter().for_each(&mut visit);
+    }
+    // Readers still running stop at their next block.
+    drop(readers);
+    let mut result = Ok(());
+    for h in handles {
+        let r = h
+            .await
+            .map_err(|e| StoreError::Invalid(format!("the SQLite reader stopped: {e}")))?;
+        result = result.and(r);
+    }
+    match result {
+        Ok(()) if !complete => Err(StoreError::Invalid(
+            "a SQLite reader stopped before the end of the chain".into(),
+        )),
+        other => other,
+    }
+}
+
+/// Verification readers: one per core, and one more to use the time a
+/// reader waits for a page from the disk or for its turn to hand over
+/// (measured at 10 M records: 2 readers on 2 cores 28.9 s, 3 readers 26.5 s).
+fn readers() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get) + 1
+}
+
+/// One verification reader: blocks `i`, `i + k`, `i + 2k`, … of
+/// `(after, head]`, `block` positions each, read and checked, each sent as
+/// one batch. Stops early (without error) when the walk is gone.
+fn check_blocks(
+    path: &str,
+    instance: &str,
+    (after, head, block): (i64, i64, i64),
+    (i, k): (usize, usize),
+    tx: &mpsc::Sender<Vec<Checked>>,
+) -> Result<(), StoreError> {
+    let conn = open_read_only(path)?;
+    let mut stmt = conn.prepare(WALK_SQL)?;
+    let (mut j, k) = (i64::try_from(i).unwrap_or(0), i64::try_from(k).unwrap_or(1));
+    loop {
+        let lo = after.saturating_add(j.saturating_mul(block));
+        if lo >= head {
+            return Ok(());
+        }
+        let hi = lo.saturating_add(block).min(head);
+        let mut rows = stmt.query((instance, lo, hi, block))?;
+        let mut out = Vec::with_capacity(usize::try_from(hi - lo).unwrap_or(0));
+        while let Some(row) = rows.next()? {
+            out.push(Checked::of(&row_ref(row)?));
+        }
+        if tx.blocking_send(out).is_err() {
+            return Ok(());
+        }
+        j += k;
+    }
+}
+
+/// A rusqlite row's columns, borrowed (valid until the next step).
+fn row_ref<'a>(row: &'a rusqlite::Row<'_>) -> Result<RowRef<'a>, StoreError> {
+    let opt = |i: usize| match row.get_ref(i)? {
+        ValueRef::Text(t) => std::str::from_utf8(t).map(Some).map_err(|_| bad_type(i)),
+        ValueRef::Null => Ok(None),
+        _ => Err(bad_type(i)),
     };
-    let page = usize::try_from(page).unwrap_or(usize::MAX);
-    pages(path, page, page_sql, |row| {
-        visit(row);
-        ControlFlow::Continue(())
+    let text = |i: usize| opt(i)?.ok_or_else(|| bad_type(i));
+    let opt_int = |i: usize| match row.get_ref(i)? {
+        ValueRef::Integer(v) => Ok(Some(v)),
+        ValueRef::Null => Ok(None),
+        _ => Err(bad_type(i)),
+    };
+    let int = |i: usize| opt_int(i)?.ok_or_else(|| bad_type(i));
+    Ok(RowRef {
+        instance: text(0)?,
+        seq: int(1)?,
+        kind: text(2)?,
+        time: text(3)?,
+        request_id: text(4)?,
+        trace_id: text(5)?,
+        org: opt(6)?,
+        cert_fingerprint: opt(7)?,
+        role: opt(8)?,
+        grondslag: opt(9)?,
+        overleg: opt(10)?,
+        purpose: opt(11)?,
+        bron: opt(12)?,
+        resource: opt(13)?,
+        pupil: opt(14)?,
+        outcome: text(15)?,
+        reason: text(16)?,
+        side: opt(17)?,
+        rules: text(18)?,
+        fields_shared: text(19)?,
+        fields_withheld: text(20)?,
+        status: int(21)?,
+        upstream_status: opt_int(22)?,
+        duration_us: int(23)?,
+        policy_version: text(24)?,
+        detail: text(25)?,
+        personal_digest: text(26)?,
+        purged_at: opt(27)?,
+        prev_hash: text(28)?,
+        hash: text(29)?,
+        supplier: opt(30)?,
+        owner: opt(31)?,
     })
-    .await
 }
 
 /// The last row a page read: where the next page starts.

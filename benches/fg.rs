@@ -28,6 +28,10 @@
 )]
 
 mod support;
+// The integration tests' harness: the dashboard pages are timed through a
+// real gateway's admin listener (mTLS on loopback) over the generated store.
+#[path = "../tests/common/mod.rs"]
+mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -619,6 +623,135 @@ async fn questions(
     lines
 }
 
+/// Every dashboard page over HTTP: a gateway (its own chain, the trail's
+/// keys) started on the generated store with its admin listener, the FG's
+/// client timing each page (the page limit is the dashboard's default,
+/// 120 s). The verification page's first view runs a full verification;
+/// an incremental one is then started and polled until it is done.
+async fn dashboard(dir: &Path, url: &str, g: &Generated) -> Vec<Line> {
+    let mut gw = common::TestGateway::start_with(common::Options {
+        store_url: Some(url.to_owned()),
+        signing_key_from: Some(dir.join("s.key")),
+        pseudonym_key_from: Some(dir.join("p.key")),
+        seed_cases: false,
+        admin: true,
+        instance: "fg-dashboard".into(),
+        ..common::Options::default()
+    })
+    .await;
+    let mut fg = gw.admin_client("fg-convenant");
+    // The dashboard's own page limit (120 s) decides, not the client.
+    fg.timeout = std::time::Duration::from_mins(3);
+    let form = ("content-type", "application/x-www-form-urlencoded");
+    let ontvangen = format!(
+        "/ontvangen?org={}&overleg={}&van=2026-10-01&tot=2026-12-31",
+        g.org, g.overleg
+    );
+    let pages: [(&'static str, http::Method, String, Option<&str>); 10] = [
+        ("dashboard: start", http::Method::GET, "/".into(), None),
+        (
+            "dashboard: zoeken, one pupil",
+            http::Method::POST,
+            "/zoeken".into(),
+            Some("leerling=L1001"),
+        ),
+        (
+            "dashboard: inzage, one pupil",
+            http::Method::POST,
+            "/inzage".into(),
+            Some("leerling=L1001&weigeringen=ja"),
+        ),
+        (
+            "dashboard: ontvangen, a quarter",
+            http::Method::GET,
+            ontvangen,
+            None,
+        ),
+        (
+            "dashboard: rapport, the year",
+            http::Method::GET,
+            "/rapport?van=2026-01-01&tot=2026-12-31".into(),
+            None,
+        ),
+        (
+            "dashboard: wijzigingen",
+            http::Method::GET,
+            "/wijzigingen".into(),
+            None,
+        ),
+        (
+            "dashboard: kennisgevingen",
+            http::Method::GET,
+            "/kennisgevingen".into(),
+            None,
+        ),
+        ("dashboard: spoed", http::Method::GET, "/spoed".into(), None),
+        (
+            "dashboard: verificatie, first view (full)",
+            http::Method::GET,
+            "/verificatie".into(),
+            None,
+        ),
+        (
+            "dashboard: verificatie, start incremental",
+            http::Method::POST,
+            "/verificatie".into(),
+            Some("soort=incrementeel"),
+        ),
+    ];
+    let mut lines = Vec::new();
+    for (question, method, path, body) in pages {
+        let headers: &[(&str, &str)] = if body.is_some() { &[form] } else { &[] };
+        let body = body.map(|b| b.as_bytes().to_vec());
+        let (r, secs, rss_mib) = timed(fg.request(method, &path, headers, body)).await;
+        let r = r.unwrap();
+        let page = String::from_utf8_lossy(&r.body);
+        let verdict = if page.contains("p class=\"ok\" id=\"status\"") {
+            ", chain in order"
+        } else if page.contains("NIET in orde") {
+            ", chain NOT in order"
+        } else {
+            ""
+        };
+        let kib = r.body.len() / 1024;
+        let answer = format!("HTTP {}, {kib} KiB{verdict}", r.status.as_u16());
+        println!("  {question}: {secs:.2} s, +{rss_mib:.0} MiB: {answer}");
+        lines.push(Line {
+            question,
+            command: "admin listener",
+            secs,
+            rss_mib,
+            answer,
+        });
+    }
+    // The incremental verification runs in its own task: wait for it.
+    let t = Instant::now();
+    loop {
+        let r = fg
+            .request(http::Method::GET, "/verificatie", &[], None)
+            .await
+            .unwrap();
+        let page = String::from_utf8_lossy(&r.body).into_owned();
+        if !page.contains("id=\"bezig\"") {
+            let answer = format!(
+                "HTTP {}, done; listener answered while it ran",
+                r.status.as_u16()
+            );
+            lines.push(Line {
+                question: "dashboard: incremental verification, until done",
+                command: "admin listener",
+                secs: t.elapsed().as_secs_f64(),
+                rss_mib: 0.0,
+                answer,
+            });
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    gw.stop().await;
+    lines
+}
+
 #[tokio::main]
 async fn main() {
     let total: i64 = std::env::var("FG_RECORDS")
@@ -683,7 +816,10 @@ async fn main() {
         "trail: {total} requests, store {:.1} GiB; questions:",
         size as f64 / f64::from(1u32 << 30)
     );
-    let lines = questions(&dir, &store, &set, &cfg, &g).await;
+    let mut lines = questions(&dir, &store, &set, &cfg, &g).await;
+    if std::env::var("FG_ONLY").map_or(true, |o| o.contains("dashboard")) {
+        lines.extend(dashboard(&dir, &url, &g).await);
+    }
     println!();
     println!("| question | command | {total} records | peak RSS added | answer |");
     println!("|---|---|---:|---:|---|");

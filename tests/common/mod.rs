@@ -432,6 +432,9 @@ impl TestResponse {
 pub struct TestClient {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     base: String,
+    /// How long a request may take before it counts as a timeout (10 s;
+    /// the FG bench's pages at 10 M records take longer).
+    pub timeout: Duration,
 }
 
 /// Every certificate in a PEM text.
@@ -493,6 +496,7 @@ impl TestClient {
         Self {
             client,
             base: format!("https://localhost:{}", addr.port()),
+            timeout: Duration::from_secs(10),
         }
     }
 
@@ -512,7 +516,7 @@ impl TestClient {
         let req = b
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| e.to_string())?;
-        let resp = tokio::time::timeout(Duration::from_secs(10), self.client.request(req))
+        let resp = tokio::time::timeout(self.timeout, self.client.request(req))
             .await
             .map_err(|_| "timeout".to_string())?
             .map_err(|e| format!("{e:?}"))?;

@@ -571,9 +571,21 @@ async fn the_verification_walk_reads_one_chain_between_bounds() {
             .execute(store.pool())
             .await
             .unwrap();
+        // SQLite stores text that is not UTF-8 as given: that row fails
+        // its hash like any other edit (verification reads the bytes).
+        let not_utf8 = url.starts_with("sqlite");
+        if not_utf8 {
+            sqlx::query(
+                "UPDATE audit_records SET reason = CAST(X'ff00' AS TEXT) WHERE instance = 'a' AND seq = 16",
+            )
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
         let mut seen = Vec::new();
         poortwachter::audit::walk::checked_chain(&store, "a", 2, 20, 3, |r| {
-            assert_eq!(r.own_ok, r.seq != 14, "row {}", r.seq);
+            let edited = r.seq == 14 || (not_utf8 && r.seq == 16);
+            assert_eq!(r.own_ok, !edited, "row {}", r.seq);
             seen.push((r.seq, r.hash, r.prev_hash));
         })
         .await

@@ -143,13 +143,14 @@ impl Canon {
             _ => Self(Vec::with_capacity(2_048)),
         }
     }
-    pub fn str(&mut self, s: &str) -> &mut Self {
+    pub fn str<T: AsRef<[u8]> + ?Sized>(&mut self, s: &T) -> &mut Self {
+        let s = s.as_ref();
         self.0.push(b's');
         self.0.extend_from_slice(&(s.len() as u64).to_be_bytes());
-        self.0.extend_from_slice(s.as_bytes());
+        self.0.extend_from_slice(s);
         self
     }
-    pub fn opt(&mut self, s: Option<&str>) -> &mut Self {
+    pub fn opt<T: AsRef<[u8]> + ?Sized>(&mut self, s: Option<&T>) -> &mut Self {
         match s {
             Some(s) => self.str(s),
             None => {
@@ -235,42 +236,52 @@ pub const GENESIS: &str = "00000000000000000000000000000000000000000000000000000
 
 /// A record's columns borrowed from wherever they are (a [`StoredRow`], or a
 /// database row while `audit verify` streams past it): what hashing reads.
-/// The one definition of both hashes.
-#[derive(Debug, Clone, Copy)]
-pub struct RowRef<'a> {
-    pub instance: &'a str,
+/// The one definition of both hashes. Text columns are `str`, or (for
+/// verification, which hashes what is stored without checking each column
+/// is UTF-8) the bytes SQLite holds: `RowRef<'_, [u8]>`.
+#[derive(Debug)]
+pub struct RowRef<'a, T: ?Sized = str> {
+    pub instance: &'a T,
     pub seq: i64,
-    pub kind: &'a str,
-    pub time: &'a str,
-    pub request_id: &'a str,
-    pub trace_id: &'a str,
-    pub org: Option<&'a str>,
-    pub cert_fingerprint: Option<&'a str>,
-    pub role: Option<&'a str>,
-    pub grondslag: Option<&'a str>,
-    pub overleg: Option<&'a str>,
-    pub purpose: Option<&'a str>,
-    pub bron: Option<&'a str>,
-    pub resource: Option<&'a str>,
-    pub pupil: Option<&'a str>,
-    pub outcome: &'a str,
-    pub reason: &'a str,
-    pub side: Option<&'a str>,
-    pub rules: &'a str,
-    pub fields_shared: &'a str,
-    pub fields_withheld: &'a str,
+    pub kind: &'a T,
+    pub time: &'a T,
+    pub request_id: &'a T,
+    pub trace_id: &'a T,
+    pub org: Option<&'a T>,
+    pub cert_fingerprint: Option<&'a T>,
+    pub role: Option<&'a T>,
+    pub grondslag: Option<&'a T>,
+    pub overleg: Option<&'a T>,
+    pub purpose: Option<&'a T>,
+    pub bron: Option<&'a T>,
+    pub resource: Option<&'a T>,
+    pub pupil: Option<&'a T>,
+    pub outcome: &'a T,
+    pub reason: &'a T,
+    pub side: Option<&'a T>,
+    pub rules: &'a T,
+    pub fields_shared: &'a T,
+    pub fields_withheld: &'a T,
     pub status: i64,
     pub upstream_status: Option<i64>,
     pub duration_us: i64,
-    pub policy_version: &'a str,
-    pub detail: &'a str,
-    pub personal_digest: &'a str,
-    pub purged_at: Option<&'a str>,
-    pub prev_hash: &'a str,
-    pub hash: &'a str,
-    pub supplier: Option<&'a str>,
-    pub owner: Option<&'a str>,
+    pub policy_version: &'a T,
+    pub detail: &'a T,
+    pub personal_digest: &'a T,
+    pub purged_at: Option<&'a T>,
+    pub prev_hash: &'a T,
+    pub hash: &'a T,
+    pub supplier: Option<&'a T>,
+    pub owner: Option<&'a T>,
 }
+
+impl<T: ?Sized> Clone for RowRef<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for RowRef<'_, T> {}
 
 impl RowRef<'_> {
     /// The row, owned (what the FG's walks hand their callers).
@@ -312,7 +323,9 @@ impl RowRef<'_> {
             owner: opt(self.owner),
         }
     }
+}
 
+impl<T: AsRef<[u8]> + ?Sized> RowRef<'_, T> {
     /// Digest of the personal columns; kept when a purge erases them.
     pub fn compute_personal_digest(&self) -> String {
         crate::hex::encode(&self.personal_digest_bytes())

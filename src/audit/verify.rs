@@ -207,8 +207,8 @@ impl fmt::Display for Report {
     }
 }
 
-fn erased(r: &RowRef<'_>) -> bool {
-    r.pupil.is_none() && r.fields_shared == "[]" && r.fields_withheld == "[]"
+fn erased<T: AsRef<[u8]> + ?Sized>(r: &RowRef<'_, T>) -> bool {
+    r.pupil.is_none() && r.fields_shared.as_ref() == b"[]" && r.fields_withheld.as_ref() == b"[]"
 }
 
 /// Verifies `rows` (any order) against `checkpoints` (from the database) and,
@@ -841,45 +841,46 @@ impl ChainState {
     }
 }
 
-/// A stored hash's text, without an allocation when it is 64 bytes long
-/// (every hash the writer stores). Two are equal exactly when their texts
-/// are.
+/// A stored hash's text (its bytes as stored), without an allocation when
+/// it is 64 bytes long (every hash the writer stores). Two are equal
+/// exactly when their texts are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HashText {
     Hash([u8; 64]),
-    Other(Box<str>),
+    Other(Box<[u8]>),
 }
 
 impl HashText {
-    pub fn of(s: &str) -> Self {
-        match <[u8; 64]>::try_from(s.as_bytes()) {
+    pub fn of<T: AsRef<[u8]> + ?Sized>(s: &T) -> Self {
+        let s = s.as_ref();
+        match <[u8; 64]>::try_from(s) {
             Ok(text) => Self::Hash(text),
             Err(_) => Self::Other(s.into()),
         }
     }
 
-    fn as_str(&self) -> &str {
+    fn text(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Self::Hash(text) => std::str::from_utf8(text).unwrap_or_default(),
-            Self::Other(s) => s,
+            Self::Hash(text) => String::from_utf8_lossy(text),
+            Self::Other(s) => String::from_utf8_lossy(s),
         }
     }
 
     /// The hash's bytes, when its text is hex (either case).
     fn bytes(&self) -> Option<[u8; 32]> {
-        hash_bytes(self.as_str())
+        hash_bytes(&self.text())
     }
 }
 
 impl fmt::Display for HashText {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(&self.text())
     }
 }
 
 /// Whether `text` is the lower-case hex of `bytes`.
-fn is_hex_of(text: &str, bytes: &[u8; 32]) -> bool {
-    text.as_bytes() == crate::hex::encode_32(bytes).as_slice()
+fn is_hex_of(text: &[u8], bytes: &[u8; 32]) -> bool {
+    text == crate::hex::encode_32(bytes).as_slice()
 }
 
 /// What the chain check needs of one row once the row's own hashes are
@@ -902,18 +903,22 @@ pub struct Checked {
 }
 
 impl Checked {
-    pub fn of(r: &RowRef<'_>) -> Self {
+    /// Checks `r`'s own hashes. Its columns as text or, where verification
+    /// reads them, as the bytes stored: a column that is not UTF-8 then
+    /// simply fails its hash (an altered record), as any other edit does.
+    pub fn of<T: AsRef<[u8]> + ?Sized>(r: &RowRef<'_, T>) -> Self {
         let digest_ok = match r.purged_at {
-            None => is_hex_of(r.personal_digest, &r.personal_digest_bytes()),
+            None => is_hex_of(r.personal_digest.as_ref(), &r.personal_digest_bytes()),
             Some(_) => erased(r),
         };
+        let checkpoint = r.kind.as_ref() == b"checkpoint";
         Self {
             seq: r.seq,
-            own_ok: digest_ok && is_hex_of(r.hash, &r.hash_bytes()),
+            own_ok: digest_ok && is_hex_of(r.hash.as_ref(), &r.hash_bytes()),
             purge_inconsistent: r.purged_at.is_some() && !erased(r),
             hash: HashText::of(r.hash),
             prev_hash: HashText::of(r.prev_hash),
-            checkpoint: (r.kind == "checkpoint").then(|| r.detail.into()),
+            checkpoint: checkpoint.then(|| String::from_utf8_lossy(r.detail.as_ref()).into()),
         }
     }
 }

@@ -133,10 +133,13 @@ fn check_blocks(
     }
 }
 
-/// A rusqlite row's columns, borrowed (valid until the next step).
-fn row_ref<'a>(row: &'a rusqlite::Row<'_>) -> Result<RowRef<'a>, StoreError> {
+/// A rusqlite row's columns, borrowed as stored (valid until the next
+/// step): verification hashes the bytes, so no column is checked to be
+/// UTF-8 first (6% of its CPU at 10 M records); one that is not fails its
+/// hash like any other edit.
+fn row_ref<'a>(row: &'a rusqlite::Row<'_>) -> Result<RowRef<'a, [u8]>, StoreError> {
     let opt = |i: usize| match row.get_ref(i)? {
-        ValueRef::Text(t) => std::str::from_utf8(t).map(Some).map_err(|_| bad_type(i)),
+        ValueRef::Text(t) => Ok(Some(t)),
         ValueRef::Null => Ok(None),
         _ => Err(bad_type(i)),
     };

@@ -143,12 +143,22 @@ fn row_ref<'a>(row: &'a rusqlite::Row<'_>) -> Result<RowRef<'a, [u8]>, StoreErro
         ValueRef::Null => Ok(None),
         _ => Err(bad_type(i)),
     };
-    let text = |i: usize| opt(i)?.ok_or_else(|| bad_type(i));
     let opt_int = |i: usize| match row.get_ref(i)? {
         ValueRef::Integer(v) => Ok(Some(v)),
         ValueRef::Null => Ok(None),
         _ => Err(bad_type(i)),
     };
+    assemble(opt, opt_int)
+}
+
+/// A row from its columns by position ([`super::WALK_SQL`]'s order): `opt`
+/// gives a text column (`None` for NULL), `opt_int` an integer one; a
+/// required column that is NULL is a wrong type.
+fn assemble<'a, T: ?Sized>(
+    opt: impl Fn(usize) -> Result<Option<&'a T>, StoreError>,
+    opt_int: impl Fn(usize) -> Result<Option<i64>, StoreError>,
+) -> Result<RowRef<'a, T>, StoreError> {
+    let text = |i: usize| opt(i)?.ok_or_else(|| bad_type(i));
     let int = |i: usize| opt_int(i)?.ok_or_else(|| bad_type(i));
     Ok(RowRef {
         instance: text(0)?,
@@ -320,47 +330,12 @@ impl Batch {
             Some(Cell::Null) => Ok(None),
             _ => Err(bad_type(i)),
         };
-        let text = |i: usize| opt(i)?.ok_or_else(|| bad_type(i));
         let opt_int = |i: usize| match c.get(i) {
             Some(Cell::Int(v)) => Ok(Some(*v)),
             Some(Cell::Null) => Ok(None),
             _ => Err(bad_type(i)),
         };
-        let int = |i: usize| opt_int(i)?.ok_or_else(|| bad_type(i));
-        Ok(RowRef {
-            instance: text(0)?,
-            seq: int(1)?,
-            kind: text(2)?,
-            time: text(3)?,
-            request_id: text(4)?,
-            trace_id: text(5)?,
-            org: opt(6)?,
-            cert_fingerprint: opt(7)?,
-            role: opt(8)?,
-            grondslag: opt(9)?,
-            overleg: opt(10)?,
-            purpose: opt(11)?,
-            bron: opt(12)?,
-            resource: opt(13)?,
-            pupil: opt(14)?,
-            outcome: text(15)?,
-            reason: text(16)?,
-            side: opt(17)?,
-            rules: text(18)?,
-            fields_shared: text(19)?,
-            fields_withheld: text(20)?,
-            status: int(21)?,
-            upstream_status: opt_int(22)?,
-            duration_us: int(23)?,
-            policy_version: text(24)?,
-            detail: text(25)?,
-            personal_digest: text(26)?,
-            purged_at: opt(27)?,
-            prev_hash: text(28)?,
-            hash: text(29)?,
-            supplier: opt(30)?,
-            owner: opt(31)?,
-        })
+        assemble(opt, opt_int)
     }
 }
 

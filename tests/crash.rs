@@ -34,14 +34,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const VERZUIM: &str = "/v1/aoj-vo-noorderlicht/las-noorderlicht/leerlingen/L1001/verzuim";
 const MELDING: &str = "/v1/aoj-vo-noorderlicht/leerplicht-register/leerlingen/L1001/meldingen";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A count from the environment (the reliability run raises them), or `default`.
 fn env_count(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -95,9 +87,14 @@ fn spawn_gateway(config: &Path) -> tokio::process::Child {
         .unwrap()
 }
 
-async fn wait_ready(client: &TestClient, secs: u64) -> bool {
+/// Waits until the gateway answers a request; a gateway that exits instead
+/// (it could not bind its address, say) fails the test at once, saying so.
+async fn wait_ready(child: &mut tokio::process::Child, client: &TestClient, secs: u64) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the gateway exited before it answered: {status}");
+        }
         if let Ok(r) = client
             .request(
                 http::Method::GET,
@@ -123,7 +120,7 @@ async fn stored_rows(config: &Path) -> (Config, Store, Vec<StoredRow>) {
 }
 
 async fn kill_under_load(kind: StoreKind, cycles: usize) {
-    let port = free_port();
+    let port = spare_port();
     let mut p = Prepared::new(
         Options {
             store: kind,
@@ -149,7 +146,7 @@ async fn kill_under_load(kind: StoreKind, cycles: usize) {
         let mut child = spawn_gateway(&p.config_path);
         let probe = TestClient::new(addr, &p.pki.ca.cert_pem, Some(&cert), false);
         assert!(
-            wait_ready(&probe, 20).await,
+            wait_ready(&mut child, &probe, 20).await,
             "gateway did not come up in cycle {cycle}"
         );
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -322,7 +319,7 @@ async fn client_aborts_mid_request_leave_no_half_records() {
         )
     }))
     .await;
-    let port = free_port();
+    let port = spare_port();
     let mut opts = Options::with_bron_url("las-noorderlicht", format!("http://{bron}"));
     opts.base_urls
         .insert("leerplicht-register".into(), format!("http://{bron}"));
@@ -348,7 +345,10 @@ async fn client_aborts_mid_request_leave_no_half_records() {
     let school = p.pki.client_for("vo-noorderlicht");
     let mut child = spawn_gateway(&p.config_path);
     let probe = TestClient::new(addr, &p.pki.ca.cert_pem, Some(&lp), false);
-    assert!(wait_ready(&probe, 30).await, "gateway did not come up");
+    assert!(
+        wait_ready(&mut child, &probe, 30).await,
+        "gateway did not come up"
+    );
 
     let lp_tls = Arc::new(client_config(&p.pki.ca.cert_pem, Some(&lp)));
     let school_tls = Arc::new(client_config(&p.pki.ca.cert_pem, Some(&school)));
@@ -615,7 +615,7 @@ async fn postgres_store_stopped_under_load_gives_503_and_no_pupil_data() {
         dir.display()
     );
     let secs = env_count("POORTWACHTER_OUTAGE_SECS", 5) as u64;
-    let gw_port = free_port();
+    let gw_port = spare_port();
     let mut p = Prepared::new(
         Options {
             store: StoreKind::Postgres,
@@ -637,7 +637,10 @@ async fn postgres_store_stopped_under_load_gives_503_and_no_pupil_data() {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{gw_port}").parse().unwrap();
     let mut child = spawn_gateway(&p.config_path);
     let probe = TestClient::new(addr, &p.pki.ca.cert_pem, Some(&cert), false);
-    assert!(wait_ready(&probe, 30).await, "gateway did not come up");
+    assert!(
+        wait_ready(&mut child, &probe, 30).await,
+        "gateway did not come up"
+    );
 
     // (sent at, status, request id, body)
     type Seen = Vec<(Instant, u16, String, bytes::Bytes)>;
@@ -695,7 +698,7 @@ async fn postgres_store_stopped_under_load_gives_503_and_no_pupil_data() {
 
     // The store comes back: service resumes, acknowledged records are there.
     private_pg_ctl(&dir, &["-w", "-t", "60", "start"]).await;
-    let resumed = wait_ready(&probe, 60).await;
+    let resumed = wait_ready(&mut child, &probe, 60).await;
     let acked: Vec<&str> = seen
         .iter()
         .filter(|(_, s, ..)| *s == 200)

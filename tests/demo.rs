@@ -18,16 +18,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 #[tokio::test]
 async fn the_printed_demo_commands_work() {
     let tmp = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::spare_port();
+    let admin_port = common::spare_port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
         .arg("demo")
         .args(["--listen", &format!("127.0.0.1:{port}")])

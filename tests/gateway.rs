@@ -586,11 +586,7 @@ async fn bad_upstream_answers_are_refused_never_passed_through() {
 #[tokio::test]
 async fn upstream_down_is_a_502() {
     // Bind and drop: nothing listens on that port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = spare_port();
     let opts = Options::with_bron_url("las-noorderlicht", format!("http://127.0.0.1:{port}"));
     let mut gw = TestGateway::start_with(opts).await;
     let r = gw

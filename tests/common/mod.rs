@@ -49,6 +49,35 @@ pub fn edit(path: &Path, from: &str, to: &str) {
     std::fs::write(path, s.replacen(from, to, 1)).unwrap();
 }
 
+/// A port for a test that must name its listening address before the
+/// process that listens starts (a spawned `serve` or `demo`, or one that is
+/// killed and restarted on the same address). Taken *below* the kernel's
+/// ephemeral range, so no outgoing connection and no listener on port 0 of
+/// any concurrent test can take it in the meantime (a port from `bind(:0)`
+/// then released can be reused at once as some client's local port: CI saw
+/// `Address already in use` that way). Checked free when chosen; spread by
+/// process id and a counter so concurrent tests do not pick the same one.
+pub fn spare_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let (low, high) = (10_000u32, ephemeral_low.max(10_001));
+    let span = high - low;
+    let seed = std::process::id().wrapping_mul(7919);
+    for _ in 0..1000 {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = low + seed.wrapping_add(n.wrapping_mul(4099)) % span;
+        let port = u16::try_from(port).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port below the ephemeral range {ephemeral_low}");
+}
+
 /// Which audit store a test runs against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StoreKind {

@@ -17,7 +17,10 @@
 //! Run: `cargo bench --bench fg`. `FG_RECORDS=1000000` for a quicker run;
 //! `FG_DIR=/var/tmp/fg` keeps the store (and its keys) there and reuses it
 //! on the next run with the same `FG_RECORDS` (generating 10 M records
-//! takes minutes). `FG_PUPILS` (default 50,000).
+//! takes minutes). `FG_PUPILS` (default 50,000). `FG_STORE=postgres` asks
+//! the same questions of PostgreSQL (a database `fg_<records>` on the tests'
+//! server, kept for a rerun like the SQLite file; its keys in
+//! `FG_DIR/postgres`).
 #![allow(
     clippy::too_many_lines,
     clippy::cast_possible_truncation,
@@ -190,18 +193,37 @@ impl Chain {
         }
     }
 
-    async fn flush(&mut self, conn: &mut WriteConnection) {
-        conn.insert(Batch {
-            rows: std::mem::take(&mut self.rows)
-                .into_iter()
-                .map(std::sync::Arc::new)
-                .collect(),
-            sides: Vec::new(),
-            checkpoints: std::mem::take(&mut self.checkpoints),
-        })
-        .await
-        .unwrap();
+    async fn flush(&mut self, to: &mut Writer<'_>) {
+        let rows = std::mem::take(&mut self.rows);
+        let checkpoints = std::mem::take(&mut self.checkpoints);
+        match to {
+            Writer::Sqlite(conn) => conn
+                .insert(Batch {
+                    rows: rows.into_iter().map(std::sync::Arc::new).collect(),
+                    sides: Vec::new(),
+                    checkpoints,
+                })
+                .await
+                .unwrap(),
+            Writer::Postgres(store, conn) => {
+                // The writer's own statement for the records and their
+                // aggregates; the chunk's checkpoints after them.
+                store.insert_batch_on(conn, &rows, &[], None).await.unwrap();
+                for c in &checkpoints {
+                    poortwachter::audit::store::insert_checkpoint(conn, c)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
     }
+}
+
+/// How the generator writes: SQLite through the writer's connection,
+/// PostgreSQL through its batch statement on a pooled connection.
+enum Writer<'a> {
+    Sqlite(WriteConnection),
+    Postgres(&'a Store, sqlx::pool::PoolConnection<sqlx::Any>),
 }
 
 /// What the generator decided, kept beside the store for a rerun.
@@ -344,10 +366,16 @@ async fn registers(store: &Store, plan: &Plan<'_>) {
 }
 
 async fn generate(store: &Store, plan: &Plan<'_>, signer: Signer, total: i64) -> Generated {
-    let mut conn = store
-        .write_connection(std::time::Duration::from_mins(1), 64)
-        .await
-        .unwrap();
+    let mut conn = if on_postgres() {
+        Writer::Postgres(store, store.pool().acquire().await.unwrap())
+    } else {
+        Writer::Sqlite(
+            store
+                .write_connection(std::time::Duration::from_mins(1), 64)
+                .await
+                .unwrap(),
+        )
+    };
     registers(store, plan).await;
     let days = weekdays();
     let office_total = days.len() as i64 * OFFICE_SECS * 1_000_000;
@@ -401,10 +429,12 @@ async fn generate(store: &Store, plan: &Plan<'_>, signer: Signer, total: i64) ->
     chain.seal((chain.interval + 1) * 10_000_000);
     chain.flush(&mut conn).await;
     drop(conn);
-    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    let settle = if on_postgres() {
+        "VACUUM ANALYZE"
+    } else {
+        "PRAGMA wal_checkpoint(TRUNCATE)"
+    };
+    sqlx::query(settle).execute(store.pool()).await.unwrap();
     println!(
         "generated {total} records and {} checkpoints in {:.0?} ({:.0} records/s)",
         chain.ck_no,
@@ -756,6 +786,73 @@ async fn dashboard(dir: &Path, url: &str, g: &Generated) -> Vec<Line> {
     lines
 }
 
+/// `FG_STORE=postgres`: the trail is generated into, and the questions
+/// asked of, PostgreSQL.
+fn on_postgres() -> bool {
+    std::env::var("FG_STORE").is_ok_and(|s| s == "postgres")
+}
+
+/// Where the trail is kept: a SQLite file `fg.db` in `dir` (the default), or
+/// with `FG_STORE=postgres` a database `fg_<records>` on the tests'
+/// PostgreSQL server (`POORTWACHTER_TEST_PG`), its keys in `dir/postgres`.
+struct Place {
+    dir: PathBuf,
+    url: String,
+    postgres: Option<String>,
+}
+
+impl Place {
+    fn new(dir: &Path, total: i64) -> Self {
+        if on_postgres() {
+            let admin = common::pg_admin_url();
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap();
+            let name = format!("fg_{total}");
+            Self {
+                dir: dir.join("postgres"),
+                url: format!("{base}/{name}"),
+                postgres: Some(name),
+            }
+        } else {
+            Self {
+                dir: dir.to_owned(),
+                url: format!("sqlite://{}/fg.db", dir.display()),
+                postgres: None,
+            }
+        }
+    }
+
+    /// Removes the trail and its keys, for a fresh generation.
+    async fn clear(&self) {
+        for f in ["fg.db", "fg.db-wal", "fg.db-shm", "p.key", "s.key"] {
+            let _ = std::fs::remove_file(self.dir.join(f));
+        }
+        if let Some(name) = &self.postgres {
+            use sqlx::{Connection, Executor};
+            let mut admin = sqlx::AnyConnection::connect(&common::pg_admin_url())
+                .await
+                .unwrap();
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {name}"),
+                format!("CREATE DATABASE {name}"),
+            ] {
+                admin.execute(sqlx::AssertSqlSafe(sql)).await.unwrap();
+            }
+        }
+    }
+
+    async fn size_bytes(&self, store: &Store) -> u64 {
+        if self.postgres.is_some() {
+            let n: i64 = sqlx::query_scalar("SELECT pg_database_size(current_database())")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+            n as u64
+        } else {
+            std::fs::metadata(self.dir.join("fg.db")).map_or(0, |m| m.len())
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let total: i64 = std::env::var("FG_RECORDS")
@@ -767,16 +864,18 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(50_000);
     let temp = tempfile::tempdir().unwrap();
-    let dir: PathBuf =
+    let base: PathBuf =
         std::env::var("FG_DIR").map_or_else(|_| temp.path().to_owned(), PathBuf::from);
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}/fg.db", dir.display());
+    sqlx::any::install_default_drivers();
+    let place = Place::new(&base, total);
+    let (dir, url) = (&place.dir, &place.url);
+    std::fs::create_dir_all(dir).unwrap();
     let set =
         poortwachter::policy::load_dir(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")))
             .unwrap();
     let cfg = AuditConfig {
         default_retention_days: 3_650,
-        ..support::audit_config(&url, &dir)
+        ..support::audit_config(url, dir)
     };
     let saved = dir.join("generated.json");
     let reuse = std::fs::read_to_string(&saved)
@@ -785,13 +884,12 @@ async fn main() {
         .filter(|g| g.records == total);
     let store;
     let g = if let Some(g) = reuse {
-        println!("reusing the {total}-record trail in {}", dir.display());
-        store = Store::connect(&url).await.unwrap();
+        println!("reusing the {total}-record trail at {url}");
+        store = Store::connect(url).await.unwrap();
         g
     } else {
-        for f in ["fg.db", "fg.db-wal", "fg.db-shm", "p.key", "s.key"] {
-            let _ = std::fs::remove_file(dir.join(f));
-        }
+        let _ = std::fs::remove_file(&saved);
+        place.clear().await;
         Pseudonymiser::generate_file(&cfg.pseudonym_key).unwrap();
         Signer::generate_file(&cfg.signing_key).unwrap();
         let pseudo = Pseudonymiser::from_file(&cfg.pseudonym_key).unwrap();
@@ -804,7 +902,7 @@ async fn main() {
             overleggen: set.overleggen.keys().cloned().collect(),
             total,
         };
-        store = Store::connect(&url).await.unwrap();
+        store = Store::connect(url).await.unwrap();
         let g = generate(
             &store,
             &plan,
@@ -815,14 +913,14 @@ async fn main() {
         std::fs::write(&saved, serde_json::to_string(&g).unwrap()).unwrap();
         g
     };
-    let size = std::fs::metadata(dir.join("fg.db")).map_or(0, |m| m.len());
+    let size = place.size_bytes(&store).await;
     println!(
         "trail: {total} requests, store {:.1} GiB; questions:",
         size as f64 / f64::from(1u32 << 30)
     );
-    let mut lines = questions(&dir, &store, &set, &cfg, &g).await;
+    let mut lines = questions(dir, &store, &set, &cfg, &g).await;
     if std::env::var("FG_ONLY").map_or(true, |o| o.contains("dashboard")) {
-        lines.extend(dashboard(&dir, &url, &g).await);
+        lines.extend(dashboard(dir, url, &g).await);
     }
     println!();
     println!("| question | command | {total} records | peak RSS added | answer |");

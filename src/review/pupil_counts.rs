@@ -183,7 +183,11 @@ pub async fn counted_by_the_server(store: &Store, days: &Days) -> Result<PupilCo
     let (lo, hi, base) = (days.from.as_str(), days.to.as_str(), days.baseline.as_str());
     let (overleggen, suppliers, per_day) = futures_util::try_join!(
         sqlx::query_as::<_, (String, i64)>(
-            "SELECT overleg, COUNT(DISTINCT k3) FROM audit_aggregates WHERE kind = 'pupil' AND day >= $1 AND day < $2 GROUP BY overleg",
+            // The distinct pairs first: PostgreSQL then hashes ~50,000
+            // (overleg, pupil) pairs instead of sorting a year's 2 million
+            // rows on disk (2.3 → 0.8 s at 10 M records). The other two
+            // follow the index's order already.
+            "SELECT overleg, COUNT(*) FROM (SELECT DISTINCT overleg, k3 FROM audit_aggregates WHERE kind = 'pupil' AND day >= $1 AND day < $2) pairs GROUP BY overleg",
         )
         .bind(lo)
         .bind(hi)

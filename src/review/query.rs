@@ -282,9 +282,10 @@ pub async fn count(store: &Store, filter: &Filter) -> Result<u64, ReviewError> {
 /// Calls `f` on every record matching `filter` (its limit ignored), in time
 /// order, fetching `page` records at a time (keyset on `time, instance,
 /// seq`), so the caller's memory does not grow with the number of records.
-/// Stops early when `f` breaks. On SQLite the pages are read by the walk's
-/// reading thread ([`crate::audit::walk`]): sqlx's `Any` rows cost most of
-/// a long walk (benches/RESULTS.md).
+/// Stops early when `f` breaks. The pages are read by the walk
+/// ([`crate::audit::walk`]: on SQLite its reading thread, on PostgreSQL a
+/// streamed connection of sqlx's own driver), not through the pool: sqlx's
+/// `Any` rows cost most of a long walk (benches/RESULTS.md).
 pub async fn for_each(
     store: &Store,
     filter: &Filter,
@@ -292,42 +293,19 @@ pub async fn for_each(
     mut f: impl FnMut(&StoredRow) -> ControlFlow<()>,
 ) -> Result<(), ReviewError> {
     let page = page.max(1);
-    if let Some(path) = store.sqlite_path() {
-        let filter = filter.clone();
-        let page_sql = move |after: Option<&Last>| {
-            let (sql, binds) = page_query(&filter, after, page, walk::ROW_COLUMNS);
-            (sql, binds.into_iter().map(SqliteValue::Text).collect())
-        };
-        walk::sqlite_pages(path.to_owned(), page, page_sql, |r| f(&r.to_stored())).await?;
-        return Ok(());
+    let filter = filter.clone();
+    let page_sql = move |after: Option<&Last>| page_query(&filter, after, page, walk::ROW_COLUMNS);
+    match store.sqlite_path() {
+        Some(path) => {
+            let text = move |after: Option<&Last>| {
+                let (sql, binds) = page_sql(after);
+                (sql, binds.into_iter().map(SqliteValue::Text).collect())
+            };
+            walk::sqlite_pages(path.to_owned(), page, text, |r| f(&r.to_stored())).await?;
+        }
+        None => walk::postgres_pages(store, page, page_sql, |r| f(&r.to_stored())).await?,
     }
-    let mut after: Option<Last> = None;
-    loop {
-        let (sql, binds) = page_query(filter, after.as_ref(), page, crate::audit::store::COLUMNS);
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in binds {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(store.pool()).await?;
-        let mut last = None;
-        for r in &rows {
-            let row = crate::audit::store::row_from(r)?;
-            if f(&row).is_break() {
-                return Ok(());
-            }
-            last = Some(row);
-        }
-        match last {
-            Some(l) if rows.len() == page => {
-                after = Some(Last {
-                    time: l.time,
-                    instance: l.instance,
-                    seq: l.seq,
-                });
-            }
-            _ => return Ok(()),
-        }
-    }
+    Ok(())
 }
 
 /// The statement for the page of `filter` after the row `after` (the first

@@ -37,69 +37,24 @@ struct Batch {
     cells: Vec<Cell>,
 }
 
-/// Blocks each verification reader may be ahead of the chain check.
-const BLOCKS_AHEAD: usize = 2;
-
-/// The verification walk on SQLite (see `super::checked_chain`): block `j`
-/// (positions `after + j·page` exclusive to `after + (j+1)·page`) is read
-/// and checked by reader `j mod k` ([`readers`]), and `visit` takes
-/// the blocks in order. A reader that fails ends the walk with its error;
-/// one that stops without an error before its last block is an error too
-/// (a walk never reports fewer rows as the whole chain).
+/// The verification walk on SQLite (see `super::checked_chain`): the
+/// blocks are read and checked by rusqlite on blocking threads, one reader
+/// per core and one more ([`super::readers`]), handed over in order.
 pub(super) async fn checked(
     path: String,
     span: Span<'_>,
-    mut visit: impl FnMut(Checked),
+    visit: impl FnMut(Checked),
 ) -> Result<(), StoreError> {
-    let block = span.page;
-    let positions = u64::try_from(span.head - span.after).unwrap_or(0);
-    let blocks = positions.div_ceil(u64::try_from(block).unwrap_or(1));
-    let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
-    let k = readers().min(blocks).max(1);
-    let mut readers = Vec::with_capacity(k);
-    let mut handles = Vec::with_capacity(k);
-    for i in 0..k {
-        let (tx, rx) = mpsc::channel(BLOCKS_AHEAD);
-        let (path, instance) = (path.clone(), span.instance.to_owned());
-        let range = (span.after, span.head, block);
-        handles.push(tokio::task::spawn_blocking(move || {
-            check_blocks(&path, &instance, range, (i, k), &tx)
-        }));
-        readers.push(rx);
-    }
-    let mut complete = true;
-    for j in 0..blocks {
-        let Some(rows) = readers.get_mut(j % k) else {
-            break;
-        };
-        let Some(rows) = rows.recv().await else {
-            complete = false;
-            break;
-        };
-        rows.into_iter().for_each(&mut visit);
-    }
-    // Readers still running stop at their next block.
-    drop(readers);
-    let mut result = Ok(());
-    for h in handles {
-        let r = h
-            .await
-            .map_err(|e| StoreError::Invalid(format!("the SQLite reader stopped: {e}")))?;
-        result = result.and(r);
-    }
-    match result {
-        Ok(()) if !complete => Err(StoreError::Invalid(
-            "a SQLite reader stopped before the end of the chain".into(),
-        )),
-        other => other,
-    }
-}
-
-/// Verification readers: one per core, and one more to use the time a
-/// reader waits for a page from the disk or for its turn to hand over
-/// (measured at 10 M records: 2 readers on 2 cores 28.9 s, 3 readers 26.5 s).
-fn readers() -> usize {
-    std::thread::available_parallelism().map_or(1, std::num::NonZero::get) + 1
+    let (instance, range) = (span.instance.to_owned(), (span.after, span.head, span.page));
+    super::in_order(
+        span,
+        |i, k, tx| {
+            let (path, instance) = (path.clone(), instance.clone());
+            tokio::task::spawn_blocking(move || check_blocks(&path, &instance, range, (i, k), &tx))
+        },
+        visit,
+    )
+    .await
 }
 
 /// One verification reader: blocks `i`, `i + k`, `i + 2k`, … of
@@ -114,13 +69,7 @@ fn check_blocks(
 ) -> Result<(), StoreError> {
     let conn = open_read_only(path)?;
     let mut stmt = conn.prepare(WALK_SQL)?;
-    let (mut j, k) = (i64::try_from(i).unwrap_or(0), i64::try_from(k).unwrap_or(1));
-    loop {
-        let lo = after.saturating_add(j.saturating_mul(block));
-        if lo >= head {
-            return Ok(());
-        }
-        let hi = lo.saturating_add(block).min(head);
+    for (lo, hi) in super::blocks_of((after, head, block), (i, k)) {
         let mut rows = stmt.query((instance, lo, hi, block))?;
         let mut out = Vec::with_capacity(usize::try_from(hi - lo).unwrap_or(0));
         while let Some(row) = rows.next()? {
@@ -129,8 +78,8 @@ fn check_blocks(
         if tx.blocking_send(out).is_err() {
             return Ok(());
         }
-        j += k;
     }
+    Ok(())
 }
 
 /// A rusqlite row's columns, borrowed as stored (valid until the next

@@ -163,10 +163,11 @@ async fn in_order(
     }
 }
 
-/// The verification walk on PostgreSQL: the server reads each reader's
-/// blocks on a connection of sqlx's own driver of its own, and the reader's
-/// task checks the rows, so the server's reading and this process's hashing
-/// run side by side on every core.
+/// The verification walk on PostgreSQL: each reader is a task with a
+/// connection of its own (sqlx's own driver) on which the server reads the
+/// reader's blocks while the task checks the rows already sent, so the
+/// server's reading and this process's hashing run side by side on every
+/// core.
 async fn postgres_checked(
     url: &str,
     span: Span<'_>,

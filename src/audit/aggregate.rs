@@ -457,19 +457,28 @@ pub async fn for_each_row(
 
 /// One rusqlite row of [`COLUMNS`] as a key and its cell.
 fn sqlite_cell(r: &rusqlite::Row<'_>) -> Result<(Key, Cell), StoreError> {
+    Ok(key_cell(|i| r.get(i), |i| r.get(i))?)
+}
+
+/// A key and its cell from a row of [`COLUMNS`] of either driver: `text(i)`
+/// and `int(i)` read its column `i`.
+fn key_cell<E>(
+    text: impl Fn(usize) -> Result<String, E>,
+    int: impl Fn(usize) -> Result<i64, E>,
+) -> Result<(Key, Cell), E> {
     Ok((
         Key {
-            day: r.get(0)?,
-            kind: r.get(1)?,
-            overleg: r.get(2)?,
-            k1: r.get(3)?,
-            k2: r.get(4)?,
-            k3: r.get(5)?,
-            k4: r.get(6)?,
+            day: text(0)?,
+            kind: text(1)?,
+            overleg: text(2)?,
+            k1: text(3)?,
+            k2: text(4)?,
+            k3: text(5)?,
+            k4: text(6)?,
         },
         Cell {
-            n: r.get(7)?,
-            t: r.get(8)?,
+            n: int(7)?,
+            t: text(8)?,
         },
     ))
 }
@@ -487,21 +496,7 @@ pub async fn stored(conn: &mut sqlx::AnyConnection) -> Result<Sums, StoreError> 
 /// One table row as a key and its cell.
 pub fn cell_from(r: &sqlx::any::AnyRow) -> Result<(Key, Cell), StoreError> {
     use sqlx::Row as _;
-    Ok((
-        Key {
-            day: r.try_get(0)?,
-            kind: r.try_get(1)?,
-            overleg: r.try_get(2)?,
-            k1: r.try_get(3)?,
-            k2: r.try_get(4)?,
-            k3: r.try_get(5)?,
-            k4: r.try_get(6)?,
-        },
-        Cell {
-            n: r.try_get(7)?,
-            t: r.try_get(8)?,
-        },
-    ))
+    Ok(key_cell(|i| r.try_get(i), |i| r.try_get(i))?)
 }
 
 #[cfg(test)]
